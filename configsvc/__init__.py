@@ -1,0 +1,3 @@
+"""configsvc: an etcd-native gRPC configuration server."""
+
+__version__ = "0.1.0"

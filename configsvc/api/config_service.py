@@ -1,0 +1,220 @@
+"""The configsvc.v1.ConfigService servicer: validation, then mirror or writer.
+
+Reads are answered from the mirror and stamped with its revision; writes go
+through the writer's single transaction. Errors are raised as typed
+exceptions and become statuses in ``configsvc.api.status``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from configsvc.api import pagination, requests
+from configsvc.errors import InvalidArgumentError, NotFoundError
+from configsvc.model.keys import ConfigKey
+from configsvc.model.values import validate_json_value, validate_reason
+from configsvc.store.keyspace import Keyspace
+from configsvc.store.mirror import Mirror
+from configsvc.store.writer import Writer
+from configsvc.v1 import config_pb2, config_pb2_grpc
+
+LIST_DEFAULT, LIST_MAX = 100, 1000
+HISTORY_DEFAULT, HISTORY_MAX = 50, 1000
+BATCH_MAX = 1000
+
+
+@dataclass(frozen=True)
+class ServiceLimits:
+    """Per-call time budgets of the API."""
+
+    request_timeout: float = 10.0
+    """Longest a call may spend on etcd when the caller set no deadline (seconds)."""
+
+
+class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc]
+    """Implements every ConfigService RPC; see the proto for the contract."""
+
+    def __init__(
+        self, mirror: Mirror, writer: Writer, keyspace: Keyspace, limits: ServiceLimits
+    ) -> None:
+        self._mirror = mirror
+        self._writer = writer
+        self._ks = keyspace
+        self._limits = limits
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _read_gate(self, consistency: int, context: grpc.aio.ServicerContext) -> bool:
+        """Apply the requested consistency; returns whether the answer is stale."""
+        requests.consistency(consistency)
+        if consistency == config_pb2.READ_CONSISTENCY_STRONG:
+            await self._mirror.sync(requests.time_left(context, self._limits.request_timeout))
+            return False
+        return self._mirror.require_available(
+            allow_stale=consistency == config_pb2.READ_CONSISTENCY_STALE_OK
+        )
+
+    def _require_tenant(self, tenant: str) -> None:
+        if self._mirror.tenant(tenant) is None:
+            raise NotFoundError(
+                "tenant", tenant, f"tenant {tenant!r} does not exist; create it with CreateTenant"
+            )
+
+    def _timeout(self, context: grpc.aio.ServicerContext) -> float:
+        return requests.time_left(context, self._limits.request_timeout)
+
+    # -------------------------------------------------------------------- reads
+
+    async def Get(
+        self, request: config_pb2.GetRequest, context: grpc.aio.ServicerContext
+    ) -> config_pb2.GetResponse:
+        key = requests.config_key(request)
+        stale = await self._read_gate(request.consistency, context)
+        self._require_tenant(key.tenant)
+        entry = self._mirror.get(key)
+        if entry is None:
+            raise NotFoundError("config entry", str(key))
+        return config_pb2.GetResponse(entry=entry, revision=self._mirror.revision, stale=stale)
+
+    async def BatchGet(
+        self, request: config_pb2.BatchGetRequest, context: grpc.aio.ServicerContext
+    ) -> config_pb2.BatchGetResponse:
+        if not request.keys:
+            raise InvalidArgumentError.single("keys", f"is empty; give 1 to {BATCH_MAX} keys")
+        if len(request.keys) > BATCH_MAX:
+            raise InvalidArgumentError.single(
+                "keys", f"has {len(request.keys)} keys; the limit is {BATCH_MAX}"
+            )
+        keys = [requests.config_key_at(k, f"keys[{i}]") for i, k in enumerate(request.keys)]
+        stale = await self._read_gate(request.consistency, context)
+        for tenant in sorted({k.tenant for k in keys}):
+            self._require_tenant(tenant)
+        response = config_pb2.BatchGetResponse(revision=self._mirror.revision, stale=stale)
+        for key, message in zip(keys, request.keys, strict=True):
+            entry = self._mirror.get(key)
+            if entry is None:
+                response.missing.append(message)
+            else:
+                response.entries.append(entry)
+        return response
+
+    async def List(
+        self, request: config_pb2.ListRequest, context: grpc.aio.ServicerContext
+    ) -> config_pb2.ListResponse:
+        tenant = requests.optional_segment("tenant", request.tenant)
+        if tenant is None:
+            raise InvalidArgumentError.single("tenant", "is required")
+        env = requests.optional_segment("environment", request.environment)
+        service = requests.optional_segment("service", request.service)
+        key_prefix = requests.optional_key_prefix("key_prefix", request.key_prefix)
+        size = requests.page_size(request, default=LIST_DEFAULT, maximum=LIST_MAX)
+        scope = (tenant, env or "", service or "", key_prefix)
+        position = pagination.decode(request.page_token, "list", scope)
+        stale = await self._read_gate(request.consistency, context)
+        self._require_tenant(tenant)
+
+        base = self._ks.cfg_prefix(tenant)
+        # The longest etcd key prefix the filters allow; the rest is filtered below.
+        prefix = base
+        if env is not None:
+            prefix += f"{env}/".encode()
+            if service is not None:
+                prefix += f"{service}/{key_prefix}".encode()
+        after = base + position.encode() if position is not None else None
+
+        response = config_pb2.ListResponse(revision=self._mirror.revision, stale=stale)
+        last: bytes | None = None
+        for raw, entry in self._mirror.scan(prefix, after):
+            k = entry.key
+            if (
+                (service is not None and k.service != service)
+                or (key_prefix and not k.key.startswith(key_prefix))
+            ):
+                continue
+            if len(response.entries) == size:
+                assert last is not None
+                response.next_page_token = pagination.encode(
+                    "list", scope, last[len(base):].decode()
+                )
+                break
+            response.entries.append(entry)
+            last = raw
+        return response
+
+    # ------------------------------------------------------------------- writes
+
+    async def Put(
+        self, request: config_pb2.PutRequest, context: grpc.aio.ServicerContext
+    ) -> config_pb2.PutResponse:
+        key = requests.config_key(request)
+        validate_json_value(request.value)
+        reason = validate_reason(request.reason)
+        expected = requests.expected_revision(request)
+        actor = requests.actor(context)
+        result = await self._writer.put(
+            key, request.value, expected_revision=expected, reason=reason, actor=actor,
+            timeout=self._timeout(context),
+        )
+        return config_pb2.PutResponse(entry=result.entry, revision=result.revision)
+
+    async def Delete(
+        self, request: config_pb2.DeleteRequest, context: grpc.aio.ServicerContext
+    ) -> config_pb2.DeleteResponse:
+        key = requests.config_key(request)
+        reason = validate_reason(request.reason)
+        expected = requests.expected_revision(request)
+        actor = requests.actor(context)
+        result = await self._writer.delete(
+            key, expected_revision=expected, reason=reason, actor=actor,
+            timeout=self._timeout(context),
+        )
+        return config_pb2.DeleteResponse(
+            previous=result.previous, revision=result.revision, version=result.version
+        )
+
+    async def Rollback(
+        self, request: config_pb2.RollbackRequest, context: grpc.aio.ServicerContext
+    ) -> config_pb2.RollbackResponse:
+        key = requests.config_key(request)
+        to_version = requests.positive("to_version", request.to_version)
+        reason = validate_reason(request.reason)
+        expected = requests.expected_revision(request)
+        actor = requests.actor(context)
+        self._require_tenant(key.tenant)
+        result = await self._writer.rollback(
+            key, to_version, expected_revision=expected, reason=reason, actor=actor,
+            timeout=self._timeout(context),
+        )
+        return config_pb2.RollbackResponse(entry=result.entry, revision=result.revision)
+
+    # ------------------------------------------------------------------ history
+
+    async def History(
+        self, request: config_pb2.HistoryRequest, context: grpc.aio.ServicerContext
+    ) -> config_pb2.HistoryResponse:
+        key = requests.config_key(request)
+        size = requests.page_size(request, default=HISTORY_DEFAULT, maximum=HISTORY_MAX)
+        position = pagination.decode(request.page_token, "history", _scope(key))
+        before = _version_position(position)
+        self._require_tenant(key.tenant)
+        records, following, revision = await self._writer.history(
+            key, page_size=size, before_version=before, timeout=self._timeout(context)
+        )
+        response = config_pb2.HistoryResponse(records=records, revision=revision)
+        if following is not None:
+            response.next_page_token = pagination.encode("history", _scope(key), str(following))
+        return response
+
+
+def _scope(key: ConfigKey) -> tuple[str, ...]:
+    return (key.tenant, key.environment, key.service, key.key)
+
+
+def _version_position(position: str | None) -> int | None:
+    if position is None:
+        return None
+    if not position.isdigit() or int(position) < 1:
+        raise InvalidArgumentError.single("page_token", "does not name a history position")
+    return int(position)

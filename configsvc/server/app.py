@@ -1,0 +1,147 @@
+"""Assembles and runs one configsvc server process.
+
+Start order matters: the mirror starts first and the port opens at once, but
+health reports NOT_SERVING until the mirror is synced, so load balancers and
+Kubernetes probes only send traffic to a replica that can answer. Shutdown is
+the reverse: health goes NOT_SERVING, the server stops accepting and gives
+in-flight RPCs the grace period, then the mirror and etcd channel close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from configsvc.api.config_service import ConfigService, ServiceLimits
+from configsvc.api.status import ErrorInterceptor
+from configsvc.api.tenant_service import TenantService
+from configsvc.server.config import ServerConfig
+from configsvc.store.etcd import EtcdClient
+from configsvc.store.keyspace import Keyspace
+from configsvc.store.mirror import Mirror
+from configsvc.store.writer import Writer
+from configsvc.v1 import config_pb2, config_pb2_grpc, tenant_pb2, tenant_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    config_pb2.DESCRIPTOR.services_by_name["ConfigService"].full_name,
+    tenant_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
+)
+
+_SERVER_OPTIONS = [
+    # One process per port unless --workers asks for sharing: a busy port must fail loudly.
+    ("grpc.so_reuseport", 0),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+]
+
+
+class PortInUseError(RuntimeError):
+    """The listen address could not be bound."""
+
+
+class ConfigServer:
+    """One server process: etcd client, mirror, writer, gRPC services."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.keyspace = Keyspace(config.root_prefix)
+        self.etcd = EtcdClient(config.etcd_endpoints, tls=config.etcd_tls,
+                               timeout=config.etcd_timeout)
+        self.mirror = Mirror(self.etcd, self.keyspace, backoff_min=config.mirror_backoff[0],
+                             backoff_max=config.mirror_backoff[1])
+        self.writer = Writer(self.etcd, self.keyspace, self.mirror)
+        self.health = health.aio.HealthServicer()
+        self._server: grpc.aio.Server | None = None
+        self._health_tasks: set[asyncio.Task[None]] = set()
+        self.port = 0
+
+    async def start(self) -> int:
+        """Bind, start serving and start the mirror; returns the bound port."""
+        server = grpc.aio.server(interceptors=[ErrorInterceptor()], options=_SERVER_OPTIONS)
+        limits = ServiceLimits(request_timeout=self.config.request_timeout)
+        config_pb2_grpc.add_ConfigServiceServicer_to_server(
+            ConfigService(self.mirror, self.writer, self.keyspace, limits), server)
+        tenant_pb2_grpc.add_TenantServiceServicer_to_server(
+            TenantService(self.mirror, self.writer, self.config.request_timeout), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME),
+            server,
+        )
+        try:
+            self.port = server.add_insecure_port(self.config.listen)
+        except RuntimeError as exc:
+            raise PortInUseError(
+                f"cannot listen on {self.config.listen}: the port is in use or the address is "
+                "not local; choose another with --listen (or --grpc-port for dev)"
+            ) from exc
+        await self._set_health(False)
+        self.mirror.add_sync_listener(self._on_sync)
+        await server.start()
+        self._server = server
+        self.mirror.start()
+        log.info("configsvc listening", extra={"listen": self.config.listen, "port": self.port,
+                                               "root_prefix": self.config.root_prefix})
+        return self.port
+
+    def _on_sync(self, synced: bool) -> None:
+        task = asyncio.get_running_loop().create_task(self._set_health(synced))
+        self._health_tasks.add(task)
+        task.add_done_callback(self._health_tasks.discard)
+
+    async def _set_health(self, serving: bool) -> None:
+        status = (health_pb2.HealthCheckResponse.SERVING if serving
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, status)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drain and stop; safe to call twice."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        await self.health.enter_graceful_shutdown()
+        await server.stop(self.config.grace_period if grace is None else grace)
+        await self.mirror.stop()
+        for task in list(self._health_tasks):
+            task.cancel()
+        await self.etcd.close()
+        log.info("configsvc stopped")
+
+    async def wait_for_termination(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+
+async def run(config: ServerConfig, *, on_ready: Callable[[ConfigServer], None] | None = None
+              ) -> None:
+    """Run until SIGINT or SIGTERM, then shut down gracefully."""
+    server = ConfigServer(config)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if on_ready is not None:
+        on_ready(server)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+        log.info("shutting down")
+        await server.stop()

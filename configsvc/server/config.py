@@ -1,0 +1,54 @@
+"""Server configuration: flags and environment variables, one frozen record."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from configsvc.store.etcd import EtcdTLS
+
+ENV_PREFIX = "CONFIGSVC_"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything ``configsvc serve`` needs; every field has a flag and an env var."""
+
+    listen: str = "[::]:50051"
+    """gRPC listen address (host:port; port 0 picks a free one)."""
+    etcd_endpoints: tuple[str, ...] = ("127.0.0.1:2379",)
+    """etcd client endpoints (host:port)."""
+    etcd_tls: EtcdTLS | None = None
+    """TLS to etcd; None for plaintext."""
+    root_prefix: str = "/configsvc"
+    """etcd key prefix under which configsvc keeps everything."""
+    etcd_timeout: float = 5.0
+    """Longest single etcd call (seconds); bounds every RPC's wait on etcd."""
+    request_timeout: float = 10.0
+    """Longest an RPC may spend when the caller set no deadline (seconds)."""
+    grace_period: float = 10.0
+    """How long shutdown lets in-flight RPCs finish (seconds)."""
+    log_format: str = "json"
+    """``json`` (one object per line) or ``text``."""
+    log_level: str = "INFO"
+    """Python logging level name."""
+    mirror_backoff: tuple[float, float] = field(default=(0.1, 2.0))
+    """Min and max delay (seconds) between mirror reconnect attempts."""
+
+
+def env(name: str, default: str) -> str:
+    """A setting from ``CONFIGSVC_<NAME>``, or the default."""
+    return os.environ.get(ENV_PREFIX + name, default)
+
+
+def tls_from_paths(ca: str, cert: str, key: str) -> EtcdTLS | None:
+    if not (ca or cert or key):
+        return None
+    if bool(cert) != bool(key):
+        raise ValueError("etcd client TLS needs both --etcd-cert-file and --etcd-key-file")
+    return EtcdTLS(
+        ca_file=Path(ca) if ca else None,
+        cert_file=Path(cert) if cert else None,
+        key_file=Path(key) if key else None,
+    )

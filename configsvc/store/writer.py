@@ -1,0 +1,419 @@
+"""The write path: every change is one etcd transaction, or nothing.
+
+A change reads the key's current state (value, version, tenant) in one
+read-only Txn, then commits value + history copy + audit record + commit
+marker in one guarded Txn. The guards (compares) are what make concurrent
+writers safe without locks:
+
+* the config key's mod_revision equals what was read (optimistic concurrency;
+  an absent key compares as 0), so a lost race changes nothing;
+* the new history key does not exist yet, so two writers can never record the
+  same version;
+* the tenant key exists, so a write cannot land in a tenant deleted meanwhile.
+
+A writer that loses a race without having asked for a specific revision
+re-reads and tries again (bounded); one that named ``expected_revision`` gets
+ABORTED with the current revision. All puts of a Txn share its revision, so
+the audit record's mod_revision *is* the change's revision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aetcd import rpc
+
+from configsvc.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    FailedPreconditionError,
+    NotFoundError,
+)
+from configsvc.internal.v1 import storage_pb2
+from configsvc.model.keys import ConfigKey
+from configsvc.model.values import digest
+from configsvc.store.codec import (
+    decode_stored,
+    entry_from_stored,
+    history_from_kv,
+    key_message,
+    now_timestamp,
+    tenant_from_kv,
+)
+from configsvc.store.etcd import EtcdClient, prefix_range_end
+from configsvc.store.keyspace import Keyspace, new_audit_id
+from configsvc.store.mirror import Mirror
+from configsvc.v1 import audit_pb2, config_pb2, tenant_pb2
+
+#: How often an unconditional write re-reads and retries after losing a race.
+MAX_ATTEMPTS = 8
+#: How long a write waits for the local mirror to show it (read-your-writes).
+MIRROR_CATCH_UP = 2.0
+
+
+@dataclass(frozen=True)
+class Current:
+    """A key's state as read just before a write."""
+
+    record: storage_pb2.StoredValue | None
+    create_revision: int
+    mod_revision: int
+    last_version: int
+    tenant_exists: bool
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a write wants to commit, decided from the current state."""
+
+    operation: int
+    record: storage_pb2.StoredValue | None  # None: delete the config key
+    rolled_back_to: int = 0
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """The committed change."""
+
+    revision: int
+    version: int
+    entry: config_pb2.ConfigEntry | None  # the entry after the change (None after delete)
+    previous: config_pb2.ConfigEntry | None  # the entry before the change
+
+
+def _cmp_mod(key: bytes, revision: int) -> Any:
+    return rpc.Compare(
+        result=rpc.Compare.EQUAL, target=rpc.Compare.MOD, key=key, mod_revision=revision
+    )
+
+
+def _cmp_absent(key: bytes) -> Any:
+    return rpc.Compare(
+        result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, key=key, create_revision=0
+    )
+
+
+def _cmp_present(key: bytes) -> Any:
+    return rpc.Compare(
+        result=rpc.Compare.GREATER, target=rpc.Compare.CREATE, key=key, create_revision=0
+    )
+
+
+def _put(key: bytes, value: bytes) -> Any:
+    return rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value))
+
+
+class Writer:
+    """Commits config changes and tenants; reads history straight from etcd."""
+
+    def __init__(self, etcd: EtcdClient, keyspace: Keyspace, mirror: Mirror) -> None:
+        self._etcd = etcd
+        self._ks = keyspace
+        self._mirror = mirror
+
+    # ----------------------------------------------------------------- tenants
+
+    async def create_tenant(
+        self, name: str, description: str, *, actor: str, timeout: float
+    ) -> tuple[tenant_pb2.Tenant, int]:
+        key = self._ks.tenant_key(name)
+        stored = storage_pb2.StoredTenant(
+            description=description, create_time=now_timestamp(), created_by=actor
+        )
+        response = await self._etcd.txn(
+            rpc.TxnRequest(
+                compare=[_cmp_absent(key)],
+                success=[_put(key, stored.SerializeToString()), _put(self._ks.commit_marker, b"")],
+            ),
+            timeout=timeout,
+        )
+        if not response.succeeded:
+            raise AlreadyExistsError("tenant", name)
+        revision = int(response.header.revision)
+        await self._catch_up(revision)
+        kv = rpc.KeyValue(
+            key=key, value=stored.SerializeToString(), create_revision=revision,
+            mod_revision=revision,
+        )
+        return tenant_from_kv(self._ks, kv), revision
+
+    # ------------------------------------------------------------------ config
+
+    async def put(
+        self,
+        key: ConfigKey,
+        value: str,
+        *,
+        expected_revision: int | None,
+        reason: str,
+        actor: str,
+        timeout: float,
+    ) -> WriteResult:
+        def change(_current: Current, version: int) -> Change:
+            return Change(config_pb2.OPERATION_PUT, self._record(value, version, reason, actor,
+                                                                 config_pb2.OPERATION_PUT))
+
+        return await self._write(key, expected_revision, actor, reason, timeout, change)
+
+    async def delete(
+        self,
+        key: ConfigKey,
+        *,
+        expected_revision: int | None,
+        reason: str,
+        actor: str,
+        timeout: float,
+    ) -> WriteResult:
+        def change(current: Current, _version: int) -> Change:
+            if current.record is None:
+                raise NotFoundError("config entry", str(key))
+            return Change(config_pb2.OPERATION_DELETE, None)
+
+        return await self._write(key, expected_revision, actor, reason, timeout, change)
+
+    async def rollback(
+        self,
+        key: ConfigKey,
+        to_version: int,
+        *,
+        expected_revision: int | None,
+        reason: str,
+        actor: str,
+        timeout: float,
+    ) -> WriteResult:
+        deadline = _Deadline(timeout)
+        target = await self.history_record(key, to_version, timeout=deadline.left())
+        if target.operation == config_pb2.OPERATION_DELETE:
+            raise FailedPreconditionError(
+                f"version {to_version} of {key} is a deletion; use Delete to remove the value"
+            )
+
+        def change(_current: Current, version: int) -> Change:
+            record = self._record(
+                target.value, version, reason, actor, config_pb2.OPERATION_ROLLBACK
+            )
+            record.rolled_back_to = to_version
+            return Change(config_pb2.OPERATION_ROLLBACK, record, rolled_back_to=to_version)
+
+        return await self._write(key, expected_revision, actor, reason, deadline.left(), change)
+
+    @staticmethod
+    def _record(
+        value: str, version: int, reason: str, actor: str, operation: int
+    ) -> storage_pb2.StoredValue:
+        return storage_pb2.StoredValue(
+            value=value,
+            version=version,
+            updated_by=actor,
+            update_time=now_timestamp(),
+            reason=reason,
+            operation=operation,  # type: ignore[arg-type]
+            value_digest=digest(value.encode()),
+        )
+
+    async def _read_current(self, key: ConfigKey, timeout: float) -> Current:
+        cfg_key = self._ks.cfg_key(key)
+        hist = self._ks.hist_prefix(key)
+        response = await self._etcd.txn(
+            rpc.TxnRequest(
+                success=[
+                    rpc.RequestOp(request_range=rpc.RangeRequest(key=cfg_key)),
+                    rpc.RequestOp(
+                        request_range=rpc.RangeRequest(
+                            key=hist,
+                            range_end=prefix_range_end(hist),
+                            sort_order=rpc.RangeRequest.DESCEND,
+                            sort_target=rpc.RangeRequest.KEY,
+                            limit=1,
+                            keys_only=True,
+                        )
+                    ),
+                    rpc.RequestOp(
+                        request_range=rpc.RangeRequest(
+                            key=self._ks.tenant_key(key.tenant), count_only=True
+                        )
+                    ),
+                ]
+            ),
+            timeout=timeout,
+        )
+        cfg, last, tenant = (r.response_range for r in response.responses)
+        last_version = self._ks.version_from_hist_key(last.kvs[0].key) if last.kvs else 0
+        if cfg.kvs:
+            kv = cfg.kvs[0]
+            return Current(
+                decode_stored(kv.value), int(kv.create_revision), int(kv.mod_revision),
+                last_version, tenant.count > 0,
+            )
+        return Current(None, 0, 0, last_version, tenant.count > 0)
+
+    async def _write(
+        self,
+        key: ConfigKey,
+        expected_revision: int | None,
+        actor: str,
+        reason: str,
+        timeout: float,
+        decide: Callable[[Current, int], Change],
+    ) -> WriteResult:
+        deadline = _Deadline(timeout)
+        cfg_key = self._ks.cfg_key(key)
+        current = None
+        for _ in range(MAX_ATTEMPTS):
+            current = await self._read_current(key, deadline.left())
+            if not current.tenant_exists:
+                raise NotFoundError("tenant", key.tenant)
+            if expected_revision is not None and current.mod_revision != expected_revision:
+                raise ConflictError(f"config entry {key}", expected_revision,
+                                    current.mod_revision)
+            version = current.last_version + 1
+            change = decide(current, version)
+            audit = self._audit(key, change, current, version, actor, reason, expected_revision)
+            ops = [
+                _put(self._ks.hist_key(key, version), self._history_copy(change, version, actor,
+                                                                         reason)),
+                _put(self._ks.audit_key(key.tenant, audit.id), audit.SerializeToString()),
+                _put(self._ks.commit_marker, b""),
+            ]
+            if change.record is None:
+                ops.insert(0, rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(
+                    key=cfg_key)))
+            else:
+                ops.insert(0, _put(cfg_key, change.record.SerializeToString()))
+            response = await self._etcd.txn(
+                rpc.TxnRequest(
+                    compare=[
+                        _cmp_mod(cfg_key, current.mod_revision),
+                        _cmp_absent(self._ks.hist_key(key, version)),
+                        _cmp_present(self._ks.tenant_key(key.tenant)),
+                    ],
+                    success=ops,
+                ),
+                timeout=deadline.left(),
+            )
+            if response.succeeded:
+                revision = int(response.header.revision)
+                await self._catch_up(revision)
+                return self._result(key, current, change, version, revision)
+        assert current is not None
+        raise ConflictError(
+            f"config entry {key} (changing too fast; gave up after {MAX_ATTEMPTS} attempts)",
+            current.mod_revision,
+            current.mod_revision,
+        )
+
+    def _history_copy(self, change: Change, version: int, actor: str, reason: str) -> bytes:
+        if change.record is not None:
+            return bytes(change.record.SerializeToString())
+        tombstone = storage_pb2.StoredValue(
+            version=version,
+            updated_by=actor,
+            update_time=now_timestamp(),
+            reason=reason,
+            operation=config_pb2.OPERATION_DELETE,
+        )
+        return bytes(tombstone.SerializeToString())
+
+    @staticmethod
+    def _audit(
+        key: ConfigKey,
+        change: Change,
+        current: Current,
+        version: int,
+        actor: str,
+        reason: str,
+        expected_revision: int | None,
+    ) -> audit_pb2.AuditRecord:
+        record = audit_pb2.AuditRecord(
+            id=new_audit_id(),
+            key=key_message(key),
+            operation=change.operation,  # type: ignore[arg-type]
+            actor=actor,
+            time=now_timestamp(),
+            reason=reason,
+            before_digest=current.record.value_digest if current.record else "",
+            after_digest=change.record.value_digest if change.record else "",
+            before_version=current.last_version,
+            after_version=version,
+            rolled_back_to=change.rolled_back_to,
+        )
+        if expected_revision is not None:
+            record.expected_revision = expected_revision
+        return record
+
+    @staticmethod
+    def _result(
+        key: ConfigKey, current: Current, change: Change, version: int, revision: int
+    ) -> WriteResult:
+        previous = (
+            entry_from_stored(key, current.record, create_revision=current.create_revision,
+                              mod_revision=current.mod_revision)
+            if current.record is not None
+            else None
+        )
+        entry = (
+            entry_from_stored(
+                key,
+                change.record,
+                create_revision=current.create_revision if current.record else revision,
+                mod_revision=revision,
+            )
+            if change.record is not None
+            else None
+        )
+        return WriteResult(revision=revision, version=version, entry=entry, previous=previous)
+
+    async def _catch_up(self, revision: int) -> None:
+        """Wait briefly until this process's mirror shows the write (read-your-writes)."""
+        await self._mirror.wait_applied(revision, MIRROR_CATCH_UP)
+
+    # ----------------------------------------------------------------- history
+
+    async def history(
+        self, key: ConfigKey, *, page_size: int, before_version: int | None, timeout: float
+    ) -> tuple[list[config_pb2.HistoryRecord], int | None, int]:
+        """A page of history, newest first: (records, next before_version, revision)."""
+        prefix = self._ks.hist_prefix(key)
+        end = (
+            self._ks.hist_key(key, before_version)
+            if before_version is not None
+            else prefix_range_end(prefix)
+        )
+        response = await self._etcd.range(
+            rpc.RangeRequest(
+                key=prefix,
+                range_end=end,
+                sort_order=rpc.RangeRequest.DESCEND,
+                sort_target=rpc.RangeRequest.KEY,
+                limit=page_size,
+            ),
+            timeout=timeout,
+        )
+        records = [history_from_kv(kv) for kv in response.kvs]
+        following = records[-1].version if response.more and records else None
+        return records, following, int(response.header.revision)
+
+    async def history_record(
+        self, key: ConfigKey, version: int, *, timeout: float
+    ) -> config_pb2.HistoryRecord:
+        response = await self._etcd.range(
+            rpc.RangeRequest(key=self._ks.hist_key(key, version)), timeout=timeout
+        )
+        if not response.kvs:
+            raise NotFoundError("version", f"{key}@{version}",
+                                f"version {version} of {key} not found in history")
+        return history_from_kv(response.kvs[0])
+
+
+class _Deadline:
+    """The time left of one operation that makes several etcd calls."""
+
+    def __init__(self, timeout: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._end = self._loop.time() + timeout
+
+    def left(self) -> float:
+        return max(0.05, self._end - self._loop.time())
