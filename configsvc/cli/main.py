@@ -1,0 +1,39 @@
+"""The ``configsvc`` command: server commands and client commands.
+
+Each command group lives in its own module with a ``register(subparsers)``
+function, so this file only assembles them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from configsvc import __version__
+from configsvc.cli import client, dev, serve
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="configsvc",
+        description="etcd-native gRPC configuration server and its command-line client.",
+    )
+    parser.add_argument("--version", action="version", version=f"configsvc {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    serve.register(commands)
+    dev.register(commands)
+    client.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = args.handler
+    code: int = handler(args)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""``configsvc serve``: run the server against an existing etcd."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from configsvc.server import logs
+from configsvc.server.app import PortInUseError, run
+from configsvc.server.config import ServerConfig, env, tls_from_paths
+
+
+def add_server_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``serve`` and ``dev``; each also reads CONFIGSVC_<NAME>."""
+    parser.add_argument("--root-prefix", default=env("ROOT_PREFIX", "/configsvc"),
+                        help="etcd key prefix for everything configsvc stores "
+                             "(env CONFIGSVC_ROOT_PREFIX; default %(default)s)")
+    parser.add_argument("--log-format", choices=("json", "text"),
+                        default=env("LOG_FORMAT", "json"),
+                        help="log format (env CONFIGSVC_LOG_FORMAT; default %(default)s)")
+    parser.add_argument("--log-level", default=env("LOG_LEVEL", "INFO"),
+                        help="log level (env CONFIGSVC_LOG_LEVEL; default %(default)s)")
+    parser.add_argument("--grace-period", type=float, default=float(env("GRACE_PERIOD", "10")),
+                        help="seconds in-flight RPCs get at shutdown (env "
+                             "CONFIGSVC_GRACE_PERIOD; default %(default)s)")
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "serve", help="run the gRPC server against an etcd cluster",
+        description="Run the configsvc gRPC server. Every option can also be set with the "
+                    "environment variable named in its help.")
+    parser.add_argument("--listen", default=env("LISTEN", "[::]:50051"),
+                        help="gRPC listen address (env CONFIGSVC_LISTEN; default %(default)s)")
+    parser.add_argument("--etcd-endpoints", default=env("ETCD_ENDPOINTS", "127.0.0.1:2379"),
+                        help="comma-separated etcd host:port list "
+                             "(env CONFIGSVC_ETCD_ENDPOINTS; default %(default)s)")
+    parser.add_argument("--etcd-ca-file", default=env("ETCD_CA_FILE", ""),
+                        help="CA bundle for TLS to etcd (env CONFIGSVC_ETCD_CA_FILE)")
+    parser.add_argument("--etcd-cert-file", default=env("ETCD_CERT_FILE", ""),
+                        help="client certificate for etcd (env CONFIGSVC_ETCD_CERT_FILE)")
+    parser.add_argument("--etcd-key-file", default=env("ETCD_KEY_FILE", ""),
+                        help="client key for etcd (env CONFIGSVC_ETCD_KEY_FILE)")
+    add_server_options(parser)
+    parser.set_defaults(handler=_serve)
+
+
+def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig:
+    values: dict[str, Any] = {
+        "root_prefix": args.root_prefix,
+        "log_format": args.log_format,
+        "log_level": args.log_level,
+        "grace_period": args.grace_period,
+    }
+    values.update(overrides)
+    return ServerConfig(**values)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        config = config_from_args(
+            args,
+            listen=args.listen,
+            etcd_endpoints=tuple(e.strip() for e in args.etcd_endpoints.split(",") if e.strip()),
+            etcd_tls=tls_from_paths(args.etcd_ca_file, args.etcd_cert_file, args.etcd_key_file),
+        )
+    except ValueError as exc:
+        print(f"configsvc serve: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(config.log_format, config.log_level)
+    try:
+        asyncio.run(run(config))
+    except PortInUseError as exc:
+        print(f"configsvc serve: {exc}", file=sys.stderr)
+        return 1
+    return 0

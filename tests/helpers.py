@@ -1,0 +1,64 @@
+"""Helpers shared by the tests: start etcd and an in-process server, build keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+
+from configsvc.devstack.etcd import EtcdServer
+from configsvc.devstack.ports import free_port
+from configsvc.server.app import ConfigServer
+from configsvc.server.config import ServerConfig
+from configsvc.v1 import config_pb2, config_pb2_grpc, tenant_pb2_grpc
+
+
+def start_etcd(data_dir: Path) -> EtcdServer:
+    etcd = EtcdServer(data_dir, client_port=free_port(), peer_port=free_port())
+    etcd.start(timeout=30)
+    return etcd
+
+
+@dataclass
+class Stack:
+    """A running server with stubs connected to it."""
+
+    server: ConfigServer
+    channel: grpc.aio.Channel
+    config: config_pb2_grpc.ConfigServiceStub
+    tenants: tenant_pb2_grpc.TenantServiceStub
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server.port}"
+
+
+async def open_stack(endpoint: str, root: str, **overrides: object) -> Stack:
+    config = ServerConfig(
+        listen="127.0.0.1:0", etcd_endpoints=(endpoint,), root_prefix=root,
+        grace_period=1.0, **overrides,  # type: ignore[arg-type]
+    )
+    server = ConfigServer(config)
+    await server.start()
+    assert await server.mirror.wait_synced(15), "mirror did not sync with etcd"
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    return Stack(server, channel, config_pb2_grpc.ConfigServiceStub(channel),
+                 tenant_pb2_grpc.TenantServiceStub(channel))
+
+
+async def close_stack(stack: Stack) -> None:
+    await stack.channel.close()
+    await stack.server.stop(grace=1.0)
+
+
+def ckey(tenant: str, key: str, env: str = "prod", service: str = "api") -> config_pb2.ConfigKey:
+    return config_pb2.ConfigKey(tenant=tenant, environment=env, service=service, key=key)
+
+
+@dataclass
+class PrivateStack:
+    """An etcd and a server that only this test uses (it may stop etcd)."""
+
+    etcd: EtcdServer
+    stack: Stack
