@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -126,8 +126,11 @@ class ConfigServer:
             await self._server.wait_for_termination()
 
 
-async def run(config: ServerConfig, *, on_ready: Callable[[ConfigServer], None] | None = None
-              ) -> None:
+async def run(
+    config: ServerConfig,
+    *,
+    on_ready: Callable[[ConfigServer], Awaitable[None]] | None = None,
+) -> None:
     """Run until SIGINT or SIGTERM, then shut down gracefully."""
     server = ConfigServer(config)
     await server.start()
@@ -135,9 +138,9 @@ async def run(config: ServerConfig, *, on_ready: Callable[[ConfigServer], None] 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if on_ready is not None:
-        on_ready(server)
     try:
+        if on_ready is not None:
+            await on_ready(server)
         await stop.wait()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,0 +1,71 @@
+# configsvc: every tool the tests need is installed by these targets.
+#   make run    create the venv, install everything, start `configsvc dev`
+#   make test   lint, check generated stubs, run the whole suite with coverage
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+TOOLS  := $(abspath .tools)
+GOBIN  := $(TOOLS)/bin
+BUF    := $(TOOLS)/node_modules/.bin/buf
+GRPCURL := $(GOBIN)/grpcurl
+STAMP  := $(VENV)/.installed
+PROTOS := $(wildcard protos/configsvc/v1/*.proto protos/configsvc/internal/v1/*.proto)
+PYTEST_ARGS ?=
+
+GRPCURL_VERSION := v1.9.4
+BUF_VERSION     := 1.75.0
+
+export PATH := $(abspath $(BIN)):$(GOBIN):$(PATH)
+
+.PHONY: install tools run test unit lint proto proto-check bench clean
+
+install: $(STAMP) tools
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,test]'
+	$(BIN)/python -m pip check
+	touch $@
+
+tools: $(GRPCURL) $(BUF)
+
+$(GRPCURL):
+	GOBIN=$(GOBIN) GOFLAGS=-mod=mod go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+$(BUF):
+	npm install --silent --no-audit --no-fund --prefix $(TOOLS) @bufbuild/buf@$(BUF_VERSION)
+
+run: install
+	$(BIN)/configsvc dev $(ARGS)
+
+# Regenerate the Python stubs from protos/ (committed; CI checks they are current).
+proto: $(STAMP)
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --grpc_python_out=. \
+		--pyi_out=. $(PROTOS)
+
+proto-check: $(STAMP)
+	@tmp=$$(mktemp -d); \
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=$$tmp --grpc_python_out=$$tmp \
+		--pyi_out=$$tmp $(PROTOS) && \
+	for f in $$(cd $$tmp && find . -name '*.py*' -type f); do \
+		cmp -s $$tmp/$$f $$f || { echo "stale generated stub: $$f (run make proto)"; rm -rf $$tmp; exit 1; }; \
+	done; rm -rf $$tmp; echo "generated stubs are current"
+
+lint: install
+	$(BUF) lint
+	$(BIN)/ruff check configsvc tests bench
+	$(BIN)/mypy
+
+test: install proto-check lint
+	$(BIN)/python -m pytest --cov=configsvc --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .coverage .coverage.* .pytest_cache .mypy_cache .ruff_cache

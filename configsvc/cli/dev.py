@@ -1,0 +1,111 @@
+"""``configsvc dev``: the whole local stack and the server in one command.
+
+etcd, an OpenBao dev server and pulsar-lite run as child processes with their
+data under one directory; the server runs in this process. Ctrl-C or SIGTERM
+stops the server gracefully, then the children in reverse order, so nothing
+is left holding a port. The children run in their own session, so a terminal
+Ctrl-C reaches only this process, which decides the order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from configsvc.cli.serve import add_server_options, config_from_args
+from configsvc.devstack import DevStackError, LocalStack, ensure_port_free
+from configsvc.errors import AlreadyExistsError
+from configsvc.server import logs
+from configsvc.server.app import ConfigServer, PortInUseError, run
+
+DEFAULT_TENANT = "default"
+READY_LINE = "configsvc dev: ready"
+
+
+def register(commands: Any) -> None:
+    parser = commands.add_parser(
+        "dev", help="run the server with a local etcd, OpenBao and pulsar-lite",
+        description="Start etcd, an OpenBao dev server and pulsar-lite as child processes "
+                    "with their data under --data-dir, then the configsvc server against "
+                    "them. Ctrl-C stops everything.")
+    parser.add_argument("--data-dir", type=Path, default=Path(".configsvc-dev"),
+                        help="directory for all local data and logs (default %(default)s)")
+    parser.add_argument("--grpc-port", type=int, default=50051,
+                        help="configsvc gRPC port on 127.0.0.1 (default %(default)s)")
+    parser.add_argument("--etcd-port", type=int, default=2379, help="etcd client port")
+    parser.add_argument("--etcd-peer-port", type=int, default=2380, help="etcd peer port")
+    parser.add_argument("--bao-port", type=int, default=8200,
+                        help="OpenBao port (it also uses the next port)")
+    parser.add_argument("--pulsar-port", type=int, default=6650, help="pulsar-lite port")
+    parser.add_argument("--tenant", default=DEFAULT_TENANT,
+                        help="tenant to create on start (default %(default)s)")
+    add_server_options(parser)
+    parser.set_defaults(handler=_dev, log_format="text")
+
+
+def _banner(stack: LocalStack, port: int, tenant: str) -> str:
+    endpoints = stack.endpoints()
+    address = f"127.0.0.1:{port}"
+    return "\n".join([
+        f"configsvc gRPC   {address}",
+        f"etcd             {endpoints['etcd']}",
+        f"OpenBao (dev)    {endpoints['openbao']}   token: {stack.openbao.token}",
+        f"pulsar-lite      {endpoints['pulsar']}",
+        f"data directory   {stack.data_dir}",
+        "",
+        "Try it:",
+        f"  grpcurl -plaintext {address} list",
+        f"  grpcurl -plaintext -d '{{\"key\":{{\"tenant\":\"{tenant}\",\"environment\":\"prod\","
+        f"\"service\":\"api\",\"key\":\"db.pool\"}},\"value\":\"{{\\\"max\\\":20}}\"}}' "
+        f"{address} configsvc.v1.ConfigService/Put",
+        f"  configsvc --help    (get, put, ls, rm, history, rollback; --server {address})",
+        "Create a secret in OpenBao:",
+        f"  BAO_ADDR={endpoints['openbao']} BAO_TOKEN={stack.openbao.token} "
+        "bao kv put secret/myapp password=s3cret",
+        "",
+        f"{READY_LINE} (Ctrl-C stops everything)",
+    ])
+
+
+def _dev(args: argparse.Namespace) -> int:
+    logs.configure(args.log_format, args.log_level)
+    try:
+        ensure_port_free("127.0.0.1", args.grpc_port, "configsvc gRPC", "--grpc-port")
+        stack = LocalStack(args.data_dir.resolve(), etcd_port=args.etcd_port,
+                           etcd_peer_port=args.etcd_peer_port, bao_port=args.bao_port,
+                           pulsar_port=args.pulsar_port)
+        print(f"configsvc dev: starting etcd, OpenBao and pulsar-lite under {args.data_dir}",
+              flush=True)
+        stack.start()
+    except DevStackError as exc:
+        print(f"configsvc dev: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    try:
+        server_config = config_from_args(
+            args, listen=f"127.0.0.1:{args.grpc_port}", etcd_endpoints=(stack.etcd.endpoint,))
+
+        async def ready(server: ConfigServer) -> None:
+            if not await server.mirror.wait_synced(30):
+                raise DevStackError("the server could not sync with the local etcd")
+            try:
+                await server.writer.create_tenant(args.tenant, "created by configsvc dev",
+                                                  actor="configsvc-dev", timeout=10)
+            except AlreadyExistsError:
+                pass
+            print(_banner(stack, server.port, args.tenant), flush=True)
+
+        asyncio.run(run(server_config, on_ready=ready))
+    except (PortInUseError, DevStackError) as exc:
+        print(f"configsvc dev: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+        print("configsvc dev: stopped", flush=True)
+    return 0
