@@ -66,13 +66,17 @@ class ConflictError(ConfigsvcError):
     value), so a client can re-read and retry without guessing.
     """
 
-    def __init__(self, what: str, expected_revision: int, current_revision: int) -> None:
+    def __init__(self, what: str, expected_revision: int | None, current_revision: int) -> None:
         self.expected_revision = expected_revision
         self.current_revision = current_revision
-        super().__init__(
-            f"{what} changed: expected revision {expected_revision}, current revision "
-            f"{current_revision}; read it again and retry"
-        )
+        if expected_revision is None:
+            message = f"{what} (current revision {current_revision}); retry"
+        else:
+            message = (
+                f"{what} changed: expected revision {expected_revision}, current revision "
+                f"{current_revision}; read it again and retry"
+            )
+        super().__init__(message)
 
 
 class FailedPreconditionError(ConfigsvcError):

@@ -59,7 +59,8 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
     def _require_tenant(self, tenant: str) -> None:
         if self._mirror.tenant(tenant) is None:
             raise NotFoundError(
-                "tenant", tenant, f"tenant {tenant!r} does not exist; create it with CreateTenant"
+                "tenant", tenant, f"tenant {tenant!r} does not exist; create it first "
+                f"(CLI: configsvc tenant create {tenant})"
             )
 
     def _timeout(self, context: grpc.aio.ServicerContext) -> float:

@@ -63,10 +63,11 @@ def _details(exc: errors.ConfigsvcError) -> list[any_pb2.Any]:
             resource_type=exc.resource_type, resource_name=exc.resource_name,
             description=exc.message))]
     if isinstance(exc, errors.ConflictError):
+        metadata = {"current_revision": str(exc.current_revision)}
+        if exc.expected_revision is not None:
+            metadata["expected_revision"] = str(exc.expected_revision)
         return [_pack(error_details_pb2.ErrorInfo(
-            reason="REVISION_MISMATCH", domain=DOMAIN,
-            metadata={"current_revision": str(exc.current_revision),
-                      "expected_revision": str(exc.expected_revision)}))]
+            reason="REVISION_MISMATCH", domain=DOMAIN, metadata=metadata))]
     if isinstance(exc, errors.BackendUnavailableError):
         return [
             _pack(error_details_pb2.ErrorInfo(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -92,11 +93,9 @@ def _dev(args: argparse.Namespace) -> int:
         async def ready(server: ConfigServer) -> None:
             if not await server.mirror.wait_synced(30):
                 raise DevStackError("the server could not sync with the local etcd")
-            try:
+            with contextlib.suppress(AlreadyExistsError):
                 await server.writer.create_tenant(args.tenant, "created by configsvc dev",
                                                   actor="configsvc-dev", timeout=10)
-            except AlreadyExistsError:
-                pass
             print(_banner(stack, server.port, args.tenant), flush=True)
 
         asyncio.run(run(server_config, on_ready=ready))

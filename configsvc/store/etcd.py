@@ -11,6 +11,7 @@ turns every transport failure into one ``BackendUnavailableError("etcd")``.
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from aetcd import rpc
 from configsvc.errors import BackendUnavailableError, InvalidArgumentError
 
 BACKEND = "etcd"
+log = logging.getLogger(__name__)
 
 
 class CompactedError(Exception):
@@ -81,17 +83,28 @@ _CHANNEL_OPTIONS: list[tuple[str, Any]] = [
 ]
 
 
+_CAUSES = {
+    grpc.StatusCode.UNAVAILABLE: "cannot connect",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "no answer before the deadline",
+    grpc.StatusCode.CANCELLED: "request cancelled",
+    grpc.StatusCode.RESOURCE_EXHAUSTED: "etcd is overloaded or out of space",
+}
+
+
 def translate_rpc_error(exc: grpc.aio.AioRpcError) -> Exception:
-    """Map an etcd gRPC failure to the error a configsvc caller should see."""
+    """Map an etcd gRPC failure to the error a configsvc caller should see.
+
+    The caller's message names etcd and the kind of failure but not etcd's
+    addresses or internal error text; those go to the server log.
+    """
     code = exc.code()
     details = exc.details() or code.name
     if code == grpc.StatusCode.OUT_OF_RANGE and "compacted" in details:
         return CompactedError(0)
     if code == grpc.StatusCode.INVALID_ARGUMENT and "too large" in details:
-        return InvalidArgumentError.single("value", f"rejected by etcd: {details}")
-    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return BackendUnavailableError(BACKEND, "no answer before the deadline")
-    return BackendUnavailableError(BACKEND, f"{code.name}: {details}")
+        return InvalidArgumentError.single("value", "is too large for etcd's request limit")
+    log.warning("etcd call failed: %s: %s", code.name, details)
+    return BackendUnavailableError(BACKEND, _CAUSES.get(code, f"etcd answered {code.name}"))
 
 
 class EtcdClient:

@@ -20,7 +20,9 @@ the audit record's mod_revision *is* the change's revision.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import random
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,8 +50,9 @@ from configsvc.store.keyspace import Keyspace, new_audit_id
 from configsvc.store.mirror import Mirror
 from configsvc.v1 import audit_pb2, config_pb2, tenant_pb2
 
-#: How often an unconditional write re-reads and retries after losing a race.
-MAX_ATTEMPTS = 8
+#: How often an unconditional write retries after losing a race (also bounded by
+#: the call's deadline); enough for dozens of writers on one hot key.
+MAX_ATTEMPTS = 64
 #: How long a write waits for the local mirror to show it (read-your-writes).
 MIRROR_CATCH_UP = 2.0
 
@@ -113,6 +116,7 @@ class Writer:
         self._etcd = etcd
         self._ks = keyspace
         self._mirror = mirror
+        self._locks = KeyLocks()
 
     # ----------------------------------------------------------------- tenants
 
@@ -214,33 +218,30 @@ class Writer:
             value_digest=digest(value.encode()),
         )
 
-    async def _read_current(self, key: ConfigKey, timeout: float) -> Current:
-        cfg_key = self._ks.cfg_key(key)
+    def _read_ops(self, key: ConfigKey) -> list[Any]:
+        """Range ops that read a key's state: used alone, and as a Txn's failure branch."""
         hist = self._ks.hist_prefix(key)
-        response = await self._etcd.txn(
-            rpc.TxnRequest(
-                success=[
-                    rpc.RequestOp(request_range=rpc.RangeRequest(key=cfg_key)),
-                    rpc.RequestOp(
-                        request_range=rpc.RangeRequest(
-                            key=hist,
-                            range_end=prefix_range_end(hist),
-                            sort_order=rpc.RangeRequest.DESCEND,
-                            sort_target=rpc.RangeRequest.KEY,
-                            limit=1,
-                            keys_only=True,
-                        )
-                    ),
-                    rpc.RequestOp(
-                        request_range=rpc.RangeRequest(
-                            key=self._ks.tenant_key(key.tenant), count_only=True
-                        )
-                    ),
-                ]
+        return [
+            rpc.RequestOp(request_range=rpc.RangeRequest(key=self._ks.cfg_key(key))),
+            rpc.RequestOp(
+                request_range=rpc.RangeRequest(
+                    key=hist,
+                    range_end=prefix_range_end(hist),
+                    sort_order=rpc.RangeRequest.DESCEND,
+                    sort_target=rpc.RangeRequest.KEY,
+                    limit=1,
+                    keys_only=True,
+                )
             ),
-            timeout=timeout,
-        )
-        cfg, last, tenant = (r.response_range for r in response.responses)
+            rpc.RequestOp(
+                request_range=rpc.RangeRequest(
+                    key=self._ks.tenant_key(key.tenant), count_only=True
+                )
+            ),
+        ]
+
+    def _current_from(self, responses: Any) -> Current:
+        cfg, last, tenant = (r.response_range for r in responses)
         last_version = self._ks.version_from_hist_key(last.kvs[0].key) if last.kvs else 0
         if cfg.kvs:
             kv = cfg.kvs[0]
@@ -249,6 +250,11 @@ class Writer:
                 last_version, tenant.count > 0,
             )
         return Current(None, 0, 0, last_version, tenant.count > 0)
+
+    async def _read_current(self, key: ConfigKey, timeout: float) -> Current:
+        response = await self._etcd.txn(rpc.TxnRequest(success=self._read_ops(key)),
+                                        timeout=timeout)
+        return self._current_from(response.responses)
 
     async def _write(
         self,
@@ -261,9 +267,45 @@ class Writer:
     ) -> WriteResult:
         deadline = _Deadline(timeout)
         cfg_key = self._ks.cfg_key(key)
-        current = None
-        for _ in range(MAX_ATTEMPTS):
-            current = await self._read_current(key, deadline.left())
+        async with self._locks.hold(cfg_key):
+            current = self._hint(key)
+            if current is None or (
+                expected_revision is not None and current.mod_revision != expected_revision
+            ):
+                current = await self._read_current(key, deadline.left())
+            return await self._commit(key, cfg_key, current, expected_revision, actor, reason,
+                                      deadline, decide)
+
+    def _hint(self, key: ConfigKey) -> Current | None:
+        """The key's state as this process's mirror shows it, if it can be trusted as a guess.
+
+        Only a guess: the Txn's compare rejects a stale one and its failure
+        branch returns the real state. A deleted key's last version is not in
+        the mirror, so absent keys are read from etcd.
+        """
+        if not self._mirror.synced or self._mirror.tenant(key.tenant) is None:
+            return None
+        entry = self._mirror.get(key)
+        if entry is None:
+            return None
+        record = storage_pb2.StoredValue(
+            value=entry.value, version=entry.version, updated_by=entry.updated_by,
+            update_time=entry.update_time, reason=entry.reason, value_digest=entry.value_digest,
+        )
+        return Current(record, entry.create_revision, entry.mod_revision, entry.version, True)
+
+    async def _commit(
+        self,
+        key: ConfigKey,
+        cfg_key: bytes,
+        current: Current,
+        expected_revision: int | None,
+        actor: str,
+        reason: str,
+        deadline: _Deadline,
+        decide: Callable[[Current, int], Change],
+    ) -> WriteResult:
+        for attempt in range(MAX_ATTEMPTS):
             if not current.tenant_exists:
                 raise NotFoundError("tenant", key.tenant)
             if expected_revision is not None and current.mod_revision != expected_revision:
@@ -291,6 +333,8 @@ class Writer:
                         _cmp_present(self._ks.tenant_key(key.tenant)),
                     ],
                     success=ops,
+                    # Losing a race returns the state that won, so a retry needs no extra read.
+                    failure=self._read_ops(key),
                 ),
                 timeout=deadline.left(),
             )
@@ -298,10 +342,14 @@ class Writer:
                 revision = int(response.header.revision)
                 await self._catch_up(revision)
                 return self._result(key, current, change, version, revision)
-        assert current is not None
+            current = self._current_from(response.responses)
+            if deadline.expired():
+                break
+            # Writers that keep colliding on one hot key spread out (full jitter).
+            await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
         raise ConflictError(
-            f"config entry {key} (changing too fast; gave up after {MAX_ATTEMPTS} attempts)",
-            current.mod_revision,
+            f"config entry {key} is changing too fast: gave up after {attempt + 1} attempts",
+            None,
             current.mod_revision,
         )
 
@@ -408,6 +456,36 @@ class Writer:
         return history_from_kv(response.kvs[0])
 
 
+class KeyLocks:
+    """One asyncio lock per key, created on demand and dropped when unused.
+
+    Writes to the same key from one process queue here instead of racing in
+    etcd: optimistic retries are unfair under sustained contention (a writer
+    can lose every round), a FIFO lock is not. Writers on other replicas still
+    race through the Txn compare, which is rare and bounded.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[bytes, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: bytes) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+
 class _Deadline:
     """The time left of one operation that makes several etcd calls."""
 
@@ -417,3 +495,6 @@ class _Deadline:
 
     def left(self) -> float:
         return max(0.05, self._end - self._loop.time())
+
+    def expired(self) -> bool:
+        return self._loop.time() >= self._end

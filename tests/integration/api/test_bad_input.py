@@ -43,7 +43,7 @@ BAD_SEGMENTS = [
     ("a\nb", "invalid"),
     ("Prod", "invalid"),
     ("-x", "invalid"),
-    ("prоd", "invalid"),  # Cyrillic 'о'
+    ("pr\u043ed", "invalid"),  # Cyrillic o
     ("a%2fb", "invalid"),
 ]
 

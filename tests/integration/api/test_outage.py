@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-import aetcd.rpc as rpc
 import grpc
 import pytest
+from aetcd import rpc
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status

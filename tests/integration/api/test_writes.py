@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-import aetcd.rpc as rpc
 import grpc
 import pytest
+from aetcd import rpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
@@ -140,12 +140,16 @@ async def test_concurrent_unconditional_puts_all_land_with_distinct_versions(
     stack: Stack, tenant: str
 ) -> None:
     key = ckey(tenant, "contended")
+    writers = 40
     results = await asyncio.gather(*(
-        stack.config.Put(config_pb2.PutRequest(key=key, value=str(i))) for i in range(6)))
+        stack.config.Put(config_pb2.PutRequest(key=key, value=str(i))) for i in range(writers)))
     versions = sorted(r.entry.version for r in results)
-    assert versions == [1, 2, 3, 4, 5, 6]
-    history = await stack.config.History(config_pb2.HistoryRequest(key=key))
-    assert [r.version for r in history.records] == [6, 5, 4, 3, 2, 1]
+    assert versions == list(range(1, writers + 1))
+    history = await stack.config.History(config_pb2.HistoryRequest(key=key, page_size=100))
+    assert [r.version for r in history.records] == list(range(writers, 0, -1))
+    # Each version's history copy holds the value its writer sent.
+    by_version = {r.entry.version: r.entry.value for r in results}
+    assert {r.version: r.value for r in history.records} == by_version
 
 
 async def test_concurrent_cas_writers_exactly_one_wins(stack: Stack, tenant: str) -> None:
@@ -243,3 +247,24 @@ async def test_batch_get_reports_missing_keys(stack: Stack, tenant: str) -> None
     assert [e.value for e in response.entries] == ["1", "2"]
     assert [k.key for k in response.missing] == ["nope"]
     assert response.revision > 0
+
+
+async def test_writes_alternating_between_replicas_keep_versions_dense(
+    stack: Stack, tenant: str
+) -> None:
+    """Each replica guesses the current state from its own mirror; a stale guess must retry."""
+    other = await open_stack(stack.server.config.etcd_endpoints[0],
+                             stack.server.config.root_prefix)
+    try:
+        key = ckey(tenant, "shared")
+        written = []
+        for i in range(20):
+            target = (stack, other)[i % 2]
+            response = await target.config.Put(config_pb2.PutRequest(key=key, value=str(i)))
+            written.append((response.entry.version, str(i)))
+        assert [v for v, _ in written] == list(range(1, 21))
+        history = await other.config.History(config_pb2.HistoryRequest(key=key, page_size=50))
+        assert sorted((r.version, r.value) for r in history.records) == written
+        assert not stack.server.writer._locks and not other.server.writer._locks
+    finally:
+        await close_stack(other)
