@@ -18,7 +18,7 @@ BUF_VERSION     := 1.75.0
 
 export PATH := $(abspath $(BIN)):$(GOBIN):$(PATH)
 
-.PHONY: install tools run test unit lint proto proto-check bench clean
+.PHONY: install tools run test unit lint proto proto-check bench helm-lint clean
 
 install: $(STAMP) tools
 
@@ -66,6 +66,9 @@ unit: $(STAMP)
 
 bench: install
 	$(BIN)/python -m bench.run
+
+helm-lint:
+	bash scripts/helm-lint.sh
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .coverage .coverage.* .pytest_cache .mypy_cache .ruff_cache
