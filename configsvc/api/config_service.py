@@ -8,6 +8,7 @@ exceptions and become statuses in ``configsvc.api.status``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -17,7 +18,7 @@ from configsvc.model.keys import ConfigKey
 from configsvc.model.values import validate_json_value, validate_reason
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
-from configsvc.store.writer import Writer
+from configsvc.store.writer import WriteOptions, Writer
 from configsvc.v1 import config_pb2, config_pb2_grpc
 
 LIST_DEFAULT, LIST_MAX = 100, 1000
@@ -146,31 +147,28 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
 
     # ------------------------------------------------------------------- writes
 
+    def _write_options(self, request: Any, context: grpc.aio.ServicerContext) -> WriteOptions:
+        """The validated reason, expected revision, actor and time budget of a write."""
+        return WriteOptions(
+            expected_revision=requests.expected_revision(request),
+            reason=validate_reason(request.reason),
+            actor=requests.actor(context),
+            timeout=self._timeout(context),
+        )
+
     async def Put(
         self, request: config_pb2.PutRequest, context: grpc.aio.ServicerContext
     ) -> config_pb2.PutResponse:
         key = requests.config_key(request)
         validate_json_value(request.value)
-        reason = validate_reason(request.reason)
-        expected = requests.expected_revision(request)
-        actor = requests.actor(context)
-        result = await self._writer.put(
-            key, request.value, expected_revision=expected, reason=reason, actor=actor,
-            timeout=self._timeout(context),
-        )
+        result = await self._writer.put(key, request.value, self._write_options(request, context))
         return config_pb2.PutResponse(entry=result.entry, revision=result.revision)
 
     async def Delete(
         self, request: config_pb2.DeleteRequest, context: grpc.aio.ServicerContext
     ) -> config_pb2.DeleteResponse:
         key = requests.config_key(request)
-        reason = validate_reason(request.reason)
-        expected = requests.expected_revision(request)
-        actor = requests.actor(context)
-        result = await self._writer.delete(
-            key, expected_revision=expected, reason=reason, actor=actor,
-            timeout=self._timeout(context),
-        )
+        result = await self._writer.delete(key, self._write_options(request, context))
         return config_pb2.DeleteResponse(
             previous=result.previous, revision=result.revision, version=result.version
         )
@@ -180,14 +178,9 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
     ) -> config_pb2.RollbackResponse:
         key = requests.config_key(request)
         to_version = requests.positive("to_version", request.to_version)
-        reason = validate_reason(request.reason)
-        expected = requests.expected_revision(request)
-        actor = requests.actor(context)
+        options = self._write_options(request, context)
         self._require_tenant(key.tenant)
-        result = await self._writer.rollback(
-            key, to_version, expected_revision=expected, reason=reason, actor=actor,
-            timeout=self._timeout(context),
-        )
+        result = await self._writer.rollback(key, to_version, options)
         return config_pb2.RollbackResponse(entry=result.entry, revision=result.revision)
 
     # ------------------------------------------------------------------ history

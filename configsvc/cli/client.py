@@ -15,7 +15,7 @@ import argparse
 import getpass
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -281,25 +281,30 @@ def _list_request(args: argparse.Namespace) -> config_pb2.ListRequest:
                                   consistency=consistency)
 
 
-def _ls(args: argparse.Namespace, session: Session) -> int:
-    request = _list_request(args)
-    stub = session.config()
+def _show_pages(
+    args: argparse.Namespace,
+    call: Callable[[Any], Any],
+    request: Any,
+    items: Callable[[Any], Sequence[Any]],
+    row: Callable[[Any], list[str]],
+    header: list[str],
+    empty: str,
+) -> int:
+    """Fetch one page (or all with --all) and print it as JSON Lines or a table."""
 
-    def fetch(token: str) -> config_pb2.ListResponse:
+    def fetch(token: str) -> Any:
         request.page_token = token
-        page: config_pb2.ListResponse = session.call(stub.List, request)
-        return page
+        return call(request)
 
     rows: list[list[str]] = []
     token = ""
     for page in _pages(fetch, args.page_token, args.all):
         if args.json:
-            output.print_json_lines(page.entries)
-        rows += [[output.key_path(e.key), str(e.version), str(e.mod_revision)]
-                 for e in page.entries]
+            output.print_json_lines(items(page))
+        rows += [row(item) for item in items(page)]
         token = page.next_page_token
     if not args.json:
-        _print_rows(["KEY", "VERSION", "REVISION"], rows, "no entries")
+        _print_rows(header, rows, empty)
     _more_hint(token)
     return 0
 
@@ -311,6 +316,16 @@ def _print_rows(header: list[str], rows: list[list[str]], empty: str) -> None:
         print(f"({empty})", file=sys.stderr)
 
 
+def _ls(args: argparse.Namespace, session: Session) -> int:
+    stub = session.config()
+    return _show_pages(
+        args, lambda r: session.call(stub.List, r), _list_request(args),
+        lambda page: page.entries,
+        lambda e: [output.key_path(e.key), str(e.version), str(e.mod_revision)],
+        ["KEY", "VERSION", "REVISION"], "no entries",
+    )
+
+
 def _history_row(record: config_pb2.HistoryRecord) -> list[str]:
     return [str(record.version), output.operation(record), str(record.revision),
             output.timestamp(record.update_time), record.updated_by,
@@ -320,26 +335,13 @@ def _history_row(record: config_pb2.HistoryRecord) -> list[str]:
 def _history(args: argparse.Namespace, session: Session) -> int:
     key = parse_key(args.path)
     _at_least("--page-size", args.page_size, 1)
-    request = config_pb2.HistoryRequest(key=key, page_size=args.page_size)
     stub = session.config()
-
-    def fetch(token: str) -> config_pb2.HistoryResponse:
-        request.page_token = token
-        page: config_pb2.HistoryResponse = session.call(stub.History, request)
-        return page
-
-    rows: list[list[str]] = []
-    token = ""
-    for page in _pages(fetch, args.page_token, args.all):
-        if args.json:
-            output.print_json_lines(page.records)
-        rows += [_history_row(r) for r in page.records]
-        token = page.next_page_token
-    if not args.json:
-        header = ["VERSION", "OPERATION", "REVISION", "TIME", "BY", "VALUE", "REASON"]
-        _print_rows(header, rows, "no history")
-    _more_hint(token)
-    return 0
+    return _show_pages(
+        args, lambda r: session.call(stub.History, r),
+        config_pb2.HistoryRequest(key=key, page_size=args.page_size),
+        lambda page: page.records, _history_row,
+        ["VERSION", "OPERATION", "REVISION", "TIME", "BY", "VALUE", "REASON"], "no history",
+    )
 
 
 def _rollback(args: argparse.Namespace, session: Session) -> int:

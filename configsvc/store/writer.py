@@ -78,6 +78,20 @@ class Change:
 
 
 @dataclass(frozen=True)
+class WriteOptions:
+    """What every change carries besides the key and value."""
+
+    expected_revision: int | None
+    """Compare-and-swap on the key's mod_revision (0: must be absent); None: unconditional."""
+    reason: str
+    """Why the change is made; recorded in history and audit."""
+    actor: str
+    """Who makes it."""
+    timeout: float
+    """Seconds the whole change may take, retries included."""
+
+
+@dataclass(frozen=True)
 class WriteResult:
     """The committed change."""
 
@@ -146,49 +160,25 @@ class Writer:
 
     # ------------------------------------------------------------------ config
 
-    async def put(
-        self,
-        key: ConfigKey,
-        value: str,
-        *,
-        expected_revision: int | None,
-        reason: str,
-        actor: str,
-        timeout: float,
-    ) -> WriteResult:
+    async def put(self, key: ConfigKey, value: str, options: WriteOptions) -> WriteResult:
         def change(_current: Current, version: int) -> Change:
-            return Change(config_pb2.OPERATION_PUT, self._record(value, version, reason, actor,
-                                                                 config_pb2.OPERATION_PUT))
+            return Change(config_pb2.OPERATION_PUT,
+                          self._record(value, version, options, config_pb2.OPERATION_PUT))
 
-        return await self._write(key, expected_revision, actor, reason, timeout, change)
+        return await self._write(key, options, options.timeout, change)
 
-    async def delete(
-        self,
-        key: ConfigKey,
-        *,
-        expected_revision: int | None,
-        reason: str,
-        actor: str,
-        timeout: float,
-    ) -> WriteResult:
+    async def delete(self, key: ConfigKey, options: WriteOptions) -> WriteResult:
         def change(current: Current, _version: int) -> Change:
             if current.record is None:
                 raise NotFoundError("config entry", str(key))
             return Change(config_pb2.OPERATION_DELETE, None)
 
-        return await self._write(key, expected_revision, actor, reason, timeout, change)
+        return await self._write(key, options, options.timeout, change)
 
     async def rollback(
-        self,
-        key: ConfigKey,
-        to_version: int,
-        *,
-        expected_revision: int | None,
-        reason: str,
-        actor: str,
-        timeout: float,
+        self, key: ConfigKey, to_version: int, options: WriteOptions
     ) -> WriteResult:
-        deadline = _Deadline(timeout)
+        deadline = _Deadline(options.timeout)
         target = await self.history_record(key, to_version, timeout=deadline.left())
         if target.operation == config_pb2.OPERATION_DELETE:
             raise FailedPreconditionError(
@@ -196,24 +186,22 @@ class Writer:
             )
 
         def change(_current: Current, version: int) -> Change:
-            record = self._record(
-                target.value, version, reason, actor, config_pb2.OPERATION_ROLLBACK
-            )
+            record = self._record(target.value, version, options, config_pb2.OPERATION_ROLLBACK)
             record.rolled_back_to = to_version
             return Change(config_pb2.OPERATION_ROLLBACK, record, rolled_back_to=to_version)
 
-        return await self._write(key, expected_revision, actor, reason, deadline.left(), change)
+        return await self._write(key, options, deadline.left(), change)
 
     @staticmethod
     def _record(
-        value: str, version: int, reason: str, actor: str, operation: int
+        value: str, version: int, options: WriteOptions, operation: int
     ) -> storage_pb2.StoredValue:
         return storage_pb2.StoredValue(
             value=value,
             version=version,
-            updated_by=actor,
+            updated_by=options.actor,
             update_time=now_timestamp(),
-            reason=reason,
+            reason=options.reason,
             operation=operation,  # type: ignore[arg-type]
             value_digest=digest(value.encode()),
         )
@@ -259,12 +247,11 @@ class Writer:
     async def _write(
         self,
         key: ConfigKey,
-        expected_revision: int | None,
-        actor: str,
-        reason: str,
+        options: WriteOptions,
         timeout: float,
         decide: Callable[[Current, int], Change],
     ) -> WriteResult:
+        expected_revision = options.expected_revision
         deadline = _Deadline(timeout)
         cfg_key = self._ks.cfg_key(key)
         async with self._locks.hold(cfg_key):
@@ -273,8 +260,7 @@ class Writer:
                 expected_revision is not None and current.mod_revision != expected_revision
             ):
                 current = await self._read_current(key, deadline.left())
-            return await self._commit(key, cfg_key, current, expected_revision, actor, reason,
-                                      deadline, decide)
+            return await self._commit(key, cfg_key, current, options, deadline, decide)
 
     def _hint(self, key: ConfigKey) -> Current | None:
         """The key's state as this process's mirror shows it, if it can be trusted as a guess.
@@ -299,12 +285,11 @@ class Writer:
         key: ConfigKey,
         cfg_key: bytes,
         current: Current,
-        expected_revision: int | None,
-        actor: str,
-        reason: str,
+        options: WriteOptions,
         deadline: _Deadline,
         decide: Callable[[Current, int], Change],
     ) -> WriteResult:
+        expected_revision = options.expected_revision
         for attempt in range(MAX_ATTEMPTS):
             if not current.tenant_exists:
                 raise NotFoundError("tenant", key.tenant)
@@ -313,10 +298,10 @@ class Writer:
                                     current.mod_revision)
             version = current.last_version + 1
             change = decide(current, version)
-            audit = self._audit(key, change, current, version, actor, reason, expected_revision)
+            audit = self._audit(key, change, current, version, options)
             ops = [
-                _put(self._ks.hist_key(key, version), self._history_copy(change, version, actor,
-                                                                         reason)),
+                _put(self._ks.hist_key(key, version),
+                     self._history_copy(change, version, options)),
                 _put(self._ks.audit_key(key.tenant, audit.id), audit.SerializeToString()),
                 _put(self._ks.commit_marker, b""),
             ]
@@ -353,14 +338,14 @@ class Writer:
             current.mod_revision,
         )
 
-    def _history_copy(self, change: Change, version: int, actor: str, reason: str) -> bytes:
+    def _history_copy(self, change: Change, version: int, options: WriteOptions) -> bytes:
         if change.record is not None:
             return bytes(change.record.SerializeToString())
         tombstone = storage_pb2.StoredValue(
             version=version,
-            updated_by=actor,
+            updated_by=options.actor,
             update_time=now_timestamp(),
-            reason=reason,
+            reason=options.reason,
             operation=config_pb2.OPERATION_DELETE,
         )
         return bytes(tombstone.SerializeToString())
@@ -371,25 +356,23 @@ class Writer:
         change: Change,
         current: Current,
         version: int,
-        actor: str,
-        reason: str,
-        expected_revision: int | None,
+        options: WriteOptions,
     ) -> audit_pb2.AuditRecord:
         record = audit_pb2.AuditRecord(
             id=new_audit_id(),
             key=key_message(key),
             operation=change.operation,  # type: ignore[arg-type]
-            actor=actor,
+            actor=options.actor,
             time=now_timestamp(),
-            reason=reason,
+            reason=options.reason,
             before_digest=current.record.value_digest if current.record else "",
             after_digest=change.record.value_digest if change.record else "",
             before_version=current.last_version,
             after_version=version,
             rolled_back_to=change.rolled_back_to,
         )
-        if expected_revision is not None:
-            record.expected_revision = expected_revision
+        if options.expected_revision is not None:
+            record.expected_revision = options.expected_revision
         return record
 
     @staticmethod
