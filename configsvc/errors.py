@@ -92,5 +92,20 @@ class BackendUnavailableError(ConfigsvcError):
         super().__init__(f"{backend} unavailable: {detail}")
 
 
+class ResourceExhaustedError(ConfigsvcError):
+    """A limit of this server (streams, queues) is reached; retry later or elsewhere."""
+
+
+class StreamEndedError(ConfigsvcError):
+    """The server ends a healthy stream so the client reconnects (shutdown, stream age).
+
+    ``resume_revision`` is where the client should resume.
+    """
+
+    def __init__(self, message: str, resume_revision: int) -> None:
+        super().__init__(message)
+        self.resume_revision = resume_revision
+
+
 class DeadlineError(ConfigsvcError):
     """The caller's deadline ran out while waiting on a backend."""

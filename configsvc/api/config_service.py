@@ -119,11 +119,9 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
 
         base = self._ks.cfg_prefix(tenant)
         # The longest etcd key prefix the filters allow; the rest is filtered below.
-        prefix = base
-        if env is not None:
-            prefix += f"{env}/".encode()
-            if service is not None:
-                prefix += f"{service}/{key_prefix}".encode()
+        prefix = self._ks.scope_prefix(tenant, env or "", service or "")
+        if env is not None and service is not None:
+            prefix += key_prefix.encode()
         after = base + position.encode() if position is not None else None
 
         response = config_pb2.ListResponse(revision=self._mirror.revision, stale=stale)

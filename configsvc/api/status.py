@@ -34,6 +34,8 @@ STATUS_TABLE: tuple[tuple[type[errors.ConfigsvcError], grpc.StatusCode], ...] = 
     (errors.ConflictError, grpc.StatusCode.ABORTED),
     (errors.FailedPreconditionError, grpc.StatusCode.FAILED_PRECONDITION),
     (errors.BackendUnavailableError, grpc.StatusCode.UNAVAILABLE),
+    (errors.StreamEndedError, grpc.StatusCode.UNAVAILABLE),
+    (errors.ResourceExhaustedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.DeadlineError, grpc.StatusCode.DEADLINE_EXCEEDED),
 )
 
@@ -74,6 +76,12 @@ def _details(exc: errors.ConfigsvcError) -> list[any_pb2.Any]:
                 reason="BACKEND_UNAVAILABLE", domain=DOMAIN, metadata={"backend": exc.backend})),
             _pack(error_details_pb2.RetryInfo(retry_delay={"nanos": 500_000_000})),
         ]
+    if isinstance(exc, errors.StreamEndedError):
+        return [_pack(error_details_pb2.ErrorInfo(
+            reason="STREAM_ENDED", domain=DOMAIN,
+            metadata={"resume_revision": str(exc.resume_revision)}))]
+    if isinstance(exc, errors.ResourceExhaustedError):
+        return [_pack(error_details_pb2.RetryInfo(retry_delay={"seconds": 1}))]
     if isinstance(exc, errors.FailedPreconditionError):
         return [_pack(error_details_pb2.PreconditionFailure(violations=[
             error_details_pb2.PreconditionFailure.Violation(type="STATE", description=exc.message)

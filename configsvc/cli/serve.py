@@ -10,6 +10,7 @@ from typing import Any
 from configsvc.server import logs
 from configsvc.server.app import PortInUseError, run
 from configsvc.server.config import ServerConfig, env, tls_from_paths
+from configsvc.watch.hub import WatchLimits
 
 
 def add_server_options(parser: argparse.ArgumentParser) -> None:
@@ -25,6 +26,25 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grace-period", type=float, default=float(env("GRACE_PERIOD", "10")),
                         help="seconds in-flight RPCs get at shutdown (env "
                              "CONFIGSVC_GRACE_PERIOD; default %(default)s)")
+    defaults = WatchLimits()
+    watch = parser.add_argument_group("watch streams")
+    watch.add_argument("--watch-max-streams", type=int,
+                       default=int(env("WATCH_MAX_STREAMS", str(defaults.max_streams))),
+                       help="streams per process (env CONFIGSVC_WATCH_MAX_STREAMS; "
+                            "default %(default)s)")
+    watch.add_argument("--watch-queue-limit", type=int,
+                       default=int(env("WATCH_QUEUE_LIMIT", str(defaults.queue_limit))),
+                       help="messages a stream may lag before it is reset "
+                            "(env CONFIGSVC_WATCH_QUEUE_LIMIT; default %(default)s)")
+    watch.add_argument("--watch-progress-interval", type=float,
+                       default=float(env("WATCH_PROGRESS_INTERVAL",
+                                         str(defaults.progress_interval))),
+                       help="seconds between heartbeats on a quiet stream "
+                            "(env CONFIGSVC_WATCH_PROGRESS_INTERVAL; default %(default)s)")
+    watch.add_argument("--watch-max-age", type=float,
+                       default=float(env("WATCH_MAX_AGE", str(defaults.max_age))),
+                       help="seconds before a stream is ended so clients rebalance "
+                            "(env CONFIGSVC_WATCH_MAX_AGE; default %(default)s)")
 
 
 def register(commands: Any) -> None:
@@ -53,6 +73,9 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig
         "log_format": args.log_format,
         "log_level": args.log_level,
         "grace_period": args.grace_period,
+        "watch": WatchLimits(
+            max_streams=args.watch_max_streams, queue_limit=args.watch_queue_limit,
+            progress_interval=args.watch_progress_interval, max_age=args.watch_max_age),
     }
     values.update(overrides)
     return ServerConfig(**values)

@@ -22,18 +22,22 @@ from grpc_reflection.v1alpha import reflection
 from configsvc.api.config_service import ConfigService, ServiceLimits
 from configsvc.api.status import ErrorInterceptor
 from configsvc.api.tenant_service import TenantService
+from configsvc.api.watch_service import WatchService
+from configsvc.api.watch_service import register as register_watch
 from configsvc.server.config import ServerConfig
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import Writer
-from configsvc.v1 import config_pb2, config_pb2_grpc, tenant_pb2, tenant_pb2_grpc
+from configsvc.v1 import config_pb2, config_pb2_grpc, tenant_pb2, tenant_pb2_grpc, watch_pb2
+from configsvc.watch.hub import WatchHub
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAMES = (
     config_pb2.DESCRIPTOR.services_by_name["ConfigService"].full_name,
     tenant_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
+    watch_pb2.DESCRIPTOR.services_by_name["WatchService"].full_name,
 )
 
 _SERVER_OPTIONS = [
@@ -62,6 +66,7 @@ class ConfigServer:
         self.mirror = Mirror(self.etcd, self.keyspace, backoff_min=config.mirror_backoff[0],
                              backoff_max=config.mirror_backoff[1])
         self.writer = Writer(self.etcd, self.keyspace, self.mirror)
+        self.hub = WatchHub(self.mirror, config.watch)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._health_tasks: set[asyncio.Task[None]] = set()
@@ -75,6 +80,7 @@ class ConfigServer:
             ConfigService(self.mirror, self.writer, self.keyspace, limits), server)
         tenant_pb2_grpc.add_TenantServiceServicer_to_server(
             TenantService(self.mirror, self.writer, self.config.request_timeout), server)
+        register_watch(server, WatchService(self.mirror, self.hub))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -93,6 +99,7 @@ class ConfigServer:
         await server.start()
         self._server = server
         self.mirror.start()
+        self.hub.start()
         log.info("configsvc listening", extra={"listen": self.config.listen, "port": self.port,
                                                "root_prefix": self.config.root_prefix})
         return self.port
@@ -114,6 +121,7 @@ class ConfigServer:
             return
         server, self._server = self._server, None
         await self.health.enter_graceful_shutdown()
+        await self.hub.shutdown()  # streams end with UNAVAILABLE: "resume elsewhere"
         await server.stop(self.config.grace_period if grace is None else grace)
         await self.mirror.stop()
         for task in list(self._health_tasks):

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from configsvc.store.etcd import EtcdTLS
+from configsvc.watch.hub import WatchLimits
 
 ENV_PREFIX = "CONFIGSVC_"
 
@@ -35,6 +36,8 @@ class ServerConfig:
     """Python logging level name."""
     mirror_backoff: tuple[float, float] = field(default=(0.1, 2.0))
     """Min and max delay (seconds) between mirror reconnect attempts."""
+    watch: WatchLimits = field(default_factory=WatchLimits)
+    """Watch stream limits: queue, stream count, heartbeat interval, maximum age."""
 
 
 def env(name: str, default: str) -> str:

@@ -51,6 +51,15 @@ class Keyspace:
     def cfg_prefix(self, tenant: str) -> bytes:
         return self._tenant_prefix(tenant) + b"cfg/"
 
+    def scope_prefix(self, tenant: str, environment: str = "", service: str = "") -> bytes:
+        """The longest cfg prefix that covers a scope; empty parts mean 'any'."""
+        prefix = self.cfg_prefix(tenant)
+        if environment:
+            prefix += f"{environment}/".encode()
+            if service:
+                prefix += f"{service}/".encode()
+        return prefix
+
     def cfg_key(self, key: ConfigKey) -> bytes:
         return self.cfg_prefix(key.tenant) + f"{key.environment}/{key.service}/{key.key}".encode()
 

@@ -54,11 +54,36 @@ class MirrorStats:
     last_error: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One config entry and its serialized form, made once when the change is applied.
+
+    Watch fan-out and snapshots write ``data`` as it is, so an entry is encoded
+    once per change, not once per reader.
+    """
+
+    key: ConfigKey
+    entry: config_pb2.ConfigEntry
+    data: bytes
+
+    @classmethod
+    def of(cls, key: ConfigKey, entry: config_pb2.ConfigEntry) -> Item:
+        return cls(key, entry, entry.SerializeToString())
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBatch:
+    """The config changes of one etcd revision; ``item`` None means deleted."""
+
+    revision: int
+    changes: tuple[tuple[ConfigKey, Item | None], ...]
+
+
 @dataclass
 class _State:
     """Everything a read needs, swapped as a unit on resync."""
 
-    entries: SortedDict = field(default_factory=SortedDict)  # etcd key -> ConfigEntry
+    entries: SortedDict = field(default_factory=SortedDict)  # etcd key -> Item
     tenants: dict[str, tenant_pb2.Tenant] = field(default_factory=dict)
 
 
@@ -84,6 +109,10 @@ class Mirror:
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self._sync_listeners: list[Callable[[bool], None]] = []
+        self._change_listeners: list[Callable[[ChangeBatch], None]] = []
+        self._loaded = False
+        #: Revision of this process's first load; changes before it were never seen here.
+        self.first_revision = 0
         self.stats = MirrorStats()
 
     # ----------------------------------------------------------------- lifecycle
@@ -91,6 +120,19 @@ class Mirror:
     def add_sync_listener(self, listener: Callable[[bool], None]) -> None:
         """Call ``listener(synced)`` whenever the mirror gains or loses etcd."""
         self._sync_listeners.append(listener)
+
+    def add_change_listener(self, listener: Callable[[ChangeBatch], None]) -> None:
+        """Call ``listener(batch)`` for every revision that changed config entries.
+
+        Called synchronously, in revision order, before readers can see the
+        next revision, so a listener that snapshots the mirror and then
+        follows batches never misses or repeats one.
+        """
+        self._change_listeners.append(listener)
+
+    def _emit(self, batch: ChangeBatch) -> None:
+        for listener in self._change_listeners:
+            listener(batch)
 
     def start(self) -> None:
         if self._task is None:
@@ -166,11 +208,20 @@ class Mirror:
             for kv in await self._etcd.range_all(self._ks.cfg_prefix(name), revision=revision):
                 key = self._ks.parse_cfg_key(kv.key)
                 if key is not None:
-                    state.entries[kv.key] = entry_from_kv(key, kv)
-        self._state = state
+                    state.entries[kv.key] = Item.of(key, entry_from_kv(key, kv))
+        previous, self._state = self._state, state
         self._applied = revision
         self._revision = max(self._revision, revision)
         self.stats.resyncs += 1
+        if self._loaded:
+            # Whatever changed while the watch was down becomes one batch at the
+            # resync revision, so followers stay exact without a full reset.
+            diff = _diff(previous.entries, state.entries)
+            if diff:
+                self._emit(ChangeBatch(revision, diff))
+        else:
+            self.first_revision = revision
+        self._loaded = True
         log.info("mirror loaded %d entries of %d tenants at revision %d",
                  len(state.entries), len(state.tenants), revision)
         return revision
@@ -197,25 +248,39 @@ class Mirror:
 
     def _apply(self, events: Any) -> None:
         entries = self._state.entries
+        batch_revision = 0
+        changes: list[tuple[ConfigKey, Item | None]] = []
         for event in events:
             kv = event.kv
             revision = int(kv.mod_revision)
             if revision <= self._applied:
                 continue  # already part of the snapshot
+            if revision != batch_revision:
+                self._flush(batch_revision, changes)
+                batch_revision, changes = revision, []
+            key = self._ks.parse_cfg_key(kv.key)
             if event.type == rpc.Event.PUT:
-                key = self._ks.parse_cfg_key(kv.key)
                 if key is not None:
-                    entries[kv.key] = entry_from_kv(key, kv)
+                    item = Item.of(key, entry_from_kv(key, kv))
+                    entries[kv.key] = item
+                    changes.append((key, item))
                 elif (name := self._ks.tenant_from_key(kv.key)) is not None:
                     self._state.tenants[name] = tenant_from_kv(self._ks, kv)
             else:
-                entries.pop(kv.key, None)
+                if key is not None and entries.pop(kv.key, None) is not None:
+                    changes.append((key, None))
                 if (name := self._ks.tenant_from_key(kv.key)) is not None:
                     self._state.tenants.pop(name, None)
             self.stats.events_applied += 1
         last = max(int(e.kv.mod_revision) for e in events)
         self._applied = max(self._applied, last)
         self._revision = max(self._revision, last)
+        self._flush(batch_revision, changes)
+
+    def _flush(self, revision: int, changes: list[tuple[ConfigKey, Item | None]]) -> None:
+        if changes:
+            changes.sort(key=lambda change: change[0])
+            self._emit(ChangeBatch(revision, tuple(changes)))
 
     # ------------------------------------------------------------------ freshness
 
@@ -267,8 +332,8 @@ class Mirror:
     # ---------------------------------------------------------------------- reads
 
     def get(self, key: ConfigKey) -> config_pb2.ConfigEntry | None:
-        entry: config_pb2.ConfigEntry | None = self._state.entries.get(self._ks.cfg_key(key))
-        return entry
+        item: Item | None = self._state.entries.get(self._ks.cfg_key(key))
+        return item.entry if item is not None else None
 
     def tenant(self, name: str) -> tenant_pb2.Tenant | None:
         return self._state.tenants.get(name)
@@ -284,8 +349,31 @@ class Mirror:
         for raw in entries.irange(minimum=start, inclusive=(not resume, True)):
             if not raw.startswith(prefix):
                 return
-            yield raw, entries[raw]
+            yield raw, entries[raw].entry
+
+    def scope_prefix(self, tenant: str, environment: str = "", service: str = "") -> bytes:
+        return self._ks.scope_prefix(tenant, environment, service)
+
+    def items(self, prefix: bytes) -> Iterator[Item]:
+        """Every item whose etcd key starts with ``prefix``, in key order."""
+        entries = self._state.entries
+        for raw in entries.irange(minimum=prefix):
+            if not raw.startswith(prefix):
+                return
+            yield entries[raw]
 
     def entry_count(self) -> int:
         return len(self._state.entries)
 
+
+
+def _diff(before: SortedDict, after: SortedDict) -> tuple[tuple[ConfigKey, Item | None], ...]:
+    """The changes that turn ``before`` into ``after`` (puts and deletes), in key order."""
+    changes: list[tuple[ConfigKey, Item | None]] = []
+    for raw, item in after.items():
+        old = before.get(raw)
+        if old is None or old.entry.mod_revision != item.entry.mod_revision:
+            changes.append((item.key, item))
+    changes.extend((old.key, None) for raw, old in before.items() if raw not in after)
+    changes.sort(key=lambda change: change[0])
+    return tuple(changes)

@@ -1,0 +1,75 @@
+"""The configsvc.v1.WatchService servicer.
+
+Registered by hand (``register``) with a pass-through response serializer:
+the hub hands over messages already encoded (once per change, shared by
+every stream that wants it), so gRPC must not encode them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+
+from configsvc.errors import InvalidArgumentError, NotFoundError, StreamEndedError
+from configsvc.store.mirror import Mirror
+from configsvc.v1 import watch_pb2
+from configsvc.watch import selectors
+from configsvc.watch.hub import End, WatchHub
+
+SERVICE_NAME = watch_pb2.DESCRIPTOR.services_by_name["WatchService"].full_name
+
+
+class WatchService:
+    """Implements WatchService.Watch; see watch.proto for the stream contract."""
+
+    def __init__(self, mirror: Mirror, hub: WatchHub) -> None:
+        self._mirror = mirror
+        self._hub = hub
+
+    async def Watch(
+        self, request: watch_pb2.WatchRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        chosen = selectors.parse(request.selectors)
+        if request.start_revision < 0:
+            raise InvalidArgumentError.single(
+                "start_revision", f"is {request.start_revision}; revisions are 0 or positive")
+        if request.start_revision and request.send_snapshot:
+            raise InvalidArgumentError.single(
+                "start_revision", "cannot be combined with send_snapshot: a snapshot starts "
+                "at the current revision; resume without one")
+        self._mirror.require_available(allow_stale=False)
+        for tenant in sorted({s.tenant for s in chosen}):
+            if self._mirror.tenant(tenant) is None:
+                raise NotFoundError("tenant", tenant)
+        sub, first = self._hub.open(chosen, start_revision=request.start_revision,
+                                    send_snapshot=request.send_snapshot)
+        sub.sender = asyncio.current_task()
+        try:
+            for data in first:
+                yield data
+            while True:
+                message = await sub.next()
+                if isinstance(message, End):
+                    if message.message:
+                        raise StreamEndedError(message.message, message.resume_revision)
+                    return
+                yield message
+        finally:
+            self._hub.close(sub)
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+def register(server: grpc.aio.Server, service: WatchService) -> None:
+    handler = grpc.method_handlers_generic_handler(SERVICE_NAME, {
+        "Watch": grpc.unary_stream_rpc_method_handler(
+            service.Watch,
+            request_deserializer=watch_pb2.WatchRequest.FromString,
+            response_serializer=_identity,
+        ),
+    })
+    server.add_generic_rpc_handlers((handler,))

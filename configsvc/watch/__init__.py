@@ -1,0 +1,1 @@
+"""Watch fan-out: one mirror change feed to many bounded client streams."""

@@ -1,0 +1,331 @@
+"""The watch hub: one change feed from the mirror, fanned out to every stream.
+
+Memory is the design constraint (a fleet holds thousands of idle streams per
+replica), so a stream costs one small object: a ``deque`` of pre-encoded
+messages with a hard limit, a future only while its sender waits, and no
+timer or task of its own. One hub ticker sends progress heartbeats to idle
+streams, ends streams at their (jittered) maximum age and cancels senders
+stuck behind a client that stopped reading.
+
+Ordering: the mirror calls ``on_batch`` synchronously in revision order, and
+``open`` captures the snapshot (or ring replay) and registers the stream in
+the same event-loop step, so nothing can fall between the snapshot and the
+first change, and no revision is sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from configsvc.errors import ResourceExhaustedError
+from configsvc.model.keys import ConfigKey
+from configsvc.store.codec import key_message
+from configsvc.store.mirror import ChangeBatch, Item, Mirror
+from configsvc.v1 import watch_pb2
+from configsvc.watch import wire
+from configsvc.watch.ring import Ring
+from configsvc.watch.selectors import Selector
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_CHUNK = 256  # entries per snapshot message
+
+
+@dataclass(frozen=True)
+class WatchLimits:
+    """Tunables of the watch fan-out; defaults suit a production replica."""
+
+    queue_limit: int = 1024
+    """Messages a stream may have waiting before it is reset as a slow consumer."""
+    max_streams: int = 50_000
+    """Streams per process; more answer RESOURCE_EXHAUSTED."""
+    progress_interval: float = 10.0
+    """Seconds of silence before a stream gets a progress heartbeat (jittered +-20%)."""
+    max_age: float = 1800.0
+    """Seconds after which a stream is ended so the client reconnects (jittered +-10%)."""
+    ring_size: int = 10_000
+    """Change batches kept for resumes."""
+    stuck_grace: float = 5.0
+    """Seconds a reset stream's sender may stay blocked before it is cancelled."""
+
+
+class End:
+    """Terminal marker queued behind a stream's last messages."""
+
+    __slots__ = ("message", "resume_revision")
+
+    def __init__(self, message: str, resume_revision: int) -> None:
+        self.message = message
+        self.resume_revision = resume_revision
+
+
+class Subscription:
+    """One stream's selectors and bounded outbox."""
+
+    __slots__ = ("_outbox", "_waiter", "closing", "deadline", "next_progress", "reset_at",
+                 "revision", "selectors", "sender", "tenants")
+
+    def __init__(self, selectors: tuple[Selector, ...], revision: int, deadline: float,
+                 next_progress: float) -> None:
+        self.selectors = selectors
+        self.tenants = frozenset(s.tenant for s in selectors)
+        self._outbox: deque[bytes | End] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self.revision = revision  # last revision queued for this stream
+        self.closing = False
+        self.deadline = deadline
+        self.next_progress = next_progress
+        self.reset_at = 0.0
+        self.sender: asyncio.Task[object] | None = None
+
+    def matches(self, key: ConfigKey) -> bool:
+        return any(s.matches(key) for s in self.selectors)
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def push(self, message: bytes | End) -> None:
+        self._outbox.append(message)
+        self._wake()
+
+    def queued(self) -> int:
+        return len(self._outbox)
+
+    def replace_all(self, message: bytes | End) -> None:
+        """Drop everything queued (bounding memory) and queue ``message`` alone."""
+        self._outbox.clear()
+        self.push(message)
+
+    async def next(self) -> bytes | End:
+        while not self._outbox:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._outbox.popleft()
+
+
+@dataclass
+class WatchStats:
+    """Counters for operators and tests."""
+
+    opened: int = 0
+    slow_resets: int = 0
+    resume_resets: int = 0
+    aged_out: int = 0
+    cancelled_stuck: int = 0
+    messages: int = 0
+
+
+class WatchHub:
+    """Owns every stream of this process; fed by the mirror."""
+
+    def __init__(self, mirror: Mirror, limits: WatchLimits) -> None:
+        self._mirror = mirror
+        self.limits = limits
+        self._ring = Ring(limits.ring_size)
+        self._subs: set[Subscription] = set()
+        self._by_tenant: dict[str, set[Subscription]] = {}
+        self._ticker: asyncio.Task[None] | None = None
+        self._closed = False
+        self.stats = WatchStats()
+        mirror.add_change_listener(self.on_batch)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        if self._ticker is None:
+            self._ticker = asyncio.create_task(self._tick_loop(), name="configsvc-watch-ticker")
+
+    async def shutdown(self) -> None:
+        """End every stream with 'resume elsewhere' and stop the ticker."""
+        self._closed = True
+        for sub in list(self._subs):
+            self._end(sub, "the server is shutting down; reconnect and resume")
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+
+    @property
+    def stream_count(self) -> int:
+        return len(self._subs)
+
+    # -------------------------------------------------------------------- feed
+
+    def on_batch(self, batch: ChangeBatch) -> None:
+        """Fan one revision out; each distinct message is encoded once."""
+        self._ring.append(batch)
+        tenants = {key.tenant for key, _ in batch.changes}
+        interested: set[Subscription] = set()
+        for tenant in tenants:
+            interested |= self._by_tenant.get(tenant, set())
+        if not interested:
+            return
+        encoded = [_encode_change(key, item) for key, item in batch.changes]
+        cache: dict[tuple[int, ...], bytes] = {}
+        for sub in interested:
+            if sub.closing:
+                continue
+            picked = tuple(i for i, (key, _) in enumerate(batch.changes) if sub.matches(key))
+            if not picked:
+                continue
+            data = cache.get(picked)
+            if data is None:
+                data = wire.changes(batch.revision, (encoded[i] for i in picked))
+                cache[picked] = data
+            self._offer(sub, data, batch.revision)
+
+    def _base(self) -> int:
+        """Changes after this revision can be replayed: the ring holds every batch since
+        the mirror's first load (a resync's diff batch covers any gap) or since the
+        last eviction."""
+        return max(self._ring.base, self._mirror.first_revision)
+
+    def _offer(self, sub: Subscription, data: bytes, revision: int) -> None:
+        if sub.queued() >= self.limits.queue_limit:
+            self.stats.slow_resets += 1
+            sub.closing = True
+            sub.reset_at = time.monotonic()
+            sub.replace_all(wire.reset(
+                watch_pb2.RESET_REASON_SLOW_CONSUMER, self._base(), self._mirror.revision,
+                f"the stream fell {self.limits.queue_limit} messages behind; re-snapshot"))
+            sub.push(End("", 0))
+            log.warning("watch stream reset: slow consumer")
+            return
+        sub.revision = revision
+        sub.next_progress = time.monotonic() + self._progress_delay()
+        sub.push(data)
+        self.stats.messages += 1
+
+    # ------------------------------------------------------------------ streams
+
+    def open(
+        self, selectors: tuple[Selector, ...], *, start_revision: int, send_snapshot: bool
+    ) -> tuple[Subscription, Iterator[bytes]]:
+        """Register a stream and return it with its first messages.
+
+        The first messages (snapshot, or ring replay, or a reset) are computed
+        here, synchronously with registration; the caller sends them before
+        reading the subscription's outbox.
+        """
+        if self._closed:
+            raise ResourceExhaustedError("the server is shutting down; reconnect elsewhere")
+        if len(self._subs) >= self.limits.max_streams:
+            raise ResourceExhaustedError(
+                f"this server holds its maximum of {self.limits.max_streams} watch streams; "
+                "retry later or on another replica")
+        now = time.monotonic()
+        revision = self._mirror.revision
+        max_age = self.limits.max_age * random.uniform(0.9, 1.1)
+        sub = Subscription(selectors, revision, now + max_age, now + self._progress_delay())
+        if send_snapshot:
+            first: Iterator[bytes] = self._snapshot(selectors, revision)
+        elif start_revision > 0 and start_revision - 1 < self._base():
+            self.stats.resume_resets += 1
+            base = self._base()
+            reset = wire.reset(
+                watch_pb2.RESET_REASON_RESUME_TOO_OLD, base, revision,
+                f"revision {start_revision} is older than this server can replay "
+                f"(changes after {base}); re-snapshot")
+            sub.closing = True
+            sub.push(End("", 0))
+            return sub, iter([reset])
+        elif start_revision > 0:
+            first = self._replay(sub, self._ring.since(start_revision))
+        else:
+            first = iter(())
+        self._subs.add(sub)
+        for tenant in sub.tenants:
+            self._by_tenant.setdefault(tenant, set()).add(sub)
+        self.stats.opened += 1
+        return sub, first
+
+    def close(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
+        for tenant in sub.tenants:
+            subs = self._by_tenant.get(tenant)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._by_tenant[tenant]
+
+    def _snapshot(self, selectors: tuple[Selector, ...], revision: int) -> Iterator[bytes]:
+        """The matching entries at ``revision``, captured now, sent in chunks."""
+        matched: dict[bytes, Item] = {}
+        for selector in selectors:
+            prefix = self._mirror.scope_prefix(selector.tenant, selector.environment,
+                                               selector.service)
+            for item in self._mirror.items(prefix):
+                if selector.matches(item.key):
+                    matched[item.data] = item  # keyed by bytes: unique per entry version
+        ordered = sorted(matched.values(), key=lambda item: item.key)
+
+        def chunks() -> Iterator[bytes]:
+            for start in range(0, len(ordered), SNAPSHOT_CHUNK):
+                yield wire.snapshot_chunk(i.data for i in ordered[start:start + SNAPSHOT_CHUNK])
+            yield wire.snapshot_end(revision)
+
+        return chunks()
+
+    def _replay(self, sub: Subscription, batches: list[ChangeBatch]) -> Iterator[bytes]:
+        for batch in batches:
+            picked = [(k, i) for k, i in batch.changes if sub.matches(k)]
+            if picked:
+                yield wire.changes(batch.revision, (_encode_change(k, i) for k, i in picked))
+
+    # ------------------------------------------------------------------- ticker
+
+    def _progress_delay(self) -> float:
+        return self.limits.progress_interval * random.uniform(0.8, 1.2)
+
+    def _end(self, sub: Subscription, message: str) -> None:
+        if sub.closing:
+            return
+        sub.closing = True
+        sub.push(End(message, sub.revision + 1))
+
+    async def _tick_loop(self) -> None:
+        period = min(1.0, self.limits.progress_interval / 4, self.limits.max_age / 4)
+        while True:
+            await asyncio.sleep(period)
+            self.tick()
+
+    def tick(self) -> None:
+        """Heartbeats, maximum age and stuck senders; one pass over the streams."""
+        now = time.monotonic()
+        revision = self._mirror.revision
+        for sub in list(self._subs):
+            if sub.closing:
+                if (sub.reset_at and now - sub.reset_at > self.limits.stuck_grace
+                        and sub.sender is not None and not sub.sender.done()):
+                    self.stats.cancelled_stuck += 1
+                    sub.sender.cancel()
+                continue
+            if now >= sub.deadline:
+                self.stats.aged_out += 1
+                sub.push(wire.progress(max(revision, sub.revision)))
+                self._end(sub, "maximum stream age reached; reconnect and resume")
+            elif now >= sub.next_progress and sub.queued() == 0:
+                sub.revision = max(revision, sub.revision)
+                sub.push(wire.progress(sub.revision))
+                sub.next_progress = now + self._progress_delay()
+
+
+def _encode_change(key: ConfigKey, item: Item | None) -> bytes:
+    if item is None:
+        change = watch_pb2.Change(type=watch_pb2.CHANGE_TYPE_DELETE, key=key_message(key))
+    else:
+        change = watch_pb2.Change(type=watch_pb2.CHANGE_TYPE_PUT, key=item.entry.key,
+                                  entry=item.entry)
+    return bytes(change.SerializeToString())
