@@ -21,6 +21,7 @@ from configsvc.store.mirror import Mirror
 from configsvc.store.writer import WriteOptions, Writer
 from configsvc.v1 import config_pb2, config_pb2_grpc
 
+_MIRROR = config_pb2.READ_CONSISTENCY_MIRROR  # UNSPECIFIED (0) means the same
 LIST_DEFAULT, LIST_MAX = 100, 1000
 HISTORY_DEFAULT, HISTORY_MAX = 50, 1000
 BATCH_MAX = 1000
@@ -71,14 +72,26 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
 
     async def Get(
         self, request: config_pb2.GetRequest, context: grpc.aio.ServicerContext
-    ) -> config_pb2.GetResponse:
+    ) -> bytes:
+        """Registered with raw responses: returns an encoded GetResponse.
+
+        The common case (an existing key, mirror consistency) is one dict
+        lookup and one concatenation of bytes encoded when the value changed;
+        no validation is needed because only valid keys are ever stored.
+        """
+        k = request.key
+        mirror = self._mirror
+        item = mirror.lookup(k.tenant, k.environment, k.service, k.key)
+        if item is not None and request.consistency <= _MIRROR and mirror.synced:
+            return item.get_body + mirror.revision_suffix
         key = requests.config_key(request)
         stale = await self._read_gate(request.consistency, context)
         self._require_tenant(key.tenant)
-        entry = self._mirror.get(key)
+        entry = mirror.get(key)
         if entry is None:
             raise NotFoundError("config entry", str(key))
-        return config_pb2.GetResponse(entry=entry, revision=self._mirror.revision, stale=stale)
+        response = config_pb2.GetResponse(entry=entry, revision=mirror.revision, stale=stale)
+        return bytes(response.SerializeToString())
 
     async def BatchGet(
         self, request: config_pb2.BatchGetRequest, context: grpc.aio.ServicerContext

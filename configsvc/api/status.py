@@ -1,18 +1,19 @@
 """The one place where configsvc errors become gRPC statuses.
 
 The table below is the whole mapping (the role etcd's ``v3rpc/util.go`` plays):
-typed exceptions from anywhere in the server are caught by one interceptor
-on every RPC, unary and streaming, and turned into a status code, a message a
+typed exceptions from anywhere in the server are caught by one wrapper around
+every RPC, unary and streaming, and turned into a status code, a message a
 person can act on and ``google.rpc`` details a program can act on. Anything
 else is a bug: it is logged with its traceback under an incident id and the
-caller gets INTERNAL with that id, never a Python traceback.
+caller gets INTERNAL with that id, never a Python traceback. The wrappers are
+applied once per method when services are registered (``configsvc.api.registry``).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -105,34 +106,7 @@ async def _abort_internal(context: grpc.aio.ServicerContext, method: str, exc: E
                         f"internal error (incident {incident}); the server log has the details")
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Applies the status table to every unary and server-streaming RPC."""
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return None
-        method = handler_call_details.method
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                _wrap_unary(handler.unary_unary, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream is not None:
-            return grpc.unary_stream_rpc_method_handler(
-                _wrap_stream(handler.unary_stream, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
-
-
-def _wrap_unary(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+def wrap_unary(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             return await behavior(request, context)
@@ -147,7 +121,7 @@ def _wrap_unary(behavior: Callable[..., Any], method: str) -> Callable[..., Any]
     return wrapped
 
 
-def _wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
+def wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         try:
             async for response in behavior(request, context):

@@ -1,8 +1,8 @@
 """The configsvc.v1.WatchService servicer.
 
-Registered by hand (``register``) with a pass-through response serializer:
-the hub hands over messages already encoded (once per change, shared by
-every stream that wants it), so gRPC must not encode them again.
+Registered with a pass-through response serializer (``raw_responses``): the
+hub hands over messages already encoded (once per change, shared by every
+stream that wants it), so gRPC must not encode them again.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from configsvc.store.mirror import Mirror
 from configsvc.v1 import watch_pb2
 from configsvc.watch import selectors
 from configsvc.watch.hub import End, WatchHub
-
-SERVICE_NAME = watch_pb2.DESCRIPTOR.services_by_name["WatchService"].full_name
 
 
 class WatchService:
@@ -59,17 +57,3 @@ class WatchService:
         finally:
             self._hub.close(sub)
 
-
-def _identity(data: bytes) -> bytes:
-    return data
-
-
-def register(server: grpc.aio.Server, service: WatchService) -> None:
-    handler = grpc.method_handlers_generic_handler(SERVICE_NAME, {
-        "Watch": grpc.unary_stream_rpc_method_handler(
-            service.Watch,
-            request_deserializer=watch_pb2.WatchRequest.FromString,
-            response_serializer=_identity,
-        ),
-    })
-    server.add_generic_rpc_handlers((handler,))

@@ -10,6 +10,7 @@ from typing import Any
 from configsvc.server import logs
 from configsvc.server.app import PortInUseError, run
 from configsvc.server.config import ServerConfig, env, tls_from_paths
+from configsvc.server.workers import Supervisor, default_workers, port_is_free, split_listen
 from configsvc.watch.hub import WatchLimits
 
 
@@ -54,6 +55,15 @@ def register(commands: Any) -> None:
                     "environment variable named in its help.")
     parser.add_argument("--listen", default=env("LISTEN", "[::]:50051"),
                         help="gRPC listen address (env CONFIGSVC_LISTEN; default %(default)s)")
+    parser.add_argument("--workers", type=int,
+                        default=int(env("WORKERS", str(default_workers()))),
+                        help="server processes sharing the port with SO_REUSEPORT, each with "
+                             "its own mirror (env CONFIGSVC_WORKERS; default: usable CPUs, "
+                             "%(default)s)")
+    parser.add_argument("--reuse-port", action="store_true",
+                        default=env("REUSE_PORT", "") == "1",
+                        help="bind with SO_REUSEPORT so several processes share the port "
+                             "(set for each worker by --workers; env CONFIGSVC_REUSE_PORT=1)")
     parser.add_argument("--etcd-endpoints", default=env("ETCD_ENDPOINTS", "127.0.0.1:2379"),
                         help="comma-separated etcd host:port list "
                              "(env CONFIGSVC_ETCD_ENDPOINTS; default %(default)s)")
@@ -82,16 +92,22 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        print("configsvc serve: --workers must be 1 or more", file=sys.stderr)
+        return 2
     try:
         config = config_from_args(
             args,
             listen=args.listen,
             etcd_endpoints=tuple(e.strip() for e in args.etcd_endpoints.split(",") if e.strip()),
             etcd_tls=tls_from_paths(args.etcd_ca_file, args.etcd_cert_file, args.etcd_key_file),
+            reuse_port=args.reuse_port,
         )
     except ValueError as exc:
         print(f"configsvc serve: {exc}", file=sys.stderr)
         return 2
+    if args.workers > 1:
+        return _supervise(args)
     logs.configure(config.log_format, config.log_level)
     try:
         asyncio.run(run(config))
@@ -99,3 +115,24 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"configsvc serve: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _supervise(args: argparse.Namespace) -> int:
+    """Run ``--workers`` copies of this command, each with ``--workers 1 --reuse-port``."""
+    try:
+        _, port = split_listen(args.listen)
+    except ValueError:
+        print(f"configsvc serve: --listen {args.listen!r} is not host:port", file=sys.stderr)
+        return 2
+    if port == 0:
+        print("configsvc serve: --listen with port 0 needs --workers 1 (each worker would "
+              "get a different port)", file=sys.stderr)
+        return 2
+    if not port_is_free(args.listen):
+        print(f"configsvc serve: cannot listen on {args.listen}: the port is in use; choose "
+              "another with --listen", file=sys.stderr)
+        return 1
+    # The same command line, with the last --workers/--reuse-port winning.
+    command = [sys.executable, "-m", "configsvc.cli.main", *args.argv, "--workers", "1",
+               "--reuse-port"]
+    return Supervisor(command, args.workers, args.grace_period).run()

@@ -20,16 +20,15 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from configsvc.api.config_service import ConfigService, ServiceLimits
-from configsvc.api.status import ErrorInterceptor
+from configsvc.api.registry import register_service
 from configsvc.api.tenant_service import TenantService
 from configsvc.api.watch_service import WatchService
-from configsvc.api.watch_service import register as register_watch
 from configsvc.server.config import ServerConfig
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import Writer
-from configsvc.v1 import config_pb2, config_pb2_grpc, tenant_pb2, tenant_pb2_grpc, watch_pb2
+from configsvc.v1 import config_pb2, tenant_pb2, watch_pb2
 from configsvc.watch.hub import WatchHub
 
 log = logging.getLogger(__name__)
@@ -41,8 +40,6 @@ SERVICE_NAMES = (
 )
 
 _SERVER_OPTIONS = [
-    # One process per port unless --workers asks for sharing: a busy port must fail loudly.
-    ("grpc.so_reuseport", 0),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
@@ -74,13 +71,17 @@ class ConfigServer:
 
     async def start(self) -> int:
         """Bind, start serving and start the mirror; returns the bound port."""
-        server = grpc.aio.server(interceptors=[ErrorInterceptor()], options=_SERVER_OPTIONS)
+        # One process per port unless --workers asks for sharing: a busy port must fail loudly.
+        options = [*_SERVER_OPTIONS, ("grpc.so_reuseport", 1 if self.config.reuse_port else 0)]
+        server = grpc.aio.server(options=options)
         limits = ServiceLimits(request_timeout=self.config.request_timeout)
-        config_pb2_grpc.add_ConfigServiceServicer_to_server(
-            ConfigService(self.mirror, self.writer, self.keyspace, limits), server)
-        tenant_pb2_grpc.add_TenantServiceServicer_to_server(
-            TenantService(self.mirror, self.writer, self.config.request_timeout), server)
-        register_watch(server, WatchService(self.mirror, self.hub))
+        register_service(server, config_pb2.DESCRIPTOR.services_by_name["ConfigService"],
+                         ConfigService(self.mirror, self.writer, self.keyspace, limits),
+                         raw_responses={"Get"})
+        register_service(server, tenant_pb2.DESCRIPTOR.services_by_name["TenantService"],
+                         TenantService(self.mirror, self.writer, self.config.request_timeout))
+        register_service(server, watch_pb2.DESCRIPTOR.services_by_name["WatchService"],
+                         WatchService(self.mirror, self.hub), raw_responses={"Watch"})
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,

@@ -18,6 +18,8 @@ class ServerConfig:
 
     listen: str = "[::]:50051"
     """gRPC listen address (host:port; port 0 picks a free one)."""
+    reuse_port: bool = False
+    """Bind with SO_REUSEPORT so several worker processes share the port."""
     etcd_endpoints: tuple[str, ...] = ("127.0.0.1:2379",)
     """etcd client endpoints (host:port)."""
     etcd_tls: EtcdTLS | None = None

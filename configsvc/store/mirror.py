@@ -28,7 +28,8 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from aetcd import rpc
@@ -36,12 +37,16 @@ from sortedcontainers import SortedDict
 
 from configsvc.errors import BackendUnavailableError
 from configsvc.model.keys import ConfigKey
+from configsvc.model.protowire import field, varint
 from configsvc.store.codec import entry_from_kv, tenant_from_kv
 from configsvc.store.etcd import BACKEND, CompactedError, EtcdClient, prefix_range_end
 from configsvc.store.keyspace import Keyspace
 from configsvc.v1 import config_pb2, tenant_pb2
 
 log = logging.getLogger(__name__)
+
+_GET_ENTRY = b"\x0a"  # GetResponse.entry (field 1, length-delimited)
+_GET_REVISION = b"\x10"  # GetResponse.revision (field 2, varint)
 
 
 @dataclass
@@ -65,10 +70,12 @@ class Item:
     key: ConfigKey
     entry: config_pb2.ConfigEntry
     data: bytes
+    get_body: bytes  # GetResponse field 1 (entry), framed: a Get answer is this + revision
 
     @classmethod
     def of(cls, key: ConfigKey, entry: config_pb2.ConfigEntry) -> Item:
-        return cls(key, entry, entry.SerializeToString())
+        data = entry.SerializeToString()
+        return cls(key, entry, data, field(_GET_ENTRY, data))
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,8 +90,22 @@ class ChangeBatch:
 class _State:
     """Everything a read needs, swapped as a unit on resync."""
 
-    entries: SortedDict = field(default_factory=SortedDict)  # etcd key -> Item
-    tenants: dict[str, tenant_pb2.Tenant] = field(default_factory=dict)
+    entries: SortedDict = dataclass_field(default_factory=SortedDict)  # etcd key -> Item
+    #: (tenant, environment, service, key) -> Item: Get looks up without building a key.
+    index: dict[tuple[str, str, str, str], Item] = dataclass_field(default_factory=dict)
+    tenants: dict[str, tenant_pb2.Tenant] = dataclass_field(default_factory=dict)
+
+    def put(self, raw: bytes, item: Item) -> None:
+        self.entries[raw] = item
+        k = item.key
+        self.index[(k.tenant, k.environment, k.service, k.key)] = item
+
+    def remove(self, raw: bytes) -> Item | None:
+        item: Item | None = self.entries.pop(raw, None)
+        if item is not None:
+            k = item.key
+            del self.index[(k.tenant, k.environment, k.service, k.key)]
+        return item
 
 
 class Mirror:
@@ -105,6 +126,7 @@ class Mirror:
         self._state = _State()
         self._applied = 0  # highest revision whose events are all applied
         self._revision = 0  # highest revision the mirror is known exact at
+        self.revision_suffix = _GET_REVISION + varint(0)
         self._synced = False
         self._advanced = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
@@ -155,6 +177,12 @@ class Mirror:
     def revision(self) -> int:
         """The etcd revision the mirror's contents are known to be exact at."""
         return self._revision
+
+    def _advance(self, revision: int) -> None:
+        """Move the exact-at revision forward (never back) and its encoded form."""
+        if revision > self._revision:
+            self._revision = revision
+            self.revision_suffix = _GET_REVISION + varint(revision)
 
     async def wait_synced(self, timeout: float) -> bool:
         """Wait until the mirror is synced; False on timeout."""
@@ -208,10 +236,10 @@ class Mirror:
             for kv in await self._etcd.range_all(self._ks.cfg_prefix(name), revision=revision):
                 key = self._ks.parse_cfg_key(kv.key)
                 if key is not None:
-                    state.entries[kv.key] = Item.of(key, entry_from_kv(key, kv))
+                    state.put(kv.key, Item.of(key, entry_from_kv(key, kv)))
         previous, self._state = self._state, state
         self._applied = revision
-        self._revision = max(self._revision, revision)
+        self._advance(revision)
         self.stats.resyncs += 1
         if self._loaded:
             # Whatever changed while the watch was down becomes one batch at the
@@ -247,7 +275,7 @@ class Mirror:
                 await self._notify()
 
     def _apply(self, events: Any) -> None:
-        entries = self._state.entries
+        state = self._state
         batch_revision = 0
         changes: list[tuple[ConfigKey, Item | None]] = []
         for event in events:
@@ -262,19 +290,19 @@ class Mirror:
             if event.type == rpc.Event.PUT:
                 if key is not None:
                     item = Item.of(key, entry_from_kv(key, kv))
-                    entries[kv.key] = item
+                    state.put(kv.key, item)
                     changes.append((key, item))
                 elif (name := self._ks.tenant_from_key(kv.key)) is not None:
                     self._state.tenants[name] = tenant_from_kv(self._ks, kv)
             else:
-                if key is not None and entries.pop(kv.key, None) is not None:
+                if key is not None and state.remove(kv.key) is not None:
                     changes.append((key, None))
                 if (name := self._ks.tenant_from_key(kv.key)) is not None:
                     self._state.tenants.pop(name, None)
             self.stats.events_applied += 1
         last = max(int(e.kv.mod_revision) for e in events)
         self._applied = max(self._applied, last)
-        self._revision = max(self._revision, last)
+        self._advance(last)
         self._flush(batch_revision, changes)
 
     def _flush(self, revision: int, changes: list[tuple[ConfigKey, Item | None]]) -> None:
@@ -326,14 +354,18 @@ class Mirror:
                 f"the mirror did not catch up to revision {marker} in time "
                 f"(at {self._applied}); etcd may be unreachable",
             )
-        self._revision = max(self._revision, current)
+        self._advance(current)
         return self._revision
 
     # ---------------------------------------------------------------------- reads
 
     def get(self, key: ConfigKey) -> config_pb2.ConfigEntry | None:
-        item: Item | None = self._state.entries.get(self._ks.cfg_key(key))
+        item = self.lookup(key.tenant, key.environment, key.service, key.key)
         return item.entry if item is not None else None
+
+    def lookup(self, tenant: str, environment: str, service: str, key: str) -> Item | None:
+        """The item at an address, without validating it: only valid keys are ever stored."""
+        return self._state.index.get((tenant, environment, service, key))
 
     def tenant(self, name: str) -> tenant_pb2.Tenant | None:
         return self._state.tenants.get(name)

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from configsvc.model.protowire import field, varint
 from configsvc.v1 import watch_pb2
+
+__all__ = ["changes", "progress", "reset", "snapshot_chunk", "snapshot_end", "varint"]
 
 # Field tags: (field_number << 3) | wire_type; wire type 2 = length-delimited, 0 = varint.
 _RESP_SNAPSHOT = b"\x0a"
@@ -24,41 +27,24 @@ _CHUNK_ENTRY = b"\x0a"
 _REVISION = b"\x08"
 
 
-def varint(value: int) -> bytes:
-    """Base-128 varint of a non-negative integer."""
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
-
-
-def _field(tag: bytes, payload: bytes) -> bytes:
-    return tag + varint(len(payload)) + payload
-
-
 def changes(revision: int, encoded_changes: Iterable[bytes]) -> bytes:
     """A WatchResponse{changes: Changes{revision, changes...}} from encoded Change bytes."""
     body = _CHANGES_REVISION + varint(revision) + b"".join(
-        _field(_CHANGES_CHANGE, change) for change in encoded_changes)
-    return _field(_RESP_CHANGES, body)
+        field(_CHANGES_CHANGE, change) for change in encoded_changes)
+    return field(_RESP_CHANGES, body)
 
 
 def snapshot_chunk(encoded_entries: Iterable[bytes]) -> bytes:
     """A WatchResponse{snapshot: SnapshotChunk{entries...}} from encoded ConfigEntry bytes."""
-    return _field(_RESP_SNAPSHOT, b"".join(_field(_CHUNK_ENTRY, e) for e in encoded_entries))
+    return field(_RESP_SNAPSHOT, b"".join(field(_CHUNK_ENTRY, e) for e in encoded_entries))
 
 
 def snapshot_end(revision: int) -> bytes:
-    return _field(_RESP_SNAPSHOT_END, _REVISION + varint(revision))
+    return field(_RESP_SNAPSHOT_END, _REVISION + varint(revision))
 
 
 def progress(revision: int) -> bytes:
-    return _field(_RESP_PROGRESS, _REVISION + varint(revision))
+    return field(_RESP_PROGRESS, _REVISION + varint(revision))
 
 
 def reset(reason: int, compact_revision: int, revision: int, message: str) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -68,3 +69,56 @@ def test_serve_rejects_half_configured_tls() -> None:
     proc = serve("--etcd-cert-file", "/nonexistent/cert.pem")
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 2 and "--etcd-key-file" in stderr
+
+
+def worker_pids(parent: int) -> set[int]:
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+                pids.add(int(entry.name))
+    return pids
+
+
+def test_workers_share_the_port_and_a_killed_worker_is_replaced(etcd: EtcdServer) -> None:
+    port = free_port()
+    proc = serve("--listen", f"127.0.0.1:{port}", "--etcd-endpoints", etcd.endpoint,
+                 "--root-prefix", "/workers-test", "--workers", "2", "--grace-period", "2")
+    try:
+        wait_serving(f"127.0.0.1:{port}")
+        deadline = time.monotonic() + 20
+        while len(worker_pids(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        first = worker_pids(proc.pid)
+        assert len(first) == 2
+        victim = min(first)
+        os.kill(victim, signal.SIGKILL)
+        while time.monotonic() < deadline:
+            now = worker_pids(proc.pid)
+            if len(now) == 2 and victim not in now:
+                break
+            time.sleep(0.1)
+        assert victim not in worker_pids(proc.pid) and len(worker_pids(proc.pid)) == 2
+        # Many fresh connections are all answered while the replacement starts.
+        for _ in range(20):
+            wait_serving(f"127.0.0.1:{port}", timeout=10)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "2 workers started" in stderr and "restarting" in stderr
+    assert not worker_pids(proc.pid)
+
+
+def test_workers_argument_errors(etcd: EtcdServer) -> None:
+    for args, text in ((["--workers", "0"], "--workers must be 1 or more"),
+                       (["--workers", "2", "--listen", "127.0.0.1:0"], "port 0 needs")):
+        proc = serve("--etcd-endpoints", etcd.endpoint, *args)
+        _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 2 and text in stderr

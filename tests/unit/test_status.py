@@ -52,7 +52,7 @@ async def test_each_error_maps_to_its_code_and_details(
 
     context = FakeContext()
     with pytest.raises(grpc.aio.AbortError):
-        await status._wrap_unary(behavior, "/m")(object(), context)
+        await status.wrap_unary(behavior, "/m")(object(), context)
     assert context.code == code and context.details == exc.message
     rpc = status_pb2.Status.FromString(dict(context.trailers)["grpc-status-details-bin"])
     assert rpc.message == exc.message
@@ -68,7 +68,7 @@ async def test_unexpected_errors_become_internal_with_incident_id(
 
     context = FakeContext()
     with caplog.at_level(logging.ERROR), pytest.raises(grpc.aio.AbortError):
-        await status._wrap_unary(behavior, "/configsvc.v1.ConfigService/Get")(object(), context)
+        await status.wrap_unary(behavior, "/configsvc.v1.ConfigService/Get")(object(), context)
     assert context.code == grpc.StatusCode.INTERNAL
     assert "incident" in context.details and "secret internals" not in context.details
     assert "secret internals" in caplog.text
@@ -82,7 +82,7 @@ async def test_stream_wrapper_maps_errors_mid_stream() -> None:
     context = FakeContext()
     received = []
     with pytest.raises(grpc.aio.AbortError):
-        async for item in status._wrap_stream(behavior, "/s")(object(), context):
+        async for item in status.wrap_stream(behavior, "/s")(object(), context):
             received.append(item)
     assert received == [1] and context.code == grpc.StatusCode.UNAVAILABLE
 

@@ -62,3 +62,14 @@ def test_ring_keeps_the_newest_batches_and_moves_its_base() -> None:
     assert ring.base == 5 and len(ring) == 3
     assert [b.revision for b in ring.since(0)] == [7, 8, 10]
     assert ring.since(11) == []
+
+
+@given(st.text(max_size=500), st.integers(min_value=0, max_value=2**62))
+def test_get_fast_path_frame_is_a_get_response(value: str, revision: int) -> None:
+    from configsvc.model.protowire import varint
+
+    key = ConfigKey("t", "prod", "api", "k")
+    item = Item.of(key, entry("k", value, 3))
+    data = item.get_body + b"\x10" + varint(revision)
+    assert config_pb2.GetResponse.FromString(data) == config_pb2.GetResponse(
+        entry=item.entry, revision=revision)

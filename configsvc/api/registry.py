@@ -1,0 +1,54 @@
+"""Registers servicers on the gRPC server, each handler wrapped once.
+
+The error-mapping wrapper is applied here, when the server is assembled,
+rather than by a ``grpc.aio`` interceptor: an interceptor runs on every call
+and builds a new handler object each time, which the read path cannot
+afford. Handlers are derived from the service descriptors, so a method added
+to a proto is served (and wrapped) without touching this file. Methods named
+in ``raw_responses`` return bytes that are already an encoded response.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.message_factory import GetMessageClass
+
+from configsvc.api.status import wrap_stream, wrap_unary
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+def register_service(
+    server: grpc.aio.Server,
+    service: ServiceDescriptor,
+    servicer: Any,
+    *,
+    raw_responses: Iterable[str] = (),
+) -> None:
+    raw = frozenset(raw_responses)
+    handlers: dict[str, grpc.RpcMethodHandler] = {}
+    for method in service.methods:
+        behavior = getattr(servicer, method.name)
+        request_class = GetMessageClass(method.input_type)
+        serializer = (_identity if method.name in raw
+                      else GetMessageClass(method.output_type).SerializeToString)
+        full_name = f"/{service.full_name}/{method.name}"
+        if method.server_streaming:
+            handlers[method.name] = grpc.unary_stream_rpc_method_handler(
+                wrap_stream(behavior, full_name),
+                request_deserializer=request_class.FromString,
+                response_serializer=serializer)
+        else:
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                wrap_unary(behavior, full_name),
+                request_deserializer=request_class.FromString,
+                response_serializer=serializer)
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),))
+    server.add_registered_method_handlers(service.full_name, handlers)
