@@ -173,7 +173,8 @@ class Writer:
                 raise NotFoundError("config entry", str(key))
             return Change(config_pb2.OPERATION_DELETE, None)
 
-        return await self._write(key, options, options.timeout, change)
+        # "Absent" must come from etcd, not from a mirror that may lag another replica.
+        return await self._write(key, options, options.timeout, change, guess_absent=False)
 
     async def rollback(
         self, key: ConfigKey, to_version: int, options: WriteOptions
@@ -250,12 +251,16 @@ class Writer:
         options: WriteOptions,
         timeout: float,
         decide: Callable[[Current, int], Change],
+        *,
+        guess_absent: bool = True,
     ) -> WriteResult:
         expected_revision = options.expected_revision
         deadline = _Deadline(timeout)
         cfg_key = self._ks.cfg_key(key)
         async with self._locks.hold(cfg_key):
             current = self._hint(key)
+            if current is not None and current.record is None and not guess_absent:
+                current = None
             if current is None or (
                 expected_revision is not None and current.mod_revision != expected_revision
             ):
@@ -263,17 +268,20 @@ class Writer:
             return await self._commit(key, cfg_key, current, options, deadline, decide)
 
     def _hint(self, key: ConfigKey) -> Current | None:
-        """The key's state as this process's mirror shows it, if it can be trusted as a guess.
+        """The key's state as this process's mirror shows it, as a guess.
 
-        Only a guess: the Txn's compare rejects a stale one and its failure
-        branch returns the real state. A deleted key's last version is not in
-        the mirror, so absent keys are read from etcd.
+        Only a guess: the Txn's compares reject a wrong one and its failure
+        branch returns the real state, so a wrong guess costs one round trip
+        and a right one saves the read.
         """
         if not self._mirror.synced or self._mirror.tenant(key.tenant) is None:
             return None
         entry = self._mirror.get(key)
         if entry is None:
-            return None
+            # Most writes to an absent key create it for the first time. If it
+            # had a history (deleted earlier), the compare on version 1 fails
+            # and the failure branch returns the real last version.
+            return Current(None, 0, 0, 0, True)
         record = storage_pb2.StoredValue(
             value=entry.value, version=entry.version, updated_by=entry.updated_by,
             update_time=entry.update_time, reason=entry.reason, value_digest=entry.value_digest,

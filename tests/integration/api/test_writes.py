@@ -268,3 +268,19 @@ async def test_writes_alternating_between_replicas_keep_versions_dense(
         assert not stack.server.writer._locks and not other.server.writer._locks
     finally:
         await close_stack(other)
+
+
+async def test_delete_through_a_replica_that_has_not_seen_the_key(
+    stack: Stack, tenant: str
+) -> None:
+    """A lagging mirror must not turn a Delete of an existing key into NOT_FOUND."""
+    other = await open_stack(stack.server.config.etcd_endpoints[0],
+                             stack.server.config.root_prefix)
+    try:
+        await other.server.mirror.stop()  # this replica's mirror stops following etcd
+        await stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, "fresh"), value="1"))
+        other.server.mirror._synced = True  # pretend it is current: its guess is now stale
+        deleted = await other.config.Delete(config_pb2.DeleteRequest(key=ckey(tenant, "fresh")))
+        assert deleted.previous.value == "1" and deleted.version == 2
+    finally:
+        await close_stack(other)
