@@ -27,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import matplotlib
+import matplotlib.pyplot as plt
 from aetcd import rpc
 from aetcd.rpc import rpc_pb2
 from google.protobuf import descriptor_pb2
@@ -36,6 +38,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from configsvc.devstack import EtcdServer, free_port
 from configsvc.v1 import config_pb2, tenant_pb2
 
+matplotlib.use("Agg")  # files only; no display here
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ROOT / ".tools" / "bin"
 VALUE = json.dumps({"blob": "x" * 244})
@@ -190,16 +193,74 @@ def seed(etcd: EtcdServer, port: int) -> None:
         rpc.KVStub(channel).Put(rpc.PutRequest(key=ETCD_KEY, value=VALUE.encode()), timeout=10)
 
 
-def measure(quick: bool) -> tuple[dict[str, float], dict[str, Any]]:
-    """All figures, plus the ghz latency distributions for the chart."""
-    n = 20_000 if quick else 100_000
-    fixed = 3_000 if quick else 10_000
-    writes = 2_000 if quick else 10_000
-    figures: dict[str, float] = {}
-    distributions: dict[str, Any] = {}
+def _read_path(etcd: EtcdServer, work: Path, protos: Path, n: int, fixed: int,
+               figures: dict[str, float], distributions: dict[str, Any]) -> None:
+    etcd_port = int(etcd.endpoint.rsplit(":", 1)[1])
+    range_body = rpc.RangeRequest(key=ETCD_KEY, serializable=True).SerializeToString()
+    figures["etcd_range_rps_max"] = h2load(etcd_port, "/etcdserverpb.KV/Range", range_body,
+                                           n * 4, work)
+    report = ghz(etcd.endpoint, "etcdserverpb.KV/Range", protos, json.dumps(
+        {"key": base64.b64encode(ETCD_KEY).decode(), "serializable": True}),
+        requests=fixed, concurrency=16, rps=1000)
+    figures["etcd_range_p50_ms_at_1000rps"] = percentile_ms(report, 50)
+    figures["etcd_range_p99_ms_at_1000rps"] = percentile_ms(report, 99)
+    distributions["etcd Range"] = report["latencyDistribution"]
+
     get_body = config_pb2.GetRequest(key=KEY).SerializeToString()
     get_json = json.dumps({"key": {"tenant": "bench", "environment": "prod", "service": "api",
                                    "key": "value256"}})
+    for workers in (1, 2):
+        for name in ("get", "bare_grpc"):
+            port = free_port()
+            commands = configsvc(etcd, port, workers) if name == "get" else bare(port, workers)
+            with processes(commands):
+                wait_answers(f"127.0.0.1:{port}")
+                figures[f"{name}_rps_max_{workers}proc"] = h2load(
+                    port, "/configsvc.v1.ConfigService/Get", get_body, n, work)
+                report = ghz(f"127.0.0.1:{port}", "configsvc.v1.ConfigService/Get", protos,
+                             get_json, requests=fixed, concurrency=16, rps=1000)
+            figures[f"{name}_p50_ms_at_1000rps_{workers}proc"] = percentile_ms(report, 50)
+            figures[f"{name}_p99_ms_at_1000rps_{workers}proc"] = percentile_ms(report, 99)
+            if workers == 1:
+                label = "configsvc Get" if name == "get" else "bare grpc.aio"
+                distributions[label] = report["latencyDistribution"]
+
+
+def _write_path(etcd: EtcdServer, protos: Path, writes: int, figures: dict[str, float]) -> None:
+    port = free_port()
+    with processes(configsvc(etcd, port, 2)):
+        wait_healthy(f"127.0.0.1:{port}")
+        put_json = json.dumps({"key": {"tenant": "bench", "environment": "prod",
+                                       "service": "api", "key": "w{{.RequestNumber}}"},
+                               "value": VALUE})
+        report = ghz(f"127.0.0.1:{port}", "configsvc.v1.ConfigService/Put", protos, put_json,
+                     requests=writes, concurrency=32)
+    figures["put_rps_max"] = float(report["rps"])
+    figures["put_p99_ms"] = percentile_ms(report, 99)
+    report = ghz(etcd.endpoint, "etcdserverpb.KV/Put", protos, json.dumps(
+        {"key": base64.b64encode(b"/bench/w").decode(),
+         "value": base64.b64encode(VALUE.encode()).decode()}),
+        requests=writes * 2, concurrency=32)
+    figures["etcd_put_rps_max"] = float(report["rps"])
+    figures["etcd_put_p99_ms"] = percentile_ms(report, 99)
+
+
+def _ratios(figures: dict[str, float]) -> None:
+    for name in ("get", "bare_grpc"):
+        figures[f"{name}_rps_max"] = max(figures[f"{name}_rps_max_1proc"],
+                                         figures[f"{name}_rps_max_2proc"])
+    figures["get_p99_ms_at_1000rps"] = figures["get_p99_ms_at_1000rps_1proc"]
+    for workers in (1, 2):
+        figures[f"get_vs_bare_rps_ratio_{workers}proc"] = (
+            figures[f"get_rps_max_{workers}proc"] / figures[f"bare_grpc_rps_max_{workers}proc"])
+    figures["get_vs_etcd_range_rps_ratio"] = figures["get_rps_max"] / figures["etcd_range_rps_max"]
+    figures["put_vs_etcd_put_rps_ratio"] = figures["put_rps_max"] / figures["etcd_put_rps_max"]
+
+
+def measure(quick: bool) -> tuple[dict[str, float], dict[str, Any]]:
+    """All figures, plus the ghz latency distributions for the chart."""
+    figures: dict[str, float] = {}
+    distributions: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="configsvc-bench-") as tmp:
         work = Path(tmp)
         protos = work / "protos.bin"
@@ -211,73 +272,16 @@ def measure(quick: bool) -> tuple[dict[str, float], dict[str, Any]]:
             with processes(configsvc(etcd, port, 1)):
                 wait_healthy(f"127.0.0.1:{port}")
                 seed(etcd, port)
-            etcd_port = int(etcd.endpoint.rsplit(":", 1)[1])
-            range_body = rpc.RangeRequest(key=ETCD_KEY, serializable=True).SerializeToString()
-            figures["etcd_range_rps_max"] = h2load(etcd_port, "/etcdserverpb.KV/Range",
-                                                   range_body, n * 4, work)
-            report = ghz(etcd.endpoint, "etcdserverpb.KV/Range", protos, json.dumps(
-                {"key": base64.b64encode(ETCD_KEY).decode(), "serializable": True}),
-                requests=fixed, concurrency=16, rps=1000)
-            figures["etcd_range_p50_ms_at_1000rps"] = percentile_ms(report, 50)
-            figures["etcd_range_p99_ms_at_1000rps"] = percentile_ms(report, 99)
-            distributions["etcd Range"] = report["latencyDistribution"]
-
-            for workers in (1, 2):
-                for name, commands in (("get", configsvc(etcd, port, workers)),
-                                       ("bare_grpc", bare(port, workers))):
-                    port = free_port()
-                    commands = (configsvc(etcd, port, workers) if name == "get"
-                                else bare(port, workers))
-                    with processes(commands):
-                        wait_answers(f"127.0.0.1:{port}")
-                        figures[f"{name}_rps_max_{workers}proc"] = h2load(
-                            port, "/configsvc.v1.ConfigService/Get", get_body, n, work)
-                        report = ghz(f"127.0.0.1:{port}", "configsvc.v1.ConfigService/Get",
-                                     protos, get_json, requests=fixed, concurrency=16, rps=1000)
-                        figures[f"{name}_p50_ms_at_1000rps_{workers}proc"] = percentile_ms(
-                            report, 50)
-                        figures[f"{name}_p99_ms_at_1000rps_{workers}proc"] = percentile_ms(
-                            report, 99)
-                        if workers == 1:
-                            label = "configsvc Get" if name == "get" else "bare grpc.aio"
-                            distributions[label] = report["latencyDistribution"]
-
-            port = free_port()
-            with processes(configsvc(etcd, port, 2)):
-                wait_healthy(f"127.0.0.1:{port}")
-                put_json = json.dumps({"key": {"tenant": "bench", "environment": "prod",
-                                               "service": "api", "key": "w{{.RequestNumber}}"},
-                                       "value": VALUE})
-                report = ghz(f"127.0.0.1:{port}", "configsvc.v1.ConfigService/Put", protos,
-                             put_json, requests=writes, concurrency=32)
-                figures["put_rps_max"] = float(report["rps"])
-                figures["put_p99_ms"] = percentile_ms(report, 99)
-            report = ghz(etcd.endpoint, "etcdserverpb.KV/Put", protos, json.dumps(
-                {"key": base64.b64encode(b"/bench/w").decode(),
-                 "value": base64.b64encode(VALUE.encode()).decode()}),
-                requests=writes * 2, concurrency=32)
-            figures["etcd_put_rps_max"] = float(report["rps"])
-            figures["etcd_put_p99_ms"] = percentile_ms(report, 99)
+            _read_path(etcd, work, protos, 20_000 if quick else 100_000,
+                       3_000 if quick else 10_000, figures, distributions)
+            _write_path(etcd, protos, 2_000 if quick else 10_000, figures)
         finally:
             etcd.stop()
-    for name in ("get", "bare_grpc"):
-        figures[f"{name}_rps_max"] = max(figures[f"{name}_rps_max_1proc"],
-                                         figures[f"{name}_rps_max_2proc"])
-    figures["get_p99_ms_at_1000rps"] = figures["get_p99_ms_at_1000rps_1proc"]
-    for workers in (1, 2):
-        figures[f"get_vs_bare_rps_ratio_{workers}proc"] = (
-            figures[f"get_rps_max_{workers}proc"] / figures[f"bare_grpc_rps_max_{workers}proc"])
-    figures["get_vs_etcd_range_rps_ratio"] = figures["get_rps_max"] / figures["etcd_range_rps_max"]
-    figures["put_vs_etcd_put_rps_ratio"] = figures["put_rps_max"] / figures["etcd_put_rps_max"]
+    _ratios(figures)
     return figures, distributions
 
 
 def chart(distributions: dict[str, Any], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     fig, ax = plt.subplots(figsize=(8, 4.5), dpi=100)
     for label, rows in distributions.items():
         ax.plot([r["percentage"] for r in rows], [r["latency"] / 1e6 for r in rows],
