@@ -13,12 +13,14 @@ STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard protos/configsvc/v1/*.proto protos/configsvc/internal/v1/*.proto)
 PYTEST_ARGS ?=
 
+GHZ    := $(GOBIN)/ghz
 GRPCURL_VERSION := v1.9.4
+GHZ_VERSION     := v0.93.0
 BUF_VERSION     := 1.75.0
 
 export PATH := $(abspath $(BIN)):$(GOBIN):$(PATH)
 
-.PHONY: install tools run test unit lint proto proto-check bench helm-lint clean
+.PHONY: install tools run test unit lint proto proto-check bench bench-tools helm-lint clean
 
 install: $(STAMP) tools
 
@@ -64,8 +66,16 @@ test: install proto-check lint
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
-bench: install
-	$(BIN)/python -m bench.run
+# Native load generators: ghz (Go module proxy) and h2load (Debian nghttp2-client).
+bench-tools: $(GHZ)
+	command -v h2load >/dev/null || { apt-get update -qq && apt-get install -y -qq nghttp2-client; }
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+
+$(GHZ):
+	GOBIN=$(GOBIN) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+
+bench: install bench-tools
+	$(BIN)/python -m bench.run $(ARGS)
 
 helm-lint:
 	bash scripts/helm-lint.sh
