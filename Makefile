@@ -24,10 +24,10 @@ export PATH := $(abspath $(BIN)):$(GOBIN):$(PATH)
 
 install: $(STAMP) tools
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,test]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,test]' -e ./clients/python
 	$(BIN)/python -m pip check
 	touch $@
 
@@ -42,10 +42,12 @@ $(BUF):
 run: install
 	$(BIN)/configsvc dev $(ARGS)
 
-# Regenerate the Python stubs from protos/ (committed; CI checks they are current).
+# Regenerate the Python stubs from protos/ (committed; CI checks they are current):
+# the server's in configsvc/, the client library's own copy in clients/python.
 proto: $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --grpc_python_out=. \
 		--pyi_out=. $(PROTOS)
+	$(BIN)/python clients/python/tools/generate.py
 
 proto-check: $(STAMP)
 	@tmp=$$(mktemp -d); \
@@ -53,12 +55,14 @@ proto-check: $(STAMP)
 		--pyi_out=$$tmp $(PROTOS) && \
 	for f in $$(cd $$tmp && find . -name '*.py*' -type f); do \
 		cmp -s $$tmp/$$f $$f || { echo "stale generated stub: $$f (run make proto)"; rm -rf $$tmp; exit 1; }; \
-	done; rm -rf $$tmp; echo "generated stubs are current"
+	done; rm -rf $$tmp; echo "generated server stubs are current"
+	$(BIN)/python clients/python/tools/generate.py --check
 
 lint: install
 	$(BUF) lint
 	$(BIN)/ruff check configsvc tests bench
 	$(BIN)/mypy
+	cd clients/python && ../../$(BIN)/ruff check . && ../../$(BIN)/mypy
 
 test: install proto-check lint
 	$(BIN)/python -m pytest --cov=configsvc --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)

@@ -15,16 +15,17 @@ import grpc
 from configsvc.errors import InvalidArgumentError, NotFoundError, StreamEndedError
 from configsvc.store.mirror import Mirror
 from configsvc.v1 import watch_pb2
-from configsvc.watch import selectors
+from configsvc.watch import selectors, wire
 from configsvc.watch.hub import End, WatchHub
 
 
 class WatchService:
     """Implements WatchService.Watch; see watch.proto for the stream contract."""
 
-    def __init__(self, mirror: Mirror, hub: WatchHub) -> None:
+    def __init__(self, mirror: Mirror, hub: WatchHub, sync_timeout: float = 5.0) -> None:
         self._mirror = mirror
         self._hub = hub
+        self._sync_timeout = sync_timeout
 
     async def Watch(
         self, request: watch_pb2.WatchRequest, context: grpc.aio.ServicerContext
@@ -41,6 +42,16 @@ class WatchService:
         for tenant in sorted({s.tenant for s in chosen}):
             if self._mirror.tenant(tenant) is None:
                 raise NotFoundError("tenant", tenant)
+        if request.start_revision - 1 > self._mirror.revision:
+            # This replica lags the one the client came from, or the client is ahead
+            # of etcd itself (restore, other cluster): catch up with etcd to know which.
+            current = await self._mirror.sync(self._sync_timeout)
+            if request.start_revision - 1 > current:
+                yield wire.reset(
+                    watch_pb2.RESET_REASON_RESUME_AHEAD, 0, current,
+                    f"revision {request.start_revision - 1} is ahead of etcd ({current}): etcd "
+                    "was restored or the client's state is from another cluster; re-snapshot")
+                return
         sub, first = self._hub.open(chosen, start_revision=request.start_revision,
                                     send_snapshot=request.send_snapshot)
         sub.sender = asyncio.current_task()

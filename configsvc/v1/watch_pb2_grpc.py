@@ -69,10 +69,18 @@ class WatchServiceServicer:
         behind): the stream then ends, and the client re-snapshots.
 
         To resume after a disconnect, send `start_revision` = last revision
-        seen + 1 and no snapshot: nothing is missed and nothing repeats. The
-        server ends streams it wants the client to move (shutdown, maximum
-        stream age) with UNAVAILABLE: reconnect, to any replica, and resume.
-        RESOURCE_EXHAUSTED when the server's stream limit is reached.
+        seen + 1 and no snapshot: nothing is missed and nothing repeats. A
+        stream that does not start with a snapshot (resumed or new) gets a
+        `progress` message at once, after any replayed changes: the resume was
+        accepted. A replica that lags behind the resume point first catches up
+        with etcd; a resume point ahead of etcd itself is reset.
+
+        The server ends streams it wants the client to move with UNAVAILABLE:
+        reconnect, to any replica, and resume. It does so at shutdown, at the
+        maximum stream age, and when it has lost etcd for longer than a short
+        grace period (so clients move to a replica that can still see changes,
+        or know they are stale). RESOURCE_EXHAUSTED when the server's stream
+        limit is reached.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

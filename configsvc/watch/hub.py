@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from configsvc.errors import ResourceExhaustedError
+from configsvc.errors import ResourceExhaustedError, StreamEndedError
 from configsvc.model.keys import ConfigKey
 from configsvc.store.codec import key_message
 from configsvc.store.mirror import ChangeBatch, Item, Mirror
@@ -54,6 +54,8 @@ class WatchLimits:
     """Change batches kept for resumes."""
     stuck_grace: float = 5.0
     """Seconds a reset stream's sender may stay blocked before it is cancelled."""
+    lost_etcd_grace: float = 3.0
+    """Seconds without etcd before every stream is ended so clients move or go stale."""
 
 
 class End:
@@ -137,8 +139,10 @@ class WatchHub:
         self._by_tenant: dict[str, set[Subscription]] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._closed = False
+        self._lost_since: float | None = None
         self.stats = WatchStats()
         mirror.add_change_listener(self.on_batch)
+        mirror.add_sync_listener(self.on_sync)
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -220,7 +224,8 @@ class WatchHub:
         reading the subscription's outbox.
         """
         if self._closed:
-            raise ResourceExhaustedError("the server is shutting down; reconnect elsewhere")
+            raise StreamEndedError("the server is shutting down; reconnect elsewhere",
+                                   start_revision)
         if len(self._subs) >= self.limits.max_streams:
             raise ResourceExhaustedError(
                 f"this server holds its maximum of {self.limits.max_streams} watch streams; "
@@ -241,10 +246,10 @@ class WatchHub:
             sub.closing = True
             sub.push(End("", 0))
             return sub, iter([reset])
-        elif start_revision > 0:
-            first = self._replay(sub, self._ring.since(start_revision))
         else:
-            first = iter(())
+            # A new or resumed stream learns at once that it is live and up to where.
+            replay = self._ring.since(start_revision) if start_revision > 0 else []
+            first = self._replay(sub, replay, revision)
         self._subs.add(sub)
         for tenant in sub.tenants:
             self._by_tenant.setdefault(tenant, set()).add(sub)
@@ -278,11 +283,13 @@ class WatchHub:
 
         return chunks()
 
-    def _replay(self, sub: Subscription, batches: list[ChangeBatch]) -> Iterator[bytes]:
+    def _replay(self, sub: Subscription, batches: list[ChangeBatch],
+                revision: int) -> Iterator[bytes]:
         for batch in batches:
             picked = [(k, i) for k, i in batch.changes if sub.matches(k)]
             if picked:
                 yield wire.changes(batch.revision, (_encode_change(k, i) for k, i in picked))
+        yield wire.progress(revision)
 
     # ------------------------------------------------------------------- ticker
 
@@ -301,10 +308,18 @@ class WatchHub:
             await asyncio.sleep(period)
             self.tick()
 
+    def on_sync(self, synced: bool) -> None:
+        """Mirror gained or lost etcd; streams are ended if it stays lost (see tick)."""
+        self._lost_since = None if synced else time.monotonic()
+
     def tick(self) -> None:
-        """Heartbeats, maximum age and stuck senders; one pass over the streams."""
+        """Heartbeats, maximum age, lost etcd and stuck senders; one pass over the streams."""
         now = time.monotonic()
         revision = self._mirror.revision
+        if self._lost_since is not None and now - self._lost_since > self.limits.lost_etcd_grace:
+            for sub in list(self._subs):
+                self._end(sub, "this server has lost etcd; reconnect (to another replica) "
+                               "and resume")
         for sub in list(self._subs):
             if sub.closing:
                 if (sub.reset_at and now - sub.reset_at > self.limits.stuck_grace

@@ -8,12 +8,13 @@ from typing import Any
 
 import grpc
 import pytest
+from aetcd import rpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from configsvc.v1 import config_pb2, tenant_pb2, watch_pb2, watch_pb2_grpc
 from configsvc.watch.hub import WatchLimits
-from tests.helpers import Stack, ckey, close_stack, open_stack
+from tests.helpers import PrivateStack, Stack, ckey, close_stack, open_stack
 
 
 def watch(stack: Stack, *selectors: watch_pb2.WatchSelector, start_revision: int = 0,
@@ -45,6 +46,16 @@ async def read_until(call: Any, count: int, kind: str = "changes",
 
     await asyncio.wait_for(run(), timeout)
     return got
+
+
+async def read_to_end(call: Any) -> list[watch_pb2.WatchResponse]:
+    """Read with read() until the stream ends (grpc forbids mixing read() and iteration)."""
+    got = []
+    while True:
+        message = await asyncio.wait_for(call.read(), 30)
+        if message is grpc.aio.EOF:
+            return got
+        got.append(message)
 
 
 def changed_keys(messages: list[watch_pb2.WatchResponse]) -> list[tuple[int, str, int]]:
@@ -246,10 +257,11 @@ async def test_shutdown_ends_streams_with_unavailable(stack: Stack, tenant: str)
     async with grpc.aio.insecure_channel(other.address) as channel:
         call = watch_pb2_grpc.WatchServiceStub(channel).Watch(
             watch_pb2.WatchRequest(selectors=[sel(tenant)]))
-        await asyncio.sleep(0.2)
+        first = await call.read()  # a new stream is told at once that it is live
+        assert first.WhichOneof("kind") == "progress"
         await close_stack(other)
         with pytest.raises(grpc.aio.AioRpcError) as exc:
-            await call.read()
+            await read_to_end(call)
     assert exc.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "shutting down" in (exc.value.details() or "")
 
@@ -291,3 +303,55 @@ async def test_unrelated_tenant_changes_reach_nobody(stack: Stack, tenant: str) 
     got = await read_until(call, 1)
     call.cancel()
     assert changed_keys(got) == [(mine, "mine", watch_pb2.CHANGE_TYPE_PUT)]
+
+
+async def test_resumed_stream_gets_progress_right_after_the_replay(
+    stack: Stack, tenant: str
+) -> None:
+    first = await put(stack, tenant, "a")
+    second = await put(stack, tenant, "b")
+    call = watch(stack, sel(tenant), start_revision=first)
+    messages = [await call.read() for _ in range(3)]
+    call.cancel()
+    assert [m.WhichOneof("kind") for m in messages] == ["changes", "changes", "progress"]
+    assert messages[1].changes.revision == second
+    assert messages[2].progress.revision >= second
+
+
+async def test_resume_point_ahead_of_etcd_is_reset(stack: Stack, tenant: str) -> None:
+    revision = await put(stack, tenant, "a")
+    call = watch(stack, sel(tenant), start_revision=revision + 1000)
+    messages = [m async for m in call]
+    assert [m.WhichOneof("kind") for m in messages] == ["reset"]
+    assert messages[0].reset.reason == watch_pb2.RESET_REASON_RESUME_AHEAD
+    assert messages[0].reset.revision >= revision
+
+
+async def test_resume_ahead_of_the_mirror_but_not_of_etcd_catches_up(
+    stack: Stack, tenant: str
+) -> None:
+    """A client that saw a newer revision elsewhere resumes here without a reset."""
+    await put(stack, tenant, "a")
+    # Move etcd's revision past anything this mirror has seen (a key outside configsvc).
+    raw = await stack.server.etcd.txn(rpc.TxnRequest(success=[rpc.RequestOp(
+        request_put=rpc.PutRequest(key=b"/elsewhere/x", value=b"1"))]))
+    ahead = int(raw.header.revision)
+    assert ahead > stack.server.mirror.revision
+    call = watch(stack, sel(tenant), start_revision=ahead + 1)
+    message = await asyncio.wait_for(call.read(), 15)
+    call.cancel()
+    assert message.WhichOneof("kind") == "progress"
+    assert message.progress.revision >= ahead
+
+
+async def test_streams_end_when_the_server_loses_etcd(private_stack: PrivateStack) -> None:
+    stack, etcd = private_stack.stack, private_stack.etcd
+    stack.server.hub.limits = WatchLimits(lost_etcd_grace=0.5)
+    await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
+    call = watch(stack, sel("acme"))
+    assert (await call.read()).WhichOneof("kind") == "progress"
+    etcd.stop()
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await read_to_end(call)
+    assert exc.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "lost etcd" in (exc.value.details() or "")
