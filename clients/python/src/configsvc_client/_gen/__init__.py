@@ -1,0 +1,1 @@
+"""Generated stubs of the configsvc protos (tools/generate.py)."""
