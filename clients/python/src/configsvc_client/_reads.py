@@ -52,7 +52,13 @@ class ConfigReader:
         return self._cache.get(self._watched(_key(path)))
 
     def get(self, path: KeyLike, default: Any = None) -> Any:
-        """The decoded JSON value of ``tenant/environment/service/key``, or ``default``."""
+        """The decoded JSON value of ``tenant/environment/service/key``, or ``default``.
+
+        Objects come back as read-only dicts and arrays as tuples, shared by every
+        reader (no copy, no parse per call); use :meth:`get_json` to mutate."""
+        entry = self._cache.lookup(path)  # a hit needs no validation: it was watched
+        if entry is not None:
+            return entry.decode()
         entry = self.entry(path)
         return default if entry is None else entry.decode()
 
@@ -106,8 +112,13 @@ class ConfigReader:
     @overload
     def get_json(self, path: KeyLike, default: _D) -> dict[str, Any] | list[Any] | _D: ...
     def get_json(self, path: KeyLike, default: object = None) -> object:
-        """A JSON object or array (a fresh copy on every call)."""
-        return self._typed(path, default, (dict, list), "an object or array")
+        """A JSON object or array as a fresh, mutable copy (``get`` returns the shared,
+        read-only one)."""
+        entry = self.entry(path)
+        if entry is None:
+            return default
+        self._typed(path, default, (dict, tuple), "an object or array")
+        return entry.decode_mutable()
 
     def entries(self, prefix: str | KeyPrefix | None = None) -> list[Entry]:
         """Cached entries in key order, all or those under ``tenant/env/service/prefix``."""

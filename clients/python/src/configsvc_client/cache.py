@@ -53,6 +53,9 @@ class Cache:
 
     def __init__(self) -> None:
         self._entries: dict[Key, Entry] = {}
+        #: The same entries by ``tenant/env/service/key`` string, so a read by path
+        #: is one lookup with no parsing. Swapped together with ``_entries``.
+        self._by_path: dict[str, Entry] = {}
         self.revision = 0
         self.has_base = False
         """True once the entries came from a snapshot or a cache file (a resume point)."""
@@ -63,6 +66,12 @@ class Cache:
     def get(self, key: Key) -> Entry | None:
         return self._entries.get(key)
 
+    def lookup(self, path: Key | str) -> Entry | None:
+        """By Key or by path string; a hit means the address is valid and watched."""
+        if isinstance(path, str):
+            return self._by_path.get(path)
+        return self._entries.get(path)
+
     def entries(self) -> dict[Key, Entry]:
         """A copy of the current entries (one C-level copy: consistent even across threads)."""
         return self._entries.copy()
@@ -71,6 +80,7 @@ class Cache:
         """Swap in a complete state exact at ``revision``; returns the differences."""
         new = {entry.key: entry for entry in entries}
         old = self._entries
+        self._by_path = {key.path: entry for key, entry in new.items()}
         self._entries = new
         self.revision = revision
         self.has_base = True
@@ -89,9 +99,11 @@ class Cache:
             previous = self._entries.get(raw.key)
             if raw.type is ChangeType.PUT and raw.entry is not None:
                 self._entries[raw.key] = raw.entry
+                self._by_path[raw.key.path] = raw.entry
                 applied.append(Change(raw.key, ChangeType.PUT, revision, raw.entry, previous))
             elif raw.type is ChangeType.DELETE and previous is not None:
                 del self._entries[raw.key]
+                del self._by_path[raw.key.path]
                 applied.append(Change(raw.key, ChangeType.DELETE, revision, None, previous))
         self.revision = revision
         return applied

@@ -11,9 +11,7 @@ from typing import Any
 from configsvc_client._gen.configsvc.v1 import config_pb2
 from configsvc_client.keys import Key
 
-__all__ = ["Change", "ChangeType", "DeleteResult", "Entry", "decode_json"]
-
-_SCALARS = (int, float, str, bool, type(None))
+__all__ = ["Change", "ChangeType", "DeleteResult", "Entry", "FrozenDict", "decode_json", "freeze"]
 
 
 def decode_json(text: str) -> Any:
@@ -21,13 +19,40 @@ def decode_json(text: str) -> Any:
     return json.loads(text)
 
 
+class FrozenDict(dict[str, Any]):
+    """A JSON object from the cache: a real ``dict`` (``json.dumps`` and ``isinstance``
+    work) whose mutating methods raise, so every reader can share one decoded value."""
+
+    __slots__ = ()
+
+    def _read_only(self, *_args: object, **_kwargs: object) -> Any:
+        raise TypeError("configuration values are read-only; get_json() returns a "
+                        "mutable copy")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (dict(self),))
+
+
+def freeze(value: Any) -> Any:
+    """JSON data made immutable: objects become FrozenDict, arrays tuples."""
+    if isinstance(value, dict):
+        return FrozenDict((k, freeze(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return tuple(freeze(v) for v in value)
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One stored value and its metadata, as the server sent it.
 
-    ``value`` is the JSON text byte for byte; :meth:`decode` parses it. Scalar
-    values are parsed once and remembered; objects and arrays are parsed on
-    every call so a caller that mutates the result cannot corrupt the cache.
+    ``value`` is the JSON text byte for byte. :meth:`decode` parses it once
+    into immutable data (objects as :class:`FrozenDict`, arrays as tuples) that
+    every reader shares, so a read is a dictionary lookup and no caller can
+    corrupt the cache; :meth:`decode_mutable` parses a fresh, mutable copy.
     """
 
     key: Key
@@ -41,20 +66,21 @@ class Entry:
     reason: str = ""
     value_digest: str = ""
     update_time: datetime | None = None
-    _scalar: list[Any] = field(default_factory=list, init=False, repr=False, compare=False)
+    _decoded: list[Any] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def path(self) -> str:
         return self.key.path
 
     def decode(self) -> Any:
-        """The value as Python data (``json.loads`` of :attr:`value`)."""
-        if self._scalar:
-            return self._scalar[0]
-        decoded = decode_json(self.value)
-        if isinstance(decoded, _SCALARS):
-            self._scalar.append(decoded)
-        return decoded
+        """The value as immutable Python data, parsed once and shared."""
+        if not self._decoded:
+            self._decoded.append(freeze(decode_json(self.value)))
+        return self._decoded[0]
+
+    def decode_mutable(self) -> Any:
+        """The value as fresh, mutable Python data (``json.loads`` of :attr:`value`)."""
+        return decode_json(self.value)
 
     @classmethod
     def from_proto(cls, entry: config_pb2.ConfigEntry) -> Entry:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import pickle
+
 import threading
 
 import pytest
@@ -97,10 +100,20 @@ def test_advance_only_moves_forward() -> None:
     assert not cache.advance(11) and cache.revision == 12
 
 
-def test_entry_decode_is_exact_and_copies_containers() -> None:
+def test_entry_decode_is_exact_shared_and_read_only() -> None:
     big = entry("n", "9007199254740993", 1)
     assert big.decode() == 9007199254740993
-    obj = entry("o", '{"a": [1, 2]}', 1)
+    obj = entry("o", '{"a": [1, {"b": 2}]}', 1)
     first = obj.decode()
-    first["a"].append(3)
-    assert obj.decode() == {"a": [1, 2]}  # the caller's mutation did not reach the cache
+    assert first is obj.decode()  # parsed once, shared by every reader
+    assert first == {"a": (1, {"b": 2})} and isinstance(first, dict)
+    assert json.loads(json.dumps(first)) == {"a": [1, {"b": 2}]}
+    for mutate in (lambda: first.__setitem__("x", 1), lambda: first.update(x=1),
+                   lambda: first.pop("a"), lambda: first["a"][1].clear(),
+                   lambda: first.setdefault("y", 2), lambda: first.__delitem__("a")):
+        with pytest.raises(TypeError, match="read-only"):
+            mutate()
+    copy = obj.decode_mutable()
+    copy["a"].append(3)
+    assert copy == {"a": [1, {"b": 2}, 3]} and obj.decode() == {"a": (1, {"b": 2})}
+    assert pickle.loads(pickle.dumps(first)) == first
