@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import pickle
-
 import threading
 
 import pytest
@@ -109,7 +108,7 @@ def test_entry_decode_is_exact_shared_and_read_only() -> None:
     assert first == {"a": (1, {"b": 2})} and isinstance(first, dict)
     assert json.loads(json.dumps(first)) == {"a": [1, {"b": 2}]}
     for mutate in (lambda: first.__setitem__("x", 1), lambda: first.update(x=1),
-                   lambda: first.pop("a"), lambda: first["a"][1].clear(),
+                   lambda: first.pop("a"), first["a"][1].clear,
                    lambda: first.setdefault("y", 2), lambda: first.__delitem__("a")):
         with pytest.raises(TypeError, match="read-only"):
             mutate()
