@@ -10,6 +10,7 @@ in ``raw_responses`` return bytes that are already an encoded response.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,8 +41,11 @@ def register_service(
                       else GetMessageClass(method.output_type).SerializeToString)
         full_name = f"/{service.full_name}/{method.name}"
         if method.server_streaming:
+            # A streaming servicer may be an async generator (yields responses) or a
+            # coroutine that writes with context.write; the wrapper must match.
+            wrap = wrap_unary if inspect.iscoroutinefunction(behavior) else wrap_stream
             handlers[method.name] = grpc.unary_stream_rpc_method_handler(
-                wrap_stream(behavior, full_name),
+                wrap(behavior, full_name),
                 request_deserializer=request_class.FromString,
                 response_serializer=serializer)
         else:

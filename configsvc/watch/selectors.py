@@ -21,7 +21,7 @@ class Selector:
     tenant: str
     environment: str
     service: str
-    keys: frozenset[str]
+    keys: frozenset[str] | tuple[()]  # () when empty: an empty frozenset costs 216 bytes
     prefixes: tuple[str, ...]
 
     def matches(self, key: ConfigKey) -> bool:
@@ -67,7 +67,8 @@ def parse(messages: Sequence[watch_pb2.WatchSelector]) -> tuple[Selector, ...]:
                   for j, p in enumerate(message.key_prefixes)]
         violations += [v for v in found if v is not None]
         selectors.append(Selector(message.tenant, message.environment, message.service,
-                                  frozenset(message.keys), tuple(message.key_prefixes)))
+                                  frozenset(message.keys) if message.keys else (),
+                                  tuple(message.key_prefixes)))
     if violations:
         raise InvalidArgumentError(violations)
     return tuple(selectors)
