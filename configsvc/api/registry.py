@@ -5,7 +5,9 @@ rather than by a ``grpc.aio`` interceptor: an interceptor runs on every call
 and builds a new handler object each time, which the read path cannot
 afford. Handlers are derived from the service descriptors, so a method added
 to a proto is served (and wrapped) without touching this file. Methods named
-in ``raw_responses`` return bytes that are already an encoded response.
+in ``raw_responses`` return bytes that are already an encoded response; methods
+in ``raw_requests`` receive the request's bytes and decode it themselves (so a
+long-lived stream need not keep the decoded message alive).
 """
 
 from __future__ import annotations
@@ -31,12 +33,15 @@ def register_service(
     servicer: Any,
     *,
     raw_responses: Iterable[str] = (),
+    raw_requests: Iterable[str] = (),
 ) -> None:
     raw = frozenset(raw_responses)
+    raw_in = frozenset(raw_requests)
     handlers: dict[str, grpc.RpcMethodHandler] = {}
     for method in service.methods:
         behavior = getattr(servicer, method.name)
-        request_class = GetMessageClass(method.input_type)
+        deserializer = (_identity if method.name in raw_in
+                        else GetMessageClass(method.input_type).FromString)
         serializer = (_identity if method.name in raw
                       else GetMessageClass(method.output_type).SerializeToString)
         full_name = f"/{service.full_name}/{method.name}"
@@ -46,12 +51,12 @@ def register_service(
             wrap = wrap_unary if inspect.iscoroutinefunction(behavior) else wrap_stream
             handlers[method.name] = grpc.unary_stream_rpc_method_handler(
                 wrap(behavior, full_name),
-                request_deserializer=request_class.FromString,
+                request_deserializer=deserializer,
                 response_serializer=serializer)
         else:
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
                 wrap_unary(behavior, full_name),
-                request_deserializer=request_class.FromString,
+                request_deserializer=deserializer,
                 response_serializer=serializer)
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),))

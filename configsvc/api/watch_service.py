@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+from google.protobuf.message import DecodeError
 
 from configsvc.errors import InvalidArgumentError, NotFoundError, StreamEndedError
 from configsvc.store.mirror import Mirror
@@ -26,39 +27,32 @@ class WatchService:
         self._hub = hub
         self._sync_timeout = sync_timeout
 
-    async def Watch(
-        self, request: watch_pb2.WatchRequest, context: grpc.aio.ServicerContext
-    ) -> None:
+    async def Watch(self, data: bytes, context: grpc.aio.ServicerContext) -> None:
         """Writes with ``context.write`` rather than yielding: a coroutine is one frame
-        per stream where an async generator (plus the error wrapper's) is two."""
-        chosen = selectors.parse(request.selectors)
-        if request.start_revision < 0:
-            raise InvalidArgumentError.single(
-                "start_revision", f"is {request.start_revision}; revisions are 0 or positive")
-        if request.start_revision and request.send_snapshot:
-            raise InvalidArgumentError.single(
-                "start_revision", "cannot be combined with send_snapshot: a snapshot starts "
-                "at the current revision; resume without one")
+        per stream where an async generator (plus the error wrapper's) is two. The
+        request arrives as bytes (``raw_requests``) and is decoded in ``_parse``, so
+        only its small parts live as long as the stream."""
+        chosen, start_revision, send_snapshot = _parse(data)
         self._mirror.require_available(allow_stale=False)
         for tenant in sorted({s.tenant for s in chosen}):
             if self._mirror.tenant(tenant) is None:
                 raise NotFoundError("tenant", tenant)
-        if request.start_revision - 1 > self._mirror.revision:
+        if start_revision - 1 > self._mirror.revision:
             # This replica lags the one the client came from, or the client is ahead
             # of etcd itself (restore, other cluster): catch up with etcd to know which.
             current = await self._mirror.sync(self._sync_timeout)
-            if request.start_revision - 1 > current:
+            if start_revision - 1 > current:
                 await context.write(wire.reset(
                     watch_pb2.RESET_REASON_RESUME_AHEAD, 0, current,
-                    f"revision {request.start_revision - 1} is ahead of etcd ({current}): etcd "
+                    f"revision {start_revision - 1} is ahead of etcd ({current}): etcd "
                     "was restored or the client's state is from another cluster; re-snapshot"))
                 return
-        sub, first = self._hub.open(chosen, start_revision=request.start_revision,
-                                    send_snapshot=request.send_snapshot)
+        sub, first = self._hub.open(chosen, start_revision=start_revision,
+                                    send_snapshot=send_snapshot)
         sub.sender = asyncio.current_task()
         try:
-            for data in first:
-                await context.write(data)
+            for message_bytes in first:
+                await context.write(message_bytes)
             del first
             while True:
                 message = await sub.next()
@@ -70,3 +64,20 @@ class WatchService:
         finally:
             self._hub.close(sub)
 
+
+
+def _parse(data: bytes) -> tuple[tuple[selectors.Selector, ...], int, bool]:
+    """Decode and validate a WatchRequest; the message itself is not kept."""
+    try:
+        request = watch_pb2.WatchRequest.FromString(data)
+    except DecodeError:
+        raise InvalidArgumentError.single("request", "is not a valid WatchRequest") from None
+    chosen = selectors.parse(request.selectors)
+    if request.start_revision < 0:
+        raise InvalidArgumentError.single(
+            "start_revision", f"is {request.start_revision}; revisions are 0 or positive")
+    if request.start_revision and request.send_snapshot:
+        raise InvalidArgumentError.single(
+            "start_revision", "cannot be combined with send_snapshot: a snapshot starts "
+            "at the current revision; resume without one")
+    return chosen, request.start_revision, request.send_snapshot

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -81,7 +82,8 @@ class ConfigServer:
         register_service(server, tenant_pb2.DESCRIPTOR.services_by_name["TenantService"],
                          TenantService(self.mirror, self.writer, self.config.request_timeout))
         register_service(server, watch_pb2.DESCRIPTOR.services_by_name["WatchService"],
-                         WatchService(self.mirror, self.hub), raw_responses={"Watch"})
+                         WatchService(self.mirror, self.hub), raw_responses={"Watch"},
+                         raw_requests={"Watch"})
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -135,6 +137,18 @@ class ConfigServer:
             await self._server.wait_for_termination()
 
 
+def tune_gc() -> None:
+    """Process-wide GC settings for a long-running server (not applied in tests).
+
+    With thousands of streams, profiles showed a third of the server's CPU in
+    the cyclic collector walking long-lived futures and frames: start-up
+    objects are frozen out of collection, and young collections run less
+    often (the default threshold, 700 allocations, is tuned for scripts).
+    """
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 async def run(
     config: ServerConfig,
     *,
@@ -143,6 +157,7 @@ async def run(
     """Run until SIGINT or SIGTERM, then shut down gracefully."""
     server = ConfigServer(config)
     await server.start()
+    tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 import random
 from collections.abc import Callable, Iterator
@@ -129,6 +131,8 @@ class Mirror:
         self.revision_suffix = _GET_REVISION + varint(0)
         self._synced = False
         self._advanced = asyncio.Condition()
+        self._revision_waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._waiter_ids = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self._sync_listeners: list[Callable[[bool], None]] = []
         self._change_listeners: list[Callable[[ChangeBatch], None]] = []
@@ -240,6 +244,7 @@ class Mirror:
         previous, self._state = self._state, state
         self._applied = revision
         self._advance(revision)
+        self._release(revision)
         self.stats.resyncs += 1
         if self._loaded:
             # Whatever changed while the watch was down becomes one batch at the
@@ -300,15 +305,34 @@ class Mirror:
                 if (name := self._ks.tenant_from_key(kv.key)) is not None:
                     self._state.tenants.pop(name, None)
             self.stats.events_applied += 1
+        self._flush(batch_revision, changes)
         last = max(int(e.kv.mod_revision) for e in events)
         self._applied = max(self._applied, last)
         self._advance(last)
-        self._flush(batch_revision, changes)
+        self._release(last)
 
     def _flush(self, revision: int, changes: list[tuple[ConfigKey, Item | None]]) -> None:
+        """Mark ``revision`` applied, wake its writers, then hand its changes to watchers.
+
+        The order matters: waking the writers first schedules their RPC answers
+        ahead of the fan-out to every stream, so a Put is acknowledged in
+        etcd time, not after thousands of stream writes.
+        """
+        if not revision:
+            return
+        self._applied = max(self._applied, revision)
+        self._advance(revision)
+        self._release(revision)
         if changes:
             changes.sort(key=lambda change: change[0])
             self._emit(ChangeBatch(revision, tuple(changes)))
+
+    def _release(self, revision: int) -> None:
+        waiters = self._revision_waiters
+        while waiters and waiters[0][0] <= revision:
+            _, _, future = heapq.heappop(waiters)
+            if not future.done():
+                future.set_result(None)
 
     # ------------------------------------------------------------------ freshness
 
@@ -333,8 +357,20 @@ class Mirror:
         return True
 
     async def wait_applied(self, revision: int, timeout: float) -> bool:
-        """Wait until the events of ``revision`` are applied; False on timeout."""
-        return await self._wait(lambda: self._applied >= revision, timeout)
+        """Wait until the events of ``revision`` are applied; False on timeout.
+
+        A future per waiter (not the condition) so that ``_flush`` can wake
+        writers before it fans the change out to watchers.
+        """
+        if self._applied >= revision:
+            return True
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._revision_waiters, (revision, next(self._waiter_ids), future))
+        try:
+            await asyncio.wait_for(future, max(0.0, timeout))
+        except TimeoutError:
+            return False
+        return True
 
     async def sync(self, timeout: float) -> int:
         """Make the mirror exact at etcd's current revision (a strong read's fence)."""

@@ -179,10 +179,16 @@ class WatchHub:
             return
         encoded = [_encode_change(key, item) for key, item in batch.changes]
         cache: dict[tuple[int, ...], bytes] = {}
+        # A fleet's streams mostly share selectors: match once per distinct set.
+        picks: dict[tuple[Selector, ...], tuple[int, ...]] = {}
         for sub in interested:
             if sub.closing:
                 continue
-            picked = tuple(i for i, (key, _) in enumerate(batch.changes) if sub.matches(key))
+            picked = picks.get(sub.selectors)
+            if picked is None:
+                picked = tuple(i for i, (key, _) in enumerate(batch.changes)
+                               if sub.matches(key))
+                picks[sub.selectors] = picked
             if not picked:
                 continue
             data = cache.get(picked)

@@ -284,3 +284,26 @@ async def test_delete_through_a_replica_that_has_not_seen_the_key(
         assert deleted.previous.value == "1" and deleted.version == 2
     finally:
         await close_stack(other)
+
+
+async def test_writers_are_woken_before_the_change_is_fanned_out(
+    stack: Stack, tenant: str
+) -> None:
+    """A Put's answer must not queue behind the writes to every watch stream."""
+    mirror = stack.server.mirror
+    checked: list[int] = []
+
+    def listener(batch) -> None:  # type: ignore[no-untyped-def]
+        parked = [rev for rev, _, future in mirror._revision_waiters
+                  if rev <= batch.revision and not future.done()]
+        assert parked == [], f"writers still parked at revision {batch.revision}: {parked}"
+        checked.append(batch.revision)
+
+    mirror.add_change_listener(listener)
+    try:
+        results = await asyncio.gather(*(
+            stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, f"o{i}"), value="1"))
+            for i in range(20)))
+    finally:
+        mirror._change_listeners.remove(listener)
+    assert {r.revision for r in results} <= set(checked)

@@ -292,6 +292,17 @@ async def test_bad_watch_requests(stack: Stack, tenant: str) -> None:
         assert text in (exc.value.details() or ""), exc.value.details()
 
 
+async def test_undecodable_watch_request_is_invalid_argument(stack: Stack) -> None:
+    raw = stack.channel.unary_stream("/configsvc.v1.WatchService/Watch",
+                                     request_serializer=lambda b: b,
+                                     response_deserializer=lambda b: b)
+    call = raw(b"\xff\xff\xff")
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await read_to_end(call)
+    assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a valid WatchRequest" in (exc.value.details() or "")
+
+
 async def test_unrelated_tenant_changes_reach_nobody(stack: Stack, tenant: str) -> None:
     other = f"{tenant}-b"
     await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name=other))
