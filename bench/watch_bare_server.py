@@ -1,0 +1,83 @@
+"""The memory floor for bench.watch: a bare ``grpc.aio`` server holding idle streams.
+
+    .venv/bin/python -m bench.watch_bare_server --port PORT
+
+It serves the same method path as configsvc (``/configsvc.v1.WatchService/Watch``)
+with raw bytes in and out and the same server options as ``configsvc serve``:
+each call sends one ``snapshot_end`` message (so a client knows the stream is
+established, exactly as with configsvc's ``send_snapshot`` on an empty scope)
+and then waits forever on a future. The handler is a coroutine writing with
+``context.write`` (``--style generator``: an async generator that yields; that
+costs about 0.25 KiB more per idle stream). It prints ``ready PORT`` once
+serving and stops on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import AsyncIterator
+
+import grpc
+
+from configsvc.watch import wire
+
+SERVICE = "configsvc.v1.WatchService"
+# The options configsvc.server.app gives its server (keepalive and message size).
+SERVER_OPTIONS = [
+    ("grpc.so_reuseport", 0),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
+]
+
+
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+async def watch(_request: bytes, _context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+    yield wire.snapshot_end(0)
+    await asyncio.get_running_loop().create_future()  # idle until cancelled
+
+
+async def watch_writer(_request: bytes, context: grpc.aio.ServicerContext) -> None:
+    await context.write(wire.snapshot_end(0))
+    await asyncio.get_running_loop().create_future()  # idle until cancelled
+
+
+async def serve(port: int, style: str) -> None:
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {
+        "Watch": grpc.unary_stream_rpc_method_handler(
+            watch if style == "generator" else watch_writer,
+            request_deserializer=_identity, response_serializer=_identity),
+    }),))
+    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"ready {bound}", flush=True)
+    await stop.wait()
+    await server.stop(0)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--style", choices=("coroutine", "generator"), default="coroutine",
+                        help="handler: a coroutine using context.write (the default, the "
+                             "cheaper of the two), or an async generator")
+    args = parser.parse_args()
+    asyncio.run(serve(args.port, args.style))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
