@@ -11,7 +11,7 @@ See ``README.md`` for the cache, staleness and last-known-good model.
 """
 
 from configsvc_client.backoff import Backoff
-from configsvc_client.client import ConfigClient
+from configsvc_client.client import ClientSettings, ConfigClient
 from configsvc_client.errors import (
     AlreadyExistsError,
     ChangesOverflowError,
@@ -46,6 +46,7 @@ __all__ = [
     "ChangeType",
     "ChangesOverflowError",
     "ClientClosedError",
+    "ClientSettings",
     "ConfigClient",
     "ConfigError",
     "ConfigTypeError",

@@ -19,7 +19,7 @@ import logging
 from collections.abc import Generator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 import grpc
 
@@ -76,6 +76,30 @@ def encode_value(value: Any, raw_json: str | None) -> str:
         raise InvalidArgumentError.single("value", f"not JSON-serialisable: {exc}") from exc
 
 
+class ClientSettings(TypedDict, total=False):
+    """The keyword arguments of ``ConfigClient``/``connect`` and ``SyncConfigClient.connect``,
+    declared once (PEP 692) so the three signatures cannot drift apart."""
+
+    selectors: Required[Sequence[Selector]]
+    """What to watch: one Watch stream carries all of them."""
+    cache_file: Path | str | None
+    """Last-known-good file (written atomically); default None: no file."""
+    connect_timeout: float
+    """Seconds to wait for the first snapshot before falling back to the file; default 5."""
+    metadata: Metadata | None
+    """Sent with every call (e.g. an auth header); default None."""
+    backoff: Backoff | None
+    """Reconnect backoff (exponential, full jitter); default ``Backoff()``."""
+    credentials: grpc.ChannelCredentials | None
+    """TLS for the channel; default None: plaintext."""
+    channel_options: Sequence[tuple[str, Any]]
+    """Extra gRPC channel options; default none."""
+    default_timeout: float | None
+    """Deadline of unary calls that pass no ``timeout``; default 10 s."""
+    persist_interval: float
+    """Minimum seconds between cache file writes; default 0.5."""
+
+
 class ConfigClient(ConfigReader):
     """An asyncio configsvc client; see :meth:`connect`.
 
@@ -83,30 +107,19 @@ class ConfigClient(ConfigReader):
     except the reads and :meth:`subscribe`, which are safe from any thread.
     """
 
-    def __init__(
-        self,
-        target: str,
-        *,
-        selectors: Sequence[Selector],
-        cache_file: Path | str | None = None,
-        connect_timeout: float = 5.0,
-        metadata: Metadata | None = None,
-        backoff: Backoff | None = None,
-        credentials: grpc.ChannelCredentials | None = None,
-        channel_options: Sequence[tuple[str, Any]] = (),
-        default_timeout: float | None = 10.0,
-        persist_interval: float = 0.5,
-    ) -> None:
+    def __init__(self, target: str, **settings: Unpack[ClientSettings]) -> None:
+        """See :class:`ClientSettings`; the defaults are applied here, and only here."""
         self.target = target
-        self._selectors = selectors_tuple(selectors)
+        self._selectors = selectors_tuple(settings["selectors"])
+        cache_file = settings.get("cache_file")
         self.cache_file = Path(cache_file) if cache_file is not None else None
-        self.connect_timeout = connect_timeout
-        self._metadata = metadata
-        self._backoff = backoff if backoff is not None else Backoff()
-        self._credentials = credentials
-        self._channel_options = tuple(channel_options)
-        self.default_timeout = default_timeout
-        self._persist_interval = persist_interval
+        self.connect_timeout = settings.get("connect_timeout", 5.0)
+        self._metadata = settings.get("metadata")
+        self._backoff = settings.get("backoff") or Backoff()
+        self._credentials = settings.get("credentials")
+        self._channel_options = tuple(settings.get("channel_options", ()))
+        self.default_timeout = settings.get("default_timeout", 10.0)
+        self._persist_interval = settings.get("persist_interval", 0.5)
         self._cache = Cache()
         self._dispatcher = Dispatcher()
         self._stats = Stats()
@@ -116,20 +129,7 @@ class ConfigClient(ConfigReader):
         self._state = "new"
 
     @classmethod
-    def connect(
-        cls,
-        target: str,
-        *,
-        selectors: Sequence[Selector],
-        cache_file: Path | str | None = None,
-        connect_timeout: float = 5.0,
-        metadata: Metadata | None = None,
-        backoff: Backoff | None = None,
-        credentials: grpc.ChannelCredentials | None = None,
-        channel_options: Sequence[tuple[str, Any]] = (),
-        default_timeout: float | None = 10.0,
-        persist_interval: float = 0.5,
-    ) -> _Connecting:
+    def connect(cls, target: str, **settings: Unpack[ClientSettings]) -> _Connecting:
         """A started client: ``async with ConfigClient.connect(...) as c`` or ``await ...``.
 
         ``target`` is a gRPC target (``host:port``, ``dns:///name:port``...);
@@ -137,11 +137,7 @@ class ConfigClient(ConfigReader):
         call (e.g. an auth header). ``default_timeout`` applies to unary calls
         that pass no ``timeout``. ``persist_interval`` spaces cache file writes.
         """
-        return _Connecting(cls(
-            target, selectors=selectors, cache_file=cache_file, connect_timeout=connect_timeout,
-            metadata=metadata, backoff=backoff, credentials=credentials,
-            channel_options=channel_options, default_timeout=default_timeout,
-            persist_interval=persist_interval))
+        return _Connecting(cls(target, **settings))
 
     # -- lifecycle ---------------------------------------------------------------
 

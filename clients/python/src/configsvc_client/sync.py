@@ -21,19 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine
 from concurrent.futures import Future
-from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
-
-import grpc
+from typing import Any, TypeVar, Unpack
 
 from configsvc_client._reads import ConfigReader
 from configsvc_client._transport import Metadata
-from configsvc_client.backoff import Backoff
-from configsvc_client.client import _UNSET, ConfigClient
-from configsvc_client.keys import KeyLike, Selector
+from configsvc_client.client import _UNSET, ClientSettings, ConfigClient
+from configsvc_client.keys import KeyLike
 from configsvc_client.model import DeleteResult, Entry
 from configsvc_client.status import Stats, Status
 
@@ -72,26 +68,9 @@ class SyncConfigClient(ConfigReader):
         self._closed = False
 
     @classmethod
-    def connect(
-        cls,
-        target: str,
-        *,
-        selectors: Sequence[Selector],
-        cache_file: Path | str | None = None,
-        connect_timeout: float = 5.0,
-        metadata: Metadata | None = None,
-        backoff: Backoff | None = None,
-        credentials: grpc.ChannelCredentials | None = None,
-        channel_options: Sequence[tuple[str, Any]] = (),
-        default_timeout: float | None = 10.0,
-        persist_interval: float = 0.5,
-    ) -> SyncConfigClient:
+    def connect(cls, target: str, **settings: Unpack[ClientSettings]) -> SyncConfigClient:
         """Start the thread and the client; arguments and errors as ``ConfigClient.connect``."""
-        client = ConfigClient(
-            target, selectors=selectors, cache_file=cache_file, connect_timeout=connect_timeout,
-            metadata=metadata, backoff=backoff, credentials=credentials,
-            channel_options=channel_options, default_timeout=default_timeout,
-            persist_interval=persist_interval)
+        client = ConfigClient(target, **settings)
         loop = asyncio.new_event_loop()
         thread = threading.Thread(target=_run_loop, args=(loop,), name="configsvc-client",
                                   daemon=True)
