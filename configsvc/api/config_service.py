@@ -13,9 +13,12 @@ from typing import Any
 import grpc
 
 from configsvc.api import pagination, requests
-from configsvc.errors import InvalidArgumentError, NotFoundError
-from configsvc.model.keys import ConfigKey
+from configsvc.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from configsvc.model.keys import ConfigKey, require_segment
 from configsvc.model.values import validate_json_value, validate_reason
+from configsvc.resolve import Layer, LayerValue, ResolveCache, Resolved, Source, resolve
+from configsvc.resolve.jsonvalue import parse_value
+from configsvc.resolve.merge import scope_layers
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import WriteOptions, Writer
@@ -45,6 +48,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         self._writer = writer
         self._ks = keyspace
         self._limits = limits
+        self._resolved = ResolveCache()
 
     # ------------------------------------------------------------------ helpers
 
@@ -172,6 +176,9 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
     ) -> config_pb2.PutResponse:
         key = requests.config_key(request)
         validate_json_value(request.value)
+        # The resolution rules (tombstone form, depth) are checked on write, so every
+        # stored value can be resolved.
+        parse_value(request.value, key=key.key)
         result = await self._writer.put(key, request.value, self._write_options(request, context))
         return config_pb2.PutResponse(entry=result.entry, revision=result.revision)
 
@@ -193,6 +200,40 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         self._require_tenant(key.tenant)
         result = await self._writer.rollback(key, to_version, options)
         return config_pb2.RollbackResponse(entry=result.entry, revision=result.revision)
+
+    # ------------------------------------------------------------------ resolve
+
+    async def Resolve(
+        self, request: config_pb2.ResolveRequest, context: grpc.aio.ServicerContext
+    ) -> config_pb2.ResolveResponse:
+        tenant = require_segment("tenant", request.tenant)
+        environment = require_segment("environment", request.environment)
+        service = require_segment("service", request.service)
+        stale = await self._read_gate(request.consistency, context)
+        self._require_tenant(tenant)
+        revision = self._mirror.revision
+        resolved = self._resolved.get_or_resolve(
+            tenant, service, environment, revision,
+            lambda: self._resolve(tenant, environment, service))
+        return config_pb2.ResolveResponse(
+            document=resolved.canonical_json(),
+            provenance=[_provenance(tenant, path, source)
+                        for path, source in resolved.provenance.items()],
+            last_change_revision=resolved.revision, revision=revision, stale=stale)
+
+    def _resolve(self, tenant: str, environment: str, service: str) -> Resolved:
+        layers = []
+        for scope in scope_layers(environment, service):
+            prefix = self._ks.scope_prefix(tenant, scope.environment, scope.service)
+            layers.append(Layer(scope.layer, {
+                item.key.key: LayerValue(item.entry.value, item.entry.mod_revision,
+                                         str(item.key))
+                for item in self._mirror.items(prefix)}))
+        try:
+            return resolve(layers)
+        except InvalidArgumentError as exc:
+            # Stored values are checked on write; one that still fails predates a rule.
+            raise FailedPreconditionError(f"a stored value cannot be resolved: {exc}") from None
 
     # ------------------------------------------------------------------ history
 
@@ -223,3 +264,11 @@ def _version_position(position: str | None) -> int | None:
     if not position.isdigit() or int(position) < 1:
         raise InvalidArgumentError.single("page_token", "does not name a history position")
     return int(position)
+
+
+def _provenance(tenant: str, path: str, source: Source) -> config_pb2.Provenance:
+    environment, service, key = source.key.split("/")[1:]
+    return config_pb2.Provenance(
+        path=path, layer=source.layer, revision=source.revision,
+        key=config_pb2.ConfigKey(tenant=tenant, environment=environment, service=service,
+                                 key=key))

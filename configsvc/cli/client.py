@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -390,6 +391,26 @@ def _tenant_ls(args: argparse.Namespace, session: Session) -> int:
     return 0
 
 
+def _resolve(args: argparse.Namespace, session: Session) -> int:
+    tenant, environment, service = parse_scope(args.scope)
+    if not (environment and service):
+        raise UsageError(f"{args.scope!r} is not TENANT/ENV/SERVICE (use \"all\" for any)")
+    consistency = (config_pb2.READ_CONSISTENCY_STRONG if args.consistent
+                   else config_pb2.READ_CONSISTENCY_MIRROR)
+    request = config_pb2.ResolveRequest(tenant=tenant, environment=environment,
+                                        service=service, consistency=consistency)
+    response: config_pb2.ResolveResponse = session.call(session.config().Resolve, request)
+    if args.json:
+        output.print_json(response)
+        return 0
+    print(json.dumps(json.loads(response.document), indent=2, ensure_ascii=False))
+    if args.provenance:
+        _print_rows(["PATH", "LAYER", "FROM", "REVISION"],
+                    [[p.path, p.layer, output.key_path(p.key), str(p.revision)]
+                     for p in response.provenance], "no leaves")
+    return 0
+
+
 def _tenant_get(args: argparse.Namespace, session: Session) -> int:
     request = tenant_pb2.GetTenantRequest(name=_check_tenant_name(args.name))
     response: tenant_pb2.GetTenantResponse = session.call(session.tenants().GetTenant, request)
@@ -467,6 +488,14 @@ def _register_config(commands: Any, parent: argparse.ArgumentParser) -> None:
                     help="reflect every write acknowledged before the call (quorum read)")
     _add_paging_options(ls, 100)
 
+    resolve = _add(commands, "resolve", _resolve, parent,
+                   help="print the effective configuration of a service in an environment")
+    resolve.add_argument("scope", metavar="TENANT/ENV/SERVICE",
+                         help='ENV or SERVICE may be "all"')
+    resolve.add_argument("--provenance", action="store_true",
+                         help="also print, for every leaf, the layer, key and revision")
+    resolve.add_argument("--consistent", action="store_true",
+                         help="reflect every write acknowledged before the call (quorum read)")
     history = _add(commands, "history", _history, parent,
                    help="list the recorded versions of a key, newest first")
     history.add_argument("path", metavar=_KEY_FORM)

@@ -64,7 +64,7 @@ def _reject_constant(name: str) -> object:
 
 
 def _check(value: object, pointer: str, depth: int, in_array: bool) -> None:
-    """Enforce the reserved '$' names, the tombstone form and the depth limit."""
+    """Enforce the tombstone form ("$unset" is the one reserved member) and the depth limit."""
     if isinstance(value, dict):
         if depth >= MAX_VALUE_DEPTH:
             raise _RuleError(pointer, f"is nested deeper than {MAX_VALUE_DEPTH} levels")
@@ -79,15 +79,9 @@ def _check(value: object, pointer: str, depth: int, in_array: bool) -> None:
         if UNSET in value:
             raise _RuleError(pointer, f"invalid tombstone: {_TOMBSTONE_RULE}")
         for name, child in value.items():
-            child_pointer = f"{pointer}/{escape_pointer_token(name)}"
-            if name.startswith(RESERVED_PREFIX):
-                raise _RuleError(
-                    child_pointer,
-                    f"member name {name!r} is reserved: names starting with "
-                    f"'{RESERVED_PREFIX}' may only be used as the tombstone "
-                    '{"$unset": true}',
-                )
-            _check(child, child_pointer, depth + 1, in_array)
+            # Only "$unset" is reserved: other "$" members ("$schema", "$ref", JSON
+            # Logic...) are ordinary data that configuration values legitimately hold.
+            _check(child, f"{pointer}/{escape_pointer_token(name)}", depth + 1, in_array)
     elif isinstance(value, list):
         if depth >= MAX_VALUE_DEPTH:
             raise _RuleError(pointer, f"is nested deeper than {MAX_VALUE_DEPTH} levels")

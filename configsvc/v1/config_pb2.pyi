@@ -235,3 +235,41 @@ class RollbackResponse(_message.Message):
     entry: ConfigEntry
     revision: int
     def __init__(self, entry: _Optional[_Union[ConfigEntry, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class ResolveRequest(_message.Message):
+    __slots__ = ("tenant", "environment", "service", "consistency")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    SERVICE_FIELD_NUMBER: _ClassVar[int]
+    CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    environment: str
+    service: str
+    consistency: ReadConsistency
+    def __init__(self, tenant: _Optional[str] = ..., environment: _Optional[str] = ..., service: _Optional[str] = ..., consistency: _Optional[_Union[ReadConsistency, str]] = ...) -> None: ...
+
+class Provenance(_message.Message):
+    __slots__ = ("path", "layer", "key", "revision")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    LAYER_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    layer: str
+    key: ConfigKey
+    revision: int
+    def __init__(self, path: _Optional[str] = ..., layer: _Optional[str] = ..., key: _Optional[_Union[ConfigKey, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class ResolveResponse(_message.Message):
+    __slots__ = ("document", "provenance", "last_change_revision", "revision", "stale")
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    LAST_CHANGE_REVISION_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    STALE_FIELD_NUMBER: _ClassVar[int]
+    document: str
+    provenance: _containers.RepeatedCompositeFieldContainer[Provenance]
+    last_change_revision: int
+    revision: int
+    stale: bool
+    def __init__(self, document: _Optional[str] = ..., provenance: _Optional[_Iterable[_Union[Provenance, _Mapping]]] = ..., last_change_revision: _Optional[int] = ..., revision: _Optional[int] = ..., stale: _Optional[bool] = ...) -> None: ...

@@ -82,6 +82,11 @@ class ConfigServiceStub:
                 request_serializer=configsvc_dot_v1_dot_config__pb2.RollbackRequest.SerializeToString,
                 response_deserializer=configsvc_dot_v1_dot_config__pb2.RollbackResponse.FromString,
                 _registered_method=True)
+        self.Resolve = channel.unary_unary(
+                '/configsvc.v1.ConfigService/Resolve',
+                request_serializer=configsvc_dot_v1_dot_config__pb2.ResolveRequest.SerializeToString,
+                response_deserializer=configsvc_dot_v1_dot_config__pb2.ResolveResponse.FromString,
+                _registered_method=True)
 
 
 class ConfigServiceServicer:
@@ -155,6 +160,29 @@ class ConfigServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Resolve(self, request, context):
+        """Resolve returns the effective configuration of a service in an
+        environment: the layers global (environment "all", service "all"),
+        environment E (E, "all"), service S ("all", S) and S in E (E, S), lowest
+        first, merged into one document whose members are the key names, with
+        the provenance of every leaf. Merge rules:
+
+        1. Objects merge recursively; the higher layer wins per leaf; members it
+        does not mention are inherited.
+        2. Arrays replace as a whole.
+        3. The exact value {"$unset": true}, as a key's value or as an object
+        member, removes the inherited value at that path (no-op when there is
+        nothing to remove; never in the output). "$unset" is the only reserved
+        member name; other "$" members are ordinary data.
+        4. Type clash: when either the inherited or the higher value is not an
+        object, the higher value replaces it entirely.
+        5. Deterministic: members sorted by name at every level; numbers keep
+        their exact digits (exponent notation may be normalised).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConfigServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -192,6 +220,11 @@ def add_ConfigServiceServicer_to_server(servicer, server):
                     servicer.Rollback,
                     request_deserializer=configsvc_dot_v1_dot_config__pb2.RollbackRequest.FromString,
                     response_serializer=configsvc_dot_v1_dot_config__pb2.RollbackResponse.SerializeToString,
+            ),
+            'Resolve': grpc.unary_unary_rpc_method_handler(
+                    servicer.Resolve,
+                    request_deserializer=configsvc_dot_v1_dot_config__pb2.ResolveRequest.FromString,
+                    response_serializer=configsvc_dot_v1_dot_config__pb2.ResolveResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -396,6 +429,33 @@ class ConfigService:
             '/configsvc.v1.ConfigService/Rollback',
             configsvc_dot_v1_dot_config__pb2.RollbackRequest.SerializeToString,
             configsvc_dot_v1_dot_config__pb2.RollbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Resolve(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/configsvc.v1.ConfigService/Resolve',
+            configsvc_dot_v1_dot_config__pb2.ResolveRequest.SerializeToString,
+            configsvc_dot_v1_dot_config__pb2.ResolveResponse.FromString,
             options,
             channel_credentials,
             insecure,

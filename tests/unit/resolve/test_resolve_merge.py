@@ -252,10 +252,6 @@ INVALID = [
     ('{"$unset":true,"x":1}', "/k", "invalid tombstone"),
     ('{"a":{"$unset":{}}}', "/k/a", "invalid tombstone"),
     ('{"a":{"b":{"$unset":true,"c":{"$unset":true}}}}', "/k/a/b", "invalid tombstone"),
-    ('{"$ref":"x"}', "/k/$ref", "is reserved"),
-    ('{"a":{"$x":1}}', "/k/a/$x", "is reserved"),
-    ('{"a/b":{"$":1}}', "/k/a~1b/$", "is reserved"),
-    ('{"a":[{"$x":1}]}', "/k/a/0/$x", "is reserved"),
     ('[{"$unset":true}]', "/k/0", "inside an array"),
     ('[1,{"a":{"$unset":true}}]', "/k/1/a", "inside an array"),
     ('{"a":[[{"$unset":true}]]}', "/k/a/0/0", "inside an array"),
@@ -293,6 +289,13 @@ def test_unparseable_values_are_rejected(value: str, reason: str) -> None:
 def test_deepest_allowed_nesting_is_accepted() -> None:
     text = "[" * MAX_VALUE_DEPTH + "]" * MAX_VALUE_DEPTH
     assert resolve([layer(G, {"k": text})]).canonical_json() == '{"k":' + text + "}"
+
+
+@pytest.mark.parametrize("value", ['{"$ref":"x"}', '{"a":{"$x":1}}', '{"a/b":{"$":1}}',
+                                   '{"a":[{"$x":1}]}', '{"$schema":"https://json-schema.org"}'])
+def test_dollar_members_other_than_unset_are_ordinary_data(value: str) -> None:
+    result = resolve([layer(G, {"k": value})])
+    assert json.loads(result.canonical_json())["k"] == json.loads(value)
 
 
 def test_reserved_key_name_is_rejected() -> None:
