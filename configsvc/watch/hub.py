@@ -43,6 +43,8 @@ class WatchLimits:
 
     queue_limit: int = 1024
     """Messages a stream may have waiting before it is reset as a slow consumer."""
+    queue_bytes: int = 8 * 2**20
+    """Bytes a stream may have waiting before it is reset (values can be 512 KiB)."""
     max_streams: int = 50_000
     """Streams per process; more answer RESOURCE_EXHAUSTED."""
     progress_interval: float = 10.0
@@ -51,6 +53,8 @@ class WatchLimits:
     """Seconds after which a stream is ended so the client reconnects (jittered +-10%)."""
     ring_size: int = 10_000
     """Change batches kept for resumes."""
+    ring_bytes: int = 64 * 2**20
+    """Bytes of values the resume ring may hold."""
     stuck_grace: float = 5.0
     """Seconds a reset stream's sender may stay blocked before it is cancelled."""
     lost_etcd_grace: float = 3.0
@@ -70,8 +74,8 @@ class End:
 class Subscription:
     """One stream's selectors and bounded outbox."""
 
-    __slots__ = ("_outbox", "_waiter", "closing", "deadline", "next_progress", "reset_at",
-                 "revision", "selectors", "sender", "tenants")
+    __slots__ = ("_outbox", "_waiter", "closing", "deadline", "next_progress", "queued_bytes",
+                 "reset_at", "revision", "selectors", "sender", "tenants")
 
     def __init__(self, selectors: tuple[Selector, ...], revision: int, deadline: float,
                  next_progress: float) -> None:
@@ -80,6 +84,7 @@ class Subscription:
         # A list, not a deque: an empty deque costs 760 bytes, an empty list 56, and
         # with thousands of idle streams that is most of what a stream adds.
         self._outbox: list[bytes | End] = []
+        self.queued_bytes = 0
         self._waiter: asyncio.Future[None] | None = None
         self.revision = revision  # last revision queued for this stream
         self.closing = False
@@ -97,6 +102,8 @@ class Subscription:
 
     def push(self, message: bytes | End) -> None:
         self._outbox.append(message)
+        if isinstance(message, bytes):
+            self.queued_bytes += len(message)
         self._wake()
 
     def queued(self) -> int:
@@ -105,6 +112,7 @@ class Subscription:
     def replace_all(self, message: bytes | End) -> None:
         """Drop everything queued (bounding memory) and queue ``message`` alone."""
         self._outbox.clear()
+        self.queued_bytes = 0
         self.push(message)
 
     async def next(self) -> bytes | End:
@@ -114,7 +122,10 @@ class Subscription:
                 await self._waiter
             finally:
                 self._waiter = None
-        return self._outbox.pop(0)
+        message = self._outbox.pop(0)
+        if isinstance(message, bytes):
+            self.queued_bytes -= len(message)
+        return message
 
 
 @dataclass
@@ -135,7 +146,7 @@ class WatchHub:
     def __init__(self, mirror: Mirror, limits: WatchLimits) -> None:
         self._mirror = mirror
         self.limits = limits
-        self._ring = Ring(limits.ring_size)
+        self._ring = Ring(limits.ring_size, limits.ring_bytes)
         self._subs: set[Subscription] = set()
         self._by_tenant: dict[str, set[Subscription]] = {}
         self._ticker: asyncio.Task[None] | None = None
@@ -204,13 +215,15 @@ class WatchHub:
         return max(self._ring.base, self._mirror.first_revision)
 
     def _offer(self, sub: Subscription, data: bytes, revision: int) -> None:
-        if sub.queued() >= self.limits.queue_limit:
+        if (sub.queued() >= self.limits.queue_limit
+                or sub.queued_bytes + len(data) > self.limits.queue_bytes):
             self.stats.slow_resets += 1
             sub.closing = True
             sub.reset_at = time.monotonic()
             sub.replace_all(wire.reset(
                 watch_pb2.RESET_REASON_SLOW_CONSUMER, self._base(), self._mirror.revision,
-                f"the stream fell {self.limits.queue_limit} messages behind; re-snapshot"))
+                f"the stream fell more than {self.limits.queue_limit} messages or "
+                f"{self.limits.queue_bytes} bytes behind; re-snapshot"))
             sub.push(End("", 0))
             log.warning("watch stream reset: slow consumer")
             return

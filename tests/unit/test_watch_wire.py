@@ -72,3 +72,19 @@ def test_get_fast_path_frame_is_a_get_response(value: str, revision: int) -> Non
     data = item.get_body + b"\x10" + varint(revision)
     assert config_pb2.GetResponse.FromString(data) == config_pb2.GetResponse(
         entry=item.entry, revision=revision)
+
+
+def big_batch(revision: int, size: int) -> ChangeBatch:
+    key = ConfigKey("t", "prod", "api", f"k{revision}")
+    return ChangeBatch(revision, ((key, Item.of(key, entry(key.key, "x" * size, revision))),))
+
+
+def test_ring_is_bounded_by_bytes_too() -> None:
+    ring = Ring(1000, max_bytes=250_000)
+    for revision in range(1, 6):
+        ring.append(big_batch(revision, 100_000))
+    assert len(ring) == 2 and ring.bytes <= 250_000
+    assert ring.base == 3 and [b.revision for b in ring.since(0)] == [4, 5]
+    # One batch larger than the budget is still kept: the newest change is always replayable.
+    ring.append(big_batch(6, 400_000))
+    assert [b.revision for b in ring.since(0)] == [6] and ring.base == 5

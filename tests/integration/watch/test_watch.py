@@ -204,6 +204,28 @@ async def test_a_stream_that_never_reads_is_reset_and_others_flow(
     stalled.cancel()
 
 
+async def test_a_stalled_stream_is_reset_by_its_byte_budget(stack: Stack, tenant: str) -> None:
+    small = await open_stack(stack.server.config.etcd_endpoints[0],
+                             stack.server.config.root_prefix,
+                             watch=WatchLimits(queue_limit=10_000, queue_bytes=300_000))
+    try:
+        hub = small.server.hub
+        stalled = watch(small, sel(tenant))
+        await asyncio.sleep(0.2)
+        big = '"' + "y" * 100_000 + '"'
+        # Far fewer messages than queue_limit. The first few MB go into HTTP/2 flow-control
+        # windows (grown by BDP probing) before the sender blocks and the outbox fills.
+        for i in range(300):
+            await put(stack, tenant, f"b{i % 5}", big)
+            if hub.stats.slow_resets:
+                break
+        assert hub.stats.slow_resets == 1
+        assert all(sub.queued_bytes <= 300_000 for sub in hub._subs)
+        stalled.cancel()
+    finally:
+        await close_stack(small)
+
+
 async def test_stream_limit_gives_resource_exhausted(tuned: Stack, tenant: str) -> None:
     calls = [watch(tuned, sel(tenant)) for _ in range(20)]
     await asyncio.sleep(0.3)
