@@ -14,6 +14,22 @@ from configsvc.server.config import ServerConfig
 from configsvc.v1 import config_pb2, config_pb2_grpc, tenant_pb2_grpc
 
 
+def child_processes(parent: int) -> dict[int, str]:
+    """Direct children of ``parent`` (zombies included) as pid -> command name, from /proc."""
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue  # exited while we were looking
+        close = stat.rindex(")")
+        if int(stat[close + 2 :].split()[1]) == parent:
+            found[int(entry.name)] = stat[stat.index("(") + 1 : close]
+    return found
+
+
 def start_etcd(data_dir: Path) -> EtcdServer:
     etcd = EtcdServer(data_dir, client_port=free_port(), peer_port=free_port())
     etcd.start(timeout=30)
@@ -35,10 +51,10 @@ class Stack:
 
 
 async def open_stack(endpoint: str, root: str, **overrides: object) -> Stack:
-    config = ServerConfig(
-        listen="127.0.0.1:0", etcd_endpoints=(endpoint,), root_prefix=root,
-        grace_period=1.0, **overrides,  # type: ignore[arg-type]
-    )
+    """A started server (on a free port unless ``listen`` is given), synced with etcd."""
+    settings: dict[str, object] = {"listen": "127.0.0.1:0", "grace_period": 1.0, **overrides}
+    config = ServerConfig(etcd_endpoints=(endpoint,), root_prefix=root,
+                          **settings)  # type: ignore[arg-type]
     server = ConfigServer(config)
     await server.start()
     assert await server.mirror.wait_synced(15), "mirror did not sync with etcd"

@@ -430,8 +430,6 @@ class Mirror:
                 return
             yield entries[raw]
 
-    def entry_count(self) -> int:
-        return len(self._state.entries)
 
 
 

@@ -23,6 +23,7 @@ import pytest
 
 from configsvc.cli.dev import READY_LINE
 from configsvc.devstack import free_port
+from tests.helpers import child_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,22 +31,6 @@ ROOT = Path(__file__).resolve().parents[2]
 def grpcurl() -> str:
     found = shutil.which("grpcurl") or str(ROOT / ".tools" / "bin" / "grpcurl")
     assert Path(found).exists(), "grpcurl is missing: run `make tools` (go install)"
-    return found
-
-
-def children_of(pid: int) -> list[int]:
-    """Direct children of ``pid``, read from /proc (no extra dependency)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid:
-            found.append(int(entry.name))
     return found
 
 
@@ -119,7 +104,7 @@ def test_dev_stack_serves_grpcurl_and_stops_cleanly_on_ctrl_c(dev: DevProcess) -
     assert f"grpcurl -plaintext {address} list" in banner
     assert "token:" in banner and "etcd" in banner and "pulsar" in banner
 
-    children = children_of(dev.proc.pid)
+    children = list(child_processes(dev.proc.pid))
     assert len(children) == 3, f"expected etcd, bao, pulsar-lite children, got {children}"
 
     listed = call(address, "list")

@@ -14,6 +14,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from configsvc.devstack import EtcdServer, free_port
+from tests.helpers import child_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,16 +73,7 @@ def test_serve_rejects_half_configured_tls() -> None:
 
 
 def worker_pids(parent: int) -> set[int]:
-    pids = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
-                pids.add(int(entry.name))
-    return pids
+    return set(child_processes(parent))
 
 
 def test_workers_share_the_port_and_a_killed_worker_is_replaced(etcd: EtcdServer) -> None:

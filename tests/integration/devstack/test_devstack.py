@@ -36,6 +36,7 @@ from configsvc.devstack import (
     free_port,
 )
 from configsvc.devstack._binaries import find_binary
+from tests.helpers import child_processes
 
 pytestmark = pytest.mark.skipif(not Path("/proc").is_dir(), reason="uses /proc to find children")
 
@@ -58,21 +59,8 @@ def _etcd_on_free_ports(data_dir: Path) -> EtcdServer:
 
 def _service_children() -> list[tuple[int, str]]:
     """(pid, comm) of our direct children that are etcd/bao/pulsar-lite, zombies included."""
-    found: list[tuple[int, str]] = []
-    me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue  # exited while we were looking
-        close = stat.rindex(")")
-        comm = stat[stat.index("(") + 1 : close]
-        ppid = int(stat[close + 2 :].split()[1])
-        if ppid == me and comm in SERVICE_COMMS:
-            found.append((int(entry.name), comm))
-    return found
+    return [(pid, comm) for pid, comm in child_processes(os.getpid()).items()
+            if comm in SERVICE_COMMS]
 
 
 def _assert_gone(pid: int | None) -> None:

@@ -7,27 +7,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import grpc
-
-from configsvc.server.app import ConfigServer
-from configsvc.server.config import ServerConfig
-from configsvc.v1 import config_pb2, config_pb2_grpc, tenant_pb2, tenant_pb2_grpc
+from configsvc.server.app import PortInUseError
+from configsvc.v1 import config_pb2, tenant_pb2
 from configsvc.watch.hub import WatchLimits
 from configsvc_client import Change
+from tests.helpers import Stack, close_stack, open_stack
 
 
 @dataclass
-class Server:
-    """A real configsvc server on a fixed port, with server-side stubs for setup."""
-
-    server: ConfigServer
-    channel: grpc.aio.Channel
-    config: config_pb2_grpc.ConfigServiceStub
-    tenants: tenant_pb2_grpc.TenantServiceStub
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.server.port}"
+class Server(Stack):
+    """A real configsvc server (tests/helpers.Stack) with setup shortcuts for client tests."""
 
     async def put(self, tenant: str, key: str, value: str, env: str = "prod",
                   service: str = "api") -> int:
@@ -59,31 +48,25 @@ class Server:
         await self.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name=name))
 
     async def stop(self) -> None:
-        await self.channel.close()
-        await self.server.stop(grace=1.0)
+        await close_stack(self)
 
 
 async def start_server(endpoint: str, root: str, port: int = 0,
                        watch: WatchLimits | None = None) -> Server:
     """A server on ``127.0.0.1:port`` (0: a free one); retries briefly while the port frees up."""
-    config = ServerConfig(listen=f"127.0.0.1:{port}", etcd_endpoints=(endpoint,),
-                          root_prefix=root, grace_period=1.0, etcd_timeout=2.0,
-                          mirror_backoff=(0.05, 0.5), log_format="text",
-                          watch=watch or WatchLimits(progress_interval=1.0))
     deadline = time.monotonic() + 10
     while True:
-        server = ConfigServer(config)
         try:
-            await server.start()
+            stack = await open_stack(
+                endpoint, root, listen=f"127.0.0.1:{port}", etcd_timeout=2.0,
+                mirror_backoff=(0.05, 0.5), log_format="text",
+                watch=watch or WatchLimits(progress_interval=1.0))
             break
-        except Exception:
+        except PortInUseError:
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.1)
-    assert await server.mirror.wait_synced(15), "mirror did not sync with etcd"
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
-    return Server(server, channel, config_pb2_grpc.ConfigServiceStub(channel),
-                  tenant_pb2_grpc.TenantServiceStub(channel))
+    return Server(stack.server, stack.channel, stack.config, stack.tenants)
 
 
 async def eventually(predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0,
