@@ -7,10 +7,11 @@ import asyncio
 import sys
 from typing import Any
 
+from configsvc.devstack import DevStackError, ensure_port_free
 from configsvc.server import logs
 from configsvc.server.app import PortInUseError, run
 from configsvc.server.config import ServerConfig, env, tls_from_paths
-from configsvc.server.workers import Supervisor, default_workers, port_is_free, split_listen
+from configsvc.server.workers import Supervisor, default_workers, split_listen
 from configsvc.watch.hub import WatchLimits
 
 
@@ -120,7 +121,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _supervise(args: argparse.Namespace) -> int:
     """Run ``--workers`` copies of this command, each with ``--workers 1 --reuse-port``."""
     try:
-        _, port = split_listen(args.listen)
+        host, port = split_listen(args.listen)
     except ValueError:
         print(f"configsvc serve: --listen {args.listen!r} is not host:port", file=sys.stderr)
         return 2
@@ -128,9 +129,10 @@ def _supervise(args: argparse.Namespace) -> int:
         print("configsvc serve: --listen with port 0 needs --workers 1 (each worker would "
               "get a different port)", file=sys.stderr)
         return 2
-    if not port_is_free(args.listen):
-        print(f"configsvc serve: cannot listen on {args.listen}: the port is in use; choose "
-              "another with --listen", file=sys.stderr)
+    try:
+        ensure_port_free(host, port, "configsvc gRPC", "--listen")
+    except DevStackError as exc:
+        print(f"configsvc serve: cannot listen on {args.listen}: {exc}", file=sys.stderr)
         return 1
     # The same command line, with the last --workers/--reuse-port winning.
     command = [sys.executable, "-m", "configsvc.cli.main", *args.argv, "--workers", "1",
