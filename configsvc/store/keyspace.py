@@ -16,6 +16,12 @@ from configsvc.model.keys import ConfigKey
 
 _VERSION_WIDTH = 20
 
+#: Tenant-scoped record kinds the mirror holds in memory besides config entries
+#: (``<root>/t/<tenant>/<kind>/...``), for example environments or schemas.
+#: A feature that stores small, read-often records adds its kind here; bulky
+#: append-only kinds (``hist``, ``audit``) stay out and are read from etcd.
+RECORD_KINDS: tuple[str, ...] = ()
+
 
 def new_audit_id() -> str:
     """A time-ordered unique id: nanoseconds since the epoch plus 64 random bits."""
@@ -36,6 +42,31 @@ class Keyspace:
         #: Touched by every write transaction; its mod_revision is the latest
         #: revision that changed anything the mirror holds (see Mirror.sync).
         self.commit_marker = self._root_b + b"/sys/commit"
+
+        #: Installation-wide records (API keys, role bindings, cursors, ...):
+        #: everything under ``<root>/sys/`` is mirrored as records.
+        self.sys_prefix = self._root_b + b"/sys/"
+
+    def sys_key(self, *parts: str) -> bytes:
+        """``<root>/sys/<part>/<part>...``: the caller validates the parts."""
+        return self.sys_prefix + "/".join(parts).encode()
+
+    def record_prefix(self, tenant: str, kind: str) -> bytes:
+        """``<root>/t/<tenant>/<kind>/``: where a tenant's records of one kind live."""
+        return self._tenant_prefix(tenant) + kind.encode() + b"/"
+
+    def record_key(self, tenant: str, kind: str, *parts: str) -> bytes:
+        """One record of ``kind``; the caller validates the parts."""
+        return self.record_prefix(tenant, kind) + "/".join(parts).encode()
+
+    def is_record_key(self, raw: bytes) -> bool:
+        """True for keys the mirror keeps as records: ``sys/...`` and RECORD_KINDS."""
+        if raw.startswith(self.sys_prefix):
+            return True
+        if not raw.startswith(self._root_b + b"/t/"):
+            return False
+        parts = raw[len(self._root_b) + 3 :].split(b"/", 2)
+        return len(parts) == 3 and parts[1].decode() in RECORD_KINDS
 
     def tenant_key(self, tenant: str) -> bytes:
         return self.tenants_prefix + tenant.encode()

@@ -40,6 +40,7 @@ from sortedcontainers import SortedDict
 from configsvc.errors import BackendUnavailableError
 from configsvc.model.keys import ConfigKey
 from configsvc.model.protowire import field, varint
+from configsvc.store import keyspace
 from configsvc.store.codec import entry_from_kv, tenant_from_kv
 from configsvc.store.etcd import BACKEND, CompactedError, EtcdClient, prefix_range_end
 from configsvc.store.keyspace import Keyspace
@@ -88,6 +89,23 @@ class ChangeBatch:
     changes: tuple[tuple[ConfigKey, Item | None], ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One mirrored non-config key (see ``keyspace.RECORD_KINDS``): raw value and revisions."""
+
+    value: bytes
+    mod_revision: int
+    create_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class RecordBatch:
+    """The record changes of one etcd revision; a None record means deleted."""
+
+    revision: int
+    changes: tuple[tuple[bytes, Record | None], ...]
+
+
 @dataclass
 class _State:
     """Everything a read needs, swapped as a unit on resync."""
@@ -96,6 +114,8 @@ class _State:
     #: (tenant, environment, service, key) -> Item: Get looks up without building a key.
     index: dict[tuple[str, str, str, str], Item] = dataclass_field(default_factory=dict)
     tenants: dict[str, tenant_pb2.Tenant] = dataclass_field(default_factory=dict)
+    #: etcd key -> Record for ``sys/...`` and the tenant RECORD_KINDS.
+    records: SortedDict = dataclass_field(default_factory=SortedDict)
 
     def put(self, raw: bytes, item: Item) -> None:
         self.entries[raw] = item
@@ -136,6 +156,10 @@ class Mirror:
         self._task: asyncio.Task[None] | None = None
         self._sync_listeners: list[Callable[[bool], None]] = []
         self._change_listeners: list[Callable[[ChangeBatch], None]] = []
+        self._record_listeners: list[Callable[[RecordBatch], None]] = []
+        #: Incremented whenever any record changes: a cheap cache key for
+        #: registries built from records (schemas, roles, ...).
+        self.records_generation = 0
         self._loaded = False
         #: Revision of this process's first load; changes before it were never seen here.
         self.first_revision = 0
@@ -156,8 +180,21 @@ class Mirror:
         """
         self._change_listeners.append(listener)
 
+    def add_record_listener(self, listener: Callable[[RecordBatch], None]) -> None:
+        """Call ``listener(batch)`` for every revision that changed records.
+
+        Same ordering guarantee as ``add_change_listener``; record batches of
+        a revision are delivered before its config batch.
+        """
+        self._record_listeners.append(listener)
+
     def _emit(self, batch: ChangeBatch) -> None:
         for listener in self._change_listeners:
+            listener(batch)
+
+    def _emit_records(self, batch: RecordBatch) -> None:
+        self.records_generation += 1
+        for listener in self._record_listeners:
             listener(batch)
 
     def start(self) -> None:
@@ -233,14 +270,20 @@ class Mirror:
         )
         revision = int(head.header.revision)
         state = _State()
-        for kv in await self._etcd.range_all(self._ks.tenants_prefix, revision=revision):
-            tenant = tenant_from_kv(self._ks, kv)
-            state.tenants[tenant.name] = tenant
+        for kv in await self._etcd.range_all(self._ks.sys_prefix, revision=revision):
+            state.records[kv.key] = _record(kv)
+            if self._ks.tenant_from_key(kv.key) is not None:
+                tenant = tenant_from_kv(self._ks, kv)
+                state.tenants[tenant.name] = tenant
         for name in state.tenants:
             for kv in await self._etcd.range_all(self._ks.cfg_prefix(name), revision=revision):
                 key = self._ks.parse_cfg_key(kv.key)
                 if key is not None:
                     state.put(kv.key, Item.of(key, entry_from_kv(key, kv)))
+            for kind in keyspace.RECORD_KINDS:
+                prefix = self._ks.record_prefix(name, kind)
+                for kv in await self._etcd.range_all(prefix, revision=revision):
+                    state.records[kv.key] = _record(kv)
         previous, self._state = self._state, state
         self._applied = revision
         self._advance(revision)
@@ -249,6 +292,9 @@ class Mirror:
         if self._loaded:
             # Whatever changed while the watch was down becomes one batch at the
             # resync revision, so followers stay exact without a full reset.
+            record_diff = _record_diff(previous.records, state.records)
+            if record_diff:
+                self._emit_records(RecordBatch(revision, record_diff))
             diff = _diff(previous.entries, state.entries)
             if diff:
                 self._emit(ChangeBatch(revision, diff))
@@ -283,14 +329,21 @@ class Mirror:
         state = self._state
         batch_revision = 0
         changes: list[tuple[ConfigKey, Item | None]] = []
+        records: list[tuple[bytes, Record | None]] = []
         for event in events:
             kv = event.kv
             revision = int(kv.mod_revision)
             if revision <= self._applied:
                 continue  # already part of the snapshot
             if revision != batch_revision:
-                self._flush(batch_revision, changes)
-                batch_revision, changes = revision, []
+                self._flush(batch_revision, changes, records)
+                batch_revision, changes, records = revision, [], []
+            if self._ks.is_record_key(kv.key):
+                if event.type == rpc.Event.PUT:
+                    state.records[kv.key] = record = _record(kv)
+                    records.append((kv.key, record))
+                elif state.records.pop(kv.key, None) is not None:
+                    records.append((kv.key, None))
             key = self._ks.parse_cfg_key(kv.key)
             if event.type == rpc.Event.PUT:
                 if key is not None:
@@ -305,13 +358,18 @@ class Mirror:
                 if (name := self._ks.tenant_from_key(kv.key)) is not None:
                     self._state.tenants.pop(name, None)
             self.stats.events_applied += 1
-        self._flush(batch_revision, changes)
+        self._flush(batch_revision, changes, records)
         last = max(int(e.kv.mod_revision) for e in events)
         self._applied = max(self._applied, last)
         self._advance(last)
         self._release(last)
 
-    def _flush(self, revision: int, changes: list[tuple[ConfigKey, Item | None]]) -> None:
+    def _flush(
+        self,
+        revision: int,
+        changes: list[tuple[ConfigKey, Item | None]],
+        records: list[tuple[bytes, Record | None]],
+    ) -> None:
         """Mark ``revision`` applied, wake its writers, then hand its changes to watchers.
 
         The order matters: waking the writers first schedules their RPC answers
@@ -323,6 +381,8 @@ class Mirror:
         self._applied = max(self._applied, revision)
         self._advance(revision)
         self._release(revision)
+        if records:
+            self._emit_records(RecordBatch(revision, tuple(records)))
         if changes:
             changes.sort(key=lambda change: change[0])
             self._emit(ChangeBatch(revision, tuple(changes)))
@@ -422,6 +482,19 @@ class Mirror:
     def scope_prefix(self, tenant: str, environment: str = "", service: str = "") -> bytes:
         return self._ks.scope_prefix(tenant, environment, service)
 
+    def record(self, raw: bytes) -> Record | None:
+        """The mirrored record at an etcd key (``sys/...`` or a RECORD_KINDS key)."""
+        record: Record | None = self._state.records.get(raw)
+        return record
+
+    def records(self, prefix: bytes) -> Iterator[tuple[bytes, Record]]:
+        """Every mirrored record whose etcd key starts with ``prefix``, in key order."""
+        records = self._state.records
+        for raw in records.irange(minimum=prefix):
+            if not raw.startswith(prefix):
+                return
+            yield raw, records[raw]
+
     def items(self, prefix: bytes) -> Iterator[Item]:
         """Every item whose etcd key starts with ``prefix``, in key order."""
         entries = self._state.entries
@@ -431,6 +504,24 @@ class Mirror:
             yield entries[raw]
 
 
+
+
+def _record(kv: Any) -> Record:
+    return Record(bytes(kv.value), int(kv.mod_revision), int(kv.create_revision))
+
+
+def _record_diff(
+    before: SortedDict, after: SortedDict
+) -> tuple[tuple[bytes, Record | None], ...]:
+    """The record changes that turn ``before`` into ``after``, in key order."""
+    changes: list[tuple[bytes, Record | None]] = [
+        (raw, record)
+        for raw, record in after.items()
+        if (old := before.get(raw)) is None or old.mod_revision != record.mod_revision
+    ]
+    changes.extend((raw, None) for raw in before if raw not in after)
+    changes.sort(key=lambda change: change[0])
+    return tuple(changes)
 
 
 def _diff(before: SortedDict, after: SortedDict) -> tuple[tuple[ConfigKey, Item | None], ...]:
