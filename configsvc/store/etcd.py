@@ -143,9 +143,9 @@ class EtcdClient:
             raise translate_rpc_error(exc) from None
 
     async def range_all(
-        self, prefix: bytes, *, revision: int, page: int = 1000, timeout: float | None = None
+        self, prefix: bytes, *, revision: int = 0, page: int = 1000, timeout: float | None = None
     ) -> list[Any]:
-        """Every key under ``prefix`` at ``revision``, fetched in bounded pages."""
+        """Every key under ``prefix`` at ``revision`` (0: now), fetched in bounded pages."""
         end = prefix_range_end(prefix)
         start = prefix
         kvs: list[Any] = []

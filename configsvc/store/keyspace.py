@@ -116,6 +116,13 @@ class Keyspace:
     def version_from_hist_key(raw: bytes) -> int:
         return int(raw.rsplit(b"/", 1)[1])
 
+    #: Audit records of installation-wide objects (API keys, role bindings):
+    #: outside ``sys/`` so the mirror does not hold them, outside ``t/`` so no
+    #: tenant can list them.
+    @property
+    def sys_audit_prefix(self) -> bytes:
+        return self._root_b + b"/audit/"
+
     def audit_prefix(self, tenant: str) -> bytes:
         return self._tenant_prefix(tenant) + b"audit/"
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -123,6 +123,19 @@ def _put(key: bytes, value: bytes) -> Any:
     return rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value))
 
 
+@dataclass(frozen=True)
+class RecordChange:
+    """One record key to write in ``Writer.commit_records``."""
+
+    key: bytes
+    value: bytes | None
+    """The new value; None deletes the key."""
+    expected_mod_revision: int | None = None
+    """Compare-and-swap on the key's mod_revision (0: must be absent); None: unconditional."""
+    label: str = ""
+    """How error messages name the record (for example "environment prod")."""
+
+
 class Writer:
     """Commits config changes and tenants; reads history straight from etcd."""
 
@@ -157,6 +170,75 @@ class Writer:
             mod_revision=revision,
         )
         return tenant_from_kv(self._ks, kv), revision
+
+    # ----------------------------------------------------------------- records
+
+    async def commit_records(
+        self,
+        tenant: str | None,
+        changes: Sequence[RecordChange],
+        audits: Sequence[audit_pb2.AuditRecord],
+        *,
+        timeout: float,
+    ) -> int:
+        """Commit record changes and their audit records in one Txn; returns its revision.
+
+        For everything that is not a config entry (environments, schemas,
+        flag sets, API keys, ...): the same all-or-nothing shape as config
+        writes. With ``tenant`` set the Txn also requires the tenant to exist
+        and the audit records go under the tenant; without, under the
+        installation-wide audit prefix. Audit records get their ``id`` here.
+        A failed compare raises ABORTED naming the first key that moved (or
+        NOT_FOUND for a missing tenant) and writes nothing.
+        """
+        if not changes:
+            raise ValueError("commit_records needs at least one change")
+        compares = [
+            _cmp_mod(change.key, change.expected_mod_revision)
+            for change in changes
+            if change.expected_mod_revision is not None
+        ]
+        if tenant is not None:
+            compares.append(_cmp_present(self._ks.tenant_key(tenant)))
+        ops = [
+            _put(change.key, change.value)
+            if change.value is not None
+            else rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=change.key))
+            for change in changes
+        ]
+        audit_prefix = (
+            self._ks.audit_prefix(tenant) if tenant is not None else self._ks.sys_audit_prefix
+        )
+        for audit in audits:
+            audit.id = new_audit_id()
+            if not audit.HasField("time"):
+                audit.time.CopyFrom(now_timestamp())
+            ops.append(_put(audit_prefix + audit.id.encode(), audit.SerializeToString()))
+        ops.append(_put(self._ks.commit_marker, b""))
+        failure = [
+            rpc.RequestOp(request_range=rpc.RangeRequest(key=change.key, keys_only=True))
+            for change in changes
+        ]
+        if tenant is not None:
+            failure.append(rpc.RequestOp(request_range=rpc.RangeRequest(
+                key=self._ks.tenant_key(tenant), keys_only=True)))
+        response = await self._etcd.txn(
+            rpc.TxnRequest(compare=compares, success=ops, failure=failure), timeout=timeout
+        )
+        if not response.succeeded:
+            found = [r.response_range.kvs for r in response.responses]
+            if tenant is not None and not found[-1]:
+                raise NotFoundError("tenant", tenant)
+            for change, kvs in zip(changes, found, strict=False):
+                current = int(kvs[0].mod_revision) if kvs else 0
+                if change.expected_mod_revision not in (None, current):
+                    raise ConflictError(
+                        change.label or change.key.decode(), change.expected_mod_revision, current
+                    )
+            raise ConflictError("records changed meanwhile", None, 0)  # pragma: no cover
+        revision = int(response.header.revision)
+        await self._catch_up(revision)
+        return revision
 
     # ------------------------------------------------------------------ config
 

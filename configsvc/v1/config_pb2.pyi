@@ -23,6 +23,7 @@ class Operation(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     OPERATION_PUT: _ClassVar[Operation]
     OPERATION_DELETE: _ClassVar[Operation]
     OPERATION_ROLLBACK: _ClassVar[Operation]
+    OPERATION_ACCESS: _ClassVar[Operation]
 READ_CONSISTENCY_UNSPECIFIED: ReadConsistency
 READ_CONSISTENCY_MIRROR: ReadConsistency
 READ_CONSISTENCY_STRONG: ReadConsistency
@@ -31,6 +32,7 @@ OPERATION_UNSPECIFIED: Operation
 OPERATION_PUT: Operation
 OPERATION_DELETE: Operation
 OPERATION_ROLLBACK: Operation
+OPERATION_ACCESS: Operation
 
 class ConfigKey(_message.Message):
     __slots__ = ("tenant", "environment", "service", "key")

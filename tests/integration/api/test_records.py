@@ -5,10 +5,12 @@ from __future__ import annotations
 import pytest
 from aetcd import rpc
 
+from configsvc.errors import ConflictError, NotFoundError
 from configsvc.store import keyspace
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.mirror import RecordBatch
-from configsvc.v1 import tenant_pb2
+from configsvc.store.writer import RecordChange
+from configsvc.v1 import audit_pb2, config_pb2, tenant_pb2
 from tests.helpers import PrivateStack, close_stack, open_stack
 
 
@@ -89,3 +91,54 @@ async def test_records_of_a_second_server_load_at_start(
         assert record is not None and record.value == b"1"
     finally:
         await close_stack(other)
+
+
+async def test_commit_records_is_all_or_nothing_with_audit(
+    private_stack: PrivateStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(keyspace, "RECORD_KINDS", ("widget",))
+    stack = private_stack.stack
+    server = stack.server
+    writer, mirror, ks = server.writer, server.mirror, server.keyspace
+    await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
+    a, b = ks.record_key("acme", "widget", "a"), ks.record_key("acme", "widget", "b")
+
+    audit = audit_pb2.AuditRecord(kind="widget", tenant="acme", name="a", actor="tester",
+                                  operation=config_pb2.OPERATION_PUT)
+    rev = await writer.commit_records(
+        "acme", [RecordChange(a, b"1", 0), RecordChange(b, b"2")], [audit], timeout=5)
+    record = mirror.record(a)
+    assert record is not None and record.mod_revision == rev  # read-your-writes
+    client = EtcdClient([private_stack.etcd.endpoint])
+    try:
+        stored = await client.range_all(ks.audit_prefix("acme"))
+        audits = [audit_pb2.AuditRecord.FromString(kv.value) for kv in stored]
+        mine = [r for r in audits if r.kind == "widget"]
+        assert len(mine) == 1 and mine[0].name == "a" and mine[0].id == audit.id
+        assert int(stored[-1].mod_revision) == rev and mine[0].time.seconds > 0
+
+        # A stale expectation on one key: nothing of the Txn is written.
+        with pytest.raises(ConflictError, match=f"widget a changed: expected revision 1, "
+                                                f"current revision {rev}"):
+            await writer.commit_records("acme", [
+                RecordChange(b, None), RecordChange(a, b"9", 1, label="widget a")], [],
+                timeout=5)
+        assert mirror.record(b) is not None
+        assert len(await client.range_all(ks.audit_prefix("acme"))) == len(stored)
+
+        with pytest.raises(NotFoundError):
+            await writer.commit_records("nope", [RecordChange(
+                ks.record_key("nope", "widget", "x"), b"1")], [], timeout=5)
+
+        sys_key = ks.sys_key("thing", "one")
+        await writer.commit_records(None, [RecordChange(sys_key, b"s", 0)], [
+            audit_pb2.AuditRecord(kind="thing", name="one")], timeout=5)
+        assert [audit_pb2.AuditRecord.FromString(kv.value).kind
+                for kv in await client.range_all(ks.sys_audit_prefix)] == ["thing"]
+        rev2 = await writer.commit_records("acme", [RecordChange(a, None, rev)], [], timeout=5)
+        assert mirror.record(a) is None and rev2 > rev
+    finally:
+        await client.close()
+
+    with pytest.raises(ValueError):
+        await writer.commit_records("acme", [], [], timeout=5)
