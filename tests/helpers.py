@@ -7,8 +7,11 @@ from pathlib import Path
 
 import grpc
 
+from configsvc.devstack import DevStackError, ensure_port_free
 from configsvc.devstack.etcd import EtcdServer
+from configsvc.devstack.openbao import OpenBaoDevServer
 from configsvc.devstack.ports import free_port
+from configsvc.secrets.settings import SecretSettings, VaultAuth, VaultSettings
 from configsvc.server.app import ConfigServer
 from configsvc.server.config import ServerConfig
 from configsvc.v1 import config_pb2, config_pb2_grpc, tenant_pb2_grpc
@@ -78,3 +81,29 @@ class PrivateStack:
 
     etcd: EtcdServer
     stack: Stack
+
+
+def start_openbao(data_dir: Path) -> OpenBaoDevServer:
+    """An OpenBao dev server (KV v2 at secret/, transit at transit/) on free ports.
+
+    OpenBao also binds port + 1 (its cluster listener), so both must be free.
+    """
+    for _ in range(50):
+        port = free_port()
+        try:
+            ensure_port_free("127.0.0.1", port + 1, "OpenBao cluster", "--bao-port")
+        except DevStackError:
+            continue
+        bao = OpenBaoDevServer(data_dir, port=port)
+        bao.start(timeout=30)
+        return bao
+    raise RuntimeError("no free port pair for OpenBao")
+
+
+def secret_settings(bao: OpenBaoDevServer, **overrides: object) -> SecretSettings:
+    """Secrets against ``bao`` with its root token; readers "reader" unless overridden."""
+    values: dict[str, object] = {
+        "vault": VaultSettings(address=bao.address, auth=VaultAuth(token=bao.token),
+                               timeout=2.0),
+        "readers": ("reader",), "cache_ttl": 60.0, "poll_interval": 0.2, **overrides}
+    return SecretSettings(**values)  # type: ignore[arg-type]
