@@ -175,20 +175,23 @@ class SecretGateway:
     async def fetch(self, ref: SecretRef, timeout: float) -> SecretVersion:
         """The KV version ``ref`` needs: cache, else one Vault read shared by concurrent callers."""
         key: CacheKey = (ref.mount, ref.path, ref.version)
-        hit = self.cache.get(key)
-        if hit is not None:
-            return hit
+        found = self.cache.get(key)
+        if found is None:
+            found = await self._read(key, timeout)
+        if ref.version is None:
+            # The version a caller got is the rotation baseline (cached or not).
+            for callback in self.on_fetch:
+                callback(ref.mount, ref.path, found.version)
+        return found
+
+    async def _read(self, key: CacheKey, timeout: float) -> SecretVersion:
         pending = self._inflight.get(key)
         if pending is None:
-            pending = asyncio.ensure_future(self._vault().read(ref.mount, ref.path, ref.version,
-                                                               timeout))
+            pending = asyncio.ensure_future(self._vault().read(*key, timeout))
             self._inflight[key] = pending
             pending.add_done_callback(lambda _f: self._inflight.pop(key, None))
         found = await asyncio.shield(pending)
         self.cache.put(key, found)
-        if ref.version is None:
-            for callback in self.on_fetch:
-                callback(ref.mount, ref.path, found.version)
         return found
 
 
