@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from configsvc.devstack import DevStackError, ensure_port_free
 from configsvc.devstack.etcd import EtcdServer
@@ -107,3 +109,14 @@ def secret_settings(bao: OpenBaoDevServer, **overrides: object) -> SecretSetting
                                timeout=2.0),
         "readers": ("reader",), "cache_ttl": 60.0, "poll_interval": 0.2, **overrides}
     return SecretSettings(**values)  # type: ignore[arg-type]
+
+
+def backend_of(err: grpc.aio.AioRpcError) -> str:
+    """The ErrorInfo metadata["backend"] of an UNAVAILABLE error."""
+    status = rpc_status.from_call(err)
+    assert status is not None
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return info.metadata["backend"]
+    raise AssertionError("no ErrorInfo")

@@ -16,7 +16,7 @@ class VaultAuth:
     Vault restarted), so a long-running server never needs a restart for that.
     """
 
-    token: str = ""
+    token: str = field(default="", repr=False)
     """A Vault token (``--vault-token-file`` / ``VAULT_TOKEN``); not logged, never in argv."""
     approle_role_id: str = ""
     """AppRole role_id (``--vault-approle-role-id``)."""

@@ -94,7 +94,8 @@ class ResolvingStream:
         if not entries:
             return
         message = watch_pb2.WatchResponse(secrets_rotated=secrets_pb2.SecretsRotated(
-            revision=sub.revision, refs=[r.message() for r in sorted(refs, key=str)], entries=entries))
+            revision=sub.revision, refs=[r.message() for r in sorted(refs, key=str)],
+            entries=entries))
         sub.push(message.SerializeToString())
 
     async def transform(self, data: bytes) -> bytes:

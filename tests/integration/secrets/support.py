@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 
-import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
-
 from configsvc.v1 import audit_pb2
 from tests.helpers import Stack
 
@@ -25,16 +21,6 @@ def ref(path: str, field: str = "password", *, mount: str = "secret",
 
 def text(value: object) -> str:
     return json.dumps(value)
-
-
-def backend_of(err: grpc.aio.AioRpcError) -> str:
-    status = rpc_status.from_call(err)
-    assert status is not None
-    for detail in status.details:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return info.metadata.get("backend", "")
-    return ""
 
 
 async def secret_audits(stack: Stack, tenant: str) -> list[audit_pb2.AuditRecord]:

@@ -13,7 +13,6 @@ from tests.helpers import Stack, ckey
 from tests.integration.secrets.support import (
     READER,
     STRANGER,
-    backend_of,
     ref,
     secret_audits,
     text,
@@ -131,4 +130,3 @@ async def test_pinned_versions_and_vault_errors(
             key=ckey(stenant, "old"), resolve_secrets=True), metadata=READER)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     assert secret_path in (err.value.details() or "")
-    assert backend_of(err.value) == ""

@@ -50,7 +50,7 @@ async def test_approle_login_reads_and_logs_in_again_after_revocation(
         assert await client.current_version("secret", "approle-ok/db", 5) >= 1
 
         # Vault's own 403 is PERMISSION_DENIED naming the path and the login method.
-        with pytest.raises(PermissionDeniedError, match="approle-no/db.*approle"):
+        with pytest.raises(PermissionDeniedError, match=r"approle-no/db.*approle"):
             await client.read("secret", "approle-no/db", None, 5)
 
         # The token is revoked (expiry, Vault restart): the next call logs in again.

@@ -15,8 +15,16 @@ import pytest
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.devstack.openbao import OpenBaoDevServer
 from configsvc.v1 import config_pb2, tenant_pb2
-from tests.helpers import Stack, ckey, close_stack, open_stack, secret_settings, start_openbao
-from tests.integration.secrets.support import READER, backend_of, ref, text
+from tests.helpers import (
+    Stack,
+    backend_of,
+    ckey,
+    close_stack,
+    open_stack,
+    secret_settings,
+    start_openbao,
+)
+from tests.integration.secrets.support import READER, ref, text
 
 
 @pytest.fixture
