@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import grpc
@@ -130,3 +131,20 @@ async def test_pinned_versions_and_vault_errors(
             key=ckey(stenant, "old"), resolve_secrets=True), metadata=READER)
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     assert secret_path in (err.value.details() or "")
+
+
+async def test_concurrent_accesses_share_audit_transactions(
+    secret_stack: Stack, stenant: str, bao: hvac.Client, secret_path: str
+) -> None:
+    bao.secrets.kv.v2.create_or_update_secret(path=secret_path, secret={"password": "c"})
+    await secret_stack.config.Put(config_pb2.PutRequest(key=ckey(stenant, "db"),
+                                                        value=text(ref(secret_path))))
+    auditor = secret_stack.server.secrets.auditor
+    before = auditor.transactions
+    calls = 40
+    answers = await asyncio.gather(*(secret_stack.config.Get(config_pb2.GetRequest(
+        key=ckey(stenant, "db"), resolve_secrets=True), metadata=READER) for _ in range(calls)))
+    assert {a.entry.value for a in answers} == {'"c"'}
+    # Every access has its record, committed before its answer, in fewer transactions.
+    assert len(await secret_audits(secret_stack, stenant)) == calls
+    assert 1 <= auditor.transactions - before < calls

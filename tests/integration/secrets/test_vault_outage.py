@@ -14,7 +14,7 @@ import pytest
 
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.devstack.openbao import OpenBaoDevServer
-from configsvc.v1 import config_pb2, tenant_pb2
+from configsvc.v1 import config_pb2, tenant_pb2, watch_pb2, watch_pb2_grpc
 from tests.helpers import (
     Stack,
     backend_of,
@@ -85,6 +85,13 @@ async def test_vault_down_then_back(outage_stack: Stack, own_bao: OpenBaoDevServ
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await resolved(stack, "db")
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    # A resolving watch cannot send its snapshot: it ends with the same status.
+    call = watch_pb2_grpc.WatchServiceStub(stack.channel).Watch(watch_pb2.WatchRequest(
+        selectors=[watch_pb2.WatchSelector(tenant="acme")], send_snapshot=True,
+        resolve_secrets=True), metadata=READER, timeout=20)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await call.read()
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE and backend_of(err.value) == "Vault"
     # Writes that hold references cannot be checked: UNAVAILABLE, nothing stored.
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stack.config.Put(config_pb2.PutRequest(key=ckey("acme", "new"),
