@@ -90,15 +90,20 @@ def start_openbao(data_dir: Path) -> OpenBaoDevServer:
 
     OpenBao also binds port + 1 (its cluster listener), so both must be free.
     """
+    bao = OpenBaoDevServer(data_dir, port=free_port_pair())
+    bao.start(timeout=30)
+    return bao
+
+
+def free_port_pair() -> int:
+    """A free port whose successor is free too (OpenBao's API and cluster ports)."""
     for _ in range(50):
         port = free_port()
         try:
             ensure_port_free("127.0.0.1", port + 1, "OpenBao cluster", "--bao-port")
         except DevStackError:
             continue
-        bao = OpenBaoDevServer(data_dir, port=port)
-        bao.start(timeout=30)
-        return bao
+        return port
     raise RuntimeError("no free port pair for OpenBao")
 
 

@@ -37,10 +37,9 @@ class SecretsRuntime:
         self.gateway = SecretGateway(self.vault, ReaderList(settings.readers), self.auditor,
                                      self.cache, sensitive)
         self.poller: RotationPoller | None = None
-        if self.vault is not None:
+        if settings.vault is not None and self.vault is not None:
             self.poller = RotationPoller(self.vault, self.cache, settings.poll_interval,
-                                         timeout=settings.vault.timeout if settings.vault
-                                         else 5.0)
+                                         timeout=settings.vault.timeout)
             self.gateway.on_fetch.append(self.poller.seen)
 
     @property

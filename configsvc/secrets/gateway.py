@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
@@ -72,7 +72,9 @@ class SecretGateway:
         self.cache = cache
         self.sensitive: SensitiveFields = sensitive or NoSensitiveFields()
         self._inflight: dict[CacheKey, asyncio.Future[SecretVersion]] = {}
-        self.on_fetch: list[Any] = []  # callbacks(mount, path, version) for the rotation poller
+        #: Told (mount, path, version) whenever a newest-version reference is served:
+        #: the rotation poller's baseline.
+        self.on_fetch: list[Callable[[str, str, int], None]] = []
 
     def _vault(self) -> VaultClient:
         if self.vault is None:

@@ -148,3 +148,21 @@ async def test_concurrent_accesses_share_audit_transactions(
     # Every access has its record, committed before its answer, in fewer transactions.
     assert len(await secret_audits(secret_stack, stenant)) == calls
     assert 1 <= auditor.transactions - before < calls
+
+
+async def test_without_vault_references_are_refused_and_plain_values_unaffected(
+    stack: Stack, tenant: str
+) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, "db"),
+                                                     value=text(ref("db"))))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "--vault-addr" in (err.value.details() or "")
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # malformed is still malformed
+        await stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, "db"),
+                                                     value='{"$secret": 1}'))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    await stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, "db"), value='{"$ref": 1}'))
+    got = await stack.config.Get(config_pb2.GetRequest(key=ckey(tenant, "db"),
+                                                       resolve_secrets=True))
+    assert got.entry.value == '{"$ref": 1}'
