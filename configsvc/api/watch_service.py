@@ -59,7 +59,7 @@ class WatchService:
                                     send_snapshot=send_snapshot)
         sub.sender = asyncio.current_task()
         if resolving is not None:
-            resolving.attach(sub)
+            resolving.attach(sub, resumed=not send_snapshot)
         try:
             for message_bytes in first:
                 await context.write(message_bytes if resolving is None

@@ -46,7 +46,10 @@ class ResolvingStream:
                 raise await self._gateway.deny(self._actor, tenant, ["*"], "watch", METHOD,
                                                self._timeout)
 
-    def attach(self, sub: Subscription) -> None:
+    def attach(self, sub: Subscription, *, resumed: bool = False) -> None:
+        """Start following the scope's secrets. A stream opened without a snapshot
+        (a resume) cannot know which secret versions its client holds, so every entry
+        that follows a secret is sent again at once as ``secrets_rotated``."""
         self._sub = sub
         secrets: set[Secret] = set()
         for item in self._items(sub.selectors):
@@ -54,6 +57,8 @@ class ResolvingStream:
         self._track(secrets)
         if self._poller is not None:
             self._poller.add_listener(self.on_rotated)
+        if resumed and secrets:
+            self._announce(frozenset(secrets))
 
     def detach(self) -> None:
         if self._poller is not None:
@@ -79,8 +84,13 @@ class ResolvingStream:
         return [matched[k] for k in sorted(matched)]
 
     def on_rotated(self, rotated: frozenset[Secret]) -> None:
+        if rotated & self._tracked:
+            self._announce(rotated)
+
+    def _announce(self, rotated: frozenset[Secret]) -> None:
+        """Queue the entries following ``rotated`` secrets, behind what is queued."""
         sub = self._sub
-        if sub is None or sub.closing or not rotated & self._tracked:
+        if sub is None or sub.closing:
             return
         entries = []
         refs: set[SecretRef] = set()

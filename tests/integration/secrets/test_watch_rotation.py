@@ -98,3 +98,23 @@ async def test_watch_without_permission_is_denied_at_open_and_audited(
                                send_snapshot=True), metadata=STRANGER)
     assert (await next_of(plain, "snapshot_end")).snapshot_end.revision > 0
     plain.cancel()
+
+
+async def test_a_resumed_resolving_stream_gets_current_secrets_at_once(
+    secret_stack: Stack, stenant: str, bao: hvac.Client, secret_path: str
+) -> None:
+    bao.secrets.kv.v2.create_or_update_secret(path=secret_path, secret={"password": "r-1"})
+    put = await secret_stack.config.Put(config_pb2.PutRequest(
+        key=ckey(stenant, "db"), value=text(ref(secret_path))))
+    await secret_stack.config.Put(config_pb2.PutRequest(key=ckey(stenant, "plain"), value="1"))
+    # Rotated while the client was away: the resume cannot tell, so the server re-sends.
+    bao.secrets.kv.v2.create_or_update_secret(path=secret_path, secret={"password": "r-2"})
+    stub = watch_pb2_grpc.WatchServiceStub(secret_stack.channel)
+    call = stub.Watch(watch_pb2.WatchRequest(
+        selectors=[watch_pb2.WatchSelector(tenant=stenant)], start_revision=put.revision + 1,
+        resolve_secrets=True), metadata=READER)
+    replayed = await next_of(call, "changes")  # the replay ("plain") comes first
+    assert [c.key.key for c in replayed.changes.changes] == ["plain"]
+    rotated = (await next_of(call, "secrets_rotated")).secrets_rotated
+    assert [(e.key.key, json.loads(e.value)) for e in rotated.entries] == [("db", "r-2")]
+    call.cancel()
