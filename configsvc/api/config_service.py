@@ -19,6 +19,7 @@ from configsvc.model.values import validate_json_value, validate_reason
 from configsvc.resolve import Layer, LayerValue, ResolveCache, Resolved, Source, resolve
 from configsvc.resolve.jsonvalue import parse_value
 from configsvc.resolve.merge import scope_layers
+from configsvc.secrets.gateway import SecretGateway, Stored
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import WriteOptions, Writer
@@ -42,13 +43,15 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
     """Implements every ConfigService RPC; see the proto for the contract."""
 
     def __init__(
-        self, mirror: Mirror, writer: Writer, keyspace: Keyspace, limits: ServiceLimits
+        self, mirror: Mirror, writer: Writer, keyspace: Keyspace, limits: ServiceLimits,
+        secrets: SecretGateway | None = None,
     ) -> None:
         self._mirror = mirror
         self._writer = writer
         self._ks = keyspace
         self._limits = limits
         self._resolved = ResolveCache()
+        self._secrets = secrets
 
     # ------------------------------------------------------------------ helpers
 
@@ -72,6 +75,17 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
     def _timeout(self, context: grpc.aio.ServicerContext) -> float:
         return requests.time_left(context, self._limits.request_timeout)
 
+    async def _resolve_secrets(self, entries: list[config_pb2.ConfigEntry], method: str,
+                               context: grpc.aio.ServicerContext) -> None:
+        """Replace the values of ``entries`` (copies) with their secrets resolved."""
+        if self._secrets is None or not entries:
+            return
+        texts = await self._secrets.resolve_texts(
+            [Stored(e.key.tenant, _key_text(e.key), e.value) for e in entries],
+            actor=requests.actor(context), method=method, timeout=self._timeout(context))
+        for entry, text in zip(entries, texts, strict=True):
+            entry.value = text
+
     # -------------------------------------------------------------------- reads
 
     async def Get(
@@ -86,7 +100,8 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         k = request.key
         mirror = self._mirror
         item = mirror.lookup(k.tenant, k.environment, k.service, k.key)
-        if item is not None and request.consistency <= _MIRROR and mirror.synced:
+        if (item is not None and request.consistency <= _MIRROR and mirror.synced
+                and not request.resolve_secrets):
             return item.get_body + mirror.revision_suffix
         key = requests.config_key(request)
         stale = await self._read_gate(request.consistency, context)
@@ -95,6 +110,8 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         if entry is None:
             raise NotFoundError("config entry", str(key))
         response = config_pb2.GetResponse(entry=entry, revision=mirror.revision, stale=stale)
+        if request.resolve_secrets:
+            await self._resolve_secrets([response.entry], "Get", context)
         return bytes(response.SerializeToString())
 
     async def BatchGet(
@@ -117,6 +134,8 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
                 response.missing.append(message)
             else:
                 response.entries.append(entry)
+        if request.resolve_secrets:
+            await self._resolve_secrets(list(response.entries), "BatchGet", context)
         return response
 
     async def List(
@@ -179,7 +198,12 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         # The resolution rules (tombstone form, depth) are checked on write, so every
         # stored value can be resolved.
         parse_value(request.value, key=key.key)
-        result = await self._writer.put(key, request.value, self._write_options(request, context))
+        options = self._write_options(request, context)
+        value = request.value
+        if self._secrets is not None:
+            # References must exist; sensitive places are stored as transit ciphertext.
+            value = await self._secrets.prepare_write(key, value, options.timeout)
+        result = await self._writer.put(key, value, options)
         return config_pb2.PutResponse(entry=result.entry, revision=result.revision)
 
     async def Delete(
@@ -215,8 +239,13 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         resolved = self._resolved.get_or_resolve(
             tenant, service, environment, revision,
             lambda: self._resolve(tenant, environment, service))
+        document = resolved.canonical_json()
+        if request.resolve_secrets and self._secrets is not None:
+            [document] = await self._secrets.resolve_texts(
+                [Stored(tenant, f"{tenant}/{environment}/{service}", document)],
+                actor=requests.actor(context), method="Resolve", timeout=self._timeout(context))
         return config_pb2.ResolveResponse(
-            document=resolved.canonical_json(),
+            document=document,
             provenance=[_provenance(tenant, path, source)
                         for path, source in resolved.provenance.items()],
             last_change_revision=resolved.revision, revision=revision, stale=stale)
@@ -252,6 +281,10 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         if following is not None:
             response.next_page_token = pagination.encode("history", _scope(key), str(following))
         return response
+
+
+def _key_text(key: config_pb2.ConfigKey) -> str:
+    return f"{key.tenant}/{key.environment}/{key.service}/{key.key}"
 
 
 def _scope(key: ConfigKey) -> tuple[str, ...]:

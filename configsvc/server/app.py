@@ -24,12 +24,14 @@ from configsvc.api.config_service import ConfigService, ServiceLimits
 from configsvc.api.registry import register_service
 from configsvc.api.tenant_service import TenantService
 from configsvc.api.watch_service import WatchService
+from configsvc.secrets import SecretsRuntime
+from configsvc.secrets.service import SecretService
 from configsvc.server.config import ServerConfig
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import Writer
-from configsvc.v1 import config_pb2, tenant_pb2, watch_pb2
+from configsvc.v1 import config_pb2, secrets_pb2, tenant_pb2, watch_pb2
 from configsvc.watch.hub import WatchHub
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ SERVICE_NAMES = (
     config_pb2.DESCRIPTOR.services_by_name["ConfigService"].full_name,
     tenant_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
     watch_pb2.DESCRIPTOR.services_by_name["WatchService"].full_name,
+    secrets_pb2.DESCRIPTOR.services_by_name["SecretService"].full_name,
 )
 
 _SERVER_OPTIONS = [
@@ -65,6 +68,7 @@ class ConfigServer:
                              backoff_max=config.mirror_backoff[1])
         self.writer = Writer(self.etcd, self.keyspace, self.mirror)
         self.hub = WatchHub(self.mirror, config.watch)
+        self.secrets = SecretsRuntime(config.secrets, self.mirror, self.writer, self.keyspace)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._health_tasks: set[asyncio.Task[None]] = set()
@@ -77,13 +81,17 @@ class ConfigServer:
         server = grpc.aio.server(options=options)
         limits = ServiceLimits(request_timeout=self.config.request_timeout)
         register_service(server, config_pb2.DESCRIPTOR.services_by_name["ConfigService"],
-                         ConfigService(self.mirror, self.writer, self.keyspace, limits),
+                         ConfigService(self.mirror, self.writer, self.keyspace, limits,
+                                       secrets=self.secrets.gateway),
                          raw_responses={"Get"})
         register_service(server, tenant_pb2.DESCRIPTOR.services_by_name["TenantService"],
                          TenantService(self.mirror, self.writer, self.config.request_timeout))
         register_service(server, watch_pb2.DESCRIPTOR.services_by_name["WatchService"],
-                         WatchService(self.mirror, self.hub), raw_responses={"Watch"},
-                         raw_requests={"Watch"})
+                         WatchService(self.mirror, self.hub, secrets=self.secrets),
+                         raw_responses={"Watch"}, raw_requests={"Watch"})
+        register_service(server, secrets_pb2.DESCRIPTOR.services_by_name["SecretService"],
+                         SecretService(self.secrets.gateway, self.mirror, self.writer,
+                                       self.config.request_timeout))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -103,6 +111,7 @@ class ConfigServer:
         self._server = server
         self.mirror.start()
         self.hub.start()
+        self.secrets.start()
         log.info("configsvc listening", extra={"listen": self.config.listen, "port": self.port,
                                                "root_prefix": self.config.root_prefix})
         return self.port
@@ -126,6 +135,7 @@ class ConfigServer:
         await self.health.enter_graceful_shutdown()
         await self.hub.shutdown()  # streams end with UNAVAILABLE: "resume elsewhere"
         await server.stop(self.config.grace_period if grace is None else grace)
+        await self.secrets.stop()
         await self.mirror.stop()
         for task in list(self._health_tasks):
             task.cancel()

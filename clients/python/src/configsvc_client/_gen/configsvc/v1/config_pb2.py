@@ -25,57 +25,57 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63onfigsvc/v1/config.proto\x12\x0c\x63onfigsvc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"N\n\tConfigKey\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0b\n\x03key\x18\x04 \x01(\t\"\xed\x01\n\x0b\x43onfigEntry\x12$\n\x03key\x18\x01 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\r\n\x05value\x18\x02 \x01(\t\x12\x17\n\x0f\x63reate_revision\x18\x03 \x01(\x03\x12\x14\n\x0cmod_revision\x18\x04 \x01(\x03\x12\x0f\n\x07version\x18\x05 \x01(\x03\x12\x12\n\nupdated_by\x18\x06 \x01(\t\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x14\n\x0cvalue_digest\x18\t \x01(\t\"f\n\nGetRequest\x12$\n\x03key\x18\x01 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\x32\n\x0b\x63onsistency\x18\x02 \x01(\x0e\x32\x1d.configsvc.v1.ReadConsistency\"X\n\x0bGetResponse\x12(\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x19.configsvc.v1.ConfigEntry\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12\r\n\x05stale\x18\x03 \x01(\x08\"l\n\x0f\x42\x61tchGetRequest\x12%\n\x04keys\x18\x01 \x03(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\x32\n\x0b\x63onsistency\x18\x02 \x01(\x0e\x32\x1d.configsvc.v1.ReadConsistency\"\x89\x01\n\x10\x42\x61tchGetResponse\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.configsvc.v1.ConfigEntry\x12(\n\x07missing\x18\x02 \x03(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\x10\n\x08revision\x18\x03 \x01(\x03\x12\r\n\x05stale\x18\x04 \x01(\x08\"\xc5\x01\n\x0bListRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x12\n\nkey_prefix\x18\x04 \x01(\t\x12\x16\n\tpage_size\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\npage_token\x18\x06 \x01(\t\x12\x32\n\x0b\x63onsistency\x18\x07 \x01(\x0e\x32\x1d.configsvc.v1.ReadConsistencyB\x0c\n\n_page_size\"t\n\x0cListResponse\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.configsvc.v1.ConfigEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\x03\x12\r\n\x05stale\x18\x04 \x01(\x08\"\x87\x01\n\nPutRequest\x12$\n\x03key\x18\x01 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\r\n\x05value\x18\x02 \x01(\t\x12\x1e\n\x11\x65xpected_revision\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x06reason\x18\x04 \x01(\tB\x14\n\x12_expected_revision\"I\n\x0bPutResponse\x12(\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x19.configsvc.v1.ConfigEntry\x12\x10\n\x08revision\x18\x02 \x01(\x03\"{\n\rDeleteRequest\x12$\n\x03key\x18\x01 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\x1e\n\x11\x65xpected_revision\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x06reason\x18\x03 \x01(\tB\x14\n\x12_expected_revision\"`\n\x0e\x44\x65leteResponse\x12+\n\x08previous\x18\x01 \x01(\x0b\x32\x19.configsvc.v1.ConfigEntry\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\x03\"\xf0\x01\n\rHistoryRecord\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12*\n\toperation\x18\x02 \x01(\x0e\x32\x17.configsvc.v1.Operation\x12\r\n\x05value\x18\x03 \x01(\t\x12\x10\n\x08revision\x18\x04 \x01(\x03\x12\x12\n\nupdated_by\x18\x05 \x01(\t\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x14\n\x0cvalue_digest\x18\x08 \x01(\t\x12\x16\n\x0erolled_back_to\x18\t \x01(\x03\"p\n\x0eHistoryRequest\x12$\n\x03key\x18\x01 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\x16\n\tpage_size\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\npage_token\x18\x03 \x01(\tB\x0c\n\n_page_size\"j\n\x0fHistoryResponse\x12,\n\x07records\x18\x01 \x03(\x0b\x32\x1b.configsvc.v1.HistoryRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\x03\"\x91\x01\n\x0fRollbackRequest\x12$\n\x03key\x18\x01 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\x12\n\nto_version\x18\x02 \x01(\x03\x12\x1e\n\x11\x65xpected_revision\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x06reason\x18\x04 \x01(\tB\x14\n\x12_expected_revision\"N\n\x10RollbackResponse\x12(\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x19.configsvc.v1.ConfigEntry\x12\x10\n\x08revision\x18\x02 \x01(\x03\"z\n\x0eResolveRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x32\n\x0b\x63onsistency\x18\x04 \x01(\x0e\x32\x1d.configsvc.v1.ReadConsistency\"a\n\nProvenance\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\r\n\x05layer\x18\x02 \x01(\t\x12$\n\x03key\x18\x03 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\x10\n\x08revision\x18\x04 \x01(\x03\"\x90\x01\n\x0fResolveResponse\x12\x10\n\x08\x64ocument\x18\x01 \x01(\t\x12,\n\nprovenance\x18\x02 \x03(\x0b\x32\x18.configsvc.v1.Provenance\x12\x1c\n\x14last_change_revision\x18\x03 \x01(\x03\x12\x10\n\x08revision\x18\x04 \x01(\x03\x12\r\n\x05stale\x18\x05 \x01(\x08*\x8c\x01\n\x0fReadConsistency\x12 \n\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12\x1b\n\x17READ_CONSISTENCY_MIRROR\x10\x01\x12\x1b\n\x17READ_CONSISTENCY_STRONG\x10\x02\x12\x1d\n\x19READ_CONSISTENCY_STALE_OK\x10\x03*}\n\tOperation\x12\x19\n\x15OPERATION_UNSPECIFIED\x10\x00\x12\x11\n\rOPERATION_PUT\x10\x01\x12\x14\n\x10OPERATION_DELETE\x10\x02\x12\x16\n\x12OPERATION_ROLLBACK\x10\x03\x12\x14\n\x10OPERATION_ACCESS\x10\x04\x32\xb1\x04\n\rConfigService\x12:\n\x03Get\x12\x18.configsvc.v1.GetRequest\x1a\x19.configsvc.v1.GetResponse\x12I\n\x08\x42\x61tchGet\x12\x1d.configsvc.v1.BatchGetRequest\x1a\x1e.configsvc.v1.BatchGetResponse\x12=\n\x04List\x12\x19.configsvc.v1.ListRequest\x1a\x1a.configsvc.v1.ListResponse\x12:\n\x03Put\x12\x18.configsvc.v1.PutRequest\x1a\x19.configsvc.v1.PutResponse\x12\x43\n\x06\x44\x65lete\x12\x1b.configsvc.v1.DeleteRequest\x1a\x1c.configsvc.v1.DeleteResponse\x12\x46\n\x07History\x12\x1c.configsvc.v1.HistoryRequest\x1a\x1d.configsvc.v1.HistoryResponse\x12I\n\x08Rollback\x12\x1d.configsvc.v1.RollbackRequest\x1a\x1e.configsvc.v1.RollbackResponse\x12\x46\n\x07Resolve\x12\x1c.configsvc.v1.ResolveRequest\x1a\x1d.configsvc.v1.ResolveResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63onfigsvc/v1/config.proto\x12\x0c\x63onfigsvc.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"N\n\tConfigKey\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0b\n\x03key\x18\x04 \x01(\t\"\xed\x01\n\x0b\x43onfigEntry\x12$\n\x03key\x18\x01 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\r\n\x05value\x18\x02 \x01(\t\x12\x17\n\x0f\x63reate_revision\x18\x03 \x01(\x03\x12\x14\n\x0cmod_revision\x18\x04 \x01(\x03\x12\x0f\n\x07version\x18\x05 \x01(\x03\x12\x12\n\nupdated_by\x18\x06 \x01(\t\x12/\n\x0bupdate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x08 \x01(\t\x12\x14\n\x0cvalue_digest\x18\t \x01(\t\"\x7f\n\nGetRequest\x12$\n\x03key\x18\x01 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\x32\n\x0b\x63onsistency\x18\x02 \x01(\x0e\x32\x1d.configsvc.v1.ReadConsistency\x12\x17\n\x0fresolve_secrets\x18\x32 \x01(\x08\"X\n\x0bGetResponse\x12(\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x19.configsvc.v1.ConfigEntry\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12\r\n\x05stale\x18\x03 \x01(\x08\"\x85\x01\n\x0f\x42\x61tchGetRequest\x12%\n\x04keys\x18\x01 \x03(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\x32\n\x0b\x63onsistency\x18\x02 \x01(\x0e\x32\x1d.configsvc.v1.ReadConsistency\x12\x17\n\x0fresolve_secrets\x18\x32 \x01(\x08\"\x89\x01\n\x10\x42\x61tchGetResponse\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.configsvc.v1.ConfigEntry\x12(\n\x07missing\x18\x02 \x03(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\x10\n\x08revision\x18\x03 \x01(\x03\x12\r\n\x05stale\x18\x04 \x01(\x08\"\xc5\x01\n\x0bListRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x12\n\nkey_prefix\x18\x04 \x01(\t\x12\x16\n\tpage_size\x18\x05 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\npage_token\x18\x06 \x01(\t\x12\x32\n\x0b\x63onsistency\x18\x07 \x01(\x0e\x32\x1d.configsvc.v1.ReadConsistencyB\x0c\n\n_page_size\"t\n\x0cListResponse\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.configsvc.v1.ConfigEntry\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\x03\x12\r\n\x05stale\x18\x04 \x01(\x08\"\x87\x01\n\nPutRequest\x12$\n\x03key\x18\x01 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\r\n\x05value\x18\x02 \x01(\t\x12\x1e\n\x11\x65xpected_revision\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x06reason\x18\x04 \x01(\tB\x14\n\x12_expected_revision\"I\n\x0bPutResponse\x12(\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x19.configsvc.v1.ConfigEntry\x12\x10\n\x08revision\x18\x02 \x01(\x03\"{\n\rDeleteRequest\x12$\n\x03key\x18\x01 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\x1e\n\x11\x65xpected_revision\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x06reason\x18\x03 \x01(\tB\x14\n\x12_expected_revision\"`\n\x0e\x44\x65leteResponse\x12+\n\x08previous\x18\x01 \x01(\x0b\x32\x19.configsvc.v1.ConfigEntry\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12\x0f\n\x07version\x18\x03 \x01(\x03\"\xf0\x01\n\rHistoryRecord\x12\x0f\n\x07version\x18\x01 \x01(\x03\x12*\n\toperation\x18\x02 \x01(\x0e\x32\x17.configsvc.v1.Operation\x12\r\n\x05value\x18\x03 \x01(\t\x12\x10\n\x08revision\x18\x04 \x01(\x03\x12\x12\n\nupdated_by\x18\x05 \x01(\t\x12/\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x14\n\x0cvalue_digest\x18\x08 \x01(\t\x12\x16\n\x0erolled_back_to\x18\t \x01(\x03\"p\n\x0eHistoryRequest\x12$\n\x03key\x18\x01 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\x16\n\tpage_size\x18\x02 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\npage_token\x18\x03 \x01(\tB\x0c\n\n_page_size\"j\n\x0fHistoryResponse\x12,\n\x07records\x18\x01 \x03(\x0b\x32\x1b.configsvc.v1.HistoryRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x10\n\x08revision\x18\x03 \x01(\x03\"\x91\x01\n\x0fRollbackRequest\x12$\n\x03key\x18\x01 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\x12\n\nto_version\x18\x02 \x01(\x03\x12\x1e\n\x11\x65xpected_revision\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x06reason\x18\x04 \x01(\tB\x14\n\x12_expected_revision\"N\n\x10RollbackResponse\x12(\n\x05\x65ntry\x18\x01 \x01(\x0b\x32\x19.configsvc.v1.ConfigEntry\x12\x10\n\x08revision\x18\x02 \x01(\x03\"\x93\x01\n\x0eResolveRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x32\n\x0b\x63onsistency\x18\x04 \x01(\x0e\x32\x1d.configsvc.v1.ReadConsistency\x12\x17\n\x0fresolve_secrets\x18\x32 \x01(\x08\"a\n\nProvenance\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\r\n\x05layer\x18\x02 \x01(\t\x12$\n\x03key\x18\x03 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\x10\n\x08revision\x18\x04 \x01(\x03\"\x90\x01\n\x0fResolveResponse\x12\x10\n\x08\x64ocument\x18\x01 \x01(\t\x12,\n\nprovenance\x18\x02 \x03(\x0b\x32\x18.configsvc.v1.Provenance\x12\x1c\n\x14last_change_revision\x18\x03 \x01(\x03\x12\x10\n\x08revision\x18\x04 \x01(\x03\x12\r\n\x05stale\x18\x05 \x01(\x08*\x8c\x01\n\x0fReadConsistency\x12 \n\x1cREAD_CONSISTENCY_UNSPECIFIED\x10\x00\x12\x1b\n\x17READ_CONSISTENCY_MIRROR\x10\x01\x12\x1b\n\x17READ_CONSISTENCY_STRONG\x10\x02\x12\x1d\n\x19READ_CONSISTENCY_STALE_OK\x10\x03*}\n\tOperation\x12\x19\n\x15OPERATION_UNSPECIFIED\x10\x00\x12\x11\n\rOPERATION_PUT\x10\x01\x12\x14\n\x10OPERATION_DELETE\x10\x02\x12\x16\n\x12OPERATION_ROLLBACK\x10\x03\x12\x14\n\x10OPERATION_ACCESS\x10\x04\x32\xb1\x04\n\rConfigService\x12:\n\x03Get\x12\x18.configsvc.v1.GetRequest\x1a\x19.configsvc.v1.GetResponse\x12I\n\x08\x42\x61tchGet\x12\x1d.configsvc.v1.BatchGetRequest\x1a\x1e.configsvc.v1.BatchGetResponse\x12=\n\x04List\x12\x19.configsvc.v1.ListRequest\x1a\x1a.configsvc.v1.ListResponse\x12:\n\x03Put\x12\x18.configsvc.v1.PutRequest\x1a\x19.configsvc.v1.PutResponse\x12\x43\n\x06\x44\x65lete\x12\x1b.configsvc.v1.DeleteRequest\x1a\x1c.configsvc.v1.DeleteResponse\x12\x46\n\x07History\x12\x1c.configsvc.v1.HistoryRequest\x1a\x1d.configsvc.v1.HistoryResponse\x12I\n\x08Rollback\x12\x1d.configsvc.v1.RollbackRequest\x1a\x1e.configsvc.v1.RollbackResponse\x12\x46\n\x07Resolve\x12\x1c.configsvc.v1.ResolveRequest\x1a\x1d.configsvc.v1.ResolveResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'configsvc.v1.config_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_READCONSISTENCY']._serialized_start=2658
-  _globals['_READCONSISTENCY']._serialized_end=2798
-  _globals['_OPERATION']._serialized_start=2800
-  _globals['_OPERATION']._serialized_end=2925
+  _globals['_READCONSISTENCY']._serialized_start=2735
+  _globals['_READCONSISTENCY']._serialized_end=2875
+  _globals['_OPERATION']._serialized_start=2877
+  _globals['_OPERATION']._serialized_end=3002
   _globals['_CONFIGKEY']._serialized_start=76
   _globals['_CONFIGKEY']._serialized_end=154
   _globals['_CONFIGENTRY']._serialized_start=157
   _globals['_CONFIGENTRY']._serialized_end=394
   _globals['_GETREQUEST']._serialized_start=396
-  _globals['_GETREQUEST']._serialized_end=498
-  _globals['_GETRESPONSE']._serialized_start=500
-  _globals['_GETRESPONSE']._serialized_end=588
-  _globals['_BATCHGETREQUEST']._serialized_start=590
-  _globals['_BATCHGETREQUEST']._serialized_end=698
-  _globals['_BATCHGETRESPONSE']._serialized_start=701
-  _globals['_BATCHGETRESPONSE']._serialized_end=838
-  _globals['_LISTREQUEST']._serialized_start=841
-  _globals['_LISTREQUEST']._serialized_end=1038
-  _globals['_LISTRESPONSE']._serialized_start=1040
-  _globals['_LISTRESPONSE']._serialized_end=1156
-  _globals['_PUTREQUEST']._serialized_start=1159
-  _globals['_PUTREQUEST']._serialized_end=1294
-  _globals['_PUTRESPONSE']._serialized_start=1296
-  _globals['_PUTRESPONSE']._serialized_end=1369
-  _globals['_DELETEREQUEST']._serialized_start=1371
-  _globals['_DELETEREQUEST']._serialized_end=1494
-  _globals['_DELETERESPONSE']._serialized_start=1496
-  _globals['_DELETERESPONSE']._serialized_end=1592
-  _globals['_HISTORYRECORD']._serialized_start=1595
-  _globals['_HISTORYRECORD']._serialized_end=1835
-  _globals['_HISTORYREQUEST']._serialized_start=1837
-  _globals['_HISTORYREQUEST']._serialized_end=1949
-  _globals['_HISTORYRESPONSE']._serialized_start=1951
-  _globals['_HISTORYRESPONSE']._serialized_end=2057
-  _globals['_ROLLBACKREQUEST']._serialized_start=2060
-  _globals['_ROLLBACKREQUEST']._serialized_end=2205
-  _globals['_ROLLBACKRESPONSE']._serialized_start=2207
-  _globals['_ROLLBACKRESPONSE']._serialized_end=2285
-  _globals['_RESOLVEREQUEST']._serialized_start=2287
-  _globals['_RESOLVEREQUEST']._serialized_end=2409
-  _globals['_PROVENANCE']._serialized_start=2411
-  _globals['_PROVENANCE']._serialized_end=2508
-  _globals['_RESOLVERESPONSE']._serialized_start=2511
-  _globals['_RESOLVERESPONSE']._serialized_end=2655
-  _globals['_CONFIGSERVICE']._serialized_start=2928
-  _globals['_CONFIGSERVICE']._serialized_end=3489
+  _globals['_GETREQUEST']._serialized_end=523
+  _globals['_GETRESPONSE']._serialized_start=525
+  _globals['_GETRESPONSE']._serialized_end=613
+  _globals['_BATCHGETREQUEST']._serialized_start=616
+  _globals['_BATCHGETREQUEST']._serialized_end=749
+  _globals['_BATCHGETRESPONSE']._serialized_start=752
+  _globals['_BATCHGETRESPONSE']._serialized_end=889
+  _globals['_LISTREQUEST']._serialized_start=892
+  _globals['_LISTREQUEST']._serialized_end=1089
+  _globals['_LISTRESPONSE']._serialized_start=1091
+  _globals['_LISTRESPONSE']._serialized_end=1207
+  _globals['_PUTREQUEST']._serialized_start=1210
+  _globals['_PUTREQUEST']._serialized_end=1345
+  _globals['_PUTRESPONSE']._serialized_start=1347
+  _globals['_PUTRESPONSE']._serialized_end=1420
+  _globals['_DELETEREQUEST']._serialized_start=1422
+  _globals['_DELETEREQUEST']._serialized_end=1545
+  _globals['_DELETERESPONSE']._serialized_start=1547
+  _globals['_DELETERESPONSE']._serialized_end=1643
+  _globals['_HISTORYRECORD']._serialized_start=1646
+  _globals['_HISTORYRECORD']._serialized_end=1886
+  _globals['_HISTORYREQUEST']._serialized_start=1888
+  _globals['_HISTORYREQUEST']._serialized_end=2000
+  _globals['_HISTORYRESPONSE']._serialized_start=2002
+  _globals['_HISTORYRESPONSE']._serialized_end=2108
+  _globals['_ROLLBACKREQUEST']._serialized_start=2111
+  _globals['_ROLLBACKREQUEST']._serialized_end=2256
+  _globals['_ROLLBACKRESPONSE']._serialized_start=2258
+  _globals['_ROLLBACKRESPONSE']._serialized_end=2336
+  _globals['_RESOLVEREQUEST']._serialized_start=2339
+  _globals['_RESOLVEREQUEST']._serialized_end=2486
+  _globals['_PROVENANCE']._serialized_start=2488
+  _globals['_PROVENANCE']._serialized_end=2585
+  _globals['_RESOLVERESPONSE']._serialized_start=2588
+  _globals['_RESOLVERESPONSE']._serialized_end=2732
+  _globals['_CONFIGSERVICE']._serialized_start=3005
+  _globals['_CONFIGSERVICE']._serialized_end=3566
 # @@protoc_insertion_point(module_scope)
