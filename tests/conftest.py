@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from configsvc.devstack.etcd import EtcdServer
+from configsvc.devstack.pulsar import PulsarLite
 from configsvc.v1 import tenant_pb2
 from tests.helpers import (
     PrivateStack,
@@ -25,6 +26,7 @@ from tests.helpers import (
     close_stack,
     open_stack,
     start_etcd,
+    start_pulsar,
 )
 
 __all__ = ["PrivateStack", "Stack", "ckey"]
@@ -64,3 +66,19 @@ async def private_stack(tmp_path: Path) -> AsyncIterator[PrivateStack]:
     finally:
         await close_stack(stack)
         etcd.stop()
+
+
+@pytest.fixture(scope="session")
+def pulsar_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulsarLite]:
+    """One pulsar-lite for the session; tests use topics of their own."""
+    broker = start_pulsar(tmp_path_factory.mktemp("pulsar"))
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def private_pulsar(tmp_path: Path) -> Iterator[PulsarLite]:
+    """A pulsar-lite only this test uses (it may stop and restart it)."""
+    broker = start_pulsar(tmp_path / "pulsar")
+    yield broker
+    broker.stop()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,9 @@ def _dev(args: argparse.Namespace) -> int:
     try:
         server_config = config_from_args(
             args, listen=f"127.0.0.1:{args.grpc_port}", etcd_endpoints=(stack.etcd.endpoint,))
+        if not server_config.events.enabled:  # publish to the local pulsar-lite
+            server_config = dataclasses.replace(server_config, events=dataclasses.replace(
+                server_config.events, pulsar_url=stack.pulsar.url))
 
         async def ready(server: ConfigServer) -> None:
             if not await server.mirror.wait_synced(30):

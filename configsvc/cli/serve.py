@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from configsvc.devstack import DevStackError, ensure_port_free
+from configsvc.events.settings import DEFAULT_TOPIC, EventSettings
 from configsvc.server import logs
 from configsvc.server.app import PortInUseError, run
 from configsvc.server.config import ServerConfig, env, tls_from_paths
@@ -47,6 +48,19 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                        default=float(env("WATCH_MAX_AGE", str(defaults.max_age))),
                        help="seconds before a stream is ended so clients rebalance "
                             "(env CONFIGSVC_WATCH_MAX_AGE; default %(default)s)")
+    events = parser.add_argument_group("change events (Pulsar)")
+    events.add_argument("--pulsar-url", default=env("PULSAR_URL", ""),
+                        help="publish ConfigurationUpdatedEvent to this broker "
+                             "(pulsar://host:port; env CONFIGSVC_PULSAR_URL; empty: off; "
+                             "dev: the local pulsar-lite)")
+    events.add_argument("--events-topic", default=env("EVENTS_TOPIC", DEFAULT_TOPIC),
+                        help="topic for change events (env CONFIGSVC_EVENTS_TOPIC; "
+                             "default %(default)s)")
+    events.add_argument("--publisher-lease-ttl", type=int,
+                        default=int(env("PUBLISHER_LEASE_TTL", str(EventSettings.lease_ttl))),
+                        help="seconds of the publisher's leader lease: a dead publisher is "
+                             "replaced within it (env CONFIGSVC_PUBLISHER_LEASE_TTL; "
+                             "default %(default)s)")
 
 
 def register(commands: Any) -> None:
@@ -87,6 +101,8 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig
         "watch": WatchLimits(
             max_streams=args.watch_max_streams, queue_limit=args.watch_queue_limit,
             progress_interval=args.watch_progress_interval, max_age=args.watch_max_age),
+        "events": EventSettings(pulsar_url=args.pulsar_url, topic=args.events_topic,
+                                lease_ttl=args.publisher_lease_ttl),
     }
     values.update(overrides)
     return ServerConfig(**values)

@@ -20,16 +20,19 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from configsvc.api.audit_service import AuditService
 from configsvc.api.config_service import ConfigService, ServiceLimits
+from configsvc.api.event_service import EventService
 from configsvc.api.registry import register_service
 from configsvc.api.tenant_service import TenantService
 from configsvc.api.watch_service import WatchService
+from configsvc.events.publisher import Publisher
 from configsvc.server.config import ServerConfig
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import Writer
-from configsvc.v1 import config_pb2, tenant_pb2, watch_pb2
+from configsvc.v1 import audit_query_pb2, config_pb2, events_pb2, tenant_pb2, watch_pb2
 from configsvc.watch.hub import WatchHub
 
 log = logging.getLogger(__name__)
@@ -38,7 +41,12 @@ SERVICE_NAMES = (
     config_pb2.DESCRIPTOR.services_by_name["ConfigService"].full_name,
     tenant_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
     watch_pb2.DESCRIPTOR.services_by_name["WatchService"].full_name,
+    events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
+    audit_query_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
 )
+#: Health entry of the change-event publisher: NOT_SERVING while this replica leads
+#: and cannot publish (Pulsar down: a backlog builds). The server itself stays SERVING.
+PUBLISHER_HEALTH = "configsvc.events.Publisher"
 
 _SERVER_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -69,6 +77,9 @@ class ConfigServer:
         self._server: grpc.aio.Server | None = None
         self._health_tasks: set[asyncio.Task[None]] = set()
         self.port = 0
+        self.publisher = (Publisher(self.etcd, self.keyspace, config.events,
+                                    on_health=self._on_publisher_health)
+                          if config.events.enabled else None)
 
     async def start(self) -> int:
         """Bind, start serving and start the mirror; returns the bound port."""
@@ -84,6 +95,11 @@ class ConfigServer:
         register_service(server, watch_pb2.DESCRIPTOR.services_by_name["WatchService"],
                          WatchService(self.mirror, self.hub), raw_responses={"Watch"},
                          raw_requests={"Watch"})
+        register_service(server, events_pb2.DESCRIPTOR.services_by_name["EventService"],
+                         EventService(self.mirror, self.keyspace, self.publisher))
+        register_service(server, audit_query_pb2.DESCRIPTOR.services_by_name["AuditService"],
+                         AuditService(self.mirror, self.etcd, self.keyspace,
+                                      self.config.request_timeout))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -103,12 +119,22 @@ class ConfigServer:
         self._server = server
         self.mirror.start()
         self.hub.start()
+        if self.publisher is not None:
+            await self.health.set(PUBLISHER_HEALTH, health_pb2.HealthCheckResponse.SERVING)
+            self.publisher.start()
         log.info("configsvc listening", extra={"listen": self.config.listen, "port": self.port,
                                                "root_prefix": self.config.root_prefix})
         return self.port
 
     def _on_sync(self, synced: bool) -> None:
         task = asyncio.get_running_loop().create_task(self._set_health(synced))
+        self._health_tasks.add(task)
+        task.add_done_callback(self._health_tasks.discard)
+
+    def _on_publisher_health(self, healthy: bool) -> None:
+        status = (health_pb2.HealthCheckResponse.SERVING if healthy
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        task = asyncio.get_running_loop().create_task(self.health.set(PUBLISHER_HEALTH, status))
         self._health_tasks.add(task)
         task.add_done_callback(self._health_tasks.discard)
 
@@ -125,6 +151,8 @@ class ConfigServer:
         server, self._server = self._server, None
         await self.health.enter_graceful_shutdown()
         await self.hub.shutdown()  # streams end with UNAVAILABLE: "resume elsewhere"
+        if self.publisher is not None:
+            await self.publisher.stop()  # revokes the lease: a successor takes over at once
         await server.stop(self.config.grace_period if grace is None else grace)
         await self.mirror.stop()
         for task in list(self._health_tasks):

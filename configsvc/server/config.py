@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from configsvc.events.settings import EventSettings
 from configsvc.store.etcd import EtcdTLS
 from configsvc.watch.hub import WatchLimits
 
@@ -40,6 +41,8 @@ class ServerConfig:
     """Min and max delay (seconds) between mirror reconnect attempts."""
     watch: WatchLimits = field(default_factory=WatchLimits)
     """Watch stream limits: queue, stream count, heartbeat interval, maximum age."""
+    events: EventSettings = field(default_factory=EventSettings)
+    """Change-event publisher: Pulsar URL (empty: off), topic, lease TTL, in-flight bound."""
 
 
 def env(name: str, default: str) -> str:
