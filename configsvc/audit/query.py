@@ -25,6 +25,10 @@ from configsvc.v1 import audit_pb2, audit_query_pb2
 #: Records read from etcd per range call, and at most per request.
 RANGE_PAGE = 500
 SCAN_BUDGET = 10_000
+#: The id's time and the record's ``time`` are taken separately (microseconds
+#: apart, or more when a caller sets the time): the key range is widened by this
+#: much and the exact time filter is applied to ``time``.
+_ID_SLACK_NS = 60 * 10**9
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,10 @@ class AuditQuery:
             return False
         if self.actor and record.actor != self.actor:
             return False
+        if self.start_ns or self.end_ns:
+            at = record.time.ToNanoseconds()
+            if at < self.start_ns or (self.end_ns and at >= self.end_ns):
+                return False
         if self.environment or self.service or self.key_prefix:
             if not record.HasField("key"):
                 return False
@@ -112,18 +120,20 @@ class AuditReader:
     def _bounds(self, query: AuditQuery, after: str | None) -> tuple[bytes, bytes, bytes]:
         prefix = (self._ks.audit_prefix(query.tenant) if query.tenant is not None
                   else self._ks.sys_audit_prefix)
-        start = prefix + f"{query.start_ns:020d}".encode() if query.start_ns else prefix
+        low = query.start_ns - _ID_SLACK_NS
+        start = prefix + f"{low:020d}".encode() if low > 0 else prefix
         if after is not None:
             start = max(start, prefix + after.encode() + b"\0")
-        end = prefix + f"{query.end_ns:020d}".encode() if query.end_ns else prefix_range_end(
-            prefix)
+        end = (prefix + f"{query.end_ns + _ID_SLACK_NS:020d}".encode() if query.end_ns
+               else prefix_range_end(prefix))
         return prefix, start, end
 
     async def page(
         self, query: AuditQuery, after: str | None, size: int, *, timeout: float,
-        budget: int = SCAN_BUDGET,
+        budget: int | None = None,
     ) -> ScanPage:
         """Up to ``size`` matching entries after position ``after`` (a record id)."""
+        budget = SCAN_BUDGET if budget is None else budget
         prefix, start, end = self._bounds(query, after)
         entries: list[audit_query_pb2.AuditEntry] = []
         revision = 0
@@ -157,7 +167,7 @@ class AuditReader:
         """Every matching entry, page by page (for exports)."""
         after: str | None = None
         while True:
-            page = await self.page(query, after, SCAN_BUDGET, timeout=timeout)
+            page = await self.page(query, after, RANGE_PAGE, timeout=timeout)
             for entry in page.entries:
                 yield entry
             if page.next_position is None:
