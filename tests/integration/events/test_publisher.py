@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.devstack.pulsar import PulsarLite
+from configsvc.server.app import PUBLISHER_HEALTH
 from configsvc.v1 import config_pb2, events_pb2, events_pb2_grpc
 from tests.conftest import ckey
 from tests.helpers import Stack, close_stack, open_stack
@@ -78,17 +80,28 @@ async def test_put_delete_rollback_become_events(publishing: tuple[Stack, Collec
     assert not gone.HasField("new_value") and gone.new_digest == ""
     assert gone.old_revision == rollback.revision
 
-    status = await events_pb2_grpc.EventServiceStub(stack.channel).GetPublisherStatus(
-        events_pb2.GetPublisherStatusRequest())
+    # The cursor is written shortly after the acknowledgement.
+    status = await _until(stack, lambda s: s.backlog_revisions == 0)
     assert status.is_leader and status.healthy and status.topic
-    for _ in range(100):  # the cursor is written shortly after the acknowledgement
-        if status.backlog_revisions == 0:
-            break
+    assert status.cursor_revision >= delete.revision and status.published_events >= 4
+
+
+async def _until(
+    stack: Stack, predicate: Callable[[events_pb2.GetPublisherStatusResponse], bool],
+    rounds: int = 1200,
+) -> events_pb2.GetPublisherStatusResponse:
+    """Poll the publisher status until ``predicate`` holds (bounded)."""
+    stub = events_pb2_grpc.EventServiceStub(stack.channel)
+    for _ in range(rounds):
+        status = await stub.GetPublisherStatus(events_pb2.GetPublisherStatusRequest())
+        if predicate(status):
+            return status
         await asyncio.sleep(0.05)
-        status = await events_pb2_grpc.EventServiceStub(stack.channel).GetPublisherStatus(
-            events_pb2.GetPublisherStatusRequest())
-    assert status.backlog_revisions == 0
-    assert status.cursor_revision >= delete.revision
+    raise AssertionError(f"publisher status never matched; last: {status}")
+
+
+async def _until_degraded(stack: Stack) -> events_pb2.GetPublisherStatusResponse:
+    return await _until(stack, lambda s: not s.healthy)
 
 
 async def test_thousand_writes_with_pulsar_stopped_midway(
@@ -99,7 +112,6 @@ async def test_thousand_writes_with_pulsar_stopped_midway(
     stack = await open_stack(etcd.endpoint, f"/events-{tmp_path.name}",
                              events=event_settings(private_pulsar.url, topic))
     collector = Collector(private_pulsar.url, topic)
-    status_stub = events_pb2_grpc.EventServiceStub(stack.channel)
     try:
         tenant = await _tenant(stack)
         keys = [ckey(tenant, f"k{i:02d}") for i in range(50)]
@@ -119,7 +131,14 @@ async def test_thousand_writes_with_pulsar_stopped_midway(
         await write(300)
         private_pulsar.stop()
         await write(400)  # writes commit while the broker is down
-        degraded = await status_stub.GetPublisherStatus(events_pb2.GetPublisherStatusRequest())
+        degraded = await _until_degraded(stack)
+        assert degraded.backlog_revisions > 0 and degraded.is_leader
+        assert "pulsar" in degraded.reason
+        health = health_pb2_grpc.HealthStub(stack.channel)
+        assert (await health.Check(health_pb2.HealthCheckRequest(service=PUBLISHER_HEALTH))
+                ).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert (await health.Check(health_pb2.HealthCheckRequest())).status == (
+            health_pb2.HealthCheckResponse.SERVING)  # degraded, not failing
         private_pulsar.start(timeout=60)
         await write(300)
         assert len(written) == 1000
@@ -133,7 +152,10 @@ async def test_thousand_writes_with_pulsar_stopped_midway(
         print(f"deliveries {len(received.events)}, duplicates {received.duplicates()}, "
               f"backlog seen while down: {degraded.backlog_revisions} revisions, "
               f"{degraded.pending_events} pending")
-        assert degraded.backlog_revisions > 0
+        recovered = await _until(stack, lambda s: s.healthy and s.backlog_revisions == 0)
+        assert recovered.cursor_revision >= max(written)
+        assert (await health.Check(health_pb2.HealthCheckRequest(service=PUBLISHER_HEALTH))
+                ).status == health_pb2.HealthCheckResponse.SERVING
     finally:
         await close_stack(stack)
         collector.close()
