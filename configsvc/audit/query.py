@@ -2,29 +2,23 @@
 
 Audit keys end in a time-ordered id (``<nanoseconds>-<random>``), so a time
 range is a key range; every other filter (actor, key prefix, revision range)
-is applied here while scanning. etcd's own ``min_mod_revision`` filter is not
-used on purpose: with any filter set etcd reads the whole range before
-applying ``limit``, while a plain paged range reads only what a page needs.
-Each call scans at most ``budget`` records, so one request never reads an
-unbounded trail; a page may therefore be short, with a token to continue.
+is applied while scanning (``configsvc.store.scan``: bounded per call, so a
+page may be short, with a token to continue).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-
-from aetcd import rpc
+from typing import Any
 
 from configsvc.api import requests
 from configsvc.errors import InvalidArgumentError
+from configsvc.store import scan
 from configsvc.store.etcd import EtcdClient, prefix_range_end
 from configsvc.store.keyspace import Keyspace
 from configsvc.v1 import audit_pb2, audit_query_pb2
 
-#: Records read from etcd per range call, and at most per request.
-RANGE_PAGE = 500
-SCAN_BUDGET = 10_000
 #: The id's time and the record's ``time`` are taken separately (microseconds
 #: apart, or more when a caller sets the time): the key range is widened by this
 #: much and the exact time filter is applied to ``time``.
@@ -102,7 +96,7 @@ class AuditQuery:
 
 
 @dataclass(frozen=True)
-class ScanPage:
+class AuditPage:
     """Matching entries, where to continue (None: the end) and the revision read at."""
 
     entries: list[audit_query_pb2.AuditEntry]
@@ -130,44 +124,27 @@ class AuditReader:
 
     async def page(
         self, query: AuditQuery, after: str | None, size: int, *, timeout: float,
-        budget: int | None = None,
-    ) -> ScanPage:
+    ) -> AuditPage:
         """Up to ``size`` matching entries after position ``after`` (a record id)."""
-        budget = SCAN_BUDGET if budget is None else budget
         prefix, start, end = self._bounds(query, after)
-        entries: list[audit_query_pb2.AuditEntry] = []
-        revision = 0
-        scanned = 0
-        while start < end:
-            if scanned >= budget:  # scanned enough for one call: continue after the last key
-                return ScanPage(entries, start[len(prefix):-1].decode(), revision)
-            response = await self._etcd.range(
-                rpc.RangeRequest(key=start, range_end=end, revision=revision,
-                                 limit=min(RANGE_PAGE, budget - scanned)), timeout=timeout)
-            revision = revision or int(response.header.revision)
-            for kv in response.kvs:
-                scanned += 1
-                record = audit_pb2.AuditRecord()
-                record.ParseFromString(kv.value)
-                mod_revision = int(kv.mod_revision)
-                if query.matches(record, mod_revision):
-                    entries.append(audit_query_pb2.AuditEntry(record=record,
-                                                              revision=mod_revision))
-                    if len(entries) == size:
-                        more = response.more or kv is not response.kvs[-1]
-                        return ScanPage(entries, kv.key[len(prefix):].decode() if more
-                                        else None, revision)
-            if not response.more or not response.kvs:
-                return ScanPage(entries, None, revision)
-            start = response.kvs[-1].key + b"\0"
-        return ScanPage(entries, None, revision)
+
+        def accept(kv: Any) -> audit_query_pb2.AuditEntry | None:
+            record = audit_pb2.AuditRecord.FromString(kv.value)
+            revision = int(kv.mod_revision)
+            if not query.matches(record, revision):
+                return None
+            return audit_query_pb2.AuditEntry(record=record, revision=revision)
+
+        page = await scan.filtered_page(self._etcd, start, end, size, accept, timeout=timeout)
+        position = page.last_key[len(prefix):].decode() if page.last_key is not None else None
+        return AuditPage(page.items, position, page.revision)
 
     async def all(self, query: AuditQuery, *, timeout: float) -> AsyncIterator[
             audit_query_pb2.AuditEntry]:
         """Every matching entry, page by page (for exports)."""
         after: str | None = None
         while True:
-            page = await self.page(query, after, RANGE_PAGE, timeout=timeout)
+            page = await self.page(query, after, scan.RANGE_PAGE, timeout=timeout)
             for entry in page.entries:
                 yield entry
             if page.next_position is None:

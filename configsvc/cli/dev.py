@@ -93,6 +93,9 @@ def _dev(args: argparse.Namespace) -> int:
         if not server_config.events.enabled:  # publish to the local pulsar-lite
             server_config = dataclasses.replace(server_config, events=dataclasses.replace(
                 server_config.events, pulsar_url=stack.pulsar.url))
+        if not server_config.webhooks.enabled:  # local receivers only
+            server_config = dataclasses.replace(server_config, webhooks=dataclasses.replace(
+                server_config.webhooks, allowed_hosts=("127.0.0.1", "localhost")))
 
         async def ready(server: ConfigServer) -> None:
             if not await server.mirror.wait_synced(30):

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from configsvc.devstack import DevStackError, ensure_port_free
-from configsvc.events.settings import DEFAULT_TOPIC, EventSettings
+from configsvc.events.settings import DEFAULT_TOPIC, EventSettings, WebhookSettings
 from configsvc.server import logs
 from configsvc.server.app import PortInUseError, run
 from configsvc.server.config import ServerConfig, env, tls_from_paths
@@ -56,6 +56,16 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     events.add_argument("--events-topic", default=env("EVENTS_TOPIC", DEFAULT_TOPIC),
                         help="topic for change events (env CONFIGSVC_EVENTS_TOPIC; "
                              "default %(default)s)")
+    hooks = parser.add_argument_group("webhooks")
+    hooks.add_argument("--webhook-allowed-hosts", default=env("WEBHOOK_ALLOWED_HOSTS", ""),
+                       help="comma-separated hosts webhooks may call (names, IP literals, "
+                            "*.domain); empty turns webhooks off (env "
+                            "CONFIGSVC_WEBHOOK_ALLOWED_HOSTS; dev: 127.0.0.1,localhost)")
+    hooks.add_argument("--webhook-max-attempts", type=int,
+                       default=int(env("WEBHOOK_MAX_ATTEMPTS",
+                                       str(WebhookSettings.max_attempts))),
+                       help="attempts per delivery before it is dead-lettered (env "
+                            "CONFIGSVC_WEBHOOK_MAX_ATTEMPTS; default %(default)s)")
     events.add_argument("--publisher-lease-ttl", type=int,
                         default=int(env("PUBLISHER_LEASE_TTL", str(EventSettings.lease_ttl))),
                         help="seconds of the publisher's leader lease: a dead publisher is "
@@ -103,6 +113,10 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig
             progress_interval=args.watch_progress_interval, max_age=args.watch_max_age),
         "events": EventSettings(pulsar_url=args.pulsar_url, topic=args.events_topic,
                                 lease_ttl=args.publisher_lease_ttl),
+        "webhooks": WebhookSettings(
+            allowed_hosts=tuple(h.strip() for h in args.webhook_allowed_hosts.split(",")
+                                if h.strip()),
+            max_attempts=args.webhook_max_attempts),
     }
     values.update(overrides)
     return ServerConfig(**values)

@@ -23,8 +23,9 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from aetcd import rpc
 
@@ -45,9 +46,9 @@ class LeadershipLostError(Exception):
     """The fenced cursor write failed: another replica leads now."""
 
 
-def publisher_keys(ks: Keyspace) -> tuple[bytes, bytes]:
-    """(leader key, cursor key): both under ``<root>/sys/publisher/``."""
-    return ks.sys_key("publisher", "leader"), ks.sys_key("publisher", "cursor")
+def publisher_keys(ks: Keyspace, name: str = "publisher") -> tuple[bytes, bytes]:
+    """(leader key, cursor key) of one tail: both under ``<root>/sys/<name>/``."""
+    return ks.sys_key(name, "leader"), ks.sys_key(name, "cursor")
 
 
 def parse_cursor(raw: bytes) -> int:
@@ -131,13 +132,17 @@ class Publisher:
         sink_factory: Callable[[], EventSink] | None = None,
         withhold: Callable[[ConfigKey, str], bool] = withhold_value,
         on_health: Callable[[bool], None] | None = None,
+        name: str = "publisher",
+        companion: Callable[[Leadership], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self._etcd = etcd
         self._settings = settings
-        self.leader_key, self.cursor_key = publisher_keys(keyspace)
+        self.leader_key, self.cursor_key = publisher_keys(keyspace, name)
+        #: Runs alongside publishing for as long as this replica leads (webhook deliveries).
+        self._companion = companion
         self.state = PublisherState(identity=new_identity())
         self._election = Election(etcd, self.leader_key, self.state.identity, settings.lease_ttl)
-        self._tail = AuditTail(etcd, keyspace, ignore_prefix=keyspace.sys_key("publisher", ""))
+        self._tail = AuditTail(etcd, keyspace)
         self._builder = EventBuilder(etcd, keyspace, withhold)
         self._sink_factory = sink_factory or self._pulsar_sink
         self._on_health = on_health or (lambda _healthy: None)
@@ -169,9 +174,16 @@ class Publisher:
             leadership = await self._election.acquire(self._settings.backoff)
             self._leadership = leadership
             self.state.is_leader = True
+            companion: asyncio.Task[None] | None = None
+            if self._companion is not None:
+                companion = asyncio.get_running_loop().create_task(self._companion(leadership))
             try:
                 await self._lead(leadership)
             finally:
+                if companion is not None:
+                    companion.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await companion
                 self.state.is_leader = False
                 self.state.pending_events = 0
                 self._leadership = None

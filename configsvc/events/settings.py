@@ -29,3 +29,29 @@ class EventSettings:
     @property
     def enabled(self) -> bool:
         return bool(self.pulsar_url)
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Webhook delivery: which hosts, how often to retry, how fast."""
+
+    allowed_hosts: tuple[str, ...] = ()
+    """Hosts webhooks may point at (names, IP literals, ``*.domain``); empty turns webhooks off."""
+    max_attempts: int = 8
+    """Attempts per delivery before it becomes a dead letter."""
+    retry_base: float = 1.0
+    """Seconds before the first retry; each later retry waits twice as long (with jitter)."""
+    retry_max: float = 600.0
+    """Longest wait between two attempts (seconds)."""
+    timeout: float = 5.0
+    """Seconds one HTTP request may take."""
+    concurrency: int = 8
+    """Requests in flight at once, over all webhooks."""
+    poll_interval: float = 0.1
+    """Seconds between looks at the retry queue."""
+    lease_ttl: int = 10
+    """Seconds of the dispatcher's leader lease."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.allowed_hosts)

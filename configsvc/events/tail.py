@@ -59,6 +59,19 @@ def is_audit_key(ks: Keyspace, raw: bytes) -> bool:
     return len(parts) == 3 and parts[1] == b"audit"
 
 
+#: Tails that keep a cursor (the Pulsar publisher, the webhook dispatcher).
+TAIL_NAMES = ("publisher", "webhooks")
+
+
+def bookkeeping_prefixes(ks: Keyspace) -> tuple[bytes, ...]:
+    """Keys the tails themselves write (leader keys, cursors).
+
+    Their changes never move a cursor: otherwise every cursor write would be
+    read as progress and cause another write, by the same tail or the other.
+    """
+    return tuple(ks.sys_key(name, "") for name in TAIL_NAMES)
+
+
 def _item(kv: Any) -> AuditItem:
     record = audit_pb2.AuditRecord()
     record.ParseFromString(kv.value)
@@ -73,12 +86,10 @@ def _ordered(items: Iterable[AuditItem]) -> tuple[AuditItem, ...]:
 class AuditTail:
     """Yields ``TailChunk``s in revision order starting after a cursor."""
 
-    def __init__(self, etcd: EtcdClient, keyspace: Keyspace, ignore_prefix: bytes) -> None:
+    def __init__(self, etcd: EtcdClient, keyspace: Keyspace) -> None:
         self._etcd = etcd
         self._ks = keyspace
-        #: Keys the publisher itself writes (leader, cursor): they never move the cursor,
-        #: or every cursor write would cause another.
-        self._ignore = ignore_prefix
+        self._ignore = bookkeeping_prefixes(keyspace)
 
     async def follow(self, cursor: int) -> AsyncIterator[TailChunk]:
         """Chunks after ``cursor``, forever; raises BackendUnavailableError when etcd is lost."""

@@ -26,13 +26,22 @@ from configsvc.api.event_service import EventService
 from configsvc.api.registry import register_service
 from configsvc.api.tenant_service import TenantService
 from configsvc.api.watch_service import WatchService
+from configsvc.api.webhook_service import WebhookService
 from configsvc.events.publisher import Publisher
+from configsvc.events.webhooks.dispatch import webhook_dispatcher
 from configsvc.server.config import ServerConfig
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import Writer
-from configsvc.v1 import audit_query_pb2, config_pb2, events_pb2, tenant_pb2, watch_pb2
+from configsvc.v1 import (
+    audit_query_pb2,
+    config_pb2,
+    events_pb2,
+    tenant_pb2,
+    watch_pb2,
+    webhooks_pb2,
+)
 from configsvc.watch.hub import WatchHub
 
 log = logging.getLogger(__name__)
@@ -43,6 +52,7 @@ SERVICE_NAMES = (
     watch_pb2.DESCRIPTOR.services_by_name["WatchService"].full_name,
     events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
     audit_query_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+    webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
 )
 #: Health entry of the change-event publisher: NOT_SERVING while this replica leads
 #: and cannot publish (Pulsar down: a backlog builds). The server itself stays SERVING.
@@ -80,6 +90,9 @@ class ConfigServer:
         self.publisher = (Publisher(self.etcd, self.keyspace, config.events,
                                     on_health=self._on_publisher_health)
                           if config.events.enabled else None)
+        self.webhooks = (webhook_dispatcher(self.etcd, self.keyspace, self.mirror,
+                                            config.webhooks)
+                         if config.webhooks.enabled else None)
 
     async def start(self) -> int:
         """Bind, start serving and start the mirror; returns the bound port."""
@@ -100,6 +113,9 @@ class ConfigServer:
         register_service(server, audit_query_pb2.DESCRIPTOR.services_by_name["AuditService"],
                          AuditService(self.mirror, self.etcd, self.keyspace,
                                       self.config.request_timeout))
+        register_service(server, webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
+                         WebhookService(self.mirror, self.writer, self.etcd, self.keyspace,
+                                        self.config.webhooks, self.config.request_timeout))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -122,6 +138,8 @@ class ConfigServer:
         if self.publisher is not None:
             await self.health.set(PUBLISHER_HEALTH, health_pb2.HealthCheckResponse.SERVING)
             self.publisher.start()
+        if self.webhooks is not None:
+            self.webhooks[0].start()
         log.info("configsvc listening", extra={"listen": self.config.listen, "port": self.port,
                                                "root_prefix": self.config.root_prefix})
         return self.port
@@ -153,6 +171,8 @@ class ConfigServer:
         await self.hub.shutdown()  # streams end with UNAVAILABLE: "resume elsewhere"
         if self.publisher is not None:
             await self.publisher.stop()  # revokes the lease: a successor takes over at once
+        if self.webhooks is not None:
+            await self.webhooks[0].stop()
         await server.stop(self.config.grace_period if grace is None else grace)
         await self.mirror.stop()
         for task in list(self._health_tasks):

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from configsvc.events.settings import EventSettings
+from configsvc.events.settings import EventSettings, WebhookSettings
 from configsvc.store.etcd import EtcdTLS
 from configsvc.watch.hub import WatchLimits
 
@@ -43,6 +43,8 @@ class ServerConfig:
     """Watch stream limits: queue, stream count, heartbeat interval, maximum age."""
     events: EventSettings = field(default_factory=EventSettings)
     """Change-event publisher: Pulsar URL (empty: off), topic, lease TTL, in-flight bound."""
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    """Webhook delivery: host allow-list (empty: off), attempts, backoff, timeouts."""
 
 
 def env(name: str, default: str) -> str:

@@ -13,8 +13,8 @@ import pytest
 from google.protobuf import timestamp_pb2
 
 from configsvc.api.pagination import encode
-from configsvc.audit import query
 from configsvc.cli.main import main
+from configsvc.store import scan
 from configsvc.v1 import audit_query_pb2, audit_query_pb2_grpc, config_pb2
 from tests.conftest import ckey
 from tests.helpers import Stack
@@ -78,8 +78,8 @@ async def test_scan_budget_pages_through_non_matching_records(stack: Stack, tena
                                                              monkeypatch: pytest.MonkeyPatch
                                                              ) -> None:
     revs = await _history(stack, tenant)
-    monkeypatch.setattr(query, "SCAN_BUDGET", 2)
-    monkeypatch.setattr(query, "RANGE_PAGE", 2)
+    monkeypatch.setattr(scan, "SCAN_BUDGET", 2)
+    monkeypatch.setattr(scan, "RANGE_PAGE", 2)
     # Only the last record matches: early pages are empty but carry a token.
     flt = audit_query_pb2.AuditFilter(tenant=tenant, start_revision=revs[-1])
     first = await _stub(stack).ListAudit(audit_query_pb2.ListAuditRequest(filter=flt))
