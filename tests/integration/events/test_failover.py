@@ -52,6 +52,14 @@ async def status(address: str) -> events_pb2.GetPublisherStatusResponse | None:
             return None
 
 
+async def wait_answering(address: str, rounds: int = 600) -> None:
+    for _ in range(rounds):
+        if await status(address) is not None:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{address} never answered")
+
+
 async def find_leader(addresses: list[str], rounds: int = 600) -> str:
     """The address whose server reports it leads (bounded polling)."""
     for _ in range(rounds):
@@ -73,6 +81,8 @@ async def test_kill_the_publishing_server_mid_stream(
                  for address, port in ports.items()}
     collector = Collector(pulsar_broker.url, topic)
     try:
+        for address in processes:
+            await wait_answering(address)
         leader = await find_leader(list(processes))
         survivor = next(a for a in processes if a != leader)
         async with grpc.aio.insecure_channel(survivor) as channel:
