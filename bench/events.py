@@ -8,6 +8,8 @@ Real processes on loopback: etcd, pulsar-lite and one ``configsvc serve
 
 1. Latency: sequential Puts at a fixed rate; for each, the time from the Put
    response to the consumer decoding its event (same process, same clock).
+   Baseline: a bare producer -> consumer round trip on the same broker, from
+   the producer's acknowledgement to the consumer's receive.
 2. Publisher throughput: a backlog written while no replica publishes, then a
    publishing server is started; events per second between the first and the
    last event the consumer receives (the drain rate of the backlog).
@@ -135,6 +137,27 @@ async def latency(etcd: EtcdServer, broker: PulsarLite, count: int, rate: float
             "events_latency_samples": len(samples), "events_latency_rate_per_s": rate}
 
 
+async def baseline(broker: PulsarLite, count: int, rate: float) -> dict[str, float]:
+    """Bare pulsar-lite: one producer to one consumer, same rate, same clock."""
+    topic = f"persistent://public/default/bench-bare-{uuid.uuid4().hex[:8]}"
+    consumer = Consumer(broker.url, topic)
+    client = pulsar.Client(broker.url)
+    producer = client.create_producer(topic)
+    sent: dict[int, int] = {}
+    for i in range(1, count + 1):
+        started = time.monotonic()
+        event = events_pb2.ConfigurationUpdatedEvent(revision=i)
+        await asyncio.to_thread(producer.send, event.SerializeToString())
+        sent[i] = time.time_ns()
+        await asyncio.sleep(max(0.0, 1 / rate - (time.monotonic() - started)))
+    await wait_received(consumer, list(sent))
+    consumer.close()
+    client.close()
+    samples = sorted((consumer.received[r] - t) / 1e6 for r, t in sent.items())
+    return {"pulsar_bare_latency_p50_ms": round(statistics.median(samples), 2),
+            "pulsar_bare_latency_p99_ms": round(samples[int(len(samples) * 0.99) - 1], 2)}
+
+
 async def throughput(etcd: EtcdServer, broker: PulsarLite, count: int) -> dict[str, float]:
     topic = f"persistent://public/default/bench-drain-{uuid.uuid4().hex[:8]}"
     port = free_port()
@@ -166,6 +189,7 @@ async def main(quick: bool) -> dict[str, float]:
         broker.start(timeout=60)
         try:
             results = await latency(etcd, broker, 100 if quick else 500, rate=50)
+            results |= await baseline(broker, 100 if quick else 500, rate=50)
             results |= await throughput(etcd, broker, 1000 if quick else 5000)
         finally:
             broker.stop()
