@@ -4,8 +4,9 @@ Two halves, both on one elected replica:
 
 * queueing reuses the publisher machinery (election, audit tail, cursor after
   acknowledgement) with ``QueueSink`` as its destination: "acknowledged"
-  means the delivery records and queue keys are committed in etcd, so every
-  matching change gets its delivery exactly once, even across failovers;
+  means the delivery record and queue key are committed in etcd, created only
+  if absent, so every matching change is queued once per webhook, even when a
+  failover re-reads events;
 * ``DeliveryWorker`` runs while the replica leads: it finds due queue keys in
   the mirror, POSTs the signed event, and records the attempt in one Txn
   fenced on the leader key (and on the delivery not having been replayed
@@ -41,7 +42,8 @@ from configsvc.store.mirror import Mirror
 from configsvc.v1 import events_pb2, webhooks_pb2
 
 log = logging.getLogger(__name__)
-_OPS_PER_TXN = 100
+#: Longest wait for the mirror to show a change's revision before matching webhooks.
+_MIRROR_WAIT = 5.0
 
 
 def _put(key: bytes, value: bytes) -> Any:
@@ -93,24 +95,33 @@ class QueueSink:
         return asyncio.ensure_future(self._enqueue(event.event))
 
     async def _enqueue(self, event: events_pb2.ConfigurationUpdatedEvent) -> None:
-        if not event.tenant:
+        if not event.tenant or not event.HasField("key"):
             return
-        now = time.time_ns()
-        ops: list[Any] = []
-        for _, record in self._mirror.records(self._keys.webhooks_prefix(event.tenant)):
+        # The tail can be ahead of this replica's mirror: a webhook created just
+        # before the change must be visible before deciding who receives it.
+        await self._mirror.wait_applied(event.revision, _MIRROR_WAIT)
+        records = [r for _, r in self._mirror.records(self._keys.webhooks_prefix(event.tenant))]
+        for record in records:  # a list first: the mirror changes while this awaits
             hook = webhooks_pb2.Webhook.FromString(record.value)
-            if not matches(hook, event):
-                continue
-            ident = delivery_id(event)
-            delivery = webhooks_pb2.Delivery(
-                id=ident, webhook_id=hook.id, tenant=hook.tenant,
-                state=webhooks_pb2.DELIVERY_STATE_PENDING, create_time=_timestamp(now),
-                next_attempt_time=_timestamp(now), event=event)
-            ops.append(_put(self._keys.delivery(hook.tenant, hook.id, ident),
-                            delivery.SerializeToString()))
-            ops.append(_put(self._keys.queue(hook.tenant, hook.id, ident), str(now).encode()))
-        for start in range(0, len(ops), _OPS_PER_TXN):
-            await self._etcd.txn(rpc.TxnRequest(success=ops[start:start + _OPS_PER_TXN]))
+            # Changes committed before the webhook existed are not its business.
+            if event.revision > record.create_revision and matches(hook, event):
+                await self._queue(hook, event)
+
+    async def _queue(self, hook: webhooks_pb2.Webhook,
+                     event: events_pb2.ConfigurationUpdatedEvent) -> None:
+        """Create the delivery unless it exists: a re-read chunk never queues it twice."""
+        now = time.time_ns()
+        ident = delivery_id(event)
+        key = self._keys.delivery(hook.tenant, hook.id, ident)
+        delivery = webhooks_pb2.Delivery(
+            id=ident, webhook_id=hook.id, tenant=hook.tenant,
+            state=webhooks_pb2.DELIVERY_STATE_PENDING, create_time=_timestamp(now),
+            next_attempt_time=_timestamp(now), event=event)
+        await self._etcd.txn(rpc.TxnRequest(
+            compare=[rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, key=key,
+                                 create_revision=0)],
+            success=[_put(key, delivery.SerializeToString()),
+                     _put(self._keys.queue(hook.tenant, hook.id, ident), str(now).encode())]))
 
 
 class DeliveryWorker:

@@ -125,12 +125,19 @@ async def test_signed_retried_and_dead_lettered(hooks_stack: Stack, receiver: Re
         await asyncio.sleep(0.02)
     assert again.state == webhooks_pb2.DELIVERY_STATE_SUCCEEDED and again.attempts == 1
 
+    # A webhook registered now receives later changes only.
+    late = await _create(stack, receiver.url("/late"))
+    after = await stack.config.Put(config_pb2.PutRequest(key=ckey("acme", "db.pool"),
+                                                         value="7"))
+    [only] = await _until_settled(stack, late, 1)
+    assert only.event.revision == after.revision
+
     # Deleting a webhook drops what is still queued for it.
     receiver.script["/dead"] = [503]
     await _stub(stack).DeleteWebhook(webhooks_pb2.DeleteWebhookRequest(tenant="acme",
                                                                        id=flaky.id))
     listed = await _stub(stack).ListWebhooks(webhooks_pb2.ListWebhooksRequest(tenant="acme"))
-    assert {h.id for h in listed.webhooks} == {ok.id, dead.id}
+    assert {h.id for h in listed.webhooks} == {ok.id, dead.id, late.id}
     assert all(not h.secret for h in listed.webhooks)
 
 
