@@ -132,7 +132,7 @@ async def test_signed_retried_and_dead_lettered(hooks_stack: Stack, receiver: Re
     [only] = await _until_settled(stack, late, 1)
     assert only.event.revision == after.revision
 
-    # Deleting a webhook drops what is still queued for it.
+    # A deleted webhook is gone from the list; the others are listed without secrets.
     receiver.script["/dead"] = [503]
     await _stub(stack).DeleteWebhook(webhooks_pb2.DeleteWebhookRequest(tenant="acme",
                                                                        id=flaky.id))
