@@ -50,8 +50,10 @@ async def test_consumer_delivers_each_revision_once(
             event = await consumer.receive()
             consumer.acknowledge(event)
             assert (event.key, event.revision) == ("acme/prod/api/k0", late)
-            assert consumer.deduplicator.duplicates == 9
-        assert sorted(r for _, r in received) == revisions
+            # At least the 9 sent by hand. pulsar-lite adds its own: it sometimes dispatches
+            # one stored message (same message id) several times to a new subscription.
+            assert consumer.deduplicator.duplicates >= 9
+        assert sorted(r for _, r in received) == revisions  # each revision exactly once
         assert all(key.startswith("acme/prod/api/k") for key, _ in received)
     finally:
         await publisher.stop()
