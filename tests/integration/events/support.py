@@ -35,12 +35,26 @@ class Received:
 
     events: list[tuple[str, events_pb2.ConfigurationUpdatedEvent, dict[str, str]]] = field(
         default_factory=list)
+    message_ids: list[str] = field(default_factory=list)
 
     def revisions(self) -> set[int]:
         return {event.revision for _, event, _ in self.events}
 
     def duplicates(self) -> int:
         return len(self.events) - len({(key, e.event_id) for key, e, _ in self.events})
+
+    def published_again(self) -> int:
+        """Duplicates the publisher sent (another message with the same event)."""
+        messages = {(key, e.event_id, m) for (key, e, _), m in zip(self.events,
+                                                                  self.message_ids,
+                                                                  strict=True)}
+        return len(messages) - len({(key, e.event_id) for key, e, _ in self.events})
+
+    def summary(self) -> str:
+        """Deliveries and duplicates, split by who made them."""
+        again = self.published_again()
+        return (f"deliveries {len(self.events)}, duplicates {self.duplicates()} "
+                f"(published again {again}, broker re-dispatched {self.duplicates() - again})")
 
     def first_arrivals_per_key(self) -> dict[str, list[int]]:
         """For each partition key, revisions in the order they first arrived."""
@@ -80,6 +94,7 @@ class Collector:
             with self._lock:
                 self.received.events.append(
                     (message.partition_key(), event, dict(message.properties())))
+                self.received.message_ids.append(str(message.message_id()))
             self._consumer.acknowledge(message)
 
     def revisions(self) -> set[int]:

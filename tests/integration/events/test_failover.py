@@ -105,8 +105,7 @@ async def test_kill_the_publishing_server_mid_stream(
         assert missing == set(), f"{len(missing)} revisions never arrived"
         for key, order in collector.received.first_arrivals_per_key().items():
             assert order == sorted(order), f"{key}: revisions out of order"
-        print(f"deliveries {len(collector.received.events)}, "
-              f"duplicates {collector.received.duplicates()}")
+        print(collector.received.summary())
     finally:
         collector.close()
         for process in processes.values():

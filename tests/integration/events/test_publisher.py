@@ -149,9 +149,8 @@ async def test_thousand_writes_with_pulsar_stopped_midway(
         for key, order in received.first_arrivals_per_key().items():
             assert order == sorted(order), f"{key}: revisions out of order"
             assert set(order) == {r for r, k in written.items() if k == key}
-        print(f"deliveries {len(received.events)}, duplicates {received.duplicates()}, "
-              f"backlog seen while down: {degraded.backlog_revisions} revisions, "
-              f"{degraded.pending_events} pending")
+        print(f"{received.summary()}; backlog seen while down: "
+              f"{degraded.backlog_revisions} revisions")
         recovered = await _until(stack, lambda s: s.healthy and s.backlog_revisions == 0)
         assert recovered.cursor_revision >= max(written)
         assert (await health.Check(health_pb2.HealthCheckRequest(service=PUBLISHER_HEALTH))
