@@ -10,10 +10,12 @@ from pathlib import Path
 
 import grpc
 import pytest
+from aetcd import rpc
 
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.events.settings import WebhookSettings
 from configsvc.events.webhooks.signing import SIGNATURE_HEADER, verify
+from configsvc.events.webhooks.store import WebhookKeys
 from configsvc.v1 import config_pb2, tenant_pb2, webhooks_pb2, webhooks_pb2_grpc
 from tests.conftest import ckey
 from tests.helpers import Stack, close_stack, open_stack
@@ -189,3 +191,43 @@ async def test_registration_rules(hooks_stack: Stack, etcd: EtcdServer, tmp_path
                                          secret=SECRET)))) == precondition
     finally:
         await close_stack(off)
+
+
+async def test_deleted_webhook_dead_letters_what_was_queued(
+    etcd: EtcdServer, tmp_path: Path, receiver: Receiver,
+) -> None:
+    slow = WebhookSettings(allowed_hosts=("127.0.0.1",), max_attempts=5, retry_base=600,
+                           retry_max=600, poll_interval=0.02, lease_ttl=2, timeout=2.0)
+    stack = await open_stack(etcd.endpoint, f"/hooks-del-{tmp_path.name}", webhooks=slow)
+    try:
+        await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
+        hook = await _create(stack, receiver.url("/dead"))
+        await stack.config.Put(config_pb2.PutRequest(key=ckey("acme", "k"), value="1"))
+        for _ in range(1500):  # the first attempt fails; the next is due in minutes
+            found = await _deliveries(stack, hook)
+            if found and found[0].attempts == 1:
+                break
+            await asyncio.sleep(0.02)
+        [waiting] = found
+        assert waiting.state == webhooks_pb2.DELIVERY_STATE_PENDING
+        await _stub(stack).DeleteWebhook(webhooks_pb2.DeleteWebhookRequest(tenant="acme",
+                                                                           id=hook.id))
+        # Make the queued retry due now, as if the time had come.
+        server = stack.server
+        keys = WebhookKeys(server.keyspace)
+        queue_key = keys.queue("acme", hook.id, waiting.id)
+        await server.etcd.txn(rpc.TxnRequest(success=[rpc.RequestOp(
+            request_put=rpc.PutRequest(key=queue_key, value=b"0"))]))
+        for _ in range(1500):
+            response = await server.etcd.range(rpc.RangeRequest(
+                key=keys.delivery("acme", hook.id, waiting.id)))
+            final = webhooks_pb2.Delivery.FromString(response.kvs[0].value)
+            if final.state != webhooks_pb2.DELIVERY_STATE_PENDING:
+                break
+            await asyncio.sleep(0.02)
+        assert final.state == webhooks_pb2.DELIVERY_STATE_DEAD
+        assert final.last_error == "webhook deleted"
+        assert len(receiver.to("/dead")) == 1  # nothing more was sent
+        assert not (await server.etcd.range(rpc.RangeRequest(key=queue_key))).kvs
+    finally:
+        await close_stack(stack)
