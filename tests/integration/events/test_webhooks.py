@@ -12,6 +12,7 @@ import grpc
 import pytest
 from aetcd import rpc
 
+from configsvc.cli.main import main
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.events.settings import WebhookSettings
 from configsvc.events.webhooks.signing import SIGNATURE_HEADER, verify
@@ -231,3 +232,36 @@ async def test_deleted_webhook_dead_letters_what_was_queued(
         assert not (await server.etcd.range(rpc.RangeRequest(key=queue_key))).kvs
     finally:
         await close_stack(stack)
+
+
+async def test_webhook_commands(hooks_stack: Stack, receiver: Receiver,
+                                capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    stack = hooks_stack
+
+    async def cli(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, [*argv, "--server", stack.address])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    code, _, err = await cli("webhook", "create", "acme", receiver.url("/dead"))
+    assert code == 2 and "CONFIGSVC_WEBHOOK_SECRET" in err
+    monkeypatch.setenv("CONFIGSVC_WEBHOOK_SECRET", SECRET)
+    code, out, _ = await cli("webhook", "create", "acme", receiver.url("/dead"), "--json",
+                             "--env", "prod", "--prefix", "db.")
+    assert code == 0
+    hook_id = json.loads(out)["webhook"]["id"]
+    code, out, _ = await cli("webhook", "ls", "acme")
+    assert code == 0 and hook_id in out and "prod/*" in out and SECRET not in out
+    await stack.config.Put(config_pb2.PutRequest(key=ckey("acme", "db.pool"), value="1"))
+    hook = webhooks_pb2.Webhook(id=hook_id, url=receiver.url("/dead"))
+    [letter] = await _until_settled(stack, hook, 1)
+    code, out, _ = await cli("webhook", "deliveries", "acme", hook_id, "--state", "dead")
+    assert code == 0 and letter.id in out and "DEAD" in out and "503" in out
+    code, out, _ = await cli("webhook", "replay", "acme", hook_id, letter.id)
+    assert code == 0 and "queued again" in out
+    code, out, _ = await cli("webhook", "rm", "acme", hook_id)
+    assert code == 0 and f"deleted webhook {hook_id}" in out
+    code, out, _ = await cli("webhook", "ls", "acme", "--json")
+    assert code == 0 and out == ""
