@@ -18,6 +18,7 @@ import pytest
 
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.devstack.openbao import OpenBaoDevServer
+from configsvc.devstack.pulsar import PulsarLite
 from configsvc.v1 import tenant_pb2
 from tests.helpers import (
     PrivateStack,
@@ -27,6 +28,7 @@ from tests.helpers import (
     open_stack,
     start_etcd,
     start_openbao,
+    start_pulsar,
 )
 
 __all__ = ["PrivateStack", "Stack", "ckey"]
@@ -74,3 +76,19 @@ def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoDevServ
     server = start_openbao(tmp_path_factory.mktemp("openbao"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def pulsar_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulsarLite]:
+    """One pulsar-lite for the session; tests use topics of their own."""
+    broker = start_pulsar(tmp_path_factory.mktemp("pulsar"))
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def private_pulsar(tmp_path: Path) -> Iterator[PulsarLite]:
+    """A pulsar-lite only this test uses (it may stop and restart it)."""
+    broker = start_pulsar(tmp_path / "pulsar")
+    yield broker
+    broker.stop()

@@ -13,6 +13,7 @@ from configsvc.devstack import DevStackError, ensure_port_free
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.devstack.openbao import OpenBaoDevServer
 from configsvc.devstack.ports import free_port
+from configsvc.devstack.pulsar import PulsarLite
 from configsvc.secrets.settings import SecretSettings, VaultAuth, VaultSettings
 from configsvc.server.app import ConfigServer
 from configsvc.server.config import ServerConfig
@@ -39,6 +40,13 @@ def start_etcd(data_dir: Path) -> EtcdServer:
     etcd = EtcdServer(data_dir, client_port=free_port(), peer_port=free_port())
     etcd.start(timeout=30)
     return etcd
+
+
+def start_pulsar(data_dir: Path) -> PulsarLite:
+    """pulsar-lite on a free port; a missing binary fails the test (never a skip)."""
+    broker = PulsarLite(data_dir, free_port())
+    broker.start(timeout=60)
+    return broker
 
 
 @dataclass

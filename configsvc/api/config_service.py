@@ -188,6 +188,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
             reason=validate_reason(request.reason),
             actor=requests.actor(context),
             timeout=self._timeout(context),
+            trace_id=requests.trace_id(context),
         )
 
     async def Put(

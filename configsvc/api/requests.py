@@ -8,6 +8,7 @@ INVALID_ARGUMENT rather than UNKNOWN.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import grpc
@@ -106,3 +107,21 @@ def time_left(context: grpc.aio.ServicerContext, default: float) -> float:
     if remaining is None:
         return default
     return max(0.01, min(default, float(remaining) - 0.05))
+
+
+TRACEPARENT_HEADER = "traceparent"
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
+
+
+def trace_id(context: grpc.aio.ServicerContext) -> str:
+    """The W3C trace id of the call's ``traceparent`` header; empty if absent or malformed.
+
+    Malformed trace context is ignored rather than rejected, as the W3C spec
+    asks of receivers: tracing must never make a request fail.
+    """
+    for key, value in context.invocation_metadata() or ():
+        if key == TRACEPARENT_HEADER and isinstance(value, str):
+            match = _TRACEPARENT.fullmatch(value.strip())
+            if match and match.group(1) != "0" * 32:
+                return match.group(1)
+    return ""

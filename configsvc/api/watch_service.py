@@ -38,7 +38,12 @@ class WatchService:
         only its small parts live as long as the stream."""
         chosen, start_revision, send_snapshot = _parse(data)
         self._mirror.require_available(allow_stale=False)
-        for tenant in sorted({s.tenant for s in chosen}):
+        tenants = sorted({s.tenant for s in chosen})
+        if any(self._mirror.tenant(t) is None for t in tenants):
+            # The tenant may have been created through another replica a moment ago:
+            # catch up with etcd before saying it does not exist (only on this miss path).
+            await self._mirror.sync(self._sync_timeout)
+        for tenant in tenants:
             if self._mirror.tenant(tenant) is None:
                 raise NotFoundError("tenant", tenant)
         resolving = None

@@ -102,6 +102,12 @@ def _dev(args: argparse.Namespace) -> int:
             server_config.secrets, readers=server_config.secrets.readers or ("*",),
             vault=VaultSettings(address=stack.openbao.address,
                                 auth=VaultAuth(token=stack.openbao.token))))
+        if not server_config.events.enabled:  # publish to the local pulsar-lite
+            server_config = replace(server_config, events=replace(
+                server_config.events, pulsar_url=stack.pulsar.url))
+        if not server_config.webhooks.enabled:  # local receivers only
+            server_config = replace(server_config, webhooks=replace(
+                server_config.webhooks, allowed_hosts=("127.0.0.1", "localhost")))
 
         async def ready(server: ConfigServer) -> None:
             if not await server.mirror.wait_synced(30):

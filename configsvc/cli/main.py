@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from configsvc import __version__
-from configsvc.cli import client, dev, secrets, serve
+from configsvc.cli import audit, client, dev, secrets, serve, webhooks
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.register(commands)
     client.register(commands)
     secrets.register(commands)
+    audit.register(commands)
+    webhooks.register(commands)
     return parser
 
 

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from configsvc.devstack import DevStackError, ensure_port_free
+from configsvc.events.settings import DEFAULT_TOPIC, EventSettings, WebhookSettings
 from configsvc.secrets.cli import add_secret_options, secret_settings_from_args
 from configsvc.server import logs
 from configsvc.server.app import PortInUseError, run
@@ -49,6 +50,29 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                        help="seconds before a stream is ended so clients rebalance "
                             "(env CONFIGSVC_WATCH_MAX_AGE; default %(default)s)")
     add_secret_options(parser)
+    events = parser.add_argument_group("change events (Pulsar)")
+    events.add_argument("--pulsar-url", default=env("PULSAR_URL", ""),
+                        help="publish ConfigurationUpdatedEvent to this broker "
+                             "(pulsar://host:port; env CONFIGSVC_PULSAR_URL; empty: off; "
+                             "dev: the local pulsar-lite)")
+    events.add_argument("--events-topic", default=env("EVENTS_TOPIC", DEFAULT_TOPIC),
+                        help="topic for change events (env CONFIGSVC_EVENTS_TOPIC; "
+                             "default %(default)s)")
+    hooks = parser.add_argument_group("webhooks")
+    hooks.add_argument("--webhook-allowed-hosts", default=env("WEBHOOK_ALLOWED_HOSTS", ""),
+                       help="comma-separated hosts webhooks may call (names, IP literals, "
+                            "*.domain); empty turns webhooks off (env "
+                            "CONFIGSVC_WEBHOOK_ALLOWED_HOSTS; dev: 127.0.0.1,localhost)")
+    hooks.add_argument("--webhook-max-attempts", type=int,
+                       default=int(env("WEBHOOK_MAX_ATTEMPTS",
+                                       str(WebhookSettings.max_attempts))),
+                       help="attempts per delivery before it is dead-lettered (env "
+                            "CONFIGSVC_WEBHOOK_MAX_ATTEMPTS; default %(default)s)")
+    events.add_argument("--publisher-lease-ttl", type=int,
+                        default=int(env("PUBLISHER_LEASE_TTL", str(EventSettings.lease_ttl))),
+                        help="seconds of the publisher's leader lease: a dead publisher is "
+                             "replaced within it (env CONFIGSVC_PUBLISHER_LEASE_TTL; "
+                             "default %(default)s)")
 
 
 def register(commands: Any) -> None:
@@ -90,6 +114,12 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig
             max_streams=args.watch_max_streams, queue_limit=args.watch_queue_limit,
             progress_interval=args.watch_progress_interval, max_age=args.watch_max_age),
         "secrets": secret_settings_from_args(args),
+        "events": EventSettings(pulsar_url=args.pulsar_url, topic=args.events_topic,
+                                lease_ttl=args.publisher_lease_ttl),
+        "webhooks": WebhookSettings(
+            allowed_hosts=tuple(h.strip() for h in args.webhook_allowed_hosts.split(",")
+                                if h.strip()),
+            max_attempts=args.webhook_max_attempts),
     }
     values.update(overrides)
     return ServerConfig(**values)

@@ -20,10 +20,15 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from configsvc.api.audit_service import AuditService
 from configsvc.api.config_service import ConfigService, ServiceLimits
+from configsvc.api.event_service import EventService
 from configsvc.api.registry import register_service
 from configsvc.api.tenant_service import TenantService
 from configsvc.api.watch_service import WatchService
+from configsvc.api.webhook_service import WebhookService
+from configsvc.events.publisher import Publisher
+from configsvc.events.webhooks.dispatch import webhook_dispatcher
 from configsvc.secrets import SecretsRuntime
 from configsvc.secrets.service import SecretService
 from configsvc.server.config import ServerConfig
@@ -31,7 +36,15 @@ from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import Writer
-from configsvc.v1 import config_pb2, secrets_pb2, tenant_pb2, watch_pb2
+from configsvc.v1 import (
+    audit_query_pb2,
+    config_pb2,
+    events_pb2,
+    secrets_pb2,
+    tenant_pb2,
+    watch_pb2,
+    webhooks_pb2,
+)
 from configsvc.watch.hub import WatchHub
 
 log = logging.getLogger(__name__)
@@ -41,7 +54,13 @@ SERVICE_NAMES = (
     tenant_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
     watch_pb2.DESCRIPTOR.services_by_name["WatchService"].full_name,
     secrets_pb2.DESCRIPTOR.services_by_name["SecretService"].full_name,
+    events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
+    audit_query_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
+    webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
 )
+#: Health entry of the change-event publisher: NOT_SERVING while this replica leads
+#: and cannot publish (Pulsar down: a backlog builds). The server itself stays SERVING.
+PUBLISHER_HEALTH = "configsvc.events.Publisher"
 
 _SERVER_OPTIONS = [
     ("grpc.keepalive_time_ms", 30_000),
@@ -73,6 +92,12 @@ class ConfigServer:
         self._server: grpc.aio.Server | None = None
         self._health_tasks: set[asyncio.Task[None]] = set()
         self.port = 0
+        self.publisher = (Publisher(self.etcd, self.keyspace, config.events,
+                                    on_health=self._on_publisher_health)
+                          if config.events.enabled else None)
+        self.webhooks = (webhook_dispatcher(self.etcd, self.keyspace, self.mirror,
+                                            config.webhooks)
+                         if config.webhooks.enabled else None)
 
     async def start(self) -> int:
         """Bind, start serving and start the mirror; returns the bound port."""
@@ -92,6 +117,14 @@ class ConfigServer:
         register_service(server, secrets_pb2.DESCRIPTOR.services_by_name["SecretService"],
                          SecretService(self.secrets.gateway, self.mirror, self.writer,
                                        self.config.request_timeout))
+        register_service(server, events_pb2.DESCRIPTOR.services_by_name["EventService"],
+                         EventService(self.mirror, self.keyspace, self.publisher))
+        register_service(server, audit_query_pb2.DESCRIPTOR.services_by_name["AuditService"],
+                         AuditService(self.mirror, self.etcd, self.keyspace,
+                                      self.config.request_timeout))
+        register_service(server, webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
+                         WebhookService(self.mirror, self.writer, self.etcd, self.keyspace,
+                                        self.config.webhooks, self.config.request_timeout))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -112,12 +145,24 @@ class ConfigServer:
         self.mirror.start()
         self.hub.start()
         self.secrets.start()
+        if self.publisher is not None:
+            await self.health.set(PUBLISHER_HEALTH, health_pb2.HealthCheckResponse.SERVING)
+            self.publisher.start()
+        if self.webhooks is not None:
+            self.webhooks[0].start()
         log.info("configsvc listening", extra={"listen": self.config.listen, "port": self.port,
                                                "root_prefix": self.config.root_prefix})
         return self.port
 
     def _on_sync(self, synced: bool) -> None:
         task = asyncio.get_running_loop().create_task(self._set_health(synced))
+        self._health_tasks.add(task)
+        task.add_done_callback(self._health_tasks.discard)
+
+    def _on_publisher_health(self, healthy: bool) -> None:
+        status = (health_pb2.HealthCheckResponse.SERVING if healthy
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        task = asyncio.get_running_loop().create_task(self.health.set(PUBLISHER_HEALTH, status))
         self._health_tasks.add(task)
         task.add_done_callback(self._health_tasks.discard)
 
@@ -134,6 +179,10 @@ class ConfigServer:
         server, self._server = self._server, None
         await self.health.enter_graceful_shutdown()
         await self.hub.shutdown()  # streams end with UNAVAILABLE: "resume elsewhere"
+        if self.publisher is not None:
+            await self.publisher.stop()  # revokes the lease: a successor takes over at once
+        if self.webhooks is not None:
+            await self.webhooks[0].stop()
         await server.stop(self.config.grace_period if grace is None else grace)
         await self.secrets.stop()
         await self.mirror.stop()

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from configsvc.events.settings import EventSettings, WebhookSettings
 from configsvc.secrets.settings import SecretSettings
 from configsvc.store.etcd import EtcdTLS
 from configsvc.watch.hub import WatchLimits
@@ -43,6 +44,10 @@ class ServerConfig:
     """Watch stream limits: queue, stream count, heartbeat interval, maximum age."""
     secrets: SecretSettings = field(default_factory=SecretSettings)
     """Vault connection, secret readers, resolution cache TTL and rotation polling."""
+    events: EventSettings = field(default_factory=EventSettings)
+    """Change-event publisher: Pulsar URL (empty: off), topic, lease TTL, in-flight bound."""
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    """Webhook delivery: host allow-list (empty: off), attempts, backoff, timeouts."""
 
 
 def env(name: str, default: str) -> str:

@@ -131,6 +131,7 @@ class EtcdClient:
             self._channel = grpc.aio.secure_channel(target, creds, options=_CHANNEL_OPTIONS)
         self._kv = rpc.KVStub(self._channel)
         self._watch = rpc.WatchStub(self._channel)
+        self._lease = rpc.LeaseStub(self._channel)
 
     def _deadline(self, timeout: float | None) -> float:
         return self.timeout if timeout is None else max(0.05, min(timeout, self.timeout))
@@ -193,6 +194,46 @@ class EtcdClient:
             raise translate_rpc_error(exc) from None
         finally:
             call.cancel()
+
+    async def lease_grant(self, ttl: int, *, timeout: float | None = None) -> tuple[int, int]:
+        """A new lease of ``ttl`` seconds: (lease id, granted TTL)."""
+        try:
+            response = await self._lease.LeaseGrant(
+                rpc.LeaseGrantRequest(TTL=ttl), timeout=self._deadline(timeout))
+        except grpc.aio.AioRpcError as exc:
+            raise translate_rpc_error(exc) from None
+        if response.error:
+            raise BackendUnavailableError(BACKEND, f"lease grant refused: {response.error}")
+        return int(response.ID), int(response.TTL)
+
+    async def lease_keepalive(self, lease_id: int, *, timeout: float | None = None) -> int:
+        """Refresh a lease once; returns its remaining TTL (0: the lease has expired).
+
+        One short stream per refresh rather than one long-lived stream: a
+        refresh every TTL/3 is cheap, and a broken stream cannot silently
+        leave the lease unrefreshed.
+        """
+        call = self._lease.LeaseKeepAlive(timeout=self._deadline(timeout))
+        try:
+            await call.write(rpc.LeaseKeepAliveRequest(ID=lease_id))
+            response = await call.read()
+            if response is grpc.aio.EOF:
+                raise BackendUnavailableError(BACKEND, "lease keepalive stream closed by etcd")
+            return int(response.TTL)
+        except grpc.aio.AioRpcError as exc:
+            raise translate_rpc_error(exc) from None
+        finally:
+            call.cancel()
+
+    async def lease_revoke(self, lease_id: int, *, timeout: float | None = None) -> None:
+        """End a lease now; keys attached to it are deleted."""
+        try:
+            await self._lease.LeaseRevoke(rpc.LeaseRevokeRequest(ID=lease_id),
+                                          timeout=self._deadline(timeout))
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return  # already expired
+            raise translate_rpc_error(exc) from None
 
     async def close(self) -> None:
         await self._channel.close()

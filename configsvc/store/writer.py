@@ -89,6 +89,8 @@ class WriteOptions:
     """Who makes it."""
     timeout: float
     """Seconds the whole change may take, retries included."""
+    trace_id: str = ""
+    """W3C trace id of the request (recorded in the audit record and the change event)."""
 
 
 @dataclass(frozen=True)
@@ -468,6 +470,7 @@ class Writer:
             before_version=current.last_version,
             after_version=version,
             rolled_back_to=change.rolled_back_to,
+            trace_id=options.trace_id,
         )
         if options.expected_revision is not None:
             record.expected_revision = options.expected_revision

@@ -26,7 +26,7 @@ from configsvc.v1 import config_pb2 as configsvc_dot_v1_dot_config__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63onfigsvc/v1/audit.proto\x12\x0c\x63onfigsvc.v1\x1a\x19\x63onfigsvc/v1/config.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfc\x03\n\x0b\x41uditRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x03key\x18\x02 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12*\n\toperation\x18\x03 \x01(\x0e\x32\x17.configsvc.v1.Operation\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x15\n\rbefore_digest\x18\x07 \x01(\t\x12\x14\n\x0c\x61\x66ter_digest\x18\x08 \x01(\t\x12\x16\n\x0e\x62\x65\x66ore_version\x18\t \x01(\x03\x12\x15\n\rafter_version\x18\n \x01(\x03\x12\x1e\n\x11\x65xpected_revision\x18\x0b \x01(\x03H\x00\x88\x01\x01\x12\x16\n\x0erolled_back_to\x18\x0c \x01(\x03\x12\x0c\n\x04kind\x18\r \x01(\t\x12\x0e\n\x06tenant\x18\x0e \x01(\t\x12\x0c\n\x04name\x18\x0f \x01(\t\x12=\n\nattributes\x18\x10 \x03(\x0b\x32).configsvc.v1.AuditRecord.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x14\n\x12_expected_revisionb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63onfigsvc/v1/audit.proto\x12\x0c\x63onfigsvc.v1\x1a\x19\x63onfigsvc/v1/config.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x04\n\x0b\x41uditRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12$\n\x03key\x18\x02 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12*\n\toperation\x18\x03 \x01(\x0e\x32\x17.configsvc.v1.Operation\x12\r\n\x05\x61\x63tor\x18\x04 \x01(\t\x12(\n\x04time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12\x15\n\rbefore_digest\x18\x07 \x01(\t\x12\x14\n\x0c\x61\x66ter_digest\x18\x08 \x01(\t\x12\x16\n\x0e\x62\x65\x66ore_version\x18\t \x01(\x03\x12\x15\n\rafter_version\x18\n \x01(\x03\x12\x1e\n\x11\x65xpected_revision\x18\x0b \x01(\x03H\x00\x88\x01\x01\x12\x16\n\x0erolled_back_to\x18\x0c \x01(\x03\x12\x0c\n\x04kind\x18\r \x01(\t\x12\x0e\n\x06tenant\x18\x0e \x01(\t\x12\x0c\n\x04name\x18\x0f \x01(\t\x12=\n\nattributes\x18\x10 \x03(\x0b\x32).configsvc.v1.AuditRecord.AttributesEntry\x12\x10\n\x08trace_id\x18\x11 \x01(\t\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x14\n\x12_expected_revisionb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,7 +36,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_AUDITRECORD_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_AUDITRECORD_ATTRIBUTESENTRY']._serialized_options = b'8\001'
   _globals['_AUDITRECORD']._serialized_start=103
-  _globals['_AUDITRECORD']._serialized_end=611
-  _globals['_AUDITRECORD_ATTRIBUTESENTRY']._serialized_start=540
-  _globals['_AUDITRECORD_ATTRIBUTESENTRY']._serialized_end=589
+  _globals['_AUDITRECORD']._serialized_end=629
+  _globals['_AUDITRECORD_ATTRIBUTESENTRY']._serialized_start=558
+  _globals['_AUDITRECORD_ATTRIBUTESENTRY']._serialized_end=607
 # @@protoc_insertion_point(module_scope)

@@ -32,6 +32,7 @@ from configsvc_client.errors import (
     UnauthenticatedError,
     UnavailableError,
 )
+from configsvc_client.events import EventConsumer, EventDeduplicator, ReceivedEvent
 from configsvc_client.keys import Key, KeyPrefix, Selector
 from configsvc_client.model import Change, ChangeType, DeleteResult, Entry
 from configsvc_client.status import Stats, Status
@@ -56,6 +57,8 @@ __all__ = [
     "DeleteResult",
     "Entry",
     "ErrorDetails",
+    "EventConsumer",
+    "EventDeduplicator",
     "FailedPreconditionError",
     "FieldViolation",
     "InvalidArgumentError",
@@ -64,6 +67,7 @@ __all__ = [
     "KeyPrefix",
     "NotFoundError",
     "PermissionDeniedError",
+    "ReceivedEvent",
     "ResourceExhaustedError",
     "Selector",
     "Stats",

@@ -16,7 +16,8 @@ import pytest
 
 from clients.python.tests.integration.support import Server, start_server
 from configsvc.devstack.etcd import EtcdServer
-from tests.helpers import start_etcd
+from configsvc.devstack.pulsar import PulsarLite
+from tests.helpers import start_etcd, start_pulsar
 
 _tenant_ids = itertools.count(1)
 
@@ -47,3 +48,10 @@ def private_etcd(tmp_path: Path) -> Iterator[EtcdServer]:
     etcd = start_etcd(tmp_path / "etcd")
     yield etcd
     etcd.stop()
+
+
+@pytest.fixture(scope="session")
+def pulsar_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PulsarLite]:
+    broker = start_pulsar(tmp_path_factory.mktemp("client-pulsar"))
+    yield broker
+    broker.stop()

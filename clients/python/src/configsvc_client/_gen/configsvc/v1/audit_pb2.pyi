@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AuditRecord(_message.Message):
-    __slots__ = ("id", "key", "operation", "actor", "time", "reason", "before_digest", "after_digest", "before_version", "after_version", "expected_revision", "rolled_back_to", "kind", "tenant", "name", "attributes")
+    __slots__ = ("id", "key", "operation", "actor", "time", "reason", "before_digest", "after_digest", "before_version", "after_version", "expected_revision", "rolled_back_to", "kind", "tenant", "name", "attributes", "trace_id")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -35,6 +35,7 @@ class AuditRecord(_message.Message):
     TENANT_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    TRACE_ID_FIELD_NUMBER: _ClassVar[int]
     id: str
     key: _config_pb2.ConfigKey
     operation: _config_pb2.Operation
@@ -51,4 +52,5 @@ class AuditRecord(_message.Message):
     tenant: str
     name: str
     attributes: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., key: _Optional[_Union[_config_pb2.ConfigKey, _Mapping]] = ..., operation: _Optional[_Union[_config_pb2.Operation, str]] = ..., actor: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., before_digest: _Optional[str] = ..., after_digest: _Optional[str] = ..., before_version: _Optional[int] = ..., after_version: _Optional[int] = ..., expected_revision: _Optional[int] = ..., rolled_back_to: _Optional[int] = ..., kind: _Optional[str] = ..., tenant: _Optional[str] = ..., name: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    trace_id: str
+    def __init__(self, id: _Optional[str] = ..., key: _Optional[_Union[_config_pb2.ConfigKey, _Mapping]] = ..., operation: _Optional[_Union[_config_pb2.Operation, str]] = ..., actor: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., before_digest: _Optional[str] = ..., after_digest: _Optional[str] = ..., before_version: _Optional[int] = ..., after_version: _Optional[int] = ..., expected_revision: _Optional[int] = ..., rolled_back_to: _Optional[int] = ..., kind: _Optional[str] = ..., tenant: _Optional[str] = ..., name: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., trace_id: _Optional[str] = ...) -> None: ...

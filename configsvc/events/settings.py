@@ -1,0 +1,57 @@
+"""Publisher settings: one frozen record, part of ``ServerConfig``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_TOPIC = "persistent://public/default/configsvc-events"
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    """How (and whether) this replica takes part in publishing change events."""
+
+    pulsar_url: str = ""
+    """``pulsar://host:port`` of the broker; empty turns the publisher off on this replica."""
+    topic: str = DEFAULT_TOPIC
+    """Topic the ``ConfigurationUpdatedEvent`` messages go to."""
+    lease_ttl: int = 10
+    """Seconds of the leader lease: a dead publisher is replaced within about this long."""
+    max_in_flight: int = 256
+    """Messages sent to Pulsar and not yet acknowledged, at most."""
+    cursor_interval: float = 0.2
+    """Seconds between cursor writes while events flow (acknowledged progress is coalesced)."""
+    send_timeout: float = 5.0
+    """Seconds Pulsar may take to acknowledge one message before the batch is retried."""
+    backoff: tuple[float, float] = (0.2, 5.0)
+    """Min and max delay (seconds) between attempts while Pulsar or etcd is down."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.pulsar_url)
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Webhook delivery: which hosts, how often to retry, how fast."""
+
+    allowed_hosts: tuple[str, ...] = ()
+    """Hosts webhooks may point at (names, IP literals, ``*.domain``); empty turns webhooks off."""
+    max_attempts: int = 8
+    """Attempts per delivery before it becomes a dead letter."""
+    retry_base: float = 1.0
+    """Seconds before the first retry; each later retry waits twice as long (with jitter)."""
+    retry_max: float = 600.0
+    """Longest wait between two attempts (seconds)."""
+    timeout: float = 5.0
+    """Seconds one HTTP request may take."""
+    concurrency: int = 8
+    """Requests in flight at once, over all webhooks."""
+    poll_interval: float = 0.1
+    """Seconds between looks at the retry queue."""
+    lease_ttl: int = 10
+    """Seconds of the dispatcher's leader lease."""
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.allowed_hosts)
