@@ -13,12 +13,16 @@ from typing import Any
 import grpc
 
 from configsvc.api import pagination, requests
-from configsvc.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from configsvc.errors import InvalidArgumentError, NotFoundError
+from configsvc.hier.guard import WriteGuard
+from configsvc.hier.listing import ListFilter
+from configsvc.hier.resolver import MirrorSource, resolve_scope
+from configsvc.hier.state import StateCache
 from configsvc.model.keys import ConfigKey, require_segment
+from configsvc.model.labels import validate_labels
 from configsvc.model.values import validate_json_value, validate_reason
-from configsvc.resolve import Layer, LayerValue, ResolveCache, Resolved, Source, resolve
+from configsvc.resolve import TEMPLATE_LAYER_PREFIX, ResolveCache, Resolved, Source
 from configsvc.resolve.jsonvalue import parse_value
-from configsvc.resolve.merge import scope_layers
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import WriteOptions, Writer
@@ -42,13 +46,15 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
     """Implements every ConfigService RPC; see the proto for the contract."""
 
     def __init__(
-        self, mirror: Mirror, writer: Writer, keyspace: Keyspace, limits: ServiceLimits
+        self, mirror: Mirror, writer: Writer, keyspace: Keyspace, limits: ServiceLimits,
+        guard: WriteGuard | None = None,
     ) -> None:
         self._mirror = mirror
         self._writer = writer
         self._ks = keyspace
         self._limits = limits
         self._resolved = ResolveCache()
+        self._guard = guard or WriteGuard(mirror, keyspace, StateCache(mirror, keyspace))
 
     # ------------------------------------------------------------------ helpers
 
@@ -129,7 +135,8 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         service = requests.optional_segment("service", request.service)
         key_prefix = requests.optional_key_prefix("key_prefix", request.key_prefix)
         size = requests.page_size(request, default=LIST_DEFAULT, maximum=LIST_MAX)
-        scope = (tenant, env or "", service or "", key_prefix)
+        filters = ListFilter.of(request)
+        scope = (tenant, env or "", service or "", key_prefix, *filters.token_scope())
         position = pagination.decode(request.page_token, "list", scope)
         stale = await self._read_gate(request.consistency, context)
         self._require_tenant(tenant)
@@ -148,6 +155,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
             if (
                 (service is not None and k.service != service)
                 or (key_prefix and not k.key.startswith(key_prefix))
+                or not filters.matches(entry)
             ):
                 continue
             if len(response.entries) == size:
@@ -162,13 +170,15 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
 
     # ------------------------------------------------------------------- writes
 
-    def _write_options(self, request: Any, context: grpc.aio.ServicerContext) -> WriteOptions:
+    def _write_options(self, request: Any, context: grpc.aio.ServicerContext,
+                       labels: dict[str, str] | None = None) -> WriteOptions:
         """The validated reason, expected revision, actor and time budget of a write."""
         return WriteOptions(
             expected_revision=requests.expected_revision(request),
             reason=validate_reason(request.reason),
             actor=requests.actor(context),
             timeout=self._timeout(context),
+            labels=labels or {},
         )
 
     async def Put(
@@ -179,14 +189,20 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         # The resolution rules (tombstone form, depth) are checked on write, so every
         # stored value can be resolved.
         parse_value(request.value, key=key.key)
-        result = await self._writer.put(key, request.value, self._write_options(request, context))
+        labels = validate_labels(request.labels)
+        options = self._write_options(request, context, labels)
+        self._guard.enforce(key.tenant, {key: request.value}, options.reason)
+        result = await self._writer.put(key, request.value, options)
         return config_pb2.PutResponse(entry=result.entry, revision=result.revision)
 
     async def Delete(
         self, request: config_pb2.DeleteRequest, context: grpc.aio.ServicerContext
     ) -> config_pb2.DeleteResponse:
         key = requests.config_key(request)
-        result = await self._writer.delete(key, self._write_options(request, context))
+        options = self._write_options(request, context)
+        if self._mirror.tenant(key.tenant) is not None:
+            self._guard.enforce(key.tenant, {key: None}, options.reason)
+        result = await self._writer.delete(key, options)
         return config_pb2.DeleteResponse(
             previous=result.previous, revision=result.revision, version=result.version
         )
@@ -198,6 +214,9 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         to_version = requests.positive("to_version", request.to_version)
         options = self._write_options(request, context)
         self._require_tenant(key.tenant)
+        target = await self._writer.history_record(key, to_version, timeout=options.timeout)
+        if target.operation != config_pb2.OPERATION_DELETE:
+            self._guard.enforce(key.tenant, {key: target.value}, options.reason)
         result = await self._writer.rollback(key, to_version, options)
         return config_pb2.RollbackResponse(entry=result.entry, revision=result.revision)
 
@@ -222,18 +241,8 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
             last_change_revision=resolved.revision, revision=revision, stale=stale)
 
     def _resolve(self, tenant: str, environment: str, service: str) -> Resolved:
-        layers = []
-        for scope in scope_layers(environment, service):
-            prefix = self._ks.scope_prefix(tenant, scope.environment, scope.service)
-            layers.append(Layer(scope.layer, {
-                item.key.key: LayerValue(item.entry.value, item.entry.mod_revision,
-                                         str(item.key))
-                for item in self._mirror.items(prefix)}))
-        try:
-            return resolve(layers)
-        except InvalidArgumentError as exc:
-            # Stored values are checked on write; one that still fails predates a rule.
-            raise FailedPreconditionError(f"a stored value cannot be resolved: {exc}") from None
+        return resolve_scope(MirrorSource(self._mirror, self._ks, tenant),
+                             self._guard.states.get(tenant), environment, service)
 
     # ------------------------------------------------------------------ history
 
@@ -267,6 +276,16 @@ def _version_position(position: str | None) -> int | None:
 
 
 def _provenance(tenant: str, path: str, source: Source) -> config_pb2.Provenance:
+    return provenance_message(tenant, path, source)
+
+
+def provenance_message(tenant: str, path: str, source: Source) -> config_pb2.Provenance:
+    """A leaf's Source as the contract's Provenance (template layers name the template)."""
+    if source.layer.startswith(TEMPLATE_LAYER_PREFIX):
+        return config_pb2.Provenance(
+            path=path, layer=source.layer, revision=source.revision,
+            template=source.layer[len(TEMPLATE_LAYER_PREFIX):],
+            key=config_pb2.ConfigKey(tenant=tenant, key=source.key.rsplit("/", 1)[-1]))
     environment, service, key = source.key.split("/")[1:]
     return config_pb2.Provenance(
         path=path, layer=source.layer, revision=source.revision,

@@ -24,6 +24,9 @@ from configsvc.api.config_service import ConfigService, ServiceLimits
 from configsvc.api.registry import register_service
 from configsvc.api.tenant_service import TenantService
 from configsvc.api.watch_service import WatchService
+from configsvc.hier.guard import WriteGuard
+from configsvc.hier.services import HIERARCHY_SERVICE_NAMES, hierarchy_services
+from configsvc.hier.state import StateCache
 from configsvc.server.config import ServerConfig
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
@@ -38,6 +41,7 @@ SERVICE_NAMES = (
     config_pb2.DESCRIPTOR.services_by_name["ConfigService"].full_name,
     tenant_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
     watch_pb2.DESCRIPTOR.services_by_name["WatchService"].full_name,
+    *HIERARCHY_SERVICE_NAMES,
 )
 
 _SERVER_OPTIONS = [
@@ -65,6 +69,7 @@ class ConfigServer:
                              backoff_max=config.mirror_backoff[1])
         self.writer = Writer(self.etcd, self.keyspace, self.mirror)
         self.hub = WatchHub(self.mirror, config.watch)
+        self.guard = WriteGuard(self.mirror, self.keyspace, StateCache(self.mirror, self.keyspace))
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._health_tasks: set[asyncio.Task[None]] = set()
@@ -77,13 +82,16 @@ class ConfigServer:
         server = grpc.aio.server(options=options)
         limits = ServiceLimits(request_timeout=self.config.request_timeout)
         register_service(server, config_pb2.DESCRIPTOR.services_by_name["ConfigService"],
-                         ConfigService(self.mirror, self.writer, self.keyspace, limits),
+                         ConfigService(self.mirror, self.writer, self.keyspace, limits,
+                                       guard=self.guard),
                          raw_responses={"Get"})
         register_service(server, tenant_pb2.DESCRIPTOR.services_by_name["TenantService"],
                          TenantService(self.mirror, self.writer, self.config.request_timeout))
         register_service(server, watch_pb2.DESCRIPTOR.services_by_name["WatchService"],
                          WatchService(self.mirror, self.hub), raw_responses={"Watch"},
                          raw_requests={"Watch"})
+        for descriptor, servicer in hierarchy_services(self, limits):
+            register_service(server, descriptor, servicer)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,

@@ -1,0 +1,29 @@
+"""The hierarchy servicers of one server process, ready to register."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from google.protobuf.descriptor import ServiceDescriptor
+
+from configsvc.api.validation_service import ValidationService
+from configsvc.v1 import validation_pb2
+
+if TYPE_CHECKING:
+    from configsvc.api.config_service import ServiceLimits
+    from configsvc.server.app import ConfigServer
+
+_DESCRIPTORS = (
+    validation_pb2.DESCRIPTOR.services_by_name["ValidationService"],
+)
+HIERARCHY_SERVICE_NAMES = tuple(d.full_name for d in _DESCRIPTORS)
+
+
+def hierarchy_services(server: ConfigServer,
+                       limits: ServiceLimits) -> list[tuple[ServiceDescriptor, Any]]:
+    """(descriptor, servicer) of every hierarchy service, sharing the server's guard."""
+    timeout = limits.request_timeout
+    return [
+        (_DESCRIPTORS[0], ValidationService(server.mirror, server.writer, server.keyspace,
+                                            server.guard, timeout)),
+    ]
