@@ -112,3 +112,11 @@ def parse_timestamp(text: str) -> Timestamp:
     if text:
         stamp.FromJsonString(text)
     return stamp
+
+
+def from_kvs(ks: Keyspace, tenant: str, kind: str, kvs: list[Any]) -> Iterator[StoredRecord]:
+    """Records of ``kind`` from etcd key-values (a range read at an older revision)."""
+    prefix = ks.record_prefix(tenant, kind)
+    for kv in kvs:
+        yield _decode(bytes(kv.key), prefix, int(kv.mod_revision), int(kv.create_revision),
+                      bytes(kv.value))
