@@ -13,6 +13,7 @@ import grpc
 from google.protobuf.message import DecodeError
 
 from configsvc.errors import InvalidArgumentError, NotFoundError, StreamEndedError
+from configsvc.hier.watching import ResolvedViews, resolved_selector
 from configsvc.store.mirror import Mirror
 from configsvc.v1 import watch_pb2
 from configsvc.watch import selectors, wire
@@ -22,18 +23,28 @@ from configsvc.watch.hub import End, WatchHub
 class WatchService:
     """Implements WatchService.Watch; see watch.proto for the stream contract."""
 
-    def __init__(self, mirror: Mirror, hub: WatchHub, sync_timeout: float = 5.0) -> None:
+    def __init__(self, mirror: Mirror, hub: WatchHub, sync_timeout: float = 5.0,
+                 resolved: ResolvedViews | None = None) -> None:
         self._mirror = mirror
         self._hub = hub
         self._sync_timeout = sync_timeout
+        self._resolved = resolved
 
     async def Watch(self, data: bytes, context: grpc.aio.ServicerContext) -> None:
         """Writes with ``context.write`` rather than yielding: a coroutine is one frame
         per stream where an async generator (plus the error wrapper's) is two. The
         request arrives as bytes (``raw_requests``) and is decoded in ``_parse``, so
         only its small parts live as long as the stream."""
-        chosen, start_revision, send_snapshot = _parse(data)
+        request = _decode(data)
+        view = resolved_selector(request) if self._resolved is not None else None
+        chosen, start_revision, send_snapshot = _parse(request)
+        del request
         self._mirror.require_available(allow_stale=False)
+        if view is not None and self._resolved is not None:
+            if self._mirror.tenant(view.tenant) is None:
+                raise NotFoundError("tenant", view.tenant)
+            await self._resolved.stream(view, context.write)
+            return
         for tenant in sorted({s.tenant for s in chosen}):
             if self._mirror.tenant(tenant) is None:
                 raise NotFoundError("tenant", tenant)
@@ -66,12 +77,15 @@ class WatchService:
 
 
 
-def _parse(data: bytes) -> tuple[tuple[selectors.Selector, ...], int, bool]:
-    """Decode and validate a WatchRequest; the message itself is not kept."""
+def _decode(data: bytes) -> watch_pb2.WatchRequest:
     try:
-        request = watch_pb2.WatchRequest.FromString(data)
+        return watch_pb2.WatchRequest.FromString(data)
     except DecodeError:
         raise InvalidArgumentError.single("request", "is not a valid WatchRequest") from None
+
+
+def _parse(request: watch_pb2.WatchRequest) -> tuple[tuple[selectors.Selector, ...], int, bool]:
+    """Validate a WatchRequest; the caller drops the message itself."""
     chosen = selectors.parse(request.selectors)
     if request.start_revision < 0:
         raise InvalidArgumentError.single(

@@ -27,6 +27,7 @@ from configsvc.api.watch_service import WatchService
 from configsvc.hier.guard import WriteGuard
 from configsvc.hier.services import HIERARCHY_SERVICE_NAMES, hierarchy_services
 from configsvc.hier.state import StateCache
+from configsvc.hier.watching import ResolvedViews
 from configsvc.server.config import ServerConfig
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
@@ -70,6 +71,7 @@ class ConfigServer:
         self.writer = Writer(self.etcd, self.keyspace, self.mirror)
         self.hub = WatchHub(self.mirror, config.watch)
         self.guard = WriteGuard(self.mirror, self.keyspace, StateCache(self.mirror, self.keyspace))
+        self.resolved_views = ResolvedViews(self.mirror, self.keyspace, self.guard.states)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._health_tasks: set[asyncio.Task[None]] = set()
@@ -88,7 +90,8 @@ class ConfigServer:
         register_service(server, tenant_pb2.DESCRIPTOR.services_by_name["TenantService"],
                          TenantService(self.mirror, self.writer, self.config.request_timeout))
         register_service(server, watch_pb2.DESCRIPTOR.services_by_name["WatchService"],
-                         WatchService(self.mirror, self.hub), raw_responses={"Watch"},
+                         WatchService(self.mirror, self.hub, resolved=self.resolved_views),
+                         raw_responses={"Watch"},
                          raw_requests={"Watch"})
         for descriptor, servicer in hierarchy_services(self, limits):
             register_service(server, descriptor, servicer)
@@ -133,6 +136,7 @@ class ConfigServer:
         server, self._server = self._server, None
         await self.health.enter_graceful_shutdown()
         await self.hub.shutdown()  # streams end with UNAVAILABLE: "resume elsewhere"
+        self.resolved_views.shutdown()
         await server.stop(self.config.grace_period if grace is None else grace)
         await self.mirror.stop()
         for task in list(self._health_tasks):
