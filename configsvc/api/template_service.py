@@ -108,6 +108,7 @@ class TemplateService(template_pb2_grpc.TemplateServiceServicer):  # type: ignor
         extends = _checked_refs(request.extends)
         state = self._guard.states.get(tenant)
         expanded = _expand(state, extends)
+        self._guard.enforce_extends(tenant, service, extends)
         current = state.extends.get(service)
         expected = requests.expected_revision(request)
         if expected is None:

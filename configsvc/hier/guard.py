@@ -10,7 +10,8 @@ Validate dry run:
    (INVALID_ARGUMENT, one field violation per failing JSON pointer). A value
    that is a whole tombstone (``{"$unset": true}``) removes the key from the
    resolved view and is not checked.
-3. Rules: every rule is evaluated on the resolved document of every concrete
+3. Rules (also for a new extends list of a service): every rule is evaluated
+   on the resolved document of every concrete
    (service, environment) the changes can alter, before and after the
    changes. A rule that held before and is broken after refuses the write
    (``rules/<name>`` naming the scopes). A rule that was already broken does
@@ -24,11 +25,13 @@ admission control in Kubernetes). Writes to one key are serialized.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from configsvc.errors import FieldViolation, InvalidArgumentError
+from configsvc.hier.records import StoredRecord
 from configsvc.hier.resolver import (
     Changes,
     MirrorSource,
@@ -121,6 +124,26 @@ class WriteGuard:
             held = {(v.rule, v.scope) for v in before}
             report.rules = [v for v in after if (v.rule, v.scope) not in held]
         return report
+
+    def enforce_extends(self, tenant: str, service: str, extends: list[str]) -> None:
+        """Refuse a new extends list of ``service`` that would newly break a rule."""
+        state = self.states.get(tenant)
+        rules = state.rule_objects
+        if not rules:
+            return
+        record = StoredRecord(service, 0, {"extends": extends}, 0, 0)
+        proposed = dataclasses.replace(state, extends={**state.extends, service: record})
+        _, environments = known_scopes(self._mirror, self._ks, state)
+        documents = [(service, env) for env in sorted(environments)
+                     if any(rule.applies_to(DocumentScope(service, env)) for rule in rules)]
+        before = evaluate_rules(rules, self.resolved_documents(tenant, state, documents),
+                                tenant=tenant)
+        after = evaluate_rules(rules, self.resolved_documents(tenant, proposed, documents),
+                               tenant=tenant)
+        held = {(v.rule, v.scope) for v in before}
+        broken = [v for v in after if (v.rule, v.scope) not in held]
+        if broken:
+            raise rule_violations_to_error(broken)
 
     def enforce(self, tenant: str, changes: Changes, reason: str) -> None:
         """Raise INVALID_ARGUMENT if ``changes`` may not be written (see the module docstring)."""

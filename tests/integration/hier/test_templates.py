@@ -7,7 +7,7 @@ import json
 import grpc
 import pytest
 
-from configsvc.v1 import config_pb2, template_pb2
+from configsvc.v1 import config_pb2, template_pb2, validation_pb2
 from tests.integration.hier.support import Hier, bad_request
 
 
@@ -97,3 +97,18 @@ async def test_cycles_and_missing_templates_name_the_chain(hier: Hier, tenant: s
         await hier.templates.GetTemplate(template_pb2.GetTemplateRequest(
             tenant=tenant, name="a", version=9))
     assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_extends_that_would_break_a_rule_is_refused(hier: Hier, tenant: str) -> None:
+    await put_template(hier, tenant, "big", {"db.pool": {"min": 50}})
+    await hier.put(tenant, "prod", "api", "db.pool", {"max": 10})
+    await hier.validation.PutRule(validation_pb2.PutRuleRequest(
+        tenant=tenant, name="pool-order", message="min <= max",
+        logic=json.dumps({"<=": [{"cfg": ["db.pool/min", 0]}, {"cfg": ["db.pool/max", 1e9]}]})))
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await hier.templates.SetExtends(template_pb2.SetExtendsRequest(
+            tenant=tenant, service="api", extends=["big@1"]))
+    [(field, description)] = bad_request(exc.value)
+    assert field == "rules/pool-order" and "service 'api' in environment 'prod'" in description
+    await hier.templates.SetExtends(template_pb2.SetExtendsRequest(
+        tenant=tenant, service="web", extends=["big@1"]))  # web has no max: fine
