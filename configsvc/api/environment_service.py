@@ -5,30 +5,19 @@ from __future__ import annotations
 import grpc
 
 from configsvc.api import requests
-from configsvc.api.records_common import existing_tenant, record_audit
+from configsvc.api.records_common import RecordServicer, existing_tenant, record_audit
 from configsvc.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from configsvc.hier import records
-from configsvc.hier.guard import WriteGuard
 from configsvc.hier.records import StoredRecord
 from configsvc.model.keys import ALL, require_segment
 from configsvc.model.values import validate_reason
 from configsvc.store.codec import now_timestamp
-from configsvc.store.keyspace import Keyspace
-from configsvc.store.mirror import Mirror
-from configsvc.store.writer import RecordChange, Writer
+from configsvc.store.writer import RecordChange
 from configsvc.v1 import environment_pb2, environment_pb2_grpc
 
 
-class EnvironmentService(environment_pb2_grpc.EnvironmentServiceServicer):  # type: ignore[misc]
+class EnvironmentService(RecordServicer, environment_pb2_grpc.EnvironmentServiceServicer):  # type: ignore[misc]
     """Declares environments; see environment.proto for what ``protected`` means."""
-
-    def __init__(self, mirror: Mirror, writer: Writer, keyspace: Keyspace, guard: WriteGuard,
-                 request_timeout: float) -> None:
-        self._mirror = mirror
-        self._writer = writer
-        self._ks = keyspace
-        self._guard = guard
-        self._timeout = request_timeout
 
     def _name(self, value: str) -> str:
         name = require_segment("name", value)
@@ -44,7 +33,7 @@ class EnvironmentService(environment_pb2_grpc.EnvironmentServiceServicer):  # ty
         return await self._writer.commit_records(
             tenant, [RecordChange(records.plain_key(self._ks, tenant, records.ENVIRONMENT, name),
                                   records.encode(body), expected, label=f"environment {name}")],
-            [audit], timeout=requests.time_left(context, self._timeout))
+            [audit], timeout=self._time_left(context))
 
     async def CreateEnvironment(
         self, request: environment_pb2.CreateEnvironmentRequest,

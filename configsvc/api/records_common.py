@@ -5,10 +5,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import grpc
+
+from configsvc.api import requests
 from configsvc.errors import InvalidArgumentError, NotFoundError
+from configsvc.hier.guard import WriteGuard
 from configsvc.model.keys import ALL, require_segment
 from configsvc.model.values import validate_json_value
+from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
+from configsvc.store.writer import Writer
 from configsvc.v1 import audit_pb2, config_pb2
 
 
@@ -45,3 +51,18 @@ def record_audit(kind: str, tenant: str, name: str, actor: str, reason: str, *,
         kind=kind, tenant=tenant, name=name, actor=actor, reason=reason,
         operation=config_pb2.OPERATION_DELETE if deleted else config_pb2.OPERATION_PUT,
         before_version=before_version, after_version=after_version)
+
+
+class RecordServicer:
+    """What every record-storing servicer holds: the store, the guard and the time budget."""
+
+    def __init__(self, mirror: Mirror, writer: Writer, keyspace: Keyspace, guard: WriteGuard,
+                 request_timeout: float) -> None:
+        self._mirror = mirror
+        self._writer = writer
+        self._ks = keyspace
+        self._guard = guard
+        self._timeout = request_timeout
+
+    def _time_left(self, context: grpc.aio.ServicerContext) -> float:
+        return requests.time_left(context, self._timeout)

@@ -8,10 +8,9 @@ from collections.abc import Iterable, Mapping
 import grpc
 
 from configsvc.api import requests
-from configsvc.api.records_common import existing_tenant, record_audit
+from configsvc.api.records_common import RecordServicer, existing_tenant, record_audit
 from configsvc.errors import InvalidArgumentError, NotFoundError
 from configsvc.hier import records
-from configsvc.hier.guard import WriteGuard
 from configsvc.hier.records import StoredRecord
 from configsvc.hier.state import TenantState, template_of
 from configsvc.model.keys import ALL, key_violation, require_segment
@@ -19,28 +18,15 @@ from configsvc.model.values import validate_json_value, validate_reason
 from configsvc.resolve import Template, parse_template_ref, parse_value
 from configsvc.resolve.templates import expand_templates
 from configsvc.store.codec import now_timestamp
-from configsvc.store.keyspace import Keyspace
-from configsvc.store.mirror import Mirror
-from configsvc.store.writer import RecordChange, Writer
+from configsvc.store.writer import RecordChange
 from configsvc.v1 import template_pb2, template_pb2_grpc
 
 VALUES_MAX = 1000
 EXTENDS_MAX = 16
 
 
-class TemplateService(template_pb2_grpc.TemplateServiceServicer):  # type: ignore[misc]
+class TemplateService(RecordServicer, template_pb2_grpc.TemplateServiceServicer):  # type: ignore[misc]
     """Stores templates and extends lists as records; see template.proto for the contract."""
-
-    def __init__(self, mirror: Mirror, writer: Writer, keyspace: Keyspace, guard: WriteGuard,
-                 request_timeout: float) -> None:
-        self._mirror = mirror
-        self._writer = writer
-        self._ks = keyspace
-        self._guard = guard
-        self._timeout = request_timeout
-
-    def _commit_timeout(self, context: grpc.aio.ServicerContext) -> float:
-        return requests.time_left(context, self._timeout)
 
     async def PutTemplate(self, request: template_pb2.PutTemplateRequest,
                           context: grpc.aio.ServicerContext
@@ -69,7 +55,7 @@ class TemplateService(template_pb2_grpc.TemplateServiceServicer):  # type: ignor
             tenant, [RecordChange(records.version_key(self._ks, tenant, records.TEMPLATE, name,
                                                       version), records.encode(body), 0,
                                   label=f"template {name}@{version}")],
-            [audit], timeout=self._commit_timeout(context))
+            [audit], timeout=self._time_left(context))
         return template_pb2.PutTemplateResponse(
             template=_message(tenant, StoredRecord(name, version, body, revision, revision)),
             revision=revision)
@@ -123,7 +109,7 @@ class TemplateService(template_pb2_grpc.TemplateServiceServicer):  # type: ignor
         revision = await self._writer.commit_records(
             tenant, [RecordChange(key, records.encode(body) if extends else None, expected,
                                   label=f"extends of service {service}")],
-            [audit], timeout=self._commit_timeout(context))
+            [audit], timeout=self._time_left(context))
         return template_pb2.SetExtendsResponse(extends=extends, expanded=expanded,
                                                revision=revision)
 

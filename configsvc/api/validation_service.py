@@ -10,6 +10,7 @@ import grpc
 
 from configsvc.api import requests
 from configsvc.api.records_common import (
+    RecordServicer,
     existing_tenant,
     json_document,
     optional_scope_part,
@@ -17,7 +18,7 @@ from configsvc.api.records_common import (
 )
 from configsvc.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from configsvc.hier import records
-from configsvc.hier.guard import Report, WriteGuard
+from configsvc.hier.guard import Report
 from configsvc.hier.records import StoredRecord
 from configsvc.hier.resolver import Changes, known_scopes
 from configsvc.hier.state import TenantState
@@ -25,9 +26,7 @@ from configsvc.model.keys import ConfigKey, require_segment
 from configsvc.model.values import validate_json_value, validate_reason
 from configsvc.resolve import is_tombstone, parse_value
 from configsvc.store.codec import key_message, now_timestamp
-from configsvc.store.keyspace import Keyspace
-from configsvc.store.mirror import Mirror
-from configsvc.store.writer import RecordChange, Writer
+from configsvc.store.writer import RecordChange
 from configsvc.v1 import validation_pb2, validation_pb2_grpc
 from configsvc.validate import (
     DocumentScope,
@@ -44,16 +43,8 @@ WRITES_MAX = 1000
 _SHOWN = 3  # existing violations named in a refusal's message
 
 
-class ValidationService(validation_pb2_grpc.ValidationServiceServicer):  # type: ignore[misc]
+class ValidationService(RecordServicer, validation_pb2_grpc.ValidationServiceServicer):  # type: ignore[misc]
     """Stores schema and rule versions as records; see validation.proto for the contract."""
-
-    def __init__(self, mirror: Mirror, writer: Writer, keyspace: Keyspace, guard: WriteGuard,
-                 request_timeout: float) -> None:
-        self._mirror = mirror
-        self._writer = writer
-        self._ks = keyspace
-        self._guard = guard
-        self._timeout = request_timeout
 
     # ------------------------------------------------------------ proposals
 
@@ -139,7 +130,7 @@ class ValidationService(validation_pb2_grpc.ValidationServiceServicer):  # type:
         return await self._writer.commit_records(
             tenant, [RecordChange(key, records.encode(body), 0,
                                   label=f"{kind} {name!r} version {version}")],
-            [audit], timeout=requests.time_left(context, self._timeout))
+            [audit], timeout=self._time_left(context))
 
     async def GetSchema(self, request: validation_pb2.GetSchemaRequest,
                         context: grpc.aio.ServicerContext) -> validation_pb2.GetSchemaResponse:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from configsvc.errors import InvalidArgumentError
 from configsvc.hier import records
@@ -22,6 +24,7 @@ from configsvc.store.mirror import Mirror
 from configsvc.validate import Rule, SchemaBinding, SchemaRegistry, Scope
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def schema_binding(tenant: str, record: StoredRecord) -> SchemaBinding:
@@ -81,20 +84,8 @@ def build(mirror: Mirror, ks: Keyspace, tenant: str) -> TenantState:
     state = TenantState(tenant)
     state.schemas = records.latest_by_name(records.scan(mirror, ks, tenant, records.SCHEMA))
     state.rules = records.latest_by_name(records.scan(mirror, ks, tenant, records.RULE))
-    for record in state.schemas.values():
-        if not record.body.get("deleted"):
-            try:
-                state.bindings.append(schema_binding(tenant, record))
-            except (InvalidArgumentError, ValueError, KeyError) as exc:
-                log.warning("stored schema %s/%s@%d skipped: %s", tenant, record.name,
-                            record.version, exc)
-    for record in state.rules.values():
-        if not record.body.get("deleted"):
-            try:
-                state.rule_objects.append(rule_of(tenant, record))
-            except (InvalidArgumentError, ValueError, KeyError) as exc:
-                log.warning("stored rule %s/%s@%d skipped: %s", tenant, record.name,
-                            record.version, exc)
+    state.bindings = _loaded(tenant, state.schemas, schema_binding)
+    state.rule_objects = _loaded(tenant, state.rules, rule_of)
     state.registry = SchemaRegistry(state.bindings)
     for record in records.scan(mirror, ks, tenant, records.TEMPLATE):
         state.template_records[(record.name, record.version)] = record
@@ -103,6 +94,20 @@ def build(mirror: Mirror, ks: Keyspace, tenant: str) -> TenantState:
     state.environments = {r.name: r for r in records.scan(mirror, ks, tenant,
                                                              records.ENVIRONMENT)}
     return state
+
+
+def _loaded(tenant: str, latest: dict[str, StoredRecord],
+            load: Callable[[str, StoredRecord], T]) -> list[T]:
+    """The records in force (not deleted) as objects; one that no longer loads is logged."""
+    found = []
+    for record in latest.values():
+        if record.body.get("deleted"):
+            continue
+        try:
+            found.append(load(tenant, record))
+        except (InvalidArgumentError, ValueError, KeyError) as exc:
+            log.warning("stored %s/%s@%d skipped: %s", tenant, record.name, record.version, exc)
+    return found
 
 
 class StateCache:
