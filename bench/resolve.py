@@ -5,10 +5,11 @@
 Seeds global, env, service and service-env layers with the same 500 key
 names (objects that merge member by member), then measures, sequentially:
 
-* ``Resolve`` RPC, cached: the document of an unchanged revision (the common
-  case: the result is cached per revision);
-* ``Resolve`` RPC, uncached: one unrelated write before every call moves the
-  revision, so every call merges all 2,000 values again;
+* ``Resolve`` RPC, cached: nothing changed since the last call;
+* ``Resolve`` RPC after an unrelated write (another service): still cached,
+  because the cache is keyed by the scope's own inputs, not the store revision;
+* ``Resolve`` RPC, uncached: a write to one of the service's layers before
+  every call, so every call merges all 2,000 values again;
 * the merge alone (``configsvc.hier.resolver.resolve_scope`` in process).
 
 Prints one JSON object of p50/p99 milliseconds; README.md records a run.
@@ -71,18 +72,20 @@ async def measure(endpoint: str, calls: int) -> dict[str, dict[str, float]]:
         check = await config.Resolve(request)
         assert len(json.loads(check.document)) == KEYS
 
-        cached, uncached, merge = [], [], []
+        cached, unrelated_write, uncached, merge = [], [], [], []
         for _ in range(calls):
             start = time.perf_counter()
             await config.Resolve(request)
             cached.append(time.perf_counter() - start)
-        unrelated = config_pb2.PutRequest(key=config_pb2.ConfigKey(
-            tenant="bench", environment="staging", service="web", key="tick"), value="1")
-        for _ in range(calls):
-            await config.Put(unrelated)
-            start = time.perf_counter()
-            await config.Resolve(request)
-            uncached.append(time.perf_counter() - start)
+        for samples, environment, service in ((unrelated_write, "staging", "web"),
+                                              (uncached, "prod", "api")):
+            for i in range(calls):
+                await config.Put(config_pb2.PutRequest(key=config_pb2.ConfigKey(
+                    tenant="bench", environment=environment, service=service, key="tick"),
+                    value=str(i)))
+                start = time.perf_counter()
+                await config.Resolve(request)
+                samples.append(time.perf_counter() - start)
         state = server.guard.states.get("bench")
         source = MirrorSource(server.mirror, server.keyspace, "bench")
         for _ in range(calls):
@@ -90,6 +93,7 @@ async def measure(endpoint: str, calls: int) -> dict[str, dict[str, float]]:
             resolve_scope(source, state, "prod", "api").canonical_json()
             merge.append(time.perf_counter() - start)
         return {"resolve_rpc_cached": percentiles(cached),
+                "resolve_rpc_after_unrelated_write": percentiles(unrelated_write),
                 "resolve_rpc_uncached": percentiles(uncached),
                 "merge_in_process": percentiles(merge)}
     finally:

@@ -16,12 +16,12 @@ from configsvc.api import pagination, requests
 from configsvc.errors import InvalidArgumentError, NotFoundError
 from configsvc.hier.guard import WriteGuard
 from configsvc.hier.listing import ListFilter
-from configsvc.hier.resolver import MirrorSource, resolve_scope
+from configsvc.hier.resolver import MirrorSource, ScopeCache, input_fingerprint, resolve_scope
 from configsvc.hier.state import StateCache
 from configsvc.model.keys import ConfigKey, require_segment
 from configsvc.model.labels import validate_labels
 from configsvc.model.values import validate_json_value, validate_reason
-from configsvc.resolve import TEMPLATE_LAYER_PREFIX, ResolveCache, Resolved, Source
+from configsvc.resolve import TEMPLATE_LAYER_PREFIX, Resolved, Source
 from configsvc.resolve.jsonvalue import parse_value
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
@@ -53,7 +53,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         self._writer = writer
         self._ks = keyspace
         self._limits = limits
-        self._resolved = ResolveCache()
+        self._resolved = ScopeCache()
         self._guard = guard or WriteGuard(mirror, keyspace, StateCache(mirror, keyspace))
 
     # ------------------------------------------------------------------ helpers
@@ -224,21 +224,34 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
 
     async def Resolve(
         self, request: config_pb2.ResolveRequest, context: grpc.aio.ServicerContext
-    ) -> config_pb2.ResolveResponse:
+    ) -> bytes:
+        """Registered with raw responses: returns an encoded ResolveResponse.
+
+        The document and provenance are encoded once per change of the scope's
+        inputs (``input_fingerprint``), not per call and not per unrelated
+        write; each answer is that body plus its own revision and stale flag
+        (concatenated protobuf messages merge).
+        """
         tenant = require_segment("tenant", request.tenant)
         environment = require_segment("environment", request.environment)
         service = require_segment("service", request.service)
         stale = await self._read_gate(request.consistency, context)
         self._require_tenant(tenant)
         revision = self._mirror.revision
-        resolved = self._resolved.get_or_resolve(
-            tenant, service, environment, revision,
-            lambda: self._resolve(tenant, environment, service))
-        return config_pb2.ResolveResponse(
-            document=resolved.canonical_json(),
-            provenance=[_provenance(tenant, path, source)
-                        for path, source in resolved.provenance.items()],
-            last_change_revision=resolved.revision, revision=revision, stale=stale)
+        fingerprint = input_fingerprint(self._mirror, self._ks, tenant, environment, service,
+                                        self._guard.states.generation(tenant))
+
+        def body() -> bytes:
+            resolved = self._resolve(tenant, environment, service)
+            return bytes(config_pb2.ResolveResponse(
+                document=resolved.canonical_json(),
+                provenance=[_provenance(tenant, path, source)
+                            for path, source in resolved.provenance.items()],
+                last_change_revision=resolved.revision).SerializeToString())
+
+        cached = self._resolved.get_or_build((tenant, service, environment), fingerprint, body)
+        tail = config_pb2.ResolveResponse(revision=revision, stale=stale)
+        return cached + bytes(tail.SerializeToString())
 
     def _resolve(self, tenant: str, environment: str, service: str) -> Resolved:
         return resolve_scope(MirrorSource(self._mirror, self._ks, tenant),

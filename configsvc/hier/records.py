@@ -120,3 +120,14 @@ def from_kvs(ks: Keyspace, tenant: str, kind: str, kvs: list[Any]) -> Iterator[S
     for kv in kvs:
         yield _decode(bytes(kv.key), prefix, int(kv.mod_revision), int(kv.create_revision),
                       bytes(kv.value))
+
+
+def tenant_of_record(ks: Keyspace, raw: bytes) -> str | None:
+    """The tenant of a hierarchy record key (one of ``KINDS``), else None."""
+    base = ks.root.encode() + b"/t/"
+    if not raw.startswith(base):
+        return None
+    parts = raw[len(base):].split(b"/", 2)
+    if len(parts) == 3 and parts[1].decode() in KINDS:
+        return parts[0].decode()
+    return None

@@ -10,7 +10,8 @@ can be judged on the document it would produce before it is committed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -156,3 +157,46 @@ def document_of(resolved: Resolved) -> dict[str, object]:
     """The resolved document as ``json.loads`` data (floats, not Decimals), as rules expect."""
     loaded: dict[str, object] = json.loads(resolved.canonical_json())
     return loaded
+
+
+def input_fingerprint(mirror: Mirror, ks: Keyspace, tenant: str, environment: str,
+                      service: str, state_generation: int) -> tuple[int, int, int]:
+    """What the resolution of (service, environment) depends on, cheaply.
+
+    (highest mod_revision, number of entries) over the scope layers, plus the
+    generation of the tenant's records (``StateCache.generation``: templates,
+    extends). Any put into a layer raises the
+    highest revision; a delete lowers the count; so equal fingerprints mean
+    equal inputs, and a write elsewhere in the tenant leaves it unchanged.
+    """
+    highest = count = 0
+    for scope in scope_layers(environment, service):
+        for item in mirror.items(ks.scope_prefix(tenant, scope.environment, scope.service)):
+            count += 1
+            highest = max(highest, item.entry.mod_revision)
+    return highest, count, state_generation
+
+
+class ScopeCache:
+    """Encoded resolutions per (tenant, service, environment), reused while the
+    scope's input fingerprint is unchanged; least recently used beyond ``max_entries``."""
+
+    def __init__(self, max_entries: int = 1024) -> None:
+        self.max_entries = max_entries
+        self.hits = 0
+        self._entries: OrderedDict[tuple[str, str, str],
+                                   tuple[tuple[int, int, int], bytes]] = OrderedDict()
+
+    def get_or_build(self, scope: tuple[str, str, str], fingerprint: tuple[int, int, int],
+                     build: Callable[[], bytes]) -> bytes:
+        found = self._entries.get(scope)
+        if found is not None and found[0] == fingerprint:
+            self.hits += 1
+            self._entries.move_to_end(scope)
+            return found[1]
+        body = build()
+        self._entries[scope] = (fingerprint, body)
+        self._entries.move_to_end(scope)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return body

@@ -1,8 +1,8 @@
 """The hierarchy records of one tenant as ready-to-use objects, rebuilt when records change.
 
 Building a ``SchemaRegistry`` compiles every schema and a ``Rule`` checks its
-logic, so the per-tenant state is built once and reused until the mirror's
-``records_generation`` moves (any record of any tenant changed). Stored
+logic, so the per-tenant state is built once and reused until one of that
+tenant's records changes. Stored
 records were validated on write; one that no longer loads (a stricter engine)
 is skipped and logged rather than blocking every write of the tenant.
 """
@@ -20,7 +20,7 @@ from configsvc.hier import records
 from configsvc.hier.records import StoredRecord
 from configsvc.resolve import LayerValue, Template
 from configsvc.store.keyspace import Keyspace
-from configsvc.store.mirror import Mirror
+from configsvc.store.mirror import Mirror, RecordBatch
 from configsvc.validate import Rule, SchemaBinding, SchemaRegistry, Scope
 
 log = logging.getLogger(__name__)
@@ -111,13 +111,41 @@ def _loaded(tenant: str, latest: dict[str, StoredRecord],
 
 
 class StateCache:
-    """Per-tenant ``TenantState``, rebuilt after any record change (``records_generation``)."""
+    """Per-tenant ``TenantState``, rebuilt after a change to that tenant's records.
+
+    Invalidated by a mirror record listener that looks at the changed keys:
+    ``records_generation`` alone would rebuild every tenant's state on every
+    config write, since the commit marker every Txn touches is a record too.
+    ``generation(tenant)`` changes whenever that tenant's state may change.
+    """
 
     def __init__(self, mirror: Mirror, ks: Keyspace) -> None:
         self._mirror = mirror
         self._ks = ks
-        self._generation = -1
         self._states: dict[str, TenantState] = {}
+        self._generations: dict[str, int] = {}
+        self._counter = 0
+        self._base = 0
+        mirror.add_record_listener(self._on_records)
+        # The first load after start (or a reload) reports no record changes: start over.
+        mirror.add_sync_listener(self._on_sync)
+
+    def _on_sync(self, _synced: bool) -> None:
+        self._states.clear()
+        self._counter += 1
+        self._generations = dict.fromkeys(self._generations, self._counter)
+        self._base = self._counter
+
+    def _on_records(self, batch: RecordBatch) -> None:
+        for raw, _ in batch.changes:
+            tenant = records.tenant_of_record(self._ks, raw)
+            if tenant is not None:
+                self._states.pop(tenant, None)
+                self._counter += 1
+                self._generations[tenant] = self._counter
+
+    def generation(self, tenant: str) -> int:
+        return self._generations.get(tenant, self._base)
 
     def get_schemas(self, tenant: str) -> dict[str, StoredRecord]:
         """Latest version of each schema name of ``tenant`` (deleted ones included)."""
@@ -128,10 +156,6 @@ class StateCache:
         return self.get(tenant).rules
 
     def get(self, tenant: str) -> TenantState:
-        generation = self._mirror.records_generation
-        if generation != self._generation:
-            self._states.clear()
-            self._generation = generation
         state = self._states.get(tenant)
         if state is None:
             state = self._states[tenant] = build(self._mirror, self._ks, tenant)
