@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterable, Mapping
 
 import grpc
 
 from configsvc.api import requests
 from configsvc.api.records_common import RecordServicer, existing_tenant, record_audit
-from configsvc.errors import InvalidArgumentError, NotFoundError
+from configsvc.errors import FieldViolation, InvalidArgumentError, NotFoundError
 from configsvc.hier import records
 from configsvc.hier.records import StoredRecord
 from configsvc.hier.state import TenantState, template_of
-from configsvc.model.keys import ALL, key_violation, require_segment
+from configsvc.model.keys import ALL, ConfigKey, key_violation, require_segment
 from configsvc.model.values import validate_json_value, validate_reason
-from configsvc.resolve import Template, parse_template_ref, parse_value
+from configsvc.resolve import Template, is_tombstone, parse_template_ref, parse_value
 from configsvc.resolve.templates import expand_templates
 from configsvc.store.codec import now_timestamp
 from configsvc.store.writer import RecordChange
@@ -38,6 +39,7 @@ class TemplateService(RecordServicer, template_pb2_grpc.TemplateServiceServicer)
         values = _checked_values(request.values)
         extends = _checked_refs(request.extends)
         state = self._guard.states.get(tenant)
+        _check_schemas(state, tenant, values)
         latest = [r for (n, _), r in state.template_records.items() if n == name]
         current = max(latest, key=lambda r: r.version) if latest else None
         expected = (int(request.expected_version) if request.HasField("expected_version")
@@ -147,6 +149,23 @@ def _checked_values(values: Mapping[str, str]) -> dict[str, str]:
         validate_json_value(found[key], field=f"values[{key}]")
         parse_value(found[key], key=key)
     return found
+
+
+def _check_schemas(state: TenantState, tenant: str, values: Mapping[str, str]) -> None:
+    """Template values reach every service that extends them: they are checked like
+    values written for every environment and service (so every schema of their key applies)."""
+    violations = []
+    for name in sorted(values):
+        key = ConfigKey(tenant, ALL, ALL, name)
+        if not state.registry.schemas_for(key):
+            continue
+        parsed = json.loads(values[name])
+        if not is_tombstone(parsed):
+            violations += [FieldViolation(f"values[{name}]{v.field.removeprefix('value')}",
+                                          v.description)
+                           for v in state.registry.validate(key, parsed)]
+    if violations:
+        raise InvalidArgumentError(violations)
 
 
 def _checked_refs(refs: Iterable[str]) -> list[str]:

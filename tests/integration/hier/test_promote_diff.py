@@ -8,7 +8,7 @@ import grpc
 import pytest
 
 from configsvc.store.etcd import EtcdClient
-from configsvc.v1 import audit_pb2, config_pb2, environment_pb2, hierarchy_pb2
+from configsvc.v1 import audit_pb2, config_pb2, environment_pb2, hierarchy_pb2, validation_pb2
 from tests.helpers import ckey
 from tests.integration.hier.support import Hier, bad_request
 
@@ -132,3 +132,19 @@ async def test_diff_scopes_resolved_and_raw(hier: Hier, tenant: str) -> None:
     assert bad_request(exc.value)[0][0] == "right"
     assert json.loads((await hier.stack.config.Get(config_pb2.GetRequest(
         key=ckey(tenant, "db")))).entry.value)["host"] == "p"
+
+
+async def test_promote_refuses_values_a_schema_rejects(hier: Hier, tenant: str) -> None:
+    await hier.validation.PutSchema(validation_pb2.PutSchemaRequest(
+        tenant=tenant, name="pool", pattern="db.pool", environment="prod",
+        schema=json.dumps({"properties": {"max": {"maximum": 100}}})))
+    await hier.put(tenant, "staging", "api", "db.pool", {"max": 500})
+    await hier.put(tenant, "staging", "api", "ok", 1)
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await hier.hierarchy.Promote(hierarchy_pb2.PromoteRequest(
+            tenant=tenant, service="api", source_environment="staging",
+            target_environment="prod", dry_run=True))
+    assert [f for f, _ in bad_request(exc.value)] == ["db.pool: value/max"]
+    listed = await hier.stack.config.List(config_pb2.ListRequest(tenant=tenant,
+                                                                 environment="prod"))
+    assert not listed.entries  # all or nothing: "ok" was not promoted either

@@ -10,7 +10,8 @@ import grpc
 import pytest
 
 from configsvc.resolve import canonical_json
-from configsvc.v1 import template_pb2, watch_pb2, watch_pb2_grpc
+from configsvc.v1 import template_pb2, tenant_pb2, watch_pb2, watch_pb2_grpc
+from tests.helpers import PrivateStack
 from tests.integration.hier.support import Hier, bad_request
 from tests.unit.resolve.support import apply_patch
 
@@ -92,3 +93,19 @@ async def test_resolved_selectors_are_validated(hier: Hier, tenant: str) -> None
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await stub.Watch(view_request("no-such-tenant"), timeout=10).read()
     assert exc.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_view_streams_end_with_unavailable_at_shutdown(
+    private_stack: PrivateStack,
+) -> None:
+    stack = private_stack.stack
+    await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
+    stream = watch_pb2_grpc.WatchServiceStub(stack.channel).Watch(view_request("acme"),
+                                                                  timeout=30)
+    first = await stream.read()
+    assert json.loads(first.resolved.document) == {}
+    assert len(stack.server.resolved_views) == 1
+    await stack.server.stop(grace=1.0)
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await stream.read()
+    assert exc.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -112,3 +112,14 @@ async def test_extends_that_would_break_a_rule_is_refused(hier: Hier, tenant: st
     assert field == "rules/pool-order" and "service 'api' in environment 'prod'" in description
     await hier.templates.SetExtends(template_pb2.SetExtendsRequest(
         tenant=tenant, service="web", extends=["big@1"]))  # web has no max: fine
+
+
+async def test_template_values_are_checked_against_schemas(hier: Hier, tenant: str) -> None:
+    await hier.validation.PutSchema(validation_pb2.PutSchemaRequest(
+        tenant=tenant, name="timeouts", pattern="http", environment="prod",
+        schema=json.dumps({"properties": {"timeout_ms": {"type": "integer",
+                                                         "maximum": 60000}}})))
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await put_template(hier, tenant, "slow", {"http": {"timeout_ms": 120000}})
+    assert [f for f, _ in bad_request(exc.value)] == ["values[http]/timeout_ms"]
+    await put_template(hier, tenant, "slow", {"http": {"timeout_ms": 30000}})
