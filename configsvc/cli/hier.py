@@ -1,4 +1,4 @@
-"""Hierarchy commands: diff, promote, env, schema and rule.
+"""Hierarchy commands: diff, promote, env, schema, rule, template and extends.
 
 Same conventions as ``configsvc.cli.client`` (whose helpers these reuse):
 local checks first (exit 2), server errors exit 1 with their details.
@@ -27,6 +27,8 @@ from configsvc.v1 import (
     environment_pb2_grpc,
     hierarchy_pb2,
     hierarchy_pb2_grpc,
+    template_pb2,
+    template_pb2_grpc,
     validation_pb2,
     validation_pb2_grpc,
 )
@@ -188,6 +190,38 @@ def _rule_put(args: argparse.Namespace, session: Session) -> int:
     return 0
 
 
+def _template_put(args: argparse.Namespace, session: Session) -> int:
+    tenant, _, _ = parse_scope(args.tenant)
+    values = json.loads(_read_json_file(args.file))
+    if not isinstance(values, dict):
+        raise UsageError(f"{args.file} must hold a JSON object: key name -> value")
+    stub = _stub(session, template_pb2_grpc.TemplateServiceStub)
+    response = session.call(stub.PutTemplate, template_pb2.PutTemplateRequest(
+        tenant=tenant, name=args.name, extends=args.extends, reason=args.reason,
+        values={key: json.dumps(value) for key, value in values.items()}))
+    if args.json:
+        output.print_json(response)
+    else:
+        print(f"template {args.name}@{response.template.version} at revision "
+              f"{response.revision}")
+    return 0
+
+
+def _extends(args: argparse.Namespace, session: Session) -> int:
+    tenant, service, _ = parse_scope(args.scope)
+    if not service:
+        raise UsageError(f"{args.scope!r} is not TENANT/SERVICE")
+    stub = _stub(session, template_pb2_grpc.TemplateServiceStub)
+    response = session.call(stub.SetExtends, template_pb2.SetExtendsRequest(
+        tenant=tenant, service=service, extends=args.refs, reason=args.reason))
+    if args.json:
+        output.print_json(response)
+    else:
+        print(f"{service} extends {', '.join(response.extends) or 'nothing'} (applied: "
+              f"{', '.join(response.expanded) or '-'}) at revision {response.revision}")
+    return 0
+
+
 def _colour_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--color", choices=("auto", "always", "never"), default="auto",
                         help="colour the rows (default: only on a terminal)")
@@ -235,6 +269,22 @@ def register(commands: Any) -> None:
     schema.add_argument("--reason", default="")
     schema.add_argument("--force", action="store_true",
                         help="store it even if stored values violate it")
+
+    template = _add(commands, "template", _template_put, parent,
+                    help="store a new version of a template")
+    template.add_argument("tenant", metavar="TENANT")
+    template.add_argument("name", metavar="NAME")
+    template.add_argument("--file", required=True,
+                          help="a JSON object: key name -> value")
+    template.add_argument("--extends", action="append", default=[], metavar="NAME@VERSION",
+                          help="a template this one extends (repeat)")
+    template.add_argument("--reason", default="")
+
+    extends = _add(commands, "extends", _extends, parent,
+                   help="set the templates a service extends (none: clear)")
+    extends.add_argument("scope", metavar="TENANT/SERVICE")
+    extends.add_argument("refs", nargs="*", metavar="NAME@VERSION")
+    extends.add_argument("--reason", default="")
 
     rule = _add(commands, "rule", _rule_put, parent,
                 help="store a JSON Logic business rule (new version)")

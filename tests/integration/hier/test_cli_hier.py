@@ -75,3 +75,40 @@ async def test_diff_promote_env_schema_rule(hier: Hier, tenant: str, tmp_path: P
     code, _, err = await run(capsys, stack, "schema", tenant, "x", "--pattern", "db",
                              "--file", str(tmp_path / "missing.json"))
     assert code == 2 and "cannot read JSON" in err
+
+
+async def test_ls_filters_and_put_labels(hier: Hier, tenant: str,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    stack = hier.stack
+    code, _, _ = await run(capsys, stack, "put", f"{tenant}/prod/api/db.pool", "1",
+                           "--label", "team=data")
+    assert code == 0
+    await run(capsys, stack, "put", f"{tenant}/prod/api/http.timeout", "2")
+    code, out, _ = await run(capsys, stack, "ls", tenant, "--label", "team=data")
+    assert code == 0 and "db.pool" in out and "http.timeout" not in out
+    code, out, _ = await run(capsys, stack, "ls", tenant, "--glob", "*.timeout",
+                             "--author", "tester", "--since", "2000-01-01T00:00:00Z")
+    assert code == 0 and "http.timeout" in out and "db.pool" not in out
+    code, _, err = await run(capsys, stack, "ls", tenant, "--since", "yesterday")
+    assert code == 2 and "RFC 3339" in err
+    code, _, err = await run(capsys, stack, "put", f"{tenant}/prod/api/x", "1", "--label", "x")
+    assert code == 2 and "NAME=VALUE" in err
+
+
+async def test_template_and_extends(hier: Hier, tenant: str, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    stack = hier.stack
+    values = tmp_path / "web.json"
+    values.write_text(json.dumps({"http": {"timeout_ms": 900}}))
+    code, out, _ = await run(capsys, stack, "template", tenant, "web", "--file", str(values))
+    assert code == 0 and out.startswith("template web@1")
+    code, out, _ = await run(capsys, stack, "extends", f"{tenant}/api", "web@1")
+    assert code == 0 and "applied: web@1" in out
+    assert (await hier.resolve(tenant, "prod", "api")) == {"http": {"timeout_ms": 900}}
+    code, _, err = await run(capsys, stack, "extends", f"{tenant}/api", "web@2")
+    assert code == 1 and "template web@2 not found" in err
+    values.write_text("[1]")
+    code, _, err = await run(capsys, stack, "template", tenant, "web", "--file", str(values))
+    assert code == 2 and "JSON object" in err
+    code, out, _ = await run(capsys, stack, "extends", f"{tenant}/api")
+    assert code == 0 and "extends nothing" in out
