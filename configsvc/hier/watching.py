@@ -60,14 +60,18 @@ def resolved_selector(request: watch_pb2.WatchRequest) -> View | None:
 class ResolvedViews:
     """Every open resolved-view stream of this process, woken by mirror changes."""
 
-    def __init__(self, mirror: Mirror, ks: Keyspace, states: StateCache) -> None:
+    def __init__(self, mirror: Mirror, ks: Keyspace, states: StateCache,
+                 lost_etcd_grace: float = 3.0) -> None:
         self._mirror = mirror
         self._ks = ks
         self._states = states
         self._views: set[View] = set()
-        self._closing = False
+        self._closing = ""
+        self._lost_grace = lost_etcd_grace
+        self._lost_timer: asyncio.TimerHandle | None = None
         mirror.add_change_listener(self._on_change)
         mirror.add_record_listener(self._on_records)
+        mirror.add_sync_listener(self._on_sync)
 
     def __len__(self) -> int:
         return len(self._views)
@@ -86,11 +90,26 @@ class ResolvedViews:
             if any(raw.startswith(templates) or raw == extends for raw, _ in batch.changes):
                 view.wake.set()
 
-    def shutdown(self) -> None:
-        """End every view stream (the client resumes on another replica)."""
-        self._closing = True
+    def _on_sync(self, synced: bool) -> None:
+        """Views cannot see changes while etcd is lost: end them if it stays lost."""
+        if self._lost_timer is not None:
+            self._lost_timer.cancel()
+            self._lost_timer = None
+        if not synced:
+            self._lost_timer = asyncio.get_running_loop().call_later(
+                self._lost_grace, self._end_all,
+                "this server has lost etcd; reconnect (to another replica)")
+        elif not self._closing.startswith("server shutting"):
+            self._closing = ""
+
+    def _end_all(self, reason: str) -> None:
+        self._closing = reason
         for view in self._views:
             view.wake.set()
+
+    def shutdown(self) -> None:
+        """End every view stream (the client resumes on another replica)."""
+        self._end_all("server shutting down; reconnect to another replica")
 
     def _resolve(self, view: View) -> Resolved:
         return resolve_scope(MirrorSource(self._mirror, self._ks, view.tenant),
@@ -98,6 +117,8 @@ class ResolvedViews:
 
     async def stream(self, view: View, write: Callable[[bytes], Awaitable[None]]) -> None:
         """Send the document, then a patch per change, until the stream or server ends."""
+        if self._closing:
+            raise StreamEndedError(self._closing, self._mirror.revision + 1)
         self._views.add(view)
         try:
             current = self._resolve(view)
@@ -106,8 +127,7 @@ class ResolvedViews:
                 await view.wake.wait()
                 view.wake.clear()
                 if self._closing:
-                    raise StreamEndedError("server shutting down; reconnect to another "
-                                           "replica", self._mirror.revision + 1)
+                    raise StreamEndedError(self._closing, self._mirror.revision + 1)
                 latest = self._resolve(view)
                 if latest.canonical_json() != current.canonical_json():
                     await write(_message(self._mirror.revision, latest,

@@ -71,7 +71,8 @@ class ConfigServer:
         self.writer = Writer(self.etcd, self.keyspace, self.mirror)
         self.hub = WatchHub(self.mirror, config.watch)
         self.guard = WriteGuard(self.mirror, self.keyspace, StateCache(self.mirror, self.keyspace))
-        self.resolved_views = ResolvedViews(self.mirror, self.keyspace, self.guard.states)
+        self.resolved_views = ResolvedViews(self.mirror, self.keyspace, self.guard.states,
+                                            config.watch.lost_etcd_grace)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._health_tasks: set[asyncio.Task[None]] = set()

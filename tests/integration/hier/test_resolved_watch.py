@@ -109,3 +109,16 @@ async def test_view_streams_end_with_unavailable_at_shutdown(
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await stream.read()
     assert exc.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+async def test_view_streams_end_when_etcd_stays_lost(private_stack: PrivateStack) -> None:
+    stack, etcd = private_stack.stack, private_stack.etcd
+    await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
+    stream = watch_pb2_grpc.WatchServiceStub(stack.channel).Watch(view_request("acme"),
+                                                                  timeout=60)
+    await stream.read()
+    etcd.stop()
+    with pytest.raises(grpc.aio.AioRpcError) as exc:
+        await asyncio.wait_for(stream.read(), 50)
+    assert exc.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "lost etcd" in (exc.value.details() or "")
