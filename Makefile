@@ -12,6 +12,9 @@ GRPCURL := $(GOBIN)/grpcurl
 STAMP  := $(VENV)/.installed
 PROTOS := $(wildcard protos/configsvc/v1/*.proto protos/configsvc/internal/v1/*.proto)
 PYTEST_ARGS ?=
+# The released contract: `buf breaking` (FILE rules) compares protos/ against it, so a field
+# number, name or type that changes meaning fails lint. Refresh only when cutting a release.
+PROTO_BASELINE := protos-baseline/v1.binpb
 
 GHZ    := $(GOBIN)/ghz
 GRPCURL_VERSION := v1.9.4
@@ -20,7 +23,7 @@ BUF_VERSION     := 1.75.0
 
 export PATH := $(abspath $(BIN)):$(GOBIN):$(PATH)
 
-.PHONY: install tools run test unit lint proto proto-check bench bench-tools helm-lint clean
+.PHONY: install tools run test unit lint proto proto-baseline proto-check bench bench-tools helm-lint clean
 
 install: $(STAMP) tools
 
@@ -49,6 +52,9 @@ proto: $(STAMP)
 		--pyi_out=. $(PROTOS)
 	$(BIN)/python clients/python/tools/generate.py
 
+proto-baseline: install
+	$(BUF) build -o $(PROTO_BASELINE)
+
 proto-check: $(STAMP)
 	@tmp=$$(mktemp -d); \
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=$$tmp --grpc_python_out=$$tmp \
@@ -60,6 +66,7 @@ proto-check: $(STAMP)
 
 lint: install
 	$(BUF) lint
+	$(BUF) breaking --against $(PROTO_BASELINE)
 	$(BIN)/ruff check configsvc tests bench
 	$(BIN)/mypy
 	cd clients/python && ../../$(BIN)/ruff check . && ../../$(BIN)/mypy

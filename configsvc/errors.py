@@ -109,3 +109,7 @@ class StreamEndedError(ConfigsvcError):
 
 class DeadlineError(ConfigsvcError):
     """The caller's deadline ran out while waiting on a backend."""
+
+
+class PermissionDeniedError(ConfigsvcError):
+    """The caller is known but may not do this (for example read secret plaintext)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from configsvc.devstack.etcd import EtcdServer
+from configsvc.devstack.openbao import OpenBaoDevServer
 from configsvc.v1 import tenant_pb2
 from tests.helpers import (
     PrivateStack,
@@ -25,6 +26,7 @@ from tests.helpers import (
     close_stack,
     open_stack,
     start_etcd,
+    start_openbao,
 )
 
 __all__ = ["PrivateStack", "Stack", "ckey"]
@@ -64,3 +66,11 @@ async def private_stack(tmp_path: Path) -> AsyncIterator[PrivateStack]:
     finally:
         await close_stack(stack)
         etcd.stop()
+
+
+@pytest.fixture(scope="session")
+def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBaoDevServer]:
+    """One OpenBao dev server for the session (a missing binary fails the run)."""
+    server = start_openbao(tmp_path_factory.mktemp("openbao"))
+    yield server
+    server.stop()

@@ -6,9 +6,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
+from configsvc.devstack import DevStackError, ensure_port_free
 from configsvc.devstack.etcd import EtcdServer
+from configsvc.devstack.openbao import OpenBaoDevServer
 from configsvc.devstack.ports import free_port
+from configsvc.secrets.settings import SecretSettings, VaultAuth, VaultSettings
 from configsvc.server.app import ConfigServer
 from configsvc.server.config import ServerConfig
 from configsvc.v1 import config_pb2, config_pb2_grpc, tenant_pb2_grpc
@@ -78,3 +83,45 @@ class PrivateStack:
 
     etcd: EtcdServer
     stack: Stack
+
+
+def start_openbao(data_dir: Path) -> OpenBaoDevServer:
+    """An OpenBao dev server (KV v2 at secret/, transit at transit/) on free ports.
+
+    OpenBao also binds port + 1 (its cluster listener), so both must be free.
+    """
+    bao = OpenBaoDevServer(data_dir, port=free_port_pair())
+    bao.start(timeout=30)
+    return bao
+
+
+def free_port_pair() -> int:
+    """A free port whose successor is free too (OpenBao's API and cluster ports)."""
+    for _ in range(50):
+        port = free_port()
+        try:
+            ensure_port_free("127.0.0.1", port + 1, "OpenBao cluster", "--bao-port")
+        except DevStackError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for OpenBao")
+
+
+def secret_settings(bao: OpenBaoDevServer, **overrides: object) -> SecretSettings:
+    """Secrets against ``bao`` with its root token; readers "reader" unless overridden."""
+    values: dict[str, object] = {
+        "vault": VaultSettings(address=bao.address, auth=VaultAuth(token=bao.token),
+                               timeout=2.0),
+        "readers": ("reader",), "cache_ttl": 60.0, "poll_interval": 0.2, **overrides}
+    return SecretSettings(**values)  # type: ignore[arg-type]
+
+
+def backend_of(err: grpc.aio.AioRpcError) -> str:
+    """The ErrorInfo metadata["backend"] of an UNAVAILABLE error."""
+    status = rpc_status.from_call(err)
+    assert status is not None
+    for detail in status.details:
+        info = error_details_pb2.ErrorInfo()
+        if detail.Unpack(info):
+            return info.metadata["backend"]
+    raise AssertionError("no ErrorInfo")

@@ -23,6 +23,7 @@ from configsvc.model.labels import validate_labels
 from configsvc.model.values import validate_json_value, validate_reason
 from configsvc.resolve import TEMPLATE_LAYER_PREFIX, Resolved, Source
 from configsvc.resolve.jsonvalue import parse_value
+from configsvc.secrets.gateway import SecretGateway, Stored
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import WriteOptions, Writer
@@ -47,6 +48,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
 
     def __init__(
         self, mirror: Mirror, writer: Writer, keyspace: Keyspace, limits: ServiceLimits,
+        secrets: SecretGateway | None = None,
         guard: WriteGuard | None = None,
     ) -> None:
         self._mirror = mirror
@@ -55,6 +57,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         self._limits = limits
         self._resolved = ScopeCache()
         self._guard = guard or WriteGuard(mirror, keyspace, StateCache(mirror, keyspace))
+        self._secrets = secrets
 
     # ------------------------------------------------------------------ helpers
 
@@ -78,6 +81,17 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
     def _timeout(self, context: grpc.aio.ServicerContext) -> float:
         return requests.time_left(context, self._limits.request_timeout)
 
+    async def _resolve_secrets(self, entries: list[config_pb2.ConfigEntry], method: str,
+                               context: grpc.aio.ServicerContext) -> None:
+        """Replace the values of ``entries`` (copies) with their secrets resolved."""
+        if self._secrets is None or not entries:
+            return
+        texts = await self._secrets.resolve_texts(
+            [Stored(e.key.tenant, _key_text(e.key), e.value) for e in entries],
+            actor=requests.actor(context), method=method, timeout=self._timeout(context))
+        for entry, text in zip(entries, texts, strict=True):
+            entry.value = text
+
     # -------------------------------------------------------------------- reads
 
     async def Get(
@@ -92,7 +106,8 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         k = request.key
         mirror = self._mirror
         item = mirror.lookup(k.tenant, k.environment, k.service, k.key)
-        if item is not None and request.consistency <= _MIRROR and mirror.synced:
+        if (item is not None and request.consistency <= _MIRROR and mirror.synced
+                and not request.resolve_secrets):
             return item.get_body + mirror.revision_suffix
         key = requests.config_key(request)
         stale = await self._read_gate(request.consistency, context)
@@ -101,6 +116,8 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         if entry is None:
             raise NotFoundError("config entry", str(key))
         response = config_pb2.GetResponse(entry=entry, revision=mirror.revision, stale=stale)
+        if request.resolve_secrets:
+            await self._resolve_secrets([response.entry], "Get", context)
         return bytes(response.SerializeToString())
 
     async def BatchGet(
@@ -123,6 +140,8 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
                 response.missing.append(message)
             else:
                 response.entries.append(entry)
+        if request.resolve_secrets:
+            await self._resolve_secrets(list(response.entries), "BatchGet", context)
         return response
 
     async def List(
@@ -191,8 +210,13 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         parse_value(request.value, key=key.key)
         labels = validate_labels(request.labels)
         options = self._write_options(request, context, labels)
+        # Schemas and rules judge the value as written (secret references, not ciphertext).
         self._guard.enforce(key.tenant, {key: request.value}, options.reason)
-        result = await self._writer.put(key, request.value, options)
+        value = request.value
+        if self._secrets is not None:
+            # References must exist; sensitive places are stored as transit ciphertext.
+            value = await self._secrets.prepare_write(key, value, options.timeout)
+        result = await self._writer.put(key, value, options)
         return config_pb2.PutResponse(entry=result.entry, revision=result.revision)
 
     async def Delete(
@@ -251,6 +275,13 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
 
         cached = self._resolved.get_or_build((tenant, service, environment), fingerprint, body)
         tail = config_pb2.ResolveResponse(revision=revision, stale=stale)
+        if request.resolve_secrets and self._secrets is not None:
+            response = config_pb2.ResolveResponse.FromString(cached)
+            [response.document] = await self._secrets.resolve_texts(
+                [Stored(tenant, f"{tenant}/{environment}/{service}", response.document)],
+                actor=requests.actor(context), method="Resolve", timeout=self._timeout(context))
+            response.MergeFrom(tail)
+            return bytes(response.SerializeToString())
         return cached + bytes(tail.SerializeToString())
 
     def _resolve(self, tenant: str, environment: str, service: str) -> Resolved:
@@ -274,6 +305,10 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         if following is not None:
             response.next_page_token = pagination.encode("history", _scope(key), str(following))
         return response
+
+
+def _key_text(key: config_pb2.ConfigKey) -> str:
+    return f"{key.tenant}/{key.environment}/{key.service}/{key.key}"
 
 
 def _scope(key: ConfigKey) -> tuple[str, ...]:

@@ -38,6 +38,7 @@ STATUS_TABLE: tuple[tuple[type[errors.ConfigsvcError], grpc.StatusCode], ...] = 
     (errors.StreamEndedError, grpc.StatusCode.UNAVAILABLE),
     (errors.ResourceExhaustedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.DeadlineError, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (errors.PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
 )
 
 
@@ -83,6 +84,8 @@ def _details(exc: errors.ConfigsvcError) -> list[any_pb2.Any]:
             metadata={"resume_revision": str(exc.resume_revision)}))]
     if isinstance(exc, errors.ResourceExhaustedError):
         return [_pack(error_details_pb2.RetryInfo(retry_delay={"seconds": 1}))]
+    if isinstance(exc, errors.PermissionDeniedError):
+        return [_pack(error_details_pb2.ErrorInfo(reason="PERMISSION_DENIED", domain=DOMAIN))]
     if isinstance(exc, errors.FailedPreconditionError):
         return [_pack(error_details_pb2.PreconditionFailure(violations=[
             error_details_pb2.PreconditionFailure.Violation(type="STATE", description=exc.message)

@@ -12,8 +12,10 @@ import asyncio
 import grpc
 from google.protobuf.message import DecodeError
 
+from configsvc.api import requests
 from configsvc.errors import InvalidArgumentError, NotFoundError, StreamEndedError
 from configsvc.hier.watching import ResolvedViews, resolved_selector
+from configsvc.secrets import SecretsRuntime
 from configsvc.store.mirror import Mirror
 from configsvc.v1 import watch_pb2
 from configsvc.watch import selectors, wire
@@ -24,11 +26,13 @@ class WatchService:
     """Implements WatchService.Watch; see watch.proto for the stream contract."""
 
     def __init__(self, mirror: Mirror, hub: WatchHub, sync_timeout: float = 5.0,
-                 resolved: ResolvedViews | None = None) -> None:
+                 resolved: ResolvedViews | None = None,
+                 secrets: SecretsRuntime | None = None) -> None:
         self._mirror = mirror
         self._hub = hub
         self._sync_timeout = sync_timeout
         self._resolved = resolved
+        self._secrets = secrets
 
     async def Watch(self, data: bytes, context: grpc.aio.ServicerContext) -> None:
         """Writes with ``context.write`` rather than yielding: a coroutine is one frame
@@ -48,6 +52,10 @@ class WatchService:
         for tenant in sorted({s.tenant for s in chosen}):
             if self._mirror.tenant(tenant) is None:
                 raise NotFoundError("tenant", tenant)
+        resolving = None
+        if self._secrets is not None and _resolves_secrets(data):
+            resolving = self._secrets.stream(requests.actor(context))
+            await resolving.authorize(tuple(sorted({s.tenant for s in chosen})))
         if start_revision - 1 > self._mirror.revision:
             # This replica lags the one the client came from, or the client is ahead
             # of etcd itself (restore, other cluster): catch up with etcd to know which.
@@ -61,9 +69,12 @@ class WatchService:
         sub, first = self._hub.open(chosen, start_revision=start_revision,
                                     send_snapshot=send_snapshot)
         sub.sender = asyncio.current_task()
+        if resolving is not None:
+            resolving.attach(sub, resumed=not send_snapshot)
         try:
             for message_bytes in first:
-                await context.write(message_bytes)
+                await context.write(message_bytes if resolving is None
+                                    else await resolving.transform(message_bytes))
             del first
             while True:
                 message = await sub.next()
@@ -71,10 +82,18 @@ class WatchService:
                     if message.message:
                         raise StreamEndedError(message.message, message.resume_revision)
                     return
-                await context.write(message)
+                await context.write(message if resolving is None
+                                    else await resolving.transform(message))
         finally:
             self._hub.close(sub)
+            if resolving is not None:
+                resolving.detach()
 
+
+
+def _resolves_secrets(data: bytes) -> bool:
+    """WatchRequest.resolve_secrets; decoded apart so ``_parse`` stays as it is."""
+    return bool(watch_pb2.WatchRequest.FromString(data).resolve_secrets)
 
 
 def _decode(data: bytes) -> watch_pb2.WatchRequest:

@@ -231,7 +231,8 @@ def _more_hint(token: str) -> None:
 def _get(args: argparse.Namespace, session: Session) -> int:
     consistency = (config_pb2.READ_CONSISTENCY_STRONG if args.consistent
                    else config_pb2.READ_CONSISTENCY_MIRROR)
-    request = config_pb2.GetRequest(key=parse_key(args.path), consistency=consistency)
+    request = config_pb2.GetRequest(key=parse_key(args.path), consistency=consistency,
+                                    resolve_secrets=args.resolve_secrets)
     response: config_pb2.GetResponse = session.call(session.config().Get, request)
     if args.json:
         output.print_json(response)
@@ -421,7 +422,8 @@ def _resolve(args: argparse.Namespace, session: Session) -> int:
     consistency = (config_pb2.READ_CONSISTENCY_STRONG if args.consistent
                    else config_pb2.READ_CONSISTENCY_MIRROR)
     request = config_pb2.ResolveRequest(tenant=tenant, environment=environment,
-                                        service=service, consistency=consistency)
+                                        service=service, consistency=consistency,
+                                        resolve_secrets=args.resolve_secrets)
     response: config_pb2.ResolveResponse = session.call(session.config().Resolve, request)
     if args.json:
         output.print_json(response)
@@ -492,6 +494,9 @@ def _register_config(commands: Any, parent: argparse.ArgumentParser) -> None:
     get.add_argument("path", metavar=_KEY_FORM)
     get.add_argument("--consistent", action="store_true",
                      help="reflect every write acknowledged before the call (quorum read)")
+    get.add_argument("--resolve-secrets", action="store_true",
+                     help="show secret plaintext instead of references (needs the "
+                          "secret-read permission; audited)")
 
     put = _add(commands, "put", _put, parent, help="write a configuration value (JSON)")
     put.add_argument("path", metavar=_KEY_FORM)
@@ -528,6 +533,8 @@ def _register_config(commands: Any, parent: argparse.ArgumentParser) -> None:
                          help="also print, for every leaf, the layer, key and revision")
     resolve.add_argument("--consistent", action="store_true",
                          help="reflect every write acknowledged before the call (quorum read)")
+    resolve.add_argument("--resolve-secrets", action="store_true",
+                         help="show secret plaintext instead of references (audited)")
     history = _add(commands, "history", _history, parent,
                    help="list the recorded versions of a key, newest first")
     history.add_argument("path", metavar=_KEY_FORM)
@@ -556,3 +563,8 @@ def register(commands: Any) -> None:
     parent = _connection_options()
     _register_config(commands, parent)
     _register_tenant(commands, parent)
+
+
+#: For command modules of other features (``configsvc.cli.secrets``).
+add_command = _add
+connection_options = _connection_options

@@ -13,12 +13,14 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from configsvc.cli.serve import add_server_options, config_from_args
 from configsvc.devstack import DevStackError, LocalStack, ensure_port_free
 from configsvc.errors import AlreadyExistsError
+from configsvc.secrets.settings import VaultAuth, VaultSettings
 from configsvc.server import logs
 from configsvc.server.app import ConfigServer, PortInUseError, run
 
@@ -47,7 +49,7 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=_dev, log_format="text")
 
 
-def _banner(stack: LocalStack, port: int, tenant: str) -> str:
+def _banner(stack: LocalStack, port: int, tenant: str, readers: tuple[str, ...] = ()) -> str:
     endpoints = stack.endpoints()
     address = f"127.0.0.1:{port}"
     return "\n".join([
@@ -63,9 +65,14 @@ def _banner(stack: LocalStack, port: int, tenant: str) -> str:
         f"\"service\":\"api\",\"key\":\"db.pool\"}},\"value\":\"{{\\\"max\\\":20}}\"}}' "
         f"{address} configsvc.v1.ConfigService/Put",
         f"  configsvc --help    (get, put, ls, rm, history, rollback; --server {address})",
-        "Create a secret in OpenBao:",
+        "Create a secret in OpenBao (KV v2 at secret/, transit at transit/) and use it:",
         f"  BAO_ADDR={endpoints['openbao']} BAO_TOKEN={stack.openbao.token} "
         "bao kv put secret/myapp password=s3cret",
+        f"  configsvc put {tenant}/prod/api/db '{{\"password\": {{\"$secret\": "
+        f"{{\"mount\": \"secret\", \"path\": \"myapp\", \"field\": \"password\"}}}}}}' "
+        f"--server {address}",
+        f"  configsvc get {tenant}/prod/api/db --resolve-secrets --server {address}",
+        f"  (secret readers: {', '.join(readers) or 'nobody'}; --secret-readers changes it)",
         "",
         f"{READY_LINE} (Ctrl-C stops everything)",
     ])
@@ -89,6 +96,12 @@ def _dev(args: argparse.Namespace) -> int:
     try:
         server_config = config_from_args(
             args, listen=f"127.0.0.1:{args.grpc_port}", etcd_endpoints=(stack.etcd.endpoint,))
+        # Secrets against the local OpenBao; everyone may read plaintext unless
+        # --secret-readers says otherwise (it is a development stack).
+        server_config = replace(server_config, secrets=replace(
+            server_config.secrets, readers=server_config.secrets.readers or ("*",),
+            vault=VaultSettings(address=stack.openbao.address,
+                                auth=VaultAuth(token=stack.openbao.token))))
 
         async def ready(server: ConfigServer) -> None:
             if not await server.mirror.wait_synced(30):
@@ -96,7 +109,8 @@ def _dev(args: argparse.Namespace) -> int:
             with contextlib.suppress(AlreadyExistsError):
                 await server.writer.create_tenant(args.tenant, "created by configsvc dev",
                                                   actor="configsvc-dev", timeout=10)
-            print(_banner(stack, server.port, args.tenant), flush=True)
+            print(_banner(stack, server.port, args.tenant, server.config.secrets.readers),
+                  flush=True)
 
         asyncio.run(run(server_config, on_ready=ready))
     except (PortInUseError, DevStackError) as exc:

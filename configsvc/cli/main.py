@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from configsvc import __version__
-from configsvc.cli import client, dev, hier, serve
+from configsvc.cli import client, dev, hier, secrets, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.register(commands)
     client.register(commands)
     hier.register(commands)
+    secrets.register(commands)
     return parser
 
 

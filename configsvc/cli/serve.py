@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from configsvc.devstack import DevStackError, ensure_port_free
+from configsvc.secrets.cli import add_secret_options, secret_settings_from_args
 from configsvc.server import logs
 from configsvc.server.app import PortInUseError, run
 from configsvc.server.config import ServerConfig, env, tls_from_paths
@@ -47,6 +48,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                        default=float(env("WATCH_MAX_AGE", str(defaults.max_age))),
                        help="seconds before a stream is ended so clients rebalance "
                             "(env CONFIGSVC_WATCH_MAX_AGE; default %(default)s)")
+    add_secret_options(parser)
 
 
 def register(commands: Any) -> None:
@@ -87,6 +89,7 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig
         "watch": WatchLimits(
             max_streams=args.watch_max_streams, queue_limit=args.watch_queue_limit,
             progress_interval=args.watch_progress_interval, max_age=args.watch_max_age),
+        "secrets": secret_settings_from_args(args),
     }
     values.update(overrides)
     return ServerConfig(**values)

@@ -136,7 +136,23 @@ class OpenBaoDevServer(ManagedProcess):
         return True
 
     def after_ready(self) -> None:
+        self.enable_kv_v2()
         self.enable_transit()
+
+    def enable_kv_v2(self) -> None:
+        """Make sure ``secret/`` is KV version 2 (dev mode mounts it; check, never assume)."""
+        resp = self._api("GET", "sys/mounts/secret")
+        if resp.status == 200:
+            body = resp.json()
+            data = body.get("data", body) if isinstance(body, dict) else {}
+            options = data.get("options") or {} if isinstance(data, dict) else {}
+            if data.get("type") == "kv" and str(options.get("version")) == "2":
+                return
+            raise DevStackError("OpenBao: secret/ is mounted but is not KV version 2")
+        resp = self._api("POST", "sys/mounts/secret",
+                         payload={"type": "kv", "options": {"version": "2"}})
+        if resp.status not in (200, 204):
+            raise DevStackError(f"OpenBao: enabling KV v2 at secret/ failed: {_errors(resp)}")
 
     def enable_transit(self) -> None:
         """Mount the transit engine at ``transit/`` unless it is already mounted."""

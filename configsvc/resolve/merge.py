@@ -101,12 +101,21 @@ class _Object:
 
 _Node = _Leaf | _Object
 
+#: Secret references and transit ciphertexts (``configsvc.secrets.refs``) are one value
+#: each: a higher layer replaces them whole, never member by member (a merged reference
+#: could otherwise pair one layer's path with another layer's pinned version).
+ATOMIC_MEMBERS = frozenset({"$secret", "$encrypted"})
+
+
+def _is_atomic(value: Mapping[str, JsonValue]) -> bool:
+    return len(value) == 1 and next(iter(value)) in ATOMIC_MEMBERS
+
 
 def _merge(lower: _Node | None, value: JsonValue, source: Source) -> _Node | None:
     """Apply one (checked) value over the inherited node; None means "no value"."""
     if is_tombstone(value):
         return None
-    if isinstance(value, Mapping):
+    if isinstance(value, Mapping) and not _is_atomic(value):
         members = dict(lower.members) if isinstance(lower, _Object) else {}
         for name, child in value.items():
             merged = _merge(members.get(name), child, source)

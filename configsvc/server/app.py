@@ -28,12 +28,14 @@ from configsvc.hier.guard import WriteGuard
 from configsvc.hier.services import HIERARCHY_SERVICE_NAMES, hierarchy_services
 from configsvc.hier.state import StateCache
 from configsvc.hier.watching import ResolvedViews
+from configsvc.secrets import SecretsRuntime
+from configsvc.secrets.service import SecretService
 from configsvc.server.config import ServerConfig
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import Writer
-from configsvc.v1 import config_pb2, tenant_pb2, watch_pb2
+from configsvc.v1 import config_pb2, secrets_pb2, tenant_pb2, watch_pb2
 from configsvc.watch.hub import WatchHub
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ SERVICE_NAMES = (
     config_pb2.DESCRIPTOR.services_by_name["ConfigService"].full_name,
     tenant_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
     watch_pb2.DESCRIPTOR.services_by_name["WatchService"].full_name,
+    secrets_pb2.DESCRIPTOR.services_by_name["SecretService"].full_name,
     *HIERARCHY_SERVICE_NAMES,
 )
 
@@ -73,6 +76,7 @@ class ConfigServer:
         self.guard = WriteGuard(self.mirror, self.keyspace, StateCache(self.mirror, self.keyspace))
         self.resolved_views = ResolvedViews(self.mirror, self.keyspace, self.guard.states,
                                             config.watch.lost_etcd_grace)
+        self.secrets = SecretsRuntime(config.secrets, self.mirror, self.writer, self.keyspace)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._health_tasks: set[asyncio.Task[None]] = set()
@@ -86,14 +90,17 @@ class ConfigServer:
         limits = ServiceLimits(request_timeout=self.config.request_timeout)
         register_service(server, config_pb2.DESCRIPTOR.services_by_name["ConfigService"],
                          ConfigService(self.mirror, self.writer, self.keyspace, limits,
-                                       guard=self.guard),
+                                       secrets=self.secrets.gateway, guard=self.guard),
                          raw_responses={"Get", "Resolve"})
         register_service(server, tenant_pb2.DESCRIPTOR.services_by_name["TenantService"],
                          TenantService(self.mirror, self.writer, self.config.request_timeout))
         register_service(server, watch_pb2.DESCRIPTOR.services_by_name["WatchService"],
-                         WatchService(self.mirror, self.hub, resolved=self.resolved_views),
-                         raw_responses={"Watch"},
-                         raw_requests={"Watch"})
+                         WatchService(self.mirror, self.hub, secrets=self.secrets,
+                                      resolved=self.resolved_views),
+                         raw_responses={"Watch"}, raw_requests={"Watch"})
+        register_service(server, secrets_pb2.DESCRIPTOR.services_by_name["SecretService"],
+                         SecretService(self.secrets.gateway, self.mirror, self.writer,
+                                       self.config.request_timeout))
         for descriptor, servicer in hierarchy_services(self, limits):
             register_service(server, descriptor, servicer)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
@@ -115,6 +122,7 @@ class ConfigServer:
         self._server = server
         self.mirror.start()
         self.hub.start()
+        self.secrets.start()
         log.info("configsvc listening", extra={"listen": self.config.listen, "port": self.port,
                                                "root_prefix": self.config.root_prefix})
         return self.port
@@ -139,6 +147,7 @@ class ConfigServer:
         await self.hub.shutdown()  # streams end with UNAVAILABLE: "resume elsewhere"
         self.resolved_views.shutdown()
         await server.stop(self.config.grace_period if grace is None else grace)
+        await self.secrets.stop()
         await self.mirror.stop()
         for task in list(self._health_tasks):
             task.cancel()

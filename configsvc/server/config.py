@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from configsvc.secrets.settings import SecretSettings
 from configsvc.store.etcd import EtcdTLS
 from configsvc.watch.hub import WatchLimits
 
@@ -40,6 +41,8 @@ class ServerConfig:
     """Min and max delay (seconds) between mirror reconnect attempts."""
     watch: WatchLimits = field(default_factory=WatchLimits)
     """Watch stream limits: queue, stream count, heartbeat interval, maximum age."""
+    secrets: SecretSettings = field(default_factory=SecretSettings)
+    """Vault connection, secret readers, resolution cache TTL and rotation polling."""
 
 
 def env(name: str, default: str) -> str:

@@ -156,10 +156,18 @@ class Writer:
         stored = storage_pb2.StoredTenant(
             description=description, create_time=now_timestamp(), created_by=actor
         )
+        audit = audit_pb2.AuditRecord(
+            id=new_audit_id(), kind="tenant", tenant=name, name=name,
+            operation=config_pb2.OPERATION_PUT, actor=actor, time=stored.create_time,
+        )
         response = await self._etcd.txn(
             rpc.TxnRequest(
                 compare=[_cmp_absent(key)],
-                success=[_put(key, stored.SerializeToString()), _put(self._ks.commit_marker, b"")],
+                success=[
+                    _put(key, stored.SerializeToString()),
+                    _put(self._ks.audit_key(name, audit.id), audit.SerializeToString()),
+                    _put(self._ks.commit_marker, b""),
+                ],
             ),
             timeout=timeout,
         )

@@ -1,4 +1,5 @@
 from configsvc.v1 import config_pb2 as _config_pb2
+from configsvc.v1 import secrets_pb2 as _secrets_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -45,30 +46,34 @@ class WatchSelector(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., environment: _Optional[str] = ..., service: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ..., key_prefixes: _Optional[_Iterable[str]] = ..., resolved: _Optional[bool] = ...) -> None: ...
 
 class WatchRequest(_message.Message):
-    __slots__ = ("selectors", "start_revision", "send_snapshot")
+    __slots__ = ("selectors", "start_revision", "send_snapshot", "resolve_secrets")
     SELECTORS_FIELD_NUMBER: _ClassVar[int]
     START_REVISION_FIELD_NUMBER: _ClassVar[int]
     SEND_SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
+    RESOLVE_SECRETS_FIELD_NUMBER: _ClassVar[int]
     selectors: _containers.RepeatedCompositeFieldContainer[WatchSelector]
     start_revision: int
     send_snapshot: bool
-    def __init__(self, selectors: _Optional[_Iterable[_Union[WatchSelector, _Mapping]]] = ..., start_revision: _Optional[int] = ..., send_snapshot: _Optional[bool] = ...) -> None: ...
+    resolve_secrets: bool
+    def __init__(self, selectors: _Optional[_Iterable[_Union[WatchSelector, _Mapping]]] = ..., start_revision: _Optional[int] = ..., send_snapshot: _Optional[bool] = ..., resolve_secrets: _Optional[bool] = ...) -> None: ...
 
 class WatchResponse(_message.Message):
-    __slots__ = ("snapshot", "snapshot_end", "changes", "progress", "reset", "resolved")
+    __slots__ = ("snapshot", "snapshot_end", "changes", "progress", "reset", "resolved", "secrets_rotated")
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_END_FIELD_NUMBER: _ClassVar[int]
     CHANGES_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     RESET_FIELD_NUMBER: _ClassVar[int]
     RESOLVED_FIELD_NUMBER: _ClassVar[int]
+    SECRETS_ROTATED_FIELD_NUMBER: _ClassVar[int]
     snapshot: SnapshotChunk
     snapshot_end: SnapshotEnd
     changes: Changes
     progress: Progress
     reset: Reset
     resolved: ResolvedView
-    def __init__(self, snapshot: _Optional[_Union[SnapshotChunk, _Mapping]] = ..., snapshot_end: _Optional[_Union[SnapshotEnd, _Mapping]] = ..., changes: _Optional[_Union[Changes, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., reset: _Optional[_Union[Reset, _Mapping]] = ..., resolved: _Optional[_Union[ResolvedView, _Mapping]] = ...) -> None: ...
+    secrets_rotated: _secrets_pb2.SecretsRotated
+    def __init__(self, snapshot: _Optional[_Union[SnapshotChunk, _Mapping]] = ..., snapshot_end: _Optional[_Union[SnapshotEnd, _Mapping]] = ..., changes: _Optional[_Union[Changes, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., reset: _Optional[_Union[Reset, _Mapping]] = ..., resolved: _Optional[_Union[ResolvedView, _Mapping]] = ..., secrets_rotated: _Optional[_Union[_secrets_pb2.SecretsRotated, _Mapping]] = ...) -> None: ...
 
 class ResolvedView(_message.Message):
     __slots__ = ("revision", "document", "patch", "last_change_revision", "document_digest")

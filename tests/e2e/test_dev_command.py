@@ -19,10 +19,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import hvac
 import pytest
 
 from configsvc.cli.dev import READY_LINE
 from configsvc.devstack import free_port
+from configsvc.devstack.openbao import DEFAULT_ROOT_TOKEN
 from tests.helpers import child_processes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,6 +51,7 @@ class DevProcess:
         bao = free_port()
         while bao + 1 in ports or bao + 1 == grpc_port:
             bao = free_port()
+        self.bao_port = bao
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "configsvc.cli.main", "dev", "--data-dir", str(data_dir),
              "--grpc-port", str(grpc_port), "--etcd-port", str(ports[0]),
@@ -138,6 +141,21 @@ def test_dev_stack_serves_grpcurl_and_stops_cleanly_on_ctrl_c(dev: DevProcess) -
 
     bad = call(address, "configsvc.v1.ConfigService/Get", data={"key": {**key, "key": "a/b"}})
     assert bad.returncode != 0 and "InvalidArgument" in bad.stderr
+
+    # Secrets: the banner says how to create one; KV v2 and transit are on.
+    assert "bao kv put secret/myapp password=s3cret" in banner and "--resolve-secrets" in banner
+    bao = hvac.Client(url=f"http://127.0.0.1:{dev.bao_port}", token=DEFAULT_ROOT_TOKEN)
+    bao.secrets.kv.v2.create_or_update_secret(path="myapp", secret={"password": "s3cret"})
+    assert bao.secrets.transit.encrypt_data(name="probe", plaintext="YQ==")["data"]["ciphertext"]
+    bao.adapter.close()
+    secret_key = {**key, "key": "db"}
+    ref = '{"password": {"$secret": {"mount": "secret", "path": "myapp", "field": "password"}}}'
+    put = call(address, "configsvc.v1.ConfigService/Put", data={"key": secret_key, "value": ref})
+    assert put.returncode == 0, put.stderr
+    got = call(address, "configsvc.v1.ConfigService/Get",
+               data={"key": secret_key, "resolve_secrets": True})
+    assert got.returncode == 0, got.stderr
+    assert json.loads(json.loads(got.stdout)["entry"]["value"]) == {"password": "s3cret"}
 
     assert dev.stop() == 0
     assert not any(alive(pid) for pid in children), "a child outlived configsvc dev"

@@ -8,13 +8,11 @@ import time
 import grpc
 import pytest
 from aetcd import rpc
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 
 from configsvc.store.etcd import EtcdClient
 from configsvc.v1 import config_pb2, tenant_pb2
-from tests.helpers import PrivateStack, Stack, ckey, close_stack, open_stack
+from tests.helpers import PrivateStack, Stack, backend_of, ckey, close_stack, open_stack
 
 
 async def health_status(stack: Stack, service: str = "") -> int:
@@ -30,16 +28,6 @@ async def wait_until(predicate, timeout: float = 20.0) -> None:  # type: ignore[
             return
         await asyncio.sleep(0.05)
     raise AssertionError("condition not reached in time")
-
-
-def backend_of(err: grpc.aio.AioRpcError) -> str:
-    status = rpc_status.from_call(err)
-    assert status is not None
-    for detail in status.details:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return info.metadata["backend"]
-    raise AssertionError("no ErrorInfo")
 
 
 async def test_etcd_outage_gives_unavailable_then_recovers(private_stack: PrivateStack) -> None:

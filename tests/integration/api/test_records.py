@@ -113,6 +113,8 @@ async def test_commit_records_is_all_or_nothing_with_audit(
     try:
         stored = await client.range_all(ks.audit_prefix("acme"))
         audits = [audit_pb2.AuditRecord.FromString(kv.value) for kv in stored]
+        # Creating the tenant was audited too, in its own Txn.
+        assert (audits[0].kind, audits[0].name) == ("tenant", "acme")
         mine = [r for r in audits if r.kind == "widget"]
         assert len(mine) == 1 and mine[0].name == "a" and mine[0].id == audit.id
         assert int(stored[-1].mod_revision) == rev and mine[0].time.seconds > 0

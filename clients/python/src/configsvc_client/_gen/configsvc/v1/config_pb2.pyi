@@ -78,12 +78,14 @@ class ConfigEntry(_message.Message):
     def __init__(self, key: _Optional[_Union[ConfigKey, _Mapping]] = ..., value: _Optional[str] = ..., create_revision: _Optional[int] = ..., mod_revision: _Optional[int] = ..., version: _Optional[int] = ..., updated_by: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., value_digest: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GetRequest(_message.Message):
-    __slots__ = ("key", "consistency")
+    __slots__ = ("key", "consistency", "resolve_secrets")
     KEY_FIELD_NUMBER: _ClassVar[int]
     CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    RESOLVE_SECRETS_FIELD_NUMBER: _ClassVar[int]
     key: ConfigKey
     consistency: ReadConsistency
-    def __init__(self, key: _Optional[_Union[ConfigKey, _Mapping]] = ..., consistency: _Optional[_Union[ReadConsistency, str]] = ...) -> None: ...
+    resolve_secrets: bool
+    def __init__(self, key: _Optional[_Union[ConfigKey, _Mapping]] = ..., consistency: _Optional[_Union[ReadConsistency, str]] = ..., resolve_secrets: _Optional[bool] = ...) -> None: ...
 
 class GetResponse(_message.Message):
     __slots__ = ("entry", "revision", "stale")
@@ -96,12 +98,14 @@ class GetResponse(_message.Message):
     def __init__(self, entry: _Optional[_Union[ConfigEntry, _Mapping]] = ..., revision: _Optional[int] = ..., stale: _Optional[bool] = ...) -> None: ...
 
 class BatchGetRequest(_message.Message):
-    __slots__ = ("keys", "consistency")
+    __slots__ = ("keys", "consistency", "resolve_secrets")
     KEYS_FIELD_NUMBER: _ClassVar[int]
     CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    RESOLVE_SECRETS_FIELD_NUMBER: _ClassVar[int]
     keys: _containers.RepeatedCompositeFieldContainer[ConfigKey]
     consistency: ReadConsistency
-    def __init__(self, keys: _Optional[_Iterable[_Union[ConfigKey, _Mapping]]] = ..., consistency: _Optional[_Union[ReadConsistency, str]] = ...) -> None: ...
+    resolve_secrets: bool
+    def __init__(self, keys: _Optional[_Iterable[_Union[ConfigKey, _Mapping]]] = ..., consistency: _Optional[_Union[ReadConsistency, str]] = ..., resolve_secrets: _Optional[bool] = ...) -> None: ...
 
 class BatchGetResponse(_message.Message):
     __slots__ = ("entries", "missing", "revision", "stale")
@@ -283,16 +287,18 @@ class RollbackResponse(_message.Message):
     def __init__(self, entry: _Optional[_Union[ConfigEntry, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class ResolveRequest(_message.Message):
-    __slots__ = ("tenant", "environment", "service", "consistency")
+    __slots__ = ("tenant", "environment", "service", "consistency", "resolve_secrets")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    RESOLVE_SECRETS_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     environment: str
     service: str
     consistency: ReadConsistency
-    def __init__(self, tenant: _Optional[str] = ..., environment: _Optional[str] = ..., service: _Optional[str] = ..., consistency: _Optional[_Union[ReadConsistency, str]] = ...) -> None: ...
+    resolve_secrets: bool
+    def __init__(self, tenant: _Optional[str] = ..., environment: _Optional[str] = ..., service: _Optional[str] = ..., consistency: _Optional[_Union[ReadConsistency, str]] = ..., resolve_secrets: _Optional[bool] = ...) -> None: ...
 
 class Provenance(_message.Message):
     __slots__ = ("path", "layer", "key", "revision", "template")

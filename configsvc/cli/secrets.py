@@ -1,0 +1,38 @@
+"""``configsvc secrets rewrap TENANT``: rewrap transit ciphertexts after a key rotation."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from configsvc.cli import output
+from configsvc.cli.client import Session, UsageError, add_command, connection_options
+from configsvc.model.keys import segment_violation
+from configsvc.v1 import secrets_pb2, secrets_pb2_grpc
+
+
+def _rewrap(args: argparse.Namespace, session: Session) -> int:
+    problem = segment_violation("tenant", args.tenant)
+    if problem:
+        raise UsageError(f"tenant: {problem.description}")
+    stub = secrets_pb2_grpc.SecretServiceStub(session.channel)  # type: ignore[no-untyped-call]
+    response: secrets_pb2.RewrapCiphertextsResponse = session.call(
+        stub.RewrapCiphertexts, secrets_pb2.RewrapCiphertextsRequest(tenant=args.tenant))
+    if args.json:
+        output.print_json(response)
+        return 0
+    for key in response.rewrapped:
+        print(f"rewrapped {output.key_path(key)}")
+    print(f"{len(response.rewrapped)} rewrapped, {response.unchanged} already current"
+          + (f", revision {response.revision}" if response.revision else ""))
+    return 0
+
+
+def register(commands: Any) -> None:
+    group = commands.add_parser("secrets", help="administer secrets (transit rewrap)")
+    sub = group.add_subparsers(dest="secrets_command", metavar="COMMAND", required=True)
+    rewrap = add_command(
+        sub, "rewrap", _rewrap, connection_options(),
+        help="re-encrypt every stored transit ciphertext of a tenant with the newest key "
+             "version (run after `bao write -f transit/keys/KEY/rotate`)")
+    rewrap.add_argument("tenant", metavar="TENANT")

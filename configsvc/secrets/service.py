@@ -1,0 +1,48 @@
+"""The configsvc.v1.SecretService servicer (administrative secret operations)."""
+
+from __future__ import annotations
+
+import grpc
+
+from configsvc.api import requests
+from configsvc.errors import FailedPreconditionError, NotFoundError, PermissionDeniedError
+from configsvc.model.keys import require_segment
+from configsvc.secrets.gateway import NO_VAULT, SecretGateway
+from configsvc.secrets.rewrap import rewrap_tenant
+from configsvc.store.codec import key_message
+from configsvc.store.mirror import Mirror
+from configsvc.store.writer import Writer
+from configsvc.v1 import secrets_pb2, secrets_pb2_grpc
+
+
+class SecretService(secrets_pb2_grpc.SecretServiceServicer):  # type: ignore[misc]
+    """Implements SecretService; see secrets.proto for the contract."""
+
+    def __init__(self, gateway: SecretGateway, mirror: Mirror, writer: Writer,
+                 request_timeout: float) -> None:
+        self._gateway = gateway
+        self._mirror = mirror
+        self._writer = writer
+        self._timeout = request_timeout
+
+    async def RewrapCiphertexts(  # noqa: N802 - the RPC name from the proto
+        self, request: secrets_pb2.RewrapCiphertextsRequest, context: grpc.aio.ServicerContext
+    ) -> secrets_pb2.RewrapCiphertextsResponse:
+        tenant = require_segment("tenant", request.tenant)
+        actor = requests.actor(context)
+        if self._gateway.vault is None:
+            raise FailedPreconditionError(NO_VAULT)
+        self._mirror.require_available(allow_stale=False)
+        if self._mirror.tenant(tenant) is None:
+            raise NotFoundError("tenant", tenant)
+        # Rewrapping reveals nothing, but it rewrites secret-bearing values: the same
+        # permission as reading them.
+        if not self._gateway.check_permission(actor, tenant):
+            raise PermissionDeniedError(
+                f"{actor!r} may not manage secrets of tenant {tenant!r} (--secret-readers)")
+        report = await rewrap_tenant(self._gateway.vault, self._mirror, self._writer, tenant,
+                                     actor=actor,
+                                     timeout=requests.time_left(context, self._timeout))
+        return secrets_pb2.RewrapCiphertextsResponse(
+            rewrapped=[key_message(k) for k in report.rewrapped], unchanged=report.unchanged,
+            revision=report.revision)
