@@ -9,7 +9,9 @@ import grpc
 
 from configsvc.api import requests
 from configsvc.errors import InvalidArgumentError, NotFoundError
+from configsvc.hier import records
 from configsvc.hier.guard import WriteGuard
+from configsvc.hier.records import StoredRecord
 from configsvc.model.keys import ALL, require_segment
 from configsvc.model.values import validate_json_value
 from configsvc.store.keyspace import Keyspace
@@ -66,3 +68,13 @@ class RecordServicer:
 
     def _time_left(self, context: grpc.aio.ServicerContext) -> float:
         return requests.time_left(context, self._timeout)
+
+    def _version(self, tenant: str, kind: str, name: str, version: int) -> StoredRecord:
+        """One version of a versioned record (0: the latest); NOT_FOUND names what is missing."""
+        if version < 0:
+            raise InvalidArgumentError.single("version", "must be 0 (latest) or positive")
+        found = records.versions(self._mirror, self._ks, tenant, kind, name)
+        chosen = [r for r in found if r.version == version] if version else found[-1:]
+        if not chosen:
+            raise NotFoundError(kind, f"{name}@{version}" if version else name)
+        return chosen[0]

@@ -10,7 +10,7 @@ import grpc
 
 from configsvc.api import requests
 from configsvc.api.records_common import RecordServicer, existing_tenant, record_audit
-from configsvc.errors import FieldViolation, InvalidArgumentError, NotFoundError
+from configsvc.errors import FieldViolation, InvalidArgumentError
 from configsvc.hier import records
 from configsvc.hier.records import StoredRecord
 from configsvc.hier.state import TenantState, template_of
@@ -67,15 +67,8 @@ class TemplateService(RecordServicer, template_pb2_grpc.TemplateServiceServicer)
                           ) -> template_pb2.GetTemplateResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         name = require_segment("name", request.name)
-        if request.version < 0:
-            raise InvalidArgumentError.single("version", "must be 0 (latest) or positive")
-        found = records.versions(self._mirror, self._ks, tenant, records.TEMPLATE, name)
-        chosen = ([r for r in found if r.version == request.version] if request.version
-                  else found[-1:])
-        if not chosen:
-            raise NotFoundError("template", f"{name}@{request.version}" if request.version
-                                else name)
-        return template_pb2.GetTemplateResponse(template=_message(tenant, chosen[0]),
+        chosen = self._version(tenant, records.TEMPLATE, name, request.version)
+        return template_pb2.GetTemplateResponse(template=_message(tenant, chosen),
                                                 revision=self._mirror.revision)
 
     async def ListTemplates(self, request: template_pb2.ListTemplatesRequest,

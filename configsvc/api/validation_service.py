@@ -136,15 +136,8 @@ class ValidationService(RecordServicer, validation_pb2_grpc.ValidationServiceSer
                         context: grpc.aio.ServicerContext) -> validation_pb2.GetSchemaResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         name = require_segment("name", request.name)
-        if request.version < 0:
-            raise InvalidArgumentError.single("version", "must be 0 (latest) or positive")
-        found = records.versions(self._mirror, self._ks, tenant, records.SCHEMA, name)
-        chosen = [r for r in found if r.version == request.version] if request.version \
-            else found[-1:]
-        if not chosen:
-            what = f"{name}@{request.version}" if request.version else name
-            raise NotFoundError("schema", what)
-        return validation_pb2.GetSchemaResponse(schema=_schema_message(tenant, chosen[0]),
+        chosen = self._version(tenant, records.SCHEMA, name, request.version)
+        return validation_pb2.GetSchemaResponse(schema=_schema_message(tenant, chosen),
                                                 revision=self._mirror.revision)
 
     async def ListSchemas(self, request: validation_pb2.ListSchemasRequest,

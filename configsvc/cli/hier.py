@@ -42,6 +42,15 @@ def _stub(session: Session, factory: Any) -> Any:
     return factory(session.channel)
 
 
+def _report(args: argparse.Namespace, response: Any, text: str) -> int:
+    """Print the response as JSON with --json, else the sentence for a person."""
+    if args.json:
+        output.print_json(response)
+    else:
+        print(text)
+    return 0
+
+
 def _full_scope(text: str) -> tuple[str, str, str]:
     tenant, environment, service = parse_scope(text)
     if not (environment and service):
@@ -128,11 +137,8 @@ def _env_create(args: argparse.Namespace, session: Session) -> int:
     stub = _stub(session, environment_pb2_grpc.EnvironmentServiceStub)
     response = session.call(stub.CreateEnvironment, environment_pb2.CreateEnvironmentRequest(
         tenant=tenant, name=name, description=args.description, protected=args.protected))
-    if args.json:
-        output.print_json(response)
-    else:
-        print(f"environment {name} declared at revision {response.revision}")
-    return 0
+    return _report(args, response,
+                   f"environment {name} declared at revision {response.revision}")
 
 
 def _env_ls(args: argparse.Namespace, session: Session) -> int:
@@ -167,12 +173,8 @@ def _schema_put(args: argparse.Namespace, session: Session) -> int:
         tenant=tenant, environment=environment, service=service, name=args.name,
         pattern=args.pattern, schema=_read_json_file(args.file), reason=args.reason,
         force=args.force))
-    if args.json:
-        output.print_json(response)
-    else:
-        print(f"schema {args.name} version {response.schema.version} at revision "
-              f"{response.revision}")
-    return 0
+    return _report(args, response, f"schema {args.name} version {response.schema.version} "
+                                   f"at revision {response.revision}")
 
 
 def _rule_put(args: argparse.Namespace, session: Session) -> int:
@@ -182,12 +184,8 @@ def _rule_put(args: argparse.Namespace, session: Session) -> int:
         tenant=tenant, environment=environment, service=service, name=args.name,
         logic=_read_json_file(args.file), message=args.message, reason=args.reason,
         force=args.force))
-    if args.json:
-        output.print_json(response)
-    else:
-        print(f"rule {args.name} version {response.rule.version} at revision "
-              f"{response.revision}")
-    return 0
+    return _report(args, response, f"rule {args.name} version {response.rule.version} "
+                                   f"at revision {response.revision}")
 
 
 def _template_put(args: argparse.Namespace, session: Session) -> int:
@@ -199,12 +197,8 @@ def _template_put(args: argparse.Namespace, session: Session) -> int:
     response = session.call(stub.PutTemplate, template_pb2.PutTemplateRequest(
         tenant=tenant, name=args.name, extends=args.extends, reason=args.reason,
         values={key: json.dumps(value) for key, value in values.items()}))
-    if args.json:
-        output.print_json(response)
-    else:
-        print(f"template {args.name}@{response.template.version} at revision "
-              f"{response.revision}")
-    return 0
+    return _report(args, response, f"template {args.name}@{response.template.version} "
+                                   f"at revision {response.revision}")
 
 
 def _extends(args: argparse.Namespace, session: Session) -> int:
@@ -214,12 +208,9 @@ def _extends(args: argparse.Namespace, session: Session) -> int:
     stub = _stub(session, template_pb2_grpc.TemplateServiceStub)
     response = session.call(stub.SetExtends, template_pb2.SetExtendsRequest(
         tenant=tenant, service=service, extends=args.refs, reason=args.reason))
-    if args.json:
-        output.print_json(response)
-    else:
-        print(f"{service} extends {', '.join(response.extends) or 'nothing'} (applied: "
-              f"{', '.join(response.expanded) or '-'}) at revision {response.revision}")
-    return 0
+    return _report(args, response,
+                   f"{service} extends {', '.join(response.extends) or 'nothing'} (applied: "
+                   f"{', '.join(response.expanded) or '-'}) at revision {response.revision}")
 
 
 def _colour_option(parser: argparse.ArgumentParser) -> None:
