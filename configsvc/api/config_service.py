@@ -13,12 +13,16 @@ from typing import Any
 import grpc
 
 from configsvc.api import pagination, requests
-from configsvc.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from configsvc.errors import InvalidArgumentError, NotFoundError
+from configsvc.hier.guard import WriteGuard
+from configsvc.hier.listing import ListFilter
+from configsvc.hier.resolver import MirrorSource, ScopeCache, input_fingerprint, resolve_scope
+from configsvc.hier.state import StateCache
 from configsvc.model.keys import ConfigKey, require_segment
+from configsvc.model.labels import validate_labels
 from configsvc.model.values import validate_json_value, validate_reason
-from configsvc.resolve import Layer, LayerValue, ResolveCache, Resolved, Source, resolve
+from configsvc.resolve import TEMPLATE_LAYER_PREFIX, Resolved, Source
 from configsvc.resolve.jsonvalue import parse_value
-from configsvc.resolve.merge import scope_layers
 from configsvc.secrets.gateway import SecretGateway, Stored
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
@@ -45,12 +49,14 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
     def __init__(
         self, mirror: Mirror, writer: Writer, keyspace: Keyspace, limits: ServiceLimits,
         secrets: SecretGateway | None = None,
+        guard: WriteGuard | None = None,
     ) -> None:
         self._mirror = mirror
         self._writer = writer
         self._ks = keyspace
         self._limits = limits
-        self._resolved = ResolveCache()
+        self._resolved = ScopeCache()
+        self._guard = guard or WriteGuard(mirror, keyspace, StateCache(mirror, keyspace))
         self._secrets = secrets
 
     # ------------------------------------------------------------------ helpers
@@ -148,7 +154,8 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         service = requests.optional_segment("service", request.service)
         key_prefix = requests.optional_key_prefix("key_prefix", request.key_prefix)
         size = requests.page_size(request, default=LIST_DEFAULT, maximum=LIST_MAX)
-        scope = (tenant, env or "", service or "", key_prefix)
+        filters = ListFilter.of(request)
+        scope = (tenant, env or "", service or "", key_prefix, *filters.token_scope())
         position = pagination.decode(request.page_token, "list", scope)
         stale = await self._read_gate(request.consistency, context)
         self._require_tenant(tenant)
@@ -167,6 +174,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
             if (
                 (service is not None and k.service != service)
                 or (key_prefix and not k.key.startswith(key_prefix))
+                or not filters.matches(entry)
             ):
                 continue
             if len(response.entries) == size:
@@ -181,7 +189,8 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
 
     # ------------------------------------------------------------------- writes
 
-    def _write_options(self, request: Any, context: grpc.aio.ServicerContext) -> WriteOptions:
+    def _write_options(self, request: Any, context: grpc.aio.ServicerContext,
+                       labels: dict[str, str] | None = None) -> WriteOptions:
         """The validated reason, expected revision, actor and time budget of a write."""
         return WriteOptions(
             expected_revision=requests.expected_revision(request),
@@ -189,6 +198,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
             actor=requests.actor(context),
             timeout=self._timeout(context),
             trace_id=requests.trace_id(context),
+            labels=labels or {},
         )
 
     async def Put(
@@ -199,7 +209,10 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         # The resolution rules (tombstone form, depth) are checked on write, so every
         # stored value can be resolved.
         parse_value(request.value, key=key.key)
-        options = self._write_options(request, context)
+        labels = validate_labels(request.labels)
+        options = self._write_options(request, context, labels)
+        # Schemas and rules judge the value as written (secret references, not ciphertext).
+        self._guard.enforce(key.tenant, {key: request.value}, options.reason)
         value = request.value
         if self._secrets is not None:
             # References must exist; sensitive places are stored as transit ciphertext.
@@ -211,7 +224,10 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         self, request: config_pb2.DeleteRequest, context: grpc.aio.ServicerContext
     ) -> config_pb2.DeleteResponse:
         key = requests.config_key(request)
-        result = await self._writer.delete(key, self._write_options(request, context))
+        options = self._write_options(request, context)
+        if self._mirror.tenant(key.tenant) is not None:
+            self._guard.enforce(key.tenant, {key: None}, options.reason)
+        result = await self._writer.delete(key, options)
         return config_pb2.DeleteResponse(
             previous=result.previous, revision=result.revision, version=result.version
         )
@@ -223,6 +239,9 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         to_version = requests.positive("to_version", request.to_version)
         options = self._write_options(request, context)
         self._require_tenant(key.tenant)
+        target = await self._writer.history_record(key, to_version, timeout=options.timeout)
+        if target.operation != config_pb2.OPERATION_DELETE:
+            self._guard.enforce(key.tenant, {key: target.value}, options.reason)
         result = await self._writer.rollback(key, to_version, options)
         return config_pb2.RollbackResponse(entry=result.entry, revision=result.revision)
 
@@ -230,40 +249,45 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
 
     async def Resolve(
         self, request: config_pb2.ResolveRequest, context: grpc.aio.ServicerContext
-    ) -> config_pb2.ResolveResponse:
+    ) -> bytes:
+        """Registered with raw responses: returns an encoded ResolveResponse.
+
+        The document and provenance are encoded once per change of the scope's
+        inputs (``input_fingerprint``), not per call and not per unrelated
+        write; each answer is that body plus its own revision and stale flag
+        (concatenated protobuf messages merge).
+        """
         tenant = require_segment("tenant", request.tenant)
         environment = require_segment("environment", request.environment)
         service = require_segment("service", request.service)
         stale = await self._read_gate(request.consistency, context)
         self._require_tenant(tenant)
         revision = self._mirror.revision
-        resolved = self._resolved.get_or_resolve(
-            tenant, service, environment, revision,
-            lambda: self._resolve(tenant, environment, service))
-        document = resolved.canonical_json()
+        fingerprint = input_fingerprint(self._mirror, self._ks, tenant, environment, service,
+                                        self._guard.states.generation(tenant))
+
+        def body() -> bytes:
+            resolved = self._resolve(tenant, environment, service)
+            return bytes(config_pb2.ResolveResponse(
+                document=resolved.canonical_json(),
+                provenance=[_provenance(tenant, path, source)
+                            for path, source in resolved.provenance.items()],
+                last_change_revision=resolved.revision).SerializeToString())
+
+        cached = self._resolved.get_or_build((tenant, service, environment), fingerprint, body)
+        tail = config_pb2.ResolveResponse(revision=revision, stale=stale)
         if request.resolve_secrets and self._secrets is not None:
-            [document] = await self._secrets.resolve_texts(
-                [Stored(tenant, f"{tenant}/{environment}/{service}", document)],
+            response = config_pb2.ResolveResponse.FromString(cached)
+            [response.document] = await self._secrets.resolve_texts(
+                [Stored(tenant, f"{tenant}/{environment}/{service}", response.document)],
                 actor=requests.actor(context), method="Resolve", timeout=self._timeout(context))
-        return config_pb2.ResolveResponse(
-            document=document,
-            provenance=[_provenance(tenant, path, source)
-                        for path, source in resolved.provenance.items()],
-            last_change_revision=resolved.revision, revision=revision, stale=stale)
+            response.MergeFrom(tail)
+            return bytes(response.SerializeToString())
+        return cached + bytes(tail.SerializeToString())
 
     def _resolve(self, tenant: str, environment: str, service: str) -> Resolved:
-        layers = []
-        for scope in scope_layers(environment, service):
-            prefix = self._ks.scope_prefix(tenant, scope.environment, scope.service)
-            layers.append(Layer(scope.layer, {
-                item.key.key: LayerValue(item.entry.value, item.entry.mod_revision,
-                                         str(item.key))
-                for item in self._mirror.items(prefix)}))
-        try:
-            return resolve(layers)
-        except InvalidArgumentError as exc:
-            # Stored values are checked on write; one that still fails predates a rule.
-            raise FailedPreconditionError(f"a stored value cannot be resolved: {exc}") from None
+        return resolve_scope(MirrorSource(self._mirror, self._ks, tenant),
+                             self._guard.states.get(tenant), environment, service)
 
     # ------------------------------------------------------------------ history
 
@@ -301,6 +325,16 @@ def _version_position(position: str | None) -> int | None:
 
 
 def _provenance(tenant: str, path: str, source: Source) -> config_pb2.Provenance:
+    return provenance_message(tenant, path, source)
+
+
+def provenance_message(tenant: str, path: str, source: Source) -> config_pb2.Provenance:
+    """A leaf's Source as the contract's Provenance (template layers name the template)."""
+    if source.layer.startswith(TEMPLATE_LAYER_PREFIX):
+        return config_pb2.Provenance(
+            path=path, layer=source.layer, revision=source.revision,
+            template=source.layer[len(TEMPLATE_LAYER_PREFIX):],
+            key=config_pb2.ConfigKey(tenant=tenant, key=source.key.rsplit("/", 1)[-1]))
     environment, service, key = source.key.split("/")[1:]
     return config_pb2.Provenance(
         path=path, layer=source.layer, revision=source.revision,

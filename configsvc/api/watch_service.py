@@ -14,6 +14,7 @@ from google.protobuf.message import DecodeError
 
 from configsvc.api import requests
 from configsvc.errors import InvalidArgumentError, NotFoundError, StreamEndedError
+from configsvc.hier.watching import ResolvedViews, resolved_selector
 from configsvc.secrets import SecretsRuntime
 from configsvc.store.mirror import Mirror
 from configsvc.v1 import watch_pb2
@@ -25,10 +26,12 @@ class WatchService:
     """Implements WatchService.Watch; see watch.proto for the stream contract."""
 
     def __init__(self, mirror: Mirror, hub: WatchHub, sync_timeout: float = 5.0,
+                 resolved: ResolvedViews | None = None,
                  secrets: SecretsRuntime | None = None) -> None:
         self._mirror = mirror
         self._hub = hub
         self._sync_timeout = sync_timeout
+        self._resolved = resolved
         self._secrets = secrets
 
     async def Watch(self, data: bytes, context: grpc.aio.ServicerContext) -> None:
@@ -36,8 +39,18 @@ class WatchService:
         per stream where an async generator (plus the error wrapper's) is two. The
         request arrives as bytes (``raw_requests``) and is decoded in ``_parse``, so
         only its small parts live as long as the stream."""
-        chosen, start_revision, send_snapshot = _parse(data)
+        request = _decode(data)
+        view = resolved_selector(request) if self._resolved is not None else None
+        chosen, start_revision, send_snapshot = _parse(request)
+        del request
         self._mirror.require_available(allow_stale=False)
+        if view is not None and self._resolved is not None:
+            if self._mirror.tenant(view.tenant) is None:
+                await self._mirror.sync(self._sync_timeout)  # created via another replica?
+            if self._mirror.tenant(view.tenant) is None:
+                raise NotFoundError("tenant", view.tenant)
+            await self._resolved.stream(view, context.write)
+            return
         tenants = sorted({s.tenant for s in chosen})
         if any(self._mirror.tenant(t) is None for t in tenants):
             # The tenant may have been created through another replica a moment ago:
@@ -90,12 +103,15 @@ def _resolves_secrets(data: bytes) -> bool:
     return bool(watch_pb2.WatchRequest.FromString(data).resolve_secrets)
 
 
-def _parse(data: bytes) -> tuple[tuple[selectors.Selector, ...], int, bool]:
-    """Decode and validate a WatchRequest; the message itself is not kept."""
+def _decode(data: bytes) -> watch_pb2.WatchRequest:
     try:
-        request = watch_pb2.WatchRequest.FromString(data)
+        return watch_pb2.WatchRequest.FromString(data)
     except DecodeError:
         raise InvalidArgumentError.single("request", "is not a valid WatchRequest") from None
+
+
+def _parse(request: watch_pb2.WatchRequest) -> tuple[tuple[selectors.Selector, ...], int, bool]:
+    """Validate a WatchRequest; the caller drops the message itself."""
     chosen = selectors.parse(request.selectors)
     if request.start_revision < 0:
         raise InvalidArgumentError.single(

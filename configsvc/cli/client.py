@@ -245,7 +245,8 @@ def _put(args: argparse.Namespace, session: Session) -> int:
     key = parse_key(args.path)
     _at_least("--expected-revision", args.expected_revision, 0)
     request = config_pb2.PutRequest(key=key, value=read_value(args), reason=args.reason,
-                                    expected_revision=args.expected_revision)
+                                    expected_revision=args.expected_revision,
+                                    labels=parse_labels(args.label))
     response: config_pb2.PutResponse = session.call(session.config().Put, request)
     if args.json:
         output.print_json(response)
@@ -278,9 +279,31 @@ def _list_request(args: argparse.Namespace) -> config_pb2.ListRequest:
     _at_least("--page-size", args.page_size, 1)
     consistency = (config_pb2.READ_CONSISTENCY_STRONG if args.consistent
                    else config_pb2.READ_CONSISTENCY_MIRROR)
-    return config_pb2.ListRequest(tenant=tenant, environment=env, service=service,
-                                  key_prefix=args.prefix, page_size=args.page_size,
-                                  consistency=consistency)
+    request = config_pb2.ListRequest(tenant=tenant, environment=env, service=service,
+                                     key_prefix=args.prefix, page_size=args.page_size,
+                                     consistency=consistency, key_glob=args.glob,
+                                     labels=parse_labels(args.label),
+                                     updated_by=args.author or "")
+    for option, field in (("since", "updated_after"), ("until", "updated_before")):
+        text = getattr(args, option)
+        if text:
+            try:
+                getattr(request, field).FromJsonString(text)
+            except ValueError:
+                raise UsageError(f"--{option} {text!r} is not an RFC 3339 time such as "
+                                 "2026-01-31T12:00:00Z") from None
+    return request
+
+
+def parse_labels(pairs: Sequence[str]) -> dict[str, str]:
+    """``NAME=VALUE`` options as a dict (the server checks the label grammar)."""
+    labels = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            raise UsageError(f"--label {pair!r} is not NAME=VALUE")
+        labels[name] = value
+    return labels
 
 
 def _show_pages(
@@ -480,6 +503,8 @@ def _register_config(commands: Any, parent: argparse.ArgumentParser) -> None:
     put.add_argument("value", nargs="?", metavar="VALUE",
                      help="JSON text, or - to read it from standard input")
     put.add_argument("--file", metavar="FILE", help="read the JSON text from FILE")
+    put.add_argument("--label", action="append", default=[], metavar="NAME=VALUE",
+                     help="a label stored with the value (repeat); replaces earlier labels")
     _add_write_options(put)
 
     rm = _add(commands, "rm", _rm, parent, help="delete a configuration value (keeps history)")
@@ -489,6 +514,13 @@ def _register_config(commands: Any, parent: argparse.ArgumentParser) -> None:
     ls = _add(commands, "ls", _ls, parent, help="list entries of a tenant, environment or service")
     ls.add_argument("scope", metavar="TENANT[/ENV[/SERVICE]]")
     ls.add_argument("--prefix", default="", metavar="P", help="only keys starting with P")
+    ls.add_argument("--glob", default="", metavar="G",
+                    help="only keys matching G ('*' any characters, '?' one)")
+    ls.add_argument("--label", action="append", default=[], metavar="NAME=VALUE",
+                    help="only entries with this label (repeat: all must match)")
+    ls.add_argument("--author", metavar="NAME", help="only entries last changed by NAME")
+    ls.add_argument("--since", metavar="TIME", help="only entries changed at or after TIME")
+    ls.add_argument("--until", metavar="TIME", help="only entries changed before TIME")
     ls.add_argument("--consistent", action="store_true",
                     help="reflect every write acknowledged before the call (quorum read)")
     _add_paging_options(ls, 100)

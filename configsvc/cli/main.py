@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from configsvc import __version__
-from configsvc.cli import audit, client, dev, secrets, serve, webhooks
+from configsvc.cli import audit, client, dev, hier, secrets, serve, webhooks
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     dev.register(commands)
     client.register(commands)
+    hier.register(commands)
     secrets.register(commands)
     audit.register(commands)
     webhooks.register(commands)

@@ -29,6 +29,10 @@ from configsvc.api.watch_service import WatchService
 from configsvc.api.webhook_service import WebhookService
 from configsvc.events.publisher import Publisher
 from configsvc.events.webhooks.dispatch import webhook_dispatcher
+from configsvc.hier.guard import WriteGuard
+from configsvc.hier.services import HIERARCHY_SERVICE_NAMES, hierarchy_services
+from configsvc.hier.state import StateCache
+from configsvc.hier.watching import ResolvedViews
 from configsvc.secrets import SecretsRuntime
 from configsvc.secrets.service import SecretService
 from configsvc.server.config import ServerConfig
@@ -57,6 +61,7 @@ SERVICE_NAMES = (
     events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
     audit_query_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
     webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
+    *HIERARCHY_SERVICE_NAMES,
 )
 #: Health entry of the change-event publisher: NOT_SERVING while this replica leads
 #: and cannot publish (Pulsar down: a backlog builds). The server itself stays SERVING.
@@ -87,6 +92,9 @@ class ConfigServer:
                              backoff_max=config.mirror_backoff[1])
         self.writer = Writer(self.etcd, self.keyspace, self.mirror)
         self.hub = WatchHub(self.mirror, config.watch)
+        self.guard = WriteGuard(self.mirror, self.keyspace, StateCache(self.mirror, self.keyspace))
+        self.resolved_views = ResolvedViews(self.mirror, self.keyspace, self.guard.states,
+                                            config.watch.lost_etcd_grace)
         self.secrets = SecretsRuntime(config.secrets, self.mirror, self.writer, self.keyspace)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
@@ -107,12 +115,13 @@ class ConfigServer:
         limits = ServiceLimits(request_timeout=self.config.request_timeout)
         register_service(server, config_pb2.DESCRIPTOR.services_by_name["ConfigService"],
                          ConfigService(self.mirror, self.writer, self.keyspace, limits,
-                                       secrets=self.secrets.gateway),
-                         raw_responses={"Get"})
+                                       secrets=self.secrets.gateway, guard=self.guard),
+                         raw_responses={"Get", "Resolve"})
         register_service(server, tenant_pb2.DESCRIPTOR.services_by_name["TenantService"],
                          TenantService(self.mirror, self.writer, self.config.request_timeout))
         register_service(server, watch_pb2.DESCRIPTOR.services_by_name["WatchService"],
-                         WatchService(self.mirror, self.hub, secrets=self.secrets),
+                         WatchService(self.mirror, self.hub, secrets=self.secrets,
+                                      resolved=self.resolved_views),
                          raw_responses={"Watch"}, raw_requests={"Watch"})
         register_service(server, secrets_pb2.DESCRIPTOR.services_by_name["SecretService"],
                          SecretService(self.secrets.gateway, self.mirror, self.writer,
@@ -125,6 +134,8 @@ class ConfigServer:
         register_service(server, webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
                          WebhookService(self.mirror, self.writer, self.etcd, self.keyspace,
                                         self.config.webhooks, self.config.request_timeout))
+        for descriptor, servicer in hierarchy_services(self, limits):
+            register_service(server, descriptor, servicer)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -183,6 +194,7 @@ class ConfigServer:
             await self.publisher.stop()  # revokes the lease: a successor takes over at once
         if self.webhooks is not None:
             await self.webhooks[0].stop()
+        self.resolved_views.shutdown()
         await server.stop(self.config.grace_period if grace is None else grace)
         await self.secrets.stop()
         await self.mirror.stop()

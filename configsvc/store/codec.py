@@ -41,6 +41,7 @@ def entry_from_stored(
         update_time=record.update_time,
         reason=record.reason,
         value_digest=record.value_digest,
+        labels=record.labels,
     )
 
 
@@ -65,6 +66,7 @@ def history_from_kv(kv: Any) -> config_pb2.HistoryRecord:
         reason=record.reason,
         value_digest=record.value_digest,
         rolled_back_to=record.rolled_back_to,
+        labels=record.labels,
     )
 
 

@@ -20,7 +20,8 @@ _VERSION_WIDTH = 20
 #: (``<root>/t/<tenant>/<kind>/...``), for example environments or schemas.
 #: A feature that stores small, read-often records adds its kind here; bulky
 #: append-only kinds (``hist``, ``audit``) stay out and are read from etcd.
-RECORD_KINDS: tuple[str, ...] = ("webhooks",)
+RECORD_KINDS: tuple[str, ...] = (
+    "webhooks", "schema", "rule", "template", "extends", "environment")
 
 
 def new_audit_id() -> str:

@@ -22,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from aetcd import rpc
@@ -91,6 +91,8 @@ class WriteOptions:
     """Seconds the whole change may take, retries included."""
     trace_id: str = ""
     """W3C trace id of the request (recorded in the audit record and the change event)."""
+    labels: Mapping[str, str] = field(default_factory=dict)
+    """Labels stored with a put's value (replacing the previous ones)."""
 
 
 @dataclass(frozen=True)
@@ -281,9 +283,72 @@ class Writer:
         def change(_current: Current, version: int) -> Change:
             record = self._record(target.value, version, options, config_pb2.OPERATION_ROLLBACK)
             record.rolled_back_to = to_version
+            record.labels.clear()
+            record.labels.update(target.labels)
             return Change(config_pb2.OPERATION_ROLLBACK, record, rolled_back_to=to_version)
 
         return await self._write(key, options, deadline.left(), change)
+
+    async def put_many(
+        self, writes: Sequence[tuple[ConfigKey, str]], options: WriteOptions,
+        attributes: Mapping[str, str] | None = None,
+    ) -> list[WriteResult]:
+        """Put several keys of one tenant in ONE Txn (Promote): all or nothing.
+
+        Each key gets its own version, history copy and audit record (with
+        ``attributes``), exactly as a single Put would write it, and all share
+        the commit revision. ``options.expected_revision`` does not apply
+        (callers compare values themselves); a race with another writer
+        re-reads every key and retries, bounded like single writes.
+        """
+        if not writes:
+            raise ValueError("put_many needs at least one write")
+        tenant = writes[0][0].tenant
+        if any(key.tenant != tenant for key, _ in writes):
+            raise ValueError("put_many writes keys of one tenant")
+        deadline = _Deadline(options.timeout)
+        async with contextlib.AsyncExitStack() as held:
+            for cfg_key in sorted({self._ks.cfg_key(key) for key, _ in writes}):
+                await held.enter_async_context(self._locks.hold(cfg_key))
+            for attempt in range(MAX_ATTEMPTS):
+                read = await self._etcd.txn(rpc.TxnRequest(
+                    success=[op for key, _ in writes for op in self._read_ops(key)]),
+                    timeout=deadline.left())
+                currents = [self._current_from(read.responses[3 * i: 3 * i + 3])
+                            for i in range(len(writes))]
+                if not currents[0].tenant_exists:
+                    raise NotFoundError("tenant", tenant)
+                compares = [_cmp_present(self._ks.tenant_key(tenant))]
+                ops = []
+                planned = []
+                for (key, value), current in zip(writes, currents, strict=True):
+                    version = current.last_version + 1
+                    change = Change(config_pb2.OPERATION_PUT, self._record(
+                        value, version, options, config_pb2.OPERATION_PUT))
+                    audit = self._audit(key, change, current, version, options)
+                    audit.attributes.update(attributes or {})
+                    cfg_key, hist_key = self._ks.cfg_key(key), self._ks.hist_key(key, version)
+                    compares += [_cmp_mod(cfg_key, current.mod_revision), _cmp_absent(hist_key)]
+                    assert change.record is not None
+                    ops += [_put(cfg_key, change.record.SerializeToString()),
+                            _put(hist_key, self._history_copy(change, version, options)),
+                            _put(self._ks.audit_key(tenant, audit.id),
+                                 audit.SerializeToString())]
+                    planned.append((key, current, change, version))
+                ops.append(_put(self._ks.commit_marker, b""))
+                response = await self._etcd.txn(
+                    rpc.TxnRequest(compare=compares, success=ops), timeout=deadline.left())
+                if response.succeeded:
+                    revision = int(response.header.revision)
+                    await self._catch_up(revision)
+                    return [self._result(key, current, change, version, revision)
+                            for key, current, change, version in planned]
+                if deadline.expired():
+                    break
+                await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+        raise ConflictError(
+            f"{len(writes)} keys of tenant {tenant!r} kept changing: gave up after "
+            f"{attempt + 1} attempts", None, 0)
 
     @staticmethod
     def _record(
@@ -297,6 +362,7 @@ class Writer:
             reason=options.reason,
             operation=operation,  # type: ignore[arg-type]
             value_digest=digest(value.encode()),
+            labels=options.labels,
         )
 
     def _read_ops(self, key: ConfigKey) -> list[Any]:

@@ -122,6 +122,17 @@ def _glob(pattern: str) -> re.Pattern[str]:
         ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
 
 
+def pattern_violation(pattern: str, field_path: str = "pattern") -> FieldViolation | None:
+    """Why ``pattern`` is not a key glob (see the module docstring), or None."""
+    found = _pattern_violation(pattern)
+    return FieldViolation(field_path, found.description) if found else None
+
+
+def glob_matcher(pattern: str) -> re.Pattern[str]:
+    """The regular expression a key glob stands for (match it with ``fullmatch``)."""
+    return _glob(pattern)
+
+
 def _root_resolver(schema: Mapping[str, Any]) -> Resolver[Any]:
     """A resolver for ``$ref`` inside ``schema`` only: no other document, no retrieval."""
     resource = DRAFT202012.create_resource(schema)

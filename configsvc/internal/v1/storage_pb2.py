@@ -26,15 +26,19 @@ from configsvc.v1 import config_pb2 as configsvc_dot_v1_dot_config__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#configsvc/internal/v1/storage.proto\x12\x15\x63onfigsvc.internal.v1\x1a\x19\x63onfigsvc/v1/config.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdc\x01\n\x0bStoredValue\x12\r\n\x05value\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x12\n\nupdated_by\x18\x03 \x01(\t\x12/\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12*\n\toperation\x18\x06 \x01(\x0e\x32\x17.configsvc.v1.Operation\x12\x14\n\x0cvalue_digest\x18\x07 \x01(\t\x12\x16\n\x0erolled_back_to\x18\x08 \x01(\x03\"h\n\x0cStoredTenant\x12\x13\n\x0b\x64\x65scription\x18\x01 \x01(\t\x12/\n\x0b\x63reate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#configsvc/internal/v1/storage.proto\x12\x15\x63onfigsvc.internal.v1\x1a\x19\x63onfigsvc/v1/config.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x02\n\x0bStoredValue\x12\r\n\x05value\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x03\x12\x12\n\nupdated_by\x18\x03 \x01(\t\x12/\n\x0bupdate_time\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12*\n\toperation\x18\x06 \x01(\x0e\x32\x17.configsvc.v1.Operation\x12\x14\n\x0cvalue_digest\x18\x07 \x01(\t\x12\x16\n\x0erolled_back_to\x18\x08 \x01(\x03\x12>\n\x06labels\x18\t \x03(\x0b\x32..configsvc.internal.v1.StoredValue.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"h\n\x0cStoredTenant\x12\x13\n\x0b\x64\x65scription\x18\x01 \x01(\t\x12/\n\x0b\x63reate_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x03 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'configsvc.internal.v1.storage_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_STOREDVALUE_LABELSENTRY']._loaded_options = None
+  _globals['_STOREDVALUE_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_STOREDVALUE']._serialized_start=123
-  _globals['_STOREDVALUE']._serialized_end=343
-  _globals['_STOREDTENANT']._serialized_start=345
-  _globals['_STOREDTENANT']._serialized_end=449
+  _globals['_STOREDVALUE']._serialized_end=454
+  _globals['_STOREDVALUE_LABELSENTRY']._serialized_start=409
+  _globals['_STOREDVALUE_LABELSENTRY']._serialized_end=454
+  _globals['_STOREDTENANT']._serialized_start=456
+  _globals['_STOREDTENANT']._serialized_end=560
 # @@protoc_insertion_point(module_scope)

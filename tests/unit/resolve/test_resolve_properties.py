@@ -7,7 +7,7 @@ import random
 from decimal import Decimal
 from typing import Any
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from configsvc.resolve import (
@@ -31,6 +31,8 @@ from tests.unit.resolve.support import (
 )
 
 Specs = list[tuple[str, dict[str, tuple[Any, int]]]]
+#: The machine is shared and noisy: no health check or deadline on generation time.
+_UNTIMED = settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
 
 
 def fingerprint(result: Resolved) -> tuple[str, list[Any], int]:
@@ -49,6 +51,7 @@ def walk(value: Any) -> list[Any]:
     return out
 
 
+@_UNTIMED
 @given(specs=layer_specs(), rnd=st.randoms(use_true_random=False))
 def test_resolution_is_deterministic(specs: Specs, rnd: random.Random) -> None:
     first = resolve(build(specs))
@@ -58,6 +61,7 @@ def test_resolution_is_deterministic(specs: Specs, rnd: random.Random) -> None:
     assert resolve(build(specs, rnd)) == first
 
 
+@_UNTIMED
 @given(specs=layer_specs())
 def test_resolved_document_invariants(specs: Specs) -> None:
     result = resolve(build(specs))
@@ -80,6 +84,7 @@ def test_resolved_document_invariants(specs: Specs) -> None:
     )
 
 
+@_UNTIMED
 @given(data=st.data(), specs=layer_specs())
 def test_changing_one_value_changes_only_paths_that_value_defines(
     data: st.DataObject, specs: Specs
@@ -121,6 +126,7 @@ def test_changing_one_value_changes_only_paths_that_value_defines(
         assert canonical_json(before.document[other]) == canonical_json(after.document[other])
 
 
+@_UNTIMED
 @given(before_specs=layer_specs(), after_specs=layer_specs())
 def test_json_patch_turns_before_into_after(before_specs: Specs, after_specs: Specs) -> None:
     before, after = resolve(build(before_specs)), resolve(build(after_specs))
@@ -140,6 +146,7 @@ def test_json_patch_turns_before_into_after(before_specs: Specs, after_specs: Sp
     )
 
 
+@_UNTIMED
 @given(st.one_of(st.integers(-(2**64), 2**64), st.decimals(allow_nan=False, allow_infinity=False)))
 def test_numbers_round_trip_exactly(number: int | Decimal) -> None:
     text = canonical_json(number)
@@ -149,7 +156,7 @@ def test_numbers_round_trip_exactly(number: int | Decimal) -> None:
     assert parsed == number and canonical_json(parsed) == text
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(PLAIN)
 def test_canonical_json_is_json_dumps_for_plain_values(value: Any) -> None:
     if any(isinstance(v, Decimal) for v in walk(value)):

@@ -47,7 +47,14 @@ class ConfigKey(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., environment: _Optional[str] = ..., service: _Optional[str] = ..., key: _Optional[str] = ...) -> None: ...
 
 class ConfigEntry(_message.Message):
-    __slots__ = ("key", "value", "create_revision", "mod_revision", "version", "updated_by", "update_time", "reason", "value_digest")
+    __slots__ = ("key", "value", "create_revision", "mod_revision", "version", "updated_by", "update_time", "reason", "value_digest", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     KEY_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     CREATE_REVISION_FIELD_NUMBER: _ClassVar[int]
@@ -57,6 +64,7 @@ class ConfigEntry(_message.Message):
     UPDATE_TIME_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     VALUE_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
     key: ConfigKey
     value: str
     create_revision: int
@@ -66,7 +74,8 @@ class ConfigEntry(_message.Message):
     update_time: _timestamp_pb2.Timestamp
     reason: str
     value_digest: str
-    def __init__(self, key: _Optional[_Union[ConfigKey, _Mapping]] = ..., value: _Optional[str] = ..., create_revision: _Optional[int] = ..., mod_revision: _Optional[int] = ..., version: _Optional[int] = ..., updated_by: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., value_digest: _Optional[str] = ...) -> None: ...
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, key: _Optional[_Union[ConfigKey, _Mapping]] = ..., value: _Optional[str] = ..., create_revision: _Optional[int] = ..., mod_revision: _Optional[int] = ..., version: _Optional[int] = ..., updated_by: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., value_digest: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GetRequest(_message.Message):
     __slots__ = ("key", "consistency", "resolve_secrets")
@@ -111,7 +120,14 @@ class BatchGetResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[ConfigEntry, _Mapping]]] = ..., missing: _Optional[_Iterable[_Union[ConfigKey, _Mapping]]] = ..., revision: _Optional[int] = ..., stale: _Optional[bool] = ...) -> None: ...
 
 class ListRequest(_message.Message):
-    __slots__ = ("tenant", "environment", "service", "key_prefix", "page_size", "page_token", "consistency")
+    __slots__ = ("tenant", "environment", "service", "key_prefix", "page_size", "page_token", "consistency", "key_glob", "labels", "updated_by", "updated_after", "updated_before")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     TENANT_FIELD_NUMBER: _ClassVar[int]
     ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +135,11 @@ class ListRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     CONSISTENCY_FIELD_NUMBER: _ClassVar[int]
+    KEY_GLOB_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_BY_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AFTER_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_BEFORE_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     environment: str
     service: str
@@ -126,7 +147,12 @@ class ListRequest(_message.Message):
     page_size: int
     page_token: str
     consistency: ReadConsistency
-    def __init__(self, tenant: _Optional[str] = ..., environment: _Optional[str] = ..., service: _Optional[str] = ..., key_prefix: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., consistency: _Optional[_Union[ReadConsistency, str]] = ...) -> None: ...
+    key_glob: str
+    labels: _containers.ScalarMap[str, str]
+    updated_by: str
+    updated_after: _timestamp_pb2.Timestamp
+    updated_before: _timestamp_pb2.Timestamp
+    def __init__(self, tenant: _Optional[str] = ..., environment: _Optional[str] = ..., service: _Optional[str] = ..., key_prefix: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., consistency: _Optional[_Union[ReadConsistency, str]] = ..., key_glob: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., updated_by: _Optional[str] = ..., updated_after: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListResponse(_message.Message):
     __slots__ = ("entries", "next_page_token", "revision", "stale")
@@ -141,16 +167,25 @@ class ListResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[ConfigEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., revision: _Optional[int] = ..., stale: _Optional[bool] = ...) -> None: ...
 
 class PutRequest(_message.Message):
-    __slots__ = ("key", "value", "expected_revision", "reason")
+    __slots__ = ("key", "value", "expected_revision", "reason", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     KEY_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
     key: ConfigKey
     value: str
     expected_revision: int
     reason: str
-    def __init__(self, key: _Optional[_Union[ConfigKey, _Mapping]] = ..., value: _Optional[str] = ..., expected_revision: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, key: _Optional[_Union[ConfigKey, _Mapping]] = ..., value: _Optional[str] = ..., expected_revision: _Optional[int] = ..., reason: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class PutResponse(_message.Message):
     __slots__ = ("entry", "revision")
@@ -181,7 +216,14 @@ class DeleteResponse(_message.Message):
     def __init__(self, previous: _Optional[_Union[ConfigEntry, _Mapping]] = ..., revision: _Optional[int] = ..., version: _Optional[int] = ...) -> None: ...
 
 class HistoryRecord(_message.Message):
-    __slots__ = ("version", "operation", "value", "revision", "updated_by", "update_time", "reason", "value_digest", "rolled_back_to")
+    __slots__ = ("version", "operation", "value", "revision", "updated_by", "update_time", "reason", "value_digest", "rolled_back_to", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     VERSION_FIELD_NUMBER: _ClassVar[int]
     OPERATION_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -191,6 +233,7 @@ class HistoryRecord(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     VALUE_DIGEST_FIELD_NUMBER: _ClassVar[int]
     ROLLED_BACK_TO_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
     version: int
     operation: Operation
     value: str
@@ -200,7 +243,8 @@ class HistoryRecord(_message.Message):
     reason: str
     value_digest: str
     rolled_back_to: int
-    def __init__(self, version: _Optional[int] = ..., operation: _Optional[_Union[Operation, str]] = ..., value: _Optional[str] = ..., revision: _Optional[int] = ..., updated_by: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., value_digest: _Optional[str] = ..., rolled_back_to: _Optional[int] = ...) -> None: ...
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, version: _Optional[int] = ..., operation: _Optional[_Union[Operation, str]] = ..., value: _Optional[str] = ..., revision: _Optional[int] = ..., updated_by: _Optional[str] = ..., update_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., value_digest: _Optional[str] = ..., rolled_back_to: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class HistoryRequest(_message.Message):
     __slots__ = ("key", "page_size", "page_token")
@@ -257,16 +301,18 @@ class ResolveRequest(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., environment: _Optional[str] = ..., service: _Optional[str] = ..., consistency: _Optional[_Union[ReadConsistency, str]] = ..., resolve_secrets: _Optional[bool] = ...) -> None: ...
 
 class Provenance(_message.Message):
-    __slots__ = ("path", "layer", "key", "revision")
+    __slots__ = ("path", "layer", "key", "revision", "template")
     PATH_FIELD_NUMBER: _ClassVar[int]
     LAYER_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
     path: str
     layer: str
     key: ConfigKey
     revision: int
-    def __init__(self, path: _Optional[str] = ..., layer: _Optional[str] = ..., key: _Optional[_Union[ConfigKey, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
+    template: str
+    def __init__(self, path: _Optional[str] = ..., layer: _Optional[str] = ..., key: _Optional[_Union[ConfigKey, _Mapping]] = ..., revision: _Optional[int] = ..., template: _Optional[str] = ...) -> None: ...
 
 class ResolveResponse(_message.Message):
     __slots__ = ("document", "provenance", "last_change_revision", "revision", "stale")

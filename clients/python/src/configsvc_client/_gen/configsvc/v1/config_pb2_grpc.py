@@ -178,6 +178,8 @@ class ConfigServiceServicer:
         object, the higher value replaces it entirely.
         5. Deterministic: members sorted by name at every level; numbers keep
         their exact digits (exponent notation may be normalised).
+
+        Templates the service extends (TemplateService) are layers below global.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -30,18 +30,20 @@ RESET_REASON_SLOW_CONSUMER: ResetReason
 RESET_REASON_RESUME_AHEAD: ResetReason
 
 class WatchSelector(_message.Message):
-    __slots__ = ("tenant", "environment", "service", "keys", "key_prefixes")
+    __slots__ = ("tenant", "environment", "service", "keys", "key_prefixes", "resolved")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
     KEY_PREFIXES_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     environment: str
     service: str
     keys: _containers.RepeatedScalarFieldContainer[str]
     key_prefixes: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, tenant: _Optional[str] = ..., environment: _Optional[str] = ..., service: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ..., key_prefixes: _Optional[_Iterable[str]] = ...) -> None: ...
+    resolved: bool
+    def __init__(self, tenant: _Optional[str] = ..., environment: _Optional[str] = ..., service: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ..., key_prefixes: _Optional[_Iterable[str]] = ..., resolved: _Optional[bool] = ...) -> None: ...
 
 class WatchRequest(_message.Message):
     __slots__ = ("selectors", "start_revision", "send_snapshot", "resolve_secrets")
@@ -56,20 +58,36 @@ class WatchRequest(_message.Message):
     def __init__(self, selectors: _Optional[_Iterable[_Union[WatchSelector, _Mapping]]] = ..., start_revision: _Optional[int] = ..., send_snapshot: _Optional[bool] = ..., resolve_secrets: _Optional[bool] = ...) -> None: ...
 
 class WatchResponse(_message.Message):
-    __slots__ = ("snapshot", "snapshot_end", "changes", "progress", "reset", "secrets_rotated")
+    __slots__ = ("snapshot", "snapshot_end", "changes", "progress", "reset", "resolved", "secrets_rotated")
     SNAPSHOT_FIELD_NUMBER: _ClassVar[int]
     SNAPSHOT_END_FIELD_NUMBER: _ClassVar[int]
     CHANGES_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     RESET_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_FIELD_NUMBER: _ClassVar[int]
     SECRETS_ROTATED_FIELD_NUMBER: _ClassVar[int]
     snapshot: SnapshotChunk
     snapshot_end: SnapshotEnd
     changes: Changes
     progress: Progress
     reset: Reset
+    resolved: ResolvedView
     secrets_rotated: _secrets_pb2.SecretsRotated
-    def __init__(self, snapshot: _Optional[_Union[SnapshotChunk, _Mapping]] = ..., snapshot_end: _Optional[_Union[SnapshotEnd, _Mapping]] = ..., changes: _Optional[_Union[Changes, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., reset: _Optional[_Union[Reset, _Mapping]] = ..., secrets_rotated: _Optional[_Union[_secrets_pb2.SecretsRotated, _Mapping]] = ...) -> None: ...
+    def __init__(self, snapshot: _Optional[_Union[SnapshotChunk, _Mapping]] = ..., snapshot_end: _Optional[_Union[SnapshotEnd, _Mapping]] = ..., changes: _Optional[_Union[Changes, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., reset: _Optional[_Union[Reset, _Mapping]] = ..., resolved: _Optional[_Union[ResolvedView, _Mapping]] = ..., secrets_rotated: _Optional[_Union[_secrets_pb2.SecretsRotated, _Mapping]] = ...) -> None: ...
+
+class ResolvedView(_message.Message):
+    __slots__ = ("revision", "document", "patch", "last_change_revision", "document_digest")
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    PATCH_FIELD_NUMBER: _ClassVar[int]
+    LAST_CHANGE_REVISION_FIELD_NUMBER: _ClassVar[int]
+    DOCUMENT_DIGEST_FIELD_NUMBER: _ClassVar[int]
+    revision: int
+    document: str
+    patch: str
+    last_change_revision: int
+    document_digest: str
+    def __init__(self, revision: _Optional[int] = ..., document: _Optional[str] = ..., patch: _Optional[str] = ..., last_change_revision: _Optional[int] = ..., document_digest: _Optional[str] = ...) -> None: ...
 
 class SnapshotChunk(_message.Message):
     __slots__ = ("entries",)

@@ -1,0 +1,141 @@
+"""The configsvc.v1.HierarchyService servicer: Promote between environments, and Diff."""
+
+from __future__ import annotations
+
+import grpc
+
+from configsvc.api import requests
+from configsvc.api.config_service import provenance_message
+from configsvc.api.records_common import existing_tenant
+from configsvc.errors import InvalidArgumentError, NotFoundError
+from configsvc.hier.guard import WriteGuard
+from configsvc.hier.resolver import LayerSource, MirrorSource, raw_scope, resolve_scope
+from configsvc.hier.snapshot import read_at
+from configsvc.hier.state import TenantState
+from configsvc.model.keys import ConfigKey, key_violation, require_segment
+from configsvc.model.values import validate_reason
+from configsvc.resolve import DiffRow, Resolved, diff
+from configsvc.store.etcd import EtcdClient
+from configsvc.store.keyspace import Keyspace
+from configsvc.store.mirror import Mirror
+from configsvc.store.writer import WriteOptions, Writer
+from configsvc.v1 import hierarchy_pb2, hierarchy_pb2_grpc
+
+PROMOTE_MAX = 1000
+
+
+class HierarchyService(hierarchy_pb2_grpc.HierarchyServiceServicer):  # type: ignore[misc]
+    """Promote and Diff; see hierarchy.proto for the contract."""
+
+    def __init__(self, mirror: Mirror, writer: Writer, keyspace: Keyspace, guard: WriteGuard,
+                 etcd: EtcdClient, request_timeout: float) -> None:
+        self._mirror = mirror
+        self._writer = writer
+        self._ks = keyspace
+        self._guard = guard
+        self._etcd = etcd
+        self._timeout = request_timeout
+
+    async def Promote(self, request: hierarchy_pb2.PromoteRequest,
+                      context: grpc.aio.ServicerContext) -> hierarchy_pb2.PromoteResponse:
+        tenant = existing_tenant(self._mirror, request.tenant)
+        service = require_segment("service", request.service)
+        source = require_segment("source_environment", request.source_environment)
+        target = require_segment("target_environment", request.target_environment)
+        if source == target:
+            raise InvalidArgumentError.single(
+                "target_environment", "must differ from source_environment")
+        if len(request.keys) > PROMOTE_MAX:
+            raise InvalidArgumentError.single(
+                "keys", f"has {len(request.keys)} keys; the limit is {PROMOTE_MAX}")
+        for i, name in enumerate(request.keys):
+            violation = key_violation(f"keys[{i}]", name)
+            if violation:
+                raise InvalidArgumentError([violation])
+        reason = validate_reason(request.reason)
+        values = {item.key.key: item.entry.value
+                  for item in self._mirror.items(self._ks.scope_prefix(tenant, source, service))}
+        chosen = sorted(set(request.keys)) if request.keys else sorted(values)
+        missing = [name for name in chosen if name not in values]
+        if missing or not chosen:
+            where = f"{tenant}/{source}/{service}"
+            raise NotFoundError("config entry", f"{where}/{missing[0]}" if missing else where,
+                                f"{where} has no value for {missing[0]!r}" if missing
+                                else f"{where} has no entries to promote")
+        changes: dict[ConfigKey, str | None] = {}
+        for name in chosen:
+            key = ConfigKey(tenant, target, service, name)
+            current = self._mirror.get(key)
+            if current is None or current.value != values[name]:
+                changes[key] = values[name]
+        self._guard.enforce(tenant, changes, reason)
+        before = raw_scope(MirrorSource(self._mirror, self._ks, tenant), target, service)
+        after = raw_scope(MirrorSource(self._mirror, self._ks, tenant, changes,
+                                       self._mirror.revision + 1), target, service)
+        response = hierarchy_pb2.PromoteResponse(
+            diff=_rows(tenant, diff(before, after)), keys=[k.key for k in changes],
+            revision=self._mirror.revision)
+        if request.dry_run or not changes:
+            return response
+        options = WriteOptions(expected_revision=None, reason=reason,
+                               actor=requests.actor(context),
+                               timeout=requests.time_left(context, self._timeout))
+        results = await self._writer.put_many(
+            [(k, v) for k, v in changes.items() if v is not None], options,
+            attributes={"promoted_from": source})
+        response.entries.extend(r.entry for r in results if r.entry is not None)
+        response.revision = results[0].revision
+        return response
+
+    async def _side(self, tenant: str, side: hierarchy_pb2.DiffSide, name: str, raw: bool,
+                    context: grpc.aio.ServicerContext) -> tuple[Resolved, int]:
+        environment = require_segment(f"{name}.environment", side.environment)
+        service = require_segment(f"{name}.service", side.service)
+        if side.revision < 0:
+            raise InvalidArgumentError.single(f"{name}.revision",
+                                              "must be 0 (current) or positive")
+        source: LayerSource
+        state: TenantState
+        if side.revision:
+            source, state = await read_at(
+                self._etcd, self._ks, tenant, side.revision, self._mirror.revision,
+                field=f"{name}.revision", timeout=requests.time_left(context, self._timeout))
+            revision = side.revision
+        else:
+            source = MirrorSource(self._mirror, self._ks, tenant)
+            state = self._guard.states.get(tenant)
+            revision = self._mirror.revision
+        if raw:
+            return raw_scope(source, environment, service), revision
+        return resolve_scope(source, state, environment, service), revision
+
+    async def Diff(self, request: hierarchy_pb2.DiffRequest,
+                   context: grpc.aio.ServicerContext) -> hierarchy_pb2.DiffResponse:
+        tenant = existing_tenant(self._mirror, request.tenant)
+        for name in ("left", "right"):
+            if not request.HasField(name):
+                raise InvalidArgumentError.single(name, "is required (environment, service)")
+        if request.mode not in hierarchy_pb2.DiffMode.values():
+            raise InvalidArgumentError.single("mode", f"{request.mode} is not a DiffMode")
+        raw = request.mode == hierarchy_pb2.DIFF_MODE_RAW
+        left, left_revision = await self._side(tenant, request.left, "left", raw, context)
+        right, right_revision = await self._side(tenant, request.right, "right", raw, context)
+        return hierarchy_pb2.DiffResponse(rows=_rows(tenant, diff(left, right)),
+                                          left_revision=left_revision,
+                                          right_revision=right_revision)
+
+
+def _rows(tenant: str, rows: list[DiffRow]) -> list[hierarchy_pb2.DiffRow]:
+    found = []
+    for row in rows:
+        message = hierarchy_pb2.DiffRow(path=row.path)
+        if row.left_json is not None and row.left_source is not None:
+            message.left = row.left_json
+            message.left_provenance.CopyFrom(provenance_message(tenant, row.path,
+                                                                row.left_source))
+        if row.right_json is not None and row.right_source is not None:
+            message.right = row.right_json
+            message.right_provenance.CopyFrom(provenance_message(tenant, row.path,
+                                                                 row.right_source))
+        found.append(message)
+    return found
