@@ -8,10 +8,12 @@ stream that wants it), so gRPC must not encode them again.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 from google.protobuf.message import DecodeError
 
+from configsvc.auth import principal
 from configsvc.errors import InvalidArgumentError, NotFoundError, StreamEndedError
 from configsvc.store.mirror import Mirror
 from configsvc.v1 import watch_pb2
@@ -47,8 +49,14 @@ class WatchService:
                     f"revision {start_revision - 1} is ahead of etcd ({current}): etcd "
                     "was restored or the client's state is from another cluster; re-snapshot"))
                 return
+        caller = principal.current()
         sub, first = self._hub.open(chosen, start_revision=start_revision,
-                                    send_snapshot=send_snapshot)
+                                    send_snapshot=send_snapshot,
+                                    access=caller.access if caller else None, owner=caller)
+        if caller is not None and caller.principal.expires_at is not None:
+            # The stream ends (client resumes and re-authenticates) when its credential does.
+            left = caller.principal.expires_at - time.time()
+            sub.deadline = min(sub.deadline, time.monotonic() + left)
         sub.sender = asyncio.current_task()
         try:
             for message_bytes in first:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from configsvc import __version__
-from configsvc.cli import client, dev, serve
+from configsvc.cli import auth, client, dev, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     dev.register(commands)
     client.register(commands)
+    auth.register(commands)
     return parser
 
 

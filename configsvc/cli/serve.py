@@ -7,6 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
+from configsvc.cli.auth_options import add_auth_options, settings_from_args
 from configsvc.devstack import DevStackError, ensure_port_free
 from configsvc.server import logs
 from configsvc.server.app import PortInUseError, run
@@ -47,6 +48,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                        default=float(env("WATCH_MAX_AGE", str(defaults.max_age))),
                        help="seconds before a stream is ended so clients rebalance "
                             "(env CONFIGSVC_WATCH_MAX_AGE; default %(default)s)")
+    add_auth_options(parser)
 
 
 def register(commands: Any) -> None:
@@ -88,6 +90,7 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig
             max_streams=args.watch_max_streams, queue_limit=args.watch_queue_limit,
             progress_interval=args.watch_progress_interval, max_age=args.watch_max_age),
     }
+    values["auth"], values["tls"] = settings_from_args(args)
     values.update(overrides)
     return ServerConfig(**values)
 

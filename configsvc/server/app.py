@@ -20,16 +20,18 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from configsvc.api.auth_service import AuthService
 from configsvc.api.config_service import ConfigService, ServiceLimits
 from configsvc.api.registry import register_service
 from configsvc.api.tenant_service import TenantService
 from configsvc.api.watch_service import WatchService
+from configsvc.auth.runtime import AuthRuntime
 from configsvc.server.config import ServerConfig
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import Writer
-from configsvc.v1 import config_pb2, tenant_pb2, watch_pb2
+from configsvc.v1 import auth_pb2, config_pb2, tenant_pb2, watch_pb2
 from configsvc.watch.hub import WatchHub
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ SERVICE_NAMES = (
     config_pb2.DESCRIPTOR.services_by_name["ConfigService"].full_name,
     tenant_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
     watch_pb2.DESCRIPTOR.services_by_name["WatchService"].full_name,
+    auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
 )
 
 _SERVER_OPTIONS = [
@@ -65,6 +68,8 @@ class ConfigServer:
                              backoff_max=config.mirror_backoff[1])
         self.writer = Writer(self.etcd, self.keyspace, self.mirror)
         self.hub = WatchHub(self.mirror, config.watch)
+        self.auth = AuthRuntime(config.auth, config.tls, self.mirror, self.keyspace,
+                                self.writer, self.hub)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._health_tasks: set[asyncio.Task[None]] = set()
@@ -74,7 +79,7 @@ class ConfigServer:
         """Bind, start serving and start the mirror; returns the bound port."""
         # One process per port unless --workers asks for sharing: a busy port must fail loudly.
         options = [*_SERVER_OPTIONS, ("grpc.so_reuseport", 1 if self.config.reuse_port else 0)]
-        server = grpc.aio.server(options=options)
+        server = grpc.aio.server(options=options, interceptors=self.auth.interceptors())
         limits = ServiceLimits(request_timeout=self.config.request_timeout)
         register_service(server, config_pb2.DESCRIPTOR.services_by_name["ConfigService"],
                          ConfigService(self.mirror, self.writer, self.keyspace, limits),
@@ -84,6 +89,8 @@ class ConfigServer:
         register_service(server, watch_pb2.DESCRIPTOR.services_by_name["WatchService"],
                          WatchService(self.mirror, self.hub), raw_responses={"Watch"},
                          raw_requests={"Watch"})
+        register_service(server, auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
+                         AuthService(self.mirror, self.auth.admin, self.config.request_timeout))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -91,7 +98,9 @@ class ConfigServer:
             server,
         )
         try:
-            self.port = server.add_insecure_port(self.config.listen)
+            self.port = (server.add_secure_port(self.config.listen, self.auth.tls.credentials())
+                         if self.auth.tls is not None
+                         else server.add_insecure_port(self.config.listen))
         except RuntimeError as exc:
             raise PortInUseError(
                 f"cannot listen on {self.config.listen}: the port is in use or the address is "
@@ -103,6 +112,7 @@ class ConfigServer:
         self._server = server
         self.mirror.start()
         self.hub.start()
+        self.auth.start()
         log.info("configsvc listening", extra={"listen": self.config.listen, "port": self.port,
                                                "root_prefix": self.config.root_prefix})
         return self.port
@@ -126,6 +136,7 @@ class ConfigServer:
         await self.health.enter_graceful_shutdown()
         await self.hub.shutdown()  # streams end with UNAVAILABLE: "resume elsewhere"
         await server.stop(self.config.grace_period if grace is None else grace)
+        await self.auth.stop()
         await self.mirror.stop()
         for task in list(self._health_tasks):
             task.cancel()

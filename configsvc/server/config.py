@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from configsvc.auth.settings import AuthSettings, ServerTLS
 from configsvc.store.etcd import EtcdTLS
 from configsvc.watch.hub import WatchLimits
 
@@ -40,6 +41,10 @@ class ServerConfig:
     """Min and max delay (seconds) between mirror reconnect attempts."""
     watch: WatchLimits = field(default_factory=WatchLimits)
     """Watch stream limits: queue, stream count, heartbeat interval, maximum age."""
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    """Authentication mode, bootstrap key, JWT, rate limits and tenant quotas."""
+    tls: ServerTLS | None = None
+    """TLS (and mTLS) on the gRPC port; None for plaintext."""
 
 
 def env(name: str, default: str) -> str:
