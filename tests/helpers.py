@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-
-import asyncio
 from typing import Any
 
 import grpc
 
+from configsvc.auth.settings import AuthSettings
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.devstack.ports import free_port
-from configsvc.auth.settings import AuthSettings
 from configsvc.server.app import ConfigServer
 from configsvc.server.config import ServerConfig
 from configsvc.v1 import config_pb2, config_pb2_grpc, tenant_pb2_grpc

@@ -44,7 +44,7 @@ def pattern_violation(field: str, value: str, *, optional: bool) -> FieldViolati
     return None
 
 
-def audit(kind: str, name: str, operation: int, actor: str, reason: str = "",
+def audit(kind: str, name: str, operation: config_pb2.Operation, actor: str, reason: str = "",
           **attributes: str) -> audit_pb2.AuditRecord:
     return audit_pb2.AuditRecord(kind=kind, name=name, operation=operation, actor=actor,
                                  reason=reason, attributes=attributes)

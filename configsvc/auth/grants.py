@@ -22,7 +22,7 @@ AUDIT_READ = "audit.read"
 ADMIN = "admin"
 PERMISSIONS = (CONFIG_READ, CONFIG_WRITE, SECRET_READ, AUDIT_READ, ADMIN)
 
-ROLE_PERMISSIONS: dict[int, frozenset[str]] = {
+ROLE_PERMISSIONS: dict[auth_pb2.Role, frozenset[str]] = {
     auth_pb2.ROLE_VIEWER: frozenset({CONFIG_READ}),
     auth_pb2.ROLE_EDITOR: frozenset({CONFIG_READ, CONFIG_WRITE}),
     auth_pb2.ROLE_ADMIN: frozenset(PERMISSIONS),
@@ -31,7 +31,7 @@ ROLE_PERMISSIONS: dict[int, frozenset[str]] = {
 }
 
 #: CLI and documentation names of the roles.
-ROLE_NAMES: dict[str, int] = {
+ROLE_NAMES: dict[str, auth_pb2.Role] = {
     "viewer": auth_pb2.ROLE_VIEWER,
     "editor": auth_pb2.ROLE_EDITOR,
     "admin": auth_pb2.ROLE_ADMIN,

@@ -111,7 +111,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._authn = authenticator
         self._bindings = bindings
         self._buckets = buckets
-        self._streams = streams
+        self.streams = streams
         self._rules = METHOD_RULES if rules is None else rules
         self._hooks: dict[str, Hook] = {"quota.put": quotas.check_put}
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
@@ -201,7 +201,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def _stream(self, method: _Method, inner: Callable[..., Any]) -> Callable[..., Any]:
         admit = self.admit
-        streams = self._streams
+        streams = self.streams
 
         if inspect.isasyncgenfunction(inner):
             async def guarded_gen(request: Any,

@@ -56,8 +56,8 @@ class StreamCaps:
         self.limit = limit
         self._open: dict[str, int] = {}
 
-    def count(self, name: str) -> int:
-        return self._open.get(name, 0)
+    def open_streams(self) -> int:
+        return sum(self._open.values())
 
     def acquire(self, name: str) -> None:
         if self.limit <= 0:

@@ -18,7 +18,7 @@ from configsvc.auth.admin import AuthAdmin
 from configsvc.auth.apikeys import ApiKeys
 from configsvc.auth.bearer import JwtVerifier
 from configsvc.auth.bindings import Bindings
-from configsvc.auth.guard import AuthInterceptor, Authenticator
+from configsvc.auth.guard import Authenticator, AuthInterceptor
 from configsvc.auth.limits import Quotas, StreamCaps, TokenBuckets
 from configsvc.auth.principal import Caller
 from configsvc.auth.settings import AUTH_OFF, AuthSettings, ServerTLS

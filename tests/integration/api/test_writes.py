@@ -96,7 +96,8 @@ async def test_every_write_has_history_and_audit_at_its_revision(
     assert rollback.rolled_back_to == 1 and rollback.after_version == 4
     assert [r.reason for r in (first, second, deletion, rollback)] == [
         "one", "two", "three", "four"]
-    assert all(r.key.key == "feature.limit" and r.actor == "key:bootstrap-admin" for r in records.values())
+    assert all(r.key.key == "feature.limit" and r.actor == "key:bootstrap-admin"
+               for r in records.values())
 
 
 async def test_audit_records_hold_digests_never_values(stack: Stack, tenant: str) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import grpc
-
 from configsvc.v1 import config_pb2, watch_pb2, watch_pb2_grpc
 from tests.helpers import Stack, auth_channel, ckey
 
