@@ -96,7 +96,8 @@ class Grant:
         """The grant allows ``permission`` on some of what ``scope`` names."""
         if permission not in self.permissions:
             return False
-        if not (overlaps(self.tenant, scope.tenant)
+        # Tenants never partly overlap: a scope over every tenant needs tenant "*".
+        if not (matches(self.tenant, scope.tenant)
                 and overlaps(self.environment, scope.environment)
                 and overlaps(self.service, scope.service)):
             return False
