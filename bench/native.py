@@ -291,10 +291,9 @@ def _ratios(figures: dict[str, float]) -> None:
     figures["put_vs_etcd_put_rps_ratio"] = figures["put_rps_max"] / figures["etcd_put_rps_max"]
 
 
-def measure(quick: bool) -> tuple[dict[str, float], dict[str, Any]]:
-    """All figures, plus the ghz latency distributions for the chart."""
-    figures: dict[str, float] = {}
-    distributions: dict[str, Any] = {}
+@contextmanager
+def seeded_etcd() -> Iterator[tuple[EtcdServer, Path, Path]]:
+    """A fresh etcd with the bench tenant and value, a work directory and the protoset."""
     with tempfile.TemporaryDirectory(prefix="configsvc-bench-") as tmp:
         work = Path(tmp)
         protos = work / "protos.bin"
@@ -306,13 +305,20 @@ def measure(quick: bool) -> tuple[dict[str, float], dict[str, Any]]:
             with processes(configsvc(etcd, port, 1, auth=True)):
                 wait_healthy(f"127.0.0.1:{port}")
                 seed(etcd, port)
-            read_path_auth(etcd, work, protos, 20_000 if quick else 100_000,
-                           3_000 if quick else 10_000, figures, distributions)
-            _read_path(etcd, work, protos, 20_000 if quick else 100_000,
-                       3_000 if quick else 10_000, figures, distributions)
-            _write_path(etcd, protos, 2_000 if quick else 10_000, figures)
+            yield etcd, work, protos
         finally:
             etcd.stop()
+
+
+def measure(quick: bool) -> tuple[dict[str, float], dict[str, Any]]:
+    """All figures, plus the ghz latency distributions for the chart."""
+    figures: dict[str, float] = {}
+    distributions: dict[str, Any] = {}
+    n, fixed = (20_000, 3_000) if quick else (100_000, 10_000)
+    with seeded_etcd() as (etcd, work, protos):
+        read_path_auth(etcd, work, protos, n, fixed, figures, distributions)
+        _read_path(etcd, work, protos, n, fixed, figures, distributions)
+        _write_path(etcd, protos, 2_000 if quick else 10_000, figures)
     _ratios(figures)
     return figures, distributions
 
@@ -335,21 +341,9 @@ def chart(distributions: dict[str, Any], path: Path) -> None:
 def auth_comparison(quick: bool) -> dict[str, float]:
     """Only the read path with authentication on and off (``python -m bench.native``)."""
     figures: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="configsvc-bench-auth-") as tmp:
-        work = Path(tmp)
-        protos = work / "protos.bin"
-        protos.write_bytes(protoset(config_pb2.DESCRIPTOR, rpc_pb2.DESCRIPTOR))
-        etcd = EtcdServer(work / "etcd", free_port(), free_port())
-        etcd.start()
-        try:
-            port = free_port()
-            with processes(configsvc(etcd, port, 1, auth=True)):
-                wait_healthy(f"127.0.0.1:{port}")
-                seed(etcd, port)
-            read_path_auth(etcd, work, protos, 20_000 if quick else 100_000,
-                           3_000 if quick else 10_000, figures, {})
-        finally:
-            etcd.stop()
+    with seeded_etcd() as (etcd, work, protos):
+        read_path_auth(etcd, work, protos, 20_000 if quick else 100_000,
+                       3_000 if quick else 10_000, figures, {})
     return figures
 
 

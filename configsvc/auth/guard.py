@@ -199,40 +199,40 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return guarded
 
+    async def _open_stream(self, method: _Method, request: Any,
+                           context: grpc.aio.ServicerContext) -> Caller:
+        """Admit a stream and count it against its identity's cap (released by the caller)."""
+        try:
+            caller = await self.admit(method, request, context)
+            self.streams.acquire(caller.principal.name)
+        except ConfigsvcError as exc:
+            await abort_with(context, exc)
+            raise
+        principals.enter(caller)
+        return caller
+
     def _stream(self, method: _Method, inner: Callable[..., Any]) -> Callable[..., Any]:
-        admit = self.admit
-        streams = self.streams
+        open_stream = self._open_stream
+        release = self.streams.release
 
         if inspect.isasyncgenfunction(inner):
             async def guarded_gen(request: Any,
                                   context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                caller = await open_stream(method, request, context)
                 try:
-                    caller = await admit(method, request, context)
-                    streams.acquire(caller.principal.name)
-                except ConfigsvcError as exc:
-                    await abort_with(context, exc)
-                    raise
-                try:
-                    principals.enter(caller)
                     async for response in inner(request, context):
                         yield response
                 finally:
-                    streams.release(caller.principal.name)
+                    release(caller.principal.name)
 
             return guarded_gen
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            caller = await open_stream(method, request, context)
             try:
-                caller = await admit(method, request, context)
-                streams.acquire(caller.principal.name)
-            except ConfigsvcError as exc:
-                await abort_with(context, exc)
-                raise
-            try:
-                principals.enter(caller)
                 return await inner(request, context)
             finally:
-                streams.release(caller.principal.name)
+                release(caller.principal.name)
 
         return guarded
 
