@@ -51,25 +51,41 @@ class _Flat:
         for part, name in self.parts:
             value = getattr(message, name)
             if value:
-                _check(part, f"{path}{name}", value, violations)
+                _check(part, path, name, value, violations)
             values[part] = value or None
         base = Scope(**values)
         listed = False
         for part, name in self.lists:
             for i, value in enumerate(getattr(message, name)):
                 listed = True
-                _check(part, f"{path}{name}[{i}]", value, violations)
+                _check(part, path, f"{name}[{i}]", value, violations)
                 out.append(Scope(base.tenant, base.environment, base.service,
                                  **{part: value}))
         if not listed:
             out.append(base)
 
 
-def _check(part: str, field: str, value: str, violations: list[FieldViolation]) -> None:
-    found = (segment_violation(field, value) if part in _SEGMENTS
-             else key_violation(field, value))
+#: Values that passed their grammar, per grammar: the read path checks a
+#: handful of names over and over. Bounded; cleared when full.
+_GOOD_SEGMENTS: set[str] = set()
+_GOOD_KEYS: set[str] = set()
+_GOOD_MAX = 100_000
+
+
+def _check(part: str, path: str, name: str, value: str,
+           violations: list[FieldViolation]) -> None:
+    segment = part in _SEGMENTS
+    good = _GOOD_SEGMENTS if segment else _GOOD_KEYS
+    if value in good:
+        return
+    field = path + name
+    found = segment_violation(field, value) if segment else key_violation(field, value)
     if found is not None:
         violations.append(found)
+        return
+    if len(good) >= _GOOD_MAX:
+        good.clear()
+    good.add(value)
 
 
 def _flat(descriptor: Descriptor, aliases: Mapping[str, str]) -> _Flat | None:
