@@ -46,8 +46,12 @@ def _setting(args: argparse.Namespace, name: str) -> str:
 
 
 def credential_metadata(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
-    token = _setting(args, "api_key")
-    path = _setting(args, "api_key_file")
+    """Flags before environment variables; a key before a key file."""
+    token: str = getattr(args, "api_key", None) or ""
+    path: str = getattr(args, "api_key_file", None) or ""
+    if not (token or path):
+        token = os.environ.get("CONFIGSVC_API_KEY", "")
+        path = os.environ.get("CONFIGSVC_API_KEY_FILE", "")
     if not token and path:
         token = _read(path).decode().strip()
     return (("authorization", f"Bearer {token}"),) if token else ()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -123,3 +125,42 @@ async def test_jwt_bearer_tokens(stack: Stack, tenant: str, tmp_path: Path) -> N
                 assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED, token
     finally:
         await close_stack(other)
+
+
+class _Jwks(http.server.BaseHTTPRequestHandler):
+    body = b""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+async def test_jwt_keys_from_a_jwks_url(stack: Stack, tmp_path: Path) -> None:
+    key, jwks = _jwks(tmp_path)
+    _Jwks.body = jwks.read_bytes()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Jwks)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    settings = AuthSettings(bootstrap_admin_key=ADMIN_KEY, jwt=JwtSettings(
+        issuer=ISSUER, audience=AUDIENCE,
+        jwks_url=f"http://127.0.0.1:{httpd.server_address[1]}/jwks.json"))
+    other = await open_stack(stack.server.config.etcd_endpoints[0],
+                             stack.server.config.root_prefix, auth=settings)
+    try:
+        async with grpc.aio.insecure_channel(other.address) as channel:
+            assert await whoami(channel, bearer(_token(key, sub="bob"))) == "jwt:bob"
+            unknown = jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "sub": "x",
+                                  "exp": time.time() + 60}, key, algorithm="RS256",
+                                 headers={"kid": "nope"})
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await whoami(channel, bearer(unknown))
+            assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    finally:
+        await close_stack(other)
+        httpd.shutdown()
+        thread.join(5)
