@@ -345,3 +345,22 @@ async def test_new_keys_work_and_can_be_listed(stack: Stack, tenant: str) -> Non
     bindings = await admin(stack).ListRoleBindings(
         auth_pb2.ListRoleBindingsRequest(subject="key:bootstrap-admin"))
     assert [b.id for b in bindings.bindings] == ["bootstrap"]
+
+
+async def test_a_method_without_a_rule_is_denied_to_everyone(stack: Stack, tenant: str) -> None:
+    other = await open_stack(stack.server.config.etcd_endpoints[0],
+                             stack.server.config.root_prefix)
+    try:
+        guard = other.server.auth.interceptor
+        guard._rules = {m: r for m, r in guard._rules.items()  # as if someone forgot a row
+                        if not m.endswith(("/List", "/Watch"))}
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await other.config.List(config_pb2.ListRequest(tenant=tenant))
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert "no authorization rule" in (err.value.details() or "")
+        call = watch_call(other.channel, watch_pb2.WatchSelector(tenant=tenant))
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call.read()
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    finally:
+        await close_stack(other)
