@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 
-from configsvc.auth.admin import AuthAdmin
+from configsvc.auth.admin import BOOTSTRAP_MARKER, AuthAdmin
 from configsvc.auth.apikeys import ApiKeys
 from configsvc.auth.bearer import JwtVerifier
 from configsvc.auth.bindings import Bindings
@@ -41,6 +41,7 @@ class AuthRuntime:
         self.settings = settings
         self.enabled = settings.mode != AUTH_OFF
         self._mirror = mirror
+        self._ks = keyspace
         self._hub = hub
         self.api_keys = ApiKeys(mirror, keyspace)
         self.bindings = Bindings(mirror, keyspace)
@@ -80,6 +81,11 @@ class AuthRuntime:
         while True:
             await self._mirror.wait_synced(3600)
             if not token:
+                if self.enabled and self._mirror.record(
+                        self._ks.sys_key(*BOOTSTRAP_MARKER)) is None:
+                    log.warning("this installation has no admin yet and nobody can call it: "
+                                "start one replica with CONFIGSVC_BOOTSTRAP_ADMIN_KEY set to a "
+                                "key from 'configsvc auth new-key'")
                 break
             try:
                 await self.admin.bootstrap(token, timeout=5.0)
