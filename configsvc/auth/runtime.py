@@ -21,6 +21,7 @@ from configsvc.auth.bindings import Bindings
 from configsvc.auth.guard import Authenticator, AuthInterceptor
 from configsvc.auth.limits import Quotas, StreamCaps, TokenBuckets
 from configsvc.auth.principal import Caller
+from configsvc.auth.secrets_policy import RbacSecretPolicy
 from configsvc.auth.settings import AUTH_OFF, AuthSettings, ServerTLS
 from configsvc.auth.tls import ReloadingCredentials
 from configsvc.errors import BackendUnavailableError, ConflictError, DeadlineError
@@ -48,6 +49,8 @@ class AuthRuntime:
         self.quotas = Quotas(mirror, keyspace, settings.max_keys_per_tenant,
                              settings.max_value_bytes_per_tenant)
         self.admin = AuthAdmin(writer, keyspace, self.api_keys, self.bindings, self.quotas)
+        #: The secrets integration's read policy when authentication is on.
+        self.secret_policy = RbacSecretPolicy(self.bindings)
         self.tls = ReloadingCredentials(tls) if tls is not None else None
         jwt = JwtVerifier(settings.jwt) if settings.jwt.enabled else None
         mtls = tls is not None and tls.client_ca_file is not None

@@ -13,6 +13,7 @@ from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from configsvc.auth.settings import AuthSettings
+from configsvc.model.keys import ConfigKey
 from configsvc.store.etcd import EtcdClient
 from configsvc.v1 import (
     audit_pb2,
@@ -364,3 +365,17 @@ async def test_a_method_without_a_rule_is_denied_to_everyone(stack: Stack, tenan
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     finally:
         await close_stack(other)
+
+
+async def test_secret_read_policy_follows_role_bindings(stack: Stack, tenant: str) -> None:
+    policy = stack.server.auth.secret_policy
+    reader, _ = await principal(stack, auth_pb2.ROLE_SECRET_READER, tenant)
+    narrow, _ = await principal(stack, auth_pb2.ROLE_SECRET_READER, tenant, "prod")
+    viewer, _ = await principal(stack, auth_pb2.ROLE_VIEWER, tenant)
+    key = ConfigKey(tenant, "prod", "api", "db.password")
+    assert policy.allows(f"key:{reader}", tenant) and policy.allows_key(f"key:{reader}", key)
+    assert not policy.allows(f"key:{reader}", "another-tenant")
+    assert not policy.allows(f"key:{narrow}", tenant) and policy.allows_key(f"key:{narrow}", key)
+    assert not policy.allows_key(f"key:{narrow}", ConfigKey(tenant, "staging", "api", "p"))
+    assert not policy.allows(f"key:{viewer}", tenant)
+    assert policy.allows("key:bootstrap-admin", tenant)
