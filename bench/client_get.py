@@ -23,9 +23,10 @@ def _per_call_ns(fn: object, loops: int) -> float:
     return (time.perf_counter_ns() - started) / loops
 
 
-async def measure(address: str, *, quick: bool) -> dict[str, float]:
+async def measure(address: str, *, quick: bool, api_key: str | None = None) -> dict[str, float]:
     loops = LOOPS // 10 if quick else LOOPS
-    async with ConfigClient.connect(address, selectors=[Selector(tenant="bench")]) as client:
+    async with ConfigClient.connect(address, selectors=[Selector(tenant="bench")],
+                                    api_key=api_key) as client:
         await client.wait_fresh(timeout=10)
         path = "bench/prod/api/value256"
         key = Key("bench", "prod", "api", "value256")
@@ -36,5 +37,5 @@ async def measure(address: str, *, quick: bool) -> dict[str, float]:
     return {"client_get_ns": by_path, "client_get_key_ns": by_key}
 
 
-def run(address: str, *, quick: bool) -> dict[str, float]:
-    return asyncio.run(measure(address, quick=quick))
+def run(address: str, *, quick: bool, api_key: str | None = None) -> dict[str, float]:
+    return asyncio.run(measure(address, quick=quick, api_key=api_key))

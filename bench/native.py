@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 import shutil
 import signal
@@ -45,6 +46,10 @@ VALUE = json.dumps({"blob": "x" * 244})
 KEY = config_pb2.ConfigKey(tenant="bench", environment="prod", service="api", key="value256")
 ETCD_KEY = b"/bench/value256"
 assert len(VALUE) == 256
+#: Bootstrap admin key of the bench servers with authentication on; the load
+#: generators send it as a bearer token.
+BENCH_KEY = "cs_00000000000000be_bench-admin-key"
+AUTH_HEADER = ("authorization", f"Bearer {BENCH_KEY}")
 
 
 def tool(name: str) -> str:
@@ -78,12 +83,14 @@ def grpc_frame(payload: bytes) -> bytes:
     return b"\x00" + len(payload).to_bytes(4, "big") + payload
 
 
-def h2load(port: int, path: str, body: bytes, requests: int, workdir: Path) -> float:
+def h2load(port: int, path: str, body: bytes, requests: int, workdir: Path,
+           auth: bool = False) -> float:
     """Requests per second at saturation (4 connections x 16 streams, one thread)."""
     data = workdir / "body.bin"
     data.write_bytes(grpc_frame(body))
     out = subprocess.run(
-        [tool("h2load"), "-n", str(requests), "-c", "4", "-m", "16", "-t", "1",
+        [tool("h2load"), *(["-H", ": ".join(AUTH_HEADER)] if auth else []),
+         "-n", str(requests), "-c", "4", "-m", "16", "-t", "1",
          "-d", str(data), "-H", "content-type: application/grpc", "-H", "te: trailers",
          f"http://127.0.0.1:{port}{path}"],
         capture_output=True, text=True, timeout=300, check=True).stdout
@@ -96,8 +103,9 @@ def h2load(port: int, path: str, body: bytes, requests: int, workdir: Path) -> f
 
 
 def ghz(target: str, call: str, protos: Path, data: str, *, requests: int,
-        concurrency: int, rps: int = 0) -> dict[str, Any]:
+        concurrency: int, rps: int = 0, auth: bool = False) -> dict[str, Any]:
     command = [tool("ghz"), "--insecure", "--protoset", str(protos), "--call", call,
+               *(["--metadata", json.dumps(dict([AUTH_HEADER]))] if auth else []),
                "-d", data, "-n", str(requests), "-c", str(concurrency), "--connections", "4",
                "--format", "json", "--skipFirst", str(min(500, requests // 10))]
     if rps:
@@ -140,7 +148,8 @@ def wait_answers(address: str, timeout: float = 30) -> None:
                 get = channel.unary_unary("/configsvc.v1.ConfigService/Get",
                                           request_serializer=config_pb2.GetRequest.SerializeToString,
                                           response_deserializer=config_pb2.GetResponse.FromString)
-                if all(get(config_pb2.GetRequest(key=KEY), timeout=2).entry.value == VALUE
+                if all(get(config_pb2.GetRequest(key=KEY), timeout=2,
+                           metadata=(AUTH_HEADER,)).entry.value == VALUE
                        for _ in range(20)):
                     return
         except grpc.RpcError:
@@ -167,10 +176,13 @@ def processes(commands: list[list[str]]) -> Iterator[None]:
                 proc.wait()
 
 
-def configsvc(etcd: EtcdServer, port: int, workers: int) -> list[list[str]]:
+def configsvc(etcd: EtcdServer, port: int, workers: int, auth: bool = False) -> list[list[str]]:
+    """``serve``; with ``auth`` as in production (bootstrap key ``BENCH_KEY``), else
+    ``--auth off`` so the figures stay comparable with runs before authentication."""
+    os.environ["CONFIGSVC_BOOTSTRAP_ADMIN_KEY"] = BENCH_KEY  # inherited by the servers
     return [[sys.executable, "-m", "configsvc.cli.main", "serve", "--listen",
              f"127.0.0.1:{port}", "--etcd-endpoints", etcd.endpoint, "--log-level", "WARNING",
-             "--workers", str(workers)]]
+             "--workers", str(workers), "--auth", "required" if auth else "off"]]
 
 
 def bare(port: int, workers: int) -> list[list[str]]:
@@ -180,6 +192,7 @@ def bare(port: int, workers: int) -> list[list[str]]:
 
 
 def seed(etcd: EtcdServer, port: int) -> None:
+    """Run against a server with authentication on (the bootstrap key is admin)."""
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         create = channel.unary_unary("/configsvc.v1.TenantService/CreateTenant",
                                      request_serializer=tenant_pb2.CreateTenantRequest.SerializeToString,
@@ -187,8 +200,8 @@ def seed(etcd: EtcdServer, port: int) -> None:
         put = channel.unary_unary("/configsvc.v1.ConfigService/Put",
                                   request_serializer=config_pb2.PutRequest.SerializeToString,
                                   response_deserializer=config_pb2.PutResponse.FromString)
-        create(tenant_pb2.CreateTenantRequest(name="bench"), timeout=10)
-        put(config_pb2.PutRequest(key=KEY, value=VALUE), timeout=10)
+        create(tenant_pb2.CreateTenantRequest(name="bench"), timeout=10, metadata=(AUTH_HEADER,))
+        put(config_pb2.PutRequest(key=KEY, value=VALUE), timeout=10, metadata=(AUTH_HEADER,))
     with grpc.insecure_channel(etcd.endpoint) as channel:
         rpc.KVStub(channel).Put(rpc.PutRequest(key=ETCD_KEY, value=VALUE.encode()), timeout=10)
 
@@ -226,6 +239,27 @@ def _read_path(etcd: EtcdServer, work: Path, protos: Path, n: int, fixed: int,
                 distributions[label] = report["latencyDistribution"]
 
 
+def read_path_auth(etcd: EtcdServer, work: Path, protos: Path, n: int, fixed: int,
+                   figures: dict[str, float], distributions: dict[str, Any]) -> None:
+    """configsvc Get with one process, authentication on (API key) and off, same run."""
+    get_body = config_pb2.GetRequest(key=KEY).SerializeToString()
+    get_json = json.dumps({"key": {"tenant": "bench", "environment": "prod", "service": "api",
+                                   "key": "value256"}})
+    for auth in (False, True):
+        name = "get_auth_on" if auth else "get_auth_off"
+        port = free_port()
+        with processes(configsvc(etcd, port, 1, auth=auth)):
+            wait_answers(f"127.0.0.1:{port}")
+            figures[f"{name}_rps_max_1proc"] = h2load(
+                port, "/configsvc.v1.ConfigService/Get", get_body, n, work, auth=auth)
+            report = ghz(f"127.0.0.1:{port}", "configsvc.v1.ConfigService/Get", protos,
+                         get_json, requests=fixed, concurrency=16, rps=1000, auth=auth)
+        figures[f"{name}_p50_ms_at_1000rps_1proc"] = percentile_ms(report, 50)
+        figures[f"{name}_p99_ms_at_1000rps_1proc"] = percentile_ms(report, 99)
+        distributions[f"configsvc Get, auth {'on' if auth else 'off'}"] = \
+            report["latencyDistribution"]
+
+
 def _write_path(etcd: EtcdServer, protos: Path, writes: int, figures: dict[str, float]) -> None:
     port = free_port()
     with processes(configsvc(etcd, port, 2)):
@@ -257,10 +291,9 @@ def _ratios(figures: dict[str, float]) -> None:
     figures["put_vs_etcd_put_rps_ratio"] = figures["put_rps_max"] / figures["etcd_put_rps_max"]
 
 
-def measure(quick: bool) -> tuple[dict[str, float], dict[str, Any]]:
-    """All figures, plus the ghz latency distributions for the chart."""
-    figures: dict[str, float] = {}
-    distributions: dict[str, Any] = {}
+@contextmanager
+def seeded_etcd() -> Iterator[tuple[EtcdServer, Path, Path]]:
+    """A fresh etcd with the bench tenant and value, a work directory and the protoset."""
     with tempfile.TemporaryDirectory(prefix="configsvc-bench-") as tmp:
         work = Path(tmp)
         protos = work / "protos.bin"
@@ -269,14 +302,23 @@ def measure(quick: bool) -> tuple[dict[str, float], dict[str, Any]]:
         etcd.start()
         try:
             port = free_port()
-            with processes(configsvc(etcd, port, 1)):
+            with processes(configsvc(etcd, port, 1, auth=True)):
                 wait_healthy(f"127.0.0.1:{port}")
                 seed(etcd, port)
-            _read_path(etcd, work, protos, 20_000 if quick else 100_000,
-                       3_000 if quick else 10_000, figures, distributions)
-            _write_path(etcd, protos, 2_000 if quick else 10_000, figures)
+            yield etcd, work, protos
         finally:
             etcd.stop()
+
+
+def measure(quick: bool) -> tuple[dict[str, float], dict[str, Any]]:
+    """All figures, plus the ghz latency distributions for the chart."""
+    figures: dict[str, float] = {}
+    distributions: dict[str, Any] = {}
+    n, fixed = (20_000, 3_000) if quick else (100_000, 10_000)
+    with seeded_etcd() as (etcd, work, protos):
+        read_path_auth(etcd, work, protos, n, fixed, figures, distributions)
+        _read_path(etcd, work, protos, n, fixed, figures, distributions)
+        _write_path(etcd, protos, 2_000 if quick else 10_000, figures)
     _ratios(figures)
     return figures, distributions
 
@@ -294,3 +336,16 @@ def chart(distributions: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def auth_comparison(quick: bool) -> dict[str, float]:
+    """Only the read path with authentication on and off (``python -m bench.native``)."""
+    figures: dict[str, float] = {}
+    with seeded_etcd() as (etcd, work, protos):
+        read_path_auth(etcd, work, protos, 20_000 if quick else 100_000,
+                       3_000 if quick else 10_000, figures, {})
+    return figures
+
+
+if __name__ == "__main__":
+    print(json.dumps(auth_comparison("--quick" in sys.argv), indent=2))

@@ -52,10 +52,11 @@ def client_phase(quick: bool) -> dict[str, float]:
         etcd.start()
         try:
             port = free_port()
-            with native.processes(native.configsvc(etcd, port, 1)):
+            with native.processes(native.configsvc(etcd, port, 1, auth=True)):
                 native.wait_healthy(f"127.0.0.1:{port}")
                 native.seed(etcd, port)
-                return client_get.run(f"127.0.0.1:{port}", quick=quick)
+                return client_get.run(f"127.0.0.1:{port}", quick=quick,
+                                      api_key=native.BENCH_KEY)
         finally:
             etcd.stop()
 

@@ -235,7 +235,8 @@ def start_configsvc(children: Children, etcd: EtcdServer, port: int,
     proc = children.spawn("configsvc", [
         sys.executable, "-m", "configsvc.cli.main", "serve", "--listen", f"127.0.0.1:{port}",
         "--etcd-endpoints", etcd.endpoint, "--log-level", "WARNING",
-        "--watch-max-streams", str(max_streams), *single_process_flags()])
+        "--watch-max-streams", str(max_streams), *single_process_flags(),
+        "--auth", "off"])  # streams and fan-out are measured, as before authentication
     wait_healthy(port, proc)
     return proc
 

@@ -95,6 +95,9 @@ class BackendUnavailableError(ConfigsvcError):
 class ResourceExhaustedError(ConfigsvcError):
     """A limit of this server (streams, queues) is reached; retry later or elsewhere."""
 
+    #: Seconds after which a retry can succeed (sent as ``RetryInfo``).
+    retry_after: float = 1.0
+
 
 class StreamEndedError(ConfigsvcError):
     """The server ends a healthy stream so the client reconnects (shutdown, stream age).
@@ -111,5 +114,19 @@ class DeadlineError(ConfigsvcError):
     """The caller's deadline ran out while waiting on a backend."""
 
 
+class UnauthenticatedError(ConfigsvcError):
+    """The call carries no credential, or one that is invalid, expired or revoked."""
+
+
 class PermissionDeniedError(ConfigsvcError):
-    """The caller is known but may not do this (for example read secret plaintext)."""
+    """The caller is known but may not do this: no role binding allows this call on this scope,
+    or a narrower policy (for example reading secret plaintext) refuses it."""
+
+
+class RateLimitedError(ResourceExhaustedError):
+    """A per-identity or per-tenant limit is reached; ``retry_after`` says when to retry."""
+
+    def __init__(self, message: str, retry_after: float, reason: str) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.reason = reason

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from configsvc.auth.settings import AuthSettings
 from configsvc.devstack import DevStackError, ensure_port_free
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.devstack.openbao import OpenBaoDevServer
@@ -63,15 +66,58 @@ class Stack:
         return f"127.0.0.1:{self.server.port}"
 
 
+#: The bootstrap admin key of every test server; ``open_stack``'s channel sends it.
+ADMIN_KEY = "cs_00000000000000ad_test-bootstrap-admin-secret"
+
+
+class _Metadata:
+    """Adds fixed metadata (the credential) to every call of a channel."""
+
+    def __init__(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._metadata = metadata
+
+    def _details(self, details: Any) -> Any:
+        return details._replace(metadata=(*(details.metadata or ()), *self._metadata))
+
+
+class _UnaryMetadata(_Metadata, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._details(details), request)
+
+
+class _StreamMetadata(_Metadata, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._details(details), request)
+
+
+def bearer(key: str = ADMIN_KEY) -> tuple[tuple[str, str], ...]:
+    return (("authorization", f"Bearer {key}"),)
+
+
+def auth_channel(address: str, key: str = ADMIN_KEY, **kwargs: Any) -> grpc.aio.Channel:
+    """An insecure channel whose every call carries ``key``."""
+    # One interceptor object per call kind: grpc.aio files each under its first kind only.
+    metadata = bearer(key)
+    return grpc.aio.insecure_channel(
+        address, interceptors=[_UnaryMetadata(metadata), _StreamMetadata(metadata)], **kwargs)
+
+
 async def open_stack(endpoint: str, root: str, **overrides: object) -> Stack:
-    """A started server (on a free port unless ``listen`` is given), synced with etcd."""
-    settings: dict[str, object] = {"listen": "127.0.0.1:0", "grace_period": 1.0, **overrides}
+    """A started server (on a free port unless ``listen`` is given), synced with etcd.
+
+    Authentication is on, as in production: the server bootstraps ``ADMIN_KEY``
+    and the stack's channel sends it.
+    """
+    settings: dict[str, object] = {"listen": "127.0.0.1:0", "grace_period": 1.0,
+                                   "auth": AuthSettings(bootstrap_admin_key=ADMIN_KEY),
+                                   **overrides}
     config = ServerConfig(etcd_endpoints=(endpoint,), root_prefix=root,
                           **settings)  # type: ignore[arg-type]
     server = ConfigServer(config)
     await server.start()
     assert await server.mirror.wait_synced(15), "mirror did not sync with etcd"
-    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+    await asyncio.wait_for(server.auth.bootstrapped.wait(), 15)
+    channel = auth_channel(f"127.0.0.1:{server.port}")
     return Stack(server, channel, config_pb2_grpc.ConfigServiceStub(channel),
                  tenant_pb2_grpc.TenantServiceStub(channel))
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import grpc
 
+from configsvc.auth import principal
 from configsvc.errors import FieldViolation, InvalidArgumentError
 from configsvc.model.keys import ConfigKey, key_violation, segment_violation
 from configsvc.v1 import config_pb2
@@ -90,7 +91,10 @@ def consistency(value: int) -> int:
 
 
 def actor(context: grpc.aio.ServicerContext) -> str:
-    """Who is calling. Until authentication lands this is the advisory header."""
+    """Who is calling: the authenticated identity; the advisory header only when auth is off."""
+    caller = principal.current()
+    if caller is not None:
+        return caller.principal.name
     for key, value in context.invocation_metadata() or ():
         if key == ACTOR_HEADER and isinstance(value, str):
             if len(value) > _ACTOR_MAX or not value.isprintable() or not value.strip():

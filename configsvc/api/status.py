@@ -38,6 +38,7 @@ STATUS_TABLE: tuple[tuple[type[errors.ConfigsvcError], grpc.StatusCode], ...] = 
     (errors.StreamEndedError, grpc.StatusCode.UNAVAILABLE),
     (errors.ResourceExhaustedError, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.DeadlineError, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (errors.UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
     (errors.PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
 )
 
@@ -82,8 +83,13 @@ def _details(exc: errors.ConfigsvcError) -> list[any_pb2.Any]:
         return [_pack(error_details_pb2.ErrorInfo(
             reason="STREAM_ENDED", domain=DOMAIN,
             metadata={"resume_revision": str(exc.resume_revision)}))]
+    if isinstance(exc, errors.RateLimitedError):
+        return [
+            _pack(error_details_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN)),
+            _pack(_retry_info(exc.retry_after)),
+        ]
     if isinstance(exc, errors.ResourceExhaustedError):
-        return [_pack(error_details_pb2.RetryInfo(retry_delay={"seconds": 1}))]
+        return [_pack(_retry_info(exc.retry_after))]
     if isinstance(exc, errors.PermissionDeniedError):
         return [_pack(error_details_pb2.ErrorInfo(reason="PERMISSION_DENIED", domain=DOMAIN))]
     if isinstance(exc, errors.FailedPreconditionError):
@@ -91,6 +97,12 @@ def _details(exc: errors.ConfigsvcError) -> list[any_pb2.Any]:
             error_details_pb2.PreconditionFailure.Violation(type="STATE", description=exc.message)
         ]))]
     return []
+
+
+def _retry_info(seconds: float) -> error_details_pb2.RetryInfo:
+    whole = int(seconds)
+    return error_details_pb2.RetryInfo(
+        retry_delay={"seconds": whole, "nanos": int((seconds - whole) * 1e9)})
 
 
 async def abort_with(context: grpc.aio.ServicerContext, exc: errors.ConfigsvcError) -> None:

@@ -8,11 +8,13 @@ stream that wants it), so gRPC must not encode them again.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import grpc
 from google.protobuf.message import DecodeError
 
 from configsvc.api import requests
+from configsvc.auth import principal
 from configsvc.errors import InvalidArgumentError, NotFoundError, StreamEndedError
 from configsvc.hier.watching import ResolvedViews, resolved_selector
 from configsvc.secrets import SecretsRuntime
@@ -73,8 +75,14 @@ class WatchService:
                     f"revision {start_revision - 1} is ahead of etcd ({current}): etcd "
                     "was restored or the client's state is from another cluster; re-snapshot"))
                 return
+        caller = principal.current()
         sub, first = self._hub.open(chosen, start_revision=start_revision,
-                                    send_snapshot=send_snapshot)
+                                    send_snapshot=send_snapshot,
+                                    access=caller.access if caller else None, owner=caller)
+        if caller is not None and caller.principal.expires_at is not None:
+            # The stream ends (client resumes and re-authenticates) when its credential does.
+            left = caller.principal.expires_at - time.time()
+            sub.deadline = min(sub.deadline, time.monotonic() + left)
         sub.sender = asyncio.current_task()
         if resolving is not None:
             resolving.attach(sub, resumed=not send_snapshot)

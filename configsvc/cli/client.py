@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 import grpc
 
 from configsvc.api.requests import ACTOR_HEADER
-from configsvc.cli import output
+from configsvc.cli import connect, output
 from configsvc.errors import FieldViolation, InvalidArgumentError
 from configsvc.model.keys import key_violation, segment_violation
 from configsvc.model.values import validate_json_value
@@ -188,8 +188,9 @@ def _handler(command: Command) -> Callable[[argparse.Namespace], int]:
             if args.timeout <= 0:
                 raise UsageError(f"--timeout is {args.timeout:g}; it must be more than 0")
             metadata = _metadata(args.actor if args.actor is not None else _default_actor())
+            metadata += connect.credential_metadata(args)
             # The channel connects lazily, so a UsageError raised inside still sends nothing.
-            with grpc.insecure_channel(server) as channel:
+            with connect.open_channel(server, args) as channel:
                 return command(args, Session(channel, metadata, args.timeout))
         except UsageError as exc:
             print(f"{args.usage_prefix}: " + "\n".join(exc.lines), file=sys.stderr)
@@ -197,6 +198,9 @@ def _handler(command: Command) -> Callable[[argparse.Namespace], int]:
         except grpc.RpcError as err:
             print("\n".join(output.error_lines(err, server, args.timeout)), file=sys.stderr)
             return 1
+        except connect.SetupError as exc:
+            print(f"{args.usage_prefix}: {exc}", file=sys.stderr)
+            return 2
 
     return handle
 
@@ -465,6 +469,7 @@ def _connection_options() -> argparse.ArgumentParser:
                             "(env CONFIGSVC_ACTOR; default the OS user name)")
     group.add_argument("--json", action="store_true",
                        help="print JSON (JSON Lines for listings) instead of text")
+    connect.add_options(group)
     return parent
 
 

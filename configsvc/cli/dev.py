@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from configsvc.auth.apikeys import key_id_of, new_key
 from configsvc.cli.serve import add_server_options, config_from_args
 from configsvc.devstack import DevStackError, LocalStack, ensure_port_free
 from configsvc.errors import AlreadyExistsError
@@ -49,11 +51,33 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=_dev, log_format="text")
 
 
-def _banner(stack: LocalStack, port: int, tenant: str, readers: tuple[str, ...] = ()) -> str:
+def dev_key(data_dir: Path) -> str:
+    """The dev installation's admin key: made once, kept in ``<data-dir>/admin.key`` (0600).
+
+    etcd's data survives restarts of ``configsvc dev``, and so does the key:
+    the bootstrap happens once per installation.
+    """
+    path = data_dir / "admin.key"
+    if path.exists():
+        key = path.read_text().strip()
+        if key_id_of(key) is not None:
+            return key
+    key = new_key()[1]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def _banner(stack: LocalStack, port: int, tenant: str, readers: tuple[str, ...] = (),
+            key: str = "") -> str:
     endpoints = stack.endpoints()
     address = f"127.0.0.1:{port}"
+    header = f"-H 'authorization: Bearer {key}' " if key else ""
     return "\n".join([
         f"configsvc gRPC   {address}",
+        f"admin API key    {key or '(auth off)'}",
         f"etcd             {endpoints['etcd']}",
         f"OpenBao (dev)    {endpoints['openbao']}   token: {stack.openbao.token}",
         f"pulsar-lite      {endpoints['pulsar']}",
@@ -63,7 +87,8 @@ def _banner(stack: LocalStack, port: int, tenant: str, readers: tuple[str, ...] 
         f"  grpcurl -plaintext {address} list",
         f"  grpcurl -plaintext -d '{{\"key\":{{\"tenant\":\"{tenant}\",\"environment\":\"prod\","
         f"\"service\":\"api\",\"key\":\"db.pool\"}},\"value\":\"{{\\\"max\\\":20}}\"}}' "
-        f"{address} configsvc.v1.ConfigService/Put",
+        f"{header}{address} configsvc.v1.ConfigService/Put",
+        f"  export CONFIGSVC_API_KEY={key}" if key else "",
         f"  configsvc --help    (get, put, ls, rm, history, rollback; --server {address})",
         "Create a secret in OpenBao (KV v2 at secret/, transit at transit/) and use it:",
         f"  BAO_ADDR={endpoints['openbao']} BAO_TOKEN={stack.openbao.token} "
@@ -72,7 +97,9 @@ def _banner(stack: LocalStack, port: int, tenant: str, readers: tuple[str, ...] 
         f"{{\"mount\": \"secret\", \"path\": \"myapp\", \"field\": \"password\"}}}}}}' "
         f"--server {address}",
         f"  configsvc get {tenant}/prod/api/db --resolve-secrets --server {address}",
-        f"  (secret readers: {', '.join(readers) or 'nobody'}; --secret-readers changes it)",
+        (f"  (secret readers: role bindings; the admin key may read; 'configsvc auth bind "
+         f"key:NAME secret-reader --tenant {tenant}' grants it)" if key else
+         f"  (secret readers: {', '.join(readers) or 'nobody'}; --secret-readers changes it)"),
         "",
         f"{READY_LINE} (Ctrl-C stops everything)",
     ])
@@ -108,15 +135,19 @@ def _dev(args: argparse.Namespace) -> int:
         if not server_config.webhooks.enabled:  # local receivers only
             server_config = replace(server_config, webhooks=replace(
                 server_config.webhooks, allowed_hosts=("127.0.0.1", "localhost")))
+        key = dev_key(stack.data_dir) if server_config.auth.mode != "off" else ""
+        server_config = replace(server_config, auth=replace(
+            server_config.auth, bootstrap_admin_key=key))
 
         async def ready(server: ConfigServer) -> None:
             if not await server.mirror.wait_synced(30):
                 raise DevStackError("the server could not sync with the local etcd")
+            await asyncio.wait_for(server.auth.bootstrapped.wait(), 30)
             with contextlib.suppress(AlreadyExistsError):
                 await server.writer.create_tenant(args.tenant, "created by configsvc dev",
                                                   actor="configsvc-dev", timeout=10)
-            print(_banner(stack, server.port, args.tenant, server.config.secrets.readers),
-                  flush=True)
+            print(_banner(stack, server.port, args.tenant, server.config.secrets.readers,
+                          key), flush=True)
 
         asyncio.run(run(server_config, on_ready=ready))
     except (PortInUseError, DevStackError) as exc:

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from configsvc import __version__
-from configsvc.cli import audit, client, dev, hier, secrets, serve, webhooks
+from configsvc.cli import audit, auth, client, dev, hier, secrets, serve, webhooks
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     secrets.register(commands)
     audit.register(commands)
     webhooks.register(commands)
+    auth.register(commands)
     return parser
 
 

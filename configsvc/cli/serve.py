@@ -7,6 +7,7 @@ import asyncio
 import sys
 from typing import Any
 
+from configsvc.cli.auth_options import add_auth_options, settings_from_args
 from configsvc.devstack import DevStackError, ensure_port_free
 from configsvc.events.settings import DEFAULT_TOPIC, EventSettings, WebhookSettings
 from configsvc.secrets.cli import add_secret_options, secret_settings_from_args
@@ -73,6 +74,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                         help="seconds of the publisher's leader lease: a dead publisher is "
                              "replaced within it (env CONFIGSVC_PUBLISHER_LEASE_TTL; "
                              "default %(default)s)")
+    add_auth_options(parser)
 
 
 def register(commands: Any) -> None:
@@ -121,6 +123,7 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig
                                 if h.strip()),
             max_attempts=args.webhook_max_attempts),
     }
+    values["auth"], values["tls"] = settings_from_args(args)
     values.update(overrides)
     return ServerConfig(**values)
 

@@ -10,7 +10,7 @@ them for one server process.
 
 from __future__ import annotations
 
-from configsvc.secrets.access import AccessAuditor, ReaderList
+from configsvc.secrets.access import AccessAuditor, AccessPolicy, ReaderList
 from configsvc.secrets.cache import SecretCache
 from configsvc.secrets.gateway import SecretGateway, SensitiveFields
 from configsvc.secrets.rotation import RotationPoller
@@ -28,14 +28,16 @@ class SecretsRuntime:
     """The secret machinery of one server process; ``vault`` is None without Vault."""
 
     def __init__(self, settings: SecretSettings, mirror: Mirror, writer: Writer,
-                 keyspace: Keyspace, sensitive: SensitiveFields | None = None) -> None:
+                 keyspace: Keyspace, sensitive: SensitiveFields | None = None,
+                 policy: AccessPolicy | None = None) -> None:
         self.settings = settings
         self._mirror = mirror
         self.vault = VaultClient(settings.vault) if settings.vault is not None else None
         self.cache = SecretCache(settings.cache_ttl)
         self.auditor = AccessAuditor(writer, keyspace, batch=settings.audit_batch)
-        self.gateway = SecretGateway(self.vault, ReaderList(settings.readers), self.auditor,
-                                     self.cache, sensitive)
+        # ``policy`` replaces the --secret-readers list (role bindings when auth is on).
+        self.gateway = SecretGateway(self.vault, policy or ReaderList(settings.readers),
+                                     self.auditor, self.cache, sensitive)
         self.poller: RotationPoller | None = None
         if settings.vault is not None and self.vault is not None:
             self.poller = RotationPoller(self.vault, self.cache, settings.poll_interval,

@@ -21,12 +21,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from configsvc.api.audit_service import AuditService
+from configsvc.api.auth_service import AuthService
 from configsvc.api.config_service import ConfigService, ServiceLimits
 from configsvc.api.event_service import EventService
 from configsvc.api.registry import register_service
 from configsvc.api.tenant_service import TenantService
 from configsvc.api.watch_service import WatchService
 from configsvc.api.webhook_service import WebhookService
+from configsvc.auth.runtime import AuthRuntime
 from configsvc.events.publisher import Publisher
 from configsvc.events.webhooks.dispatch import webhook_dispatcher
 from configsvc.hier.guard import WriteGuard
@@ -42,6 +44,7 @@ from configsvc.store.mirror import Mirror
 from configsvc.store.writer import Writer
 from configsvc.v1 import (
     audit_query_pb2,
+    auth_pb2,
     config_pb2,
     events_pb2,
     secrets_pb2,
@@ -62,6 +65,7 @@ SERVICE_NAMES = (
     audit_query_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
     webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
     *HIERARCHY_SERVICE_NAMES,
+    auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
 )
 #: Health entry of the change-event publisher: NOT_SERVING while this replica leads
 #: and cannot publish (Pulsar down: a backlog builds). The server itself stays SERVING.
@@ -95,7 +99,13 @@ class ConfigServer:
         self.guard = WriteGuard(self.mirror, self.keyspace, StateCache(self.mirror, self.keyspace))
         self.resolved_views = ResolvedViews(self.mirror, self.keyspace, self.guard.states,
                                             config.watch.lost_etcd_grace)
-        self.secrets = SecretsRuntime(config.secrets, self.mirror, self.writer, self.keyspace)
+        self.auth = AuthRuntime(config.auth, config.tls, self.mirror, self.keyspace,
+                                self.writer, self.hub)
+        # With auth on, role bindings (secret-reader) decide who reads secret plaintext;
+        # the --secret-readers list only applies with --auth off.
+        self.secrets = SecretsRuntime(config.secrets, self.mirror, self.writer, self.keyspace,
+                                      policy=self.auth.secret_policy if self.auth.enabled
+                                      else None)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._health_tasks: set[asyncio.Task[None]] = set()
@@ -111,7 +121,7 @@ class ConfigServer:
         """Bind, start serving and start the mirror; returns the bound port."""
         # One process per port unless --workers asks for sharing: a busy port must fail loudly.
         options = [*_SERVER_OPTIONS, ("grpc.so_reuseport", 1 if self.config.reuse_port else 0)]
-        server = grpc.aio.server(options=options)
+        server = grpc.aio.server(options=options, interceptors=self.auth.interceptors())
         limits = ServiceLimits(request_timeout=self.config.request_timeout)
         register_service(server, config_pb2.DESCRIPTOR.services_by_name["ConfigService"],
                          ConfigService(self.mirror, self.writer, self.keyspace, limits,
@@ -136,6 +146,8 @@ class ConfigServer:
                                         self.config.webhooks, self.config.request_timeout))
         for descriptor, servicer in hierarchy_services(self, limits):
             register_service(server, descriptor, servicer)
+        register_service(server, auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
+                         AuthService(self.mirror, self.auth.admin, self.config.request_timeout))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
             (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -143,7 +155,9 @@ class ConfigServer:
             server,
         )
         try:
-            self.port = server.add_insecure_port(self.config.listen)
+            self.port = (server.add_secure_port(self.config.listen, self.auth.tls.credentials())
+                         if self.auth.tls is not None
+                         else server.add_insecure_port(self.config.listen))
         except RuntimeError as exc:
             raise PortInUseError(
                 f"cannot listen on {self.config.listen}: the port is in use or the address is "
@@ -161,6 +175,7 @@ class ConfigServer:
             self.publisher.start()
         if self.webhooks is not None:
             self.webhooks[0].start()
+        self.auth.start()
         log.info("configsvc listening", extra={"listen": self.config.listen, "port": self.port,
                                                "root_prefix": self.config.root_prefix})
         return self.port
@@ -197,6 +212,7 @@ class ConfigServer:
         self.resolved_views.shutdown()
         await server.stop(self.config.grace_period if grace is None else grace)
         await self.secrets.stop()
+        await self.auth.stop()
         await self.mirror.stop()
         for task in list(self._health_tasks):
             task.cancel()

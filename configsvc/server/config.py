@@ -8,6 +8,7 @@ from pathlib import Path
 
 from configsvc.events.settings import EventSettings, WebhookSettings
 from configsvc.secrets.settings import SecretSettings
+from configsvc.auth.settings import AuthSettings, ServerTLS
 from configsvc.store.etcd import EtcdTLS
 from configsvc.watch.hub import WatchLimits
 
@@ -48,6 +49,10 @@ class ServerConfig:
     """Change-event publisher: Pulsar URL (empty: off), topic, lease TTL, in-flight bound."""
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     """Webhook delivery: host allow-list (empty: off), attempts, backoff, timeouts."""
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    """Authentication mode, bootstrap key, JWT, rate limits and tenant quotas."""
+    tls: ServerTLS | None = None
+    """TLS (and mTLS) on the gRPC port; None for plaintext."""
 
 
 def env(name: str, default: str) -> str:

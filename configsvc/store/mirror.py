@@ -495,6 +495,12 @@ class Mirror:
                 return
             yield raw, records[raw]
 
+    def count(self, prefix: bytes) -> int:
+        """How many config entries have etcd keys starting with ``prefix`` (O(log n))."""
+        entries = self._state.entries
+        end = prefix[:-1] + bytes([prefix[-1] + 1])
+        return int(entries.bisect_left(end) - entries.bisect_left(prefix))
+
     def items(self, prefix: bytes) -> Iterator[Item]:
         """Every item whose etcd key starts with ``prefix``, in key order."""
         entries = self._state.entries

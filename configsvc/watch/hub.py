@@ -20,8 +20,9 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from configsvc.errors import ResourceExhaustedError, StreamEndedError
 from configsvc.model.keys import ConfigKey
@@ -61,6 +62,12 @@ class WatchLimits:
     """Seconds without etcd before every stream is ended so clients move or go stale."""
 
 
+class Access(Protocol):
+    """What a stream's caller may read (``configsvc.auth``); None: everything."""
+
+    def readable(self, key: ConfigKey) -> bool: ...
+
+
 class End:
     """Terminal marker queued behind a stream's last messages."""
 
@@ -74,12 +81,15 @@ class End:
 class Subscription:
     """One stream's selectors and bounded outbox."""
 
-    __slots__ = ("_outbox", "_waiter", "closing", "deadline", "next_progress", "queued_bytes",
-                 "reset_at", "revision", "selectors", "sender", "tenants")
+    __slots__ = ("_outbox", "_waiter", "access", "closing", "deadline", "next_progress", "owner",
+                 "queued_bytes", "reset_at", "revision", "selectors", "sender", "tenants")
 
     def __init__(self, selectors: tuple[Selector, ...], revision: int, deadline: float,
-                 next_progress: float) -> None:
+                 next_progress: float, access: Access | None = None,
+                 owner: Any = None) -> None:
         self.selectors = selectors
+        self.access = access
+        self.owner = owner  # who opened the stream (the auth caller), for resets
         self.tenants = tuple(sorted({s.tenant for s in selectors}))
         # A list, not a deque: an empty deque costs 760 bytes, an empty list 56, and
         # with thousands of idle streams that is most of what a stream adds.
@@ -94,7 +104,8 @@ class Subscription:
         self.sender: asyncio.Task[object] | None = None
 
     def matches(self, key: ConfigKey) -> bool:
-        return any(s.matches(key) for s in self.selectors)
+        return (any(s.matches(key) for s in self.selectors)
+                and (self.access is None or self.access.readable(key)))
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -191,15 +202,15 @@ class WatchHub:
         encoded = [_encode_change(key, item) for key, item in batch.changes]
         cache: dict[tuple[int, ...], bytes] = {}
         # A fleet's streams mostly share selectors: match once per distinct set.
-        picks: dict[tuple[Selector, ...], tuple[int, ...]] = {}
+        picks: dict[tuple[tuple[Selector, ...], Access | None], tuple[int, ...]] = {}
         for sub in interested:
             if sub.closing:
                 continue
-            picked = picks.get(sub.selectors)
+            picked = picks.get((sub.selectors, sub.access))
             if picked is None:
                 picked = tuple(i for i, (key, _) in enumerate(batch.changes)
                                if sub.matches(key))
-                picks[sub.selectors] = picked
+                picks[(sub.selectors, sub.access)] = picked
             if not picked:
                 continue
             data = cache.get(picked)
@@ -235,7 +246,8 @@ class WatchHub:
     # ------------------------------------------------------------------ streams
 
     def open(
-        self, selectors: tuple[Selector, ...], *, start_revision: int, send_snapshot: bool
+        self, selectors: tuple[Selector, ...], *, start_revision: int, send_snapshot: bool,
+        access: Access | None = None, owner: Any = None,
     ) -> tuple[Subscription, Iterator[bytes]]:
         """Register a stream and return it with its first messages.
 
@@ -253,9 +265,10 @@ class WatchHub:
         now = time.monotonic()
         revision = self._mirror.revision
         max_age = self.limits.max_age * random.uniform(0.9, 1.1)
-        sub = Subscription(selectors, revision, now + max_age, now + self._progress_delay())
+        sub = Subscription(selectors, revision, now + max_age, now + self._progress_delay(),
+                           access, owner)
         if send_snapshot:
-            first: Iterator[bytes] = self._snapshot(selectors, revision)
+            first: Iterator[bytes] = self._snapshot(selectors, revision, access)
         elif start_revision > 0 and start_revision - 1 < self._base():
             self.stats.resume_resets += 1
             base = self._base()
@@ -285,14 +298,16 @@ class WatchHub:
                 if not subs:
                     del self._by_tenant[tenant]
 
-    def _snapshot(self, selectors: tuple[Selector, ...], revision: int) -> Iterator[bytes]:
+    def _snapshot(self, selectors: tuple[Selector, ...], revision: int,
+                  access: Access | None = None) -> Iterator[bytes]:
         """The matching entries at ``revision``, captured now, sent in chunks."""
         matched: dict[bytes, Item] = {}
         for selector in selectors:
             prefix = self._mirror.scope_prefix(selector.tenant, selector.environment,
                                                selector.service)
             for item in self._mirror.items(prefix):
-                if selector.matches(item.key):
+                if selector.matches(item.key) and (access is None
+                                                   or access.readable(item.key)):
                     matched[item.data] = item  # keyed by bytes: unique per entry version
         ordered = sorted(matched.values(), key=lambda item: item.key)
 
@@ -310,6 +325,24 @@ class WatchHub:
             if picked:
                 yield wire.changes(batch.revision, (_encode_change(k, i) for k, i in picked))
         yield wire.progress(revision)
+
+    def reset_where(self, predicate: Callable[[Subscription], bool], reason: int,
+                    message: str) -> int:
+        """Reset (re-snapshot) every open stream ``predicate`` picks; returns how many.
+
+        The reset is queued behind what the stream already has, so the client
+        sees every change up to now, then re-opens under the new conditions
+        (for example narrower grants after a role binding change).
+        """
+        count = 0
+        for sub in list(self._subs):
+            if sub.closing or not predicate(sub):
+                continue
+            sub.closing = True
+            sub.push(wire.reset(reason, self._base(), self._mirror.revision, message))
+            sub.push(End("", 0))
+            count += 1
+        return count
 
     # ------------------------------------------------------------------- ticker
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -93,8 +94,11 @@ def dev(tmp_path: Path) -> Iterator[DevProcess]:
         process.stop()
 
 
-def call(*args: str, data: dict[str, object] | None = None) -> subprocess.CompletedProcess[str]:
+def call(*args: str, data: dict[str, object] | None = None,
+         key: str = "") -> subprocess.CompletedProcess[str]:
     command = [grpcurl(), "-plaintext", "-max-time", "20"]
+    if key:
+        command += ["-H", f"authorization: Bearer {key}"]
     if data is not None:
         command += ["-d", json.dumps(data)]
     return subprocess.run([*command, *args], capture_output=True, text=True, timeout=60,
@@ -106,6 +110,10 @@ def test_dev_stack_serves_grpcurl_and_stops_cleanly_on_ctrl_c(dev: DevProcess) -
     address = f"127.0.0.1:{dev.grpc_port}"
     assert f"grpcurl -plaintext {address} list" in banner
     assert "token:" in banner and "etcd" in banner and "pulsar" in banner
+    admin_key = re.search(r"admin API key +(cs_\S+)", banner)
+    assert admin_key is not None, banner
+    api_key = admin_key.group(1)
+    assert f"Bearer {api_key}" in banner
 
     children = list(child_processes(dev.proc.pid))
     assert len(children) == 3, f"expected etcd, bao, pulsar-lite children, got {children}"
@@ -124,13 +132,15 @@ def test_dev_stack_serves_grpcurl_and_stops_cleanly_on_ctrl_c(dev: DevProcess) -
     assert "expected_revision" in message.stdout
 
     key = {"tenant": "default", "environment": "prod", "service": "api", "key": "db.pool"}
-    put = call(address, "configsvc.v1.ConfigService/Put",
+    anonymous = call(address, "configsvc.v1.ConfigService/Get", data={"key": key})
+    assert anonymous.returncode != 0 and "Unauthenticated" in anonymous.stderr
+    put = call(address, "configsvc.v1.ConfigService/Put", key=api_key,
                data={"key": key, "value": '{"max": 9007199254740993}', "reason": "grpcurl"})
     assert put.returncode == 0, put.stderr
     put_body = json.loads(put.stdout)
     assert put_body["entry"]["version"] == "1"
 
-    got = call(address, "configsvc.v1.ConfigService/Get", data={"key": key})
+    got = call(address, "configsvc.v1.ConfigService/Get", data={"key": key}, key=api_key)
     assert got.returncode == 0, got.stderr
     body = json.loads(got.stdout)
     assert body["entry"]["value"] == '{"max": 9007199254740993}'
@@ -139,7 +149,8 @@ def test_dev_stack_serves_grpcurl_and_stops_cleanly_on_ctrl_c(dev: DevProcess) -
     health = call(address, "grpc.health.v1.Health/Check")
     assert json.loads(health.stdout)["status"] == "SERVING"
 
-    bad = call(address, "configsvc.v1.ConfigService/Get", data={"key": {**key, "key": "a/b"}})
+    bad = call(address, "configsvc.v1.ConfigService/Get", data={"key": {**key, "key": "a/b"}},
+               key=api_key)
     assert bad.returncode != 0 and "InvalidArgument" in bad.stderr
 
     # Secrets: the banner says how to create one; KV v2 and transit are on.

@@ -53,6 +53,7 @@ def test_serve_runs_until_sigterm(etcd: EtcdServer) -> None:
     assert proc.returncode == 0, stderr
     assert '"msg": "configsvc listening"' in stderr  # structured JSON logs by default
     assert "configsvc stopped" in stderr
+    assert "has no admin yet" in stderr  # auth is on and nobody was bootstrapped
 
 
 def test_serve_refuses_a_busy_port(etcd: EtcdServer) -> None:

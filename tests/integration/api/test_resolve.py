@@ -10,7 +10,7 @@ import pytest
 
 from configsvc.cli.main import main
 from configsvc.v1 import config_pb2
-from tests.helpers import Stack, ckey
+from tests.helpers import ADMIN_KEY, Stack, ckey
 
 
 async def put(stack: Stack, tenant: str, env: str, service: str, key: str, value: object) -> int:
@@ -99,7 +99,8 @@ async def test_cli_resolve(stack: Stack, tenant: str, capsys: pytest.CaptureFixt
     await put(stack, tenant, "all", "all", "db", {"port": 1})
     await put(stack, tenant, "prod", "api", "db", {"port": 2})
     code = await asyncio.to_thread(
-        main, ["resolve", f"{tenant}/prod/api", "--provenance", "--server", stack.address])
+        main, ["resolve", f"{tenant}/prod/api", "--provenance", "--server", stack.address,
+               "--api-key", ADMIN_KEY])
     out = capsys.readouterr().out
     assert code == 0
     assert '"port": 2' in out and "/db/port" in out and "service-env" in out

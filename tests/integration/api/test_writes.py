@@ -48,17 +48,19 @@ async def test_put_get_round_trips_exact_json(stack: Stack, tenant: str) -> None
     assert got.entry.mod_revision == put.revision == got.entry.create_revision
     assert got.revision >= put.revision
     assert got.entry.reason == "initial"
-    assert got.entry.updated_by == "anonymous"
+    assert got.entry.updated_by == "key:bootstrap-admin"  # the authenticated identity
     assert got.entry.value_digest == digest(value.encode())
 
 
-async def test_actor_header_is_recorded(stack: Stack, tenant: str) -> None:
+async def test_actor_header_cannot_override_the_authenticated_identity(
+    stack: Stack, tenant: str
+) -> None:
     await stack.config.Put(
         config_pb2.PutRequest(key=ckey(tenant, "k"), value="1"),
         metadata=(("x-configsvc-actor", "alice@example.com"),),
     )
     got = await stack.config.Get(config_pb2.GetRequest(key=ckey(tenant, "k")))
-    assert got.entry.updated_by == "alice@example.com"
+    assert got.entry.updated_by == "key:bootstrap-admin"
 
 
 async def config_audit(stack: Stack, tenant: str) -> list[Any]:
@@ -101,7 +103,8 @@ async def test_every_write_has_history_and_audit_at_its_revision(
     assert rollback.rolled_back_to == 1 and rollback.after_version == 4
     assert [r.reason for r in (first, second, deletion, rollback)] == [
         "one", "two", "three", "four"]
-    assert all(r.key.key == "feature.limit" and r.actor == "anonymous" for r in records.values())
+    assert all(r.key.key == "feature.limit" and r.actor == "key:bootstrap-admin"
+               for r in records.values())
 
 
 async def test_audit_records_hold_digests_never_values(stack: Stack, tenant: str) -> None:

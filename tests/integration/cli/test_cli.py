@@ -22,7 +22,7 @@ import pytest
 from configsvc.cli.main import main
 from configsvc.devstack.ports import free_port
 from configsvc.v1 import config_pb2
-from tests.helpers import PrivateStack, Stack, ckey
+from tests.helpers import ADMIN_KEY, PrivateStack, Stack, ckey
 
 BIG = 9007199254740993  # 2^53 + 1: a float-based JSON parser would change it
 _names = itertools.count(1)
@@ -51,6 +51,12 @@ async def run(capsys: pytest.CaptureFixture[str], *argv: str) -> Result:
     code = await asyncio.to_thread(main, list(argv))
     captured = capsys.readouterr()
     return Result(code, captured.out, captured.err)
+
+
+@pytest.fixture(autouse=True)
+def _api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every command authenticates with the test servers' bootstrap admin key."""
+    monkeypatch.setenv("CONFIGSVC_API_KEY", ADMIN_KEY)
 
 
 @pytest.fixture
@@ -102,7 +108,7 @@ async def test_json_outputs_carry_entry_and_revision(cli: Cli, tenant: str) -> N
     assert entry["key"] == {"tenant": tenant, "environment": "staging", "service": "web",
                             "key": "feature.flag"}
     assert entry["version"] == 1
-    assert entry["updated_by"] == "tester"
+    assert entry["updated_by"] == "key:bootstrap-admin"  # --actor is advisory only
     assert entry["reason"] == "why"
     assert put["revision"] == entry["mod_revision"]
 
@@ -193,7 +199,7 @@ async def test_history_is_newest_first_and_rollback_restores(cli: Cli, tenant: s
     assert rows[0][:3] == ["VERSION", "OPERATION", "REVISION"]
     assert [row[0] for row in rows[1:]] == ["4", "3", "2", "1"]
     assert rows[1][1] == "ROLLBACK(to"
-    assert rows[1][5:] == ["tester", "1", "undo"]
+    assert rows[1][5:] == ["key:bootstrap-admin", "1", "undo"]
 
     paged = await cli("history", path, "--page-size", "2", "--json")
     assert [r["version"] for r in paged.json_lines()] == [4, 3]
@@ -290,7 +296,7 @@ async def test_tenant_create_ls_get(cli: Cli) -> None:
     listed = await cli("tenant", "ls", "--json")
     tenants = {t["name"]: t for t in listed.json_lines()}
     assert tenants[name]["description"] == "made by the CLI test"
-    assert tenants[name]["created_by"] == "tester"
+    assert tenants[name]["created_by"] == "key:bootstrap-admin"
     table = await cli("tenant", "ls")
     assert table.out.splitlines()[0].split() == ["NAME", "CREATED", "BY", "DESCRIPTION"]
     assert any(line.startswith(name + " ") for line in table.out.splitlines())
@@ -302,7 +308,7 @@ async def test_tenant_create_ls_get(cli: Cli) -> None:
     assert tenant["create_revision"] > 0
     text = await cli("tenant", "get", name)
     assert f"name: {name}\n" in text.out
-    assert " by tester at revision " in text.out
+    assert " by key:bootstrap-admin at revision " in text.out
 
     again = await cli("tenant", "create", name)
     assert again.code == 1
@@ -326,7 +332,7 @@ async def test_server_down_exits_1_with_a_hint(capsys: pytest.CaptureFixture[str
     assert f"is the server running at {address}? (start one with: make run)" in result.err
 
 
-async def test_server_and_actor_come_from_the_environment(
+async def test_server_and_api_key_come_from_the_environment(
     stack: Stack, tenant: str, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -334,7 +340,10 @@ async def test_server_and_actor_come_from_the_environment(
     monkeypatch.setenv("CONFIGSVC_ACTOR", "from-env")
     put = await run(capsys, "put", f"{tenant}/all/all/shared", "{}", "--json")
     assert put.code == 0, put.err
-    assert put.json()["entry"]["updated_by"] == "from-env"
+    assert put.json()["entry"]["updated_by"] == "key:bootstrap-admin"
+    monkeypatch.delenv("CONFIGSVC_API_KEY")
+    denied = await run(capsys, "get", f"{tenant}/all/all/shared")
+    assert denied.code == 1 and denied.err.startswith("configsvc: UNAUTHENTICATED: ")
 
 
 async def test_etcd_down_says_the_server_is_up_but_etcd_is_not(

@@ -14,7 +14,7 @@ from grpc_status import rpc_status
 
 from configsvc.v1 import config_pb2, tenant_pb2, watch_pb2, watch_pb2_grpc
 from configsvc.watch.hub import WatchLimits
-from tests.helpers import PrivateStack, Stack, ckey, close_stack, open_stack
+from tests.helpers import PrivateStack, Stack, auth_channel, ckey, close_stack, open_stack
 
 
 def watch(stack: Stack, *selectors: watch_pb2.WatchSelector, start_revision: int = 0,
@@ -276,7 +276,7 @@ async def test_max_age_ends_stream_with_unavailable_and_resume_point(
 async def test_shutdown_ends_streams_with_unavailable(stack: Stack, tenant: str) -> None:
     other = await open_stack(stack.server.config.etcd_endpoints[0],
                              stack.server.config.root_prefix)
-    async with grpc.aio.insecure_channel(other.address) as channel:
+    async with auth_channel(other.address) as channel:
         call = watch_pb2_grpc.WatchServiceStub(channel).Watch(
             watch_pb2.WatchRequest(selectors=[sel(tenant)]))
         first = await call.read()  # a new stream is told at once that it is live

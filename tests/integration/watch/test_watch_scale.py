@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-import grpc
-
 from configsvc.v1 import config_pb2, watch_pb2, watch_pb2_grpc
-from tests.helpers import Stack, ckey
+from tests.helpers import Stack, auth_channel, ckey
 
 STREAMS = 1000
 CHANNELS = 10  # 100 streams per HTTP/2 connection, as a few client processes would hold
@@ -15,7 +13,7 @@ WRITES = 200
 
 
 async def test_thousand_streams_receive_every_write_in_order(stack: Stack, tenant: str) -> None:
-    channels = [grpc.aio.insecure_channel(stack.address) for _ in range(CHANNELS)]
+    channels = [auth_channel(stack.address) for _ in range(CHANNELS)]
     request = watch_pb2.WatchRequest(selectors=[watch_pb2.WatchSelector(tenant=tenant)])
     calls = [watch_pb2_grpc.WatchServiceStub(channels[i % CHANNELS]).Watch(request)
              for i in range(STREAMS)]

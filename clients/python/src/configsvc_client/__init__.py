@@ -10,6 +10,7 @@
 See ``README.md`` for the cache, staleness and last-known-good model.
 """
 
+from configsvc_client.auth import bearer_metadata, tls_credentials
 from configsvc_client.backoff import Backoff
 from configsvc_client.client import ClientSettings, ConfigClient
 from configsvc_client.errors import (
@@ -76,6 +77,8 @@ __all__ = [
     "SyncConfigClient",
     "UnauthenticatedError",
     "UnavailableError",
+    "bearer_metadata",
+    "tls_credentials",
 ]
 
 __version__ = "0.1.0"

@@ -48,8 +48,10 @@ log = logging.getLogger("configsvc_client")
 #: point (unknown or future revision): fall back to a snapshot at once.
 _RESUME_REFUSED = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE,
                              grpc.StatusCode.FAILED_PRECONDITION})
-#: Codes that, on a snapshot request at start, mean the request itself is wrong.
-_PERMANENT = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND})
+#: Codes that, on a snapshot request at start, mean the request itself (or the
+#: credential) is wrong: start fails at once instead of waiting out connect_timeout.
+_PERMANENT = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
+                        grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
 
 
 #: Seconds a resumed stream must stay open before it counts as accepted (see _settle).

@@ -27,8 +27,9 @@ from configsvc_client import lkg
 from configsvc_client._gen.configsvc.v1 import config_pb2
 from configsvc_client._persist import Persister
 from configsvc_client._reads import ConfigReader, selectors_tuple
-from configsvc_client._transport import Metadata, Transport
+from configsvc_client._transport import Metadata, Transport, merge_metadata
 from configsvc_client._watch import Watcher
+from configsvc_client.auth import bearer_metadata
 from configsvc_client.backoff import Backoff
 from configsvc_client.cache import Cache
 from configsvc_client.errors import (
@@ -88,6 +89,9 @@ class ClientSettings(TypedDict, total=False):
     """Seconds to wait for the first snapshot before falling back to the file; default 5."""
     metadata: Metadata | None
     """Sent with every call (e.g. an auth header); default None."""
+    api_key: str | None
+    """API key (``cs_...``) or JWT, sent as ``authorization: Bearer ...`` with every call;
+    default None."""
     backoff: Backoff | None
     """Reconnect backoff (exponential, full jitter); default ``Backoff()``."""
     credentials: grpc.ChannelCredentials | None
@@ -115,6 +119,9 @@ class ConfigClient(ConfigReader):
         self.cache_file = Path(cache_file) if cache_file is not None else None
         self.connect_timeout = settings.get("connect_timeout", 5.0)
         self._metadata = settings.get("metadata")
+        api_key = settings.get("api_key")
+        if api_key is not None:
+            self._metadata = merge_metadata(bearer_metadata(api_key), self._metadata)
         self._backoff = settings.get("backoff") or Backoff()
         self._credentials = settings.get("credentials")
         self._channel_options = tuple(settings.get("channel_options", ()))
@@ -133,8 +140,9 @@ class ConfigClient(ConfigReader):
         """A started client: ``async with ConfigClient.connect(...) as c`` or ``await ...``.
 
         ``target`` is a gRPC target (``host:port``, ``dns:///name:port``...);
-        ``credentials`` makes the channel TLS; ``metadata`` is sent with every
-        call (e.g. an auth header). ``default_timeout`` applies to unary calls
+        ``credentials`` makes the channel TLS (see ``tls_credentials``);
+        ``api_key`` authenticates every call; ``metadata`` is sent with every
+        call. ``default_timeout`` applies to unary calls
         that pass no ``timeout``. ``persist_interval`` spaces cache file writes.
         """
         return _Connecting(cls(target, **settings))

@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from configsvc.auth.settings import AUTH_OFF, AuthSettings
 from configsvc.server.app import PortInUseError
 from configsvc.v1 import config_pb2, tenant_pb2
 from configsvc.watch.hub import WatchLimits
@@ -57,10 +58,13 @@ async def start_server(endpoint: str, root: str, port: int = 0,
     deadline = time.monotonic() + 10
     while True:
         try:
+            # Authentication is off here: these tests are about the client's streams and
+            # caches; test_auth.py covers API keys and TLS against a server with auth on.
             stack = await open_stack(
                 endpoint, root, listen=f"127.0.0.1:{port}", etcd_timeout=2.0,
                 mirror_backoff=(0.05, 0.5), log_format="text",
-                watch=watch or WatchLimits(progress_interval=1.0))
+                watch=watch or WatchLimits(progress_interval=1.0),
+                auth=AuthSettings(mode=AUTH_OFF))
             break
         except PortInUseError:
             if time.monotonic() > deadline:

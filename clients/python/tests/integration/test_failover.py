@@ -33,7 +33,8 @@ def serve(etcd: EtcdServer, port: int, root: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "configsvc.cli.main", "serve", "--workers", "1",
          "--listen", f"127.0.0.1:{port}", "--etcd-endpoints", etcd.endpoint,
-         "--root-prefix", root, "--log-level", "WARNING", "--watch-progress-interval", "1"],
+         "--root-prefix", root, "--log-level", "WARNING", "--watch-progress-interval", "1",
+         "--auth", "off"],  # as in support.start_server: the client's failover is tested
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -21,6 +21,7 @@ class ResetReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     RESET_REASON_RESUME_TOO_OLD: _ClassVar[ResetReason]
     RESET_REASON_SLOW_CONSUMER: _ClassVar[ResetReason]
     RESET_REASON_RESUME_AHEAD: _ClassVar[ResetReason]
+    RESET_REASON_PERMISSIONS_CHANGED: _ClassVar[ResetReason]
 CHANGE_TYPE_UNSPECIFIED: ChangeType
 CHANGE_TYPE_PUT: ChangeType
 CHANGE_TYPE_DELETE: ChangeType
@@ -28,6 +29,7 @@ RESET_REASON_UNSPECIFIED: ResetReason
 RESET_REASON_RESUME_TOO_OLD: ResetReason
 RESET_REASON_SLOW_CONSUMER: ResetReason
 RESET_REASON_RESUME_AHEAD: ResetReason
+RESET_REASON_PERMISSIONS_CHANGED: ResetReason
 
 class WatchSelector(_message.Message):
     __slots__ = ("tenant", "environment", "service", "keys", "key_prefixes", "resolved")

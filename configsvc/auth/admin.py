@@ -1,0 +1,197 @@
+"""The write side of authentication state: API keys, role bindings, quotas.
+
+Every change is one ``Writer.commit_records`` transaction with its audit
+record (kind ``api-key``, ``role-binding`` or ``tenant-quota``, the caller as
+actor, never a secret or its hash), so the mirror and every replica see it
+at one revision. Pattern grammar is an allow-list like the address grammar:
+a name, a name prefix followed by ``*``, or ``*`` alone.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from configsvc.auth import apikeys
+from configsvc.auth.apikeys import ApiKeys
+from configsvc.auth.bindings import Bindings
+from configsvc.auth.grants import ANY, ROLE_PERMISSIONS
+from configsvc.auth.limits import Quotas
+from configsvc.errors import FieldViolation, InvalidArgumentError, NotFoundError
+from configsvc.model.keys import key_violation, require_segment
+from configsvc.model.values import VALUE_MAX_BYTES, validate_reason
+from configsvc.store.codec import now_timestamp
+from configsvc.store.keyspace import Keyspace
+from configsvc.store.writer import RecordChange, Writer
+from configsvc.v1 import audit_pb2, auth_pb2, config_pb2
+
+_PATTERN_PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,61}")
+_SUBJECT = re.compile(r"(key|cert|jwt):[\x21-\x7e]{1,250}\*?|(key|cert|jwt):\*|\*")
+BOOTSTRAP_NAME = "bootstrap-admin"
+BOOTSTRAP_MARKER = ("auth", "bootstrapped")
+
+
+def pattern_violation(field: str, value: str, *, optional: bool) -> FieldViolation | None:
+    """Why ``value`` is not a segment pattern (``*``, ``name`` or ``prefix*``), or None."""
+    if not value and optional:
+        return None
+    if value == ANY:
+        return None
+    body = value[:-1] if value.endswith(ANY) else value
+    if not _PATTERN_PREFIX.fullmatch(body):
+        return FieldViolation(field, f"{value[:64]!a} is not a pattern: give '*', a name "
+                                     "(a-z, 0-9, '-') or a name prefix followed by '*'")
+    return None
+
+
+def audit(kind: str, name: str, operation: config_pb2.Operation, actor: str, reason: str = "",
+          **attributes: str) -> audit_pb2.AuditRecord:
+    return audit_pb2.AuditRecord(kind=kind, name=name, operation=operation, actor=actor,
+                                 reason=reason, attributes=attributes)
+
+
+class AuthAdmin:
+    """Creates and deletes keys, bindings and quotas; the servicer validates first."""
+
+    def __init__(self, writer: Writer, keyspace: Keyspace, api_keys: ApiKeys,
+                 bindings: Bindings, quotas: Quotas) -> None:
+        self._writer = writer
+        self._ks = keyspace
+        self.api_keys = api_keys
+        self.bindings = bindings
+        self.quotas = quotas
+
+    async def create_key(self, name: str, description: str, ttl_seconds: float | None,
+                         *, actor: str, timeout: float) -> tuple[auth_pb2.ApiKey, str, int]:
+        require_segment("name", name)
+        description = validate_reason(description, field="description")
+        key_id, token = apikeys.new_key()
+        key = auth_pb2.ApiKey(id=key_id, name=name, description=description,
+                              create_time=now_timestamp(), created_by=actor)
+        if ttl_seconds is not None:
+            key.expire_time.FromNanoseconds(
+                key.create_time.ToNanoseconds() + int(ttl_seconds * 1e9))
+        value = apikeys.stored(key, token).SerializeToString()
+        revision = await self._writer.commit_records(
+            None, [RecordChange(self.api_keys.record_key(key_id), value, 0,
+                                f"API key {key_id}")],
+            [audit("api-key", key_id, config_pb2.OPERATION_PUT, actor, description,
+                   identity=apikeys.identity(name))],
+            timeout=timeout)
+        key.create_revision = revision
+        return key, token, revision
+
+    async def revoke_key(self, key_id: str, *, actor: str, timeout: float) -> int:
+        found = self.api_keys.load(key_id) if re.fullmatch(r"[0-9a-f]{16}", key_id) else None
+        if found is None:
+            raise NotFoundError("API key", key_id)
+        record_key = self.api_keys.record_key(key_id)
+        return await self._writer.commit_records(
+            None, [RecordChange(record_key, None, None, f"API key {key_id}")],
+            [audit("api-key", key_id, config_pb2.OPERATION_DELETE, actor,
+                   identity=apikeys.identity(found[0].api_key.name))],
+            timeout=timeout)
+
+    def check_binding(self, binding: auth_pb2.RoleBinding, field: str = "binding") -> None:
+        violations = []
+        if not _SUBJECT.fullmatch(binding.subject):
+            violations.append(FieldViolation(
+                f"{field}.subject", "must be key:<name>, cert:<common name> or jwt:<subject> "
+                "(printable ASCII, no spaces, at most 255 characters), optionally ending in *"))
+        if binding.role not in ROLE_PERMISSIONS:
+            violations.append(FieldViolation(
+                f"{field}.role", "must be one of ROLE_VIEWER, ROLE_EDITOR, ROLE_ADMIN, "
+                "ROLE_SECRET_READER, ROLE_AUDITOR"))
+        found = [
+            pattern_violation(f"{field}.tenant", binding.tenant, optional=False),
+            pattern_violation(f"{field}.environment", binding.environment, optional=True),
+            pattern_violation(f"{field}.service", binding.service, optional=True),
+        ]
+        if binding.key_prefix:
+            found.append(key_violation(f"{field}.key_prefix", binding.key_prefix))
+        violations += [v for v in found if v is not None]
+        if violations:
+            raise InvalidArgumentError(violations)
+
+    async def create_binding(self, binding: auth_pb2.RoleBinding, *, actor: str,
+                             timeout: float) -> tuple[auth_pb2.RoleBinding, int]:
+        self.check_binding(binding)
+        stored = auth_pb2.RoleBinding()
+        stored.CopyFrom(binding)
+        stored.id = os.urandom(8).hex()
+        stored.create_time.CopyFrom(now_timestamp())
+        stored.created_by = actor
+        stored.ClearField("create_revision")
+        revision = await self._writer.commit_records(
+            None, [RecordChange(self.bindings.record_key(stored.id),
+                                stored.SerializeToString(), 0, f"role binding {stored.id}")],
+            [audit("role-binding", stored.id, config_pb2.OPERATION_PUT, actor,
+                   subject=stored.subject, role=auth_pb2.Role.Name(stored.role),
+                   scope=f"{stored.tenant}/{stored.environment or ANY}/"
+                         f"{stored.service or ANY}/{stored.key_prefix}")],
+            timeout=timeout)
+        stored.create_revision = revision
+        return stored, revision
+
+    async def delete_binding(self, binding_id: str, *, actor: str, timeout: float) -> int:
+        match = [b for b in self.bindings.all() if b.id == binding_id] if binding_id else []
+        if not match:
+            raise NotFoundError("role binding", binding_id)
+        return await self._writer.commit_records(
+            None, [RecordChange(self.bindings.record_key(binding_id), None, None,
+                                f"role binding {binding_id}")],
+            [audit("role-binding", binding_id, config_pb2.OPERATION_DELETE, actor,
+                   subject=match[0].subject)],
+            timeout=timeout)
+
+    async def set_quota(self, quota: auth_pb2.TenantQuota, *, actor: str,
+                        timeout: float) -> tuple[auth_pb2.TenantQuota, int]:
+        require_segment("quota.tenant", quota.tenant)
+        violations = []
+        if quota.max_keys < 0:
+            violations.append(FieldViolation("quota.max_keys", "must be 0 (default) or more"))
+        if not 0 <= quota.max_value_bytes <= VALUE_MAX_BYTES:
+            violations.append(FieldViolation(
+                "quota.max_value_bytes", f"must be 0 (default) to {VALUE_MAX_BYTES}"))
+        if violations:
+            raise InvalidArgumentError(violations)
+        revision = await self._writer.commit_records(
+            quota.tenant, [RecordChange(self.quotas.record_key(quota.tenant),
+                                        quota.SerializeToString(), None,
+                                        f"quota of {quota.tenant}")],
+            [audit("tenant-quota", quota.tenant, config_pb2.OPERATION_PUT, actor,
+                   max_keys=str(quota.max_keys), max_value_bytes=str(quota.max_value_bytes))],
+            timeout=timeout)
+        return self.quotas.of(quota.tenant), revision
+
+    async def bootstrap(self, token: str, *, timeout: float) -> bool:
+        """Create the bootstrap admin key and binding unless the installation has one.
+
+        One transaction guarded by the marker ``sys/auth/bootstrapped``: it
+        happens once per installation whichever replica gets there first, and
+        a revoked bootstrap key is never re-created by a restart.
+        """
+        marker = self._ks.sys_key(*BOOTSTRAP_MARKER)
+        key_id = apikeys.key_id_of(token)
+        if key_id is None:
+            raise InvalidArgumentError.single(
+                "bootstrap_admin_key", "is not an API key (cs_<16 hex>_<secret>); make one "
+                "with 'configsvc auth new-key'")
+        key = auth_pb2.ApiKey(id=key_id, name=BOOTSTRAP_NAME, create_time=now_timestamp(),
+                              created_by="bootstrap",
+                              description="bootstrap admin key (revoke once real keys exist)")
+        binding = auth_pb2.RoleBinding(id="bootstrap", subject=apikeys.identity(BOOTSTRAP_NAME),
+                                       role=auth_pb2.ROLE_ADMIN, tenant=ANY,
+                                       create_time=now_timestamp(), created_by="bootstrap")
+        await self._writer.commit_records(
+            None, [
+                RecordChange(marker, b"1", 0, "bootstrap marker"),
+                RecordChange(self.api_keys.record_key(key_id),
+                             apikeys.stored(key, token).SerializeToString(), 0, "bootstrap key"),
+                RecordChange(self.bindings.record_key("bootstrap"), binding.SerializeToString(),
+                             0, "bootstrap binding"),
+            ],
+            [audit("api-key", key_id, config_pb2.OPERATION_PUT, "bootstrap",
+                   "bootstrap admin", identity=apikeys.identity(BOOTSTRAP_NAME))],
+            timeout=timeout)
+        return True

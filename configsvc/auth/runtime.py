@@ -1,0 +1,122 @@
+"""Assembles authentication for one server process and keeps it current.
+
+Owns the key verifier, the bindings, the limits and the interceptor, the
+one-time bootstrap of a new installation, and the record listener that resets
+open watch streams whose caller lost grants or credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import grpc
+
+from configsvc.auth.admin import BOOTSTRAP_MARKER, AuthAdmin
+from configsvc.auth.apikeys import ApiKeys
+from configsvc.auth.bearer import JwtVerifier
+from configsvc.auth.bindings import Bindings
+from configsvc.auth.guard import Authenticator, AuthInterceptor
+from configsvc.auth.limits import Quotas, StreamCaps, TokenBuckets
+from configsvc.auth.principal import Caller
+from configsvc.auth.secrets_policy import RbacSecretPolicy
+from configsvc.auth.settings import AUTH_OFF, AuthSettings, ServerTLS
+from configsvc.auth.tls import ReloadingCredentials
+from configsvc.errors import BackendUnavailableError, ConflictError, DeadlineError
+from configsvc.store.keyspace import Keyspace
+from configsvc.store.mirror import Mirror, RecordBatch
+from configsvc.store.writer import Writer
+from configsvc.v1 import watch_pb2
+from configsvc.watch.hub import Subscription, WatchHub
+
+log = logging.getLogger(__name__)
+
+
+class AuthRuntime:
+    """Everything auth for one ``ConfigServer``."""
+
+    def __init__(self, settings: AuthSettings, tls: ServerTLS | None, mirror: Mirror,
+                 keyspace: Keyspace, writer: Writer, hub: WatchHub) -> None:
+        self.settings = settings
+        self.enabled = settings.mode != AUTH_OFF
+        self._mirror = mirror
+        self._ks = keyspace
+        self._hub = hub
+        self.api_keys = ApiKeys(mirror, keyspace)
+        self.bindings = Bindings(mirror, keyspace)
+        self.quotas = Quotas(mirror, keyspace, settings.max_keys_per_tenant,
+                             settings.max_value_bytes_per_tenant)
+        self.admin = AuthAdmin(writer, keyspace, self.api_keys, self.bindings, self.quotas)
+        #: The secrets integration's read policy when authentication is on.
+        self.secret_policy = RbacSecretPolicy(self.bindings)
+        self.tls = ReloadingCredentials(tls) if tls is not None else None
+        jwt = JwtVerifier(settings.jwt) if settings.jwt.enabled else None
+        mtls = tls is not None and tls.client_ca_file is not None
+        self.interceptor = AuthInterceptor(
+            Authenticator(self.api_keys, jwt, mtls), self.bindings,
+            TokenBuckets(settings.rate_per_identity, settings.burst_per_identity),
+            StreamCaps(settings.max_streams_per_identity), self.quotas)
+        self.bootstrapped = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._watched = (self.api_keys.record_key(""), self.bindings.prefix)
+        mirror.add_record_listener(self._on_records)
+
+    def interceptors(self) -> list[grpc.aio.ServerInterceptor]:
+        if not self.enabled:
+            log.warning("authentication is OFF: every caller may do everything")
+            return []
+        return [self.interceptor]
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._bootstrap(), name="configsvc-auth-bootstrap")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _bootstrap(self) -> None:
+        token = self.settings.bootstrap_admin_key
+        delay = 0.2
+        while True:
+            await self._mirror.wait_synced(3600)
+            if not token:
+                if self.enabled and self._mirror.record(
+                        self._ks.sys_key(*BOOTSTRAP_MARKER)) is None:
+                    log.warning("this installation has no admin yet and nobody can call it: "
+                                "start one replica with CONFIGSVC_BOOTSTRAP_ADMIN_KEY set to a "
+                                "key from 'configsvc auth new-key'")
+                break
+            try:
+                await self.admin.bootstrap(token, timeout=5.0)
+                log.info("bootstrap admin key installed (identity key:bootstrap-admin)")
+                break
+            except ConflictError:
+                break  # bootstrapped before (by this or another replica)
+            except (BackendUnavailableError, DeadlineError) as exc:
+                log.warning("bootstrap waits for etcd: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.bootstrapped.set()
+
+    # ------------------------------------------------------- open streams
+
+    def _on_records(self, batch: RecordBatch) -> None:
+        if not any(raw.startswith(self._watched) for raw, _ in batch.changes):
+            return
+        self._hub.reset_where(
+            self._lost_grants, watch_pb2.RESET_REASON_PERMISSIONS_CHANGED,
+            "the caller's credential or role bindings changed; re-open the stream "
+            "(it re-authenticates) and re-snapshot")
+
+    def _lost_grants(self, sub: Subscription) -> bool:
+        caller: Any = sub.owner
+        if not isinstance(caller, Caller):
+            return False
+        principal = caller.principal
+        if principal.key_id and not self.api_keys.exists(principal.key_id):
+            return True
+        return self.bindings.access(principal.name).grants != caller.access.grants

@@ -1,0 +1,52 @@
+"""Principals for auth tests: API keys bound to roles, made through the admin RPCs."""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import grpc
+
+from configsvc.v1 import auth_pb2, auth_pb2_grpc
+from tests.helpers import Stack, auth_channel
+
+_names = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{next(_names)}-{os.getpid()}"
+
+
+def admin(stack: Stack) -> auth_pb2_grpc.AuthServiceStub:
+    return auth_pb2_grpc.AuthServiceStub(stack.channel)  # type: ignore[no-untyped-call]
+
+
+async def new_key(stack: Stack, name: str) -> str:
+    created = await admin(stack).CreateApiKey(auth_pb2.CreateApiKeyRequest(name=name))
+    secret: str = created.secret
+    return secret
+
+
+async def bind(stack: Stack, subject: str, role: int, tenant: str, environment: str = "",
+               service: str = "", key_prefix: str = "") -> str:
+    response = await admin(stack).CreateRoleBinding(auth_pb2.CreateRoleBindingRequest(
+        binding=auth_pb2.RoleBinding(subject=subject, role=role, tenant=tenant,
+                                     environment=environment, service=service,
+                                     key_prefix=key_prefix)))
+    binding_id: str = response.binding.id
+    return binding_id
+
+
+async def principal(stack: Stack, role: int, tenant: str, environment: str = "",
+                    service: str = "", key_prefix: str = "") -> tuple[str, str]:
+    """A fresh identity with one binding: (name, API key)."""
+    name = unique("p")
+    key = await new_key(stack, name)
+    await bind(stack, f"key:{name}", role, tenant, environment, service, key_prefix)
+    return name, key
+
+
+def channel_for(stack: Stack, key: str | None) -> grpc.aio.Channel:
+    if key is None:
+        return grpc.aio.insecure_channel(stack.address)
+    return auth_channel(stack.address, key)
