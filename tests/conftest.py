@@ -21,6 +21,7 @@ from configsvc.devstack.openbao import OpenBaoDevServer
 from configsvc.devstack.pulsar import PulsarLite
 from configsvc.v1 import tenant_pb2
 from tests.helpers import (
+    ADMIN_KEY,
     PrivateStack,
     Stack,
     ckey,
@@ -92,3 +93,9 @@ def private_pulsar(tmp_path: Path) -> Iterator[PulsarLite]:
     broker = start_pulsar(tmp_path / "pulsar")
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def admin_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CLI commands run in the test authenticate with the test servers' bootstrap admin key."""
+    monkeypatch.setenv("CONFIGSVC_API_KEY", ADMIN_KEY)

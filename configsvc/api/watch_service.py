@@ -15,8 +15,14 @@ from google.protobuf.message import DecodeError
 
 from configsvc.api import requests
 from configsvc.auth import principal
-from configsvc.errors import InvalidArgumentError, NotFoundError, StreamEndedError
-from configsvc.hier.watching import ResolvedViews, resolved_selector
+from configsvc.auth.grants import CONFIG_READ, Scope
+from configsvc.errors import (
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    StreamEndedError,
+)
+from configsvc.hier.watching import ResolvedViews, View, resolved_selector
 from configsvc.secrets import SecretsRuntime
 from configsvc.store.mirror import Mirror
 from configsvc.v1 import watch_pb2
@@ -51,7 +57,7 @@ class WatchService:
                 await self._mirror.sync(self._sync_timeout)  # created via another replica?
             if self._mirror.tenant(view.tenant) is None:
                 raise NotFoundError("tenant", view.tenant)
-            await self._resolved.stream(view, context.write)
+            await self._stream_view(view, context)
             return
         tenants = sorted({s.tenant for s in chosen})
         if any(self._mirror.tenant(t) is None for t in tenants):
@@ -104,6 +110,31 @@ class WatchService:
             if resolving is not None:
                 resolving.detach()
 
+    async def _stream_view(self, view: View, context: grpc.aio.ServicerContext) -> None:
+        """A resolved view merges every layer of (tenant, E, S): the caller needs read on
+        that whole scope (as Resolve does), not just some keys of it. The stream ends
+        with a RESET when the caller's grants change or its credential expires."""
+        assert self._resolved is not None
+        caller = principal.current()
+        timer = None
+        if caller is not None:
+            scope = Scope(view.tenant, view.environment, view.service)
+            if not caller.access.allows(CONFIG_READ, scope):
+                raise PermissionDeniedError(
+                    f"{caller.principal.name} lacks {CONFIG_READ} on tenant={view.tenant} "
+                    f"environment={view.environment} service={view.service} (all keys) for "
+                    "a resolved view; ask an admin for a role binding (configsvc auth bind)")
+            view.owner = caller
+            if caller.principal.expires_at is not None:
+                timer = asyncio.get_running_loop().call_later(
+                    max(0.0, caller.principal.expires_at - time.time()),
+                    self._resolved.reset_where, lambda owner: owner is caller,
+                    "the credential expired; re-open the stream with a valid one")
+        try:
+            await self._resolved.stream(view, context.write)
+        finally:
+            if timer is not None:
+                timer.cancel()
 
 
 def _resolves_secrets(data: bytes) -> bool:

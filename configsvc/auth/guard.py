@@ -89,7 +89,7 @@ Hook = Callable[[Any], None]
 class _Method:
     """Everything the guard needs about one method, worked out once."""
 
-    __slots__ = ("decode", "hook", "name", "plan", "request_type", "rule")
+    __slots__ = ("checks", "decode", "hook", "name", "plan", "request_type", "rule")
 
     def __init__(self, name: str, rule: Rule, hooks: dict[str, Hook]) -> None:
         self.name = name
@@ -97,7 +97,12 @@ class _Method:
         self.hook = hooks[rule.hook] if rule.hook else None
         descriptor, cls = _input_class(name)
         self.plan: ScopePlan = plan(descriptor, rule.aliases,
-                                    installation_wide=rule.installation_wide)
+                                    installation_wide=rule.installation_wide,
+                                    tenant_wide=rule.tenant_wide)
+        #: The rule's further permissions, each on the scope its aliases read.
+        self.checks: tuple[tuple[str, ScopePlan], ...] = tuple(
+            (check.permission, plan(descriptor, check.aliases, tenant_wide=rule.tenant_wide))
+            for check in rule.also)
         self.decode: Callable[[bytes], Any] = cls.FromString
         self.request_type = descriptor.name
 
@@ -147,10 +152,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             check = access.may_touch if rule.stream_filter else access.allows
             for scope in method.plan.scopes(request):
                 if not check(rule.permission, scope):
-                    raise PermissionDeniedError(
-                        f"{principal.name} lacks {rule.permission} on "
-                        f"{_describe(scope)} for {method.name}; ask an admin for a role "
-                        "binding (configsvc auth bind)")
+                    raise _denied_on(principal.name, rule.permission, scope, method.name)
+            for permission, also in method.checks:
+                for scope in also.scopes(request):
+                    if not access.allows(permission, scope):
+                        raise _denied_on(principal.name, permission, scope, method.name)
             if method.hook is not None:
                 method.hook(request)
         return Caller(principal, access)
@@ -235,6 +241,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 release(caller.principal.name)
 
         return guarded
+
+
+def _denied_on(name: str, permission: str, scope: Any, method: str) -> PermissionDeniedError:
+    return PermissionDeniedError(
+        f"{name} lacks {permission} on {_describe(scope)} for {method}; ask an admin for a "
+        "role binding (configsvc auth bind)")
 
 
 def _describe(scope: Any) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -60,6 +61,9 @@ class AuthRuntime:
             StreamCaps(settings.max_streams_per_identity), self.quotas)
         self.bootstrapped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        #: Other stream registries (resolved views) to reset when grants change:
+        #: each is called with a predicate over stream owners and a message.
+        self.stream_resetters: list[Callable[[Callable[[object], bool], str], object]] = []
         self._watched = (self.api_keys.record_key(""), self.bindings.prefix)
         mirror.add_record_listener(self._on_records)
 
@@ -107,13 +111,18 @@ class AuthRuntime:
     def _on_records(self, batch: RecordBatch) -> None:
         if not any(raw.startswith(self._watched) for raw, _ in batch.changes):
             return
+        message = ("the caller's credential or role bindings changed; re-open the stream "
+                   "(it re-authenticates) and re-snapshot")
         self._hub.reset_where(
-            self._lost_grants, watch_pb2.RESET_REASON_PERMISSIONS_CHANGED,
-            "the caller's credential or role bindings changed; re-open the stream "
-            "(it re-authenticates) and re-snapshot")
+            self._lost_sub_grants, watch_pb2.RESET_REASON_PERMISSIONS_CHANGED, message)
+        for reset in self.stream_resetters:
+            reset(self._lost_grants, message)
 
-    def _lost_grants(self, sub: Subscription) -> bool:
-        caller: Any = sub.owner
+    def _lost_sub_grants(self, sub: Subscription) -> bool:
+        return self._lost_grants(sub.owner)
+
+    def _lost_grants(self, owner: object) -> bool:
+        caller: Any = owner
         if not isinstance(caller, Caller):
             return False
         principal = caller.principal

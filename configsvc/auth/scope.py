@@ -6,7 +6,8 @@ scope is read generically from the request message: fields named ``tenant``,
 ``key_prefixes`` lists, as in watch selectors) on the request itself, and on
 every message field, singular or repeated, whose type has a ``tenant`` field
 (``ConfigKey``, ``WatchSelector``, ...). A rule may rename fields (``name``
--> ``tenant``) or declare the RPC installation-wide. The plan is worked out
+-> ``tenant``; a dotted name reads a nested field: ``left.environment``),
+declare the RPC installation-wide, or tenant-wide (only the tenant counts). The plan is worked out
 once per method from its descriptor; per call it is a few attribute reads.
 
 Every non-empty value is checked against the address grammar here, before
@@ -17,8 +18,9 @@ pattern by accident.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -42,14 +44,14 @@ def _is_repeated(field: FieldDescriptor) -> bool:
 class _Flat:
     """Scope parts read from one message: scope part -> field name."""
 
-    parts: tuple[tuple[str, str], ...]
+    parts: tuple[tuple[str, str, Callable[[Any], str]], ...]  # (scope part, field, getter)
     lists: tuple[tuple[str, str], ...]  # (scope part, repeated string field)
 
     def scopes(self, message: Any, path: str, out: list[Scope],
                violations: list[FieldViolation]) -> None:
         values: dict[str, str | None] = {}
-        for part, name in self.parts:
-            value = getattr(message, name)
+        for part, name, get in self.parts:
+            value = get(message)
             if value:
                 _check(part, path, name, value, violations)
             values[part] = value or None
@@ -88,16 +90,34 @@ def _check(part: str, path: str, name: str, value: str,
     good.add(value)
 
 
+def _field(descriptor: Descriptor, path: str) -> FieldDescriptor | None:
+    """The field at a dotted path of singular message fields (``left.environment``)."""
+    found: FieldDescriptor | None = None
+    for name in path.split("."):
+        if found is not None:
+            if found.type != _MESSAGE or _is_repeated(found) or found.message_type is None:
+                return None
+            descriptor = found.message_type
+        found = descriptor.fields_by_name.get(name)
+        if found is None:
+            return None
+    return found
+
+
 def _flat(descriptor: Descriptor, aliases: Mapping[str, str]) -> _Flat | None:
     fields = descriptor.fields_by_name
     renamed = {aliases.get(name, name): name for name in fields}
-    parts = tuple((part, renamed[part]) for part in (*_SEGMENTS, *_KEYS)
-                  if part in renamed and fields[renamed[part]].type == _STRING
-                  and not _is_repeated(fields[renamed[part]]))
+    # Dotted aliases read a scope part from a nested message (DiffRequest.left.environment).
+    renamed.update({part: path for path, part in aliases.items() if "." in path})
+    typed = {part: _field(descriptor, name) for part, name in renamed.items()}
+    parts = tuple((part, renamed[part], attrgetter(renamed[part]))
+                  for part in (*_SEGMENTS, *_KEYS)
+                  if (found := typed.get(part)) is not None and found.type == _STRING
+                  and not _is_repeated(found))
     lists = tuple((part, name) for name, part in _LISTS.items()
                   if name in fields and fields[name].type == _STRING
                   and _is_repeated(fields[name]))
-    if not any(part == "tenant" for part, _ in parts):
+    if not any(part == "tenant" for part, _, _ in parts):
         return None
     return _Flat(parts, lists)
 
@@ -108,6 +128,7 @@ class ScopePlan:
 
     own: _Flat | None
     nested: tuple[tuple[str, bool, _Flat], ...]  # (field, repeated, plan)
+    tenant_wide: bool = False
 
     @property
     def global_only(self) -> bool:
@@ -127,12 +148,19 @@ class ScopePlan:
                 plan.scopes(getattr(request, name), f"{name}.", out, violations)
         if violations:
             raise InvalidArgumentError(violations)
+        if self.tenant_wide:
+            return [Scope(scope.tenant) for scope in out] or [Scope()]
         return out or [Scope()]
 
 
 def plan(descriptor: Descriptor, aliases: Mapping[str, str] | None = None,
-         *, installation_wide: bool = False) -> ScopePlan:
-    """Work out once where a request message keeps its scope."""
+         *, installation_wide: bool = False, tenant_wide: bool = False) -> ScopePlan:
+    """Work out once where a request message keeps its scope.
+
+    ``tenant_wide`` keeps only the tenants of the scopes (environment, service
+    and key fields are still checked against the grammar): for tenant-level
+    objects whose environment/service fields are filters, not addresses.
+    """
     if installation_wide:
         return ScopePlan(None, ())
     aliases = aliases or {}
@@ -143,4 +171,4 @@ def plan(descriptor: Descriptor, aliases: Mapping[str, str] | None = None,
         inner = _flat(field.message_type, {})
         if inner is not None:
             nested.append((field.name, _is_repeated(field), inner))
-    return ScopePlan(_flat(descriptor, aliases), tuple(nested))
+    return ScopePlan(_flat(descriptor, aliases), tuple(nested), tenant_wide)

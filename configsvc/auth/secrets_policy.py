@@ -19,6 +19,9 @@ from configsvc.model.keys import ConfigKey
 class RbacSecretPolicy:
     """``AccessPolicy`` for ``configsvc.secrets`` backed by role bindings."""
 
+    hint = ("role secret-reader on the whole tenant: configsvc auth bind SUBJECT "
+            "secret-reader --tenant TENANT")
+
     def __init__(self, bindings: Bindings) -> None:
         self._bindings = bindings
 

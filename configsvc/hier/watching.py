@@ -25,6 +25,7 @@ from configsvc.resolve import Resolved, canonical_json, json_patch
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import ChangeBatch, Mirror, RecordBatch
 from configsvc.v1 import watch_pb2
+from configsvc.watch import wire
 
 
 @dataclass(eq=False)
@@ -35,6 +36,10 @@ class View:
     environment: str
     service: str
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    owner: object = None
+    """Who opened it (the auth ``Caller``), for ending it when its grants change."""
+    reset: str = ""
+    """Set (with ``wake``) to end the stream with a permissions-changed reset."""
 
 
 def resolved_selector(request: watch_pb2.WatchRequest) -> View | None:
@@ -107,6 +112,17 @@ class ResolvedViews:
         for view in self._views:
             view.wake.set()
 
+    def reset_where(self, predicate: Callable[[object], bool], message: str) -> int:
+        """End every view whose owner ``predicate`` picks with a RESET (as entry watches
+        do when their caller's grants change); the client re-opens and is re-admitted."""
+        count = 0
+        for view in self._views:
+            if not view.reset and predicate(view.owner):
+                view.reset = message
+                view.wake.set()
+                count += 1
+        return count
+
     def shutdown(self) -> None:
         """End every view stream (the client resumes on another replica)."""
         self._end_all("server shutting down; reconnect to another replica")
@@ -128,6 +144,10 @@ class ResolvedViews:
                 view.wake.clear()
                 if self._closing:
                     raise StreamEndedError(self._closing, self._mirror.revision + 1)
+                if view.reset:
+                    await write(wire.reset(watch_pb2.RESET_REASON_PERMISSIONS_CHANGED, 0,
+                                           self._mirror.revision, view.reset))
+                    return
                 latest = self._resolve(view)
                 if latest.canonical_json() != current.canonical_json():
                     await write(_message(self._mirror.revision, latest,

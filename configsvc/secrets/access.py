@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.writer import RecordChange, Writer
@@ -37,12 +37,18 @@ class AccessPolicy(Protocol):
 
     def allows(self, actor: str, tenant: str) -> bool: ...
 
+    @property
+    def hint(self) -> str:
+        """How the permission is granted (for PERMISSION_DENIED messages)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ReaderList:
     """``IDENTITY`` or ``IDENTITY@TENANT`` entries; ``*`` as identity matches everyone."""
 
     entries: tuple[str, ...]
+    hint: ClassVar[str] = "server setting --secret-readers"
 
     def allows(self, actor: str, tenant: str) -> bool:
         for entry in self.entries:

@@ -119,7 +119,7 @@ class SecretGateway:
             [Access(tenant, actor, ref, DENIED, config_key, method) for ref in refs], timeout)
         return PermissionDeniedError(
             f"{actor!r} may not read secrets of tenant {tenant!r}: ask for the secret-read "
-            "permission (server setting --secret-readers), or read without resolve_secrets "
+            f"permission ({self.policy.hint}), or read without resolve_secrets "
             "to get the references")
 
     async def resolve_texts(self, stored: Sequence[Stored], *, actor: str, method: str,

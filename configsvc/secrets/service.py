@@ -39,7 +39,8 @@ class SecretService(secrets_pb2_grpc.SecretServiceServicer):  # type: ignore[mis
         # permission as reading them.
         if not self._gateway.check_permission(actor, tenant):
             raise PermissionDeniedError(
-                f"{actor!r} may not manage secrets of tenant {tenant!r} (--secret-readers)")
+                f"{actor!r} may not manage secrets of tenant {tenant!r} "
+                f"({self._gateway.policy.hint})")
         report = await rewrap_tenant(self._gateway.vault, self._mirror, self._writer, tenant,
                                      actor=actor,
                                      timeout=requests.time_left(context, self._timeout))

@@ -106,6 +106,7 @@ class ConfigServer:
         self.secrets = SecretsRuntime(config.secrets, self.mirror, self.writer, self.keyspace,
                                       policy=self.auth.secret_policy if self.auth.enabled
                                       else None)
+        self.auth.stream_resetters.append(self.resolved_views.reset_where)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._health_tasks: set[asyncio.Task[None]] = set()

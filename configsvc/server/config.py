@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from configsvc.auth.settings import AuthSettings, ServerTLS
 from configsvc.events.settings import EventSettings, WebhookSettings
 from configsvc.secrets.settings import SecretSettings
-from configsvc.auth.settings import AuthSettings, ServerTLS
 from configsvc.store.etcd import EtcdTLS
 from configsvc.watch.hub import WatchLimits
 

@@ -23,37 +23,40 @@ _sym_db = _symbol_database.Default()
 
 
 from configsvc.v1 import config_pb2 as configsvc_dot_v1_dot_config__pb2
+from configsvc.v1 import secrets_pb2 as configsvc_dot_v1_dot_secrets__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63onfigsvc/v1/watch.proto\x12\x0c\x63onfigsvc.v1\x1a\x19\x63onfigsvc/v1/config.proto\"i\n\rWatchSelector\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0c\n\x04keys\x18\x04 \x03(\t\x12\x14\n\x0ckey_prefixes\x18\x05 \x03(\t\"m\n\x0cWatchRequest\x12.\n\tselectors\x18\x01 \x03(\x0b\x32\x1b.configsvc.v1.WatchSelector\x12\x16\n\x0estart_revision\x18\x02 \x01(\x03\x12\x15\n\rsend_snapshot\x18\x03 \x01(\x08\"\xf7\x01\n\rWatchResponse\x12/\n\x08snapshot\x18\x01 \x01(\x0b\x32\x1b.configsvc.v1.SnapshotChunkH\x00\x12\x31\n\x0csnapshot_end\x18\x02 \x01(\x0b\x32\x19.configsvc.v1.SnapshotEndH\x00\x12(\n\x07\x63hanges\x18\x03 \x01(\x0b\x32\x15.configsvc.v1.ChangesH\x00\x12*\n\x08progress\x18\x04 \x01(\x0b\x32\x16.configsvc.v1.ProgressH\x00\x12$\n\x05reset\x18\x05 \x01(\x0b\x32\x13.configsvc.v1.ResetH\x00\x42\x06\n\x04kind\";\n\rSnapshotChunk\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.configsvc.v1.ConfigEntry\"\x1f\n\x0bSnapshotEnd\x12\x10\n\x08revision\x18\x01 \x01(\x03\"\x80\x01\n\x06\x43hange\x12&\n\x04type\x18\x01 \x01(\x0e\x32\x18.configsvc.v1.ChangeType\x12$\n\x03key\x18\x02 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12(\n\x05\x65ntry\x18\x03 \x01(\x0b\x32\x19.configsvc.v1.ConfigEntry\"B\n\x07\x43hanges\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12%\n\x07\x63hanges\x18\x02 \x03(\x0b\x32\x14.configsvc.v1.Change\"\x1c\n\x08Progress\x12\x10\n\x08revision\x18\x01 \x01(\x03\"o\n\x05Reset\x12)\n\x06reason\x18\x01 \x01(\x0e\x32\x19.configsvc.v1.ResetReason\x12\x18\n\x10\x63ompact_revision\x18\x02 \x01(\x03\x12\x10\n\x08revision\x18\x03 \x01(\x03\x12\x0f\n\x07message\x18\x04 \x01(\t*V\n\nChangeType\x12\x1b\n\x17\x43HANGE_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43HANGE_TYPE_PUT\x10\x01\x12\x16\n\x12\x43HANGE_TYPE_DELETE\x10\x02*\xb1\x01\n\x0bResetReason\x12\x1c\n\x18RESET_REASON_UNSPECIFIED\x10\x00\x12\x1f\n\x1bRESET_REASON_RESUME_TOO_OLD\x10\x01\x12\x1e\n\x1aRESET_REASON_SLOW_CONSUMER\x10\x02\x12\x1d\n\x19RESET_REASON_RESUME_AHEAD\x10\x03\x12$\n RESET_REASON_PERMISSIONS_CHANGED\x10\x04\x32R\n\x0cWatchService\x12\x42\n\x05Watch\x12\x1a.configsvc.v1.WatchRequest\x1a\x1b.configsvc.v1.WatchResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x63onfigsvc/v1/watch.proto\x12\x0c\x63onfigsvc.v1\x1a\x19\x63onfigsvc/v1/config.proto\x1a\x1a\x63onfigsvc/v1/secrets.proto\"{\n\rWatchSelector\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x02 \x01(\t\x12\x0f\n\x07service\x18\x03 \x01(\t\x12\x0c\n\x04keys\x18\x04 \x03(\t\x12\x14\n\x0ckey_prefixes\x18\x05 \x03(\t\x12\x10\n\x08resolved\x18\x06 \x01(\x08\"\x86\x01\n\x0cWatchRequest\x12.\n\tselectors\x18\x01 \x03(\x0b\x32\x1b.configsvc.v1.WatchSelector\x12\x16\n\x0estart_revision\x18\x02 \x01(\x03\x12\x15\n\rsend_snapshot\x18\x03 \x01(\x08\x12\x17\n\x0fresolve_secrets\x18\x32 \x01(\x08\"\xe0\x02\n\rWatchResponse\x12/\n\x08snapshot\x18\x01 \x01(\x0b\x32\x1b.configsvc.v1.SnapshotChunkH\x00\x12\x31\n\x0csnapshot_end\x18\x02 \x01(\x0b\x32\x19.configsvc.v1.SnapshotEndH\x00\x12(\n\x07\x63hanges\x18\x03 \x01(\x0b\x32\x15.configsvc.v1.ChangesH\x00\x12*\n\x08progress\x18\x04 \x01(\x0b\x32\x16.configsvc.v1.ProgressH\x00\x12$\n\x05reset\x18\x05 \x01(\x0b\x32\x13.configsvc.v1.ResetH\x00\x12.\n\x08resolved\x18\x06 \x01(\x0b\x32\x1a.configsvc.v1.ResolvedViewH\x00\x12\x37\n\x0fsecrets_rotated\x18\x32 \x01(\x0b\x32\x1c.configsvc.v1.SecretsRotatedH\x00\x42\x06\n\x04kind\"x\n\x0cResolvedView\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12\x10\n\x08\x64ocument\x18\x02 \x01(\t\x12\r\n\x05patch\x18\x03 \x01(\t\x12\x1c\n\x14last_change_revision\x18\x04 \x01(\x03\x12\x17\n\x0f\x64ocument_digest\x18\x05 \x01(\t\";\n\rSnapshotChunk\x12*\n\x07\x65ntries\x18\x01 \x03(\x0b\x32\x19.configsvc.v1.ConfigEntry\"\x1f\n\x0bSnapshotEnd\x12\x10\n\x08revision\x18\x01 \x01(\x03\"\x80\x01\n\x06\x43hange\x12&\n\x04type\x18\x01 \x01(\x0e\x32\x18.configsvc.v1.ChangeType\x12$\n\x03key\x18\x02 \x01(\x0b\x32\x17.configsvc.v1.ConfigKey\x12(\n\x05\x65ntry\x18\x03 \x01(\x0b\x32\x19.configsvc.v1.ConfigEntry\"B\n\x07\x43hanges\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12%\n\x07\x63hanges\x18\x02 \x03(\x0b\x32\x14.configsvc.v1.Change\"\x1c\n\x08Progress\x12\x10\n\x08revision\x18\x01 \x01(\x03\"o\n\x05Reset\x12)\n\x06reason\x18\x01 \x01(\x0e\x32\x19.configsvc.v1.ResetReason\x12\x18\n\x10\x63ompact_revision\x18\x02 \x01(\x03\x12\x10\n\x08revision\x18\x03 \x01(\x03\x12\x0f\n\x07message\x18\x04 \x01(\t*V\n\nChangeType\x12\x1b\n\x17\x43HANGE_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x43HANGE_TYPE_PUT\x10\x01\x12\x16\n\x12\x43HANGE_TYPE_DELETE\x10\x02*\xb1\x01\n\x0bResetReason\x12\x1c\n\x18RESET_REASON_UNSPECIFIED\x10\x00\x12\x1f\n\x1bRESET_REASON_RESUME_TOO_OLD\x10\x01\x12\x1e\n\x1aRESET_REASON_SLOW_CONSUMER\x10\x02\x12\x1d\n\x19RESET_REASON_RESUME_AHEAD\x10\x03\x12$\n RESET_REASON_PERMISSIONS_CHANGED\x10\x04\x32R\n\x0cWatchService\x12\x42\n\x05Watch\x12\x1a.configsvc.v1.WatchRequest\x1a\x1b.configsvc.v1.WatchResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'configsvc.v1.watch_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHANGETYPE']._serialized_start=973
-  _globals['_CHANGETYPE']._serialized_end=1059
-  _globals['_RESETREASON']._serialized_start=1062
-  _globals['_RESETREASON']._serialized_end=1239
-  _globals['_WATCHSELECTOR']._serialized_start=69
-  _globals['_WATCHSELECTOR']._serialized_end=174
-  _globals['_WATCHREQUEST']._serialized_start=176
-  _globals['_WATCHREQUEST']._serialized_end=285
-  _globals['_WATCHRESPONSE']._serialized_start=288
-  _globals['_WATCHRESPONSE']._serialized_end=535
-  _globals['_SNAPSHOTCHUNK']._serialized_start=537
-  _globals['_SNAPSHOTCHUNK']._serialized_end=596
-  _globals['_SNAPSHOTEND']._serialized_start=598
-  _globals['_SNAPSHOTEND']._serialized_end=629
-  _globals['_CHANGE']._serialized_start=632
-  _globals['_CHANGE']._serialized_end=760
-  _globals['_CHANGES']._serialized_start=762
-  _globals['_CHANGES']._serialized_end=828
-  _globals['_PROGRESS']._serialized_start=830
-  _globals['_PROGRESS']._serialized_end=858
-  _globals['_RESET']._serialized_start=860
-  _globals['_RESET']._serialized_end=971
-  _globals['_WATCHSERVICE']._serialized_start=1241
-  _globals['_WATCHSERVICE']._serialized_end=1323
+  _globals['_CHANGETYPE']._serialized_start=1272
+  _globals['_CHANGETYPE']._serialized_end=1358
+  _globals['_RESETREASON']._serialized_start=1361
+  _globals['_RESETREASON']._serialized_end=1538
+  _globals['_WATCHSELECTOR']._serialized_start=97
+  _globals['_WATCHSELECTOR']._serialized_end=220
+  _globals['_WATCHREQUEST']._serialized_start=223
+  _globals['_WATCHREQUEST']._serialized_end=357
+  _globals['_WATCHRESPONSE']._serialized_start=360
+  _globals['_WATCHRESPONSE']._serialized_end=712
+  _globals['_RESOLVEDVIEW']._serialized_start=714
+  _globals['_RESOLVEDVIEW']._serialized_end=834
+  _globals['_SNAPSHOTCHUNK']._serialized_start=836
+  _globals['_SNAPSHOTCHUNK']._serialized_end=895
+  _globals['_SNAPSHOTEND']._serialized_start=897
+  _globals['_SNAPSHOTEND']._serialized_end=928
+  _globals['_CHANGE']._serialized_start=931
+  _globals['_CHANGE']._serialized_end=1059
+  _globals['_CHANGES']._serialized_start=1061
+  _globals['_CHANGES']._serialized_end=1127
+  _globals['_PROGRESS']._serialized_start=1129
+  _globals['_PROGRESS']._serialized_end=1157
+  _globals['_RESET']._serialized_start=1159
+  _globals['_RESET']._serialized_end=1270
+  _globals['_WATCHSERVICE']._serialized_start=1540
+  _globals['_WATCHSERVICE']._serialized_end=1622
 # @@protoc_insertion_point(module_scope)

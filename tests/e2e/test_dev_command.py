@@ -161,12 +161,18 @@ def test_dev_stack_serves_grpcurl_and_stops_cleanly_on_ctrl_c(dev: DevProcess) -
     bao.adapter.close()
     secret_key = {**key, "key": "db"}
     ref = '{"password": {"$secret": {"mount": "secret", "path": "myapp", "field": "password"}}}'
-    put = call(address, "configsvc.v1.ConfigService/Put", data={"key": secret_key, "value": ref})
+    put = call(address, "configsvc.v1.ConfigService/Put", data={"key": secret_key, "value": ref},
+               key=api_key)
     assert put.returncode == 0, put.stderr
     got = call(address, "configsvc.v1.ConfigService/Get",
-               data={"key": secret_key, "resolve_secrets": True})
+               data={"key": secret_key, "resolve_secrets": True}, key=api_key)
     assert got.returncode == 0, got.stderr
     assert json.loads(json.loads(got.stdout)["entry"]["value"]) == {"password": "s3cret"}
+
+    # With auth on, dev still publishes change events to its pulsar-lite.
+    status = call(address, "configsvc.v1.EventService/GetPublisherStatus", data={}, key=api_key)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout).get("topic"), status.stdout
 
     assert dev.stop() == 0
     assert not any(alive(pid) for pid in children), "a child outlived configsvc dev"

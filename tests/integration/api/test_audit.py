@@ -18,6 +18,7 @@ from configsvc.store import scan
 from configsvc.v1 import audit_query_pb2, audit_query_pb2_grpc, config_pb2
 from tests.conftest import ckey
 from tests.helpers import Stack
+from tests.integration.auth.support import acting_as
 
 
 def _stub(stack: Stack) -> audit_query_pb2_grpc.AuditServiceStub:
@@ -25,7 +26,9 @@ def _stub(stack: Stack) -> audit_query_pb2_grpc.AuditServiceStub:
 
 
 async def _history(stack: Stack, tenant: str) -> list[int]:
-    """Seven changes by two actors over three keys; returns their revisions."""
+    """Seven changes by two identities (key:alice, key:bob) over three keys; returns their
+    revisions. The actor of an audit record is the authenticated identity."""
+    callers = await acting_as(stack, tenant, "alice", "bob")
     revisions = []
     for actor, key, env, value in [
         ("alice", "db.pool", "prod", "1"), ("bob", "db.pool", "prod", "2"),
@@ -35,7 +38,7 @@ async def _history(stack: Stack, tenant: str) -> list[int]:
     ]:
         response = await stack.config.Put(
             config_pb2.PutRequest(key=ckey(tenant, key, env=env), value=value, reason="r"),
-            metadata=(("x-configsvc-actor", actor),))
+            metadata=callers[actor])
         revisions.append(response.revision)
     return revisions
 
@@ -61,7 +64,8 @@ async def test_list_audit_filters_and_pages(stack: Stack, tenant: str) -> None:
     assert everything[1:] == revs and everything[0] < revs[0]  # creating the tenant came first
     assert await _all(stack, f(tenant=tenant, kind="config")) == revs
     assert await _all(stack, f(tenant=tenant, kind="tenant")) == everything[:1]
-    assert await _all(stack, f(tenant=tenant, actor="alice")) == [revs[i] for i in (0, 2, 4, 6)]
+    assert await _all(stack, f(tenant=tenant, actor="key:alice")) == [
+        revs[i] for i in (0, 2, 4, 6)]
     assert await _all(stack, f(tenant=tenant, key_prefix="db.")) == [
         revs[i] for i in (0, 1, 2, 4, 5, 6)]
     assert await _all(stack, f(tenant=tenant, environment="prod", key_prefix="db.pool")) == [
@@ -74,7 +78,7 @@ async def test_list_audit_filters_and_pages(stack: Stack, tenant: str) -> None:
     window = f(tenant=tenant, start_time=times[1], end_time=times[3])
     assert await _all(stack, window) == revs[1:3]
     first = page.entries[0]
-    assert first.record.actor == "alice" and first.record.key.key == "db.pool"
+    assert first.record.actor == "key:alice" and first.record.key.key == "db.pool"
     assert first.record.operation == config_pb2.OPERATION_PUT
 
 
@@ -152,10 +156,10 @@ async def test_export_jsonl_and_csv(stack: Stack, tenant: str) -> None:
                            kind="config")).splitlines()
     rows = [json.loads(line) for line in lines]
     assert [int(r["revision"]) for r in rows] == revs
-    assert rows[0]["record"]["actor"] == "alice"
+    assert rows[0]["record"]["actor"] == "key:alice"
     assert rows[0]["record"]["key"]["key"] == "db.pool"
 
-    text = await _export(stack, tenant, audit_query_pb2.EXPORT_FORMAT_CSV, actor="bob")
+    text = await _export(stack, tenant, audit_query_pb2.EXPORT_FORMAT_CSV, actor="key:bob")
     table = list(csv.DictReader(io.StringIO(text)))
     assert [int(r["revision"]) for r in table] == [revs[i] for i in (1, 3, 5)]
     assert table[0]["operation"] == "OPERATION_PUT" and table[0]["tenant"] == tenant
@@ -170,10 +174,11 @@ async def _cli(capsys: pytest.CaptureFixture[str], stack: Stack, *argv: str) -> 
     return code, captured.out, captured.err
 
 
+@pytest.mark.usefixtures("admin_api_key")
 async def test_audit_commands(stack: Stack, tenant: str, capsys: pytest.CaptureFixture[str],
                               tmp_path: Path) -> None:
     revs = await _history(stack, tenant)
-    code, out, _ = await _cli(capsys, stack, "audit", "ls", f"{tenant}/prod", "--by", "bob",
+    code, out, _ = await _cli(capsys, stack, "audit", "ls", f"{tenant}/prod", "--by", "key:bob",
                               "--all", "--page-size", "1")
     assert code == 0
     assert [line.split()[0] for line in out.splitlines()[1:]] == [str(revs[i]) for i in (1, 3, 5)]

@@ -8,7 +8,7 @@ import os
 import grpc
 
 from configsvc.v1 import auth_pb2, auth_pb2_grpc
-from tests.helpers import Stack, auth_channel
+from tests.helpers import Stack, auth_channel, bearer
 
 _names = itertools.count(1)
 
@@ -50,3 +50,14 @@ def channel_for(stack: Stack, key: str | None) -> grpc.aio.Channel:
     if key is None:
         return grpc.aio.insecure_channel(stack.address)
     return auth_channel(stack.address, key)
+
+
+async def acting_as(stack: Stack, tenant: str, *names: str,
+                    role: int = auth_pb2.ROLE_EDITOR) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Per name, call metadata that authenticates as ``key:<name>`` (bound to ``role`` on
+    the tenant): audit records and ``updated_by`` name the authenticated identity."""
+    callers = {}
+    for name in names:
+        callers[name] = bearer(await new_key(stack, name))
+        await bind(stack, f"key:{name}", role, tenant)
+    return callers

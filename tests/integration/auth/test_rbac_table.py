@@ -28,7 +28,9 @@ from configsvc.v1 import (
     watch_pb2,
 )
 from tests.helpers import ADMIN_KEY, Stack, ckey
+from tests.integration.auth import merged_requests as merged
 from tests.integration.auth.support import admin, channel_for, principal, unique
+from tests.integration.hier.support import Hier, hier_stubs
 
 OK, DENIED, UNAUTH = grpc.StatusCode.OK, grpc.StatusCode.PERMISSION_DENIED, \
     grpc.StatusCode.UNAUTHENTICATED
@@ -77,6 +79,7 @@ EXPECT: dict[str, dict[str, set[str]] | str] = {
     "/grpc.health.v1.Health/Watch": PUBLIC,
     "/grpc.health.v1.Health/List": PUBLIC,
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": PUBLIC,
+    **merged.EXPECT,
 }
 
 
@@ -87,6 +90,7 @@ class World:
         self.stack = stack
         self.tenants = {"own": own, "other-env": own, "other-tenant": other}
         self.envs = {"own": "prod", "other-env": "staging", "other-tenant": "prod"}
+        self.stubs: Hier = hier_stubs(stack)
 
     def key(self, target: str) -> config_pb2.ConfigKey:
         return ckey(self.tenants[target], "k", env=self.envs[target])
@@ -100,6 +104,8 @@ Build = Callable[[World, str], Awaitable[Any]]
 
 async def _request(world: World, method: str, target: str) -> Any:
     """A request for ``method`` on ``target`` that succeeds for an authorized caller."""
+    if method in merged.EXPECT:
+        return await merged.request(world, method, target)
     t, env, key = world.tenants[target], world.envs[target], world.key(target)
     name = method.rsplit("/", 1)[1]
     root = admin(world.stack)
@@ -216,6 +222,7 @@ async def world(stack: Stack, tenant: str) -> World:
     made = World(stack, tenant, other)
     for target in TARGETS:
         await made.put(target)
+    await merged.prepare(made)
     return made
 
 
@@ -239,7 +246,8 @@ async def test_every_rpc_for_every_role_and_scope(stack: Stack, world: World) ->
                         want = UNAUTH
                     else:
                         assert isinstance(expected, dict)
-                        want = OK if who in expected[target] else DENIED
+                        want = (merged.ADMITTED_CODES.get(method, OK) if who in expected[target]
+                                else DENIED)
                     got = await _code(channel, method, request)
                     if got != want:
                         failures.append(f"{method} as {who} on {target}: {got.name}, "

@@ -26,6 +26,7 @@ from configsvc.v1 import (
     tenant_pb2,
     tenant_pb2_grpc,
 )
+from tests.helpers import ADMIN_KEY, auth_channel
 from tests.integration.events.support import Collector, new_topic
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -40,11 +41,12 @@ def serve(etcd: EtcdServer, port: int, root: str, pulsar_url: str,
          "--listen", f"127.0.0.1:{port}", "--etcd-endpoints", etcd.endpoint,
          "--root-prefix", root, "--log-level", "WARNING", "--pulsar-url", pulsar_url,
          "--events-topic", topic, "--publisher-lease-ttl", str(LEASE_TTL)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "CONFIGSVC_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY})  # auth on, as deployed
 
 
 async def status(address: str) -> events_pb2.GetPublisherStatusResponse | None:
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with auth_channel(address) as channel:
         try:
             return await events_pb2_grpc.EventServiceStub(channel).GetPublisherStatus(
                 events_pb2.GetPublisherStatusRequest(), timeout=2)
@@ -85,7 +87,7 @@ async def test_kill_the_publishing_server_mid_stream(
             await wait_answering(address)
         leader = await find_leader(list(processes))
         survivor = next(a for a in processes if a != leader)
-        async with grpc.aio.insecure_channel(survivor) as channel:
+        async with auth_channel(survivor) as channel:
             await tenant_pb2_grpc.TenantServiceStub(channel).CreateTenant(
                 tenant_pb2.CreateTenantRequest(name="acme"))
             config = config_pb2_grpc.ConfigServiceStub(channel)

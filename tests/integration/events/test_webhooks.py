@@ -234,6 +234,7 @@ async def test_deleted_webhook_dead_letters_what_was_queued(
         await close_stack(stack)
 
 
+@pytest.mark.usefixtures("admin_api_key")
 async def test_webhook_commands(hooks_stack: Stack, receiver: Receiver,
                                 capsys: pytest.CaptureFixture[str],
                                 monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,12 +12,13 @@ from configsvc.cli.main import main
 from tests.helpers import Stack
 from tests.integration.hier.support import Hier
 
+pytestmark = pytest.mark.usefixtures("admin_api_key")
+
 
 async def run(capsys: pytest.CaptureFixture[str], stack: Stack, *argv: str) -> tuple[int, str,
                                                                                      str]:
     capsys.readouterr()
-    code = await asyncio.to_thread(main, [*argv, "--server", stack.address,
-                                          "--actor", "tester"])
+    code = await asyncio.to_thread(main, [*argv, "--server", stack.address])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -87,7 +88,7 @@ async def test_ls_filters_and_put_labels(hier: Hier, tenant: str,
     code, out, _ = await run(capsys, stack, "ls", tenant, "--label", "team=data")
     assert code == 0 and "db.pool" in out and "http.timeout" not in out
     code, out, _ = await run(capsys, stack, "ls", tenant, "--glob", "*.timeout",
-                             "--author", "tester", "--since", "2000-01-01T00:00:00Z")
+                             "--author", "key:bootstrap-admin", "--since", "2000-01-01T00:00:00Z")
     assert code == 0 and "http.timeout" in out and "db.pool" not in out
     code, _, err = await run(capsys, stack, "ls", tenant, "--since", "yesterday")
     assert code == 2 and "RFC 3339" in err

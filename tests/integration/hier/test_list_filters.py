@@ -8,14 +8,17 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from configsvc.v1 import config_pb2
 from tests.helpers import ckey
+from tests.integration.auth.support import acting_as
 from tests.integration.hier.support import Hier, bad_request
 
 
 async def put(hier: Hier, tenant: str, key: str, labels: dict[str, str], actor: str,
               env: str = "prod") -> config_pb2.PutResponse:
+    """Put as the authenticated identity ``key:<actor>``."""
+    callers = await acting_as(hier.stack, tenant, actor)
     response: config_pb2.PutResponse = await hier.stack.config.Put(
         config_pb2.PutRequest(key=ckey(tenant, key, env=env), value="1", labels=labels),
-        metadata=(("x-configsvc-actor", actor),))
+        metadata=callers[actor])
     return response
 
 
@@ -37,8 +40,9 @@ async def test_filters_combine(hier: Hier, tenant: str) -> None:
     assert await names(hier, tenant=tenant, labels={"team": "data"}) == ["db.pool",
                                                                         "db.timeout"]
     assert await names(hier, tenant=tenant, labels={"team": "data", "tier": "1"}) == ["db.pool"]
-    assert await names(hier, tenant=tenant, updated_by="alice") == ["db.pool", "http.timeout"]
-    assert await names(hier, tenant=tenant, updated_by="alice", key_glob="http.*") == [
+    assert await names(hier, tenant=tenant, updated_by="key:alice") == [
+        "db.pool", "http.timeout"]
+    assert await names(hier, tenant=tenant, updated_by="key:alice", key_glob="http.*") == [
         "http.timeout"]
     since = last.entry.update_time
     assert await names(hier, tenant=tenant, updated_after=since) == ["cache.size"]

@@ -13,6 +13,7 @@ from configsvc.devstack.etcd import EtcdServer
 from configsvc.devstack.openbao import OpenBaoDevServer
 from configsvc.v1 import tenant_pb2
 from tests.helpers import Stack, close_stack, open_stack, secret_settings
+from tests.integration.secrets.support import install_callers
 
 _ids = itertools.count(1)
 
@@ -27,9 +28,11 @@ def bao(openbao: OpenBaoDevServer) -> Iterator[hvac.Client]:
 
 @pytest.fixture(scope="session")
 async def secret_stack(etcd: EtcdServer, openbao: OpenBaoDevServer) -> AsyncIterator[Stack]:
-    """A server with Vault configured: readers "reader", rotation polled every 0.2 s."""
+    """A server with Vault configured, rotation polled every 0.2 s, and the callers
+    key:reader (READER) and key:mallory (STRANGER)."""
     opened = await open_stack(etcd.endpoint, f"/configsvc-secrets-{os.getpid()}",
                               secrets=secret_settings(openbao))
+    await install_callers(opened)
     yield opened
     await close_stack(opened)
 

@@ -100,10 +100,10 @@ async def test_reads_resolve_only_for_readers_and_every_access_is_audited(
     audits = await secret_audits(secret_stack, stenant)
     decisions = sorted((a.actor, a.attributes["method"], a.attributes["decision"])
                        for a in audits)
-    assert ("mallory", "Get", "denied") in decisions
-    assert ("mallory", "Resolve", "denied") in decisions
-    assert ("reader", "Get", "granted") in decisions
-    assert ("reader", "BatchGet", "granted") in decisions
+    assert ("key:mallory", "Get", "denied") in decisions
+    assert ("key:mallory", "Resolve", "denied") in decisions
+    assert ("key:reader", "Get", "granted") in decisions
+    assert ("key:reader", "BatchGet", "granted") in decisions
     granted_refs = {a.attributes["ref"] for a in audits if a.attributes["decision"] == "granted"}
     assert granted_refs == {f"secret/{secret_path}#password", f"secret/{secret_path}#port"}
     for record in audits:

@@ -24,7 +24,7 @@ from tests.helpers import (
     secret_settings,
     start_openbao,
 )
-from tests.integration.secrets.support import READER, ref, text
+from tests.integration.secrets.support import READER, install_callers, ref, text
 
 
 @pytest.fixture
@@ -38,6 +38,7 @@ def own_bao(tmp_path: Path) -> Iterator[OpenBaoDevServer]:
 async def outage_stack(etcd: EtcdServer, own_bao: OpenBaoDevServer) -> AsyncIterator[Stack]:
     stack = await open_stack(etcd.endpoint, f"/configsvc-outage-{os.getpid()}",
                              secrets=secret_settings(own_bao, cache_ttl=600.0))
+    await install_callers(stack)
     await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
     yield stack
     await close_stack(stack)

@@ -78,7 +78,7 @@ async def test_watch_resolves_and_rotation_reaches_every_referencing_config(
     watched = [a for a in audits if a.attributes["method"] == "Watch"]
     assert {a.attributes["config_key"].split("/")[-1] for a in watched} >= {
         "db", "worker.db", "pinned", "cache"}
-    assert all(a.attributes["decision"] == "granted" and a.actor == "reader" for a in watched)
+    assert all(a.attributes["decision"] == "granted" and a.actor == "key:reader" for a in watched)
 
 
 async def test_watch_without_permission_is_denied_at_open_and_audited(
@@ -90,7 +90,7 @@ async def test_watch_without_permission_is_denied_at_open_and_audited(
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
     audits = await secret_audits(secret_stack, stenant)
     assert [(a.actor, a.attributes["decision"], a.attributes["method"]) for a in audits] == [
-        ("mallory", "denied", "Watch")]
+        ("key:mallory", "denied", "Watch")]
 
     # Without resolve_secrets the same caller watches the references.
     plain = watch_pb2_grpc.WatchServiceStub(secret_stack.channel).Watch(
