@@ -84,7 +84,7 @@ async def test_signed_retried_and_dead_lettered(hooks_stack: Stack, receiver: Re
     ok = await _create(stack, receiver.url("/ok"), environment="prod", key_prefix="db.")
     flaky = await _create(stack, receiver.url("/flaky"), environment="prod")
     dead = await _create(stack, receiver.url("/dead"))
-    assert not ok.secret and ok.id and ok.created_by == "anonymous"
+    assert not ok.secret and ok.id and ok.created_by == "key:bootstrap-admin"
     put = await stack.config.Put(config_pb2.PutRequest(key=ckey("acme", "db.pool"),
                                                        value='{"max": 5}'))
     await stack.config.Put(config_pb2.PutRequest(key=ckey("acme", "db.pool", env="dev"),
