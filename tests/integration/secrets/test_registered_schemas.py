@@ -164,3 +164,21 @@ def _promote(tenant: str, target: str, *, dry_run: bool = False
              ) -> hierarchy_pb2.PromoteRequest:
     return hierarchy_pb2.PromoteRequest(tenant=tenant, service="api", source_environment="dev",
                                         target_environment=target, dry_run=dry_run)
+
+
+async def test_without_vault_a_registered_sensitive_field_refuses_the_write(
+    stack: Stack, tenant: str
+) -> None:
+    """A server without Vault cannot encrypt: the write fails, nothing is stored in plaintext."""
+    hier = hier_stubs(stack)
+    await _put_schema(hier, tenant, "creds", SCHEMA)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await stack.config.Put(config_pb2.PutRequest(
+            key=ckey(tenant, "creds"), value=json.dumps({"user": "u", "token": "tk-novault-1"})))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "--vault-addr" in str(err.value.details())
+    assert not any(b"tk-novault-1" in v for v in await _etcd_values(stack, tenant))
+    # Values without sensitive places are not affected.
+    ok = await stack.config.Put(config_pb2.PutRequest(
+        key=ckey(tenant, "creds"), value=json.dumps({"user": "u"})))
+    assert json.loads(ok.entry.value) == {"user": "u"}
