@@ -29,6 +29,13 @@ async def _put_schema(hier: Hier, tenant: str, name: str, schema: object, *,
     return response
 
 
+async def _registered(stack: Stack, tenant: str) -> Hier:
+    """The hierarchy stubs, with SCHEMA registered for ``creds*`` of ``tenant``."""
+    hier = hier_stubs(stack)
+    await _put_schema(hier, tenant, "creds", SCHEMA)
+    return hier
+
+
 async def _etcd_values(stack: Stack, tenant: str, part: bytes = b"") -> list[bytes]:
     """Every value etcd holds under ``tenant`` (entries, history, audit, records) whose
     key contains ``part``."""
@@ -46,8 +53,7 @@ async def _resolved(stack: Stack, key: config_pb2.ConfigKey) -> object:
 async def test_registered_sensitive_field_is_encrypted_and_never_a_violation(
     secret_stack: Stack, stenant: str
 ) -> None:
-    hier = hier_stubs(secret_stack)
-    await _put_schema(hier, stenant, "creds", SCHEMA)
+    hier = await _registered(secret_stack, stenant)
     key = ckey(stenant, "creds")
     plain = "tk-registered-5521"
 
@@ -112,8 +118,7 @@ async def test_registered_sensitive_field_is_encrypted_and_never_a_violation(
 async def test_promote_copies_ciphertext_and_encrypts_what_the_target_marks(
     secret_stack: Stack, stenant: str
 ) -> None:
-    hier = hier_stubs(secret_stack)
-    await _put_schema(hier, stenant, "creds", SCHEMA)
+    hier = await _registered(secret_stack, stenant)
     # Only in staging is the user name sensitive too.
     await _put_schema(hier, stenant, "staging-user", {"properties": {"user": {
         "x-sensitive": True}}}, environment="staging")
@@ -143,8 +148,7 @@ async def test_promote_copies_ciphertext_and_encrypts_what_the_target_marks(
 async def test_template_values_may_not_hold_registered_sensitive_plaintext(
     secret_stack: Stack, stenant: str
 ) -> None:
-    hier = hier_stubs(secret_stack)
-    await _put_schema(hier, stenant, "creds", SCHEMA)
+    hier = await _registered(secret_stack, stenant)
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await hier.templates.PutTemplate(template_pb2.PutTemplateRequest(
             tenant=stenant, name="web",
@@ -170,8 +174,7 @@ async def test_without_vault_a_registered_sensitive_field_refuses_the_write(
     stack: Stack, tenant: str
 ) -> None:
     """A server without Vault cannot encrypt: the write fails, nothing is stored in plaintext."""
-    hier = hier_stubs(stack)
-    await _put_schema(hier, tenant, "creds", SCHEMA)
+    await _registered(stack, tenant)
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stack.config.Put(config_pb2.PutRequest(
             key=ckey(tenant, "creds"), value=json.dumps({"user": "u", "token": "tk-novault-1"})))
