@@ -185,3 +185,21 @@ async def test_without_vault_a_registered_sensitive_field_refuses_the_write(
     ok = await stack.config.Put(config_pb2.PutRequest(
         key=ckey(tenant, "creds"), value=json.dumps({"user": "u"})))
     assert json.loads(ok.entry.value) == {"user": "u"}
+
+
+async def test_rollback_refuses_plaintext_stored_before_the_schema_marked_it(
+    secret_stack: Stack, stenant: str
+) -> None:
+    key = ckey(stenant, "creds")
+    first = await secret_stack.config.Put(config_pb2.PutRequest(
+        key=key, value=json.dumps({"user": "u", "token": "tk-before-schema-1"})))
+    await secret_stack.config.Put(config_pb2.PutRequest(key=key, value=json.dumps({"user": "u"})))
+    await _registered(secret_stack, stenant)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await secret_stack.config.Rollback(config_pb2.RollbackRequest(
+            key=key, to_version=first.entry.version))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    details = str(err.value.details())
+    assert "/token" in details and "tk-before-schema-1" not in details, details
+    current = await secret_stack.config.Get(config_pb2.GetRequest(key=key))
+    assert json.loads(current.entry.value) == {"user": "u"}
