@@ -30,6 +30,7 @@ from configsvc.api.webhook_service import WebhookService
 from configsvc.events.publisher import Publisher
 from configsvc.events.webhooks.dispatch import webhook_dispatcher
 from configsvc.hier.guard import WriteGuard
+from configsvc.hier.sensitive import RegisteredSensitiveFields
 from configsvc.hier.services import HIERARCHY_SERVICE_NAMES, hierarchy_services
 from configsvc.hier.state import StateCache
 from configsvc.hier.watching import ResolvedViews
@@ -95,7 +96,8 @@ class ConfigServer:
         self.guard = WriteGuard(self.mirror, self.keyspace, StateCache(self.mirror, self.keyspace))
         self.resolved_views = ResolvedViews(self.mirror, self.keyspace, self.guard.states,
                                             config.watch.lost_etcd_grace)
-        self.secrets = SecretsRuntime(config.secrets, self.mirror, self.writer, self.keyspace)
+        self.secrets = SecretsRuntime(config.secrets, self.mirror, self.writer, self.keyspace,
+                                      sensitive=RegisteredSensitiveFields(self.guard.states))
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._health_tasks: set[asyncio.Task[None]] = set()
