@@ -13,10 +13,11 @@ from typing import Any
 import grpc
 
 from configsvc.api import pagination, requests
-from configsvc.errors import InvalidArgumentError, NotFoundError
+from configsvc.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
 from configsvc.hier.guard import WriteGuard
 from configsvc.hier.listing import ListFilter
 from configsvc.hier.resolver import MirrorSource, ScopeCache, input_fingerprint, resolve_scope
+from configsvc.hier.sensitive import plain_sensitive_places
 from configsvc.hier.state import StateCache
 from configsvc.model.keys import ConfigKey, require_segment
 from configsvc.model.labels import validate_labels
@@ -28,6 +29,7 @@ from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import WriteOptions, Writer
 from configsvc.v1 import config_pb2, config_pb2_grpc
+from configsvc.validate import SchemaRegistry
 
 _MIRROR = config_pb2.READ_CONSISTENCY_MIRROR  # UNSPECIFIED (0) means the same
 LIST_DEFAULT, LIST_MAX = 100, 1000
@@ -242,6 +244,8 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         target = await self._writer.history_record(key, to_version, timeout=options.timeout)
         if target.operation != config_pb2.OPERATION_DELETE:
             self._guard.enforce(key.tenant, {key: target.value}, options.reason)
+            _refuse_plain_sensitive(self._guard.states.get(key.tenant).registry, key,
+                                    target.value, to_version)
         result = await self._writer.rollback(key, to_version, options)
         return config_pb2.RollbackResponse(entry=result.entry, revision=result.revision)
 
@@ -340,3 +344,18 @@ def provenance_message(tenant: str, path: str, source: Source) -> config_pb2.Pro
         path=path, layer=source.layer, revision=source.revision,
         key=config_pb2.ConfigKey(tenant=tenant, environment=environment, service=service,
                                  key=key))
+
+
+def _refuse_plain_sensitive(registry: SchemaRegistry, key: ConfigKey, text: str,
+                            version: int) -> None:
+    """Rollback copies a stored version as it is: one written before a schema marked a
+    place sensitive holds its plaintext, which must not become the current value (and an
+    event) again. Put encrypts it instead."""
+    if not registry.schemas_for(key):
+        return
+    places = plain_sensitive_places(registry, key, parse_value(text))
+    if places:
+        raise FailedPreconditionError(
+            f"version {version} of {key} holds plaintext at {places[0] or '/'}, which a schema "
+            "now marks x-sensitive; Put that value again instead (it is then stored as "
+            "transit ciphertext)")

@@ -15,6 +15,7 @@ from configsvc.hier.state import TenantState
 from configsvc.model.keys import ConfigKey, key_violation, require_segment
 from configsvc.model.values import validate_reason
 from configsvc.resolve import DiffRow, Resolved, diff
+from configsvc.secrets.gateway import SecretGateway
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
@@ -28,8 +29,10 @@ class HierarchyService(hierarchy_pb2_grpc.HierarchyServiceServicer):  # type: ig
     """Promote and Diff; see hierarchy.proto for the contract."""
 
     def __init__(self, mirror: Mirror, writer: Writer, keyspace: Keyspace, guard: WriteGuard,
-                 etcd: EtcdClient, request_timeout: float) -> None:
+                 etcd: EtcdClient, request_timeout: float,
+                 secrets: SecretGateway | None = None) -> None:
         self._mirror = mirror
+        self._secrets = secrets
         self._writer = writer
         self._ks = keyspace
         self._guard = guard
@@ -69,6 +72,13 @@ class HierarchyService(hierarchy_pb2_grpc.HierarchyServiceServicer):  # type: ig
             if current is None or current.value != values[name]:
                 changes[key] = values[name]
         self._guard.enforce(tenant, changes, reason)
+        timeout = requests.time_left(context, self._timeout)
+        if self._secrets is not None and not request.dry_run:
+            # Like Put: ciphertext is copied as it is; a place only the target's schemas
+            # mark sensitive is encrypted now; references must still exist.
+            for key, value in changes.items():
+                if value is not None:
+                    changes[key] = await self._secrets.prepare_write(key, value, timeout)
         before = raw_scope(MirrorSource(self._mirror, self._ks, tenant), target, service)
         after = raw_scope(MirrorSource(self._mirror, self._ks, tenant, changes,
                                        self._mirror.revision + 1), target, service)
@@ -78,8 +88,7 @@ class HierarchyService(hierarchy_pb2_grpc.HierarchyServiceServicer):  # type: ig
         if request.dry_run or not changes:
             return response
         options = WriteOptions(expected_revision=None, reason=reason,
-                               actor=requests.actor(context),
-                               timeout=requests.time_left(context, self._timeout))
+                               actor=requests.actor(context), timeout=timeout)
         results = await self._writer.put_many(
             [(k, v) for k, v in changes.items() if v is not None], options,
             attributes={"promoted_from": source})

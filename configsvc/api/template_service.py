@@ -13,6 +13,7 @@ from configsvc.api.records_common import RecordServicer, existing_tenant, record
 from configsvc.errors import FieldViolation, InvalidArgumentError
 from configsvc.hier import records
 from configsvc.hier.records import StoredRecord
+from configsvc.hier.sensitive import outside_secret_places, plain_sensitive_places
 from configsvc.hier.state import TenantState, template_of
 from configsvc.model.keys import ALL, ConfigKey, key_violation, require_segment
 from configsvc.model.values import validate_json_value, validate_reason
@@ -156,7 +157,14 @@ def _check_schemas(state: TenantState, tenant: str, values: Mapping[str, str]) -
         if not is_tombstone(parsed):
             violations += [FieldViolation(f"values[{name}]{v.field.removeprefix('value')}",
                                           v.description)
-                           for v in state.registry.validate(key, parsed)]
+                           for v in outside_secret_places(
+                               state.registry.validate(key, parsed), parsed)]
+            # Template records are not encrypted: a sensitive place needs a reference.
+            violations += [FieldViolation(
+                f"values[{name}]{place}", "is marked x-sensitive by a schema, and template "
+                "values are stored as written: use a $secret reference here, or set the "
+                "value with Put (which stores it as transit ciphertext)")
+                for place in plain_sensitive_places(state.registry, key, parsed)]
     if violations:
         raise InvalidArgumentError(violations)
 

@@ -21,6 +21,7 @@ from configsvc.hier import records
 from configsvc.hier.guard import Report
 from configsvc.hier.records import StoredRecord
 from configsvc.hier.resolver import Changes, known_scopes
+from configsvc.hier.sensitive import outside_secret_places
 from configsvc.hier.state import TenantState
 from configsvc.model.keys import ConfigKey, require_segment
 from configsvc.model.values import validate_json_value, validate_reason
@@ -76,10 +77,13 @@ class ValidationService(RecordServicer, validation_pb2_grpc.ValidationServiceSer
 
     def _schema_impact(self, tenant: str, binding: SchemaBinding,
                        skip: Changes) -> list[validation_pb2.ValueViolation]:
-        report = check_values(binding, self._stored_values(tenant, binding, skip))
+        stored = self._stored_values(tenant, binding, skip)
+        report = check_values(binding, stored)
+        # Stored values hold ciphertext at sensitive places: never a violation.
         return [validation_pb2.ValueViolation(key=key_message(key), field=v.field,
                                               description=v.description)
-                for key, violations in report.items() for v in violations]
+                for key, violations in report.items()
+                for v in outside_secret_places(violations, stored[key])]
 
     def _rule_impact(self, tenant: str, rule: Rule, state: TenantState,
                      changes: Changes) -> list[RuleViolation]:

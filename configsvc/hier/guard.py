@@ -9,7 +9,8 @@ Validate dry run:
 2. Schemas: each new value must satisfy every schema bound to its key
    (INVALID_ARGUMENT, one field violation per failing JSON pointer). A value
    that is a whole tombstone (``{"$unset": true}``) removes the key from the
-   resolved view and is not checked.
+   resolved view and is not checked; places holding a secret reference or a
+   transit ciphertext are not checked either (``hier.sensitive``).
 3. Rules (also for a new extends list of a service): every rule is evaluated
    on the resolved document of every concrete
    (service, environment) the changes can alter, before and after the
@@ -40,6 +41,7 @@ from configsvc.hier.resolver import (
     known_scopes,
     resolve_scope,
 )
+from configsvc.hier.sensitive import outside_secret_places
 from configsvc.hier.state import StateCache, TenantState
 from configsvc.model.keys import ConfigKey
 from configsvc.resolve import is_tombstone
@@ -112,7 +114,8 @@ class WriteGuard:
                 parsed = json.loads(value)
                 if is_tombstone(parsed):
                     continue
-                report.values.extend((key, v) for v in state.registry.validate(key, parsed))
+                report.values.extend((key, v) for v in outside_secret_places(
+                    state.registry.validate(key, parsed), parsed))
         rules = state.rule_objects
         if rules and changes:
             documents = self.documents(tenant, changes, state, rules)

@@ -34,5 +34,5 @@ def hierarchy_services(server: ConfigServer,
         ValidationService(*shared, timeout),
         EnvironmentService(*shared, timeout),
         TemplateService(*shared, timeout),
-        HierarchyService(*shared, server.etcd, timeout),
+        HierarchyService(*shared, server.etcd, timeout, secrets=server.secrets.gateway),
     ), strict=True))

@@ -32,6 +32,7 @@ from configsvc.auth.runtime import AuthRuntime
 from configsvc.events.publisher import Publisher
 from configsvc.events.webhooks.dispatch import webhook_dispatcher
 from configsvc.hier.guard import WriteGuard
+from configsvc.hier.sensitive import RegisteredSensitiveFields
 from configsvc.hier.services import HIERARCHY_SERVICE_NAMES, hierarchy_services
 from configsvc.hier.state import StateCache
 from configsvc.hier.watching import ResolvedViews
@@ -104,6 +105,7 @@ class ConfigServer:
         # With auth on, role bindings (secret-reader) decide who reads secret plaintext;
         # the --secret-readers list only applies with --auth off.
         self.secrets = SecretsRuntime(config.secrets, self.mirror, self.writer, self.keyspace,
+                                      sensitive=RegisteredSensitiveFields(self.guard.states),
                                       policy=self.auth.secret_policy if self.auth.enabled
                                       else None)
         self.auth.stream_resetters.append(self.resolved_views.reset_where)

@@ -1,7 +1,8 @@
 """The leak test: a recognisable plaintext goes through every path, then the whole etcd
-history, every error message and every captured log line are searched for it.
+history, every error message, every captured log line, every message on the Pulsar topic
+(and the broker's files) and every webhook request are searched for it.
 
-(The Pulsar topic joins this search when the events issue lands.)
+The sensitive inline field is marked by a schema registered through ValidationService.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +19,33 @@ import grpc
 import hvac
 import pytest
 from aetcd import rpc
+from google.protobuf import json_format
 
+from configsvc.devstack.pulsar import PulsarLite
+from configsvc.events.settings import WebhookSettings
 from configsvc.store.etcd import EtcdClient
 from configsvc.v1 import (
     config_pb2,
+    events_pb2,
+    hierarchy_pb2,
+    hierarchy_pb2_grpc,
     secrets_pb2,
     secrets_pb2_grpc,
     tenant_pb2,
+    validation_pb2,
+    validation_pb2_grpc,
     watch_pb2,
     watch_pb2_grpc,
+    webhooks_pb2,
+    webhooks_pb2_grpc,
 )
-from configsvc.validate import SchemaBinding, SchemaRegistry, Scope
 from tests.helpers import ckey, close_stack, open_stack, secret_settings, start_etcd, start_openbao
+from tests.integration.events.receiver import Receiver, serve
+from tests.integration.events.support import Collector, event_settings, new_topic
 from tests.integration.secrets.support import READER, STRANGER, install_callers, ref, text
+
+WEBHOOKS = WebhookSettings(allowed_hosts=("127.0.0.1",), retry_base=0.05, retry_max=0.2,
+                           poll_interval=0.02, lease_ttl=2, timeout=2.0)
 
 
 async def etcd_history(endpoint: str) -> list[bytes]:
@@ -58,8 +74,37 @@ async def etcd_history(endpoint: str) -> list[bytes]:
         await client.close()
 
 
+def _webhook_events(receiver: Receiver) -> list[events_pb2.ConfigurationUpdatedEvent]:
+    found = []
+    for request in receiver.to("/hook"):
+        event = events_pb2.ConfigurationUpdatedEvent()
+        json_format.Parse(request.body, event)
+        found.append(event)
+    return found
+
+
+async def _until_delivered(receiver: Receiver, revisions: set[int]) -> set[int]:
+    """Wait (bounded) until the receiver got an event of every revision; returns the missing."""
+    for _ in range(1500):
+        missing = revisions - {e.revision for e in _webhook_events(receiver)}
+        if not missing:
+            return missing
+        await asyncio.sleep(0.1)
+    return missing
+
+
+def _files_under(directory: Path) -> list[bytes]:
+    return [path.read_bytes() for path in directory.rglob("*") if path.is_file()]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    yield from serve(Receiver())
+
+
 async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, private_pulsar: PulsarLite,
+    receiver: Receiver
 ) -> None:
     caplog.set_level(logging.DEBUG)
     canary = f"LEAK-CANARY-{uuid.uuid4().hex}"
@@ -67,12 +112,20 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
     inline = f"LEAK-INLINE-{uuid.uuid4().hex}"
     etcd = start_etcd(tmp_path / "etcd")
     bao_server = start_openbao(tmp_path / "bao")
+    topic = new_topic()
+    collector = Collector(private_pulsar.url, topic)
     stack = await open_stack(etcd.endpoint, "/configsvc",
-                             secrets=secret_settings(bao_server, poll_interval=0.1))
+                             secrets=secret_settings(bao_server, poll_interval=0.1),
+                             events=event_settings(private_pulsar.url, topic),
+                             webhooks=WEBHOOKS)
     await install_callers(stack)
     bao = hvac.Client(url=bao_server.address, token=bao_server.token)
     errors: list[str] = []
     plaintexts_served: list[str] = []
+    #: Revisions of the writes of secret-bearing values, and of the plain write.
+    withheld: set[int] = set()
+    deleted: set[int] = set()
+    plain_revision = 0
 
     async def expect_error(call: Any) -> None:
         try:
@@ -84,18 +137,31 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
 
     try:
         await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
-        stack.server.secrets.gateway.sensitive = SchemaRegistry([SchemaBinding(
-            pattern="creds", version=1, source="leak-test", scope=Scope("acme"),
-            schema={"properties": {"token": {"x-sensitive": True}}})])
+        await webhooks_pb2_grpc.WebhookServiceStub(stack.channel).CreateWebhook(
+            webhooks_pb2.CreateWebhookRequest(webhook=webhooks_pb2.Webhook(
+                tenant="acme", url=receiver.url("/hook"), secret="a webhook signing secret")))
+        await validation_pb2_grpc.ValidationServiceStub(stack.channel).PutSchema(
+            validation_pb2.PutSchemaRequest(
+                tenant="acme", name="creds", pattern="creds", schema=json.dumps(
+                    {"properties": {"token": {"type": "string", "x-sensitive": True}}})))
         bao.secrets.kv.v2.create_or_update_secret(path="app/db", secret={"password": canary})
 
         # write
-        await stack.config.Put(config_pb2.PutRequest(
+        put = await stack.config.Put(config_pb2.PutRequest(
             key=ckey("acme", "db"), value=text({"password": ref("app/db")}), reason="db"))
-        await stack.config.Put(config_pb2.PutRequest(
+        withheld.add(put.revision)
+        put = await stack.config.Put(config_pb2.PutRequest(
             key=ckey("acme", "creds"), value=json.dumps({"token": inline})))
+        withheld.add(put.revision)
+        put = await stack.config.Put(config_pb2.PutRequest(
+            key=ckey("acme", "plain"), value=json.dumps({"visible": True})))
+        plain_revision = put.revision
         await expect_error(stack.config.Put(config_pb2.PutRequest(
             key=ckey("acme", "bad"), value=text(ref("app/db", "nope")))))
+        promoted = await hierarchy_pb2_grpc.HierarchyServiceStub(stack.channel).Promote(
+            hierarchy_pb2.PromoteRequest(tenant="acme", service="api", source_environment="prod",
+                                         target_environment="staging", keys=["creds", "db"]))
+        withheld.add(promoted.revision)
 
         # read, resolved and not, granted and denied
         got = await stack.config.Get(config_pb2.GetRequest(
@@ -141,8 +207,10 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
 
         # rewrap after a transit key rotation
         bao.secrets.transit.rotate_key(name="configsvc")
-        await secrets_pb2_grpc.SecretServiceStub(stack.channel).RewrapCiphertexts(
+        rewrapped = await secrets_pb2_grpc.SecretServiceStub(stack.channel).RewrapCiphertexts(
             secrets_pb2.RewrapCiphertextsRequest(tenant="acme"))  # tenant admin work
+        assert len(rewrapped.rewrapped) == 2  # creds in prod and in staging
+        withheld.add(rewrapped.revision)
 
         # fail: Vault down, with an expired cache, then back
         bao_server.stop()
@@ -157,21 +225,48 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
         got = await stack.config.Get(config_pb2.GetRequest(
             key=ckey("acme", "db"), resolve_secrets=True), metadata=READER)
         plaintexts_served.append(got.entry.value)
-        await stack.config.Delete(config_pb2.DeleteRequest(key=ckey("acme", "db")))
-        await stack.config.Rollback(config_pb2.RollbackRequest(key=ckey("acme", "db"),
-                                                               to_version=1))
+        removed = await stack.config.Delete(config_pb2.DeleteRequest(key=ckey("acme", "db")))
+        deleted.add(removed.revision)
+        restored = await stack.config.Rollback(config_pb2.RollbackRequest(
+            key=ckey("acme", "db"), to_version=1))
+        withheld.add(restored.revision)
+
+        # publish: every write reaches Pulsar and the webhook
+        writes = withheld | deleted | {plain_revision}
+        assert await collector.wait_for(writes) == set(), collector.received.summary()
+        assert await _until_delivered(receiver, writes) == set()
     finally:
         bao.adapter.close()
+        collector.close()
         await close_stack(stack)
         bao_server.stop()
     history = await etcd_history(etcd.endpoint)
     etcd.stop()
+    private_pulsar.stop()
 
+    # The events of secret-bearing values carry digests and value_withheld, never a value.
+    events = [e for _, e, _ in collector.received.events] + _webhook_events(receiver)
+    config_events = [e for e in events if e.HasField("key")]
+    assert withheld <= {e.revision for e in config_events if e.value_withheld}
+    for event in config_events:
+        if event.key.key == "plain":
+            assert json.loads(event.new_value) == {"visible": True}, event
+            assert not event.value_withheld
+        elif event.change_type == config_pb2.OPERATION_DELETE:
+            assert event.revision in deleted and not event.HasField("new_value"), event
+        else:  # db (a reference) and creds (ciphertext), in prod and staging
+            assert event.value_withheld and not event.HasField("new_value"), event
+            assert event.new_digest, event
     # The authorized reader did get the plaintext (so the search below means something) ...
     served = "\n".join(plaintexts_served)
     assert canary in served and rotated in served and inline in served
     # ... and nothing else ever held it.
     assert len(history) > 50
+    messages = [e.SerializeToString() + repr((key, properties)).encode()
+                for key, e, properties in collector.received.events]
+    requests = [r.body + repr(r.headers).encode() for r in receiver.to("/hook")]
+    assert messages and requests
+    broker_files = _files_under(private_pulsar.data_dir)
     for secret in (canary, rotated, inline):
         assert not any(secret.encode() in data for data in history), secret
         assert not any(secret in line for line in errors), secret
@@ -179,4 +274,7 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
         for record in caplog.records:
             assert secret not in str(record.__dict__), secret
         assert secret not in bao_server.log_path.read_text(), secret
+        assert not any(secret.encode() in data for data in messages), secret
+        assert not any(secret.encode() in data for data in requests), secret
+        assert not any(secret.encode() in data for data in broker_files), secret
     assert len(errors) == 6
