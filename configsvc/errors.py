@@ -109,3 +109,11 @@ class StreamEndedError(ConfigsvcError):
 
 class DeadlineError(ConfigsvcError):
     """The caller's deadline ran out while waiting on a backend."""
+
+
+class FlagParseError(ConfigsvcError):
+    """A stored flag cannot be evaluated as written (flagd's PARSE_ERROR, gRPC DATA_LOSS)."""
+
+
+class FlagEvaluationError(ConfigsvcError):
+    """A flag's evaluation failed for another reason (flagd's GENERAL error, gRPC UNKNOWN)."""

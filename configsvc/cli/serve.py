@@ -47,6 +47,14 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                        default=float(env("WATCH_MAX_AGE", str(defaults.max_age))),
                        help="seconds before a stream is ended so clients rebalance "
                             "(env CONFIGSVC_WATCH_MAX_AGE; default %(default)s)")
+    flags = parser.add_argument_group("feature flags")
+    flags.add_argument("--flags-default-selector", default=env("FLAGS_DEFAULT_SELECTOR", ""),
+                       help="flag set (tenant/environment) for flagd calls without a selector "
+                            "(env CONFIGSVC_FLAGS_DEFAULT_SELECTOR; default: none, such calls "
+                            "fail)")
+    flags.add_argument("--ofrep-listen", default=env("OFREP_LISTEN", ""),
+                       help="OFREP HTTP listen address host:port (env CONFIGSVC_OFREP_LISTEN; "
+                            "default: OFREP off)")
 
 
 def register(commands: Any) -> None:
@@ -87,6 +95,8 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig
         "watch": WatchLimits(
             max_streams=args.watch_max_streams, queue_limit=args.watch_queue_limit,
             progress_interval=args.watch_progress_interval, max_age=args.watch_max_age),
+        "flags_default_selector": args.flags_default_selector,
+        "ofrep_listen": args.ofrep_listen,
     }
     values.update(overrides)
     return ServerConfig(**values)

@@ -24,6 +24,7 @@ from configsvc.api.config_service import ConfigService, ServiceLimits
 from configsvc.api.registry import register_service
 from configsvc.api.tenant_service import TenantService
 from configsvc.api.watch_service import WatchService
+from configsvc.flags.service import FlagServices
 from configsvc.server.config import ServerConfig
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
@@ -65,6 +66,7 @@ class ConfigServer:
                              backoff_max=config.mirror_backoff[1])
         self.writer = Writer(self.etcd, self.keyspace, self.mirror)
         self.hub = WatchHub(self.mirror, config.watch)
+        self.flags = FlagServices(self)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._health_tasks: set[asyncio.Task[None]] = set()
@@ -84,9 +86,11 @@ class ConfigServer:
         register_service(server, watch_pb2.DESCRIPTOR.services_by_name["WatchService"],
                          WatchService(self.mirror, self.hub), raw_responses={"Watch"},
                          raw_requests={"Watch"})
+        self.flags.register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            (*SERVICE_NAMES, *self.flags.service_names,
+             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME),
             server,
         )
@@ -103,6 +107,7 @@ class ConfigServer:
         self._server = server
         self.mirror.start()
         self.hub.start()
+        await self.flags.start()
         log.info("configsvc listening", extra={"listen": self.config.listen, "port": self.port,
                                                "root_prefix": self.config.root_prefix})
         return self.port
@@ -125,6 +130,7 @@ class ConfigServer:
         server, self._server = self._server, None
         await self.health.enter_graceful_shutdown()
         await self.hub.shutdown()  # streams end with UNAVAILABLE: "resume elsewhere"
+        await self.flags.stop()
         await server.stop(self.config.grace_period if grace is None else grace)
         await self.mirror.stop()
         for task in list(self._health_tasks):

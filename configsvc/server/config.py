@@ -40,6 +40,10 @@ class ServerConfig:
     """Min and max delay (seconds) between mirror reconnect attempts."""
     watch: WatchLimits = field(default_factory=WatchLimits)
     """Watch stream limits: queue, stream count, heartbeat interval, maximum age."""
+    flags_default_selector: str = ""
+    """Flag set (``tenant/environment``) for flagd calls without a selector; '' = none."""
+    ofrep_listen: str = ""
+    """OFREP HTTP listen address (host:port; port 0 picks one); '' = OFREP off."""
 
 
 def env(name: str, default: str) -> str:

@@ -20,7 +20,7 @@ _VERSION_WIDTH = 20
 #: (``<root>/t/<tenant>/<kind>/...``), for example environments or schemas.
 #: A feature that stores small, read-often records adds its kind here; bulky
 #: append-only kinds (``hist``, ``audit``) stay out and are read from etcd.
-RECORD_KINDS: tuple[str, ...] = ()
+RECORD_KINDS: tuple[str, ...] = ("flags",)
 
 
 def new_audit_id() -> str:

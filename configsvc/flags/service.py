@@ -1,0 +1,51 @@
+"""Assembles the flag feature inside one ``ConfigServer``: store, events, analytics, servicers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import grpc
+
+from configsvc.api.registry import register_service
+from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2
+from configsvc.flags._gen.flagd.sync.v1 import sync_pb2
+from configsvc.flags.analytics import FlagAnalytics
+from configsvc.flags.api import EvaluationService, FlagsCore, FlagsSettings, SyncService
+from configsvc.flags.events import FlagEvents
+from configsvc.flags.store import FlagStore
+
+if TYPE_CHECKING:
+    from configsvc.server.app import ConfigServer
+
+_EVALUATION = evaluation_pb2.DESCRIPTOR.services_by_name["Service"]
+_SYNC = sync_pb2.DESCRIPTOR.services_by_name["FlagSyncService"]
+
+
+class FlagServices:
+    """The flag services of one server process."""
+
+    def __init__(self, server: ConfigServer) -> None:
+        config = server.config
+        self.store = FlagStore(server.mirror, server.writer, server.etcd, server.keyspace)
+        self.events = FlagEvents(self.store)
+        self.analytics = FlagAnalytics()
+        self.core = FlagsCore(self.store, self.analytics,
+                              FlagsSettings(default_selector=config.flags_default_selector))
+        self.request_timeout = config.request_timeout
+        self.ofrep_listen = config.ofrep_listen
+        self.ofrep_port = 0
+        server.mirror.add_record_listener(self.events.on_records)
+
+    @property
+    def service_names(self) -> tuple[str, ...]:
+        return (_EVALUATION.full_name, _SYNC.full_name)
+
+    def register(self, server: grpc.aio.Server) -> None:
+        register_service(server, _EVALUATION, EvaluationService(self.core, self.events))
+        register_service(server, _SYNC, SyncService(self.core, self.events))
+
+    async def start(self) -> None:
+        """Start what runs beside the gRPC port (the OFREP listener when configured)."""
+
+    async def stop(self) -> None:
+        """Stop the OFREP listener, if any."""

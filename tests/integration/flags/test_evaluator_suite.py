@@ -1,0 +1,162 @@
+"""The official flagd evaluator suite (testbed ``evaluator/``) through ``flagd.evaluation.v1``.
+
+Every scenario runs against a separate ``configsvc serve`` process over gRPC,
+exactly as a flagd provider in RPC mode would call it; the result is read the
+way ``openfeature-provider-flagd`` reads it (status code -> error code, no
+variant on DEFAULT/DISABLED -> the caller's default). Scenarios tagged
+``@fractional-v1`` use the flag set stored with ``legacy`` bucketing, all
+others the default (current) one. No scenario is excluded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import json_format
+from pytest_bdd import given, parsers, scenarios, then, when
+
+from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2 as ev
+from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2_grpc
+from tests.integration.flags.conftest import KitFlags
+from tests.unit.flags.conformance import TESTBED
+
+scenarios(str(TESTBED / "evaluator" / "gherkin"))
+
+#: How a provider turns flagd status codes into OpenFeature error codes.
+ERROR_CODES = {
+    grpc.StatusCode.NOT_FOUND: "FLAG_NOT_FOUND",
+    grpc.StatusCode.INVALID_ARGUMENT: "TYPE_MISMATCH",
+    grpc.StatusCode.DATA_LOSS: "PARSE_ERROR",
+}
+
+
+def typed(kind: str, text: str) -> Any:
+    if kind == "Boolean":
+        return text == "true"
+    if kind == "Integer":
+        return int(text)
+    if kind == "Float":
+        return float(text)
+    if kind == "Object":
+        return json.loads(text.replace('\\"', '"'))
+    return text
+
+
+@dataclass
+class Call:
+    """What the steps build up and what the evaluation returned."""
+
+    selector: str = ""
+    kind: str = ""
+    key: str = ""
+    default: Any = None
+    context: dict[str, Any] = field(default_factory=dict)
+    value: Any = None
+    reason: str = ""
+    variant: str = ""
+    error_code: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@pytest.fixture
+def channel(testkit: KitFlags) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(testkit.server.address) as opened:
+        yield opened
+
+
+@pytest.fixture
+def call() -> Call:
+    return Call()
+
+
+@given("an evaluator")
+def an_evaluator(call: Call, testkit: KitFlags, request: pytest.FixtureRequest) -> None:
+    legacy = request.node.get_closest_marker("fractional-v1") is not None
+    call.selector = testkit.legacy if legacy else testkit.current
+
+
+@given(parsers.parse('a {kind}-flag with key "{key}" and a fallback value "{default}"'))
+def a_flag(call: Call, kind: str, key: str, default: str) -> None:
+    call.kind, call.key, call.default = kind, key, typed(kind, default)
+
+
+@given(parsers.re(r'a context containing a nested property with outer key "(?P<outer>[^"]*)" '
+                  r'and inner key "(?P<inner>[^"]*)", with value "(?P<value>[^"]*)"'))
+def nested_property(call: Call, outer: str, inner: str, value: str) -> None:
+    call.context.setdefault(outer, {})[inner] = value
+
+
+@given(parsers.re(r'a context containing a targeting key with value "(?P<value>[^"]*)"'))
+def targeting_key(call: Call, value: str) -> None:
+    call.context["targetingKey"] = value
+
+
+@given(parsers.re(r'a context containing a key "(?P<key>[^"]*)", with type "(?P<kind>[^"]*)" '
+                  r'and with value "(?P<value>[^"]*)"'))
+def context_key(call: Call, key: str, kind: str, value: str) -> None:
+    call.context[key] = typed(kind, value)
+
+
+_METHODS = {
+    "Boolean": ("ResolveBoolean", ev.ResolveBooleanRequest),
+    "String": ("ResolveString", ev.ResolveStringRequest),
+    "Integer": ("ResolveInt", ev.ResolveIntRequest),
+    "Float": ("ResolveFloat", ev.ResolveFloatRequest),
+    "Object": ("ResolveObject", ev.ResolveObjectRequest),
+}
+
+
+@when("the flag was evaluated with details")
+def evaluate(call: Call, channel: grpc.Channel) -> None:
+    stub = evaluation_pb2_grpc.ServiceStub(channel)
+    method, request_type = _METHODS[call.kind]
+    request = request_type(flag_key=call.key)
+    request.context.update(call.context)
+    try:
+        response = getattr(stub, method)(
+            request, metadata=(("flagd-selector", call.selector),), timeout=10)
+    except grpc.RpcError as exc:
+        call.error_code = ERROR_CODES.get(exc.code(), "GENERAL")
+        call.value, call.reason = call.default, "ERROR"
+        return
+    call.reason, call.variant = response.reason, response.variant
+    call.metadata = json_format.MessageToDict(response.metadata)
+    if call.kind == "Object":
+        call.value = json_format.MessageToDict(response.value)
+    else:
+        call.value = response.value
+    if call.reason in ("DEFAULT", "DISABLED") and not call.variant:
+        call.value = call.default
+
+
+@then(parsers.re(r'the resolved details value should be "(?P<expected>.*)"'))
+def value_is(call: Call, expected: str) -> None:
+    assert call.value == typed(call.kind, expected), call
+
+
+@then(parsers.parse('the reason should be "{reason}"'))
+def reason_is(call: Call, reason: str) -> None:
+    assert call.reason == reason, call
+
+
+@then(parsers.parse('the error-code should be "{code}"'))
+def error_code_is(call: Call, code: str) -> None:
+    assert call.error_code == code, call
+
+
+@then("the resolved metadata should contain")
+def metadata_contains(call: Call, datatable: list[list[str]]) -> None:
+    header, *rows = datatable
+    assert header == ["key", "metadata_type", "value"]
+    for key, kind, value in rows:
+        assert call.metadata.get(key) == typed(kind, value), (key, call.metadata)
+
+
+@then("the resolved metadata is empty")
+def metadata_empty(call: Call) -> None:
+    assert call.metadata == {}, call
