@@ -11,14 +11,17 @@ from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2
 from configsvc.flags._gen.flagd.sync.v1 import sync_pb2
 from configsvc.flags.analytics import FlagAnalytics
 from configsvc.flags.api import EvaluationService, FlagsCore, FlagsSettings, SyncService
+from configsvc.flags.api_manage import FlagManagementService
 from configsvc.flags.events import FlagEvents
 from configsvc.flags.store import FlagStore
+from configsvc.v1 import flags_pb2
 
 if TYPE_CHECKING:
     from configsvc.server.app import ConfigServer
 
 _EVALUATION = evaluation_pb2.DESCRIPTOR.services_by_name["Service"]
 _SYNC = sync_pb2.DESCRIPTOR.services_by_name["FlagSyncService"]
+_MANAGE = flags_pb2.DESCRIPTOR.services_by_name["FlagService"]
 
 
 class FlagServices:
@@ -38,11 +41,13 @@ class FlagServices:
 
     @property
     def service_names(self) -> tuple[str, ...]:
-        return (_EVALUATION.full_name, _SYNC.full_name)
+        return (_EVALUATION.full_name, _SYNC.full_name, _MANAGE.full_name)
 
     def register(self, server: grpc.aio.Server) -> None:
         register_service(server, _EVALUATION, EvaluationService(self.core, self.events))
         register_service(server, _SYNC, SyncService(self.core, self.events))
+        register_service(server, _MANAGE, FlagManagementService(
+            self.store, self.analytics, self.request_timeout))
 
     async def start(self) -> None:
         """Start what runs beside the gRPC port (the OFREP listener when configured)."""
