@@ -28,6 +28,9 @@ PROTO_ROOT = REPO / "protos"
 OUT = REPO / "configsvc" / "flags" / "_gen"
 PACKAGE = "configsvc.flags._gen"
 _IMPORT = re.compile(r"^from flagd\.", re.MULTILINE)
+#: Register in configsvc.flags.pool.POOL instead of the default pool (see that module).
+_POOL_IMPORT = "from google.protobuf import descriptor_pool as _descriptor_pool\n"
+_POOL_USE = "_descriptor_pool.Default().AddSerializedFile("
 _SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py")
 
 
@@ -44,7 +47,10 @@ def generate(out: Path) -> None:
     )
     for path in out.rglob("*"):
         if path.name.endswith(_SUFFIXES):
-            path.write_text(_IMPORT.sub(f"from {PACKAGE}.flagd.", path.read_text()))
+            text = _IMPORT.sub(f"from {PACKAGE}.flagd.", path.read_text())
+            text = text.replace(_POOL_IMPORT, _POOL_IMPORT
+                                + "from configsvc.flags.pool import POOL as _flagd_pool\n")
+            path.write_text(text.replace(_POOL_USE, "_flagd_pool.AddSerializedFile("))
     for directory in [out, *(p for p in out.rglob("*") if p.is_dir())]:
         init = directory / "__init__.py"
         if not init.exists():

@@ -52,6 +52,9 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                        help="flag set (tenant/environment) for flagd calls without a selector "
                             "(env CONFIGSVC_FLAGS_DEFAULT_SELECTOR; default: none, such calls "
                             "fail)")
+    flags.add_argument("--flags-context-value", action="append", default=[], metavar="KEY=VALUE",
+                       help="static evaluation context for every flag evaluation, like flagd's "
+                            "--context-value (repeatable)")
     flags.add_argument("--ofrep-listen", default=env("OFREP_LISTEN", ""),
                        help="OFREP HTTP listen address host:port (env CONFIGSVC_OFREP_LISTEN; "
                             "default: OFREP off)")
@@ -86,6 +89,17 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=_serve)
 
 
+def context_values(pairs: list[str]) -> tuple[tuple[str, str], ...]:
+    """``KEY=VALUE`` pairs; ValueError (a usage error) for anything else."""
+    values = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--flags-context-value {pair!r} is not KEY=VALUE")
+        values.append((key, value))
+    return tuple(values)
+
+
 def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig:
     values: dict[str, Any] = {
         "root_prefix": args.root_prefix,
@@ -96,6 +110,7 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig
             max_streams=args.watch_max_streams, queue_limit=args.watch_queue_limit,
             progress_interval=args.watch_progress_interval, max_age=args.watch_max_age),
         "flags_default_selector": args.flags_default_selector,
+        "flags_context": context_values(args.flags_context_value),
         "ofrep_listen": args.ofrep_listen,
     }
     values.update(overrides)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -43,6 +43,9 @@ class FlagsSettings:
     default_selector: str = ""
     """Flag set for calls without a selector ('' = such calls are INVALID_ARGUMENT)."""
     keepalive: float = KEEPALIVE_SECONDS
+    static_context: Mapping[str, str] = field(default_factory=dict)
+    """Context every evaluation gets (the caller's own attributes win), as flagd's
+    ``--context-value``; in-process providers receive it in ``sync_context``."""
 
 
 def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
@@ -50,10 +53,15 @@ def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
     return result
 
 
-def dict_to_struct(values: Mapping[str, Any]) -> struct_pb2.Struct:
-    message = struct_pb2.Struct()
-    message.update(dict(values))
-    return message
+def fill(target: Any, values: Mapping[str, Any]) -> None:
+    """Set a ``google.protobuf.Struct`` field in place (present even when empty).
+
+    In place because the flagd stubs live in a private descriptor pool
+    (``configsvc.flags.pool``): their Struct is not the default pool's class,
+    so a ``CopyFrom`` of a ``struct_pb2.Struct`` would be refused.
+    """
+    target.SetInParent()
+    target.update(dict(values))
 
 
 class FlagsCore:
@@ -72,7 +80,15 @@ class FlagsCore:
         return self.store.require(ref.tenant, ref.environment)
 
     def context(self, ref: FlagSetRef, raw: Mapping[str, Any], metadata: Any) -> dict[str, Any]:
-        return enrich(dict(raw), ref, header(metadata, SERVICE_HEADER))
+        context = enrich(dict(raw), ref, header(metadata, SERVICE_HEADER))
+        for key, value in self.settings.static_context.items():
+            context.setdefault(key, value)
+        return context
+
+    def sync_context(self, ref: FlagSetRef) -> dict[str, Any]:
+        """What in-process providers add to every evaluation: static context, tenant, env."""
+        return {**self.settings.static_context, "tenant": ref.tenant,
+                "environment": ref.environment}
 
     def evaluate(self, ref: FlagSetRef, key: str, context: Mapping[str, Any],
                  flag_type: FlagType | None) -> Resolution:
@@ -107,11 +123,17 @@ def raise_for(resolution: Resolution) -> None:
 
 
 class EvaluationService:
-    """``flagd.evaluation.v1.Service``."""
+    """``flagd.evaluation.v1.Service`` and, with ``messages=ev2``, ``flagd.evaluation.v2.Service``.
 
-    def __init__(self, core: FlagsCore, events: FlagEvents) -> None:
+    The two revisions differ only in v2's optional ``value``/``variant`` (unset
+    when the caller's default applies) and v2 having no ResolveAll; the
+    OpenFeature Python provider 0.6 calls v2, older providers and grpcurl v1.
+    """
+
+    def __init__(self, core: FlagsCore, events: FlagEvents, messages: Any = ev) -> None:
         self._core = core
         self._events = events
+        self._messages = messages
 
     def _resolve(self, request: Any, context: grpc.aio.ServicerContext, flag_type: FlagType,
                  response_type: Callable[..., Any], convert: Callable[[Any], Any]) -> Any:
@@ -122,12 +144,13 @@ class EvaluationService:
         ctx = self._core.context(ref, struct_to_dict(request.context), metadata)
         resolution = self._core.evaluate(ref, request.flag_key, ctx, flag_type)
         raise_for(resolution)
-        response = response_type(reason=str(resolution.reason), variant=resolution.variant or "",
-                                 metadata=dict_to_struct(resolution.metadata))
+        response = response_type(reason=str(resolution.reason))
+        fill(response.metadata, resolution.metadata)
         if resolution.variant is not None:
+            response.variant = resolution.variant
             converted = convert(resolution.value)
-            if isinstance(converted, struct_pb2.Struct):
-                response.value.CopyFrom(converted)
+            if isinstance(converted, dict):
+                fill(response.value, converted)
             else:
                 response.value = converted
         return response
@@ -135,38 +158,38 @@ class EvaluationService:
     async def ResolveBoolean(self, request: ev.ResolveBooleanRequest,
                              context: grpc.aio.ServicerContext) -> ev.ResolveBooleanResponse:
         result: ev.ResolveBooleanResponse = self._resolve(
-            request, context, FlagType.BOOLEAN, ev.ResolveBooleanResponse, bool)
+            request, context, FlagType.BOOLEAN, self._messages.ResolveBooleanResponse, bool)
         return result
 
     async def ResolveString(self, request: ev.ResolveStringRequest,
                             context: grpc.aio.ServicerContext) -> ev.ResolveStringResponse:
         result: ev.ResolveStringResponse = self._resolve(
-            request, context, FlagType.STRING, ev.ResolveStringResponse, str)
+            request, context, FlagType.STRING, self._messages.ResolveStringResponse, str)
         return result
 
     async def ResolveInt(self, request: ev.ResolveIntRequest,
                          context: grpc.aio.ServicerContext) -> ev.ResolveIntResponse:
         result: ev.ResolveIntResponse = self._resolve(
-            request, context, FlagType.INTEGER, ev.ResolveIntResponse, int)
+            request, context, FlagType.INTEGER, self._messages.ResolveIntResponse, int)
         return result
 
     async def ResolveFloat(self, request: ev.ResolveFloatRequest,
                            context: grpc.aio.ServicerContext) -> ev.ResolveFloatResponse:
         result: ev.ResolveFloatResponse = self._resolve(
-            request, context, FlagType.FLOAT, ev.ResolveFloatResponse, float)
+            request, context, FlagType.FLOAT, self._messages.ResolveFloatResponse, float)
         return result
 
     async def ResolveObject(self, request: ev.ResolveObjectRequest,
                             context: grpc.aio.ServicerContext) -> ev.ResolveObjectResponse:
-        def convert(value: Any) -> struct_pb2.Struct:
+        def convert(value: Any) -> dict[str, Any]:
             if not isinstance(value, dict):
                 raise InvalidArgumentError.single(
                     "flag_key", f"flag {request.flag_key!r} holds a JSON array; flagd's "
                                 "ResolveObject can only carry JSON objects")
-            return dict_to_struct(value)
+            return value
 
         result: ev.ResolveObjectResponse = self._resolve(
-            request, context, FlagType.OBJECT, ev.ResolveObjectResponse, convert)
+            request, context, FlagType.OBJECT, self._messages.ResolveObjectResponse, convert)
         return result
 
     async def ResolveAll(self, request: ev.ResolveAllRequest,
@@ -174,8 +197,8 @@ class EvaluationService:
         metadata = context.invocation_metadata()
         ref = self._core.select(metadata)
         ctx = self._core.context(ref, struct_to_dict(request.context), metadata)
-        response = ev.ResolveAllResponse(
-            metadata=dict_to_struct(self._core.flag_set(ref).flag_set.metadata))
+        response = ev.ResolveAllResponse()
+        fill(response.metadata, self._core.flag_set(ref).flag_set.metadata)
         for resolution in self._core.evaluate_all(ref, ctx):
             # Like flagd: flags without a value for this context (disabled, errors, no
             # default variant) are left out of the bulk answer.
@@ -184,7 +207,7 @@ class EvaluationService:
             flag = response.flags[resolution.key]
             flag.reason = str(resolution.reason)
             flag.variant = resolution.variant
-            flag.metadata.CopyFrom(dict_to_struct(resolution.metadata))
+            fill(flag.metadata, resolution.metadata)
             value = resolution.value
             if isinstance(value, bool):
                 flag.bool_value = value
@@ -193,7 +216,7 @@ class EvaluationService:
             elif isinstance(value, int | float):
                 flag.double_value = float(value)
             elif isinstance(value, dict):
-                flag.object_value.CopyFrom(dict_to_struct(value))
+                fill(flag.object_value, value)
             else:
                 del response.flags[resolution.key]
         return response
@@ -204,22 +227,22 @@ class EvaluationService:
         ref = self._core.select(context.invocation_metadata())
         with self._events.subscribe(ref) as changed:
             seen = self._core.store.current(ref.tenant, ref.environment)
-            yield ev.EventStreamResponse(type="provider_ready")
+            yield self._messages.EventStreamResponse(type="provider_ready")
             while True:
                 try:
                     await asyncio.wait_for(changed.wait(), self._core.settings.keepalive)
                 except TimeoutError:
-                    yield ev.EventStreamResponse(type="keep_alive")
+                    yield self._messages.EventStreamResponse(type="keep_alive")
                     continue
                 changed.clear()
                 now = self._core.store.current(ref.tenant, ref.environment)
                 keys = changed_flags(seen, now)
                 seen = now
                 if keys:
-                    yield ev.EventStreamResponse(
-                        type="configuration_change",
-                        data=dict_to_struct({"flags": {key: {"type": kind, "source": str(ref)}
-                                                       for key, kind in keys.items()}}))
+                    message = self._messages.EventStreamResponse(type="configuration_change")
+                    fill(message.data, {"flags": {key: {"type": kind, "source": str(ref)}
+                                                  for key, kind in keys.items()}})
+                    yield message
 
 
 def changed_flags(before: StoredFlagSet | None,
@@ -251,8 +274,8 @@ class SyncService:
         self._core = core
         self._events = events
 
-    def _sync_context(self, ref: FlagSetRef) -> struct_pb2.Struct:
-        return dict_to_struct({"tenant": ref.tenant, "environment": ref.environment})
+    def _sync_context(self, target: Any, ref: FlagSetRef) -> None:
+        fill(target, self._core.sync_context(ref))
 
     async def SyncFlags(self, request: sync_pb2.SyncFlagsRequest,
                         context: grpc.aio.ServicerContext
@@ -266,8 +289,9 @@ class SyncService:
                 text = stored.definition_json
                 if text != sent:
                     sent = text
-                    yield sync_pb2.SyncFlagsResponse(flag_configuration=text,
-                                                     sync_context=self._sync_context(ref))
+                    message = sync_pb2.SyncFlagsResponse(flag_configuration=text)
+                    self._sync_context(message.sync_context, ref)
+                    yield message
                 await changed.wait()
 
     async def FetchAllFlags(self, request: sync_pb2.FetchAllFlagsRequest,
@@ -281,7 +305,8 @@ class SyncService:
                           context: grpc.aio.ServicerContext) -> sync_pb2.GetMetadataResponse:
         # Providers call this without a selector; answer empty metadata then, not an error.
         metadata = context.invocation_metadata()
-        if not header(metadata, "flagd-selector") and not self._core.settings.default_selector:
-            return sync_pb2.GetMetadataResponse(metadata=struct_pb2.Struct())
-        ref = self._core.select(metadata)
-        return sync_pb2.GetMetadataResponse(metadata=self._sync_context(ref))
+        response = sync_pb2.GetMetadataResponse()
+        response.metadata.SetInParent()
+        if header(metadata, "flagd-selector") or self._core.settings.default_selector:
+            self._sync_context(response.metadata, self._core.select(metadata))
+        return response

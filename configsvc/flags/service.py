@@ -8,6 +8,7 @@ import grpc
 
 from configsvc.api.registry import register_service
 from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2
+from configsvc.flags._gen.flagd.evaluation.v2 import evaluation_pb2 as evaluation_v2_pb2
 from configsvc.flags._gen.flagd.sync.v1 import sync_pb2
 from configsvc.flags.analytics import FlagAnalytics
 from configsvc.flags.api import EvaluationService, FlagsCore, FlagsSettings, SyncService
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from configsvc.server.app import ConfigServer
 
 _EVALUATION = evaluation_pb2.DESCRIPTOR.services_by_name["Service"]
+_EVALUATION_V2 = evaluation_v2_pb2.DESCRIPTOR.services_by_name["Service"]
 _SYNC = sync_pb2.DESCRIPTOR.services_by_name["FlagSyncService"]
 _MANAGE = flags_pb2.DESCRIPTOR.services_by_name["FlagService"]
 
@@ -33,7 +35,8 @@ class FlagServices:
         self.events = FlagEvents(self.store)
         self.analytics = FlagAnalytics()
         self.core = FlagsCore(self.store, self.analytics,
-                              FlagsSettings(default_selector=config.flags_default_selector))
+                              FlagsSettings(default_selector=config.flags_default_selector,
+                                            static_context=dict(config.flags_context)))
         self.request_timeout = config.request_timeout
         self.ofrep_listen = config.ofrep_listen
         self.ofrep_port = 0
@@ -41,10 +44,13 @@ class FlagServices:
 
     @property
     def service_names(self) -> tuple[str, ...]:
-        return (_EVALUATION.full_name, _SYNC.full_name, _MANAGE.full_name)
+        """The services server reflection lists (the flagd ones live in a private pool)."""
+        return (_MANAGE.full_name,)
 
     def register(self, server: grpc.aio.Server) -> None:
         register_service(server, _EVALUATION, EvaluationService(self.core, self.events))
+        register_service(server, _EVALUATION_V2, EvaluationService(
+            self.core, self.events, evaluation_v2_pb2))
         register_service(server, _SYNC, SyncService(self.core, self.events))
         register_service(server, _MANAGE, FlagManagementService(
             self.store, self.analytics, self.request_timeout))

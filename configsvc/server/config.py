@@ -42,6 +42,9 @@ class ServerConfig:
     """Watch stream limits: queue, stream count, heartbeat interval, maximum age."""
     flags_default_selector: str = ""
     """Flag set (``tenant/environment``) for flagd calls without a selector; '' = none."""
+    flags_context: tuple[tuple[str, str], ...] = ()
+    """Static evaluation context (flagd's ``--context-value``): added to every flag
+    evaluation and sent to in-process providers as ``sync_context``."""
     ofrep_listen: str = ""
     """OFREP HTTP listen address (host:port; port 0 picks one); '' = OFREP off."""
 
