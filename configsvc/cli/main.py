@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from configsvc import __version__
 from configsvc.cli import client, dev, serve
+from configsvc.flags import cli as flags_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.register(commands)
     dev.register(commands)
     client.register(commands)
+    flags_cli.register(commands)
     return parser
 
 
