@@ -14,6 +14,7 @@ from configsvc.flags.analytics import FlagAnalytics
 from configsvc.flags.api import EvaluationService, FlagsCore, FlagsSettings, SyncService
 from configsvc.flags.api_manage import FlagManagementService
 from configsvc.flags.events import FlagEvents
+from configsvc.flags.ofrep import OfrepServer
 from configsvc.flags.store import FlagStore
 from configsvc.v1 import flags_pb2
 
@@ -39,7 +40,7 @@ class FlagServices:
                                             static_context=dict(config.flags_context)))
         self.request_timeout = config.request_timeout
         self.ofrep_listen = config.ofrep_listen
-        self.ofrep_port = 0
+        self.ofrep: OfrepServer | None = None
         server.mirror.add_record_listener(self.events.on_records)
 
     @property
@@ -55,8 +56,25 @@ class FlagServices:
         register_service(server, _MANAGE, FlagManagementService(
             self.store, self.analytics, self.request_timeout))
 
+    @property
+    def ofrep_port(self) -> int:
+        return self.ofrep.port if self.ofrep is not None else 0
+
     async def start(self) -> None:
         """Start what runs beside the gRPC port (the OFREP listener when configured)."""
+        if self.ofrep_listen:
+            from configsvc.server.app import PortInUseError  # noqa: PLC0415 - import cycle
+
+            self.ofrep = OfrepServer(self.core)
+            try:
+                await self.ofrep.start(self.ofrep_listen)
+            except (OSError, ValueError) as exc:
+                raise PortInUseError(
+                    f"cannot serve OFREP on {self.ofrep_listen}: {exc}; choose another "
+                    "address with --ofrep-listen") from exc
 
     async def stop(self) -> None:
         """Stop the OFREP listener, if any."""
+        if self.ofrep is not None:
+            await self.ofrep.stop()
+            self.ofrep = None

@@ -101,13 +101,13 @@ class ConfigServer:
                 f"cannot listen on {self.config.listen}: the port is in use or the address is "
                 "not local; choose another with --listen (or --grpc-port for dev)"
             ) from exc
+        await self.flags.start()  # binds the OFREP port, if any, before anything runs
         await self._set_health(False)
         self.mirror.add_sync_listener(self._on_sync)
         await server.start()
         self._server = server
         self.mirror.start()
         self.hub.start()
-        await self.flags.start()
         log.info("configsvc listening", extra={"listen": self.config.listen, "port": self.port,
                                                "root_prefix": self.config.root_prefix})
         return self.port
