@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from pytest_bdd import given, parsers
 from pytest_bdd.scenario import scenario_wrapper_template_registry
 from pytest_bdd.utils import registry_get_safe
 
@@ -222,3 +223,37 @@ async def testbed(stack: Stack, flag_server: FlagServer) -> TestbedFlags:
     for tenant, environment, document, _ in loads:
         wait_for_flag_set(flag_server.address, f"{tenant}/{environment}", document)
     return TestbedFlags(flag_server, stack)
+
+
+# ------------------------------------------------- steps shared by both gherkin suites
+
+
+def typed(kind: str, text: str) -> Any:
+    """A gherkin table value as the OpenFeature type it names."""
+    if kind == "Boolean":
+        return text == "true"
+    if kind == "Integer":
+        return int(text)
+    if kind == "Float":
+        return float(text)
+    if kind == "Object":
+        return json.loads(text.replace('\\"', '"'))
+    return text
+
+
+@given(parsers.re(r'a context containing a nested property with outer key "(?P<outer>[^"]*)" '
+                  r'and inner key "(?P<inner>[^"]*)", with value "(?P<value>[^"]*)"'))
+def nested_property(scenario_context: dict[str, Any], outer: str, inner: str,
+                    value: str) -> None:
+    scenario_context.setdefault(outer, {})[inner] = value
+
+
+@given(parsers.re(r'a context containing a targeting key with value "(?P<value>[^"]*)"'))
+def targeting_key(scenario_context: dict[str, Any], value: str) -> None:
+    scenario_context["targetingKey"] = value
+
+
+@given(parsers.re(r'a context containing a key "(?P<key>[^"]*)", with type "(?P<kind>[^"]*)" '
+                  r'and with value "(?P<value>.*)"$'))
+def context_key(scenario_context: dict[str, Any], key: str, kind: str, value: str) -> None:
+    scenario_context[key] = typed(kind, value)

@@ -10,7 +10,6 @@ others the default (current) one. No scenario is excluded.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ from pytest_bdd import given, parsers, scenarios, then, when
 
 from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2 as ev
 from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2_grpc
-from tests.integration.flags.conftest import KitFlags
+from tests.integration.flags.conftest import KitFlags, typed
 from tests.unit.flags.conformance import TESTBED
 
 scenarios(str(TESTBED / "evaluator" / "gherkin"))
@@ -35,16 +34,6 @@ ERROR_CODES = {
 }
 
 
-def typed(kind: str, text: str) -> Any:
-    if kind == "Boolean":
-        return text == "true"
-    if kind == "Integer":
-        return int(text)
-    if kind == "Float":
-        return float(text)
-    if kind == "Object":
-        return json.loads(text.replace('\\"', '"'))
-    return text
 
 
 @dataclass
@@ -74,6 +63,13 @@ def call() -> Call:
     return Call()
 
 
+@pytest.fixture
+def scenario_context(call: Any) -> dict[str, Any]:
+    """Where the shared context steps (conftest) put their attributes."""
+    context: dict[str, Any] = call.context
+    return context
+
+
 @given("an evaluator")
 def an_evaluator(call: Call, testkit: KitFlags, request: pytest.FixtureRequest) -> None:
     legacy = request.node.get_closest_marker("fractional-v1") is not None
@@ -85,21 +81,7 @@ def a_flag(call: Call, kind: str, key: str, default: str) -> None:
     call.kind, call.key, call.default = kind, key, typed(kind, default)
 
 
-@given(parsers.re(r'a context containing a nested property with outer key "(?P<outer>[^"]*)" '
-                  r'and inner key "(?P<inner>[^"]*)", with value "(?P<value>[^"]*)"'))
-def nested_property(call: Call, outer: str, inner: str, value: str) -> None:
-    call.context.setdefault(outer, {})[inner] = value
 
-
-@given(parsers.re(r'a context containing a targeting key with value "(?P<value>[^"]*)"'))
-def targeting_key(call: Call, value: str) -> None:
-    call.context["targetingKey"] = value
-
-
-@given(parsers.re(r'a context containing a key "(?P<key>[^"]*)", with type "(?P<kind>[^"]*)" '
-                  r'and with value "(?P<value>[^"]*)"'))
-def context_key(call: Call, key: str, kind: str, value: str) -> None:
-    call.context[key] = typed(kind, value)
 
 
 _METHODS = {

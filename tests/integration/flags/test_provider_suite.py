@@ -29,7 +29,7 @@ from openfeature.event import EventDetails, ProviderEvent
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from configsvc.v1 import flags_pb2, flags_pb2_grpc
-from tests.integration.flags.conftest import TestbedFlags, selector_for
+from tests.integration.flags.conftest import TestbedFlags, selector_for, typed
 from tests.unit.flags.conformance import TESTBED
 
 scenarios(str(TESTBED / "gherkin"))
@@ -55,16 +55,6 @@ def provider_mode(resolver: str) -> str:
     return resolver
 
 
-def typed(kind: str, text: str) -> Any:
-    if kind == "Boolean":
-        return text == "true"
-    if kind == "Integer":
-        return int(text)
-    if kind == "Float":
-        return float(text)
-    if kind == "Object":
-        return json.loads(text.replace('\\"', '"'))
-    return text
 
 
 @dataclass
@@ -114,6 +104,13 @@ def scenario_state(resolver: str, testbed: TestbedFlags) -> Iterator[Scenario]:
     yield state
     if state.provider is not None:
         state.provider.shutdown()
+
+
+@pytest.fixture
+def scenario_context(scenario_state: Any) -> dict[str, Any]:
+    """Where the shared context steps (conftest) put their attributes."""
+    context: dict[str, Any] = scenario_state.context
+    return context
 
 
 _OPTIONS = {"cache": "cache", "selector": "selector", "deadlineMs": "deadline_ms",
@@ -172,21 +169,7 @@ def a_flag(scenario_state: Scenario, kind: str, key: str, default: str) -> None:
     scenario_state.default = typed(kind, default)
 
 
-@given(parsers.re(r'a context containing a nested property with outer key "(?P<outer>[^"]*)" '
-                  r'and inner key "(?P<inner>[^"]*)", with value "(?P<value>[^"]*)"'))
-def nested_property(scenario_state: Scenario, outer: str, inner: str, value: str) -> None:
-    scenario_state.context.setdefault(outer, {})[inner] = value
 
-
-@given(parsers.re(r'a context containing a targeting key with value "(?P<value>[^"]*)"'))
-def targeting_key(scenario_state: Scenario, value: str) -> None:
-    scenario_state.context["targetingKey"] = value
-
-
-@given(parsers.re(r'a context containing a key "(?P<key>[^"]*)", with type "(?P<kind>[^"]*)" '
-                  r'and with value "(?P<value>.*)"$'))
-def context_key(scenario_state: Scenario, key: str, kind: str, value: str) -> None:
-    scenario_state.context[key] = typed(kind, value)
 
 
 @when("the flag was evaluated with details")
