@@ -32,6 +32,8 @@ from configsvc.flags.events import FlagEvents
 from configsvc.flags.selector import SERVICE_HEADER, FlagSetRef, enrich, header, resolve
 from configsvc.flags.store import FlagStore, StoredFlagSet
 
+#: What SyncFlags sends while the selected flag set does not exist (deleted mid-stream).
+EMPTY_FLAG_SET = '{"flags":{}}'
 #: How often an idle EventStream carries a keep-alive (flagd's providers expect traffic).
 KEEPALIVE_SECONDS = 30.0
 
@@ -281,12 +283,14 @@ class SyncService:
                         context: grpc.aio.ServicerContext
                         ) -> AsyncIterator[sync_pb2.SyncFlagsResponse]:
         ref = self._core.select(context.invocation_metadata(), request.selector)
+        self._core.flag_set(ref)  # NOT_FOUND up front for a selector without a flag set
         with self._events.subscribe(ref) as changed:
             sent: str | None = None
             while True:
                 changed.clear()
-                stored = self._core.flag_set(ref)
-                text = stored.definition_json
+                stored = self._core.store.current(ref.tenant, ref.environment)
+                # Deleted while streaming: the client keeps a stream and sees no flags.
+                text = stored.definition_json if stored is not None else EMPTY_FLAG_SET
                 if text != sent:
                     sent = text
                     message = sync_pb2.SyncFlagsResponse(flag_configuration=text)

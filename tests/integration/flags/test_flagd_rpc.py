@@ -115,6 +115,15 @@ async def test_event_stream_and_sync_follow_changes(stack: Stack, tenant: str) -
     assert json_format.MessageToDict(metadata.metadata)["tenant"] == tenant
     empty = await sync.GetMetadata(sync_pb2.GetMetadataRequest())
     assert empty.HasField("metadata") and not json_format.MessageToDict(empty.metadata)
+    await manage.DeleteFlagSet(flags_pb2.DeleteFlagSetRequest(
+        ref=flags_pb2.FlagSetRef(tenant=tenant, environment="prod")))
+    third = await asyncio.wait_for(flags_stream.read(), 10)
+    assert json.loads(third.flag_configuration) == {"flags": {}}
+    deleted = await asyncio.wait_for(events.read(), 10)
+    assert set(json_format.MessageToDict(deleted.data)["flags"]) == set(FLAGS["flags"])
     events.cancel()
     flags_stream.cancel()
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await sync.FetchAllFlags(sync_pb2.FetchAllFlagsRequest(), metadata=_selector(tenant))
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
     assert stack.server.flags.events.subscriber_count >= 0
