@@ -53,6 +53,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                             "(env CONFIGSVC_FLAGS_DEFAULT_SELECTOR; default: none, such calls "
                             "fail)")
     flags.add_argument("--flags-context-value", action="append", default=[], metavar="KEY=VALUE",
+                       type=context_value,
                        help="static evaluation context for every flag evaluation, like flagd's "
                             "--context-value (repeatable)")
     flags.add_argument("--ofrep-listen", default=env("OFREP_LISTEN", ""),
@@ -89,15 +90,12 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=_serve)
 
 
-def context_values(pairs: list[str]) -> tuple[tuple[str, str], ...]:
-    """``KEY=VALUE`` pairs; ValueError (a usage error) for anything else."""
-    values = []
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"--flags-context-value {pair!r} is not KEY=VALUE")
-        values.append((key, value))
-    return tuple(values)
+def context_value(pair: str) -> tuple[str, str]:
+    """One ``KEY=VALUE`` of --flags-context-value (argparse reports anything else)."""
+    key, sep, value = pair.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{pair!r} is not KEY=VALUE")
+    return key, value
 
 
 def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig:
@@ -110,7 +108,7 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig
             max_streams=args.watch_max_streams, queue_limit=args.watch_queue_limit,
             progress_interval=args.watch_progress_interval, max_age=args.watch_max_age),
         "flags_default_selector": args.flags_default_selector,
-        "flags_context": context_values(args.flags_context_value),
+        "flags_context": tuple(args.flags_context_value),
         "ofrep_listen": args.ofrep_listen,
     }
     values.update(overrides)
