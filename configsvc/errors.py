@@ -113,3 +113,11 @@ class DeadlineError(ConfigsvcError):
 
 class PermissionDeniedError(ConfigsvcError):
     """The caller is known but may not do this (for example read secret plaintext)."""
+
+
+class FlagParseError(ConfigsvcError):
+    """A stored flag cannot be evaluated as written (flagd's PARSE_ERROR, gRPC DATA_LOSS)."""
+
+
+class FlagEvaluationError(ConfigsvcError):
+    """A flag's evaluation failed for another reason (flagd's GENERAL error, gRPC UNKNOWN)."""

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from configsvc import __version__
 from configsvc.cli import audit, client, dev, hier, secrets, serve, webhooks
+from configsvc.flags import cli as flags_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     secrets.register(commands)
     audit.register(commands)
     webhooks.register(commands)
+    flags_cli.register(commands)
     return parser
 
 

@@ -29,6 +29,7 @@ from configsvc.api.watch_service import WatchService
 from configsvc.api.webhook_service import WebhookService
 from configsvc.events.publisher import Publisher
 from configsvc.events.webhooks.dispatch import webhook_dispatcher
+from configsvc.flags.service import FlagServices
 from configsvc.hier.guard import WriteGuard
 from configsvc.hier.sensitive import RegisteredSensitiveFields
 from configsvc.hier.services import HIERARCHY_SERVICE_NAMES, hierarchy_services
@@ -98,6 +99,7 @@ class ConfigServer:
                                             config.watch.lost_etcd_grace)
         self.secrets = SecretsRuntime(config.secrets, self.mirror, self.writer, self.keyspace,
                                       sensitive=RegisteredSensitiveFields(self.guard.states))
+        self.flags = FlagServices(self)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._health_tasks: set[asyncio.Task[None]] = set()
@@ -138,9 +140,11 @@ class ConfigServer:
                                         self.config.webhooks, self.config.request_timeout))
         for descriptor, servicer in hierarchy_services(self, limits):
             register_service(server, descriptor, servicer)
+        self.flags.register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            (*SERVICE_NAMES, *self.flags.service_names,
+             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME),
             server,
         )
@@ -151,6 +155,7 @@ class ConfigServer:
                 f"cannot listen on {self.config.listen}: the port is in use or the address is "
                 "not local; choose another with --listen (or --grpc-port for dev)"
             ) from exc
+        await self.flags.start()  # binds the OFREP port, if any, before anything runs
         await self._set_health(False)
         self.mirror.add_sync_listener(self._on_sync)
         await server.start()
@@ -197,6 +202,7 @@ class ConfigServer:
         if self.webhooks is not None:
             await self.webhooks[0].stop()
         self.resolved_views.shutdown()
+        await self.flags.stop()
         await server.stop(self.config.grace_period if grace is None else grace)
         await self.secrets.stop()
         await self.mirror.stop()

@@ -48,6 +48,13 @@ class ServerConfig:
     """Change-event publisher: Pulsar URL (empty: off), topic, lease TTL, in-flight bound."""
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     """Webhook delivery: host allow-list (empty: off), attempts, backoff, timeouts."""
+    flags_default_selector: str = ""
+    """Flag set (``tenant/environment``) for flagd calls without a selector; '' = none."""
+    flags_context: tuple[tuple[str, str], ...] = ()
+    """Static evaluation context (flagd's ``--context-value``): added to every flag
+    evaluation and sent to in-process providers as ``sync_context``."""
+    ofrep_listen: str = ""
+    """OFREP HTTP listen address (host:port; port 0 picks one); '' = OFREP off."""
 
 
 def env(name: str, default: str) -> str:
