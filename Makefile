@@ -51,6 +51,7 @@ proto: $(STAMP)
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=. --grpc_python_out=. \
 		--pyi_out=. $(PROTOS)
 	$(BIN)/python clients/python/tools/generate.py
+	$(BIN)/python scripts/gen_flagd_stubs.py
 
 proto-baseline: install
 	$(BUF) build -o $(PROTO_BASELINE)
@@ -63,6 +64,7 @@ proto-check: $(STAMP)
 		cmp -s $$tmp/$$f $$f || { echo "stale generated stub: $$f (run make proto)"; rm -rf $$tmp; exit 1; }; \
 	done; rm -rf $$tmp; echo "generated server stubs are current"
 	$(BIN)/python clients/python/tools/generate.py --check
+	$(BIN)/python scripts/gen_flagd_stubs.py --check
 
 lint: install
 	$(BUF) lint

@@ -130,3 +130,11 @@ class RateLimitedError(ResourceExhaustedError):
         super().__init__(message)
         self.retry_after = retry_after
         self.reason = reason
+
+
+class FlagParseError(ConfigsvcError):
+    """A stored flag cannot be evaluated as written (flagd's PARSE_ERROR, gRPC DATA_LOSS)."""
+
+
+class FlagEvaluationError(ConfigsvcError):
+    """A flag's evaluation failed for another reason (flagd's GENERAL error, gRPC UNKNOWN)."""

@@ -40,6 +40,9 @@ STATUS_TABLE: tuple[tuple[type[errors.ConfigsvcError], grpc.StatusCode], ...] = 
     (errors.DeadlineError, grpc.StatusCode.DEADLINE_EXCEEDED),
     (errors.UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED),
     (errors.PermissionDeniedError, grpc.StatusCode.PERMISSION_DENIED),
+    # The flagd evaluation protocol's codes: providers map them back to OpenFeature errors.
+    (errors.FlagParseError, grpc.StatusCode.DATA_LOSS),
+    (errors.FlagEvaluationError, grpc.StatusCode.UNKNOWN),
 )
 
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from configsvc import __version__
 from configsvc.cli import audit, auth, client, dev, hier, secrets, serve, webhooks
+from configsvc.flags import cli as flags_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.register(commands)
     webhooks.register(commands)
     auth.register(commands)
+    flags_cli.register(commands)
     return parser
 
 

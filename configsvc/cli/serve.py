@@ -75,6 +75,18 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                              "replaced within it (env CONFIGSVC_PUBLISHER_LEASE_TTL; "
                              "default %(default)s)")
     add_auth_options(parser)
+    flags = parser.add_argument_group("feature flags")
+    flags.add_argument("--flags-default-selector", default=env("FLAGS_DEFAULT_SELECTOR", ""),
+                       help="flag set (tenant/environment) for flagd calls without a selector "
+                            "(env CONFIGSVC_FLAGS_DEFAULT_SELECTOR; default: none, such calls "
+                            "fail)")
+    flags.add_argument("--flags-context-value", action="append", default=[], metavar="KEY=VALUE",
+                       type=context_value,
+                       help="static evaluation context for every flag evaluation, like flagd's "
+                            "--context-value (repeatable)")
+    flags.add_argument("--ofrep-listen", default=env("OFREP_LISTEN", ""),
+                       help="OFREP HTTP listen address host:port (env CONFIGSVC_OFREP_LISTEN; "
+                            "default: OFREP off)")
 
 
 def register(commands: Any) -> None:
@@ -106,6 +118,14 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=_serve)
 
 
+def context_value(pair: str) -> tuple[str, str]:
+    """One ``KEY=VALUE`` of --flags-context-value (argparse reports anything else)."""
+    key, sep, value = pair.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{pair!r} is not KEY=VALUE")
+    return key, value
+
+
 def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig:
     values: dict[str, Any] = {
         "root_prefix": args.root_prefix,
@@ -122,6 +142,9 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig
             allowed_hosts=tuple(h.strip() for h in args.webhook_allowed_hosts.split(",")
                                 if h.strip()),
             max_attempts=args.webhook_max_attempts),
+        "flags_default_selector": args.flags_default_selector,
+        "flags_context": tuple(args.flags_context_value),
+        "ofrep_listen": args.ofrep_listen,
     }
     values["auth"], values["tls"] = settings_from_args(args)
     values.update(overrides)

@@ -31,6 +31,7 @@ from configsvc.api.webhook_service import WebhookService
 from configsvc.auth.runtime import AuthRuntime
 from configsvc.events.publisher import Publisher
 from configsvc.events.webhooks.dispatch import webhook_dispatcher
+from configsvc.flags.service import FlagServices
 from configsvc.hier.guard import WriteGuard
 from configsvc.hier.sensitive import RegisteredSensitiveFields
 from configsvc.hier.services import HIERARCHY_SERVICE_NAMES, hierarchy_services
@@ -109,6 +110,7 @@ class ConfigServer:
                                       policy=self.auth.secret_policy if self.auth.enabled
                                       else None)
         self.auth.stream_resetters.append(self.resolved_views.reset_where)
+        self.flags = FlagServices(self)
         self.health = health.aio.HealthServicer()
         self._server: grpc.aio.Server | None = None
         self._health_tasks: set[asyncio.Task[None]] = set()
@@ -151,9 +153,11 @@ class ConfigServer:
             register_service(server, descriptor, servicer)
         register_service(server, auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
                          AuthService(self.mirror, self.auth.admin, self.config.request_timeout))
+        self.flags.register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection(
-            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            (*SERVICE_NAMES, *self.flags.service_names,
+             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
              reflection.SERVICE_NAME),
             server,
         )
@@ -166,6 +170,7 @@ class ConfigServer:
                 f"cannot listen on {self.config.listen}: the port is in use or the address is "
                 "not local; choose another with --listen (or --grpc-port for dev)"
             ) from exc
+        await self.flags.start()  # binds the OFREP port, if any, before anything runs
         await self._set_health(False)
         self.mirror.add_sync_listener(self._on_sync)
         await server.start()
@@ -213,6 +218,7 @@ class ConfigServer:
         if self.webhooks is not None:
             await self.webhooks[0].stop()
         self.resolved_views.shutdown()
+        await self.flags.stop()
         await server.stop(self.config.grace_period if grace is None else grace)
         await self.secrets.stop()
         await self.auth.stop()

@@ -53,6 +53,13 @@ class ServerConfig:
     """Authentication mode, bootstrap key, JWT, rate limits and tenant quotas."""
     tls: ServerTLS | None = None
     """TLS (and mTLS) on the gRPC port; None for plaintext."""
+    flags_default_selector: str = ""
+    """Flag set (``tenant/environment``) for flagd calls without a selector; '' = none."""
+    flags_context: tuple[tuple[str, str], ...] = ()
+    """Static evaluation context (flagd's ``--context-value``): added to every flag
+    evaluation and sent to in-process providers as ``sync_context``."""
+    ofrep_listen: str = ""
+    """OFREP HTTP listen address (host:port; port 0 picks one); '' = OFREP off."""
 
 
 def env(name: str, default: str) -> str:

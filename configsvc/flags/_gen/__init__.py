@@ -1,0 +1,1 @@
+"""Generated (scripts/gen_flagd_stubs.py)."""

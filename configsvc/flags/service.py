@@ -1,0 +1,80 @@
+"""Assembles the flag feature inside one ``ConfigServer``: store, events, analytics, servicers."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import grpc
+
+from configsvc.api.registry import register_service
+from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2
+from configsvc.flags._gen.flagd.evaluation.v2 import evaluation_pb2 as evaluation_v2_pb2
+from configsvc.flags._gen.flagd.sync.v1 import sync_pb2
+from configsvc.flags.analytics import FlagAnalytics
+from configsvc.flags.api import EvaluationService, FlagsCore, FlagsSettings, SyncService
+from configsvc.flags.api_manage import FlagManagementService
+from configsvc.flags.events import FlagEvents
+from configsvc.flags.ofrep import OfrepServer
+from configsvc.flags.store import FlagStore
+from configsvc.v1 import flags_pb2
+
+if TYPE_CHECKING:
+    from configsvc.server.app import ConfigServer
+
+_EVALUATION = evaluation_pb2.DESCRIPTOR.services_by_name["Service"]
+_EVALUATION_V2 = evaluation_v2_pb2.DESCRIPTOR.services_by_name["Service"]
+_SYNC = sync_pb2.DESCRIPTOR.services_by_name["FlagSyncService"]
+_MANAGE = flags_pb2.DESCRIPTOR.services_by_name["FlagService"]
+
+
+class FlagServices:
+    """The flag services of one server process."""
+
+    def __init__(self, server: ConfigServer) -> None:
+        config = server.config
+        self.store = FlagStore(server.mirror, server.writer, server.etcd, server.keyspace)
+        self.events = FlagEvents(self.store)
+        self.analytics = FlagAnalytics()
+        self.core = FlagsCore(self.store, self.analytics,
+                              FlagsSettings(default_selector=config.flags_default_selector,
+                                            static_context=dict(config.flags_context)))
+        self.request_timeout = config.request_timeout
+        self.ofrep_listen = config.ofrep_listen
+        self.ofrep: OfrepServer | None = None
+        server.mirror.add_record_listener(self.events.on_records)
+
+    @property
+    def service_names(self) -> tuple[str, ...]:
+        """The services server reflection lists (the flagd ones live in a private pool)."""
+        return (_MANAGE.full_name,)
+
+    def register(self, server: grpc.aio.Server) -> None:
+        register_service(server, _EVALUATION, EvaluationService(self.core, self.events))
+        register_service(server, _EVALUATION_V2, EvaluationService(
+            self.core, self.events, evaluation_v2_pb2))
+        register_service(server, _SYNC, SyncService(self.core, self.events))
+        register_service(server, _MANAGE, FlagManagementService(
+            self.store, self.analytics, self.request_timeout))
+
+    @property
+    def ofrep_port(self) -> int:
+        return self.ofrep.port if self.ofrep is not None else 0
+
+    async def start(self) -> None:
+        """Start what runs beside the gRPC port (the OFREP listener when configured)."""
+        if self.ofrep_listen:
+            from configsvc.server.app import PortInUseError  # noqa: PLC0415 - import cycle
+
+            self.ofrep = OfrepServer(self.core)
+            try:
+                await self.ofrep.start(self.ofrep_listen)
+            except (OSError, ValueError) as exc:
+                raise PortInUseError(
+                    f"cannot serve OFREP on {self.ofrep_listen}: {exc}; choose another "
+                    "address with --ofrep-listen") from exc
+
+    async def stop(self) -> None:
+        """Stop the OFREP listener, if any."""
+        if self.ofrep is not None:
+            await self.ofrep.stop()
+            self.ofrep = None
