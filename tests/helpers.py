@@ -90,6 +90,18 @@ class _StreamMetadata(_Metadata, grpc.aio.UnaryStreamClientInterceptor):  # type
         return await continuation(self._details(details), request)
 
 
+#: Environment for a ``configsvc serve`` subprocess: auth on, bootstrapping ``ADMIN_KEY``.
+SERVE_ENV = {"CONFIGSVC_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY}
+
+
+def key_credentials(key: str = ADMIN_KEY) -> grpc.ChannelCredentials:
+    """Channel credentials that send ``key`` on every call over plaintext loopback: what a
+    flagd provider gets as ``channel_credentials`` (with TLS: ssl_channel_credentials)."""
+    return grpc.composite_channel_credentials(
+        grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP),
+        grpc.access_token_call_credentials(key))
+
+
 def bearer(key: str = ADMIN_KEY) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {key}"),)
 

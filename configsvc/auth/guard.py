@@ -11,8 +11,10 @@ are raised as typed exceptions and become statuses through the one table in
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -26,14 +28,16 @@ from configsvc.auth import principal as principals
 from configsvc.auth.apikeys import PREFIX, ApiKeys
 from configsvc.auth.bearer import JwtVerifier
 from configsvc.auth.bindings import Bindings
+from configsvc.auth.grants import Access, Scope
 from configsvc.auth.limits import Quotas, StreamCaps, TokenBuckets
 from configsvc.auth.principal import MTLS, Caller, Principal
 from configsvc.auth.rules import AUTHENTICATED, METHOD_RULES, PUBLIC, Rule
-from configsvc.auth.scope import ScopePlan, plan
+from configsvc.auth.scope import ScopePlan, plan, plan_none
 from configsvc.errors import (
     ConfigsvcError,
     InvalidArgumentError,
     PermissionDeniedError,
+    StreamEndedError,
     UnauthenticatedError,
 )
 
@@ -63,18 +67,22 @@ class Authenticator:
                 token = value[7:].strip()
                 break
         if token is not None:
-            if token.startswith(PREFIX):
-                return self._api_keys.verify(token)
-            if self._jwt is None:
-                raise UnauthenticatedError(
-                    "the bearer token is not an API key (cs_...) and this server accepts "
-                    "no JWTs (no issuer/JWKS configured)")
-            return await self._jwt.verify(token)
+            return await self.verify(token)
         if self._mtls:
             names = context.auth_context().get("x509_common_name")
             if names:
                 return Principal(f"cert:{names[0].decode()}", MTLS)
         raise UnauthenticatedError(_NO_CREDENTIAL)
+
+    async def verify(self, token: str) -> Principal:
+        """An API key or JWT (from gRPC metadata or an HTTP header) -> principal."""
+        if token.startswith(PREFIX):
+            return self._api_keys.verify(token)
+        if self._jwt is None:
+            raise UnauthenticatedError(
+                "the bearer token is not an API key (cs_...) and this server accepts "
+                "no JWTs (no issuer/JWKS configured)")
+        return await self._jwt.verify(token)
 
 
 def _input_class(method: str) -> Any:
@@ -84,26 +92,44 @@ def _input_class(method: str) -> Any:
 
 
 Hook = Callable[[Any], None]
+#: Reads the scopes of a request that does not name them in fields: (request,
+#: invocation metadata) -> scopes; [] admits any authenticated caller (the
+#: servicer refuses the call itself).
+Scoper = Callable[[Any, Any], list[Scope]]
+
+
+def _undecodable(data: bytes) -> Any:
+    raise InvalidArgumentError.single("request", "cannot be read before authorization")
 
 
 class _Method:
     """Everything the guard needs about one method, worked out once."""
 
-    __slots__ = ("checks", "decode", "hook", "name", "plan", "request_type", "rule")
+    __slots__ = ("checks", "decode", "hook", "name", "plan", "request_type", "rule", "scoper")
 
-    def __init__(self, name: str, rule: Rule, hooks: dict[str, Hook]) -> None:
+    def __init__(self, name: str, rule: Rule, hooks: dict[str, Hook],
+                 scopers: dict[str, Scoper]) -> None:
         self.name = name
         self.rule = rule
         self.hook = hooks[rule.hook] if rule.hook else None
+        self.checks: tuple[tuple[str, ScopePlan], ...] = ()
+        self.scoper = scopers[rule.scope_from] if rule.scope_from else None
+        if self.scoper is not None:
+            # The scope is not in the request's fields (flagd: a header); the request
+            # type may live in a private descriptor pool, so it is not looked up.
+            self.plan: ScopePlan = plan_none()
+            self.decode: Callable[[bytes], Any] = _undecodable
+            self.request_type = name
+            return
         descriptor, cls = _input_class(name)
-        self.plan: ScopePlan = plan(descriptor, rule.aliases,
+        self.plan = plan(descriptor, rule.aliases,
                                     installation_wide=rule.installation_wide,
                                     tenant_wide=rule.tenant_wide)
         #: The rule's further permissions, each on the scope its aliases read.
-        self.checks: tuple[tuple[str, ScopePlan], ...] = tuple(
+        self.checks = tuple(
             (check.permission, plan(descriptor, check.aliases, tenant_wide=rule.tenant_wide))
             for check in rule.also)
-        self.decode: Callable[[bytes], Any] = cls.FromString
+        self.decode = cls.FromString
         self.request_type = descriptor.name
 
 
@@ -119,7 +145,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self.streams = streams
         self._rules = METHOD_RULES if rules is None else rules
         self._hooks: dict[str, Hook] = {"quota.put": quotas.check_put}
+        #: Named scope readers of rules with ``scope_from`` (registered by the features).
+        self.scopers: dict[str, Scoper] = {}
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
+        #: Streams served by async generators (not the watch hub): task -> stream.
+        self._open: dict[asyncio.Task[Any], _OpenStream] = {}
 
     async def intercept_service(
         self, continuation: Callable[[Any], Awaitable[Any]], details: Any
@@ -149,10 +179,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 except DecodeError:
                     raise InvalidArgumentError.single(
                         "request", f"is not a valid {method.request_type}") from None
-            check = access.may_touch if rule.stream_filter else access.allows
-            for scope in method.plan.scopes(request):
-                if not check(rule.permission, scope):
-                    raise _denied_on(principal.name, rule.permission, scope, method.name)
+            scopes = (method.scoper(request, context.invocation_metadata())
+                      if method.scoper is not None else method.plan.scopes(request))
+            require(access, principal.name, rule.permission, scopes, method.name,
+                    partial=rule.stream_filter or rule.overlap)
             for permission, also in method.checks:
                 for scope in also.scopes(request):
                     if not access.allows(permission, scope):
@@ -170,7 +200,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if rule is None:
             log.error("RPC %s has no authorization rule; denied to everyone", name)
             return _denied(name, handler)
-        method = _Method(name, rule, self._hooks)
+        method = _Method(name, rule, self._hooks, self.scopers)
         if handler.unary_unary is not None:
             return grpc.unary_unary_rpc_method_handler(
                 self._unary(method, handler.unary_unary),
@@ -187,7 +217,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         factory = (grpc.stream_unary_rpc_method_handler if handler.stream_unary is not None
                    else grpc.stream_stream_rpc_method_handler)
         inner = handler.stream_unary or handler.stream_stream
-        method = _Method(name, Rule(rule.permission, installation_wide=True), self._hooks)
+        method = _Method(name, Rule(rule.permission, installation_wide=True), self._hooks,
+                         self.scopers)
         return factory(wrap(method, inner), request_deserializer=handler.request_deserializer,
                        response_serializer=handler.response_serializer)
 
@@ -222,13 +253,31 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         release = self.streams.release
 
         if inspect.isasyncgenfunction(inner):
+            registry = self._open
+
             async def guarded_gen(request: Any,
                                   context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
                 caller = await open_stream(method, request, context)
+                task = asyncio.current_task()
+                assert task is not None
+                stream = registry[task] = _OpenStream(caller)
+                if caller.principal.expires_at is not None:
+                    stream.expiry = asyncio.get_running_loop().call_later(
+                        max(0.0, caller.principal.expires_at - time.time()),
+                        _end, task, stream, "the credential expired")
                 try:
                     async for response in inner(request, context):
                         yield response
+                except asyncio.CancelledError:
+                    if not stream.ended:
+                        raise  # the client went away
+                    task.uncancel()
+                    await abort_with(context, StreamEndedError(
+                        f"{stream.ended}; reconnect (the stream is re-authorized)", 0))
                 finally:
+                    registry.pop(task, None)
+                    if stream.expiry is not None:
+                        stream.expiry.cancel()
                     release(caller.principal.name)
 
             return guarded_gen
@@ -241,6 +290,45 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 release(caller.principal.name)
 
         return guarded
+
+
+    def end_streams_where(self, predicate: Callable[[object], bool], message: str) -> int:
+        """End the generator-served streams (flag syncs, audit exports) whose caller
+        ``predicate`` picks, with UNAVAILABLE: the client reconnects and is admitted under
+        the grants now in force. Watch streams are reset by the hub instead."""
+        count = 0
+        for task, stream in list(self._open.items()):
+            if not stream.ended and predicate(stream.caller):
+                _end(task, stream, message)
+                count += 1
+        return count
+
+
+class _OpenStream:
+    """A generator-served stream: its caller and why it is being ended."""
+
+    __slots__ = ("caller", "ended", "expiry")
+
+    def __init__(self, caller: Caller) -> None:
+        self.caller = caller
+        self.ended = ""
+        self.expiry: asyncio.TimerHandle | None = None
+
+
+def _end(task: asyncio.Task[Any], stream: _OpenStream, message: str) -> None:
+    if not stream.ended:
+        stream.ended = message
+        task.cancel()
+
+
+def require(access: Access, name: str, permission: str, scopes: list[Scope], method: str,
+            *, partial: bool = False) -> None:
+    """PERMISSION_DENIED unless ``access`` allows ``permission`` on every scope (with
+    ``partial``: on some of each scope)."""
+    check = access.may_touch if partial else access.allows
+    for scope in scopes:
+        if not check(permission, scope):
+            raise _denied_on(name, permission, scope, method)
 
 
 def _denied_on(name: str, permission: str, scope: Any, method: str) -> PermissionDeniedError:

@@ -35,6 +35,8 @@ AUTHENTICATED = "authenticated"
 
 #: Hook names a rule may use (implemented by the guard).
 HOOK_PUT_QUOTA = "quota.put"
+#: Scope reader of the flagd RPCs (registered by configsvc.flags): the selector header.
+SCOPE_FLAGD_SELECTOR = "flagd.selector"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,12 @@ class Rule:
     hook: str = ""
     tenant_wide: bool = False
     also: tuple[Check, ...] = ()
+    overlap: bool = False
+    """Admit when the grants cover part of the scope (flag sets: any reader in the
+    environment, whatever its service or key prefix)."""
+    scope_from: str = ""
+    """Name of a scope reader registered by a feature, for requests whose scope is not in
+    their fields (flagd: the ``flagd-selector`` header)."""
 
 
 _CONFIG = "/configsvc.v1.ConfigService/"
@@ -75,6 +83,14 @@ _SOURCE_ENV = {"source_environment": "environment"}
 _LEFT = {"left.environment": "environment", "left.service": "service"}
 _RIGHT = {"right.environment": "environment", "right.service": "service"}
 _ENV_NAME = {"name": "environment"}
+_FLAGS = "/configsvc.v1.FlagService/"
+_FLAGD_V1 = "/flagd.evaluation.v1.Service/"
+_FLAGD_V2 = "/flagd.evaluation.v2.Service/"
+_FLAGD_SYNC = "/flagd.sync.v1.FlagSyncService/"
+#: Flag sets are per (tenant, environment) and every service of the environment
+#: evaluates them: any read grant in the environment reads its flags.
+_FLAG_READ = Rule(CONFIG_READ, overlap=True)
+_FLAGD = Rule(CONFIG_READ, overlap=True, scope_from=SCOPE_FLAGD_SELECTOR)
 
 METHOD_RULES: dict[str, Rule] = {
     _CONFIG + "Get": Rule(CONFIG_READ),
@@ -144,6 +160,28 @@ METHOD_RULES: dict[str, Rule] = {
     _HIER + "Promote": Rule(CONFIG_WRITE, aliases=_TARGET_ENV,
                             also=(Check(CONFIG_READ, _SOURCE_ENV),)),
     _HIER + "Diff": Rule(CONFIG_READ, aliases=_LEFT, also=(Check(CONFIG_READ, _RIGHT),)),
+    # Flag management: writes need write on the whole (tenant, environment) of the
+    # flag set (FlagSetRef); reads (definition, history, stats) any read grant there.
+    _FLAGS + "PutFlagSet": Rule(CONFIG_WRITE),
+    _FLAGS + "GetFlagSet": _FLAG_READ,
+    _FLAGS + "DeleteFlagSet": Rule(CONFIG_WRITE),
+    _FLAGS + "PutFlag": Rule(CONFIG_WRITE),
+    _FLAGS + "DeleteFlag": Rule(CONFIG_WRITE),
+    _FLAGS + "SetFlagState": Rule(CONFIG_WRITE),
+    _FLAGS + "SetRollout": Rule(CONFIG_WRITE),
+    _FLAGS + "ListFlagSetHistory": _FLAG_READ,
+    _FLAGS + "RollbackFlagSet": Rule(CONFIG_WRITE),
+    _FLAGS + "GetFlagStats": _FLAG_READ,
+    # flagd evaluation and sync: the flag set named by the flagd-selector header
+    # (or the sync request's selector, or --flags-default-selector); providers send
+    # the API key as call credentials (README "Feature flags and authentication").
+    **{prefix + name: _FLAGD for prefix, names in (
+        (_FLAGD_V1, ("ResolveAll", "ResolveBoolean", "ResolveString", "ResolveFloat",
+                     "ResolveInt", "ResolveObject", "EventStream")),
+        (_FLAGD_V2, ("ResolveBoolean", "ResolveString", "ResolveFloat", "ResolveInt",
+                     "ResolveObject", "EventStream")),
+        (_FLAGD_SYNC, ("SyncFlags", "FetchAllFlags", "GetMetadata")),
+    ) for name in names},
     "/grpc.health.v1.Health/Check": Rule(PUBLIC),
     "/grpc.health.v1.Health/Watch": Rule(PUBLIC),
     "/grpc.health.v1.Health/List": Rule(PUBLIC),

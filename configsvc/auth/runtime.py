@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import grpc
@@ -19,13 +19,19 @@ from configsvc.auth.admin import BOOTSTRAP_MARKER, AuthAdmin
 from configsvc.auth.apikeys import ApiKeys
 from configsvc.auth.bearer import JwtVerifier
 from configsvc.auth.bindings import Bindings
-from configsvc.auth.guard import Authenticator, AuthInterceptor
+from configsvc.auth.grants import Scope
+from configsvc.auth.guard import Authenticator, AuthInterceptor, require
 from configsvc.auth.limits import Quotas, StreamCaps, TokenBuckets
 from configsvc.auth.principal import Caller
 from configsvc.auth.secrets_policy import RbacSecretPolicy
 from configsvc.auth.settings import AUTH_OFF, AuthSettings, ServerTLS
 from configsvc.auth.tls import ReloadingCredentials
-from configsvc.errors import BackendUnavailableError, ConflictError, DeadlineError
+from configsvc.errors import (
+    BackendUnavailableError,
+    ConflictError,
+    DeadlineError,
+    UnauthenticatedError,
+)
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror, RecordBatch
 from configsvc.store.writer import Writer
@@ -55,9 +61,10 @@ class AuthRuntime:
         self.tls = ReloadingCredentials(tls) if tls is not None else None
         jwt = JwtVerifier(settings.jwt) if settings.jwt.enabled else None
         mtls = tls is not None and tls.client_ca_file is not None
+        self.authenticator = Authenticator(self.api_keys, jwt, mtls)
+        self.buckets = TokenBuckets(settings.rate_per_identity, settings.burst_per_identity)
         self.interceptor = AuthInterceptor(
-            Authenticator(self.api_keys, jwt, mtls), self.bindings,
-            TokenBuckets(settings.rate_per_identity, settings.burst_per_identity),
+            self.authenticator, self.bindings, self.buckets,
             StreamCaps(settings.max_streams_per_identity), self.quotas)
         self.bootstrapped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -117,6 +124,29 @@ class AuthRuntime:
             self._lost_sub_grants, watch_pb2.RESET_REASON_PERMISSIONS_CHANGED, message)
         for reset in self.stream_resetters:
             reset(self._lost_grants, message)
+        self.interceptor.end_streams_where(self._lost_grants, message)
+
+    async def admit_http(self, headers: Mapping[str, str], permission: str,
+                         scopes: list[Scope], what: str, *, partial: bool = False) -> None:
+        """Admit an HTTP request (OFREP, metrics) like an RPC: ``Authorization: Bearer
+        <API key or JWT>`` or ``X-API-Key: <API key>``, the identity's rate limit, then
+        ``permission`` on ``scopes``. Raises the typed error; a no-op with auth off."""
+        if not self.enabled:
+            return
+        token = headers.get("X-API-Key", "").strip()
+        authorization = headers.get("Authorization", "")
+        if authorization:
+            if authorization[:7].lower() != "bearer ":
+                raise UnauthenticatedError("the Authorization header must be 'Bearer <API key "
+                                           "or JWT>'")
+            token = authorization[7:].strip()
+        if not token:
+            raise UnauthenticatedError("no credential: send 'Authorization: Bearer <API key or "
+                                       "JWT>' or 'X-API-Key: <API key>'")
+        principal = await self.authenticator.verify(token)
+        self.buckets.take(principal.name)
+        require(self.bindings.access(principal.name), principal.name, permission, scopes, what,
+                partial=partial)
 
     def _lost_sub_grants(self, sub: Subscription) -> bool:
         return self._lost_grants(sub.owner)

@@ -153,6 +153,11 @@ class ScopePlan:
         return out or [Scope()]
 
 
+def plan_none() -> ScopePlan:
+    """The plan of a method whose scopes are read elsewhere (``Rule.scope_from``)."""
+    return ScopePlan(None, ())
+
+
 def plan(descriptor: Descriptor, aliases: Mapping[str, str] | None = None,
          *, installation_wide: bool = False, tenant_wide: bool = False) -> ScopePlan:
     """Work out once where a request message keeps its scope.

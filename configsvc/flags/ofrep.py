@@ -19,18 +19,36 @@ The flag set is chosen like for gRPC: the ``flagd-selector`` header
 (``tenant/environment``) or the server's default selector. The context gets
 the same enrichment (tenant, environment, ``x-configsvc-service``, static
 context values).
+
+With authentication on, every request needs ``Authorization: Bearer <API key
+or JWT>`` or ``X-API-Key: <API key>`` (the OFREP providers' ``headers`` /
+``apiKey`` options) and is admitted like the flagd RPCs: 401 without a valid
+credential, 403 without read permission in the flag set's (tenant,
+environment), 429 with ``Retry-After`` over the identity's rate limit.
+``/metrics`` needs read permission on every tenant (it names them all).
 """
 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
 
-from configsvc.errors import ConfigsvcError, InvalidArgumentError, NotFoundError
+from configsvc.auth.grants import CONFIG_READ, Scope
+from configsvc.errors import (
+    ConfigsvcError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    UnauthenticatedError,
+)
 from configsvc.flags.api import FlagsCore
 from configsvc.flags.evaluator import ErrorCode, Resolution
+from configsvc.flags.selector import FlagSetRef
 from configsvc.model.values import digest
 
 MAX_BODY = 256 * 1024
@@ -58,11 +76,16 @@ def success_body(resolution: Resolution) -> dict[str, Any]:
     return body
 
 
+#: ``AuthRuntime.admit_http``: (headers, permission, scopes, what, partial=...) -> None.
+Admit = Callable[..., Awaitable[None]]
+
+
 class OfrepServer:
     """The HTTP listener; ``start`` binds and returns the port."""
 
-    def __init__(self, core: FlagsCore) -> None:
+    def __init__(self, core: FlagsCore, admit: Admit | None = None) -> None:
         self._core = core
+        self._admit = admit
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_post("/ofrep/v1/evaluate/flags/{key}", self._single)
         app.router.add_post("/ofrep/v1/evaluate/flags", self._bulk)
@@ -100,7 +123,7 @@ class OfrepServer:
         key = request.match_info["key"]
         try:
             raw_context, _ = await self._context(request)
-            ref = self._core.select(request.headers.items())
+            ref = await self._selected(request)
             context = self._core.context(ref, raw_context, request.headers.items())
             resolution = self._core.evaluate(ref, key, context, None)
         except ConfigsvcError as exc:
@@ -113,7 +136,7 @@ class OfrepServer:
     async def _bulk(self, request: web.Request) -> web.Response:
         try:
             raw_context, raw = await self._context(request)
-            ref = self._core.select(request.headers.items())
+            ref = await self._selected(request)
             stored = self._core.flag_set(ref)
             etag = f'"{stored.revision}-{digest(raw)[:16]}"'
             if request.headers.get("If-None-Match") == etag:
@@ -126,8 +149,25 @@ class OfrepServer:
             {"flags": [success_body(r) for r in results],
              "metadata": dict(stored.flag_set.metadata)}, headers={"ETag": etag})
 
+    async def _selected(self, request: web.Request) -> FlagSetRef:
+        """The selected flag set, once the caller may read it (any read grant in its
+        tenant and environment, as for the flagd RPCs)."""
+        ref = self._core.select(request.headers.items())
+        if self._admit is not None:
+            await self._admit(request.headers, CONFIG_READ, [Scope(ref.tenant, ref.environment)],
+                              "OFREP", partial=True)
+        return ref
+
     @staticmethod
     def _failure(exc: ConfigsvcError, key: str | None) -> web.Response:
+        if isinstance(exc, UnauthenticatedError):
+            return _error(401, "GENERAL", exc.message, key)
+        if isinstance(exc, PermissionDeniedError):
+            return _error(403, "GENERAL", exc.message, key)
+        if isinstance(exc, RateLimitedError):
+            response = _error(429, "GENERAL", exc.message, key)
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+            return response
         if isinstance(exc, NotFoundError):
             return _error(404, "FLAG_NOT_FOUND" if key else "GENERAL", exc.message, key)
         if isinstance(exc, InvalidArgumentError):
@@ -135,5 +175,10 @@ class OfrepServer:
         return _error(503, "GENERAL", exc.message, key)
 
     async def _metrics(self, request: web.Request) -> web.Response:
+        if self._admit is not None:
+            try:
+                await self._admit(request.headers, CONFIG_READ, [Scope()], "/metrics")
+            except ConfigsvcError as exc:
+                return self._failure(exc, None)
         return web.Response(text=self._core.analytics.prometheus(),
                             content_type="text/plain", charset="utf-8")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
 from configsvc.api.registry import register_service
+from configsvc.auth.grants import Scope
+from configsvc.auth.rules import SCOPE_FLAGD_SELECTOR
 from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2
 from configsvc.flags._gen.flagd.evaluation.v2 import evaluation_pb2 as evaluation_v2_pb2
 from configsvc.flags._gen.flagd.sync.v1 import sync_pb2
@@ -15,6 +17,7 @@ from configsvc.flags.api import EvaluationService, FlagsCore, FlagsSettings, Syn
 from configsvc.flags.api_manage import FlagManagementService
 from configsvc.flags.events import FlagEvents
 from configsvc.flags.ofrep import OfrepServer
+from configsvc.flags.selector import HEADER, header
 from configsvc.flags.store import FlagStore
 from configsvc.v1 import flags_pb2
 
@@ -25,6 +28,8 @@ _EVALUATION = evaluation_pb2.DESCRIPTOR.services_by_name["Service"]
 _EVALUATION_V2 = evaluation_v2_pb2.DESCRIPTOR.services_by_name["Service"]
 _SYNC = sync_pb2.DESCRIPTOR.services_by_name["FlagSyncService"]
 _MANAGE = flags_pb2.DESCRIPTOR.services_by_name["FlagService"]
+#: The flagd services (private descriptor pool: not listed by reflection).
+FLAGD_SERVICES = (_EVALUATION, _EVALUATION_V2, _SYNC)
 
 
 class FlagServices:
@@ -42,6 +47,20 @@ class FlagServices:
         self.ofrep_listen = config.ofrep_listen
         self.ofrep: OfrepServer | None = None
         server.mirror.add_record_listener(self.events.on_records)
+        # Auth: the flagd RPCs name their flag set in a header, read by this scope
+        # reader; OFREP (HTTP, outside the interceptor) admits through admit_http.
+        self._admit = server.auth.admit_http if server.auth.enabled else None
+        server.auth.interceptor.scopers[SCOPE_FLAGD_SELECTOR] = self.selector_scopes
+
+    def selector_scopes(self, request: Any, metadata: Any) -> list[Scope]:
+        """The flag set a flagd call selects, as an auth scope; [] when the call selects
+        none (the servicer answers: INVALID_ARGUMENT, or empty GetMetadata)."""
+        request_selector = getattr(request, "selector", "")
+        if not (header(metadata, HEADER) or request_selector
+                or self.core.settings.default_selector):
+            return []
+        ref = self.core.select(metadata, request_selector)
+        return [Scope(ref.tenant, ref.environment)]
 
     @property
     def service_names(self) -> tuple[str, ...]:
@@ -65,7 +84,7 @@ class FlagServices:
         if self.ofrep_listen:
             from configsvc.server.app import PortInUseError  # noqa: PLC0415 - import cycle
 
-            self.ofrep = OfrepServer(self.core)
+            self.ofrep = OfrepServer(self.core, self._admit)
             try:
                 await self.ofrep.start(self.ofrep_listen)
             except (OSError, ValueError) as exc:

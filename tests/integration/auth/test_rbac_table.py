@@ -21,6 +21,7 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from configsvc.auth.rules import METHOD_RULES
+from configsvc.flags.pool import POOL
 from configsvc.v1 import (
     auth_pb2,
     config_pb2,
@@ -28,6 +29,7 @@ from configsvc.v1 import (
     watch_pb2,
 )
 from tests.helpers import ADMIN_KEY, Stack, ckey
+from tests.integration.auth import flag_requests as flag_rows
 from tests.integration.auth import merged_requests as merged
 from tests.integration.auth.support import admin, channel_for, principal, unique
 from tests.integration.hier.support import Hier, hier_stubs
@@ -80,6 +82,7 @@ EXPECT: dict[str, dict[str, set[str]] | str] = {
     "/grpc.health.v1.Health/List": PUBLIC,
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": PUBLIC,
     **merged.EXPECT,
+    **flag_rows.EXPECT,
 }
 
 
@@ -106,6 +109,8 @@ async def _request(world: World, method: str, target: str) -> Any:
     """A request for ``method`` on ``target`` that succeeds for an authorized caller."""
     if method in merged.EXPECT:
         return await merged.request(world, method, target)
+    if method in flag_rows.EXPECT:
+        return await flag_rows.request(world, method, target)
     t, env, key = world.tenants[target], world.envs[target], world.key(target)
     name = method.rsplit("/", 1)[1]
     root = admin(world.stack)
@@ -170,8 +175,11 @@ async def _request(world: World, method: str, target: str) -> Any:
 
 
 async def _code(channel: grpc.aio.Channel, method: str, request: Any) -> grpc.StatusCode:
+    """The status of one call; ``request`` may be (request, metadata)."""
+    request, metadata = request if isinstance(request, tuple) else (request, None)
     service, name = method.lstrip("/").rsplit("/", 1)
-    described = descriptor_pool.Default().FindServiceByName(service).methods_by_name[name]
+    pool = POOL if method in flag_rows.FLAGD_METHODS else descriptor_pool.Default()
+    described = pool.FindServiceByName(service).methods_by_name[name]
     response = GetMessageClass(described.output_type)
     try:
         if described.client_streaming:
@@ -183,20 +191,21 @@ async def _code(channel: grpc.aio.Channel, method: str, request: Any) -> grpc.St
         elif described.server_streaming:
             call = channel.unary_stream(method, request_serializer=type(request).SerializeToString,
                                         response_deserializer=response.FromString)(
-                request, timeout=10)
+                request, timeout=10, metadata=metadata)
             await call.read()  # first message, or the error
             call.cancel()
         else:
             await channel.unary_unary(method, request_serializer=type(request).SerializeToString,
                                       response_deserializer=response.FromString)(
-                request, timeout=10)
+                request, timeout=10, metadata=metadata)
     except grpc.aio.AioRpcError as err:
         return err.code()
     return OK
 
 
 async def served_methods(stack: Stack) -> set[str]:
-    """Every method of every service the running server lists by reflection."""
+    """Every method of every service the running server lists by reflection, and the
+    flagd services (served too, but kept out of reflection by their private pool)."""
     stub = reflection_pb2_grpc.ServerReflectionStub(stack.channel)  # type: ignore[no-untyped-call]
     call = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(
         list_services="")]))
@@ -205,7 +214,7 @@ async def served_methods(stack: Stack) -> set[str]:
     names = [s.name for s in reply.list_services_response.service]
     pool = descriptor_pool.Default()
     return {f"/{name}/{m.name}" for name in names
-            for m in pool.FindServiceByName(name).methods}
+            for m in pool.FindServiceByName(name).methods} | flag_rows.FLAGD_METHODS
 
 
 async def test_every_served_method_has_a_rule_and_a_row(stack: Stack) -> None:

@@ -9,6 +9,7 @@ every scenario also crosses the etcd watch between two processes.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ from configsvc.devstack.etcd import EtcdServer
 from configsvc.devstack.ports import free_port
 from configsvc.flags._gen.flagd.sync.v1 import sync_pb2, sync_pb2_grpc
 from configsvc.v1 import tenant_pb2
-from tests.helpers import Stack
+from tests.helpers import SERVE_ENV, Stack, key_credentials
 from tests.integration.flags import provider_exclusions as exclusions
 from tests.unit.flags.conformance import EVALUATOR_FLAGS, TESTBED
 
@@ -104,6 +105,7 @@ def serve(etcd: EtcdServer, root: str, *options: str) -> Iterator[FlagServer]:
         [sys.executable, "-m", "configsvc.cli.main", "serve", "--listen", f"127.0.0.1:{port}",
          "--etcd-endpoints", etcd.endpoint, "--root-prefix", root,
          "--workers", "1", "--log-level", "WARNING", "--grace-period", "1", *options],
+        env={**os.environ, **SERVE_ENV},
     )
     address = f"127.0.0.1:{port}"
     try:
@@ -137,7 +139,7 @@ def flag_server(etcd: EtcdServer, stack: Stack) -> Iterator[FlagServer]:
 
 def wait_for_flag_set(address: str, selector: str, expected: dict[str, Any]) -> None:
     """Block until the server at ``address`` serves ``expected`` for ``selector`` (bounded)."""
-    with grpc.insecure_channel(address) as channel:
+    with grpc.secure_channel(address, key_credentials()) as channel:
         stub = sync_pb2_grpc.FlagSyncServiceStub(channel)
         for _ in range(300):
             try:

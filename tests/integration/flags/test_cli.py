@@ -22,12 +22,12 @@ FLAGS = {"flags": {
 async def _cli(capsys: pytest.CaptureFixture[str], stack: Stack,
                *argv: str) -> tuple[int, str, str]:
     capsys.readouterr()
-    code = await asyncio.to_thread(main, ["flags", *argv, "--server", stack.address,
-                                          "--actor", "tester"])
+    code = await asyncio.to_thread(main, ["flags", *argv, "--server", stack.address])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
 
+@pytest.mark.usefixtures("admin_api_key")
 async def test_flags_commands_round_trip(
     stack: Stack, tenant: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -57,7 +57,7 @@ async def test_flags_commands_round_trip(
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["VERSION", "OPERATION", "REVISION"]
     assert [line.split()[0] for line in lines[1:]] == ["4", "3", "2", "1"]
-    assert "launch" in lines[-1] and "tester" in lines[-1]
+    assert "launch" in lines[-1] and "key:bootstrap-admin" in lines[-1]
     code, out, _ = await _cli(capsys, stack, "history", ref, "--json", "--page-size", "1")
     assert code == 0 and json.loads(out)["version"] == 4
 
@@ -79,6 +79,7 @@ async def test_flags_commands_round_trip(
     assert code == 0 and out.startswith(f"deleted {ref} at revision ")
 
 
+@pytest.mark.usefixtures("admin_api_key")
 async def test_flags_errors(
     stack: Stack, tenant: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -21,6 +21,7 @@ from pytest_bdd import given, parsers, scenarios, then, when
 
 from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2 as ev
 from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2_grpc
+from tests.helpers import key_credentials
 from tests.integration.flags.conftest import KitFlags, typed
 from tests.unit.flags.conformance import TESTBED
 
@@ -54,7 +55,7 @@ class Call:
 
 @pytest.fixture
 def channel(testkit: KitFlags) -> Iterator[grpc.Channel]:
-    with grpc.insecure_channel(testkit.server.address) as opened:
+    with grpc.secure_channel(testkit.server.address, key_credentials()) as opened:
         yield opened
 
 

@@ -49,8 +49,7 @@ def _violations(err: grpc.aio.AioRpcError) -> list[str]:
 
 async def _put(flags: Any, tenant: str, document: Any, **kwargs: Any) -> flags_pb2.FlagSet:
     response = await flags.PutFlagSet(flags_pb2.PutFlagSetRequest(
-        ref=_ref(tenant), definition=json.dumps(document), **kwargs), metadata=(
-        ("x-configsvc-actor", "alice"),))
+        ref=_ref(tenant), definition=json.dumps(document), **kwargs))
     result: flags_pb2.FlagSet = response.flag_set
     return result
 
@@ -60,7 +59,7 @@ async def test_put_get_and_the_schema_rejects_with_the_offending_path(
 ) -> None:
     stored = await _put(flags, tenant, ROLLOUT, reason="launch")
     assert (stored.version, stored.bucketing, stored.updated_by) == (
-        1, flags_pb2.BUCKETING_CURRENT, "alice")
+        1, flags_pb2.BUCKETING_CURRENT, "key:bootstrap-admin")  # the authenticated caller
     got = (await flags.GetFlagSet(flags_pb2.GetFlagSetRequest(ref=_ref(tenant)))).flag_set
     assert json.loads(got.definition) == ROLLOUT and got.revision == stored.revision
 

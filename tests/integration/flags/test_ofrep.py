@@ -10,7 +10,12 @@ import pytest
 
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.server.app import PortInUseError
-from tests.helpers import Stack, close_stack, open_stack
+from configsvc.v1 import auth_pb2
+from tests.helpers import ADMIN_KEY, Stack, close_stack, open_stack
+from tests.integration.auth.support import principal
+
+#: OFREP providers send the API key as a header (``headers`` / ``apiKey`` options).
+ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 FLAGS = {
     "metadata": {"team": "web"},
@@ -40,7 +45,7 @@ async def ofrep(etcd: EtcdServer, stack: Stack, tenant: str) -> AsyncIterator[st
 
 
 async def test_single_bulk_and_metrics(ofrep: str, tenant: str) -> None:
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=ADMIN) as http:
         async with http.post(f"{ofrep}/ofrep/v1/evaluate/flags/banner",
                              json={"context": {"targetingKey": "u1"}}) as response:
             assert response.status == 200
@@ -92,3 +97,34 @@ async def test_a_busy_ofrep_port_fails_loudly(etcd: EtcdServer, ofrep: str,
     with pytest.raises(PortInUseError, match="--ofrep-listen"):
         await open_stack(etcd.endpoint, stack.server.config.root_prefix,
                          ofrep_listen=f"127.0.0.1:{port}")
+
+
+async def test_ofrep_admits_like_the_flagd_rpcs(ofrep: str, stack: Stack, tenant: str) -> None:
+    _, service_key = await principal(stack, auth_pb2.ROLE_VIEWER, tenant, "prod", "api")
+    _, staging_key = await principal(stack, auth_pb2.ROLE_VIEWER, tenant, "staging")
+    url = f"{ofrep}/ofrep/v1/evaluate/flags/banner"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json={}) as response:
+            body = await response.json()
+            assert (response.status, body["errorCode"]) == (401, "GENERAL")
+            assert "X-API-Key" in body["errorDetails"]
+        async with http.post(url, json={}, headers={"Authorization": "Basic x"}) as response:
+            assert response.status == 401
+        async with http.post(url, json={}, headers={"X-API-Key": "cs_0000000000000000_no"}
+                             ) as response:
+            assert response.status == 401
+        # Any read grant in the flag set's environment reads its flags (here: one service).
+        async with http.post(url, json={}, headers={"X-API-Key": service_key}) as response:
+            assert (response.status, (await response.json())["value"]) == (200, "B")
+        async with http.post(url, json={}, headers={"Authorization": f"Bearer {staging_key}"}
+                             ) as response:
+            assert response.status == 403
+            assert "config.read" in (await response.json())["errorDetails"]
+        async with http.post(f"{ofrep}/ofrep/v1/evaluate/flags", json={},
+                             headers={"X-API-Key": staging_key}) as response:
+            assert response.status == 403
+        # The metrics name every tenant: read on all of them.
+        async with http.get(f"{ofrep}/metrics", headers={"X-API-Key": service_key}) as response:
+            assert response.status == 403
+        async with http.get(f"{ofrep}/metrics") as response:
+            assert response.status == 401

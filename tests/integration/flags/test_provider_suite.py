@@ -29,6 +29,7 @@ from openfeature.event import EventDetails, ProviderEvent
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from configsvc.v1 import flags_pb2, flags_pb2_grpc
+from tests.helpers import key_credentials
 from tests.integration.flags.conftest import TestbedFlags, selector_for, typed
 from tests.unit.flags.conformance import TESTBED
 
@@ -144,7 +145,8 @@ def a_provider(scenario_state: Scenario, testbed: TestbedFlags, name: str,
     kwargs.setdefault("deadline_ms", 5000)
     provider = FlagdProvider(
         host=host, port=int(port), resolver_type=ResolverType(scenario_state.mode),
-        sync_metadata_disabled=name == "syncpayload", **kwargs)
+        sync_metadata_disabled=name == "syncpayload",
+        channel_credentials=key_credentials(), **kwargs)  # the API key, as call credentials
     domain = f"scenario-{next(_domains)}"
     scenario_state.provider = provider
     scenario_state.client = api.get_client(domain)
@@ -197,7 +199,7 @@ def event_fired(scenario_state: Scenario, name: str) -> None:
 def modify_flag(scenario_state: Scenario, testbed: TestbedFlags) -> None:
     tenant, environment = scenario_state.selector.split("/")
     ref = flags_pb2.FlagSetRef(tenant=tenant, environment=environment)
-    with grpc.insecure_channel(testbed.server.address) as channel:
+    with grpc.secure_channel(testbed.server.address, key_credentials()) as channel:
         stub = flags_pb2_grpc.FlagServiceStub(channel)  # type: ignore[no-untyped-call]
         current = json.loads(stub.GetFlagSet(flags_pb2.GetFlagSetRequest(ref=ref),
                                              timeout=10).flag_set.definition)
