@@ -21,7 +21,6 @@ BY_TAG: dict[str, str] = {
     "reconnect": "stops and restarts the server mid-scenario (launchpad behaviour, timing-based)",
     "unavailable": "needs a provider pointed at a port nothing listens on and an error within "
                    "N ms: a provider timing test with no server behaviour",
-    "forbidden": "needs the server to answer PERMISSION_DENIED; authentication is another issue",
     "customCert": "TLS with the testbed's certificates: the dev server listens in plaintext",
     "unixsocket": "unix-socket listener: the server listens on TCP only",
     "deprecated": "the testbed marks this suite deprecated: it expects FLAG_NOT_FOUND for a "

@@ -26,10 +26,11 @@ from openfeature.contrib.provider.flagd import FlagdProvider
 from openfeature.contrib.provider.flagd.config import CacheType, ResolverType
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import EventDetails, ProviderEvent
+from openfeature.provider import ProviderStatus
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from configsvc.v1 import flags_pb2, flags_pb2_grpc
-from tests.helpers import key_credentials
+from configsvc.v1 import auth_pb2, auth_pb2_grpc, flags_pb2, flags_pb2_grpc
+from tests.helpers import ADMIN_KEY, key_credentials
 from tests.integration.flags.conftest import TestbedFlags, selector_for, typed
 from tests.unit.flags.conformance import TESTBED
 
@@ -143,10 +144,12 @@ def a_provider(scenario_state: Scenario, testbed: TestbedFlags, name: str,
     kwargs = {_OPTIONS[k]: v for k, v in options.items() if k in _OPTIONS}
     kwargs["selector"] = scenario_state.selector
     kwargs.setdefault("deadline_ms", 5000)
+    # The API key goes as call credentials; a "forbidden" provider's key has no binding.
+    key = _unbound_key(testbed.server.address) if name == "forbidden" else ADMIN_KEY
     provider = FlagdProvider(
         host=host, port=int(port), resolver_type=ResolverType(scenario_state.mode),
         sync_metadata_disabled=name == "syncpayload",
-        channel_credentials=key_credentials(), **kwargs)  # the API key, as call credentials
+        channel_credentials=key_credentials(key), **kwargs)
     domain = f"scenario-{next(_domains)}"
     scenario_state.provider = provider
     scenario_state.client = api.get_client(domain)
@@ -154,7 +157,8 @@ def a_provider(scenario_state: Scenario, testbed: TestbedFlags, name: str,
     # Added after the provider: a ready handler runs at once if the provider already is.
     scenario_state.client.add_handler(ProviderEvent.PROVIDER_READY,
                                       scenario_state.events.handler("ready"))
-    scenario_state.events.wait("ready")  # the launchpad's "stable" provider is a ready one
+    if name != "forbidden":  # the launchpad's "stable" provider is a ready one
+        scenario_state.events.wait("ready")
 
 
 @given(parsers.parse("a {name} event handler"))
@@ -214,6 +218,27 @@ def modify_flag(scenario_state: Scenario, testbed: TestbedFlags) -> None:
 @then(parsers.parse("the {name} event handler should have been executed"))
 def handler_executed(scenario_state: Scenario, name: str) -> None:
     scenario_state.events.wait(name)
+
+
+@then(parsers.parse("the {name} event handler should have been executed within {ms:d}ms"))
+def handler_executed_within(scenario_state: Scenario, name: str, ms: int) -> None:
+    scenario_state.events.wait(name)  # bounded by EVENT_WAIT: no timing assertion here
+
+
+@then("the client should be in fatal state")
+def client_fatal(scenario_state: Scenario) -> None:
+    assert scenario_state.client is not None
+    assert scenario_state.client.get_provider_status() == ProviderStatus.FATAL
+
+
+def _unbound_key(address: str) -> str:
+    """A fresh API key without any role binding: every flagd call is PERMISSION_DENIED."""
+    with grpc.secure_channel(address, key_credentials()) as channel:
+        stub = auth_pb2_grpc.AuthServiceStub(channel)  # type: ignore[no-untyped-call]
+        made = stub.CreateApiKey(auth_pb2.CreateApiKeyRequest(
+            name=f"forbidden-{next(_domains)}"), timeout=10)
+    secret: str = made.secret
+    return secret
 
 
 @then("the flag should be part of the event payload")
