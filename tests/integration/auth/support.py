@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from typing import Any
 
 import grpc
 
@@ -61,3 +62,12 @@ async def acting_as(stack: Stack, tenant: str, *names: str,
         callers[name] = bearer(await new_key(stack, name))
         await bind(stack, f"key:{name}", role, tenant)
     return callers
+
+
+async def code_of(call: Any) -> grpc.StatusCode:
+    """The status code a call ends with (OK when it succeeds)."""
+    try:
+        await call
+    except grpc.aio.AioRpcError as err:
+        return err.code()
+    return grpc.StatusCode.OK

@@ -5,7 +5,6 @@ environment, and flag streams that end when the caller's grants change."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import grpc
 import pytest
@@ -16,7 +15,7 @@ from configsvc.flags._gen.flagd.sync.v1 import sync_pb2, sync_pb2_grpc
 from configsvc.v1 import auth_pb2
 from tests.helpers import Stack, key_credentials
 from tests.integration.auth.flag_requests import DOCUMENT
-from tests.integration.auth.support import admin, bind, channel_for, principal
+from tests.integration.auth.support import admin, bind, channel_for, code_of, principal
 
 
 def selector(tenant: str, env: str = "prod") -> tuple[tuple[str, str], ...]:
@@ -27,13 +26,6 @@ async def load(stack: Stack, tenant: str, env: str = "prod") -> None:
     await stack.server.flags.store.put(tenant, env, DOCUMENT, bucketing=None, actor="tests",
                                        reason="", expected_revision=None, timeout=10)
 
-
-async def code_of(call: Any) -> grpc.StatusCode:
-    try:
-        await call
-    except grpc.aio.AioRpcError as err:
-        return err.code()
-    return grpc.StatusCode.OK
 
 
 async def test_any_reader_in_the_environment_evaluates_its_flags(stack: Stack,

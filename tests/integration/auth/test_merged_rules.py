@@ -32,18 +32,11 @@ from configsvc.v1 import (
     watch_pb2_grpc,
 )
 from tests.helpers import Stack, ckey, close_stack, open_stack, secret_settings
-from tests.integration.auth.support import admin, bind, channel_for, principal
+from tests.integration.auth.support import admin, bind, channel_for, code_of, principal
 from tests.integration.hier.support import Hier, hier_stubs
 
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 
-
-async def code_of(call: Any) -> grpc.StatusCode:
-    try:
-        await call
-    except grpc.aio.AioRpcError as err:
-        return err.code()
-    return grpc.StatusCode.OK
 
 
 async def as_role(stack: Stack, role: int, tenant: str, environment: str = "",
