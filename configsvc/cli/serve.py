@@ -9,7 +9,7 @@ from typing import Any
 
 from configsvc.cli.auth_options import add_auth_options, settings_from_args
 from configsvc.devstack import DevStackError, ensure_port_free
-from configsvc.events.settings import DEFAULT_TOPIC, EventSettings, WebhookSettings
+from configsvc.events.settings import DEFAULT_TOPIC, EventSettings, PulsarTLS, WebhookSettings
 from configsvc.secrets.cli import add_secret_options, secret_settings_from_args
 from configsvc.server import logs
 from configsvc.server.app import PortInUseError, run
@@ -56,6 +56,14 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                         help="publish ConfigurationUpdatedEvent to this broker "
                              "(pulsar://host:port; env CONFIGSVC_PULSAR_URL; empty: off; "
                              "dev: the local pulsar-lite)")
+    events.add_argument("--pulsar-ca-file", default=env("PULSAR_CA_FILE", ""),
+                        help="PEM bundle that signs the broker's certificate (pulsar+ssl:// URLs; "
+                             "env CONFIGSVC_PULSAR_CA_FILE)")
+    events.add_argument("--pulsar-cert-file", default=env("PULSAR_CERT_FILE", ""),
+                        help="client certificate for Pulsar TLS authentication (env "
+                             "CONFIGSVC_PULSAR_CERT_FILE; with --pulsar-key-file)")
+    events.add_argument("--pulsar-key-file", default=env("PULSAR_KEY_FILE", ""),
+                        help="private key of --pulsar-cert-file (env CONFIGSVC_PULSAR_KEY_FILE)")
     events.add_argument("--events-topic", default=env("EVENTS_TOPIC", DEFAULT_TOPIC),
                         help="topic for change events (env CONFIGSVC_EVENTS_TOPIC; "
                              "default %(default)s)")
@@ -137,7 +145,9 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig
             progress_interval=args.watch_progress_interval, max_age=args.watch_max_age),
         "secrets": secret_settings_from_args(args),
         "events": EventSettings(pulsar_url=args.pulsar_url, topic=args.events_topic,
-                                lease_ttl=args.publisher_lease_ttl),
+                                lease_ttl=args.publisher_lease_ttl, tls=PulsarTLS(
+                                    ca_file=args.pulsar_ca_file, cert_file=args.pulsar_cert_file,
+                                    key_file=args.pulsar_key_file)),
         "webhooks": WebhookSettings(
             allowed_hosts=tuple(h.strip() for h in args.webhook_allowed_hosts.split(",")
                                 if h.strip()),

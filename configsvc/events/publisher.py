@@ -152,7 +152,7 @@ class Publisher:
     def _pulsar_sink(self) -> EventSink:
         return PulsarSink(self._settings.pulsar_url, self._settings.topic,
                           send_timeout=self._settings.send_timeout,
-                          max_pending=self._settings.max_in_flight)
+                          max_pending=self._settings.max_in_flight, tls=self._settings.tls)
 
     @property
     def topic(self) -> str:

@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 DEFAULT_TOPIC = "persistent://public/default/configsvc-events"
+
+
+@dataclass(frozen=True)
+class PulsarTLS:
+    """TLS (and TLS client authentication) to the Pulsar broker; use a ``pulsar+ssl://`` URL."""
+
+    ca_file: str = ""
+    """PEM bundle that signs the broker's certificate; empty: the system's trust store."""
+    cert_file: str = ""
+    """Client certificate (PEM) for Pulsar's TLS authentication; empty: no client certificate."""
+    key_file: str = ""
+    """Private key (PEM) of ``cert_file``."""
+    validate_hostname: bool = True
+    """Check that the broker's certificate names the host in the URL."""
+
+    def client_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``pulsar.Client`` (authentication is built by the caller)."""
+        options: dict[str, Any] = {"tls_validate_hostname": self.validate_hostname,
+                                   "tls_allow_insecure_connection": False}
+        if self.ca_file:
+            options["tls_trust_certs_file_path"] = self.ca_file
+        return options
 
 
 @dataclass(frozen=True)
@@ -25,6 +48,15 @@ class EventSettings:
     """Seconds Pulsar may take to acknowledge one message before the batch is retried."""
     backoff: tuple[float, float] = (0.2, 5.0)
     """Min and max delay (seconds) between attempts while Pulsar or etcd is down."""
+    tls: PulsarTLS = field(default_factory=PulsarTLS)
+    """TLS to the broker; applies to ``pulsar+ssl://`` URLs."""
+
+    def __post_init__(self) -> None:
+        if bool(self.tls.cert_file) != bool(self.tls.key_file):
+            raise ValueError("Pulsar TLS needs both a client certificate and its key, or neither")
+        if (self.tls.ca_file or self.tls.cert_file) and self.pulsar_url.startswith("pulsar://"):
+            raise ValueError("Pulsar TLS files are set but the URL is pulsar:// (plaintext); "
+                             "use pulsar+ssl://")
 
     @property
     def enabled(self) -> bool:

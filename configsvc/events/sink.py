@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from configsvc.errors import BackendUnavailableError
 from configsvc.events.build import OutgoingEvent
+from configsvc.events.settings import PulsarTLS
 
 BACKEND = "pulsar"
 log = logging.getLogger(__name__)
@@ -37,8 +38,10 @@ class EventSink(Protocol):
 class PulsarSink:
     """One Pulsar producer on ``topic``; messages keyed by config key, revision in properties."""
 
-    def __init__(self, url: str, topic: str, *, send_timeout: float, max_pending: int) -> None:
+    def __init__(self, url: str, topic: str, *, send_timeout: float, max_pending: int,
+                 tls: PulsarTLS | None = None) -> None:
         self.url = url
+        self._tls = tls or PulsarTLS()
         self.topic = topic
         self._send_timeout_ms = max(1000, int(send_timeout * 1000))
         self._max_pending = max_pending
@@ -58,8 +61,13 @@ class PulsarSink:
         import pulsar  # noqa: PLC0415 - only replicas that publish need the library loaded
 
         timeout_s = max(1, self._send_timeout_ms // 1000)
+        options = self._tls.client_options() if self.url.startswith("pulsar+ssl://") else {}
+        if options and self._tls.cert_file:
+            options["authentication"] = pulsar.AuthenticationTLS(self._tls.cert_file,
+                                                                 self._tls.key_file)
         client = pulsar.Client(self.url, operation_timeout_seconds=timeout_s,
-                               connection_timeout_ms=self._send_timeout_ms, logger=_client_log)
+                               connection_timeout_ms=self._send_timeout_ms, logger=_client_log,
+                               **options)
         try:
             producer = client.create_producer(
                 self.topic, send_timeout_millis=self._send_timeout_ms,
