@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from configsvc.store.keyspace import Keyspace
-from configsvc.store.writer import RecordChange, Writer
+from configsvc.store.writer import Writer
 from configsvc.v1 import audit_pb2, config_pb2
 
 log = logging.getLogger(__name__)
@@ -114,12 +114,8 @@ class AccessAuditor:
                     rest.append(item)
             self._pending = rest
             try:
-                # commit_records needs one record change: a per-tenant "last access
-                # batch" key (not mirrored) carries the batch size.
                 await self._writer.commit_records(
-                    tenant, [RecordChange(self._ks.record_key(tenant, KIND, "last-access"),
-                                          str(len(taken)).encode())],
-                    [access.record() for access, _ in taken], timeout=timeout)
+                    tenant, [], [access.record() for access, _ in taken], timeout=timeout)
                 self.transactions += 1
                 error: BaseException | None = None
             except Exception as exc:  # every waiter gets the same failure

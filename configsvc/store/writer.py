@@ -197,14 +197,15 @@ class Writer:
 
         For everything that is not a config entry (environments, schemas,
         flag sets, API keys, ...): the same all-or-nothing shape as config
-        writes. With ``tenant`` set the Txn also requires the tenant to exist
+        writes; ``changes`` may be empty for audit-only commits (audited
+        reads). With ``tenant`` set the Txn also requires the tenant to exist
         and the audit records go under the tenant; without, under the
         installation-wide audit prefix. Audit records get their ``id`` here.
         A failed compare raises ABORTED naming the first key that moved (or
         NOT_FOUND for a missing tenant) and writes nothing.
         """
-        if not changes:
-            raise ValueError("commit_records needs at least one change")
+        if not changes and not audits:
+            raise ValueError("commit_records needs at least one change or audit record")
         compares = [
             _cmp_mod(change.key, change.expected_mod_revision)
             for change in changes

@@ -145,3 +145,11 @@ async def test_commit_records_is_all_or_nothing_with_audit(
 
     with pytest.raises(ValueError):
         await writer.commit_records("acme", [], [], timeout=5)
+    # Audit-only (an audited read): still one Txn that needs the tenant.
+    rev3 = await writer.commit_records("acme", [], [audit_pb2.AuditRecord(
+        kind="widget", tenant="acme", name="a", operation=config_pb2.OPERATION_ACCESS)],
+        timeout=5)
+    assert rev3 > rev2
+    with pytest.raises(NotFoundError):
+        await writer.commit_records("nope", [], [audit_pb2.AuditRecord(kind="widget")],
+                                    timeout=5)
