@@ -48,6 +48,9 @@ from configsvc.v1 import config_pb2, tenant_pb2
 
 log = logging.getLogger(__name__)
 
+#: Ranges a resync keeps in flight at once (tenants x kinds are loaded concurrently).
+RESYNC_CONCURRENCY = 16
+
 _GET_ENTRY = b"\x0a"  # GetResponse.entry (field 1, length-delimited)
 _GET_REVISION = b"\x10"  # GetResponse.revision (field 2, varint)
 
@@ -275,15 +278,24 @@ class Mirror:
             if self._ks.tenant_from_key(kv.key) is not None:
                 tenant = tenant_from_kv(self._ks, kv)
                 state.tenants[tenant.name] = tenant
-        for name in state.tenants:
-            for kv in await self._etcd.range_all(self._ks.cfg_prefix(name), revision=revision):
-                key = self._ks.parse_cfg_key(kv.key)
-                if key is not None:
-                    state.put(kv.key, Item.of(key, entry_from_kv(key, kv)))
-            for kind in keyspace.RECORD_KINDS:
-                prefix = self._ks.record_prefix(name, kind)
-                for kv in await self._etcd.range_all(prefix, revision=revision):
+        # One range per tenant and kind, all at the same revision; a bounded number
+        # in flight so a resync of many tenants takes round trips / RESYNC_CONCURRENCY.
+        prefixes = [self._ks.cfg_prefix(name) for name in state.tenants] + [
+            self._ks.record_prefix(name, kind)
+            for name in state.tenants for kind in keyspace.RECORD_KINDS]
+        gate = asyncio.Semaphore(RESYNC_CONCURRENCY)
+
+        async def load(prefix: bytes) -> list[Any]:
+            async with gate:
+                return await self._etcd.range_all(prefix, revision=revision)
+
+        loaded = await asyncio.gather(*(load(prefix) for prefix in prefixes))
+        for index, kvs in enumerate(loaded):
+            for kv in kvs:
+                if index >= len(state.tenants):
                     state.records[kv.key] = _record(kv)
+                elif (key := self._ks.parse_cfg_key(kv.key)) is not None:
+                    state.put(kv.key, Item.of(key, entry_from_kv(key, kv)))
         previous, self._state = self._state, state
         self._applied = revision
         self._advance(revision)
