@@ -48,7 +48,8 @@ OUT = ROOT / "bench" / "events_results.json"
 def serve(etcd: EtcdServer, port: int, pulsar_url: str, topic: str) -> Iterator[None]:
     command = [sys.executable, "-m", "configsvc.cli.main", "serve", "--workers", "1",
                "--listen", f"127.0.0.1:{port}", "--etcd-endpoints", etcd.endpoint,
-               "--log-level", "WARNING", "--events-topic", topic]
+               "--log-level", "WARNING", "--events-topic", topic,
+               "--auth", "off"]  # this measures events; bench.native measures auth's cost
     if pulsar_url:
         command += ["--pulsar-url", pulsar_url]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import grpc
 
+from configsvc.auth.settings import AuthSettings
 from configsvc.devstack import EtcdServer, free_port
 from configsvc.hier.resolver import MirrorSource, resolve_scope
 from configsvc.server.app import ConfigServer
@@ -58,8 +59,9 @@ async def seed(config: config_pb2_grpc.ConfigServiceStub) -> None:
 
 
 async def measure(endpoint: str, calls: int) -> dict[str, dict[str, float]]:
+    # Authentication off: this measures resolution; bench.native measures auth's cost.
     server = ConfigServer(ServerConfig(etcd_endpoints=(endpoint,), listen="127.0.0.1:0",
-                                       root_prefix="/bench"))
+                                       root_prefix="/bench", auth=AuthSettings(mode="off")))
     await server.start()
     assert await server.mirror.wait_synced(15)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")

@@ -71,6 +71,33 @@ def watch_phase(quick: bool) -> dict[str, float]:
     return figures
 
 
+def flatten(prefix: str, value: Any) -> dict[str, float]:
+    """Nested figures as one flat map: {"a": {"p99_ms": 1}} -> {"<prefix>_a_p99_ms": 1}."""
+    if isinstance(value, dict):
+        flat: dict[str, float] = {}
+        for key, inner in value.items():
+            flat.update(flatten(f"{prefix}_{key}", inner))
+        return flat
+    return {prefix: value} if isinstance(value, int | float) else {}
+
+
+def script_phase(module: str, prefix: str, *argv: str) -> dict[str, float]:
+    """Run ``python -m bench.<module>`` (it prints its figures as JSON) and flatten them."""
+    done = subprocess.run([sys.executable, "-m", f"bench.{module}", *argv], cwd=ROOT,
+                          check=True, timeout=1800, capture_output=True, text=True)
+    printed = done.stdout[done.stdout.index("{"):]
+    return flatten(prefix, json.loads(printed))
+
+
+def feature_phases(quick: bool) -> dict[str, float]:
+    """Resolve (4 layers x 500 keys), flag evaluation, and change events."""
+    figures = script_phase("resolve", "resolve", "--calls", "50" if quick else "200")
+    figures |= script_phase("flags", "flags", "--requests", "2000" if quick else "20000")
+    figures |= script_phase("events", "x", *(["--quick"] if quick else []))
+    # events already names its figures "events_..."; drop the placeholder prefix.
+    return {key.removeprefix("x_"): value for key, value in figures.items()}
+
+
 def tables(f: dict[str, float]) -> str:
     def row(label: str, rps: str, p50: str, p99: str) -> str:
         return (f"| {label} | {f[rps]:,.0f} | {f[p50]:.3f} | {f[p99]:.3f} |")
@@ -112,6 +139,7 @@ def main() -> int:
     figures, distributions = native.measure(args.quick)
     figures.update(client_phase(args.quick))
     native.chart(distributions, OUT / "latency.png")
+    figures.update(feature_phases(args.quick))
     if not args.skip_watch:
         figures.update(watch_phase(args.quick))
     result = {"figures": figures, "machine": machine(),
