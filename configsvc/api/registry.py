@@ -34,6 +34,7 @@ def register_service(
     *,
     raw_responses: Iterable[str] = (),
     raw_requests: Iterable[str] = (),
+    hot: bool = False,
 ) -> None:
     raw = frozenset(raw_responses)
     raw_in = frozenset(raw_requests)
@@ -60,4 +61,9 @@ def register_service(
                 response_serializer=serializer)
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),))
-    server.add_registered_method_handlers(service.full_name, handlers)
+    if hot:
+        # gRPC "registered methods" make every call pay for every registered method
+        # (measured with grpcio 1.85: a bare Get handler drops from about 6,400 to
+        # 4,300 req/s with 160 more registered methods, and stays at 6,300 when those
+        # are generic handlers only), so only the read path's services are registered.
+        server.add_registered_method_handlers(service.full_name, handlers)

@@ -131,13 +131,13 @@ class ConfigServer:
         register_service(server, config_pb2.DESCRIPTOR.services_by_name["ConfigService"],
                          ConfigService(self.mirror, self.writer, self.keyspace, limits,
                                        secrets=self.secrets.gateway, guard=self.guard),
-                         raw_responses={"Get", "Resolve"})
+                         raw_responses={"Get", "Resolve"}, hot=True)
         register_service(server, tenant_pb2.DESCRIPTOR.services_by_name["TenantService"],
                          TenantService(self.mirror, self.writer, self.config.request_timeout))
         register_service(server, watch_pb2.DESCRIPTOR.services_by_name["WatchService"],
                          WatchService(self.mirror, self.hub, secrets=self.secrets,
                                       resolved=self.resolved_views),
-                         raw_responses={"Watch"}, raw_requests={"Watch"})
+                         raw_responses={"Watch"}, raw_requests={"Watch"}, hot=True)
         register_service(server, secrets_pb2.DESCRIPTOR.services_by_name["SecretService"],
                          SecretService(self.secrets.gateway, self.mirror, self.writer,
                                        self.config.request_timeout))
