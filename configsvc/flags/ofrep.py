@@ -122,8 +122,8 @@ class OfrepServer:
     async def _single(self, request: web.Request) -> web.Response:
         key = request.match_info["key"]
         try:
+            ref = await self._selected(request)  # admit before reading the body
             raw_context, _ = await self._context(request)
-            ref = await self._selected(request)
             context = self._core.context(ref, raw_context, request.headers.items())
             resolution = self._core.evaluate(ref, key, context, None)
         except ConfigsvcError as exc:
@@ -135,8 +135,8 @@ class OfrepServer:
 
     async def _bulk(self, request: web.Request) -> web.Response:
         try:
+            ref = await self._selected(request)  # admit before reading the body
             raw_context, raw = await self._context(request)
-            ref = await self._selected(request)
             stored = self._core.flag_set(ref)
             etag = f'"{stored.revision}-{digest(raw)[:16]}"'
             if request.headers.get("If-None-Match") == etag:

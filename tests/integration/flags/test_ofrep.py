@@ -110,6 +110,14 @@ async def test_ofrep_admits_like_the_flagd_rpcs(ofrep: str, stack: Stack, tenant
             assert "X-API-Key" in body["errorDetails"]
         async with http.post(url, json={}, headers={"Authorization": "Basic x"}) as response:
             assert response.status == 401
+        # Admission comes before the body is read: a malformed body without a credential
+        # is 401, not 400 (and 400 once the caller is admitted).
+        async with http.post(url, data=b"{not json") as response:
+            assert response.status == 401
+        async with http.post(url, data=b"{not json", headers={"X-API-Key": service_key}
+                             ) as response:
+            assert (response.status, (await response.json())["errorCode"]) == (
+                400, "INVALID_CONTEXT")
         async with http.post(url, json={}, headers={"X-API-Key": "cs_0000000000000000_no"}
                              ) as response:
             assert response.status == 401
