@@ -50,27 +50,19 @@ class WatchService:
         request = _decode(data)
         view = resolved_selector(request) if self._resolved is not None else None
         chosen, start_revision, send_snapshot = _parse(request)
+        resolve_secrets = request.resolve_secrets
         del request
         self._mirror.require_available(allow_stale=False)
         if view is not None and self._resolved is not None:
-            if self._mirror.tenant(view.tenant) is None:
-                await self._mirror.sync(self._sync_timeout)  # created via another replica?
-            if self._mirror.tenant(view.tenant) is None:
-                raise NotFoundError("tenant", view.tenant)
+            await self._require_tenants((view.tenant,))
             await self._stream_view(view, context)
             return
-        tenants = sorted({s.tenant for s in chosen})
-        if any(self._mirror.tenant(t) is None for t in tenants):
-            # The tenant may have been created through another replica a moment ago:
-            # catch up with etcd before saying it does not exist (only on this miss path).
-            await self._mirror.sync(self._sync_timeout)
-        for tenant in tenants:
-            if self._mirror.tenant(tenant) is None:
-                raise NotFoundError("tenant", tenant)
+        tenants = tuple(sorted({s.tenant for s in chosen}))
+        await self._require_tenants(tenants)
         resolving = None
-        if self._secrets is not None and _resolves_secrets(data):
+        if self._secrets is not None and resolve_secrets:
             resolving = self._secrets.stream(requests.actor(context))
-            await resolving.authorize(tuple(sorted({s.tenant for s in chosen})))
+            await resolving.authorize(tenants)
         if start_revision - 1 > self._mirror.revision:
             # This replica lags the one the client came from, or the client is ahead
             # of etcd itself (restore, other cluster): catch up with etcd to know which.
@@ -110,6 +102,16 @@ class WatchService:
             if resolving is not None:
                 resolving.detach()
 
+    async def _require_tenants(self, tenants: tuple[str, ...]) -> None:
+        """NOT_FOUND for a tenant this replica does not know, after catching up with etcd:
+        it may have been created through another replica a moment ago (only on this miss
+        path)."""
+        if any(self._mirror.tenant(t) is None for t in tenants):
+            await self._mirror.sync(self._sync_timeout)
+        for tenant in tenants:
+            if self._mirror.tenant(tenant) is None:
+                raise NotFoundError("tenant", tenant)
+
     async def _stream_view(self, view: View, context: grpc.aio.ServicerContext) -> None:
         """A resolved view merges every layer of (tenant, E, S): the caller needs read on
         that whole scope (as Resolve does), not just some keys of it. The stream ends
@@ -135,11 +137,6 @@ class WatchService:
         finally:
             if timer is not None:
                 timer.cancel()
-
-
-def _resolves_secrets(data: bytes) -> bool:
-    """WatchRequest.resolve_secrets; decoded apart so ``_parse`` stays as it is."""
-    return bool(watch_pb2.WatchRequest.FromString(data).resolve_secrets)
 
 
 def _decode(data: bytes) -> watch_pb2.WatchRequest:
