@@ -75,6 +75,15 @@ def protected_violation(state: TenantState, keys: Iterable[ConfigKey],
                                     "(EnvironmentService); say why the change is made")
 
 
+def _newly_broken(tenant: str, rules: list[Rule],
+                  before: dict[tuple[str, str], dict[str, object]],
+                  after: dict[tuple[str, str], dict[str, object]]) -> list[RuleViolation]:
+    """The violations in ``after`` of a rule that held for the same scope in ``before``."""
+    held = {(v.rule, v.scope) for v in evaluate_rules(rules, before, tenant=tenant)}
+    return [v for v in evaluate_rules(rules, after, tenant=tenant)
+            if (v.rule, v.scope) not in held]
+
+
 class WriteGuard:
     """Judges proposed config changes against the tenant's environments, schemas and rules."""
 
@@ -119,13 +128,9 @@ class WriteGuard:
         rules = state.rule_objects
         if rules and changes:
             documents = self.documents(tenant, changes, state, rules)
-            before = evaluate_rules(rules, self.resolved_documents(tenant, state, documents),
-                                    tenant=tenant)
-            after = evaluate_rules(
-                rules, self.resolved_documents(tenant, state, documents, changes),
-                tenant=tenant)
-            held = {(v.rule, v.scope) for v in before}
-            report.rules = [v for v in after if (v.rule, v.scope) not in held]
+            report.rules = _newly_broken(
+                tenant, rules, self.resolved_documents(tenant, state, documents),
+                self.resolved_documents(tenant, state, documents, changes))
         return report
 
     def enforce_extends(self, tenant: str, service: str, extends: list[str]) -> None:
@@ -139,12 +144,9 @@ class WriteGuard:
         _, environments = known_scopes(self._mirror, self._ks, state)
         documents = [(service, env) for env in sorted(environments)
                      if any(rule.applies_to(DocumentScope(service, env)) for rule in rules)]
-        before = evaluate_rules(rules, self.resolved_documents(tenant, state, documents),
-                                tenant=tenant)
-        after = evaluate_rules(rules, self.resolved_documents(tenant, proposed, documents),
-                               tenant=tenant)
-        held = {(v.rule, v.scope) for v in before}
-        broken = [v for v in after if (v.rule, v.scope) not in held]
+        broken = _newly_broken(tenant, rules,
+                               self.resolved_documents(tenant, state, documents),
+                               self.resolved_documents(tenant, proposed, documents))
         if broken:
             raise rule_violations_to_error(broken)
 
