@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 
@@ -184,11 +183,12 @@ def _checked_refs(refs: Iterable[str]) -> list[str]:
 def _expand(state: TenantState, extends: list[str],
             proposed: Template | None = None) -> list[str]:
     """The expanded chain as references; INVALID_ARGUMENT (field extends) naming the chain."""
-    templates = dict(state.templates)
-    if proposed is not None:
-        templates[(proposed.name, proposed.version)] = dataclasses.replace(proposed)
-    return [t.ref for t in expand_templates(
-        extends, lambda name, version: templates.get((name, version)))]
+    def lookup(name: str, version: int) -> Template | None:
+        if proposed is not None and (name, version) == (proposed.name, proposed.version):
+            return proposed
+        return state.template(name, version)
+
+    return [t.ref for t in expand_templates(extends, lookup)]
 
 
 def _message(tenant: str, record: StoredRecord) -> template_pb2.Template:
