@@ -326,15 +326,11 @@ class Writer:
                     version = current.last_version + 1
                     change = Change(config_pb2.OPERATION_PUT, self._record(
                         value, version, options, config_pb2.OPERATION_PUT))
-                    audit = self._audit(key, change, current, version, options)
-                    audit.attributes.update(attributes or {})
-                    cfg_key, hist_key = self._ks.cfg_key(key), self._ks.hist_key(key, version)
-                    compares += [_cmp_mod(cfg_key, current.mod_revision), _cmp_absent(hist_key)]
-                    assert change.record is not None
-                    ops += [_put(cfg_key, change.record.SerializeToString()),
-                            _put(hist_key, self._history_copy(change, version, options)),
-                            _put(self._ks.audit_key(tenant, audit.id),
-                                 audit.SerializeToString())]
+                    key_compares, key_ops = self._change_ops(
+                        key, self._ks.cfg_key(key), current, change, version, options,
+                        attributes)
+                    compares += key_compares
+                    ops += key_ops
                     planned.append((key, current, change, version))
                 ops.append(_put(self._ks.commit_marker, b""))
                 response = await self._etcd.txn(
@@ -465,26 +461,11 @@ class Writer:
                                     current.mod_revision)
             version = current.last_version + 1
             change = decide(current, version)
-            audit = self._audit(key, change, current, version, options)
-            ops = [
-                _put(self._ks.hist_key(key, version),
-                     self._history_copy(change, version, options)),
-                _put(self._ks.audit_key(key.tenant, audit.id), audit.SerializeToString()),
-                _put(self._ks.commit_marker, b""),
-            ]
-            if change.record is None:
-                ops.insert(0, rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(
-                    key=cfg_key)))
-            else:
-                ops.insert(0, _put(cfg_key, change.record.SerializeToString()))
+            compares, ops = self._change_ops(key, cfg_key, current, change, version, options)
             response = await self._etcd.txn(
                 rpc.TxnRequest(
-                    compare=[
-                        _cmp_mod(cfg_key, current.mod_revision),
-                        _cmp_absent(self._ks.hist_key(key, version)),
-                        _cmp_present(self._ks.tenant_key(key.tenant)),
-                    ],
-                    success=ops,
+                    compare=[*compares, _cmp_present(self._ks.tenant_key(key.tenant))],
+                    success=[*ops, _put(self._ks.commit_marker, b"")],
                     # Losing a race returns the state that won, so a retry needs no extra read.
                     failure=self._read_ops(key),
                 ),
@@ -503,6 +484,33 @@ class Writer:
             f"config entry {key} is changing too fast: gave up after {attempt + 1} attempts",
             None,
             current.mod_revision,
+        )
+
+    def _change_ops(
+        self,
+        key: ConfigKey,
+        cfg_key: bytes,
+        current: Current,
+        change: Change,
+        version: int,
+        options: WriteOptions,
+        attributes: Mapping[str, str] | None = None,
+    ) -> tuple[list[Any], list[Any]]:
+        """One key's share of a write Txn: its compares (the key did not move, the new
+        version is not recorded yet) and its ops (value or deletion, history copy, audit
+        record). The caller adds the tenant compare and the commit marker."""
+        audit = self._audit(key, change, current, version, options)
+        audit.attributes.update(attributes or {})
+        hist_key = self._ks.hist_key(key, version)
+        write = (
+            rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=cfg_key))
+            if change.record is None
+            else _put(cfg_key, change.record.SerializeToString())
+        )
+        return (
+            [_cmp_mod(cfg_key, current.mod_revision), _cmp_absent(hist_key)],
+            [write, _put(hist_key, self._history_copy(change, version, options)),
+             _put(self._ks.audit_key(key.tenant, audit.id), audit.SerializeToString())],
         )
 
     def _history_copy(self, change: Change, version: int, options: WriteOptions) -> bytes:
