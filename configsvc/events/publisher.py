@@ -147,7 +147,6 @@ class Publisher:
         self._sink_factory = sink_factory or self._pulsar_sink
         self._on_health = on_health or (lambda _healthy: None)
         self._task: asyncio.Task[None] | None = None
-        self._leadership: Leadership | None = None
 
     def _pulsar_sink(self) -> EventSink:
         return PulsarSink(self._settings.pulsar_url, self._settings.topic,
@@ -172,7 +171,6 @@ class Publisher:
     async def _run(self) -> None:
         while True:
             leadership = await self._election.acquire(self._settings.backoff)
-            self._leadership = leadership
             self.state.is_leader = True
             companion: asyncio.Task[None] | None = None
             if self._companion is not None:
@@ -186,7 +184,6 @@ class Publisher:
                         await companion
                 self.state.is_leader = False
                 self.state.pending_events = 0
-                self._leadership = None
                 await leadership.resign()
                 self._set_failing(False, "")
 
