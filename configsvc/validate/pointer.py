@@ -11,16 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
+from configsvc.resolve.jsonvalue import escape_pointer_token
+
 #: What a pointer lookup returns when nothing is there (distinct from JSON null).
 MISSING = object()
 
 _INDEX_RE = re.compile(r"0|[1-9][0-9]*")
 _BAD_ESCAPE_RE = re.compile(r"~(?![01])")
 
-
-def escape(token: str) -> str:
-    """One reference token, escaped for a pointer."""
-    return token.replace("~", "~0").replace("/", "~1")
+#: One reference token, escaped for a pointer (the resolve engine's own escaping).
+escape = escape_pointer_token
 
 
 def unescape(token: str) -> str:
