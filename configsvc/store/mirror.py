@@ -528,27 +528,33 @@ def _record(kv: Any) -> Record:
     return Record(bytes(kv.value), int(kv.mod_revision), int(kv.create_revision))
 
 
+def _changed(
+    before: SortedDict, after: SortedDict, revision: Callable[[Any], int]
+) -> list[tuple[bytes, Any]]:
+    """(etcd key, value in ``after`` or None when gone) for every key whose
+    ``revision`` differs between two loads, unordered."""
+    changed = [
+        (raw, value)
+        for raw, value in after.items()
+        if (old := before.get(raw)) is None or revision(old) != revision(value)
+    ]
+    changed.extend((raw, None) for raw in before if raw not in after)
+    return changed
+
+
 def _record_diff(
     before: SortedDict, after: SortedDict
 ) -> tuple[tuple[bytes, Record | None], ...]:
     """The record changes that turn ``before`` into ``after``, in key order."""
-    changes: list[tuple[bytes, Record | None]] = [
-        (raw, record)
-        for raw, record in after.items()
-        if (old := before.get(raw)) is None or old.mod_revision != record.mod_revision
-    ]
-    changes.extend((raw, None) for raw in before if raw not in after)
-    changes.sort(key=lambda change: change[0])
-    return tuple(changes)
+    return tuple(sorted(_changed(before, after, lambda r: r.mod_revision),
+                        key=lambda change: change[0]))
 
 
 def _diff(before: SortedDict, after: SortedDict) -> tuple[tuple[ConfigKey, Item | None], ...]:
     """The changes that turn ``before`` into ``after`` (puts and deletes), in key order."""
-    changes: list[tuple[ConfigKey, Item | None]] = []
-    for raw, item in after.items():
-        old = before.get(raw)
-        if old is None or old.entry.mod_revision != item.entry.mod_revision:
-            changes.append((item.key, item))
-    changes.extend((old.key, None) for raw, old in before.items() if raw not in after)
+    changes: list[tuple[ConfigKey, Item | None]] = [
+        (item.key if item is not None else before[raw].key, item)
+        for raw, item in _changed(before, after, lambda i: i.entry.mod_revision)
+    ]
     changes.sort(key=lambda change: change[0])
     return tuple(changes)
