@@ -136,7 +136,6 @@ class DeliveryWorker:
         #: queue key -> revision of our last write to it: until the mirror shows that
         #: write, the mirror's (older) due time must not trigger another attempt.
         self._written: dict[bytes, int] = {}
-        self.attempts = 0
 
     async def run(self, leadership: Leadership) -> None:
         tasks: dict[bytes, asyncio.Task[None]] = {}
@@ -199,7 +198,6 @@ class DeliveryWorker:
         else:
             outcome = await self._post(webhooks_pb2.Webhook.FromString(record.value), delivery)
         now = time.time_ns()
-        self.attempts += 1
         delivery.attempts += 1
         delivery.last_status_code = outcome.status
         delivery.last_error = outcome.error
