@@ -184,9 +184,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             require(access, principal.name, rule.permission, scopes, method.name,
                     partial=rule.stream_filter or rule.overlap)
             for permission, also in method.checks:
-                for scope in also.scopes(request):
-                    if not access.allows(permission, scope):
-                        raise _denied_on(principal.name, permission, scope, method.name)
+                require(access, principal.name, permission, also.scopes(request), method.name)
             if method.hook is not None:
                 method.hook(request)
         return Caller(principal, access)
