@@ -179,7 +179,7 @@ class ConfigServer:
         self.hub.start()
         self.secrets.start()
         if self.publisher is not None:
-            await self.health.set(PUBLISHER_HEALTH, health_pb2.HealthCheckResponse.SERVING)
+            await self._set_health(True, (PUBLISHER_HEALTH,))
             self.publisher.start()
         if self.webhooks is not None:
             self.webhooks[0].start()
@@ -189,21 +189,22 @@ class ConfigServer:
         return self.port
 
     def _on_sync(self, synced: bool) -> None:
-        task = asyncio.get_running_loop().create_task(self._set_health(synced))
-        self._health_tasks.add(task)
-        task.add_done_callback(self._health_tasks.discard)
+        self._health_soon(synced, ("", *SERVICE_NAMES))
 
     def _on_publisher_health(self, healthy: bool) -> None:
-        status = (health_pb2.HealthCheckResponse.SERVING if healthy
-                  else health_pb2.HealthCheckResponse.NOT_SERVING)
-        task = asyncio.get_running_loop().create_task(self.health.set(PUBLISHER_HEALTH, status))
+        self._health_soon(healthy, (PUBLISHER_HEALTH,))
+
+    def _health_soon(self, serving: bool, names: tuple[str, ...]) -> None:
+        """Set health from a synchronous listener (the setter is a coroutine)."""
+        task = asyncio.get_running_loop().create_task(self._set_health(serving, names))
         self._health_tasks.add(task)
         task.add_done_callback(self._health_tasks.discard)
 
-    async def _set_health(self, serving: bool) -> None:
+    async def _set_health(self, serving: bool,
+                          names: tuple[str, ...] = ("", *SERVICE_NAMES)) -> None:
         status = (health_pb2.HealthCheckResponse.SERVING if serving
                   else health_pb2.HealthCheckResponse.NOT_SERVING)
-        for name in ("", *SERVICE_NAMES):
+        for name in names:
             await self.health.set(name, status)
 
     async def stop(self, grace: float | None = None) -> None:
