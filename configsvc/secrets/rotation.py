@@ -42,7 +42,6 @@ class RotationPoller:
         self._listeners: set[Listener] = set()
         self._task: asyncio.Task[None] | None = None
         self._failing = False
-        self.polls = 0
 
     def start(self) -> None:
         if self._task is None:
@@ -82,7 +81,6 @@ class RotationPoller:
 
     async def poll(self) -> frozenset[Secret]:
         """One pass over the tracked secrets; returns (and announces) the rotated ones."""
-        self.polls += 1
         rotated: set[Secret] = set()
         for secret in list(self._tracked):
             try:
