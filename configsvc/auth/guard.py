@@ -31,7 +31,7 @@ from configsvc.auth.bindings import Bindings
 from configsvc.auth.grants import Access, Scope
 from configsvc.auth.limits import Quotas, StreamCaps, TokenBuckets
 from configsvc.auth.principal import MTLS, Caller, Principal
-from configsvc.auth.rules import AUTHENTICATED, METHOD_RULES, PUBLIC, Rule
+from configsvc.auth.rules import AUTHENTICATED, HOOK_PUT_QUOTA, METHOD_RULES, PUBLIC, Rule
 from configsvc.auth.scope import ScopePlan, plan, plan_none
 from configsvc.errors import (
     ConfigsvcError,
@@ -144,7 +144,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._buckets = buckets
         self.streams = streams
         self._rules = METHOD_RULES if rules is None else rules
-        self._hooks: dict[str, Hook] = {"quota.put": quotas.check_put}
+        self._hooks: dict[str, Hook] = {HOOK_PUT_QUOTA: quotas.check_put}
         #: Named scope readers of rules with ``scope_from`` (registered by the features).
         self.scopers: dict[str, Scoper] = {}
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
