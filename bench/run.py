@@ -76,7 +76,7 @@ def flatten(prefix: str, value: Any) -> dict[str, float]:
     if isinstance(value, dict):
         flat: dict[str, float] = {}
         for key, inner in value.items():
-            flat.update(flatten(f"{prefix}_{key}", inner))
+            flat.update(flatten(f"{prefix}_{key}" if prefix else key, inner))
         return flat
     return {prefix: value} if isinstance(value, int | float) else {}
 
@@ -93,9 +93,9 @@ def feature_phases(quick: bool) -> dict[str, float]:
     """Resolve (4 layers x 500 keys), flag evaluation, and change events."""
     figures = script_phase("resolve", "resolve", "--calls", "50" if quick else "200")
     figures |= script_phase("flags", "flags", "--requests", "2000" if quick else "20000")
-    figures |= script_phase("events", "x", *(["--quick"] if quick else []))
-    # events already names its figures "events_..."; drop the placeholder prefix.
-    return {key.removeprefix("x_"): value for key, value in figures.items()}
+    # events already names its figures "events_..." and "pulsar_...": no prefix.
+    figures |= script_phase("events", "", *(["--quick"] if quick else []))
+    return figures
 
 
 def tables(f: dict[str, float]) -> str:
