@@ -105,32 +105,23 @@ _MESSAGE_SAFE = frozenset({"required", "additionalProperties", "unevaluatedPrope
 Path = tuple[str | int, ...]
 
 
-def _pattern_violation(pattern: str) -> FieldViolation | None:
-    if not pattern:
-        return FieldViolation("pattern", f"is required; {_PATTERN_RULE}")
-    if len(pattern) > KEY_MAX:
-        return FieldViolation(
-            "pattern", f"is {len(pattern)} characters long; the limit is {KEY_MAX}")
-    if not _PATTERN_RE.fullmatch(pattern) or ".." in pattern:
-        shown = pattern if len(pattern) <= 40 else pattern[:40] + "..."
-        return FieldViolation("pattern", f"{shown!a} is invalid: {_PATTERN_RULE}")
-    return None
-
-
-def _glob(pattern: str) -> re.Pattern[str]:
-    return re.compile("".join(
-        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
-
-
 def pattern_violation(pattern: str, field_path: str = "pattern") -> FieldViolation | None:
     """Why ``pattern`` is not a key glob (see the module docstring), or None."""
-    found = _pattern_violation(pattern)
-    return FieldViolation(field_path, found.description) if found else None
+    if not pattern:
+        return FieldViolation(field_path, f"is required; {_PATTERN_RULE}")
+    if len(pattern) > KEY_MAX:
+        return FieldViolation(
+            field_path, f"is {len(pattern)} characters long; the limit is {KEY_MAX}")
+    if not _PATTERN_RE.fullmatch(pattern) or ".." in pattern:
+        shown = pattern if len(pattern) <= 40 else pattern[:40] + "..."
+        return FieldViolation(field_path, f"{shown!a} is invalid: {_PATTERN_RULE}")
+    return None
 
 
 def glob_matcher(pattern: str) -> re.Pattern[str]:
     """The regular expression a key glob stands for (match it with ``fullmatch``)."""
-    return _glob(pattern)
+    return re.compile("".join(
+        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
 
 
 def _root_resolver(schema: Mapping[str, Any]) -> Resolver[Any]:
@@ -323,7 +314,7 @@ class SchemaBinding:
     _resolver: Resolver[Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        found = [_pattern_violation(self.pattern)]
+        found = [pattern_violation(self.pattern)]
         if isinstance(self.version, bool) or not isinstance(self.version, int) \
                 or self.version < 1:
             found.append(FieldViolation("version", f"is {self.version!r}; it must be 1 or more"))
@@ -336,7 +327,7 @@ class SchemaBinding:
             raise InvalidArgumentError(violations)
         schema = copy.deepcopy(dict(self.schema))
         object.__setattr__(self, "schema", schema)
-        object.__setattr__(self, "_matcher", _glob(self.pattern))
+        object.__setattr__(self, "_matcher", glob_matcher(self.pattern))
         object.__setattr__(self, "_validator", Draft202012Validator(
             schema, format_checker=FORMAT_CHECKER, registry=Registry()))
         object.__setattr__(self, "_resolver", _root_resolver(schema))
