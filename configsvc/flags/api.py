@@ -99,8 +99,9 @@ class FlagsCore:
                               resolution.error_code or resolution.reason)
         return resolution
 
-    def evaluate_all(self, ref: FlagSetRef, context: Mapping[str, Any]) -> list[Resolution]:
-        stored = self.flag_set(ref)
+    def evaluate_all(self, ref: FlagSetRef, stored: StoredFlagSet,
+                     context: Mapping[str, Any]) -> list[Resolution]:
+        """Every flag of ``stored`` (the caller's ``flag_set(ref)``, already looked up)."""
         results = []
         for key in stored.flag_set.flags:
             resolution = evaluate(stored.flag_set, key, context)
@@ -200,8 +201,9 @@ class EvaluationService:
         ref = self._core.select(metadata)
         ctx = self._core.context(ref, struct_to_dict(request.context), metadata)
         response = ev.ResolveAllResponse()
-        fill(response.metadata, self._core.flag_set(ref).flag_set.metadata)
-        for resolution in self._core.evaluate_all(ref, ctx):
+        stored = self._core.flag_set(ref)
+        fill(response.metadata, stored.flag_set.metadata)
+        for resolution in self._core.evaluate_all(ref, stored, ctx):
             # Like flagd: flags without a value for this context (disabled, errors, no
             # default variant) are left out of the bulk answer.
             if resolution.error_code is not None or resolution.variant is None:

@@ -142,7 +142,7 @@ class OfrepServer:
             if request.headers.get("If-None-Match") == etag:
                 return web.Response(status=304, headers={"ETag": etag})
             context = self._core.context(ref, raw_context, request.headers.items())
-            results = self._core.evaluate_all(ref, context)
+            results = self._core.evaluate_all(ref, stored, context)
         except ConfigsvcError as exc:
             return self._failure(exc, None)
         return web.json_response(
