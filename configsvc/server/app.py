@@ -182,7 +182,7 @@ class ConfigServer:
             await self._set_health(True, (PUBLISHER_HEALTH,))
             self.publisher.start()
         if self.webhooks is not None:
-            self.webhooks[0].start()
+            self.webhooks.start()
         self.auth.start()
         log.info("configsvc listening", extra={"listen": self.config.listen, "port": self.port,
                                                "root_prefix": self.config.root_prefix})
@@ -217,7 +217,7 @@ class ConfigServer:
         if self.publisher is not None:
             await self.publisher.stop()  # revokes the lease: a successor takes over at once
         if self.webhooks is not None:
-            await self.webhooks[0].stop()
+            await self.webhooks.stop()
         self.resolved_views.shutdown()
         await self.flags.stop()
         await server.stop(self.config.grace_period if grace is None else grace)

@@ -247,12 +247,12 @@ def _forget(tasks: dict[bytes, asyncio.Task[None]], raw: bytes, _task: object) -
 
 
 def webhook_dispatcher(etcd: EtcdClient, keyspace: Keyspace, mirror: Mirror,
-                       settings: WebhookSettings) -> tuple[Publisher, DeliveryWorker]:
-    """The elected dispatcher (queueing) with its worker (sending) as companion."""
+                       settings: WebhookSettings) -> Publisher:
+    """The elected dispatcher (queueing); its worker (sending) runs as its companion."""
     keys = WebhookKeys(keyspace)
     worker = DeliveryWorker(etcd, keys, mirror, settings)
     tail_settings = EventSettings(lease_ttl=settings.lease_ttl, cursor_interval=0.2)
     dispatcher = Publisher(etcd, keyspace, tail_settings, name="webhooks",
                            sink_factory=lambda: QueueSink(etcd, keys, mirror),
                            companion=worker.run)
-    return dispatcher, worker
+    return dispatcher
