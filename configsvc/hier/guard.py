@@ -49,6 +49,7 @@ from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.validate import DocumentScope, Rule, RuleViolation, evaluate_rules
 from configsvc.validate.rules import rule_violations_to_error
+from configsvc.validate.schemas import violations_of
 
 
 @dataclass
@@ -118,13 +119,16 @@ class WriteGuard:
         if value_checks and state.bindings:
             for key in sorted(changes):
                 value = changes[key]
-                if value is None or not state.registry.schemas_for(key):
+                if value is None:
+                    continue
+                bindings = state.registry.schemas_for(key)
+                if not bindings:
                     continue  # the common case costs no parse
                 parsed = json.loads(value)
                 if is_tombstone(parsed):
                     continue
                 report.values.extend((key, v) for v in outside_secret_places(
-                    state.registry.validate(key, parsed), parsed))
+                    violations_of(bindings, parsed), parsed))
         rules = state.rule_objects
         if rules and changes:
             documents = self.documents(tenant, changes, state, rules)
