@@ -70,7 +70,9 @@ class ResolvedViews:
         self._mirror = mirror
         self._ks = ks
         self._states = states
-        self._views: set[View] = set()
+        self._views: dict[View, tuple[bytes, bytes]] = {}
+        """Each open view -> the record keys that wake it (its tenant's template prefix,
+        its service's extends key), built once: record batches come with every write."""
         self._closing = ""
         self._lost_grace = lost_etcd_grace
         self._lost_timer: asyncio.TimerHandle | None = None
@@ -89,9 +91,7 @@ class ResolvedViews:
                 view.wake.set()
 
     def _on_records(self, batch: RecordBatch) -> None:
-        for view in self._views:
-            templates = self._ks.record_prefix(view.tenant, records.TEMPLATE)
-            extends = records.plain_key(self._ks, view.tenant, records.EXTENDS, view.service)
+        for view, (templates, extends) in self._views.items():
             if any(raw.startswith(templates) or raw == extends for raw, _ in batch.changes):
                 view.wake.set()
 
@@ -135,7 +135,9 @@ class ResolvedViews:
         """Send the document, then a patch per change, until the stream or server ends."""
         if self._closing:
             raise StreamEndedError(self._closing, self._mirror.revision + 1)
-        self._views.add(view)
+        self._views[view] = (
+            self._ks.record_prefix(view.tenant, records.TEMPLATE),
+            records.plain_key(self._ks, view.tenant, records.EXTENDS, view.service))
         try:
             current = self._resolve(view)
             await write(_message(self._mirror.revision, current, document=True))
@@ -154,7 +156,7 @@ class ResolvedViews:
                                          patch=canonical_json(json_patch(current, latest))))
                     current = latest
         finally:
-            self._views.discard(view)
+            self._views.pop(view, None)
 
 
 def _message(revision: int, resolved: Resolved, *, document: bool = False,
