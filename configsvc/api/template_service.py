@@ -75,8 +75,9 @@ class TemplateService(RecordServicer, template_pb2_grpc.TemplateServiceServicer)
                             context: grpc.aio.ServicerContext
                             ) -> template_pb2.ListTemplatesResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
-        latest = records.latest_by_name(records.scan(self._mirror, self._ks, tenant,
-                                                     records.TEMPLATE))
+        # template_records is in (name, version) order, as the records were scanned.
+        latest = records.latest_by_name(
+            iter(self._guard.states.get(tenant).template_records.values()))
         return template_pb2.ListTemplatesResponse(
             templates=[_message(tenant, latest[n]) for n in sorted(latest)],
             revision=self._mirror.revision)
