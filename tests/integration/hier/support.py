@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass
 
 import grpc
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from configsvc.v1 import (
     config_pb2,
@@ -53,11 +54,9 @@ def hier_stubs(stack: Stack) -> Hier:
 def bad_request(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
     """The (field, description) pairs of an error's google.rpc.BadRequest."""
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
-    for key, value in error.trailing_metadata() or ():
-        if key == "grpc-status-details-bin":
-            status = status_pb2.Status.FromString(value)
-            for detail in status.details:
-                found = error_details_pb2.BadRequest()
-                if detail.Unpack(found):
-                    return [(v.field, v.description) for v in found.field_violations]
+    status = rpc_status.from_call(error)
+    for detail in status.details if status is not None else ():
+        found = error_details_pb2.BadRequest()
+        if detail.Unpack(found):
+            return [(v.field, v.description) for v in found.field_violations]
     raise AssertionError("no BadRequest details")
