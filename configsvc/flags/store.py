@@ -28,10 +28,10 @@ from typing import Any
 
 from aetcd import rpc
 
-from configsvc.errors import FieldViolation, InvalidArgumentError, NotFoundError
+from configsvc.errors import InvalidArgumentError, NotFoundError
 from configsvc.flags import schema
 from configsvc.flags.evaluator import FlagSet, compile_flag_set
-from configsvc.flags.fractional import BUCKETINGS, Bucketing
+from configsvc.flags.fractional import Bucketing
 from configsvc.model.keys import require_segment
 from configsvc.model.values import digest
 from configsvc.store.etcd import EtcdClient, prefix_range_end
@@ -98,16 +98,6 @@ def parse_definition(text: str, field: str = "definition") -> dict[str, Any]:
         raise InvalidArgumentError.single(field, "must be a JSON object with a 'flags' member")
     schema.require_valid(document, field=field)
     return document
-
-
-def require_bucketing(value: str, field: str = "bucketing") -> Bucketing:
-    if value == "":
-        return "current"
-    for known in BUCKETINGS:
-        if value == known:
-            return known
-    raise InvalidArgumentError.single(
-        field, f"is {value!r}; use one of {', '.join(BUCKETINGS)} (empty means current)")
 
 
 class FlagStore:
@@ -319,13 +309,3 @@ class FlagStore:
         kv = response.kvs[0]
         return _decode(tenant, environment, bytes(kv.value), int(kv.mod_revision))
 
-
-def require_flag(stored: StoredFlagSet, flag_key: str, field: str = "flag_key") -> None:
-    if flag_key not in stored.flag_set.flags:
-        raise NotFoundError("flag", flag_key,
-                            f"flag {flag_key!r} not found in flag set "
-                            f"{stored.tenant}/{stored.environment}")
-
-
-def violation(field: str, description: str) -> InvalidArgumentError:
-    return InvalidArgumentError([FieldViolation(field, description)])
