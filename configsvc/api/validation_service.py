@@ -158,17 +158,18 @@ class ValidationService(RecordServicer, validation_pb2_grpc.ValidationServiceSer
                            context: grpc.aio.ServicerContext
                            ) -> validation_pb2.DeleteSchemaResponse:
         tenant, name, version, body, actor, reason = self._deletion(
-            request, context, self._guard.states.get_schemas, "schema")
+            request, context, records.SCHEMA)
         revision = await self._commit(tenant, records.SCHEMA, name, version, body, actor,
                                       reason, context)
         return validation_pb2.DeleteSchemaResponse(version=version, revision=revision)
 
     def _deletion(self, request: Any, context: grpc.aio.ServicerContext,
-                  lookup: Any, kind: str) -> tuple[str, str, int, dict[str, Any], str, str]:
+                  kind: str) -> tuple[str, str, int, dict[str, Any], str, str]:
         tenant = existing_tenant(self._mirror, request.tenant)
         name = require_segment("name", request.name)
         reason = validate_reason(request.reason)
-        current = lookup(tenant).get(name)
+        state = self._guard.states.get(tenant)
+        current = (state.schemas if kind == records.SCHEMA else state.rules).get(name)
         if current is None or current.body.get("deleted"):
             raise NotFoundError(kind, name)
         version = records.next_version(current, _expected(request), f"{kind} {name!r}")
@@ -217,7 +218,7 @@ class ValidationService(RecordServicer, validation_pb2_grpc.ValidationServiceSer
     async def DeleteRule(self, request: validation_pb2.DeleteRuleRequest,
                          context: grpc.aio.ServicerContext) -> validation_pb2.DeleteRuleResponse:
         tenant, name, version, body, actor, reason = self._deletion(
-            request, context, self._guard.states.get_rules, "rule")
+            request, context, records.RULE)
         revision = await self._commit(tenant, records.RULE, name, version, body, actor, reason,
                                       context)
         return validation_pb2.DeleteRuleResponse(version=version, revision=revision)

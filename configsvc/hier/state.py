@@ -147,14 +147,6 @@ class StateCache:
     def generation(self, tenant: str) -> int:
         return self._generations.get(tenant, self._base)
 
-    def get_schemas(self, tenant: str) -> dict[str, StoredRecord]:
-        """Latest version of each schema name of ``tenant`` (deleted ones included)."""
-        return self.get(tenant).schemas
-
-    def get_rules(self, tenant: str) -> dict[str, StoredRecord]:
-        """Latest version of each rule name of ``tenant`` (deleted ones included)."""
-        return self.get(tenant).rules
-
     def get(self, tenant: str) -> TenantState:
         state = self._states.get(tenant)
         if state is None:
