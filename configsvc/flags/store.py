@@ -61,12 +61,10 @@ class StoredFlagSet:
     reason: str
     time: str
     flag_set: FlagSet
+    definition_json: str
+    """The flagd definition as JSON text (what sync clients and ``get`` receive), serialized
+    once per decoded version rather than by every SyncFlags subscriber and reader."""
     deleted: bool = False
-
-    @property
-    def definition_json(self) -> str:
-        """The flagd definition as JSON text (what sync clients and ``get`` receive)."""
-        return json.dumps(self.flag_set.definition, separators=(",", ":"))
 
 
 def _envelope(stored: Mapping[str, Any]) -> bytes:
@@ -76,10 +74,12 @@ def _envelope(stored: Mapping[str, Any]) -> bytes:
 def _decode(tenant: str, environment: str, raw: bytes, revision: int) -> StoredFlagSet:
     data = json.loads(raw)
     bucketing = data.get("bucketing", "current")
+    definition = data.get("definition") or {"flags": {}}
     return StoredFlagSet(
         tenant, environment, int(data["version"]), revision, bucketing,
         data.get("actor", ""), data.get("reason", ""), data.get("time", ""),
-        compile_flag_set(data.get("definition") or {"flags": {}}, bucketing),
+        compile_flag_set(definition, bucketing),
+        json.dumps(definition, separators=(",", ":")),
         bool(data.get("deleted", False)),
     )
 
