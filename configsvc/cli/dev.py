@@ -23,7 +23,7 @@ from configsvc.cli.serve import add_server_options, config_from_args
 from configsvc.devstack import DevStackError, LocalStack, ensure_port_free
 from configsvc.errors import AlreadyExistsError
 from configsvc.secrets.settings import VaultAuth, VaultSettings
-from configsvc.server import logs
+from configsvc.server import eventloop, logs
 from configsvc.server.app import ConfigServer, PortInUseError, run
 
 DEFAULT_TENANT = "default"
@@ -149,7 +149,7 @@ def _dev(args: argparse.Namespace) -> int:
             print(_banner(stack, server.port, args.tenant, server.config.secrets.readers,
                           key), flush=True)
 
-        asyncio.run(run(server_config, on_ready=ready))
+        eventloop.run(run(server_config, on_ready=ready), args.event_loop)
     except (PortInUseError, DevStackError) as exc:
         print(f"configsvc dev: {exc}", file=sys.stderr)
         return 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from typing import Any
 
@@ -11,7 +10,7 @@ from configsvc.cli.auth_options import add_auth_options, settings_from_args
 from configsvc.devstack import DevStackError, ensure_port_free
 from configsvc.events.settings import DEFAULT_TOPIC, EventSettings, PulsarTLS, WebhookSettings
 from configsvc.secrets.cli import add_secret_options, secret_settings_from_args
-from configsvc.server import logs
+from configsvc.server import eventloop, logs
 from configsvc.server.app import PortInUseError, run
 from configsvc.server.config import ServerConfig, env, tls_from_paths
 from configsvc.server.workers import Supervisor, default_workers, split_listen
@@ -28,6 +27,10 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                         help="log format (env CONFIGSVC_LOG_FORMAT; default %(default)s)")
     parser.add_argument("--log-level", default=env("LOG_LEVEL", "INFO"),
                         help="log level (env CONFIGSVC_LOG_LEVEL; default %(default)s)")
+    parser.add_argument("--event-loop", choices=eventloop.CHOICES,
+                        default=env("EVENT_LOOP", eventloop.DEFAULT),
+                        help="asyncio event loop (env CONFIGSVC_EVENT_LOOP; default "
+                             "%(default)s)")
     parser.add_argument("--grace-period", type=float, default=float(env("GRACE_PERIOD", "10")),
                         help="seconds in-flight RPCs get at shutdown (env "
                              "CONFIGSVC_GRACE_PERIOD; default %(default)s)")
@@ -180,7 +183,7 @@ def _serve(args: argparse.Namespace) -> int:
         return _supervise(args)
     logs.configure(config.log_format, config.log_level)
     try:
-        asyncio.run(run(config))
+        eventloop.run(run(config), args.event_loop)
     except PortInUseError as exc:
         print(f"configsvc serve: {exc}", file=sys.stderr)
         return 1
