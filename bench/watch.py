@@ -383,6 +383,7 @@ class Context:
     bare_target: str
     logs: Path
     quick: bool
+    memory: bool = True
     results: dict[str, float] = field(default_factory=dict)
     spreads: dict[str, str] = field(default_factory=dict)
 
@@ -567,23 +568,29 @@ async def measure(ctx: Context, levels: tuple[Level, ...]) -> None:
 
         await configsvc_put()
         await etcd_put()
-        print("memory per idle stream", flush=True)
-        await memory_phase(ctx, "watch", ctx.configsvc.pid, ctx.configsvc_target)
-        await memory_phase(ctx, "bare", ctx.bare.pid, ctx.bare_target)
-        for streams in MEMORY_STREAMS:
-            ctx.results[f"watch_vs_bare_idle_memory_ratio_{streams}"] = (
-                ctx.results[f"watch_kib_per_idle_stream_{streams}"]
-                / ctx.results[f"bare_kib_per_idle_stream_{streams}"])
-        top = MEMORY_STREAMS[-1]
-        for name in ("watch", "bare"):
-            ctx.results[f"{name}_kib_per_idle_stream"] = (
-                ctx.results[f"{name}_kib_per_idle_stream_{top}"])
-        ctx.results["watch_vs_bare_idle_memory_ratio"] = (
-            ctx.results[f"watch_vs_bare_idle_memory_ratio_{top}"])
+        if ctx.memory:
+            await memory_phases(ctx)
         print("propagation latency", flush=True)
         for level in levels:
             await latency_phase(ctx, "configsvc", level, configsvc_put)
             await latency_phase(ctx, "etcd", level, etcd_put)
+
+
+async def memory_phases(ctx: Context) -> None:
+    """Idle-stream memory of configsvc and of the bare server, and their ratio."""
+    print("memory per idle stream", flush=True)
+    await memory_phase(ctx, "watch", ctx.configsvc.pid, ctx.configsvc_target)
+    await memory_phase(ctx, "bare", ctx.bare.pid, ctx.bare_target)
+    for streams in MEMORY_STREAMS:
+        ctx.results[f"watch_vs_bare_idle_memory_ratio_{streams}"] = (
+            ctx.results[f"watch_kib_per_idle_stream_{streams}"]
+            / ctx.results[f"bare_kib_per_idle_stream_{streams}"])
+    top = MEMORY_STREAMS[-1]
+    for name in ("watch", "bare"):
+        ctx.results[f"{name}_kib_per_idle_stream"] = (
+            ctx.results[f"{name}_kib_per_idle_stream_{top}"])
+    ctx.results["watch_vs_bare_idle_memory_ratio"] = (
+        ctx.results[f"watch_vs_bare_idle_memory_ratio_{top}"])
 
 
 # --------------------------------------------------------------------- output
@@ -692,12 +699,15 @@ def summary(results: dict[str, float], spreads: dict[str, str],
                       f"start used {other:.2f} of the {os.cpu_count()} cores meanwhile")
     print()
     for name, label in (("watch", "configsvc"), ("bare", "bare grpc.aio")):
+        if f"{name}_kib_per_idle_stream" not in results:  # --skip-memory
+            continue
         print(f"{label} server memory per idle stream: " + ", ".join(
             f"{results[f'{name}_kib_per_idle_stream_{n}']:.1f} KiB at {n:,}"
             for n in MEMORY_STREAMS))
-    print("configsvc / bare: " + ", ".join(
-        f"{results[f'watch_vs_bare_idle_memory_ratio_{n}']:.2f} at {n:,}"
-        for n in MEMORY_STREAMS))
+    if "watch_vs_bare_idle_memory_ratio" in results:
+        print("configsvc / bare: " + ", ".join(
+            f"{results[f'watch_vs_bare_idle_memory_ratio_{n}']:.2f} at {n:,}"
+            for n in MEMORY_STREAMS))
     print("\nstreams spread:")
     for name, text in spreads.items():
         print(f"  {name}: {text}")
@@ -710,9 +720,15 @@ def _interrupt(_signum: int, _frame: object) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer writes (smoke run)")
+    parser.add_argument("--streams", type=int, action="append",
+                        help="only this stream level (100, 1000 or 10000; repeatable)")
+    parser.add_argument("--skip-memory", action="store_true",
+                        help="skip the idle-stream memory phase (latency only)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "watch_results.json")
     args = parser.parse_args()
     levels = QUICK_LEVELS if args.quick else FULL_LEVELS
+    if args.streams:
+        levels = tuple(level for level in levels if level.streams in args.streams)
     signal.signal(signal.SIGTERM, _interrupt)  # clean up the children on SIGTERM too
     started = time.monotonic()
     measured = setup()  # before the run: the tree may change while it runs
@@ -729,7 +745,8 @@ def main() -> int:
             print(f"etcd pid {etcd.pid}, configsvc serve pid {configsvc.pid}, bare server pid "
                   f"{bare.pid}; {WORKERS} watcher processes per measurement", flush=True)
             ctx = Context(etcd, configsvc, f"127.0.0.1:{port}", bare,
-                          f"127.0.0.1:{bare_port}", logs, args.quick)
+                          f"127.0.0.1:{bare_port}", logs, args.quick,
+                          memory=not args.skip_memory)
             asyncio.run(measure(ctx, levels))
         except KeyboardInterrupt:
             print("interrupted; stopping everything this run started", file=sys.stderr)
@@ -748,7 +765,7 @@ def main() -> int:
     results = ctx.results
     results["watch_bench_wall_seconds"] = time.monotonic() - started
     body = {"results": results, "spread": ctx.spreads, "machine": machine(), "setup": measured,
-            "command": ".venv/bin/python -m bench.watch" + (" --quick" if args.quick else "")}
+            "command": " ".join([".venv/bin/python -m bench.watch", *sys.argv[1:]])}
     args.out.write_text(json.dumps(body, indent=2) + "\n")
     summary(results, ctx.spreads, levels)
     print(f"\nwrote {args.out} ({results['watch_bench_wall_seconds']:.0f} s)")

@@ -49,6 +49,7 @@ from typing import Any
 import grpc
 from aetcd import rpc
 
+from configsvc.server import eventloop
 from configsvc.v1 import watch_pb2
 
 WATCH_METHOD = "/configsvc.v1.WatchService/Watch"
@@ -254,6 +255,7 @@ def main() -> int:
                         help="streams per HTTP/2 connection (default %(default)s)")
     parser.add_argument("--max-seconds", type=float, default=900.0,
                         help="exit on its own after this long (default %(default)s)")
+    parser.add_argument("--event-loop", choices=("asyncio", "uvloop"), default="asyncio")
     args = parser.parse_args()
     raise_nofile_limit()
 
@@ -263,7 +265,7 @@ def main() -> int:
         await serve_commands(worker, args.max_seconds)
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run())
+        eventloop.run(run(), args.event_loop)
     return 0
 
 
