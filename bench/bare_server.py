@@ -1,10 +1,11 @@
 """The framework's ceiling: a bare grpc.aio unary handler answering from a dict.
 
-    python -m bench.bare_server PORT [--reuse-port]
+    python -m bench.bare_server PORT [--reuse-port] [--event-loop uvloop|asyncio]
 
 Serves ``configsvc.v1.ConfigService/Get`` with the smallest possible handler: the
 request is decoded, the answer is a prebuilt ``GetResponse`` looked up in a dict
-and serialized by gRPC. configsvc's own Get is measured against this.
+and serialized by gRPC. configsvc's own Get is measured against this, on the same
+event loop (``configsvc serve``'s default unless ``--event-loop`` says otherwise).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 
 import grpc
 
+from configsvc.server import eventloop
 from configsvc.v1 import config_pb2
 
 VALUE = json.dumps({"blob": "x" * 244})
@@ -50,4 +52,6 @@ async def main(port: int, reuse_port: bool) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), "--reuse-port" in sys.argv))
+    loop = (sys.argv[sys.argv.index("--event-loop") + 1] if "--event-loop" in sys.argv
+            else eventloop.DEFAULT)
+    eventloop.run(main(int(sys.argv[1]), "--reuse-port" in sys.argv), loop)

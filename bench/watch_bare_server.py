@@ -8,7 +8,8 @@ each call sends one ``snapshot_end`` message (so a client knows the stream is
 established, exactly as with configsvc's ``send_snapshot`` on an empty scope)
 and then waits forever on a future. The handler is a coroutine writing with
 ``context.write`` (``--style generator``: an async generator that yields; that
-costs about 0.25 KiB more per idle stream). It prints ``ready PORT`` once
+costs about 0.25 KiB more per idle stream). It runs on the same event loop as
+``configsvc serve`` (uvloop by default, ``--event-loop``). It prints ``ready PORT`` once
 serving and stops on SIGTERM or SIGINT.
 """
 
@@ -22,6 +23,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
+from configsvc.server import eventloop
 from configsvc.watch import wire
 
 SERVICE = "configsvc.v1.WatchService"
@@ -71,11 +73,13 @@ async def serve(port: int, style: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--event-loop", choices=eventloop.CHOICES, default=eventloop.DEFAULT,
+                        help="as configsvc serve's --event-loop (default %(default)s)")
     parser.add_argument("--style", choices=("coroutine", "generator"), default="coroutine",
                         help="handler: a coroutine using context.write (the default, the "
                              "cheaper of the two), or an async generator")
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.style))
+    eventloop.run(serve(args.port, args.style), args.event_loop)
     return 0
 
 
