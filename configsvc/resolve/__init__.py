@@ -70,7 +70,6 @@ position. Cycles, missing templates, chains deeper than 16 templates and
 invalid references are INVALID_ARGUMENT, the message naming the chain.
 """
 
-from configsvc.resolve.cache import CacheKey, ResolveCache
 from configsvc.resolve.compare import DiffRow, diff, json_patch, leaves
 from configsvc.resolve.jsonvalue import (
     MAX_VALUE_DEPTH,
@@ -110,12 +109,10 @@ __all__ = [
     "SERVICE",
     "SERVICE_ENV",
     "TEMPLATE_LAYER_PREFIX",
-    "CacheKey",
     "DiffRow",
     "JsonValue",
     "Layer",
     "LayerValue",
-    "ResolveCache",
     "Resolved",
     "Scope",
     "Source",

@@ -1,4 +1,4 @@
-"""diff, json_patch and the per-revision cache."""
+"""diff and json_patch."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ from typing import Any
 import pytest
 
 from configsvc.resolve import (
-    CacheKey,
     DiffRow,
-    ResolveCache,
     Resolved,
     Source,
     canonical_json,
@@ -117,60 +115,3 @@ def test_json_patch_keeps_exact_numbers_and_copies_values() -> None:
     assert after.canonical_json() == (
         '{"k":{"big":18446744073709551615,"list":[{"x":1.0}],"n":1.10}}'
     )
-
-
-# Cache -----------------------------------------------------------------------------------
-
-def test_cache_lru_and_counters() -> None:
-    cache = ResolveCache(max_entries=2)
-    r1, r2, r3 = doc('{"a":1}'), doc('{"a":2}'), doc('{"a":3}')
-    assert cache.get("t", "web", "prod", 1) is None
-    cache.put("t", "web", "prod", 1, r1)
-    cache.put("t", "web", "prod", 2, r2)
-    assert cache.get("t", "web", "prod", 1) is r1  # now most recently used
-    cache.put("t", "api", "prod", 2, r3)  # evicts (web, prod, 2)
-    assert len(cache) == 2
-    assert CacheKey("t", "web", "prod", 1) in cache
-    assert CacheKey("t", "web", "prod", 2) not in cache
-    assert cache.get("t", "web", "prod", 2) is None
-    assert cache.get("t", "api", "prod", 2) is r3
-    assert (cache.hits, cache.misses) == (2, 2)
-    cache.put("t", "api", "prod", 2, r1)  # replacing keeps the size
-    assert len(cache) == 2 and cache.get("t", "api", "prod", 2) is r1
-    cache.clear()
-    assert len(cache) == 0 and cache.hits == 3
-
-
-def test_cache_keys_are_the_whole_tuple() -> None:
-    cache = ResolveCache()
-    cache.put("t", "web", "prod", 5, doc("{}"))
-    for other in (("u", "web", "prod", 5), ("t", "api", "prod", 5), ("t", "web", "dev", 5),
-                  ("t", "web", "prod", 6)):
-        assert cache.get(*other) is None
-    assert cache.max_entries == 1024
-
-
-def test_get_or_resolve_computes_once_and_does_not_cache_errors() -> None:
-    cache = ResolveCache(max_entries=4)
-    calls: list[int] = []
-
-    def compute() -> Resolved:
-        calls.append(1)
-        return doc('{"a":1}')
-
-    first = cache.get_or_resolve("t", "web", "prod", 9, compute)
-    assert cache.get_or_resolve("t", "web", "prod", 9, compute) is first
-    assert len(calls) == 1
-
-    def failing() -> Resolved:
-        raise RuntimeError("etcd went away")
-
-    with pytest.raises(RuntimeError):
-        cache.get_or_resolve("t", "web", "prod", 10, failing)
-    assert len(cache) == 1
-
-
-@pytest.mark.parametrize("size", [0, -1])
-def test_cache_size_must_be_positive(size: int) -> None:
-    with pytest.raises(ValueError, match="max_entries"):
-        ResolveCache(size)
