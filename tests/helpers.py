@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,3 +192,11 @@ def backend_of(err: grpc.aio.AioRpcError) -> str:
         if detail.Unpack(info):
             return info.metadata["backend"]
     raise AssertionError("no ErrorInfo")
+
+
+def grpcurl() -> str:
+    """The grpcurl binary (installed by ``make tools``); missing fails the test, never skips."""
+    found = shutil.which("grpcurl") or str(Path(__file__).resolve().parents[1] / ".tools" / "bin"
+                                           / "grpcurl")
+    assert Path(found).exists(), "grpcurl is missing: run `make tools` (go install)"
+    return found

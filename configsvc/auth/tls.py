@@ -63,6 +63,11 @@ class ReloadingCredentials:
         return config
 
     def credentials(self) -> grpc.ServerCredentials:
+        # With a client CA the handshake requires a client certificate: grpcio maps
+        # require_client_authentication=False to "do not request one" (never "request and
+        # verify if presented"), which would hide every client certificate from the auth
+        # layer. So a client without a certificate, or with one from another CA, fails the
+        # handshake and sees UNAVAILABLE before any RPC; the CLI adds a hint (cli/connect.py).
         return grpc.dynamic_ssl_server_credentials(
             self._initial, self.fetch,
             require_client_authentication=self._tls.client_ca_file is not None)

@@ -196,7 +196,8 @@ def _handler(command: Command) -> Callable[[argparse.Namespace], int]:
             print(f"{args.usage_prefix}: " + "\n".join(exc.lines), file=sys.stderr)
             return 2
         except grpc.RpcError as err:
-            print("\n".join(output.error_lines(err, server, args.timeout)), file=sys.stderr)
+            lines = output.error_lines(err, server, args.timeout) + connect.tls_hint(err, args)
+            print("\n".join(lines), file=sys.stderr)
             return 1
         except connect.SetupError as exc:
             print(f"{args.usage_prefix}: {exc}", file=sys.stderr)

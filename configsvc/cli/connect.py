@@ -14,6 +14,8 @@ from typing import Any
 
 import grpc
 
+from configsvc.cli.output import status_details
+
 
 class SetupError(Exception):
     """A credential or certificate file cannot be read."""
@@ -66,3 +68,19 @@ def open_channel(server: str, args: argparse.Namespace) -> grpc.Channel:
         private_key=_read(key) if key else None,
         certificate_chain=_read(cert) if cert else None)
     return grpc.secure_channel(server, credentials)
+
+
+def tls_hint(err: Any, args: argparse.Namespace) -> list[str]:
+    """What to try when a TLS call without a client certificate never reached the server.
+
+    A server started with ``--tls-client-ca-file`` refuses the TLS handshake of a client
+    that has no certificate (grpcio can only require client certificates or not ask for
+    them), so gRPC reports nothing better than UNAVAILABLE "Socket closed".
+    """
+    if err.code() != grpc.StatusCode.UNAVAILABLE or _setting(args, "cert_file"):
+        return []
+    if not _setting(args, "ca_file") or status_details(err):
+        return []  # no TLS at all, or the server itself answered (a backend is down)
+    return ["  if the server requires client certificates (mTLS: serve --tls-client-ca-file), "
+            "pass --cert-file and --key-file (env CONFIGSVC_CERT_FILE, CONFIGSVC_KEY_FILE) "
+            "with a certificate signed by its client CA"]

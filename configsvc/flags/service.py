@@ -28,7 +28,8 @@ _EVALUATION = evaluation_pb2.DESCRIPTOR.services_by_name["Service"]
 _EVALUATION_V2 = evaluation_v2_pb2.DESCRIPTOR.services_by_name["Service"]
 _SYNC = sync_pb2.DESCRIPTOR.services_by_name["FlagSyncService"]
 _MANAGE = flags_pb2.DESCRIPTOR.services_by_name["FlagService"]
-#: The flagd services (private descriptor pool: not listed by reflection).
+#: The flagd services (private descriptor pool; reflection serves them from
+#: ``configsvc.flags.pool.reflection_pool``).
 FLAGD_SERVICES = (_EVALUATION, _EVALUATION_V2, _SYNC)
 
 
@@ -64,8 +65,8 @@ class FlagServices:
 
     @property
     def service_names(self) -> tuple[str, ...]:
-        """The services server reflection lists (the flagd ones live in a private pool)."""
-        return (_MANAGE.full_name,)
+        """The services server reflection lists (the flagd ones from their private pool)."""
+        return (_MANAGE.full_name, *(service.full_name for service in FLAGD_SERVICES))
 
     def register(self, server: grpc.aio.Server) -> None:
         register_service(server, _EVALUATION, EvaluationService(self.core, self.events))

@@ -71,6 +71,13 @@ def _envelope(stored: Mapping[str, Any]) -> bytes:
     return json.dumps(stored, separators=(",", ":"), sort_keys=True).encode()
 
 
+def definition_text(definition: Mapping[str, Any]) -> str:
+    """The one text form of a flagd definition: what a stored version decodes to (the
+    envelope sorts keys), what readers receive, and what audit digests are taken of, so a
+    version's after-digest is the next version's before-digest."""
+    return json.dumps(definition, separators=(",", ":"), sort_keys=True)
+
+
 def _decode(tenant: str, environment: str, raw: bytes, revision: int) -> StoredFlagSet:
     data = json.loads(raw)
     bucketing = data.get("bucketing", "current")
@@ -79,7 +86,7 @@ def _decode(tenant: str, environment: str, raw: bytes, revision: int) -> StoredF
         tenant, environment, int(data["version"]), revision, bucketing,
         data.get("actor", ""), data.get("reason", ""), data.get("time", ""),
         compile_flag_set(definition, bucketing),
-        json.dumps(definition, separators=(",", ":")),
+        definition_text(definition),
         bool(data.get("deleted", False)),
     )
 
@@ -182,7 +189,7 @@ class FlagStore:
                 "time": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
         value = _envelope(body)
         audit = self._audit(tenant, environment, operation, actor, reason, before,
-                            version, expected_revision, json.dumps(definition).encode(),
+                            version, expected_revision, definition_text(definition).encode(),
                             rolled_back_to, attributes)
         await self._commit(tenant, environment, value, body, before, expected_revision,
                            audit, timeout)

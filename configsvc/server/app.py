@@ -31,6 +31,7 @@ from configsvc.api.webhook_service import WebhookService
 from configsvc.auth.runtime import AuthRuntime
 from configsvc.events.publisher import Publisher
 from configsvc.events.webhooks.dispatch import webhook_dispatcher
+from configsvc.flags.pool import reflection_pool
 from configsvc.flags.service import FlagServices
 from configsvc.hier.guard import WriteGuard
 from configsvc.hier.sensitive import RegisteredSensitiveFields
@@ -155,12 +156,11 @@ class ConfigServer:
                          AuthService(self.mirror, self.auth.admin, self.config.request_timeout))
         self.flags.register(server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection(
-            (*SERVICE_NAMES, *self.flags.service_names,
-             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME),
-            server,
-        )
+        reflected = (*SERVICE_NAMES, *self.flags.service_names,
+                     health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                     reflection.SERVICE_NAME)
+        reflection.enable_server_reflection(reflected, server,
+                                            pool=reflection_pool(reflected))
         try:
             self.port = (server.add_secure_port(self.config.listen, self.auth.tls.credentials())
                          if self.auth.tls is not None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -26,15 +25,9 @@ import pytest
 from configsvc.cli.dev import READY_LINE
 from configsvc.devstack import free_port
 from configsvc.devstack.openbao import DEFAULT_ROOT_TOKEN
-from tests.helpers import child_processes
+from tests.helpers import child_processes, grpcurl
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def grpcurl() -> str:
-    found = shutil.which("grpcurl") or str(ROOT / ".tools" / "bin" / "grpcurl")
-    assert Path(found).exists(), "grpcurl is missing: run `make tools` (go install)"
-    return found
 
 
 def alive(pid: int) -> bool:

@@ -4,8 +4,8 @@ configsvc.v1.FlagService and the flagd evaluation and sync services.
 flagd requests name their flag set in the ``flagd-selector`` header, so their
 builders return (request, metadata). Roles are bound on (tenant A, prod), so
 "own" is allowed to its readers (and writers for writes), every other flag set
-to root only. The flagd services live in a private descriptor pool (not listed
-by reflection): ``FLAGD_METHODS`` names them for the table.
+to root only. The flagd services live in a private descriptor pool:
+``FLAGD_METHODS`` names them for the table.
 """
 
 from __future__ import annotations

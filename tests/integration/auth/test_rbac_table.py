@@ -21,7 +21,7 @@ from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from configsvc.auth.rules import METHOD_RULES
-from configsvc.flags.pool import POOL
+from configsvc.flags.pool import POOL, reflection_pool
 from configsvc.v1 import (
     auth_pb2,
     config_pb2,
@@ -204,17 +204,17 @@ async def _code(channel: grpc.aio.Channel, method: str, request: Any) -> grpc.St
 
 
 async def served_methods(stack: Stack) -> set[str]:
-    """Every method of every service the running server lists by reflection, and the
-    flagd services (served too, but kept out of reflection by their private pool)."""
+    """Every method of every service the running server lists by reflection (the flagd
+    services included, though their descriptors live in a private pool)."""
     stub = reflection_pb2_grpc.ServerReflectionStub(stack.channel)  # type: ignore[no-untyped-call]
     call = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(
         list_services="")]))
     reply = await call.read()
     call.cancel()
     names = [s.name for s in reply.list_services_response.service]
-    pool = descriptor_pool.Default()
+    pool = reflection_pool(names)
     return {f"/{name}/{m.name}" for name in names
-            for m in pool.FindServiceByName(name).methods} | flag_rows.FLAGD_METHODS
+            for m in pool.FindServiceByName(name).methods}
 
 
 async def test_every_served_method_has_a_rule_and_a_row(stack: Stack) -> None:

@@ -19,6 +19,7 @@ from configsvc.v1 import auth_pb2, auth_pb2_grpc, config_pb2, config_pb2_grpc
 from tests.helpers import ADMIN_KEY, Stack, bearer, ckey, close_stack, open_stack
 from tests.integration.auth.certs import CA
 from tests.integration.auth.support import bind
+from tests.integration.cli.test_auth_cli import run
 
 ISSUER, AUDIENCE = "https://issuer.test", "configsvc"
 
@@ -76,6 +77,46 @@ async def test_mtls_identity_and_certificate_reload(
         async with secure(other.address, rotated.pem, (client.cert, client.key)) as channel:
             assert await whoami(channel) == "cert:svc-a"
         assert other.server.auth.tls is not None and other.server.auth.tls.reloads == 1
+    finally:
+        await close_stack(other)
+
+
+async def test_mtls_refusals_and_the_cli_hint(
+    stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """grpcio cannot request a client certificate without requiring it, so a client
+    without one (or with one from another CA) fails the handshake: UNAVAILABLE, before
+    any RPC. The CLI says what to do about it."""
+    ca = CA()
+    cert_file, key_file = ca.issue("localhost", server=True).write(tmp_path, "server")
+    (tmp_path / "clients.pem").write_bytes(ca.pem)
+    other = await open_stack(stack.server.config.etcd_endpoints[0],
+                             stack.server.config.root_prefix,
+                             tls=ServerTLS(cert_file, key_file, tmp_path / "clients.pem"))
+    stranger = CA("another CA").issue("svc-a", server=False)
+    good_cert, good_key = ca.issue("svc-cli", server=False).write(tmp_path, "client")
+    monkeypatch.delenv("CONFIGSVC_API_KEY", raising=False)
+    tls = ("--server", other.address, "--ca-file", str(tmp_path / "clients.pem"))
+    try:
+        async with secure(other.address, ca.pem, (stranger.cert, stranger.key)) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await whoami(channel)
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        # An API key does not stand in for the certificate: the handshake comes first.
+        async with secure(other.address, ca.pem) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await whoami(channel, bearer(ADMIN_KEY))
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+        code, out, err_text = await run(capsys, "auth", "whoami", *tls, "--api-key",
+                                            ADMIN_KEY)
+        assert code == 1 and err_text.startswith("configsvc: UNAVAILABLE"), err_text
+        assert "pass --cert-file and --key-file" in err_text
+        code, out, err_text = await run(capsys, "auth", "whoami", *tls, "--cert-file",
+                                            str(good_cert), "--key-file", str(good_key))
+        assert code == 0, err_text
+        assert out.startswith("identity: cert:svc-cli (mtls)")
     finally:
         await close_stack(other)
 

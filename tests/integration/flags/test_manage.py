@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from aetcd import rpc
 from google.rpc import error_details_pb2, status_pb2
 
+from configsvc.model.values import digest
 from configsvc.store.etcd import prefix_range_end
 from configsvc.v1 import audit_pb2, config_pb2, flags_pb2, flags_pb2_grpc
 from tests.helpers import Stack
@@ -189,3 +191,29 @@ async def test_state_rollout_flag_edits_history_rollback_and_audit(
     assert records[6].operation == config_pb2.OPERATION_ROLLBACK
     assert records[6].rolled_back_to == 1
     assert records[7].operation == config_pb2.OPERATION_DELETE and not records[7].after_digest
+
+
+async def test_audit_digests_chain_from_version_to_version(
+    flags: Any, tenant: str, stack: Stack
+) -> None:
+    """Each record's before-digest is the previous record's after-digest: both are taken
+    of the stored text, whatever key order or spacing the request used."""
+    await _put(flags, tenant, ROLLOUT)
+    await flags.SetFlagState(flags_pb2.SetFlagStateRequest(
+        ref=_ref(tenant), flag_key="banner", enabled=False, reason="incident"))
+    changed = json.loads(json.dumps(ROLLOUT))
+    changed["flags"]["banner"]["defaultVariant"] = "b"
+    await _put(flags, tenant, changed)
+
+    prefix = stack.server.keyspace.audit_prefix(tenant)
+    audits = await stack.server.etcd.range(rpc.RangeRequest(
+        key=prefix, range_end=prefix_range_end(prefix)))
+    records = [audit_pb2.AuditRecord.FromString(kv.value) for kv in audits.kvs]
+    records = [r for r in records if r.kind == "flag-set"]
+    assert [r.after_version for r in records] == [1, 2, 3]
+    assert records[0].before_digest == "" and all(r.after_digest for r in records)
+    assert len({r.after_digest for r in records}) == 3
+    for previous, record in itertools.pairwise(records):
+        assert record.before_digest == previous.after_digest, record.after_version
+    got = (await flags.GetFlagSet(flags_pb2.GetFlagSetRequest(ref=_ref(tenant)))).flag_set
+    assert records[-1].after_digest == digest(got.definition.encode())
