@@ -262,7 +262,12 @@ class ConfigClient(ConfigReader):
         return await self._running_watcher().wait_fresh(timeout)
 
     async def wait_revision(self, revision: int, *, timeout: float | None = None) -> bool:
-        """Wait until the cache reflects ``revision`` (e.g. a ``put``'s); False on timeout."""
+        """Wait until the cache reflects ``revision`` (e.g. a ``put``'s); False on timeout.
+
+        It covers reads (``get`` and the typed getters). Subscription callbacks and
+        change streams for that revision are delivered in order right after the cache
+        is updated, but an async callback may still be running when this returns.
+        """
         return await self._running_watcher().wait_revision(revision, timeout)
 
     def changes(self, prefix: str | KeyPrefix | None = None, *, key: KeyLike | None = None,

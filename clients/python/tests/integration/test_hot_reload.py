@@ -58,6 +58,9 @@ async def test_put_reaches_get_callbacks_and_iterators(server: Server, tenant: s
         assert deleted.previous.value == '{"max": 50}'
         assert await client.wait_revision(deleted.revision, timeout=5)
         assert client.get(f"{tenant}/prod/api/db.pool", "gone") == "gone"
+        # wait_revision covers the cache; callbacks run in order but after it (an async
+        # callback earlier in the dispatch, on_async here, yields to the waiter).
+        await eventually(lambda: len(by_prefix.changes) == 3)
         assert by_prefix.summary() == [("put", "db.pool", {"max": 50}),
                                        ("put", "db.timeout", 9007199254740993),
                                        ("delete", "db.pool", None)]
