@@ -21,6 +21,7 @@ from configsvc.hier.sensitive import plain_sensitive_places
 from configsvc.hier.state import StateCache
 from configsvc.model.keys import ConfigKey, require_segment
 from configsvc.model.labels import validate_labels
+from configsvc.model.protowire import varint
 from configsvc.model.values import validate_json_value, validate_reason
 from configsvc.resolve import TEMPLATE_LAYER_PREFIX, Resolved, Source
 from configsvc.resolve.jsonvalue import parse_value
@@ -32,6 +33,7 @@ from configsvc.v1 import config_pb2, config_pb2_grpc
 from configsvc.validate import SchemaRegistry
 
 _MIRROR = config_pb2.READ_CONSISTENCY_MIRROR  # UNSPECIFIED (0) means the same
+_PUT_REVISION = b"\x10"  # PutResponse.revision (field 2, varint); entry is field 1 as in Get
 LIST_DEFAULT, LIST_MAX = 100, 1000
 HISTORY_DEFAULT, HISTORY_MAX = 50, 1000
 BATCH_MAX = 1000
@@ -205,7 +207,8 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
 
     async def Put(
         self, request: config_pb2.PutRequest, context: grpc.aio.ServicerContext
-    ) -> config_pb2.PutResponse:
+    ) -> bytes:
+        """Registered with raw responses: returns an encoded PutResponse."""
         key = requests.config_key(request)
         validate_json_value(request.value)
         # The resolution rules (tombstone form, depth) are checked on write, so every
@@ -220,7 +223,13 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
             # References must exist; sensitive places are stored as transit ciphertext.
             value = await self._secrets.prepare_write(key, value, options.timeout)
         result = await self._writer.put(key, value, options)
-        return config_pb2.PutResponse(entry=result.entry, revision=result.revision)
+        item = self._mirror.lookup(key.tenant, key.environment, key.service, key.key)
+        if item is not None and item.entry.mod_revision == result.revision:
+            # Read-your-writes waited until the mirror applied the change, so it has
+            # decoded and encoded this very entry: answer with its bytes.
+            return item.get_body + _PUT_REVISION + varint(result.revision)
+        return bytes(config_pb2.PutResponse(entry=result.entry, revision=result.revision)
+                     .SerializeToString())
 
     async def Delete(
         self, request: config_pb2.DeleteRequest, context: grpc.aio.ServicerContext

@@ -24,6 +24,7 @@ import contextlib
 import random
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from aetcd import rpc
@@ -38,7 +39,7 @@ from configsvc.internal.v1 import storage_pb2
 from configsvc.model.keys import ConfigKey
 from configsvc.model.values import digest
 from configsvc.store.codec import (
-    decode_stored,
+    entry_from_kv,
     entry_from_stored,
     history_from_kv,
     key_message,
@@ -61,7 +62,8 @@ MIRROR_CATCH_UP = 2.0
 class Current:
     """A key's state as read just before a write."""
 
-    record: storage_pb2.StoredValue | None
+    entry: config_pb2.ConfigEntry | None
+    """The entry before the write (the mirror's own when the state comes from it)."""
     create_revision: int
     mod_revision: int
     last_version: int
@@ -97,12 +99,34 @@ class WriteOptions:
 
 @dataclass(frozen=True)
 class WriteResult:
-    """The committed change."""
+    """The committed change.
+
+    The entries are built on first use: a Put answers with the entry the
+    mirror decoded anyway (read-your-writes waits for it), so building it
+    here too would be done for nothing.
+    """
 
     revision: int
     version: int
-    entry: config_pb2.ConfigEntry | None  # the entry after the change (None after delete)
-    previous: config_pb2.ConfigEntry | None  # the entry before the change
+    key: ConfigKey
+    current: Current
+    change: Change
+
+    @cached_property
+    def entry(self) -> config_pb2.ConfigEntry | None:
+        """The entry after the change (None after delete)."""
+        if self.change.record is None:
+            return None
+        before = self.current.entry
+        return entry_from_stored(
+            self.key, self.change.record,
+            create_revision=before.create_revision if before is not None else self.revision,
+            mod_revision=self.revision)
+
+    @property
+    def previous(self) -> config_pb2.ConfigEntry | None:
+        """The entry before the change."""
+        return self.current.entry
 
 
 def _cmp_mod(key: bytes, revision: int) -> Any:
@@ -264,7 +288,7 @@ class Writer:
 
     async def delete(self, key: ConfigKey, options: WriteOptions) -> WriteResult:
         def change(current: Current, _version: int) -> Change:
-            if current.record is None:
+            if current.entry is None:
                 raise NotFoundError("config entry", str(key))
             return Change(config_pb2.OPERATION_DELETE, None)
 
@@ -315,8 +339,8 @@ class Writer:
                 read = await self._etcd.txn(rpc.TxnRequest(
                     success=[op for key, _ in writes for op in self._read_ops(key)]),
                     timeout=deadline.left())
-                currents = [self._current_from(read.responses[3 * i: 3 * i + 3])
-                            for i in range(len(writes))]
+                currents = [self._current_from(key, read.responses[3 * i: 3 * i + 3])
+                            for i, (key, _) in enumerate(writes)]
                 if not currents[0].tenant_exists:
                     raise NotFoundError("tenant", tenant)
                 compares = [_cmp_present(self._ks.tenant_key(tenant))]
@@ -338,7 +362,7 @@ class Writer:
                 if response.succeeded:
                     revision = int(response.header.revision)
                     await self._catch_up(revision)
-                    return [self._result(key, current, change, version, revision)
+                    return [WriteResult(revision, version, key, current, change)
                             for key, current, change, version in planned]
                 if deadline.expired():
                     break
@@ -384,13 +408,13 @@ class Writer:
             ),
         ]
 
-    def _current_from(self, responses: Any) -> Current:
+    def _current_from(self, key: ConfigKey, responses: Any) -> Current:
         cfg, last, tenant = (r.response_range for r in responses)
         last_version = self._ks.version_from_hist_key(last.kvs[0].key) if last.kvs else 0
         if cfg.kvs:
             kv = cfg.kvs[0]
             return Current(
-                decode_stored(kv.value), int(kv.create_revision), int(kv.mod_revision),
+                entry_from_kv(key, kv), int(kv.create_revision), int(kv.mod_revision),
                 last_version, tenant.count > 0,
             )
         return Current(None, 0, 0, last_version, tenant.count > 0)
@@ -398,7 +422,7 @@ class Writer:
     async def _read_current(self, key: ConfigKey, timeout: float) -> Current:
         response = await self._etcd.txn(rpc.TxnRequest(success=self._read_ops(key)),
                                         timeout=timeout)
-        return self._current_from(response.responses)
+        return self._current_from(key, response.responses)
 
     async def _write(
         self,
@@ -414,7 +438,7 @@ class Writer:
         cfg_key = self._ks.cfg_key(key)
         async with self._locks.hold(cfg_key):
             current = self._hint(key)
-            if current is not None and current.record is None and not guess_absent:
+            if current is not None and current.entry is None and not guess_absent:
                 current = None
             if current is None or (
                 expected_revision is not None and current.mod_revision != expected_revision
@@ -437,11 +461,7 @@ class Writer:
             # had a history (deleted earlier), the compare on version 1 fails
             # and the failure branch returns the real last version.
             return Current(None, 0, 0, 0, True)
-        record = storage_pb2.StoredValue(
-            value=entry.value, version=entry.version, updated_by=entry.updated_by,
-            update_time=entry.update_time, reason=entry.reason, value_digest=entry.value_digest,
-        )
-        return Current(record, entry.create_revision, entry.mod_revision, entry.version, True)
+        return Current(entry, entry.create_revision, entry.mod_revision, entry.version, True)
 
     async def _commit(
         self,
@@ -474,8 +494,8 @@ class Writer:
             if response.succeeded:
                 revision = int(response.header.revision)
                 await self._catch_up(revision)
-                return self._result(key, current, change, version, revision)
-            current = self._current_from(response.responses)
+                return WriteResult(revision, version, key, current, change)
+            current = self._current_from(key, response.responses)
             if deadline.expired():
                 break
             # Writers that keep colliding on one hot key spread out (full jitter).
@@ -540,7 +560,7 @@ class Writer:
             actor=options.actor,
             time=now_timestamp(),
             reason=options.reason,
-            before_digest=current.record.value_digest if current.record else "",
+            before_digest=current.entry.value_digest if current.entry else "",
             after_digest=change.record.value_digest if change.record else "",
             before_version=current.last_version,
             after_version=version,
@@ -550,28 +570,6 @@ class Writer:
         if options.expected_revision is not None:
             record.expected_revision = options.expected_revision
         return record
-
-    @staticmethod
-    def _result(
-        key: ConfigKey, current: Current, change: Change, version: int, revision: int
-    ) -> WriteResult:
-        previous = (
-            entry_from_stored(key, current.record, create_revision=current.create_revision,
-                              mod_revision=current.mod_revision)
-            if current.record is not None
-            else None
-        )
-        entry = (
-            entry_from_stored(
-                key,
-                change.record,
-                create_revision=current.create_revision if current.record else revision,
-                mod_revision=revision,
-            )
-            if change.record is not None
-            else None
-        )
-        return WriteResult(revision=revision, version=version, entry=entry, previous=previous)
 
     async def _catch_up(self, revision: int) -> None:
         """Wait briefly until this process's mirror shows the write (read-your-writes)."""
