@@ -22,9 +22,9 @@ from configsvc.hier.state import StateCache
 from configsvc.model.keys import ConfigKey, require_segment
 from configsvc.model.labels import validate_labels
 from configsvc.model.protowire import varint
-from configsvc.model.values import validate_json_value, validate_reason
+from configsvc.model.values import parse_json_value, validate_reason
 from configsvc.resolve import TEMPLATE_LAYER_PREFIX, Resolved, Source
-from configsvc.resolve.jsonvalue import parse_value
+from configsvc.resolve.jsonvalue import check_value, parse_value
 from configsvc.secrets.gateway import SecretGateway, Stored
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
@@ -210,10 +210,10 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
     ) -> bytes:
         """Registered with raw responses: returns an encoded PutResponse."""
         key = requests.config_key(request)
-        validate_json_value(request.value)
+        parsed = parse_json_value(request.value)
         # The resolution rules (tombstone form, depth) are checked on write, so every
         # stored value can be resolved.
-        parse_value(request.value, key=key.key)
+        check_value(parsed, key=key.key)
         labels = validate_labels(request.labels)
         options = self._write_options(request, context, labels)
         # Schemas and rules judge the value as written (secret references, not ciphertext).
@@ -221,7 +221,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         value = request.value
         if self._secrets is not None:
             # References must exist; sensitive places are stored as transit ciphertext.
-            value = await self._secrets.prepare_write(key, value, options.timeout)
+            value = await self._secrets.prepare_parsed(key, value, parsed, options.timeout)
         result = await self._writer.put(key, value, options)
         item = self._mirror.lookup(key.tenant, key.environment, key.service, key.key)
         if item is not None and item.entry.mod_revision == result.revision:
