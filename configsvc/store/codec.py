@@ -6,6 +6,7 @@ Config entries are decoded once, when the mirror applies an event, into the
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -83,6 +84,6 @@ def tenant_from_kv(keyspace: Keyspace, kv: Any) -> tenant_pb2.Tenant:
 
 
 def now_timestamp() -> Timestamp:
-    stamp = Timestamp()
-    stamp.GetCurrentTime()
-    return stamp
+    # Timestamp.GetCurrentTime goes through datetime and costs five times as much.
+    now = time.time_ns()
+    return Timestamp(seconds=now // 1_000_000_000, nanos=now % 1_000_000_000)

@@ -383,7 +383,7 @@ class Writer:
             reason=options.reason,
             operation=operation,  # type: ignore[arg-type]
             value_digest=digest(value.encode()),
-            labels=options.labels,
+            labels=options.labels or None,  # an empty map still costs its construction
         )
 
     def _read_ops(self, key: ConfigKey) -> list[Any]:
@@ -522,20 +522,21 @@ class Writer:
         audit = self._audit(key, change, current, version, options)
         audit.attributes.update(attributes or {})
         hist_key = self._ks.hist_key(key, version)
-        write = (
-            rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=cfg_key))
-            if change.record is None
-            else _put(cfg_key, change.record.SerializeToString())
-        )
+        if change.record is None:
+            write = rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=cfg_key))
+            history = self._tombstone(version, options)
+        else:
+            history = bytes(change.record.SerializeToString())  # the value and its history copy
+            write = _put(cfg_key, history)
         return (
             [_cmp_mod(cfg_key, current.mod_revision), _cmp_absent(hist_key)],
-            [write, _put(hist_key, self._history_copy(change, version, options)),
+            [write, _put(hist_key, history),
              _put(self._ks.audit_key(key.tenant, audit.id), audit.SerializeToString())],
         )
 
-    def _history_copy(self, change: Change, version: int, options: WriteOptions) -> bytes:
-        if change.record is not None:
-            return bytes(change.record.SerializeToString())
+    @staticmethod
+    def _tombstone(version: int, options: WriteOptions) -> bytes:
+        """The history copy of a deletion."""
         tombstone = storage_pb2.StoredValue(
             version=version,
             updated_by=options.actor,
@@ -558,7 +559,8 @@ class Writer:
             key=key_message(key),
             operation=change.operation,  # type: ignore[arg-type]
             actor=options.actor,
-            time=now_timestamp(),
+            # One instant per change: the value's update time is the audit record's time.
+            time=change.record.update_time if change.record is not None else now_timestamp(),
             reason=options.reason,
             before_digest=current.entry.value_digest if current.entry else "",
             after_digest=change.record.value_digest if change.record else "",
