@@ -32,18 +32,24 @@ def decode_stored(raw: bytes) -> storage_pb2.StoredValue:
 def entry_from_stored(
     key: ConfigKey, record: storage_pb2.StoredValue, *, create_revision: int, mod_revision: int
 ) -> config_pb2.ConfigEntry:
-    return config_pb2.ConfigEntry(
+    # The mirror runs this for every change it applies. Message-valued keyword
+    # arguments (a Timestamp, a map even when empty) cost more than the rest of
+    # the constructor together, so those two fields are set afterwards.
+    entry = config_pb2.ConfigEntry(
         key=key_message(key),
         value=record.value,
         create_revision=create_revision,
         mod_revision=mod_revision,
         version=record.version,
         updated_by=record.updated_by,
-        update_time=record.update_time,
         reason=record.reason,
         value_digest=record.value_digest,
-        labels=record.labels,
     )
+    stamp, written = record.update_time, entry.update_time
+    written.seconds, written.nanos = stamp.seconds, stamp.nanos
+    if record.labels:
+        entry.labels.update(record.labels)
+    return entry
 
 
 def entry_from_kv(key: ConfigKey, kv: Any) -> config_pb2.ConfigEntry:

@@ -338,40 +338,48 @@ class Mirror:
                 await self._notify()
 
     def _apply(self, events: Any) -> None:
-        state = self._state
-        batch_revision = 0
+        """Apply one watch response: each config write brings four events (value,
+        history, audit, commit marker), so the per-event work is kept small."""
+        state, ks = self._state, self._ks
+        applied = self._applied  # events arrive in revision order; _flush only raises it
+        batch_revision = last = 0
         changes: list[tuple[ConfigKey, Item | None]] = []
         records: list[tuple[bytes, Record | None]] = []
         for event in events:
             kv = event.kv
-            revision = int(kv.mod_revision)
-            if revision <= self._applied:
+            revision = kv.mod_revision
+            last = max(last, revision)
+            if revision <= applied:
                 continue  # already part of the snapshot
             if revision != batch_revision:
                 self._flush(batch_revision, changes, records)
                 batch_revision, changes, records = revision, [], []
-            if self._ks.is_record_key(kv.key):
-                if event.type == rpc.Event.PUT:
-                    state.records[kv.key] = record = _record(kv)
-                    records.append((kv.key, record))
-                elif state.records.pop(kv.key, None) is not None:
-                    records.append((kv.key, None))
-            key = self._ks.parse_cfg_key(kv.key)
-            if event.type == rpc.Event.PUT:
-                if key is not None:
-                    item = Item.of(key, entry_from_kv(key, kv))
-                    state.put(kv.key, item)
-                    changes.append((key, item))
-                elif (name := self._ks.tenant_from_key(kv.key)) is not None:
-                    self._state.tenants[name] = tenant_from_kv(self._ks, kv)
-            else:
-                if key is not None and state.remove(kv.key) is not None:
-                    changes.append((key, None))
-                if (name := self._ks.tenant_from_key(kv.key)) is not None:
-                    self._state.tenants.pop(name, None)
             self.stats.events_applied += 1
+            raw, put = kv.key, event.type == rpc.Event.PUT
+            if ks.is_record_key(raw):
+                if put:
+                    state.records[raw] = record = _record(kv)
+                    records.append((raw, record))
+                elif state.records.pop(raw, None) is not None:
+                    records.append((raw, None))
+                if (name := ks.tenant_from_key(raw)) is not None:
+                    if put:
+                        state.tenants[name] = tenant_from_kv(ks, kv)
+                    else:
+                        state.tenants.pop(name, None)
+                continue
+            known: Item | None = state.entries.get(raw)
+            key = known.key if known is not None else ks.parse_cfg_key(raw)
+            if key is None:
+                continue  # history and audit keys: read from etcd, never held
+            if put:
+                item = Item.of(key, entry_from_kv(key, kv))
+                state.put(raw, item)
+                changes.append((key, item))
+            elif known is not None:
+                state.remove(raw)
+                changes.append((key, None))
         self._flush(batch_revision, changes, records)
-        last = max(int(e.kv.mod_revision) for e in events)
         self._applied = max(self._applied, last)
         self._advance(last)
         self._release(last)
@@ -396,7 +404,8 @@ class Mirror:
         if records:
             self._emit_records(RecordBatch(revision, tuple(records)))
         if changes:
-            changes.sort(key=lambda change: change[0])
+            if len(changes) > 1:
+                changes.sort(key=lambda change: change[0])
             self._emit(ChangeBatch(revision, tuple(changes)))
 
     def _release(self, revision: int) -> None:
