@@ -187,7 +187,10 @@ class Mirror:
         """Call ``listener(batch)`` for every revision that changed records.
 
         Same ordering guarantee as ``add_change_listener``; record batches of
-        a revision are delivered before its config batch.
+        a revision are delivered before its config batch. The commit marker is
+        the one record not reported (every write touches it, so reporting it
+        would make each config write look like a record change to every
+        cache keyed on records); ``record(keyspace.commit_marker)`` reads it.
         """
         self._record_listeners.append(listener)
 
@@ -304,7 +307,8 @@ class Mirror:
         if self._loaded:
             # Whatever changed while the watch was down becomes one batch at the
             # resync revision, so followers stay exact without a full reset.
-            record_diff = _record_diff(previous.records, state.records)
+            record_diff = tuple(change for change in _record_diff(previous.records, state.records)
+                                if change[0] != self._ks.commit_marker)
             if record_diff:
                 self._emit_records(RecordBatch(revision, record_diff))
             diff = _diff(previous.entries, state.entries)
@@ -340,7 +344,7 @@ class Mirror:
     def _apply(self, events: Any) -> None:
         """Apply one watch response: each config write brings four events (value,
         history, audit, commit marker), so the per-event work is kept small."""
-        state, ks = self._state, self._ks
+        state, ks, marker = self._state, self._ks, self._ks.commit_marker
         applied = self._applied  # events arrive in revision order; _flush only raises it
         batch_revision = last = 0
         changes: list[tuple[ConfigKey, Item | None]] = []
@@ -357,10 +361,13 @@ class Mirror:
             self.stats.events_applied += 1
             raw, put = kv.key, event.type == rpc.Event.PUT
             if ks.is_record_key(raw):
+                # The commit marker is held (its revision is a status figure) but not
+                # reported: every write touches it and no listener follows it.
                 if put:
                     state.records[raw] = record = _record(kv)
-                    records.append((raw, record))
-                elif state.records.pop(raw, None) is not None:
+                    if raw != marker:
+                        records.append((raw, record))
+                elif state.records.pop(raw, None) is not None and raw != marker:
                     records.append((raw, None))
                 if (name := ks.tenant_from_key(raw)) is not None:
                     if put:
