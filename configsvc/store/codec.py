@@ -90,6 +90,12 @@ def tenant_from_kv(keyspace: Keyspace, kv: Any) -> tenant_pb2.Tenant:
 
 
 def now_timestamp() -> Timestamp:
+    stamp = Timestamp()
+    set_now(stamp)
+    return stamp
+
+
+def set_now(stamp: Timestamp) -> None:
+    """Set ``stamp`` to now, in place (also a message's Timestamp field)."""
     # Timestamp.GetCurrentTime goes through datetime and costs five times as much.
-    now = time.time_ns()
-    return Timestamp(seconds=now // 1_000_000_000, nanos=now % 1_000_000_000)
+    stamp.seconds, stamp.nanos = divmod(time.time_ns(), 1_000_000_000)
