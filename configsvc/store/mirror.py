@@ -154,7 +154,7 @@ class Mirror:
         self.revision_suffix = _GET_REVISION + varint(0)
         self._synced = False
         self._advanced = asyncio.Condition()
-        self._revision_waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._revision_waiters: list[tuple[int, int, asyncio.Future[bool | None]]] = []
         self._waiter_ids = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self._sync_listeners: list[Callable[[bool], None]] = []
@@ -452,13 +452,16 @@ class Mirror:
         """
         if self._applied >= revision:
             return True
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool | None] = loop.create_future()
         heapq.heappush(self._revision_waiters, (revision, next(self._waiter_ids), future))
+        # A timer that answers False, rather than asyncio.wait_for: every write waits
+        # here, and wait_for's extra future and callbacks cost more than this.
+        timer = loop.call_later(max(0.0, timeout), _time_out, future)
         try:
-            await asyncio.wait_for(future, max(0.0, timeout))
-        except TimeoutError:
-            return False
-        return True
+            return await future is None  # None: applied (_release); False: timed out
+        finally:
+            timer.cancel()
 
     async def sync(self, timeout: float) -> int:
         """Make the mirror exact at etcd's current revision (a strong read's fence)."""
@@ -538,6 +541,11 @@ class Mirror:
             yield entries[raw]
 
 
+
+
+def _time_out(future: asyncio.Future[bool | None]) -> None:
+    if not future.done():
+        future.set_result(False)
 
 
 def _record(kv: Any) -> Record:
