@@ -209,7 +209,10 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         self, request: config_pb2.PutRequest, context: grpc.aio.ServicerContext
     ) -> bytes:
         """Registered with raw responses: returns an encoded PutResponse."""
-        key = requests.config_key(request)
+        k = request.key
+        # A key the mirror holds was validated when it was first written: reuse it.
+        held = self._mirror.lookup(k.tenant, k.environment, k.service, k.key)
+        key = held.key if held is not None else requests.config_key(request)
         parsed = parse_json_value(request.value)
         # The resolution rules (tombstone form, depth) are checked on write, so every
         # stored value can be resolved.
