@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -696,11 +697,12 @@ class _Deadline:
     """The time left of one operation that makes several etcd calls."""
 
     def __init__(self, timeout: float) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._end = self._loop.time() + timeout
+        # time.monotonic, not the loop's clock: get_running_loop() makes a getpid()
+        # system call each time (CPython 3.11), and every write starts a deadline.
+        self._end = time.monotonic() + timeout
 
     def left(self) -> float:
-        return max(0.05, self._end - self._loop.time())
+        return max(0.05, self._end - time.monotonic())
 
     def expired(self) -> bool:
-        return self._loop.time() >= self._end
+        return time.monotonic() >= self._end
