@@ -44,22 +44,16 @@ from typing import Any
 
 import grpc
 
+from bench.watch import Children, cpu_seconds
 from configsvc.devstack import EtcdServer, free_port
 from configsvc.v1 import config_pb2, config_pb2_grpc, tenant_pb2, tenant_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 TENANT = "bench"
 VALUE = json.dumps({"blob": "x" * 244})  # 256 bytes of JSON, as the other benchmarks
 CHANNELS = 4
 #: Bootstrap admin key of the server with ``--auth``: sent as a bearer token.
 BENCH_KEY = "cs_00000000000000be_bench-admin-key"
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a live process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 @contextlib.contextmanager
@@ -75,17 +69,7 @@ def configsvc(etcd: EtcdServer, port: int, log: Path,
     try:
         yield proc
     finally:
-        stop(proc)
-
-
-def stop(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)  # Popen never signals a reaped (recycled) pid
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        Children.stop(proc)
 
 
 async def wait_ready(channels: list[grpc.aio.Channel], proc: subprocess.Popen[bytes],
