@@ -21,9 +21,10 @@ from configsvc.hier.sensitive import plain_sensitive_places
 from configsvc.hier.state import StateCache
 from configsvc.model.keys import ConfigKey, require_segment
 from configsvc.model.labels import validate_labels
-from configsvc.model.values import validate_json_value, validate_reason
+from configsvc.model.protowire import varint
+from configsvc.model.values import parse_json_value, validate_reason
 from configsvc.resolve import TEMPLATE_LAYER_PREFIX, Resolved, Source
-from configsvc.resolve.jsonvalue import parse_value
+from configsvc.resolve.jsonvalue import check_value, parse_value
 from configsvc.secrets.gateway import SecretGateway, Stored
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
@@ -32,6 +33,7 @@ from configsvc.v1 import config_pb2, config_pb2_grpc
 from configsvc.validate import SchemaRegistry
 
 _MIRROR = config_pb2.READ_CONSISTENCY_MIRROR  # UNSPECIFIED (0) means the same
+_PUT_REVISION = b"\x10"  # PutResponse.revision (field 2, varint); entry is field 1 as in Get
 LIST_DEFAULT, LIST_MAX = 100, 1000
 HISTORY_DEFAULT, HISTORY_MAX = 50, 1000
 BATCH_MAX = 1000
@@ -205,12 +207,16 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
 
     async def Put(
         self, request: config_pb2.PutRequest, context: grpc.aio.ServicerContext
-    ) -> config_pb2.PutResponse:
-        key = requests.config_key(request)
-        validate_json_value(request.value)
+    ) -> bytes:
+        """Registered with raw responses: returns an encoded PutResponse."""
+        k = request.key
+        # A key the mirror holds was validated when it was first written: reuse it.
+        held = self._mirror.lookup(k.tenant, k.environment, k.service, k.key)
+        key = held.key if held is not None else requests.config_key(request)
+        parsed = parse_json_value(request.value)
         # The resolution rules (tombstone form, depth) are checked on write, so every
         # stored value can be resolved.
-        parse_value(request.value, key=key.key)
+        check_value(parsed, key=key.key)
         labels = validate_labels(request.labels)
         options = self._write_options(request, context, labels)
         # Schemas and rules judge the value as written (secret references, not ciphertext).
@@ -218,9 +224,15 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         value = request.value
         if self._secrets is not None:
             # References must exist; sensitive places are stored as transit ciphertext.
-            value = await self._secrets.prepare_write(key, value, options.timeout)
+            value = await self._secrets.prepare_parsed(key, value, parsed, options.timeout)
         result = await self._writer.put(key, value, options)
-        return config_pb2.PutResponse(entry=result.entry, revision=result.revision)
+        item = self._mirror.lookup(key.tenant, key.environment, key.service, key.key)
+        if item is not None and item.entry.mod_revision == result.revision:
+            # Read-your-writes waited until the mirror applied the change, so it has
+            # decoded and encoded this very entry: answer with its bytes.
+            return item.get_body + _PUT_REVISION + varint(result.revision)
+        return bytes(config_pb2.PutResponse(entry=result.entry, revision=result.revision)
+                     .SerializeToString())
 
     async def Delete(
         self, request: config_pb2.DeleteRequest, context: grpc.aio.ServicerContext

@@ -14,6 +14,8 @@ _NAME_RE = re.compile(r"[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?")
 
 def validate_labels(labels: Mapping[str, str], field: str = "labels") -> dict[str, str]:
     """The labels as a plain dict; INVALID_ARGUMENT naming each bad label otherwise."""
+    if not labels:
+        return {}
     violations = []
     if len(labels) > LABELS_MAX:
         violations.append(FieldViolation(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from decimal import Decimal
+from typing import Any
 
 from configsvc.errors import InvalidArgumentError
 
@@ -23,6 +25,17 @@ def _reject_constant(name: str) -> object:
 
 def validate_json_value(value: str, *, field: str = "value") -> bytes:
     """Return the UTF-8 bytes of ``value`` after checking it is bounded, valid JSON."""
+    parse_json_value(value, field=field)
+    return value.encode("utf-8")
+
+
+def parse_json_value(value: str, *, field: str = "value") -> Any:
+    """``validate_json_value``, returning the parsed value instead of the bytes.
+
+    Numbers parse as ``configsvc.resolve.parse_value`` parses them (``int``,
+    ``Decimal``), so a write that needs the value parsed checks and parses
+    its text once.
+    """
     data = value.encode("utf-8")
     if len(data) > VALUE_MAX_BYTES:
         raise InvalidArgumentError.single(
@@ -31,12 +44,11 @@ def validate_json_value(value: str, *, field: str = "value") -> bytes:
     if not value.strip():
         raise InvalidArgumentError.single(field, "is required: a JSON text such as 42 or {}")
     try:
-        json.loads(value, parse_constant=_reject_constant)
+        return json.loads(value, parse_float=Decimal, parse_constant=_reject_constant)
     except ValueError as exc:
         raise InvalidArgumentError.single(field, f"is not valid JSON: {exc}") from None
     except RecursionError:
         raise InvalidArgumentError.single(field, "is nested too deeply") from None
-    return data
 
 
 def validate_reason(reason: str, *, field: str = "reason") -> str:

@@ -100,11 +100,7 @@ def parse_value(
     and layer) is put in front of the description.
     """
     prefix = f"{origin} " if origin else ""
-    root = "" if key is None else "/" + escape_pointer_token(key)
-    if key is not None and key.startswith(RESERVED_PREFIX):
-        raise InvalidArgumentError.single(
-            field, f"{prefix}at {root}: key names starting with '{RESERVED_PREFIX}' are reserved"
-        )
+    _check_key(key, field, prefix)
     try:
         value: JsonValue = json.loads(
             value_json, parse_float=Decimal, parse_constant=_reject_constant
@@ -115,6 +111,25 @@ def parse_value(
         ) from None
     except ValueError as exc:
         raise InvalidArgumentError.single(field, f"{prefix}is not valid JSON: {exc}") from None
+    check_value(value, key=key, field=field, origin=origin)
+    return value
+
+
+def _check_key(key: str | None, field: str, prefix: str) -> None:
+    if key is not None and key.startswith(RESERVED_PREFIX):
+        raise InvalidArgumentError.single(
+            field, f"{prefix}at /{escape_pointer_token(key)}: key names starting with "
+            f"'{RESERVED_PREFIX}' are reserved"
+        )
+
+
+def check_value(
+    value: JsonValue, *, key: str | None = None, field: str = "value", origin: str = ""
+) -> None:
+    """``parse_value``'s checks for a value parsed already (as ``parse_value`` parses)."""
+    prefix = f"{origin} " if origin else ""
+    _check_key(key, field, prefix)
+    root = "" if key is None else "/" + escape_pointer_token(key)
     try:
         _check(value, root, 0, False)
     except _RuleError as problem:
@@ -122,7 +137,6 @@ def parse_value(
         raise InvalidArgumentError.single(
             field, f"{prefix}at {where}: {problem.reason}"
         ) from None
-    return value
 
 
 def _string(text: str) -> str:

@@ -85,11 +85,19 @@ class SecretGateway:
 
     async def prepare_write(self, key: ConfigKey, text: str, timeout: float) -> str:
         """The text to store for ``text``: references checked, sensitive places encrypted."""
-        sensitive_possible = not isinstance(self.sensitive, NoSensitiveFields)
-        if not sensitive_possible and not might_hold_secrets(text):
+        if isinstance(self.sensitive, NoSensitiveFields) and not might_hold_secrets(text):
             return text
-        value = parse_value(text)
-        found = list(walk(value))  # validates the reserved forms
+        return await self.prepare_parsed(key, text, parse_value(text), timeout)
+
+    async def prepare_parsed(self, key: ConfigKey, text: str, value: JsonValue,
+                             timeout: float) -> str:
+        """``prepare_write`` for a text its caller has parsed already (``parse_value``)."""
+        sensitive_possible = not isinstance(self.sensitive, NoSensitiveFields)
+        holds_secrets = might_hold_secrets(text)
+        if not sensitive_possible and not holds_secrets:
+            return text
+        # Without the markers' text there is no reserved form, so nothing to walk.
+        found = list(walk(value)) if holds_secrets else []  # validates the reserved forms
         refs = sorted({f for _, f in found if isinstance(f, SecretRef)}, key=str)
         if found:
             vault = self._vault()

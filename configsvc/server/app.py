@@ -132,7 +132,7 @@ class ConfigServer:
         register_service(server, config_pb2.DESCRIPTOR.services_by_name["ConfigService"],
                          ConfigService(self.mirror, self.writer, self.keyspace, limits,
                                        secrets=self.secrets.gateway, guard=self.guard),
-                         raw_responses={"Get", "Resolve"}, hot=True)
+                         raw_responses={"Get", "Resolve", "Put"}, hot=True)
         register_service(server, tenant_pb2.DESCRIPTOR.services_by_name["TenantService"],
                          TenantService(self.mirror, self.writer, self.config.request_timeout))
         register_service(server, watch_pb2.DESCRIPTOR.services_by_name["WatchService"],

@@ -154,7 +154,7 @@ class Mirror:
         self.revision_suffix = _GET_REVISION + varint(0)
         self._synced = False
         self._advanced = asyncio.Condition()
-        self._revision_waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._revision_waiters: list[tuple[int, int, asyncio.Future[bool | None]]] = []
         self._waiter_ids = itertools.count()
         self._task: asyncio.Task[None] | None = None
         self._sync_listeners: list[Callable[[bool], None]] = []
@@ -187,7 +187,10 @@ class Mirror:
         """Call ``listener(batch)`` for every revision that changed records.
 
         Same ordering guarantee as ``add_change_listener``; record batches of
-        a revision are delivered before its config batch.
+        a revision are delivered before its config batch. The commit marker is
+        the one record not reported (every write touches it, so reporting it
+        would make each config write look like a record change to every
+        cache keyed on records); ``record(keyspace.commit_marker)`` reads it.
         """
         self._record_listeners.append(listener)
 
@@ -304,7 +307,8 @@ class Mirror:
         if self._loaded:
             # Whatever changed while the watch was down becomes one batch at the
             # resync revision, so followers stay exact without a full reset.
-            record_diff = _record_diff(previous.records, state.records)
+            record_diff = tuple(change for change in _record_diff(previous.records, state.records)
+                                if change[0] != self._ks.commit_marker)
             if record_diff:
                 self._emit_records(RecordBatch(revision, record_diff))
             diff = _diff(previous.entries, state.entries)
@@ -338,40 +342,51 @@ class Mirror:
                 await self._notify()
 
     def _apply(self, events: Any) -> None:
-        state = self._state
-        batch_revision = 0
+        """Apply one watch response: each config write brings four events (value,
+        history, audit, commit marker), so the per-event work is kept small."""
+        state, ks, marker = self._state, self._ks, self._ks.commit_marker
+        applied = self._applied  # events arrive in revision order; _flush only raises it
+        batch_revision = last = 0
         changes: list[tuple[ConfigKey, Item | None]] = []
         records: list[tuple[bytes, Record | None]] = []
         for event in events:
             kv = event.kv
-            revision = int(kv.mod_revision)
-            if revision <= self._applied:
+            revision = kv.mod_revision
+            last = max(last, revision)
+            if revision <= applied:
                 continue  # already part of the snapshot
             if revision != batch_revision:
                 self._flush(batch_revision, changes, records)
                 batch_revision, changes, records = revision, [], []
-            if self._ks.is_record_key(kv.key):
-                if event.type == rpc.Event.PUT:
-                    state.records[kv.key] = record = _record(kv)
-                    records.append((kv.key, record))
-                elif state.records.pop(kv.key, None) is not None:
-                    records.append((kv.key, None))
-            key = self._ks.parse_cfg_key(kv.key)
-            if event.type == rpc.Event.PUT:
-                if key is not None:
-                    item = Item.of(key, entry_from_kv(key, kv))
-                    state.put(kv.key, item)
-                    changes.append((key, item))
-                elif (name := self._ks.tenant_from_key(kv.key)) is not None:
-                    self._state.tenants[name] = tenant_from_kv(self._ks, kv)
-            else:
-                if key is not None and state.remove(kv.key) is not None:
-                    changes.append((key, None))
-                if (name := self._ks.tenant_from_key(kv.key)) is not None:
-                    self._state.tenants.pop(name, None)
             self.stats.events_applied += 1
+            raw, put = kv.key, event.type == rpc.Event.PUT
+            if ks.is_record_key(raw):
+                # The commit marker is held (its revision is a status figure) but not
+                # reported: every write touches it and no listener follows it.
+                if put:
+                    state.records[raw] = record = _record(kv)
+                    if raw != marker:
+                        records.append((raw, record))
+                elif state.records.pop(raw, None) is not None and raw != marker:
+                    records.append((raw, None))
+                if (name := ks.tenant_from_key(raw)) is not None:
+                    if put:
+                        state.tenants[name] = tenant_from_kv(ks, kv)
+                    else:
+                        state.tenants.pop(name, None)
+                continue
+            known: Item | None = state.entries.get(raw)
+            key = known.key if known is not None else ks.parse_cfg_key(raw)
+            if key is None:
+                continue  # history and audit keys: read from etcd, never held
+            if put:
+                item = Item.of(key, entry_from_kv(key, kv))
+                state.put(raw, item)
+                changes.append((key, item))
+            elif known is not None:
+                state.remove(raw)
+                changes.append((key, None))
         self._flush(batch_revision, changes, records)
-        last = max(int(e.kv.mod_revision) for e in events)
         self._applied = max(self._applied, last)
         self._advance(last)
         self._release(last)
@@ -396,7 +411,8 @@ class Mirror:
         if records:
             self._emit_records(RecordBatch(revision, tuple(records)))
         if changes:
-            changes.sort(key=lambda change: change[0])
+            if len(changes) > 1:
+                changes.sort(key=lambda change: change[0])
             self._emit(ChangeBatch(revision, tuple(changes)))
 
     def _release(self, revision: int) -> None:
@@ -436,13 +452,16 @@ class Mirror:
         """
         if self._applied >= revision:
             return True
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool | None] = loop.create_future()
         heapq.heappush(self._revision_waiters, (revision, next(self._waiter_ids), future))
+        # A timer that answers False, rather than asyncio.wait_for: every write waits
+        # here, and wait_for's extra future and callbacks cost more than this.
+        timer = loop.call_later(max(0.0, timeout), _time_out, future)
         try:
-            await asyncio.wait_for(future, max(0.0, timeout))
-        except TimeoutError:
-            return False
-        return True
+            return await future is None  # None: applied (_release); False: timed out
+        finally:
+            timer.cancel()
 
     async def sync(self, timeout: float) -> int:
         """Make the mirror exact at etcd's current revision (a strong read's fence)."""
@@ -522,6 +541,11 @@ class Mirror:
             yield entries[raw]
 
 
+
+
+def _time_out(future: asyncio.Future[bool | None]) -> None:
+    if not future.done():
+        future.set_result(False)
 
 
 def _record(kv: Any) -> Record:
