@@ -24,6 +24,11 @@ connection) that hold the streams.
 2. Baseline at the same stream counts, spread the same way: raw etcd watches
    (aetcd's ``rpc.WatchStub``, one watch per bidi stream, not multiplexed) on
    one key, timed from the raw etcd ``Put``.
+2b. The framework's floor at the same stream counts, spread the same way: a bare
+   ``grpc.aio`` server (``bench/watch_bare_server.py --fanout``) that encodes one
+   change message per write and writes those bytes to every stream with
+   ``context.write``; "Put" is its ``Publish`` call, answered once every stream has
+   the message queued.
 3. Server memory per idle stream: VmRSS of ``configsvc serve`` before and after
    opening 1,000 and then 5,000 idle Watch streams, and the same for the bare
    ``grpc.aio`` server; KiB per stream and the ratio.
@@ -241,9 +246,10 @@ def start_configsvc(children: Children, etcd: EtcdServer, port: int,
     return proc
 
 
-def start_bare(children: Children, port: int) -> subprocess.Popen[bytes]:
-    proc = children.spawn("bare", [sys.executable, "-m", "bench.watch_bare_server",
-                                   "--port", str(port)], stdout=subprocess.PIPE)
+def start_bare(children: Children, port: int, fanout: bool = False) -> subprocess.Popen[bytes]:
+    proc = children.spawn("bare-fanout" if fanout else "bare", [
+        sys.executable, "-m", "bench.watch_bare_server", "--port", str(port),
+        *(["--fanout"] if fanout else [])], stdout=subprocess.PIPE)
     assert proc.stdout is not None
     line = proc.stdout.readline().decode()
     if not line.startswith("ready"):
@@ -381,6 +387,8 @@ class Context:
     configsvc_target: str
     bare: subprocess.Popen[bytes]
     bare_target: str
+    fanout: subprocess.Popen[bytes]
+    fanout_target: str
     logs: Path
     quick: bool
     memory: bool = True
@@ -490,25 +498,33 @@ def analyse(prefix: str, level: Level, writes: Writes, reports: list[dict[str, A
         results[f"{prefix}_stream_{kind}_{streams}"] = n
 
 
+#: Result-name prefix per system measured for propagation.
+PREFIXES = {"configsvc": "watch", "bare": "bare_watch", "etcd": "etcd_watch"}
+
+
 async def latency_phase(ctx: Context, system: str, level: Level,
                         put: Callable[[], Awaitable[int]]) -> None:
-    prefix = "watch" if system == "configsvc" else "etcd_watch"
-    target = ctx.configsvc_target if system == "configsvc" else ctx.etcd.endpoint
-    server_pid = ctx.configsvc.pid if system == "configsvc" else ctx.etcd.pid
+    prefix = PREFIXES[system]
+    target, server_pid = {"configsvc": (ctx.configsvc_target, ctx.configsvc.pid),
+                          "bare": (ctx.fanout_target, ctx.fanout.pid),
+                          "etcd": (ctx.etcd.endpoint, ctx.etcd.pid)}[system]
     assert server_pid is not None and ctx.etcd.pid is not None
     phase_started = time.monotonic()
-    async with pool(system, target, ctx.logs) as watchers:
+    async with pool("etcd" if system == "etcd" else "configsvc", target,
+                    ctx.logs) as watchers:
         started = time.monotonic()
         await watchers.open(level.streams)
         opened_s = time.monotonic() - started
         await quiesce([server_pid, *watchers.pids])
-        own = [ctx.configsvc.pid, ctx.etcd.pid, ctx.bare.pid, os.getpid(), *watchers.pids]
+        own = [ctx.configsvc.pid, ctx.etcd.pid, ctx.bare.pid, ctx.fanout.pid, os.getpid(),
+               *watchers.pids]
         await quiet_machine(own, 5.0 if ctx.quick else 20.0)
         await write_loop(put, WARMUP_WRITES, level.interval)
         await asyncio.sleep(max(0.5, level.interval))
         await watchers.report(ctx.logs)  # forget the warm-up samples
-        groups = {"server": [ctx.configsvc.pid], "etcd": [ctx.etcd.pid],
-                  "clients": watchers.pids, "driver": [os.getpid()], "bare": [ctx.bare.pid]}
+        groups = {"server": [server_pid if system != "etcd" else ctx.configsvc.pid],
+                  "etcd": [ctx.etcd.pid], "clients": watchers.pids, "driver": [os.getpid()],
+                  "bare": [ctx.bare.pid]}
         before = Usage.read(groups)
         writes = await write_loop(put, level.writes, level.interval)
         last_revision = max(writes.acked)
@@ -527,7 +543,7 @@ async def latency_phase(ctx: Context, system: str, level: Level,
     ctx.results[f"{prefix}_cpu_ms_per_write_clients_{n}"] = ms(cpu["clients"]) / level.writes
     ctx.results[f"{prefix}_client_cpu_us_per_message_{n}"] = 1e6 * cpu["clients"] / messages
     ctx.results[f"{prefix}_cpu_ms_per_write_etcd_{n}"] = ms(cpu["etcd"]) / level.writes
-    if system == "configsvc":
+    if system != "etcd":
         ctx.results[f"{prefix}_cpu_ms_per_write_server_{n}"] = ms(cpu["server"]) / level.writes
         ctx.results[f"{prefix}_server_cpu_us_per_message_{n}"] = 1e6 * cpu["server"] / messages
     else:
@@ -550,7 +566,8 @@ async def latency_phase(ctx: Context, system: str, level: Level,
 
 async def measure(ctx: Context, levels: tuple[Level, ...]) -> None:
     async with grpc.aio.insecure_channel(ctx.configsvc_target) as cs, \
-            grpc.aio.insecure_channel(ctx.etcd.endpoint) as ec:
+            grpc.aio.insecure_channel(ctx.etcd.endpoint) as ec, \
+            grpc.aio.insecure_channel(ctx.fanout_target) as bf:
         config = config_pb2_grpc.ConfigServiceStub(cs)
         tenants = tenant_pb2_grpc.TenantServiceStub(cs)
         kv = rpc.KVStub(ec)
@@ -566,6 +583,14 @@ async def measure(ctx: Context, levels: tuple[Level, ...]) -> None:
         async def etcd_put() -> int:
             return int((await kv.Put(etcd_put_request)).header.revision)
 
+        publish = bf.unary_unary("/bench.BareFanout/Publish")
+        published = [0]
+
+        async def bare_publish() -> int:
+            published[0] += 1
+            await publish(published[0].to_bytes(8, "big"))
+            return published[0]
+
         await configsvc_put()
         await etcd_put()
         if ctx.memory:
@@ -573,6 +598,7 @@ async def measure(ctx: Context, levels: tuple[Level, ...]) -> None:
         print("propagation latency", flush=True)
         for level in levels:
             await latency_phase(ctx, "configsvc", level, configsvc_put)
+            await latency_phase(ctx, "bare", level, bare_publish)
             await latency_phase(ctx, "etcd", level, etcd_put)
 
 
@@ -597,14 +623,14 @@ async def memory_phases(ctx: Context) -> None:
 
 
 def table(results: dict[str, float], levels: tuple[Level, ...]) -> str:
-    lines = ["| streams | configsvc p50 ms | configsvc p99 ms | etcd watch p50 ms "
-             "| etcd watch p99 ms |", "|---|---|---|---|---|"]
+    lines = ["| streams | configsvc p50 ms | configsvc p99 ms | bare grpc.aio fan-out p50 ms "
+             "| bare p99 ms | etcd watch p50 ms | etcd watch p99 ms |",
+             "|---|---|---|---|---|---|---|"]
     for level in levels:
         n = level.streams
-        lines.append(f"| {n:,} | {results[f'watch_p50_ms_{n}']:.1f} | "
-                     f"{results[f'watch_p99_ms_{n}']:.1f} | "
-                     f"{results[f'etcd_watch_p50_ms_{n}']:.1f} | "
-                     f"{results[f'etcd_watch_p99_ms_{n}']:.1f} |")
+        lines.append(f"| {n:,} | " + " | ".join(
+            f"{results[f'{prefix}_{q}_ms_{n}']:.1f}"
+            for prefix in ("watch", "bare_watch", "etcd_watch") for q in ("p50", "p99")) + " |")
     return "\n".join(lines)
 
 
@@ -616,7 +642,8 @@ def detail(results: dict[str, float], levels: tuple[Level, ...]) -> str:
              "|---|---|---|---|---|---|---|---|---|"]
     for level in levels:
         n = level.streams
-        for prefix, label in (("watch", "configsvc"), ("etcd_watch", "etcd")):
+        for prefix, label in (("watch", "configsvc"), ("bare_watch", "bare fan-out"),
+                              ("etcd_watch", "etcd")):
             server = results.get(f"{prefix}_cpu_ms_per_write_server_{n}")
             cpu = (f"{server:.1f} / " if server is not None else "- / ") + (
                 f"{results[f'{prefix}_cpu_ms_per_write_etcd_{n}']:.1f} / "
@@ -687,7 +714,7 @@ def summary(results: dict[str, float], spreads: dict[str, str],
           "the whole machine)")
     print(detail(results, levels))
     for level in levels:
-        for prefix in ("watch", "etcd_watch"):
+        for prefix in PREFIXES.values():
             late = results[f"{prefix}_revisions_not_delivered_before_next_write_{level.streams}"]
             if late:
                 print(f"note: {prefix} at {level.streams:,} streams: {late:.0f} of "
@@ -742,10 +769,13 @@ def main() -> int:
             max_streams = max(level.streams for level in levels) + 1000
             configsvc = start_configsvc(children, etcd, port, max_streams)
             bare = start_bare(children, bare_port)
+            fanout_port = free_port()
+            fanout = start_bare(children, fanout_port, fanout=True)
             print(f"etcd pid {etcd.pid}, configsvc serve pid {configsvc.pid}, bare server pid "
-                  f"{bare.pid}; {WORKERS} watcher processes per measurement", flush=True)
-            ctx = Context(etcd, configsvc, f"127.0.0.1:{port}", bare,
-                          f"127.0.0.1:{bare_port}", logs, args.quick,
+                  f"{bare.pid}, bare fan-out server pid {fanout.pid}; {WORKERS} watcher "
+                  "processes per measurement", flush=True)
+            ctx = Context(etcd, configsvc, f"127.0.0.1:{port}", bare, f"127.0.0.1:{bare_port}",
+                          fanout, f"127.0.0.1:{fanout_port}", logs, args.quick,
                           memory=not args.skip_memory)
             asyncio.run(measure(ctx, levels))
         except KeyboardInterrupt:

@@ -11,12 +11,22 @@ and then waits forever on a future. The handler is a coroutine writing with
 costs about 0.25 KiB more per idle stream). It runs on the same event loop as
 ``configsvc serve`` (uvloop by default, ``--event-loop``). It prints ``ready PORT`` once
 serving and stops on SIGTERM or SIGINT.
+
+``--fanout``: the propagation floor for bench.watch. The server also serves
+``bench.BareFanout/Publish`` (raw bytes: a revision as 8 big-endian bytes) which
+encodes ONE ``WatchResponse`` carrying a put change of a 256-byte value at that
+revision, queues the same bytes on every open stream, wakes each stream's
+coroutine and answers; each stream writes what it has queued with
+``context.write``. That is the least a grpc.aio server can do per change and per
+stream (configsvc's hub does the same plus selectors, limits and heartbeats),
+so its latency and CPU per stream message are the framework's own.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
 from collections.abc import AsyncIterator
@@ -24,9 +34,12 @@ from collections.abc import AsyncIterator
 import grpc
 
 from configsvc.server import eventloop
+from configsvc.v1 import config_pb2, watch_pb2
 from configsvc.watch import wire
 
 SERVICE = "configsvc.v1.WatchService"
+FANOUT_SERVICE = "bench.BareFanout"
+VALUE = json.dumps({"blob": "x" * 244})  # as bench.watch writes
 # The options configsvc.server.app gives its server (keepalive and message size).
 SERVER_OPTIONS = [
     ("grpc.so_reuseport", 0),
@@ -52,13 +65,56 @@ async def watch_writer(_request: bytes, context: grpc.aio.ServicerContext) -> No
     await asyncio.get_running_loop().create_future()  # idle until cancelled
 
 
-async def serve(port: int, style: str) -> None:
+class Fanout:
+    """Every open stream's outbox and waiter; one encoding per published change."""
+
+    def __init__(self) -> None:
+        key = config_pb2.ConfigKey(tenant="bench", environment="prod", service="api",
+                                   key="watched")
+        self._change = bytes(watch_pb2.Change(
+            type=watch_pb2.CHANGE_TYPE_PUT, key=key,
+            entry=config_pb2.ConfigEntry(key=key, value=VALUE, version=1)).SerializeToString())
+        self._streams: dict[int, tuple[list[bytes], list[asyncio.Future[None] | None]]] = {}
+
+    async def watch(self, _request: bytes, context: grpc.aio.ServicerContext) -> None:
+        await context.write(wire.snapshot_end(0))
+        outbox: list[bytes] = []
+        waiter: list[asyncio.Future[None] | None] = [None]
+        self._streams[id(outbox)] = (outbox, waiter)
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                while not outbox:
+                    waiter[0] = loop.create_future()
+                    await waiter[0]
+                    waiter[0] = None
+                await context.write(outbox.pop(0))
+        finally:
+            del self._streams[id(outbox)]
+
+    async def publish(self, request: bytes, _context: grpc.aio.ServicerContext) -> bytes:
+        data = wire.changes(int.from_bytes(request, "big"), [self._change])
+        for outbox, waiter in self._streams.values():
+            outbox.append(data)
+            if waiter[0] is not None and not waiter[0].done():
+                waiter[0].set_result(None)
+        return b""
+
+
+async def serve(port: int, style: str, fanout: bool = False) -> None:
     server = grpc.aio.server(options=SERVER_OPTIONS)
+    hub = Fanout() if fanout else None
+    handler = (hub.watch if hub is not None else
+               watch if style == "generator" else watch_writer)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {
         "Watch": grpc.unary_stream_rpc_method_handler(
-            watch if style == "generator" else watch_writer,
-            request_deserializer=_identity, response_serializer=_identity),
+            handler, request_deserializer=_identity, response_serializer=_identity),
     }),))
+    if hub is not None:
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(FANOUT_SERVICE, {
+            "Publish": grpc.unary_unary_rpc_method_handler(
+                hub.publish, request_deserializer=_identity, response_serializer=_identity),
+        }),))
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     stop = asyncio.Event()
@@ -78,8 +134,10 @@ def main() -> int:
     parser.add_argument("--style", choices=("coroutine", "generator"), default="coroutine",
                         help="handler: a coroutine using context.write (the default, the "
                              "cheaper of the two), or an async generator")
+    parser.add_argument("--fanout", action="store_true",
+                        help="also serve bench.BareFanout/Publish (the propagation floor)")
     args = parser.parse_args()
-    eventloop.run(serve(args.port, args.style), args.event_loop)
+    eventloop.run(serve(args.port, args.style, args.fanout), args.event_loop)
     return 0
 
 
