@@ -76,7 +76,8 @@ class WatchService:
         caller = principal.current()
         sub, first = self._hub.open(chosen, start_revision=start_revision,
                                     send_snapshot=send_snapshot,
-                                    access=caller.access if caller else None, owner=caller)
+                                    access=caller.access if caller else None, owner=caller,
+                                    peer=context.peer())
         if caller is not None and caller.principal.expires_at is not None:
             # The stream ends (client resumes and re-authenticates) when its credential does.
             left = caller.principal.expires_at - time.time()

@@ -388,3 +388,42 @@ async def test_streams_end_when_the_server_loses_etcd(private_stack: PrivateStac
         await read_to_end(call)
     assert exc.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "lost etcd" in (exc.value.details() or "")
+
+
+async def test_fan_out_visits_streams_connection_by_connection(
+    stack: Stack, tenant: str
+) -> None:
+    """Streams of two client connections, opened interleaved, are fanned out one
+    connection after the other (gRPC then batches consecutive writes of a connection),
+    and every one of them still receives each change exactly once."""
+    hub = stack.server.hub
+    channels = [auth_channel(stack.address, options=[("grpc.use_local_subchannel_pool", 1)])
+                for _ in range(2)]
+    try:
+        calls = []
+        for _ in range(3):  # A B A B A B: registration order interleaves the connections
+            for channel in channels:
+                stub = watch_pb2_grpc.WatchServiceStub(channel)
+                call = stub.Watch(watch_pb2.WatchRequest(selectors=[sel(tenant)],
+                                                         send_snapshot=True))
+                await read_until(call, 1, kind="snapshot_end")
+                calls.append(call)
+        ours = [sub for sub in hub._interested({tenant}) if sub.peer]
+        peers = [sub.peer for sub in ours]
+        assert len(ours) == 6 and len(set(peers)) == 2
+        runs = [p for i, p in enumerate(peers) if i == 0 or peers[i - 1] != p]
+        assert runs == sorted(set(peers))  # one contiguous run per connection
+        revision = await put(stack, tenant, "fanned")
+        for call in calls:
+            got = await read_until(call, 1)
+            assert [m.changes.revision for m in got if m.WhichOneof("kind") == "changes"] \
+                == [revision]
+        calls[0].cancel()
+        for _ in range(50):  # the order is rebuilt without the closed stream
+            if len([s for s in hub._interested({tenant}) if s.peer]) == 5:
+                break
+            await asyncio.sleep(0.1)
+        assert len([s for s in hub._interested({tenant}) if s.peer]) == 5
+    finally:
+        for channel in channels:
+            await channel.close()
