@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from google.protobuf import json_format
 
 from configsvc.devstack.pulsar import PulsarLite
 from configsvc.events.settings import WebhookSettings
+from configsvc.events.webhooks.signing import SIGNATURE_HEADER, verify
 from configsvc.store.etcd import EtcdClient
 from configsvc.v1 import (
     config_pb2,
@@ -110,6 +112,7 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
     canary = f"LEAK-CANARY-{uuid.uuid4().hex}"
     rotated = f"LEAK-ROTATED-{uuid.uuid4().hex}"
     inline = f"LEAK-INLINE-{uuid.uuid4().hex}"
+    signing = f"LEAK-WEBHOOK-{uuid.uuid4().hex}"  # a webhook's signing secret (sealed)
     etcd = start_etcd(tmp_path / "etcd")
     bao_server = start_openbao(tmp_path / "bao")
     topic = new_topic()
@@ -139,7 +142,7 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
         await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
         await webhooks_pb2_grpc.WebhookServiceStub(stack.channel).CreateWebhook(
             webhooks_pb2.CreateWebhookRequest(webhook=webhooks_pb2.Webhook(
-                tenant="acme", url=receiver.url("/hook"), secret="a webhook signing secret")))
+                tenant="acme", url=receiver.url("/hook"), secret=signing)))
         await validation_pb2_grpc.ValidationServiceStub(stack.channel).PutSchema(
             validation_pb2.PutSchemaRequest(
                 tenant="acme", name="creds", pattern="creds", schema=json.dumps(
@@ -266,8 +269,11 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
                 for key, e, properties in collector.received.events]
     requests = [r.body + repr(r.headers).encode() for r in receiver.to("/hook")]
     assert messages and requests
+    # The webhook's requests were signed with its secret (sealed in etcd, opened in memory).
+    assert all(verify(signing, r.headers[SIGNATURE_HEADER], r.body, time.time())
+               for r in receiver.to("/hook"))
     broker_files = _files_under(private_pulsar.data_dir)
-    for secret in (canary, rotated, inline):
+    for secret in (canary, rotated, inline, signing):
         assert not any(secret.encode() in data for data in history), secret
         assert not any(secret in line for line in errors), secret
         assert secret not in caplog.text, secret
