@@ -141,7 +141,7 @@ class ConfigServer:
                          raw_responses={"Watch"}, raw_requests={"Watch"}, hot=True)
         register_service(server, secrets_pb2.DESCRIPTOR.services_by_name["SecretService"],
                          SecretService(self.secrets.gateway, self.mirror, self.writer,
-                                       self.config.request_timeout))
+                                       self.config.request_timeout, keyspace=self.keyspace))
         register_service(server, events_pb2.DESCRIPTOR.services_by_name["EventService"],
                          EventService(self.mirror, self.keyspace, self.publisher))
         register_service(server, audit_query_pb2.DESCRIPTOR.services_by_name["AuditService"],

@@ -28,7 +28,7 @@ from aetcd import rpc
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from configsvc.errors import BackendUnavailableError
+from configsvc.errors import ConfigsvcError
 from configsvc.events.build import OutgoingEvent
 from configsvc.events.election import Leadership
 from configsvc.events.publisher import Publisher
@@ -232,8 +232,9 @@ class DeliveryWorker:
             return sender.Outcome(0, f"url {problem}")
         try:
             secret = await self._secrets.secret(hook_key, hook)
-        except BackendUnavailableError as exc:
-            # Like a network failure: retried with backoff, dead-lettered at the limit.
+        except ConfigsvcError as exc:
+            # Vault down (or refusing: key deleted, policy): like a network failure,
+            # retried with backoff and dead-lettered at the limit.
             log.warning("webhook %s/%s: cannot open its signing secret: %s", hook.tenant,
                         hook.id, exc)
             return sender.Outcome(0, str(exc))

@@ -17,10 +17,13 @@ from __future__ import annotations
 import logging
 
 from configsvc.errors import BackendUnavailableError
+from configsvc.events.webhooks.store import WebhookKeys
 from configsvc.secrets.refs import Ciphertext
-from configsvc.secrets.vault import BACKEND, VaultClient
+from configsvc.secrets.vault import BACKEND, VaultClient, key_version
+from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
-from configsvc.v1 import webhooks_pb2
+from configsvc.store.writer import RecordChange, Writer
+from configsvc.v1 import audit_pb2, config_pb2, webhooks_pb2
 
 log = logging.getLogger(__name__)
 
@@ -91,3 +94,40 @@ class SecretOpener:
             record = self._mirror.record(key)
             if record is None or sealed(webhooks_pb2.Webhook.FromString(record.value)) != cipher:
                 del self._plain[key]
+
+
+async def rewrap_webhooks(vault: VaultClient, mirror: Mirror, writer: Writer, keyspace: Keyspace,
+                          tenant: str, latest: dict[str, int], *, actor: str,
+                          timeout: float) -> tuple[list[str], int]:
+    """Rewrap the tenant's sealed secrets older than their key's newest version, and seal
+    those stored as plaintext (registered before the server had Vault).
+
+    Part of ``configsvc secrets rewrap``: each webhook is written again in one
+    Txn with its audit record, compare-and-swap on the revision it was read at
+    (ABORTED on a concurrent change; re-run). ``latest`` caches transit key
+    versions across the run. Returns the ids rewrapped and the highest revision.
+    """
+    keys = WebhookKeys(keyspace)
+    done: list[str] = []
+    revision = 0
+    for raw, record in list(mirror.records(keys.webhooks_prefix(tenant))):
+        hook = webhooks_pb2.Webhook.FromString(record.value)
+        cipher = sealed(hook)
+        if cipher is None and not hook.secret:
+            continue
+        if cipher is None:
+            await seal(hook, vault, timeout)
+        else:
+            if cipher.key not in latest:
+                latest[cipher.key] = await vault.latest_key_version(cipher.key, timeout)
+            if key_version(cipher) >= latest[cipher.key]:
+                continue
+            hook.sealed_secret.ciphertext = (await vault.rewrap(cipher, timeout)).ciphertext
+        audit = audit_pb2.AuditRecord(kind="webhook", tenant=tenant, name=hook.id,
+                                      operation=config_pb2.OPERATION_PUT, actor=actor,
+                                      attributes={"url": hook.url, "action": "rewrap"})
+        revision = max(revision, await writer.commit_records(
+            tenant, [RecordChange(raw, hook.SerializeToString(), record.mod_revision,
+                                  f"webhook {hook.id}")], [audit], timeout=timeout))
+        done.append(hook.id)
+    return done, revision

@@ -23,7 +23,14 @@ from configsvc.events.settings import WebhookSettings
 from configsvc.events.webhooks.signing import SIGNATURE_HEADER, verify
 from configsvc.events.webhooks.store import WebhookKeys
 from configsvc.store.writer import RecordChange
-from configsvc.v1 import config_pb2, tenant_pb2, webhooks_pb2, webhooks_pb2_grpc
+from configsvc.v1 import (
+    config_pb2,
+    secrets_pb2,
+    secrets_pb2_grpc,
+    tenant_pb2,
+    webhooks_pb2,
+    webhooks_pb2_grpc,
+)
 from tests.helpers import (
     Stack,
     backend_of,
@@ -170,6 +177,17 @@ async def test_sealed_secrets_sign_and_never_reach_etcd(
     revision = await _put(stack, "2")
     await _until(stack, sealed.id, revision)
     _signed_with(receiver, "/a", revision, secret)
+    # `configsvc secrets rewrap` rewraps the sealed secrets too; deliveries go on.
+    secrets = secrets_pb2_grpc.SecretServiceStub(stack.channel)
+    rewrapped = await secrets.RewrapCiphertexts(secrets_pb2.RewrapCiphertextsRequest(
+        tenant="acme"))
+    assert sorted(rewrapped.rewrapped_webhooks) == sorted([sealed.id, tricky.id])
+    assert _stored(stack, sealed.id).sealed_secret.ciphertext.startswith("vault:v2:")
+    again = await secrets.RewrapCiphertexts(secrets_pb2.RewrapCiphertextsRequest(tenant="acme"))
+    assert not again.rewrapped_webhooks and again.revision == 0
+    revision = await _put(stack, "3")
+    await _until(stack, sealed.id, revision)
+    _signed_with(receiver, "/a", revision, secret)
 
     history = await etcd_history(own_etcd.endpoint)
     assert any(stored.sealed_secret.ciphertext.encode() in data for data in history)
@@ -230,6 +248,16 @@ async def test_vault_down_refuses_registration_and_delays_deliveries(
         done = await _until(stack, sealed.id, revision)
         assert done.attempts > waiting.attempts
         _signed_with(receiver, "/sealed", revision, secret)
+
+        # Rewrap seals the webhook stored as plaintext; it keeps delivering.
+        rewrapped = await secrets_pb2_grpc.SecretServiceStub(stack.channel).RewrapCiphertexts(
+            secrets_pb2.RewrapCiphertextsRequest(tenant="acme"))
+        assert list(rewrapped.rewrapped_webhooks) == [legacy.id]
+        now_sealed = _stored(stack, legacy.id)
+        assert not now_sealed.secret and now_sealed.sealed_secret.ciphertext
+        revision = await _put(stack, "3")
+        await _until(stack, legacy.id, revision)
+        _signed_with(receiver, "/legacy", revision, plain_secret)
     finally:
         await close_stack(stack)
     history = await etcd_history(own_etcd.endpoint)
