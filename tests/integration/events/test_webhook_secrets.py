@@ -39,7 +39,6 @@ from tests.helpers import (
     open_stack,
     secret_settings,
     start_etcd,
-    start_openbao,
 )
 from tests.integration.events.receiver import Receiver, serve
 from tests.integration.secrets.test_no_leak import etcd_history
@@ -60,13 +59,6 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def own_etcd(tmp_path: Path) -> Iterator[EtcdServer]:
     server = start_etcd(tmp_path / "etcd")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def own_bao(tmp_path: Path) -> Iterator[OpenBaoDevServer]:
-    server = start_openbao(tmp_path / "bao")
     yield server
     server.stop()
 
