@@ -8,6 +8,7 @@ when Vault returns); webhooks stored as plaintext before sealing keep working.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,7 @@ import pytest
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.devstack.openbao import OpenBaoDevServer
 from configsvc.events.settings import WebhookSettings
+from configsvc.events.webhooks.sealing import NO_VAULT_WARNING
 from configsvc.events.webhooks.signing import SIGNATURE_HEADER, verify
 from configsvc.events.webhooks.store import WebhookKeys
 from configsvc.store.writer import RecordChange
@@ -254,3 +256,23 @@ async def test_vault_down_refuses_registration_and_delays_deliveries(
         await close_stack(stack)
     history = await etcd_history(own_etcd.endpoint)
     assert not any(secret.encode() in data for data in history)
+
+
+async def test_without_vault_secrets_stay_plaintext_with_one_warning(
+    own_etcd: EtcdServer, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="configsvc.events.webhooks")
+    stack = await open_stack(own_etcd.endpoint, "/whs-plain", webhooks=SETTINGS)
+    try:
+        assert [r.getMessage() for r in caplog.records].count(NO_VAULT_WARNING) == 1
+        await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
+        secret = f"WEBHOOK-DEV-{uuid.uuid4().hex}"
+        hook = (await _stub(stack).CreateWebhook(_request(receiver.url("/dev"),
+                                                          secret))).webhook
+        stored = _stored(stack, hook.id)
+        assert stored.secret == secret and not stored.HasField("sealed_secret")
+        revision = await _put(stack, "1")
+        await _until(stack, hook.id, revision)
+        _signed_with(receiver, "/dev", revision, secret)
+    finally:
+        await close_stack(stack)
