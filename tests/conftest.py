@@ -99,3 +99,11 @@ def private_pulsar(tmp_path: Path) -> Iterator[PulsarLite]:
 def admin_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     """CLI commands run in the test authenticate with the test servers' bootstrap admin key."""
     monkeypatch.setenv("CONFIGSVC_API_KEY", ADMIN_KEY)
+
+
+@pytest.fixture
+def own_bao(tmp_path: Path) -> Iterator[OpenBaoDevServer]:
+    """An OpenBao dev server only this test uses (it may stop and restart it)."""
+    server = start_openbao(tmp_path / "bao")
+    yield server
+    server.stop()

@@ -25,9 +25,11 @@ from configsvc.errors import (
 )
 from configsvc.events.settings import WebhookSettings
 from configsvc.events.webhooks.allowlist import host_allowed, url_problem
+from configsvc.events.webhooks.sealing import seal
 from configsvc.events.webhooks.store import WebhookKeys
 from configsvc.model.keys import require_segment
 from configsvc.model.values import validate_reason
+from configsvc.secrets.vault import VaultClient
 from configsvc.store import scan
 from configsvc.store.etcd import EtcdClient, prefix_range_end
 from configsvc.store.keyspace import Keyspace
@@ -46,6 +48,7 @@ def _public(hook: webhooks_pb2.Webhook) -> webhooks_pb2.Webhook:
     shown = webhooks_pb2.Webhook()
     shown.CopyFrom(hook)
     shown.ClearField("secret")
+    shown.ClearField("sealed_secret")
     return shown
 
 
@@ -59,8 +62,11 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
     """Implements every WebhookService RPC; see the proto for the contract."""
 
     def __init__(self, mirror: Mirror, writer: Writer, etcd: EtcdClient, keyspace: Keyspace,
-                 settings: WebhookSettings, request_timeout: float) -> None:
+                 settings: WebhookSettings, request_timeout: float, *,
+                 vault: VaultClient | None = None) -> None:
         self._mirror = mirror
+        #: Seals signing secrets (transit); None stores them as plaintext (development).
+        self._vault = vault
         self._writer = writer
         self._etcd = etcd
         self._keys = WebhookKeys(keyspace)
@@ -99,6 +105,10 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
         if not SECRET_MIN <= len(hook.secret) <= SECRET_MAX or not hook.secret.isprintable():
             raise InvalidArgumentError.single(
                 "webhook.secret", f"must be {SECRET_MIN} to {SECRET_MAX} printable characters")
+        if hook.HasField("sealed_secret"):
+            raise InvalidArgumentError.single(
+                "webhook.sealed_secret", "is set by the server only; send the secret in "
+                                         "webhook.secret")
         validate_reason(hook.description, field="webhook.description")
 
     async def CreateWebhook(
@@ -118,6 +128,8 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
         hook.id = os.urandom(8).hex()
         hook.create_time.GetCurrentTime()
         hook.created_by = actor
+        timeout = requests.time_left(context, self._timeout)
+        await seal(hook, self._vault, timeout)
         audit = audit_pb2.AuditRecord(kind="webhook", tenant=tenant, name=hook.id,
                                       operation=config_pb2.OPERATION_PUT, actor=actor,
                                       attributes={"url": hook.url})

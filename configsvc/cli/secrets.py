@@ -23,7 +23,11 @@ def _rewrap(args: argparse.Namespace, session: Session) -> int:
         return 0
     for key in response.rewrapped:
         print(f"rewrapped {output.key_path(key)}")
+    for hook_id in response.rewrapped_webhooks:
+        print(f"rewrapped webhook {args.tenant}/{hook_id}")
     print(f"{len(response.rewrapped)} rewrapped, {response.unchanged} already current"
+          + (f", {len(response.rewrapped_webhooks)} webhook secrets rewrapped"
+             if response.rewrapped_webhooks else "")
           + (f", revision {response.revision}" if response.revision else ""))
     return 0
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from configsvc.events.webhooks.sealing import rewrap_webhooks
 from configsvc.model.keys import ConfigKey
 from configsvc.resolve.jsonvalue import JsonValue, canonical_json, parse_value
 from configsvc.secrets.refs import ENCRYPTED, Ciphertext, SecretRef, substitute, walk
 from configsvc.secrets.vault import VaultClient, key_version
+from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import WriteOptions, Writer
 
@@ -30,10 +32,14 @@ class RewrapReport:
     rewrapped: list[ConfigKey] = field(default_factory=list)
     unchanged: int = 0
     revision: int = 0
+    webhooks: list[str] = field(default_factory=list)
+    """Ids of webhooks whose sealed signing secrets were rewrapped."""
 
 
 async def rewrap_tenant(vault: VaultClient, mirror: Mirror, writer: Writer, tenant: str, *,
-                        actor: str, timeout: float) -> RewrapReport:
+                        actor: str, timeout: float,
+                        keyspace: Keyspace | None = None) -> RewrapReport:
+    """Rewrap the tenant's config values, then (given ``keyspace``) its webhook secrets."""
     report = RewrapReport()
     latest: dict[str, int] = {}
     for item in list(mirror.items(mirror.scope_prefix(tenant))):
@@ -62,4 +68,8 @@ async def rewrap_tenant(vault: VaultClient, mirror: Mirror, writer: Writer, tena
                                                reason=REASON, actor=actor, timeout=timeout))
         report.rewrapped.append(item.key)
         report.revision = max(report.revision, result.revision)
+    if keyspace is not None:
+        report.webhooks, revision = await rewrap_webhooks(
+            vault, mirror, writer, keyspace, tenant, latest, actor=actor, timeout=timeout)
+        report.revision = max(report.revision, revision)
     return report

@@ -10,6 +10,7 @@ from configsvc.model.keys import require_segment
 from configsvc.secrets.gateway import NO_VAULT, SecretGateway
 from configsvc.secrets.rewrap import rewrap_tenant
 from configsvc.store.codec import key_message
+from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import Writer
 from configsvc.v1 import secrets_pb2, secrets_pb2_grpc
@@ -19,8 +20,10 @@ class SecretService(secrets_pb2_grpc.SecretServiceServicer):  # type: ignore[mis
     """Implements SecretService; see secrets.proto for the contract."""
 
     def __init__(self, gateway: SecretGateway, mirror: Mirror, writer: Writer,
-                 request_timeout: float) -> None:
+                 request_timeout: float, *, keyspace: Keyspace | None = None) -> None:
         self._gateway = gateway
+        #: Where webhooks live, so rewrapping covers their sealed secrets too.
+        self._keyspace = keyspace
         self._mirror = mirror
         self._writer = writer
         self._timeout = request_timeout
@@ -42,8 +45,8 @@ class SecretService(secrets_pb2_grpc.SecretServiceServicer):  # type: ignore[mis
                 f"{actor!r} may not manage secrets of tenant {tenant!r} "
                 f"({self._gateway.policy.hint})")
         report = await rewrap_tenant(self._gateway.vault, self._mirror, self._writer, tenant,
-                                     actor=actor,
+                                     actor=actor, keyspace=self._keyspace,
                                      timeout=requests.time_left(context, self._timeout))
         return secrets_pb2.RewrapCiphertextsResponse(
             rewrapped=[key_message(k) for k in report.rewrapped], unchanged=report.unchanged,
-            revision=report.revision)
+            revision=report.revision, rewrapped_webhooks=report.webhooks)

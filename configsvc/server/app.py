@@ -120,7 +120,7 @@ class ConfigServer:
                                     on_health=self._on_publisher_health)
                           if config.events.enabled else None)
         self.webhooks = (webhook_dispatcher(self.etcd, self.keyspace, self.mirror,
-                                            config.webhooks)
+                                            config.webhooks, self.secrets.vault)
                          if config.webhooks.enabled else None)
 
     async def start(self) -> int:
@@ -141,7 +141,7 @@ class ConfigServer:
                          raw_responses={"Watch"}, raw_requests={"Watch"}, hot=True)
         register_service(server, secrets_pb2.DESCRIPTOR.services_by_name["SecretService"],
                          SecretService(self.secrets.gateway, self.mirror, self.writer,
-                                       self.config.request_timeout))
+                                       self.config.request_timeout, keyspace=self.keyspace))
         register_service(server, events_pb2.DESCRIPTOR.services_by_name["EventService"],
                          EventService(self.mirror, self.keyspace, self.publisher))
         register_service(server, audit_query_pb2.DESCRIPTOR.services_by_name["AuditService"],
@@ -149,7 +149,8 @@ class ConfigServer:
                                       self.config.request_timeout))
         register_service(server, webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
                          WebhookService(self.mirror, self.writer, self.etcd, self.keyspace,
-                                        self.config.webhooks, self.config.request_timeout))
+                                        self.config.webhooks, self.config.request_timeout,
+                                        vault=self.secrets.vault))
         for descriptor, servicer in hierarchy_services(self, limits):
             register_service(server, descriptor, servicer)
         register_service(server, auth_pb2.DESCRIPTOR.services_by_name["AuthService"],

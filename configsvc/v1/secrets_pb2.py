@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from configsvc.v1 import config_pb2 as configsvc_dot_v1_dot_config__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63onfigsvc/v1/secrets.proto\x12\x0c\x63onfigsvc.v1\x1a\x19\x63onfigsvc/v1/config.proto\"Y\n\tSecretRef\x12\r\n\x05mount\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x14\n\x07version\x18\x04 \x01(\x03H\x00\x88\x01\x01\x42\n\n\x08_version\"u\n\x0eSecretsRotated\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12%\n\x04refs\x18\x02 \x03(\x0b\x32\x17.configsvc.v1.SecretRef\x12*\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x19.configsvc.v1.ConfigEntry\"*\n\x18RewrapCiphertextsRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"l\n\x19RewrapCiphertextsResponse\x12*\n\trewrapped\x18\x01 \x03(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\x11\n\tunchanged\x18\x02 \x01(\x05\x12\x10\n\x08revision\x18\x03 \x01(\x03\x32u\n\rSecretService\x12\x64\n\x11RewrapCiphertexts\x12&.configsvc.v1.RewrapCiphertextsRequest\x1a\'.configsvc.v1.RewrapCiphertextsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1a\x63onfigsvc/v1/secrets.proto\x12\x0c\x63onfigsvc.v1\x1a\x19\x63onfigsvc/v1/config.proto\"Y\n\tSecretRef\x12\r\n\x05mount\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05\x66ield\x18\x03 \x01(\t\x12\x14\n\x07version\x18\x04 \x01(\x03H\x00\x88\x01\x01\x42\n\n\x08_version\"u\n\x0eSecretsRotated\x12\x10\n\x08revision\x18\x01 \x01(\x03\x12%\n\x04refs\x18\x02 \x03(\x0b\x32\x17.configsvc.v1.SecretRef\x12*\n\x07\x65ntries\x18\x03 \x03(\x0b\x32\x19.configsvc.v1.ConfigEntry\"*\n\x18RewrapCiphertextsRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"\x88\x01\n\x19RewrapCiphertextsResponse\x12*\n\trewrapped\x18\x01 \x03(\x0b\x32\x17.configsvc.v1.ConfigKey\x12\x11\n\tunchanged\x18\x02 \x01(\x05\x12\x10\n\x08revision\x18\x03 \x01(\x03\x12\x1a\n\x12rewrapped_webhooks\x18\x04 \x03(\t2u\n\rSecretService\x12\x64\n\x11RewrapCiphertexts\x12&.configsvc.v1.RewrapCiphertextsRequest\x1a\'.configsvc.v1.RewrapCiphertextsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,8 +38,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SECRETSROTATED']._serialized_end=279
   _globals['_REWRAPCIPHERTEXTSREQUEST']._serialized_start=281
   _globals['_REWRAPCIPHERTEXTSREQUEST']._serialized_end=323
-  _globals['_REWRAPCIPHERTEXTSRESPONSE']._serialized_start=325
-  _globals['_REWRAPCIPHERTEXTSRESPONSE']._serialized_end=433
-  _globals['_SECRETSERVICE']._serialized_start=435
-  _globals['_SECRETSERVICE']._serialized_end=552
+  _globals['_REWRAPCIPHERTEXTSRESPONSE']._serialized_start=326
+  _globals['_REWRAPCIPHERTEXTSRESPONSE']._serialized_end=462
+  _globals['_SECRETSERVICE']._serialized_start=464
+  _globals['_SECRETSERVICE']._serialized_end=581
 # @@protoc_insertion_point(module_scope)

@@ -26,39 +26,41 @@ from configsvc.v1 import events_pb2 as configsvc_dot_v1_dot_events__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63onfigsvc/v1/webhooks.proto\x12\x0c\x63onfigsvc.v1\x1a\x19\x63onfigsvc/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd6\x01\n\x07Webhook\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x04 \x01(\t\x12\x0f\n\x07service\x18\x05 \x01(\t\x12\x12\n\nkey_prefix\x18\x06 \x01(\t\x12\x0e\n\x06secret\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\n \x01(\t\">\n\x14\x43reateWebhookRequest\x12&\n\x07webhook\x18\x01 \x01(\x0b\x32\x15.configsvc.v1.Webhook\"Q\n\x15\x43reateWebhookResponse\x12&\n\x07webhook\x18\x01 \x01(\x0b\x32\x15.configsvc.v1.Webhook\x12\x10\n\x08revision\x18\x02 \x01(\x03\"%\n\x13ListWebhooksRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"?\n\x14ListWebhooksResponse\x12\'\n\x08webhooks\x18\x01 \x03(\x0b\x32\x15.configsvc.v1.Webhook\"2\n\x14\x44\x65leteWebhookRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\")\n\x15\x44\x65leteWebhookResponse\x12\x10\n\x08revision\x18\x01 \x01(\x03\"\xfd\x02\n\x08\x44\x65livery\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nwebhook_id\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12*\n\x05state\x18\x04 \x01(\x0e\x32\x1b.configsvc.v1.DeliveryState\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\x05\x12\x18\n\x10last_status_code\x18\x06 \x01(\x05\x12\x12\n\nlast_error\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_attempt_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11next_attempt_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x05\x65vent\x18\x0b \x01(\x0b\x32\'.configsvc.v1.ConfigurationUpdatedEvent\"\xa1\x01\n\x15ListDeliveriesRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x12\n\nwebhook_id\x18\x02 \x01(\t\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.configsvc.v1.DeliveryState\x12\x16\n\tpage_size\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\npage_token\x18\x05 \x01(\tB\x0c\n\n_page_size\"]\n\x16ListDeliveriesResponse\x12*\n\ndeliveries\x18\x01 \x03(\x0b\x32\x16.configsvc.v1.Delivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"P\n\x15ReplayDeliveryRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x12\n\nwebhook_id\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65livery_id\x18\x03 \x01(\t\"B\n\x16ReplayDeliveryResponse\x12(\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x16.configsvc.v1.Delivery*\x82\x01\n\rDeliveryState\x12\x1e\n\x1a\x44\x45LIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45LIVERY_STATE_PENDING\x10\x01\x12\x1c\n\x18\x44\x45LIVERY_STATE_SUCCEEDED\x10\x02\x12\x17\n\x13\x44\x45LIVERY_STATE_DEAD\x10\x03\x32\xd5\x03\n\x0eWebhookService\x12X\n\rCreateWebhook\x12\".configsvc.v1.CreateWebhookRequest\x1a#.configsvc.v1.CreateWebhookResponse\x12U\n\x0cListWebhooks\x12!.configsvc.v1.ListWebhooksRequest\x1a\".configsvc.v1.ListWebhooksResponse\x12X\n\rDeleteWebhook\x12\".configsvc.v1.DeleteWebhookRequest\x1a#.configsvc.v1.DeleteWebhookResponse\x12[\n\x0eListDeliveries\x12#.configsvc.v1.ListDeliveriesRequest\x1a$.configsvc.v1.ListDeliveriesResponse\x12[\n\x0eReplayDelivery\x12#.configsvc.v1.ReplayDeliveryRequest\x1a$.configsvc.v1.ReplayDeliveryResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63onfigsvc/v1/webhooks.proto\x12\x0c\x63onfigsvc.v1\x1a\x19\x63onfigsvc/v1/events.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x89\x02\n\x07Webhook\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0b\n\x03url\x18\x03 \x01(\t\x12\x13\n\x0b\x65nvironment\x18\x04 \x01(\t\x12\x0f\n\x07service\x18\x05 \x01(\t\x12\x12\n\nkey_prefix\x18\x06 \x01(\t\x12\x0e\n\x06secret\x18\x07 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x08 \x01(\t\x12/\n\x0b\x63reate_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\n \x01(\t\x12\x31\n\rsealed_secret\x18\x0b \x01(\x0b\x32\x1a.configsvc.v1.SealedSecret\"7\n\x0cSealedSecret\x12\x13\n\x0btransit_key\x18\x01 \x01(\t\x12\x12\n\nciphertext\x18\x02 \x01(\t\">\n\x14\x43reateWebhookRequest\x12&\n\x07webhook\x18\x01 \x01(\x0b\x32\x15.configsvc.v1.Webhook\"Q\n\x15\x43reateWebhookResponse\x12&\n\x07webhook\x18\x01 \x01(\x0b\x32\x15.configsvc.v1.Webhook\x12\x10\n\x08revision\x18\x02 \x01(\x03\"%\n\x13ListWebhooksRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\"?\n\x14ListWebhooksResponse\x12\'\n\x08webhooks\x18\x01 \x03(\x0b\x32\x15.configsvc.v1.Webhook\"2\n\x14\x44\x65leteWebhookRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\")\n\x15\x44\x65leteWebhookResponse\x12\x10\n\x08revision\x18\x01 \x01(\x03\"\xfd\x02\n\x08\x44\x65livery\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nwebhook_id\x18\x02 \x01(\t\x12\x0e\n\x06tenant\x18\x03 \x01(\t\x12*\n\x05state\x18\x04 \x01(\x0e\x32\x1b.configsvc.v1.DeliveryState\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\x05\x12\x18\n\x10last_status_code\x18\x06 \x01(\x05\x12\x12\n\nlast_error\x18\x07 \x01(\t\x12/\n\x0b\x63reate_time\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11last_attempt_time\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x35\n\x11next_attempt_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x36\n\x05\x65vent\x18\x0b \x01(\x0b\x32\'.configsvc.v1.ConfigurationUpdatedEvent\"\xa1\x01\n\x15ListDeliveriesRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x12\n\nwebhook_id\x18\x02 \x01(\t\x12*\n\x05state\x18\x03 \x01(\x0e\x32\x1b.configsvc.v1.DeliveryState\x12\x16\n\tpage_size\x18\x04 \x01(\x05H\x00\x88\x01\x01\x12\x12\n\npage_token\x18\x05 \x01(\tB\x0c\n\n_page_size\"]\n\x16ListDeliveriesResponse\x12*\n\ndeliveries\x18\x01 \x03(\x0b\x32\x16.configsvc.v1.Delivery\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"P\n\x15ReplayDeliveryRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x12\n\nwebhook_id\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65livery_id\x18\x03 \x01(\t\"B\n\x16ReplayDeliveryResponse\x12(\n\x08\x64\x65livery\x18\x01 \x01(\x0b\x32\x16.configsvc.v1.Delivery*\x82\x01\n\rDeliveryState\x12\x1e\n\x1a\x44\x45LIVERY_STATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x44\x45LIVERY_STATE_PENDING\x10\x01\x12\x1c\n\x18\x44\x45LIVERY_STATE_SUCCEEDED\x10\x02\x12\x17\n\x13\x44\x45LIVERY_STATE_DEAD\x10\x03\x32\xd5\x03\n\x0eWebhookService\x12X\n\rCreateWebhook\x12\".configsvc.v1.CreateWebhookRequest\x1a#.configsvc.v1.CreateWebhookResponse\x12U\n\x0cListWebhooks\x12!.configsvc.v1.ListWebhooksRequest\x1a\".configsvc.v1.ListWebhooksResponse\x12X\n\rDeleteWebhook\x12\".configsvc.v1.DeleteWebhookRequest\x1a#.configsvc.v1.DeleteWebhookResponse\x12[\n\x0eListDeliveries\x12#.configsvc.v1.ListDeliveriesRequest\x1a$.configsvc.v1.ListDeliveriesResponse\x12[\n\x0eReplayDelivery\x12#.configsvc.v1.ReplayDeliveryRequest\x1a$.configsvc.v1.ReplayDeliveryResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'configsvc.v1.webhooks_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DELIVERYSTATE']._serialized_start=1462
-  _globals['_DELIVERYSTATE']._serialized_end=1592
+  _globals['_DELIVERYSTATE']._serialized_start=1570
+  _globals['_DELIVERYSTATE']._serialized_end=1700
   _globals['_WEBHOOK']._serialized_start=106
-  _globals['_WEBHOOK']._serialized_end=320
-  _globals['_CREATEWEBHOOKREQUEST']._serialized_start=322
-  _globals['_CREATEWEBHOOKREQUEST']._serialized_end=384
-  _globals['_CREATEWEBHOOKRESPONSE']._serialized_start=386
-  _globals['_CREATEWEBHOOKRESPONSE']._serialized_end=467
-  _globals['_LISTWEBHOOKSREQUEST']._serialized_start=469
-  _globals['_LISTWEBHOOKSREQUEST']._serialized_end=506
-  _globals['_LISTWEBHOOKSRESPONSE']._serialized_start=508
-  _globals['_LISTWEBHOOKSRESPONSE']._serialized_end=571
-  _globals['_DELETEWEBHOOKREQUEST']._serialized_start=573
-  _globals['_DELETEWEBHOOKREQUEST']._serialized_end=623
-  _globals['_DELETEWEBHOOKRESPONSE']._serialized_start=625
-  _globals['_DELETEWEBHOOKRESPONSE']._serialized_end=666
-  _globals['_DELIVERY']._serialized_start=669
-  _globals['_DELIVERY']._serialized_end=1050
-  _globals['_LISTDELIVERIESREQUEST']._serialized_start=1053
-  _globals['_LISTDELIVERIESREQUEST']._serialized_end=1214
-  _globals['_LISTDELIVERIESRESPONSE']._serialized_start=1216
-  _globals['_LISTDELIVERIESRESPONSE']._serialized_end=1309
-  _globals['_REPLAYDELIVERYREQUEST']._serialized_start=1311
-  _globals['_REPLAYDELIVERYREQUEST']._serialized_end=1391
-  _globals['_REPLAYDELIVERYRESPONSE']._serialized_start=1393
-  _globals['_REPLAYDELIVERYRESPONSE']._serialized_end=1459
-  _globals['_WEBHOOKSERVICE']._serialized_start=1595
-  _globals['_WEBHOOKSERVICE']._serialized_end=2064
+  _globals['_WEBHOOK']._serialized_end=371
+  _globals['_SEALEDSECRET']._serialized_start=373
+  _globals['_SEALEDSECRET']._serialized_end=428
+  _globals['_CREATEWEBHOOKREQUEST']._serialized_start=430
+  _globals['_CREATEWEBHOOKREQUEST']._serialized_end=492
+  _globals['_CREATEWEBHOOKRESPONSE']._serialized_start=494
+  _globals['_CREATEWEBHOOKRESPONSE']._serialized_end=575
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_start=577
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_end=614
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_start=616
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_end=679
+  _globals['_DELETEWEBHOOKREQUEST']._serialized_start=681
+  _globals['_DELETEWEBHOOKREQUEST']._serialized_end=731
+  _globals['_DELETEWEBHOOKRESPONSE']._serialized_start=733
+  _globals['_DELETEWEBHOOKRESPONSE']._serialized_end=774
+  _globals['_DELIVERY']._serialized_start=777
+  _globals['_DELIVERY']._serialized_end=1158
+  _globals['_LISTDELIVERIESREQUEST']._serialized_start=1161
+  _globals['_LISTDELIVERIESREQUEST']._serialized_end=1322
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_start=1324
+  _globals['_LISTDELIVERIESRESPONSE']._serialized_end=1417
+  _globals['_REPLAYDELIVERYREQUEST']._serialized_start=1419
+  _globals['_REPLAYDELIVERYREQUEST']._serialized_end=1499
+  _globals['_REPLAYDELIVERYRESPONSE']._serialized_start=1501
+  _globals['_REPLAYDELIVERYRESPONSE']._serialized_end=1567
+  _globals['_WEBHOOKSERVICE']._serialized_start=1703
+  _globals['_WEBHOOKSERVICE']._serialized_end=2172
 # @@protoc_insertion_point(module_scope)

@@ -23,7 +23,7 @@ DELIVERY_STATE_SUCCEEDED: DeliveryState
 DELIVERY_STATE_DEAD: DeliveryState
 
 class Webhook(_message.Message):
-    __slots__ = ("tenant", "id", "url", "environment", "service", "key_prefix", "secret", "description", "create_time", "created_by")
+    __slots__ = ("tenant", "id", "url", "environment", "service", "key_prefix", "secret", "description", "create_time", "created_by", "sealed_secret")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
@@ -34,6 +34,7 @@ class Webhook(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    SEALED_SECRET_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     id: str
     url: str
@@ -44,7 +45,16 @@ class Webhook(_message.Message):
     description: str
     create_time: _timestamp_pb2.Timestamp
     created_by: str
-    def __init__(self, tenant: _Optional[str] = ..., id: _Optional[str] = ..., url: _Optional[str] = ..., environment: _Optional[str] = ..., service: _Optional[str] = ..., key_prefix: _Optional[str] = ..., secret: _Optional[str] = ..., description: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ...) -> None: ...
+    sealed_secret: SealedSecret
+    def __init__(self, tenant: _Optional[str] = ..., id: _Optional[str] = ..., url: _Optional[str] = ..., environment: _Optional[str] = ..., service: _Optional[str] = ..., key_prefix: _Optional[str] = ..., secret: _Optional[str] = ..., description: _Optional[str] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., sealed_secret: _Optional[_Union[SealedSecret, _Mapping]] = ...) -> None: ...
+
+class SealedSecret(_message.Message):
+    __slots__ = ("transit_key", "ciphertext")
+    TRANSIT_KEY_FIELD_NUMBER: _ClassVar[int]
+    CIPHERTEXT_FIELD_NUMBER: _ClassVar[int]
+    transit_key: str
+    ciphertext: str
+    def __init__(self, transit_key: _Optional[str] = ..., ciphertext: _Optional[str] = ...) -> None: ...
 
 class CreateWebhookRequest(_message.Message):
     __slots__ = ("webhook",)

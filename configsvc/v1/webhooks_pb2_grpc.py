@@ -37,7 +37,8 @@ class WebhookServiceStub:
 
     Errors: INVALID_ARGUMENT names the bad field; FAILED_PRECONDITION when the
     URL's host is not allowed; NOT_FOUND for an unknown tenant, webhook or
-    delivery; UNAVAILABLE when etcd cannot be reached.
+    delivery; UNAVAILABLE when etcd cannot be reached, or when Vault cannot
+    (the server seals signing secrets with Vault transit when it has Vault).
     """
 
     def __init__(self, channel):
@@ -85,11 +86,13 @@ class WebhookServiceServicer:
 
     Errors: INVALID_ARGUMENT names the bad field; FAILED_PRECONDITION when the
     URL's host is not allowed; NOT_FOUND for an unknown tenant, webhook or
-    delivery; UNAVAILABLE when etcd cannot be reached.
+    delivery; UNAVAILABLE when etcd cannot be reached, or when Vault cannot
+    (the server seals signing secrets with Vault transit when it has Vault).
     """
 
     def CreateWebhook(self, request, context):
-        """CreateWebhook registers a webhook. The secret is stored and never returned.
+        """CreateWebhook registers a webhook. The secret is stored (as Vault transit
+        ciphertext when the server has Vault) and never returned.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -172,7 +175,8 @@ class WebhookService:
 
     Errors: INVALID_ARGUMENT names the bad field; FAILED_PRECONDITION when the
     URL's host is not allowed; NOT_FOUND for an unknown tenant, webhook or
-    delivery; UNAVAILABLE when etcd cannot be reached.
+    delivery; UNAVAILABLE when etcd cannot be reached, or when Vault cannot
+    (the server seals signing secrets with Vault transit when it has Vault).
     """
 
     @staticmethod

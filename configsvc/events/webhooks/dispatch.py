@@ -28,14 +28,17 @@ from aetcd import rpc
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from configsvc.errors import ConfigsvcError
 from configsvc.events.build import OutgoingEvent
 from configsvc.events.election import Leadership
 from configsvc.events.publisher import Publisher
 from configsvc.events.settings import EventSettings, WebhookSettings
 from configsvc.events.webhooks import sender
 from configsvc.events.webhooks.allowlist import target_problem
+from configsvc.events.webhooks.sealing import NO_VAULT_WARNING, SecretOpener
 from configsvc.events.webhooks.signing import SIGNATURE_HEADER, signature
 from configsvc.events.webhooks.store import WebhookKeys, delivery_id
+from configsvc.secrets.vault import VaultClient
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
@@ -128,11 +131,12 @@ class DeliveryWorker:
     """Sends due deliveries while this replica leads the dispatcher."""
 
     def __init__(self, etcd: EtcdClient, keys: WebhookKeys, mirror: Mirror,
-                 settings: WebhookSettings) -> None:
+                 settings: WebhookSettings, vault: VaultClient | None = None) -> None:
         self._etcd = etcd
         self._keys = keys
         self._mirror = mirror
         self._settings = settings
+        self._secrets = SecretOpener(vault, mirror)
         #: queue key -> revision of our last write to it: until the mirror shows that
         #: write, the mirror's (older) due time must not trigger another attempt.
         self._written: dict[bytes, int] = {}
@@ -191,12 +195,14 @@ class DeliveryWorker:
         delivery = webhooks_pb2.Delivery.FromString(found.kvs[0].value)
         fence.append(rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.MOD,
                                  key=delivery_key, mod_revision=int(found.kvs[0].mod_revision)))
-        record = self._mirror.record(self._keys.webhook(tenant, hook_id))
+        hook_key = self._keys.webhook(tenant, hook_id)
+        record = self._mirror.record(hook_key)
         final = record is None
         if record is None:
             outcome = sender.Outcome(0, "webhook deleted")
         else:
-            outcome = await self._post(webhooks_pb2.Webhook.FromString(record.value), delivery)
+            outcome = await self._post(hook_key, webhooks_pb2.Webhook.FromString(record.value),
+                                       delivery)
         now = time.time_ns()
         delivery.attempts += 1
         delivery.last_status_code = outcome.status
@@ -219,16 +225,24 @@ class DeliveryWorker:
         raw = min(self._settings.retry_max, self._settings.retry_base * 2 ** (attempts - 1))
         return float(raw * random.uniform(0.5, 1.0))
 
-    async def _post(self, hook: webhooks_pb2.Webhook,
+    async def _post(self, hook_key: bytes, hook: webhooks_pb2.Webhook,
                     delivery: webhooks_pb2.Delivery) -> sender.Outcome:
         problem = target_problem(hook.url, self._settings.allowed_hosts)
         if problem is not None:
             return sender.Outcome(0, f"url {problem}")
+        try:
+            secret = await self._secrets.secret(hook_key, hook)
+        except ConfigsvcError as exc:
+            # Vault down (or refusing: key deleted, policy): like a network failure,
+            # retried with backoff and dead-lettered at the limit.
+            log.warning("webhook %s/%s: cannot open its signing secret: %s", hook.tenant,
+                        hook.id, exc)
+            return sender.Outcome(0, str(exc))
         body = event_body(delivery.event)
         headers = {
             "Content-Type": "application/json",
             "User-Agent": "configsvc-webhooks/1",
-            SIGNATURE_HEADER: signature(hook.secret, int(time.time()), body),
+            SIGNATURE_HEADER: signature(secret, int(time.time()), body),
             "X-Configsvc-Webhook-Id": hook.id,
             "X-Configsvc-Delivery-Id": delivery.id,
             "X-Configsvc-Event-Id": delivery.event.event_id,
@@ -247,10 +261,12 @@ def _forget(tasks: dict[bytes, asyncio.Task[None]], raw: bytes, _task: object) -
 
 
 def webhook_dispatcher(etcd: EtcdClient, keyspace: Keyspace, mirror: Mirror,
-                       settings: WebhookSettings) -> Publisher:
+                       settings: WebhookSettings, vault: VaultClient | None = None) -> Publisher:
     """The elected dispatcher (queueing); its worker (sending) runs as its companion."""
+    if vault is None:
+        log.warning(NO_VAULT_WARNING)
     keys = WebhookKeys(keyspace)
-    worker = DeliveryWorker(etcd, keys, mirror, settings)
+    worker = DeliveryWorker(etcd, keys, mirror, settings, vault)
     tail_settings = EventSettings(lease_ttl=settings.lease_ttl, cursor_interval=0.2)
     dispatcher = Publisher(etcd, keyspace, tail_settings, name="webhooks",
                            sink_factory=lambda: QueueSink(etcd, keys, mirror),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from google.protobuf import json_format
 
 from configsvc.devstack.pulsar import PulsarLite
 from configsvc.events.settings import WebhookSettings
+from configsvc.events.webhooks.signing import SIGNATURE_HEADER, verify
 from configsvc.store.etcd import EtcdClient
 from configsvc.v1 import (
     config_pb2,
@@ -44,8 +46,10 @@ from tests.integration.events.receiver import Receiver, serve
 from tests.integration.events.support import Collector, event_settings, new_topic
 from tests.integration.secrets.support import READER, STRANGER, install_callers, ref, text
 
+#: The webhook's sealed secret needs Vault to sign: deliveries due while Vault is down
+#: are retried (many attempts), not dead-lettered.
 WEBHOOKS = WebhookSettings(allowed_hosts=("127.0.0.1",), retry_base=0.05, retry_max=0.2,
-                           poll_interval=0.02, lease_ttl=2, timeout=2.0)
+                           poll_interval=0.02, lease_ttl=2, timeout=2.0, max_attempts=10_000)
 
 
 async def etcd_history(endpoint: str) -> list[bytes]:
@@ -93,6 +97,10 @@ async def _until_delivered(receiver: Receiver, revisions: set[int]) -> set[int]:
     return missing
 
 
+def _transit_backup(bao: hvac.Client) -> str:
+    return str(bao.secrets.transit.backup_key(name="configsvc")["data"]["backup"])
+
+
 def _files_under(directory: Path) -> list[bytes]:
     return [path.read_bytes() for path in directory.rglob("*") if path.is_file()]
 
@@ -110,6 +118,7 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
     canary = f"LEAK-CANARY-{uuid.uuid4().hex}"
     rotated = f"LEAK-ROTATED-{uuid.uuid4().hex}"
     inline = f"LEAK-INLINE-{uuid.uuid4().hex}"
+    signing = f"LEAK-WEBHOOK-{uuid.uuid4().hex}"  # a webhook's signing secret (sealed)
     etcd = start_etcd(tmp_path / "etcd")
     bao_server = start_openbao(tmp_path / "bao")
     topic = new_topic()
@@ -137,9 +146,11 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
 
     try:
         await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
+        bao.secrets.transit.create_key(name="configsvc", exportable=True,
+                                       allow_plaintext_backup=True)
         await webhooks_pb2_grpc.WebhookServiceStub(stack.channel).CreateWebhook(
             webhooks_pb2.CreateWebhookRequest(webhook=webhooks_pb2.Webhook(
-                tenant="acme", url=receiver.url("/hook"), secret="a webhook signing secret")))
+                tenant="acme", url=receiver.url("/hook"), secret=signing)))
         await validation_pb2_grpc.ValidationServiceStub(stack.channel).PutSchema(
             validation_pb2.PutSchemaRequest(
                 tenant="acme", name="creds", pattern="creds", schema=json.dumps(
@@ -210,9 +221,14 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
         rewrapped = await secrets_pb2_grpc.SecretServiceStub(stack.channel).RewrapCiphertexts(
             secrets_pb2.RewrapCiphertextsRequest(tenant="acme"))  # tenant admin work
         assert len(rewrapped.rewrapped) == 2  # creds in prod and in staging
-        withheld.add(rewrapped.revision)
+        assert len(rewrapped.rewrapped_webhooks) == 1  # the webhook's sealed secret
+        for key in rewrapped.rewrapped:
+            got = await stack.config.Get(config_pb2.GetRequest(key=key))
+            withheld.add(got.entry.mod_revision)
 
-        # fail: Vault down, with an expired cache, then back
+        # fail: Vault down, with an expired cache, then back (the dev server restarts
+        # empty: the transit key is restored, as a real Vault would keep it)
+        transit_backup = _transit_backup(bao)
         bao_server.stop()
         stack.server.secrets.cache.ttl = 0.0
         await expect_error(stack.config.Get(config_pb2.GetRequest(
@@ -221,6 +237,7 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
             key=ckey("acme", "creds"), resolve_secrets=True), metadata=READER, timeout=10))
         await stack.server.secrets.poller.poll()  # type: ignore[union-attr]
         bao_server.start(timeout=30)
+        bao.secrets.transit.restore_key(backup=transit_backup, name="configsvc")
         bao.secrets.kv.v2.create_or_update_secret(path="app/db", secret={"password": canary})
         got = await stack.config.Get(config_pb2.GetRequest(
             key=ckey("acme", "db"), resolve_secrets=True), metadata=READER)
@@ -266,8 +283,11 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
                 for key, e, properties in collector.received.events]
     requests = [r.body + repr(r.headers).encode() for r in receiver.to("/hook")]
     assert messages and requests
+    # The webhook's requests were signed with its secret (sealed in etcd, opened in memory).
+    assert all(verify(signing, r.headers[SIGNATURE_HEADER], r.body, time.time())
+               for r in receiver.to("/hook"))
     broker_files = _files_under(private_pulsar.data_dir)
-    for secret in (canary, rotated, inline):
+    for secret in (canary, rotated, inline, signing):
         assert not any(secret.encode() in data for data in history), secret
         assert not any(secret in line for line in errors), secret
         assert secret not in caplog.text, secret

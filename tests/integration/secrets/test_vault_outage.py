@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import grpc
 import hvac
@@ -22,16 +21,8 @@ from tests.helpers import (
     close_stack,
     open_stack,
     secret_settings,
-    start_openbao,
 )
 from tests.integration.secrets.support import READER, install_callers, ref, text
-
-
-@pytest.fixture
-def own_bao(tmp_path: Path) -> Iterator[OpenBaoDevServer]:
-    server = start_openbao(tmp_path / "bao")
-    yield server
-    server.stop()
 
 
 @pytest.fixture

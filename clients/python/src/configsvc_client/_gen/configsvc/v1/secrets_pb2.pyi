@@ -36,11 +36,13 @@ class RewrapCiphertextsRequest(_message.Message):
     def __init__(self, tenant: _Optional[str] = ...) -> None: ...
 
 class RewrapCiphertextsResponse(_message.Message):
-    __slots__ = ("rewrapped", "unchanged", "revision")
+    __slots__ = ("rewrapped", "unchanged", "revision", "rewrapped_webhooks")
     REWRAPPED_FIELD_NUMBER: _ClassVar[int]
     UNCHANGED_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
+    REWRAPPED_WEBHOOKS_FIELD_NUMBER: _ClassVar[int]
     rewrapped: _containers.RepeatedCompositeFieldContainer[_config_pb2.ConfigKey]
     unchanged: int
     revision: int
-    def __init__(self, rewrapped: _Optional[_Iterable[_Union[_config_pb2.ConfigKey, _Mapping]]] = ..., unchanged: _Optional[int] = ..., revision: _Optional[int] = ...) -> None: ...
+    rewrapped_webhooks: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, rewrapped: _Optional[_Iterable[_Union[_config_pb2.ConfigKey, _Mapping]]] = ..., unchanged: _Optional[int] = ..., revision: _Optional[int] = ..., rewrapped_webhooks: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -69,8 +69,9 @@ class SecretServiceServicer:
         config values with the newest version of its transit key (after a key
         rotation), without ever revealing the plaintext. Each changed entry is
         written as a new version (compare-and-swap on its revision) with the
-        reason "transit rewrap". UNAVAILABLE naming Vault when Vault cannot be
-        reached; entries already rewrapped are skipped, so it can be re-run.
+        reason "transit rewrap"; so are the tenant's sealed webhook signing
+        secrets. UNAVAILABLE naming Vault when Vault cannot be reached; entries
+        already rewrapped are skipped, so it can be re-run.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
