@@ -29,7 +29,7 @@ import heapq
 import itertools
 import logging
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
@@ -198,8 +198,16 @@ class Mirror:
         for listener in self._change_listeners:
             listener(batch)
 
-    def _emit_records(self, batch: RecordBatch) -> None:
+    def _emit_records(self, revision: int,
+                      records: Sequence[tuple[bytes, Record | None]]) -> None:
+        # The commit marker is held (its revision is a status figure) but never
+        # reported: every write touches it and no listener follows it.
+        marker = self._ks.commit_marker
+        reported = tuple(change for change in records if change[0] != marker)
+        if not reported:
+            return
         self.records_generation += 1
+        batch = RecordBatch(revision, reported)
         for listener in self._record_listeners:
             listener(batch)
 
@@ -307,10 +315,7 @@ class Mirror:
         if self._loaded:
             # Whatever changed while the watch was down becomes one batch at the
             # resync revision, so followers stay exact without a full reset.
-            record_diff = tuple(change for change in _record_diff(previous.records, state.records)
-                                if change[0] != self._ks.commit_marker)
-            if record_diff:
-                self._emit_records(RecordBatch(revision, record_diff))
+            self._emit_records(revision, _record_diff(previous.records, state.records))
             diff = _diff(previous.entries, state.entries)
             if diff:
                 self._emit(ChangeBatch(revision, diff))
@@ -344,7 +349,7 @@ class Mirror:
     def _apply(self, events: Any) -> None:
         """Apply one watch response: each config write brings four events (value,
         history, audit, commit marker), so the per-event work is kept small."""
-        state, ks, marker = self._state, self._ks, self._ks.commit_marker
+        state, ks = self._state, self._ks
         applied = self._applied  # events arrive in revision order; _flush only raises it
         batch_revision = last = 0
         changes: list[tuple[ConfigKey, Item | None]] = []
@@ -361,13 +366,10 @@ class Mirror:
             self.stats.events_applied += 1
             raw, put = kv.key, event.type == rpc.Event.PUT
             if ks.is_record_key(raw):
-                # The commit marker is held (its revision is a status figure) but not
-                # reported: every write touches it and no listener follows it.
                 if put:
                     state.records[raw] = record = _record(kv)
-                    if raw != marker:
-                        records.append((raw, record))
-                elif state.records.pop(raw, None) is not None and raw != marker:
+                    records.append((raw, record))
+                elif state.records.pop(raw, None) is not None:
                     records.append((raw, None))
                 if (name := ks.tenant_from_key(raw)) is not None:
                     if put:
@@ -409,7 +411,7 @@ class Mirror:
         self._advance(revision)
         self._release(revision)
         if records:
-            self._emit_records(RecordBatch(revision, tuple(records)))
+            self._emit_records(revision, records)
         if changes:
             if len(changes) > 1:
                 changes.sort(key=lambda change: change[0])
