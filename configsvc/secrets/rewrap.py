@@ -17,7 +17,7 @@ from configsvc.events.webhooks.sealing import rewrap_webhooks
 from configsvc.model.keys import ConfigKey
 from configsvc.resolve.jsonvalue import JsonValue, canonical_json, parse_value
 from configsvc.secrets.refs import ENCRYPTED, Ciphertext, SecretRef, substitute, walk
-from configsvc.secrets.vault import VaultClient, key_version
+from configsvc.secrets.vault import KeyVersions, VaultClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import WriteOptions, Writer
@@ -41,7 +41,7 @@ async def rewrap_tenant(vault: VaultClient, mirror: Mirror, writer: Writer, tena
                         keyspace: Keyspace | None = None) -> RewrapReport:
     """Rewrap the tenant's config values, then (given ``keyspace``) its webhook secrets."""
     report = RewrapReport()
-    latest: dict[str, int] = {}
+    versions = KeyVersions(vault, timeout)
     for item in list(mirror.items(mirror.scope_prefix(tenant))):
         text = item.entry.value
         if ENCRYPTED not in text and "\\u" not in text:
@@ -50,10 +50,7 @@ async def rewrap_tenant(vault: VaultClient, mirror: Mirror, writer: Writer, tena
         ciphers = [f for _, f in walk(value) if isinstance(f, Ciphertext)]
         if not ciphers:
             continue
-        for cipher in ciphers:
-            if cipher.key not in latest:
-                latest[cipher.key] = await vault.latest_key_version(cipher.key, timeout)
-        stale = {c for c in ciphers if key_version(c) < latest[c.key]}
+        stale = {c for c in ciphers if await versions.stale(c)}
         if not stale:
             report.unchanged += 1
             continue
@@ -70,6 +67,6 @@ async def rewrap_tenant(vault: VaultClient, mirror: Mirror, writer: Writer, tena
         report.revision = max(report.revision, result.revision)
     if keyspace is not None:
         report.webhooks, revision = await rewrap_webhooks(
-            vault, mirror, writer, keyspace, tenant, latest, actor=actor, timeout=timeout)
+            vault, mirror, writer, keyspace, tenant, versions, actor=actor, timeout=timeout)
         report.revision = max(report.revision, revision)
     return report

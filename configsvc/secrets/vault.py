@@ -223,3 +223,20 @@ def key_version(ciphertext: Ciphertext) -> int:
     """N in ``vault:vN:...`` (0 if unreadable)."""
     head = ciphertext.ciphertext.split(":", 2)
     return int(head[1][1:]) if len(head) == 3 and head[1][1:].isdigit() else 0
+
+
+class KeyVersions:
+    """Whether a ciphertext predates its transit key's newest version, for one rewrap
+    run: Vault is asked for each key's newest version once, on first use."""
+
+    def __init__(self, vault: VaultClient, timeout: float) -> None:
+        self._vault = vault
+        self._timeout = timeout
+        self._latest: dict[str, int] = {}
+
+    async def stale(self, ciphertext: Ciphertext) -> bool:
+        latest = self._latest.get(ciphertext.key)
+        if latest is None:
+            latest = await self._vault.latest_key_version(ciphertext.key, self._timeout)
+            self._latest[ciphertext.key] = latest
+        return key_version(ciphertext) < latest

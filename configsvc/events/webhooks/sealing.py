@@ -19,7 +19,7 @@ import logging
 from configsvc.errors import BackendUnavailableError
 from configsvc.events.webhooks.store import WebhookKeys
 from configsvc.secrets.refs import Ciphertext
-from configsvc.secrets.vault import BACKEND, VaultClient, key_version
+from configsvc.secrets.vault import BACKEND, KeyVersions, VaultClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import RecordChange, Writer
@@ -97,15 +97,15 @@ class SecretOpener:
 
 
 async def rewrap_webhooks(vault: VaultClient, mirror: Mirror, writer: Writer, keyspace: Keyspace,
-                          tenant: str, latest: dict[str, int], *, actor: str,
+                          tenant: str, versions: KeyVersions, *, actor: str,
                           timeout: float) -> tuple[list[str], int]:
     """Rewrap the tenant's sealed secrets older than their key's newest version, and seal
     those stored as plaintext (registered before the server had Vault).
 
     Part of ``configsvc secrets rewrap``: each webhook is written again in one
     Txn with its audit record, compare-and-swap on the revision it was read at
-    (ABORTED on a concurrent change; re-run). ``latest`` caches transit key
-    versions across the run. Returns the ids rewrapped and the highest revision.
+    (ABORTED on a concurrent change; re-run). ``versions`` is the run's cache of
+    transit key versions. Returns the ids rewrapped and the highest revision.
     """
     keys = WebhookKeys(keyspace)
     done: list[str] = []
@@ -118,9 +118,7 @@ async def rewrap_webhooks(vault: VaultClient, mirror: Mirror, writer: Writer, ke
         if cipher is None:
             await seal(hook, vault, timeout)
         else:
-            if cipher.key not in latest:
-                latest[cipher.key] = await vault.latest_key_version(cipher.key, timeout)
-            if key_version(cipher) >= latest[cipher.key]:
+            if not await versions.stale(cipher):
                 continue
             hook.sealed_secret.ciphertext = (await vault.rewrap(cipher, timeout)).ciphertext
         audit = audit_pb2.AuditRecord(kind="webhook", tenant=tenant, name=hook.id,
