@@ -17,6 +17,7 @@ PYTEST_ARGS ?=
 PROTO_BASELINE := protos-baseline/v1.binpb
 
 GHZ    := $(GOBIN)/ghz
+NATIVE_WATCHER := $(GOBIN)/native_watcher
 GRPCURL_VERSION := v1.9.4
 GHZ_VERSION     := v0.93.0
 BUF_VERSION     := 1.75.0
@@ -80,12 +81,16 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
 
 # Native load generators: ghz (Go module proxy) and h2load (Debian nghttp2-client).
-bench-tools: $(GHZ)
+bench-tools: $(GHZ) $(NATIVE_WATCHER)
 	command -v h2load >/dev/null || { apt-get update -qq && apt-get install -y -qq nghttp2-client; }
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 
 $(GHZ):
 	GOBIN=$(GOBIN) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
+
+# The Go watcher processes of bench.watch --watchers native (module pinned by its go.sum).
+$(NATIVE_WATCHER): bench/native_watcher/main.go bench/native_watcher/go.mod bench/native_watcher/go.sum
+	cd bench/native_watcher && GOFLAGS=-mod=mod go build -o $(NATIVE_WATCHER) .
 
 bench: install bench-tools
 	$(BIN)/python -m bench.run $(ARGS)

@@ -62,12 +62,21 @@ def client_phase(quick: bool) -> dict[str, float]:
 
 
 def watch_phase(quick: bool) -> dict[str, float]:
-    out = OUT / "watch_results.json"
-    command = [sys.executable, "-m", "bench.watch", "--out", str(out)]
-    if quick:
-        command.append("--quick")
-    subprocess.run(command, cwd=ROOT, check=True, timeout=1800)
-    figures: dict[str, float] = json.loads(out.read_text())["results"]
+    """Two runs of bench.watch: Python watchers (aetcd for etcd) against one server process,
+    with the memory phase; then Go watchers (bench/native_watcher) against ``serve
+    --workers 2``, this machine's default, whose figures are named ``native_*``."""
+    figures: dict[str, float] = {}
+    for name, extra, prefix in (
+            ("watch_results.json", [], ""),
+            ("watch_native_results.json",
+             ["--watchers", "native", "--server-workers", "2", "--skip-memory"], "native_")):
+        out = OUT / name
+        command = [sys.executable, "-m", "bench.watch", "--out", str(out), *extra]
+        if quick:
+            command.append("--quick")
+        subprocess.run(command, cwd=ROOT, check=True, timeout=1800)
+        figures.update({prefix + key: value
+                        for key, value in json.loads(out.read_text())["results"].items()})
     return figures
 
 

