@@ -19,7 +19,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import sys
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -78,21 +80,35 @@ class End:
         self.resume_revision = resume_revision
 
 
+class Shape:
+    """Selectors and the tenants they name, one copy for every stream that asked for equal
+    ones: idle streams are the memory that counts, and a fleet's streams mostly carry the
+    same few selector sets (about 250 bytes each otherwise). ``WatchHub`` hands them out
+    from a weak table, so a shape lives exactly as long as some stream holds it."""
+
+    __slots__ = ("__weakref__", "selectors", "tenants")
+
+    def __init__(self, selectors: tuple[Selector, ...]) -> None:
+        self.selectors = selectors
+        self.tenants = tuple(sorted({s.tenant for s in selectors}))
+
+
 class Subscription:
     """One stream's selectors and bounded outbox."""
 
-    __slots__ = ("_outbox", "_waiter", "access", "closing", "deadline", "next_progress", "owner",
-                 "peer", "queued_bytes", "reset_at", "revision", "selectors", "sender",
-                 "tenants")
+    __slots__ = ("_outbox", "_shape", "_waiter", "access", "closing", "deadline",
+                 "next_progress", "owner", "peer", "queued_bytes", "reset_at", "revision",
+                 "selectors", "sender", "tenants")
 
-    def __init__(self, selectors: tuple[Selector, ...], revision: int, deadline: float,
+    def __init__(self, shape: Shape, revision: int, deadline: float,
                  next_progress: float, access: Access | None = None,
                  owner: Any = None, peer: str = "") -> None:
-        self.selectors = selectors
+        self._shape = shape  # keeps the shared copy alive while this stream lives
+        self.selectors = shape.selectors
+        self.tenants = shape.tenants
         self.peer = peer  # the client's address: streams of one connection share it
         self.access = access
         self.owner = owner  # who opened the stream (the auth caller), for resets
-        self.tenants = tuple(sorted({s.tenant for s in selectors}))
         # A list, not a deque: an empty deque costs 760 bytes, an empty list 56, and
         # with thousands of idle streams that is most of what a stream adds.
         self._outbox: list[bytes | End] = []
@@ -161,6 +177,8 @@ class WatchHub:
         self.limits = limits
         self._ring = Ring(limits.ring_size, limits.ring_bytes)
         self._subs: set[Subscription] = set()
+        self._shapes: weakref.WeakValueDictionary[tuple[Selector, ...], Shape] = (
+            weakref.WeakValueDictionary())
         self._by_tenant: dict[str, set[Subscription]] = {}
         # Per tenant, its streams grouped by connection (see on_batch); rebuilt lazily
         # after a stream of the tenant opens or closes.
@@ -291,8 +309,12 @@ class WatchHub:
         now = time.monotonic()
         revision = self._mirror.revision
         max_age = self.limits.max_age * random.uniform(0.9, 1.1)
-        sub = Subscription(selectors, revision, now + max_age, now + self._progress_delay(),
-                           access, owner, peer)
+        shape = self._shapes.get(selectors)
+        if shape is None:
+            shape = self._shapes[selectors] = Shape(selectors)
+        # One string per connection, not per stream (interned strings die with their users).
+        sub = Subscription(shape, revision, now + max_age, now + self._progress_delay(),
+                           access, owner, sys.intern(peer))
         if send_snapshot:
             first: Iterator[bytes] = self._snapshot(selectors, revision, access)
         elif start_revision > 0 and start_revision - 1 < self._base():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -388,6 +389,43 @@ async def test_streams_end_when_the_server_loses_etcd(private_stack: PrivateStac
         await read_to_end(call)
     assert exc.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "lost etcd" in (exc.value.details() or "")
+
+
+async def test_streams_with_equal_selectors_share_one_copy(stack: Stack, tenant: str) -> None:
+    """Idle streams are the memory that counts: streams asking for equal selectors hold one
+    shared copy of them, streams of one connection one copy of its address, and the shared
+    copy goes away with the last stream that held it."""
+    hub = stack.server.hub
+    channel = auth_channel(stack.address, options=[("grpc.use_local_subchannel_pool", 1)])
+    try:
+        stub = watch_pb2_grpc.WatchServiceStub(channel)
+        calls = []
+        for selector in (sel(tenant), sel(tenant), sel(tenant, prefixes=("feature.",))):
+            call = stub.Watch(watch_pb2.WatchRequest(selectors=[selector], send_snapshot=True))
+            await read_until(call, 1, kind="snapshot_end")
+            calls.append(call)
+        ours = [sub for sub in hub._interested({tenant}) if sub.peer]
+        assert len(ours) == 3
+        whole = [sub for sub in ours if not sub.selectors[0].prefixes]
+        (narrow,) = [sub for sub in ours if sub.selectors[0].prefixes]
+        assert len(whole) == 2
+        assert whole[0].selectors is whole[1].selectors
+        assert whole[0].tenants is whole[1].tenants
+        assert narrow.selectors is not whole[0].selectors
+        assert len({id(sub.peer) for sub in ours}) == 1  # one connection, one string
+        keys = {sub.selectors for sub in ours}
+        assert all(k in hub._shapes for k in keys)
+        del ours, whole, narrow  # the test's own references would keep the shapes alive
+        for call in calls:
+            call.cancel()
+        for _ in range(50):
+            if not any(k in hub._shapes for k in keys):
+                break
+            gc.collect()
+            await asyncio.sleep(0.1)
+        assert not any(k in hub._shapes for k in keys)
+    finally:
+        await channel.close()
 
 
 async def test_fan_out_visits_streams_connection_by_connection(
