@@ -13,7 +13,7 @@ long-lived stream need not keep the decoded message alive).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import grpc
@@ -34,7 +34,7 @@ def register_service(
     *,
     raw_responses: Iterable[str] = (),
     raw_requests: Iterable[str] = (),
-    hot: bool = False,
+    registered: Iterable[str] = (),
 ) -> None:
     raw = frozenset(raw_responses)
     raw_in = frozenset(raw_requests)
@@ -61,9 +61,30 @@ def register_service(
                 response_serializer=serializer)
     server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(service.full_name, handlers),))
-    if hot:
+    chosen = {name: handlers[name] for name in registered}
+    if chosen:
         # gRPC "registered methods" make every call pay for every registered method
         # (measured with grpcio 1.85: a bare Get handler drops from about 6,400 to
         # 4,300 req/s with 160 more registered methods, and stays at 6,300 when those
-        # are generic handlers only), so only the read path's services are registered.
-        server.add_registered_method_handlers(service.full_name, handlers)
+        # are generic handlers only; configsvc's Get gained 9-10 % when its 12 other
+        # registered methods, Watch, health and reflection included, became generic
+        # only), so only the hottest call, Get, is registered.
+        server.add_registered_method_handlers(service.full_name, chosen)
+
+
+class GenericOnly:
+    """The server as seen by a generated ``add_*_to_server`` function: its generic handlers
+    are added, its "registered methods" are not. Every registered method costs every call
+    the server takes (see ``register_service``); health checks and reflection are served
+    just as well by the generic lookup, which only their own calls pay for."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(
+            self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+        self._server.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(
+            self, service_name: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        """Deliberately nothing: the generic handlers above serve these methods."""

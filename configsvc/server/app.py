@@ -18,13 +18,13 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
 from configsvc.api.audit_service import AuditService
 from configsvc.api.auth_service import AuthService
 from configsvc.api.config_service import ConfigService, ServiceLimits
 from configsvc.api.event_service import EventService
-from configsvc.api.registry import register_service
+from configsvc.api.registry import GenericOnly, register_service
 from configsvc.api.tenant_service import TenantService
 from configsvc.api.watch_service import WatchService
 from configsvc.api.webhook_service import WebhookService
@@ -132,13 +132,13 @@ class ConfigServer:
         register_service(server, config_pb2.DESCRIPTOR.services_by_name["ConfigService"],
                          ConfigService(self.mirror, self.writer, self.keyspace, limits,
                                        secrets=self.secrets.gateway, guard=self.guard),
-                         raw_responses={"Get", "Resolve", "Put"}, hot=True)
+                         raw_responses={"Get", "Resolve", "Put"}, registered={"Get"})
         register_service(server, tenant_pb2.DESCRIPTOR.services_by_name["TenantService"],
                          TenantService(self.mirror, self.writer, self.config.request_timeout))
         register_service(server, watch_pb2.DESCRIPTOR.services_by_name["WatchService"],
                          WatchService(self.mirror, self.hub, secrets=self.secrets,
                                       resolved=self.resolved_views),
-                         raw_responses={"Watch"}, raw_requests={"Watch"}, hot=True)
+                         raw_responses={"Watch"}, raw_requests={"Watch"})
         register_service(server, secrets_pb2.DESCRIPTOR.services_by_name["SecretService"],
                          SecretService(self.secrets.gateway, self.mirror, self.writer,
                                        self.config.request_timeout, keyspace=self.keyspace))
@@ -156,12 +156,14 @@ class ConfigServer:
         register_service(server, auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
                          AuthService(self.mirror, self.auth.admin, self.config.request_timeout))
         self.flags.register(server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, GenericOnly(server))
         reflected = (*SERVICE_NAMES, *self.flags.service_names,
                      health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                      reflection.SERVICE_NAME)
-        reflection.enable_server_reflection(reflected, server,
-                                            pool=reflection_pool(reflected))
+        # What enable_server_reflection does for an aio server, minus the registered methods.
+        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+            reflection.aio.ReflectionServicer(reflected, pool=reflection_pool(reflected)),
+            GenericOnly(server))
         try:
             self.port = (server.add_secure_port(self.config.listen, self.auth.tls.credentials())
                          if self.auth.tls is not None
