@@ -78,6 +78,9 @@ class WatchService:
                                     send_snapshot=send_snapshot,
                                     access=caller.access if caller else None, owner=caller,
                                     peer=context.peer())
+        # The stream keeps the hub's shared copy of its selectors; this frame lives as long
+        # as the stream, so it must not keep its own (about 220 bytes per idle stream).
+        del chosen, tenants
         if caller is not None and caller.principal.expires_at is not None:
             # The stream ends (client resumes and re-authenticates) when its credential does.
             left = caller.principal.expires_at - time.time()
@@ -86,12 +89,16 @@ class WatchService:
         if resolving is not None:
             resolving.attach(sub, resumed=not send_snapshot)
         try:
-            for message_bytes in first:
-                await context.write(message_bytes if resolving is None
-                                    else await resolving.transform(message_bytes))
+            message: bytes | End | None
+            for message in first:  # the same name as below: an idle frame keeps no copy
+                await context.write(message if resolving is None
+                                    else await resolving.transform(message))
             del first
             while True:
-                message = await sub.next()
+                message = sub.pop()
+                if message is None:
+                    await sub.wakeup()
+                    continue
                 if isinstance(message, End):
                     if message.message:
                         raise StreamEndedError(message.message, message.resume_revision)

@@ -144,17 +144,22 @@ class Subscription:
         self.queued_bytes = 0
         self.push(message)
 
-    async def next(self) -> bytes | End:
-        while not self._outbox:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+    def pop(self) -> bytes | End | None:
+        """The oldest queued message, or None when nothing is queued: then the sender
+        awaits ``wakeup()`` and asks again."""
+        if not self._outbox:
+            return None
         message = self._outbox.pop(0)
         if isinstance(message, bytes):
             self.queued_bytes -= len(message)
         return message
+
+    def wakeup(self) -> asyncio.Future[None]:
+        """A future completed by the next ``push``. The sender awaits it in its own frame:
+        an idle stream then holds no coroutine of the hub's (a ``next()`` coroutine
+        waiting on it cost 224 bytes per idle stream)."""
+        self._waiter = asyncio.get_running_loop().create_future()
+        return self._waiter
 
 
 @dataclass
