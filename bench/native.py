@@ -128,18 +128,27 @@ def percentile_ms(report: dict[str, Any], pct: int) -> float:
     raise KeyError(pct)
 
 
-def wait_healthy(address: str, timeout: float = 30) -> None:
+def wait_healthy(address: str, timeout: float = 30, *,
+                 proc: subprocess.Popen[bytes] | None = None, connections: int = 1) -> None:
+    """SERVING on ``connections`` fresh connections in a row: with ``serve --workers N``
+    the kernel hands each connection to some worker, so several in a row make an unready
+    one likely to be met. Gives up early when ``proc`` has exited."""
     deadline = time.monotonic() + timeout
-    with grpc.insecure_channel(address) as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
+    healthy = 0
+    while (time.monotonic() < deadline and healthy < connections
+           and (proc is None or proc.poll() is None)):
+        with grpc.insecure_channel(address,
+                                   options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
             try:
-                if stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status == 1:
-                    return
+                serving = health_pb2_grpc.HealthStub(channel).Check(
+                    health_pb2.HealthCheckRequest(), timeout=1).status == 1
             except grpc.RpcError:
-                pass
+                serving = False
+        healthy = healthy + 1 if serving else 0
+        if not serving:
             time.sleep(0.1)
-    raise RuntimeError(f"{address} did not become healthy")
+    if healthy < connections:
+        raise RuntimeError(f"{address} did not become healthy")
 
 
 def wait_answers(address: str, timeout: float = 30) -> None:

@@ -68,7 +68,6 @@ from typing import Any
 import grpc
 from aetcd import rpc
 from aetcd.rpc import rpc_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench import native
 from configsvc.devstack import EtcdServer, free_port
@@ -223,27 +222,6 @@ class Children:
         self._procs.clear()
 
 
-def wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0,
-                 connections: int = 1) -> None:
-    """SERVING on ``connections`` fresh connections in a row (with --workers N the kernel
-    hands each connection to some worker, so several in a row make an unready one likely
-    to be met)."""
-    deadline = time.monotonic() + timeout
-    healthy = 0
-    while time.monotonic() < deadline and proc.poll() is None and healthy < connections:
-        with grpc.insecure_channel(f"127.0.0.1:{port}",
-                                   options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
-            try:
-                status = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=1).status
-                healthy = healthy + 1 if status == 1 else 0
-            except grpc.RpcError:
-                healthy = 0
-                time.sleep(0.1)
-    if healthy < connections:
-        raise RuntimeError("configsvc serve did not become healthy")
-
-
 def single_process_flags() -> list[str]:
     """``--workers 1`` where ``serve`` has the flag: one server process, whose pid we measure."""
     usage = subprocess.run([sys.executable, "-m", "configsvc.cli.main", "serve", "--help"],
@@ -270,7 +248,8 @@ def start_configsvc(children: Children, etcd: EtcdServer, port: int,
         "--etcd-endpoints", etcd.endpoint, "--log-level", "WARNING",
         "--watch-max-streams", str(max_streams), *workers_flags,
         "--auth", "off"])  # streams and fan-out are measured, as before authentication
-    wait_healthy(port, proc, connections=1 if workers == 1 else 10 * workers)
+    native.wait_healthy(f"127.0.0.1:{port}", proc=proc,
+                        connections=1 if workers == 1 else 10 * workers)
     return proc
 
 
