@@ -812,7 +812,7 @@ def main() -> int:
         try:
             etcd.start()
             port, bare_port = free_port(), free_port()
-            max_streams = max(level.streams for level in levels) + 1000
+            max_streams = max(*(level.streams for level in levels), MEMORY_STREAMS[-1]) + 1000
             configsvc = start_configsvc(children, etcd, port, max_streams, args.server_workers)
             memory_port = free_port()
             memory_configsvc = (start_configsvc(children, etcd, memory_port, max_streams)
