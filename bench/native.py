@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -128,46 +128,51 @@ def percentile_ms(report: dict[str, Any], pct: int) -> float:
     raise KeyError(pct)
 
 
-def wait_healthy(address: str, timeout: float = 30, *,
-                 proc: subprocess.Popen[bytes] | None = None, connections: int = 1) -> None:
-    """SERVING on ``connections`` fresh connections in a row: with ``serve --workers N``
-    the kernel hands each connection to some worker, so several in a row make an unready
-    one likely to be met. Gives up early when ``proc`` has exited."""
+def _in_a_row(address: str, count: int, probe: Callable[[grpc.Channel], bool],
+              timeout: float, proc: subprocess.Popen[bytes] | None = None) -> bool:
+    """Whether ``probe`` succeeded on ``count`` fresh connections in a row before the
+    deadline. The kernel hands each new connection to some process of the port (``serve
+    --workers N``), so a run of them has likely met every process; calls over one
+    connection would all reach the same one. Gives up early when ``proc`` has exited."""
     deadline = time.monotonic() + timeout
-    healthy = 0
-    while (time.monotonic() < deadline and healthy < connections
+    passed = 0
+    while (time.monotonic() < deadline and passed < count
            and (proc is None or proc.poll() is None)):
         with grpc.insecure_channel(address,
                                    options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
             try:
-                serving = health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(), timeout=1).status == 1
+                ok = probe(channel)
             except grpc.RpcError:
-                serving = False
-        healthy = healthy + 1 if serving else 0
-        if not serving:
+                ok = False
+        passed = passed + 1 if ok else 0
+        if not ok:
             time.sleep(0.1)
-    if healthy < connections:
+    return passed >= count
+
+
+def wait_healthy(address: str, timeout: float = 30, *,
+                 proc: subprocess.Popen[bytes] | None = None, connections: int = 1) -> None:
+    """SERVING on ``connections`` fresh connections in a row (see ``_in_a_row``)."""
+    def serving(channel: grpc.Channel) -> bool:
+        return bool(health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=1).status == 1)
+
+    if not _in_a_row(address, connections, serving, timeout, proc):
         raise RuntimeError(f"{address} did not become healthy")
 
 
 def wait_answers(address: str, timeout: float = 30) -> None:
-    """Wait until a Get for the bench key succeeds (every process of the port answers)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with grpc.insecure_channel(address) as channel:
-                get = channel.unary_unary("/configsvc.v1.ConfigService/Get",
-                                          request_serializer=config_pb2.GetRequest.SerializeToString,
-                                          response_deserializer=config_pb2.GetResponse.FromString)
-                if all(get(config_pb2.GetRequest(key=KEY), timeout=2,
-                           metadata=(AUTH_HEADER,)).entry.value == VALUE
-                       for _ in range(20)):
-                    return
-        except grpc.RpcError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{address} never answered the bench key")
+    """The bench key's value from a Get on 20 fresh connections in a row (every process
+    of the port has likely answered; see ``_in_a_row``)."""
+    def answers(channel: grpc.Channel) -> bool:
+        get = channel.unary_unary("/configsvc.v1.ConfigService/Get",
+                                  request_serializer=config_pb2.GetRequest.SerializeToString,
+                                  response_deserializer=config_pb2.GetResponse.FromString)
+        return bool(get(config_pb2.GetRequest(key=KEY), timeout=2,
+                        metadata=(AUTH_HEADER,)).entry.value == VALUE)
+
+    if not _in_a_row(address, 20, answers, timeout):
+        raise RuntimeError(f"{address} never answered the bench key")
 
 
 @contextmanager
