@@ -102,6 +102,14 @@ def admin_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
+def own_etcd(tmp_path: Path) -> Iterator[EtcdServer]:
+    """An etcd only this test uses (its whole history is the test's own)."""
+    server = start_etcd(tmp_path / "etcd")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def own_bao(tmp_path: Path) -> Iterator[OpenBaoDevServer]:
     """An OpenBao dev server only this test uses (it may stop and restart it)."""
     server = start_openbao(tmp_path / "bao")

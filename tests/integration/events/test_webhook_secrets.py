@@ -12,7 +12,6 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import grpc
 import hvac
@@ -40,7 +39,6 @@ from tests.helpers import (
     close_stack,
     open_stack,
     secret_settings,
-    start_etcd,
 )
 from tests.integration.events.receiver import Receiver, serve
 from tests.integration.secrets.test_no_leak import etcd_history
@@ -56,13 +54,6 @@ ROOT = "/whs"
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     yield from serve(Receiver())
-
-
-@pytest.fixture
-def own_etcd(tmp_path: Path) -> Iterator[EtcdServer]:
-    server = start_etcd(tmp_path / "etcd")
-    yield server
-    server.stop()
 
 
 @pytest.fixture
