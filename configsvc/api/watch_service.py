@@ -57,7 +57,11 @@ class WatchService:
             await self._require_tenants((view.tenant,))
             await self._stream_view(view, context)
             return
-        tenants = tuple(sorted({s.tenant for s in chosen}))
+        # The hub's shared copy of these selectors: this frame lives as long as the
+        # stream, so it must not keep a private one (about 220 bytes per idle stream).
+        shape = self._hub.shape(chosen)
+        del chosen
+        tenants = shape.tenants
         await self._require_tenants(tenants)
         resolving = None
         if self._secrets is not None and resolve_secrets:
@@ -74,13 +78,10 @@ class WatchService:
                     "was restored or the client's state is from another cluster; re-snapshot"))
                 return
         caller = principal.current()
-        sub, first = self._hub.open(chosen, start_revision=start_revision,
+        sub, first = self._hub.open(shape, start_revision=start_revision,
                                     send_snapshot=send_snapshot,
                                     access=caller.access if caller else None, owner=caller,
                                     peer=context.peer())
-        # The stream keeps the hub's shared copy of its selectors; this frame lives as long
-        # as the stream, so it must not keep its own (about 220 bytes per idle stream).
-        del chosen, tenants
         if caller is not None and caller.principal.expires_at is not None:
             # The stream ends (client resumes and re-authenticates) when its credential does.
             left = caller.principal.expires_at - time.time()

@@ -294,8 +294,15 @@ class WatchHub:
 
     # ------------------------------------------------------------------ streams
 
+    def shape(self, selectors: tuple[Selector, ...]) -> Shape:
+        """The shared copy of ``selectors`` (see ``Shape``), made on first use."""
+        shape = self._shapes.get(selectors)
+        if shape is None:
+            shape = self._shapes[selectors] = Shape(selectors)
+        return shape
+
     def open(
-        self, selectors: tuple[Selector, ...], *, start_revision: int, send_snapshot: bool,
+        self, shape: Shape, *, start_revision: int, send_snapshot: bool,
         access: Access | None = None, owner: Any = None, peer: str = "",
     ) -> tuple[Subscription, Iterator[bytes]]:
         """Register a stream and return it with its first messages.
@@ -314,14 +321,11 @@ class WatchHub:
         now = time.monotonic()
         revision = self._mirror.revision
         max_age = self.limits.max_age * random.uniform(0.9, 1.1)
-        shape = self._shapes.get(selectors)
-        if shape is None:
-            shape = self._shapes[selectors] = Shape(selectors)
         # One string per connection, not per stream (interned strings die with their users).
         sub = Subscription(shape, revision, now + max_age, now + self._progress_delay(),
                            access, owner, sys.intern(peer))
         if send_snapshot:
-            first: Iterator[bytes] = self._snapshot(selectors, revision, access)
+            first: Iterator[bytes] = self._snapshot(shape.selectors, revision, access)
         elif start_revision > 0 and start_revision - 1 < self._base():
             self.stats.resume_resets += 1
             base = self._base()
