@@ -89,7 +89,7 @@ $(GHZ):
 	GOBIN=$(GOBIN) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
 
 # The Go watcher processes of bench.watch --watchers native (module pinned by its go.sum).
-$(NATIVE_WATCHER): bench/native_watcher/main.go bench/native_watcher/go.mod bench/native_watcher/go.sum
+$(NATIVE_WATCHER): $(wildcard bench/native_watcher/*.go) bench/native_watcher/go.mod bench/native_watcher/go.sum
 	cd bench/native_watcher && GOFLAGS=-mod=mod go build -o $(NATIVE_WATCHER) .
 
 bench: install bench-tools

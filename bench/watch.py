@@ -273,6 +273,33 @@ def spread(streams: int, workers: int = WORKERS) -> list[int]:
     return [streams // workers + (1 if i < streams % workers else 0) for i in range(workers)]
 
 
+def connections_by_process(pids: list[int], port: int) -> dict[int, int]:
+    """Established TCP connections to ``port`` held by each of ``pids`` (from /proc).
+
+    ``serve --workers N`` leaves the spread of connections over its workers to the kernel
+    (SO_REUSEPORT hashes each connection), and the busiest worker sets the fan-out's tail,
+    so a latency figure means little without it."""
+    established: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
+                    established.add(fields[9])  # the socket's inode
+    counts = {}
+    for pid in pids:
+        inodes = set()
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    link = os.readlink(fd)
+                    if link.startswith("socket:["):
+                        inodes.add(link[8:-1])
+        counts[pid] = len(inodes & established)
+    return counts
+
+
 def describe(channel_streams: list[list[int]]) -> str:
     """'4 processes x [500, 500, 250] streams per connection' or the exact list."""
     if all(c == channel_streams[0] for c in channel_streams):
@@ -307,6 +334,7 @@ class Pool:
     target: str
     logs: Path
     watchers: str = "python"
+    per_channel: int = PER_CHANNEL
     workers: list[Worker] = field(default_factory=list)
 
     @property
@@ -314,13 +342,14 @@ class Pool:
         return [w.proc.pid for w in self.workers]
 
     async def start(self) -> None:
-        argv = (native_watcher_argv(self.kind, self.logs) if self.watchers == "native" else [
+        argv = (native_watcher_argv(self.kind, self.logs, NATIVE_TRANSPORTS[self.watchers])
+                if self.watchers in NATIVE_TRANSPORTS else [
             sys.executable, "-m", "bench.watch_worker", "--kind", self.kind,
             "--tenant", TENANT, "--etcd-key", ETCD_KEY.decode()])
         for _ in range(WORKERS):
             log = (self.logs / f"worker-{self.kind}.log").open("ab")
             proc = await asyncio.create_subprocess_exec(
-                *argv, "--target", self.target, "--per-channel", str(PER_CHANNEL),
+                *argv, "--target", self.target, "--per-channel", str(self.per_channel),
                 "--max-seconds", "900", cwd=ROOT, env=WATCHER_ENV, stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE, stderr=log, start_new_session=True)
             log.close()
@@ -378,7 +407,14 @@ class Pool:
 WATCHER_ENV = dict(os.environ, GOMAXPROCS="1")
 
 
-def native_watcher_argv(kind: str, logs: Path) -> list[str]:
+#: --watchers choice -> bench/native_watcher --transport. "native": gRPC framing over raw
+#: HTTP/2 with one goroutine per connection (what h2load is to the read path); "native-grpc":
+#: grpc-go, a goroutine per stream (about 25 µs of CPU per message at 10,000 streams, on the
+#: cores the server under test needs).
+NATIVE_TRANSPORTS = {"native": "h2", "native-grpc": "grpc"}
+
+
+def native_watcher_argv(kind: str, logs: Path, transport: str) -> list[str]:
     """bench/native_watcher (Go) for ``kind``: its protoset and the request every stream sends."""
     protoset = logs / "watch.protoset"
     if not protoset.exists():
@@ -387,13 +423,13 @@ def native_watcher_argv(kind: str, logs: Path) -> list[str]:
                                       send_snapshot=True) if kind == "configsvc" else
                rpc.WatchRequest(create_request=rpc.WatchCreateRequest(key=ETCD_KEY)))
     return [native.tool("native_watcher"), "--kind", kind, "--protoset", str(protoset),
-            "--request", request.SerializeToString().hex()]
+            "--request", request.SerializeToString().hex(), "--transport", transport]
 
 
 @contextlib.asynccontextmanager
-async def pool(kind: str, target: str, logs: Path,
-               watchers: str = "python") -> AsyncIterator[Pool]:
-    opened = Pool(kind, target, logs, watchers)
+async def pool(kind: str, target: str, logs: Path, watchers: str = "python",
+               per_channel: int = PER_CHANNEL) -> AsyncIterator[Pool]:
+    opened = Pool(kind, target, logs, watchers, per_channel)
     try:
         await opened.start()
         yield opened
@@ -420,6 +456,8 @@ class Context:
     quick: bool
     memory: bool = True
     watchers: str = "python"
+    #: streams per HTTP/2 connection in the propagation phases
+    per_channel: int = PER_CHANNEL
     #: a one-process server for the memory phase when ``configsvc`` runs several workers
     memory_configsvc: subprocess.Popen[bytes] | None = None
     memory_target: str = ""
@@ -544,10 +582,16 @@ async def latency_phase(ctx: Context, system: str, level: Level,
     server_pids = configsvc_pids if system == "configsvc" else [server_pid]
     phase_started = time.monotonic()
     async with pool("etcd" if system == "etcd" else "configsvc", target,
-                    ctx.logs, ctx.watchers) as watchers:
+                    ctx.logs, ctx.watchers, ctx.per_channel) as watchers:
         started = time.monotonic()
         await watchers.open(level.streams)
         opened_s = time.monotonic() - started
+        if system == "configsvc" and len(configsvc_pids) > 1:
+            by_worker = connections_by_process(
+                configsvc_pids, int(ctx.configsvc_target.rsplit(":", 1)[1]))
+            ctx.spreads[f"{prefix}_{level.streams}_connections_per_server_worker"] = str(
+                sorted((n for pid, n in by_worker.items() if pid != ctx.configsvc.pid),
+                       reverse=True))
         await quiesce([*server_pids, *watchers.pids])
         own = [*configsvc_pids, ctx.etcd.pid, ctx.bare.pid, ctx.fanout.pid, os.getpid(),
                *watchers.pids, *([ctx.memory_configsvc.pid] if ctx.memory_configsvc else [])]
@@ -695,7 +739,8 @@ def detail(results: dict[str, float], levels: tuple[Level, ...]) -> str:
     return "\n".join(lines)
 
 
-def setup(watchers: str = "python", server_workers: int = 1) -> dict[str, str]:
+def setup(watchers: str = "python", server_workers: int = 1,
+          per_channel: int = PER_CHANNEL) -> dict[str, str]:
     """What exactly was measured, including the configsvc commit (the tree changes often)."""
     def git(*argv: str) -> str:
         done = subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True,
@@ -709,13 +754,20 @@ def setup(watchers: str = "python", server_workers: int = 1) -> dict[str, str]:
                             "memory)" if server_workers > 1 else "one process (--workers 1)")
         + ", --log-level WARNING, --watch-max-streams above the largest level, other watch "
           "flags at their defaults",
-        "watchers": ("bench/native_watcher: Go grpc, GOMAXPROCS=1, dynamicpb decoding"
-                     if watchers == "native" else
-                     "bench/watch_worker.py: Python grpc.aio on asyncio"),
+        "watchers": {
+            "native": "bench/native_watcher --transport h2: Go, gRPC over raw HTTP/2 frames "
+                      "(golang.org/x/net/http2), one goroutine per connection, GOMAXPROCS=1, "
+                      "every message decoded with dynamicpb",
+            "native-grpc": "bench/native_watcher --transport grpc: Go grpc-go, a goroutine "
+                           "per stream, GOMAXPROCS=1, every message decoded with dynamicpb",
+        }.get(watchers, "bench/watch_worker.py: Python grpc.aio on asyncio"),
+        "connections": f"at most {per_channel} streams per HTTP/2 connection (propagation), "
+                       f"{PER_CHANNEL} (memory)",
         "configsvc_streams": "WatchService.Watch, one selector {tenant}, send_snapshot; "
                              "established at snapshot_end",
-        "etcd_streams": ("Go grpc etcdserverpb.Watch" if watchers == "native" else
-                         "aetcd rpc.WatchStub") + ", one bidi Watch stream per watcher, one "
+        "etcd_streams": ("the same Go watcher, etcdserverpb.Watch"
+                         if watchers in NATIVE_TRANSPORTS else "aetcd rpc.WatchStub")
+        + ", one bidi Watch stream per watcher, one "
                         "watch (one key) per stream, not multiplexed",
         "bare_server": "bench/watch_bare_server.py: grpc.aio, coroutine handler writing one "
                        "message with context.write, then awaiting a future",
@@ -739,8 +791,7 @@ def machine() -> dict[str, Any]:
     return {"cpus": os.cpu_count(), "cpu_model": model, "memory_gib": round(mem_kib / 2**20, 1),
             "python": platform.python_version(), "platform": platform.platform(),
             "grpcio": grpc.__version__, "etcd": etcd[0] if etcd else "",
-            "clients": f"{WORKERS} watcher processes, at most {PER_CHANNEL} "
-                       "streams per HTTP/2 connection, one TCP connection per channel"}
+            "clients": f"{WORKERS} watcher processes, one TCP connection per channel"}
 
 
 def summary(results: dict[str, float], spreads: dict[str, str],
@@ -784,27 +835,34 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer writes (smoke run)")
     parser.add_argument("--streams", type=int, action="append",
                         help="only this stream level (100, 1000 or 10000; repeatable)")
     parser.add_argument("--skip-memory", action="store_true",
                         help="skip the idle-stream memory phase (latency only)")
-    parser.add_argument("--watchers", choices=("python", "native"), default="python",
+    parser.add_argument("--watchers", choices=("python", *NATIVE_TRANSPORTS), default="python",
                         help="watcher processes: bench/watch_worker.py (python grpc.aio, "
-                             "aetcd stubs) or bench/native_watcher (Go grpc)")
+                             "aetcd stubs), bench/native_watcher over raw HTTP/2 (native) "
+                             "or over grpc-go (native-grpc)")
+    parser.add_argument("--per-channel", type=int, default=PER_CHANNEL,
+                        help="streams per HTTP/2 connection in the propagation phases")
     parser.add_argument("--server-workers", type=int, default=1,
                         help="configsvc serve --workers for the propagation phases")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "watch_results.json")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
     levels = QUICK_LEVELS if args.quick else FULL_LEVELS
     if args.streams:
         levels = tuple(level for level in levels if level.streams in args.streams)
     signal.signal(signal.SIGTERM, _interrupt)  # clean up the children on SIGTERM too
     started = time.monotonic()
     # Before the run: the tree may change while it runs.
-    measured = setup(args.watchers, args.server_workers)
+    measured = setup(args.watchers, args.server_workers, args.per_channel)
     with tempfile.TemporaryDirectory(prefix="configsvc-watch-bench-") as tmp:
         logs = Path(tmp)
         children = Children(logs)
@@ -827,7 +885,8 @@ def main() -> int:
                           fanout, f"127.0.0.1:{fanout_port}", logs, args.quick,
                           memory=not args.skip_memory, watchers=args.watchers,
                           memory_configsvc=memory_configsvc,
-                          memory_target=f"127.0.0.1:{memory_port}")
+                          memory_target=f"127.0.0.1:{memory_port}",
+                          per_channel=args.per_channel)
             asyncio.run(measure(ctx, levels))
         except KeyboardInterrupt:
             print("interrupted; stopping everything this run started", file=sys.stderr)
