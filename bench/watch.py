@@ -95,12 +95,13 @@ class Level:
     streams: int
     writes: int
     interval: float  # seconds between write starts
+    rounds: int = 1  # watcher pools for configsvc at --server-workers > 1 (see rounds_for)
 
 
 # Spacing: configsvc's single server process spends ~80 us of CPU per stream per
 # change (~0.8 s at 10,000 streams) and the Python clients about as much, on 2
 # cores; writes closer than that measure a queue, not propagation.
-FULL_LEVELS = (Level(100, 50, 0.1), Level(1000, 50, 0.25), Level(10_000, 40, 2.0))
+FULL_LEVELS = (Level(100, 50, 0.1), Level(1000, 50, 0.25), Level(10_000, 40, 2.0, rounds=3))
 QUICK_LEVELS = (Level(100, 15, 0.1), Level(1000, 15, 0.25), Level(10_000, 8, 2.0))
 
 
@@ -571,27 +572,36 @@ def analyse(prefix: str, level: Level, writes: Writes, reports: list[dict[str, A
 PREFIXES = {"configsvc": "watch", "bare": "bare_watch", "etcd": "etcd_watch"}
 
 
-async def latency_phase(ctx: Context, system: str, level: Level,
-                        put: Callable[[], Awaitable[int]]) -> None:
-    prefix = PREFIXES[system]
+@dataclass
+class Round:
+    """One pool of watchers: its writes, its reports, and the CPU spent while it wrote."""
+
+    writes: Writes
+    reports: list[dict[str, Any]]
+    cpu: dict[str, float]
+    opened_s: float
+    connections_per_worker: list[int]
+
+
+async def latency_round(ctx: Context, system: str, level: Level,
+                        put: Callable[[], Awaitable[int]]) -> Round:
     target, server_pid = {"configsvc": (ctx.configsvc_target, ctx.configsvc.pid),
                           "bare": (ctx.fanout_target, ctx.fanout.pid),
                           "etcd": (ctx.etcd.endpoint, ctx.etcd.pid)}[system]
     assert server_pid is not None and ctx.etcd.pid is not None
     configsvc_pids = process_tree(ctx.configsvc.pid)
     server_pids = configsvc_pids if system == "configsvc" else [server_pid]
-    phase_started = time.monotonic()
     async with pool("etcd" if system == "etcd" else "configsvc", target,
                     ctx.logs, ctx.watchers, ctx.per_channel) as watchers:
         started = time.monotonic()
         await watchers.open(level.streams)
         opened_s = time.monotonic() - started
+        spread: list[int] = []
         if system == "configsvc" and len(configsvc_pids) > 1:
             by_worker = connections_by_process(
                 configsvc_pids, int(ctx.configsvc_target.rsplit(":", 1)[1]))
-            ctx.spreads[f"{prefix}_{level.streams}_connections_per_server_worker"] = str(
-                sorted((n for pid, n in by_worker.items() if pid != ctx.configsvc.pid),
-                       reverse=True))
+            spread = sorted((n for pid, n in by_worker.items() if pid != ctx.configsvc.pid),
+                            reverse=True)
         await quiesce([*server_pids, *watchers.pids])
         own = [*configsvc_pids, ctx.etcd.pid, ctx.bare.pid, ctx.fanout.pid, os.getpid(),
                *watchers.pids, *([ctx.memory_configsvc.pid] if ctx.memory_configsvc else [])]
@@ -611,25 +621,61 @@ async def latency_phase(ctx: Context, system: str, level: Level,
             await asyncio.sleep(0.1)
         cpu = Usage.read(groups).since(before)
         reports = await watchers.report(ctx.logs)
-    analyse(prefix, level, writes, reports, ctx.results)
+    await quiesce([*server_pids, ctx.etcd.pid])
+    return Round(writes, reports, cpu, opened_s, spread)
+
+
+def rounds_for(ctx: Context, system: str, level: Level) -> int:
+    """Several pools for configsvc at ``--workers`` > 1: the kernel spreads each pool's
+    connections over the workers by a hash (SO_REUSEPORT), and the busiest worker sets the
+    tail, so one pool is one draw; the figures pool every round's samples."""
+    if system == "configsvc" and len(process_tree(ctx.configsvc.pid)) > 1:
+        return level.rounds
+    return 1
+
+
+async def latency_phase(ctx: Context, system: str, level: Level,
+                        put: Callable[[], Awaitable[int]]) -> None:
+    prefix = PREFIXES[system]
+    phase_started = time.monotonic()
+    rounds = [await latency_round(ctx, system, level, put)
+              for _ in range(rounds_for(ctx, system, level))]
+    writes = Writes({r: t for one in rounds for r, t in one.writes.sent.items()},
+                    {r: t for one in rounds for r, t in one.writes.acked.items()})
+    reports = [report for one in rounds for report in one.reports]
+    cpu = {name: sum(one.cpu[name] for one in rounds) for name in rounds[0].cpu}
+    opened_s = statistics.median(one.opened_s for one in rounds)
     n = level.streams
-    ctx.results[f"{prefix}_writes_{n}"] = level.writes
+    if len(rounds) > 1:
+        for i, one in enumerate(rounds, 1):
+            analyse(f"{prefix}_round{i}", level, one.writes, one.reports, ctx.results)
+            ctx.spreads[f"{prefix}_{n}_round{i}"] = (
+                f"p99 {ctx.results[f'{prefix}_round{i}_p99_ms_{n}']:.1f} ms from the Put ack, "
+                f"{ctx.results[f'{prefix}_round{i}_p99_ms_from_put_sent_{n}']:.1f} ms from "
+                f"sent; connections per serve worker {one.connections_per_worker}")
+    if rounds[0].connections_per_worker:
+        ctx.spreads[f"{prefix}_{n}_connections_per_server_worker"] = str(
+            [one.connections_per_worker for one in rounds])
+    ctx.results[f"{prefix}_rounds_{n}"] = len(rounds)
+    analyse(prefix, level, writes, reports, ctx.results)
+    ctx.results[f"{prefix}_writes_{n}"] = len(writes.acked)
     ctx.results[f"{prefix}_write_interval_ms_{n}"] = ms(level.interval)
     ctx.results[f"{prefix}_open_seconds_{n}"] = opened_s
-    messages = level.writes * n
-    ctx.results[f"{prefix}_cpu_ms_per_write_clients_{n}"] = ms(cpu["clients"]) / level.writes
+    total_writes = len(writes.acked)
+    messages = total_writes * n
+    ctx.results[f"{prefix}_cpu_ms_per_write_clients_{n}"] = ms(cpu["clients"]) / total_writes
     ctx.results[f"{prefix}_client_cpu_us_per_message_{n}"] = 1e6 * cpu["clients"] / messages
-    ctx.results[f"{prefix}_cpu_ms_per_write_etcd_{n}"] = ms(cpu["etcd"]) / level.writes
+    ctx.results[f"{prefix}_cpu_ms_per_write_etcd_{n}"] = ms(cpu["etcd"]) / total_writes
     if system != "etcd":
-        ctx.results[f"{prefix}_cpu_ms_per_write_server_{n}"] = ms(cpu["server"]) / level.writes
+        ctx.results[f"{prefix}_cpu_ms_per_write_server_{n}"] = ms(cpu["server"]) / total_writes
         ctx.results[f"{prefix}_server_cpu_us_per_message_{n}"] = 1e6 * cpu["server"] / messages
     else:
         ctx.results[f"{prefix}_etcd_cpu_us_per_message_{n}"] = 1e6 * cpu["etcd"] / messages
-    ctx.results[f"{prefix}_tcp_segments_per_write_{n}"] = cpu["segments"] / level.writes
-    ctx.results[f"{prefix}_cpu_ms_per_write_driver_{n}"] = ms(cpu["driver"]) / level.writes
+    ctx.results[f"{prefix}_tcp_segments_per_write_{n}"] = cpu["segments"] / total_writes
+    ctx.results[f"{prefix}_cpu_ms_per_write_driver_{n}"] = ms(cpu["driver"]) / total_writes
     # Load from processes this run did not start (the machine may be shared).
     ctx.results[f"{prefix}_other_processes_cores_{n}"] = cpu["other"] / cpu["wall"]
-    ctx.spreads[f"{prefix}_{n}"] = describe([r["channel_streams"] for r in reports])
+    ctx.spreads[f"{prefix}_{n}"] = describe([r["channel_streams"] for r in rounds[0].reports])
     r = ctx.results
     print(f"  {system:9} {n:>6,} streams: from Put ack p50 {r[f'{prefix}_p50_ms_{n}']:.1f} / "
           f"p99 {r[f'{prefix}_p99_ms_{n}']:.1f} ms, from Put sent p50 "
@@ -637,8 +683,8 @@ async def latency_phase(ctx: Context, system: str, level: Level,
           f"{r[f'{prefix}_p99_ms_from_put_sent_{n}']:.1f} ms, missing "
           f"{r[f'{prefix}_missing_samples_{n}']:.0f}; {opened_s:.1f} s to open, "
           f"{time.monotonic() - phase_started:.0f} s in all; other processes used "
-          f"{r[f'{prefix}_other_processes_cores_{n}']:.2f} cores", flush=True)
-    await quiesce([*server_pids, ctx.etcd.pid])
+          f"{r[f'{prefix}_other_processes_cores_{n}']:.2f} cores"
+          + (f", {len(rounds)} rounds" if len(rounds) > 1 else ""), flush=True)
 
 
 async def measure(ctx: Context, levels: tuple[Level, ...]) -> None:
