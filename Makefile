@@ -20,11 +20,12 @@ GHZ    := $(GOBIN)/ghz
 NATIVE_WATCHER := $(GOBIN)/native_watcher
 GRPCURL_VERSION := v1.9.4
 GHZ_VERSION     := v0.93.0
+PROTOC_GEN_GO_VERSION := v1.36.12
 BUF_VERSION     := 1.75.0
 
 export PATH := $(abspath $(BIN)):$(GOBIN):$(PATH)
 
-.PHONY: install tools run test unit lint proto proto-baseline proto-check bench bench-tools helm-lint clean
+.PHONY: install tools run test unit lint proto proto-baseline proto-check bench bench-tools native-watcher-protos helm-lint clean
 
 install: $(STAMP) tools
 
@@ -89,8 +90,16 @@ $(GHZ):
 	GOBIN=$(GOBIN) go install github.com/bojand/ghz/cmd/ghz@$(GHZ_VERSION)
 
 # The Go watcher processes of bench.watch --watchers native (module pinned by its go.sum).
-$(NATIVE_WATCHER): $(wildcard bench/native_watcher/*.go) bench/native_watcher/go.mod bench/native_watcher/go.sum
+$(NATIVE_WATCHER): $(wildcard bench/native_watcher/*.go) $(shell find bench/native_watcher/pb -name '*.go') bench/native_watcher/go.mod bench/native_watcher/go.sum
 	cd bench/native_watcher && GOFLAGS=-mod=mod go build -o $(NATIVE_WATCHER) .
+
+# Regenerate the watcher's Go types (bench/native_watcher/pb, checked in) after the
+# Watch messages change: from the descriptors the Python side of bench.watch uses.
+native-watcher-protos: install $(BUF)
+	GOBIN=$(GOBIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	$(BIN)/python -c "import sys; from bench.watch import native_watcher_protoset as p; sys.stdout.buffer.write(p())" > $(TOOLS)/watch.binpb
+	rm -rf bench/native_watcher/pb
+	cd bench/native_watcher && $(BUF) generate $(TOOLS)/watch.binpb --exclude-path google
 
 bench: install bench-tools
 	$(BIN)/python -m bench.run $(ARGS)

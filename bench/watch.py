@@ -343,7 +343,7 @@ class Pool:
         return [w.proc.pid for w in self.workers]
 
     async def start(self) -> None:
-        argv = (native_watcher_argv(self.kind, self.logs, NATIVE_TRANSPORTS[self.watchers])
+        argv = (native_watcher_argv(self.kind, NATIVE_TRANSPORTS[self.watchers])
                 if self.watchers in NATIVE_TRANSPORTS else [
             sys.executable, "-m", "bench.watch_worker", "--kind", self.kind,
             "--tenant", TENANT, "--etcd-key", ETCD_KEY.decode()])
@@ -415,15 +415,18 @@ WATCHER_ENV = dict(os.environ, GOMAXPROCS="1")
 NATIVE_TRANSPORTS = {"native": "h2", "native-grpc": "grpc"}
 
 
-def native_watcher_argv(kind: str, logs: Path, transport: str) -> list[str]:
-    """bench/native_watcher (Go) for ``kind``: its protoset and the request every stream sends."""
-    protoset = logs / "watch.protoset"
-    if not protoset.exists():
-        protoset.write_bytes(native.protoset(watch_pb2.DESCRIPTOR, rpc_pb2.DESCRIPTOR))
+def native_watcher_protoset() -> bytes:
+    """The descriptors bench/native_watcher/pb is generated from (make native-watcher-protos):
+    configsvc's watch.proto and etcd's rpc.proto as this side knows them."""
+    return native.protoset(watch_pb2.DESCRIPTOR, rpc_pb2.DESCRIPTOR)
+
+
+def native_watcher_argv(kind: str, transport: str) -> list[str]:
+    """bench/native_watcher (Go) for ``kind`` and the request every stream sends."""
     request = (watch_pb2.WatchRequest(selectors=[watch_pb2.WatchSelector(tenant=TENANT)],
                                       send_snapshot=True) if kind == "configsvc" else
                rpc.WatchRequest(create_request=rpc.WatchCreateRequest(key=ETCD_KEY)))
-    return [native.tool("native_watcher"), "--kind", kind, "--protoset", str(protoset),
+    return [native.tool("native_watcher"), "--kind", kind,
             "--request", request.SerializeToString().hex(), "--transport", transport]
 
 
@@ -803,9 +806,10 @@ def setup(watchers: str = "python", server_workers: int = 1,
         "watchers": {
             "native": "bench/native_watcher --transport h2: Go, gRPC over raw HTTP/2 frames "
                       "(golang.org/x/net/http2), one goroutine per connection, GOMAXPROCS=1, "
-                      "every message decoded with dynamicpb",
+                      "every message decoded into generated Go types",
             "native-grpc": "bench/native_watcher --transport grpc: Go grpc-go, a goroutine "
-                           "per stream, GOMAXPROCS=1, every message decoded with dynamicpb",
+                           "per stream, GOMAXPROCS=1, every message decoded into generated Go "
+                           "types",
         }.get(watchers, "bench/watch_worker.py: Python grpc.aio on asyncio"),
         "connections": f"at most {per_channel} streams per HTTP/2 connection (propagation), "
                        f"{PER_CHANNEL} (memory)",

@@ -9,7 +9,7 @@ package main
 // streams; those cycles come off the two cores the server under test needs.
 // This is what h2load is to the read-path benchmark: the same wire protocol
 // (HEADERS, length-prefixed DATA, trailers with grpc-status), every message
-// still decoded in full with dynamicpb, at a fraction of the cost.
+// still decoded in full, at a fraction of the cost.
 
 import (
 	"bufio"
@@ -24,7 +24,6 @@ import (
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/dynamicpb"
 )
 
 const (
@@ -267,7 +266,7 @@ func (c *h2conn) data(f *http2.DataFrame) {
 // message decodes and records one response; false when the stream is over.
 func (c *h2conn) message(id uint32, s *h2stream, payload []byte) bool {
 	w := c.w
-	m := dynamicpb.NewMessage(w.spec.response)
+	m := w.spec.newResponse()
 	if err := proto.Unmarshal(payload, m); err != nil {
 		c.end(id, s, "error_decode")
 		return false
