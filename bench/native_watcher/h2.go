@@ -19,6 +19,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -59,6 +60,7 @@ type h2conn struct {
 	conn    net.Conn
 	wmu     sync.Mutex // guards framer writes, the hpack encoder and nextID
 	out     *bufio.Writer
+	in      *bufio.Reader
 	framer  *http2.Framer
 	hbuf    bytes.Buffer
 	henc    *hpack.Encoder
@@ -75,7 +77,8 @@ func dialH2(w *worker) (*h2conn, error) {
 	}
 	c := &h2conn{w: w, conn: conn, nextID: 1, streams: map[uint32]*h2stream{}}
 	c.out = bufio.NewWriterSize(conn, h2WriteBuf)
-	c.framer = http2.NewFramer(c.out, bufio.NewReaderSize(conn, h2ReadBuf))
+	c.in = bufio.NewReaderSize(conn, h2ReadBuf)
+	c.framer = http2.NewFramer(c.out, c.in)
 	c.framer.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.framer.MaxHeaderListSize = h2MaxHeader
 	c.henc = hpack.NewEncoder(&c.hbuf)
@@ -175,6 +178,11 @@ func (c *h2conn) read() {
 		}
 	}()
 	for {
+		if c.w.readPause > 0 && c.in.Buffered() == 0 {
+			// Everything read so far is handled: let more arrive before the next read
+			// system call (see --read-pause).
+			time.Sleep(c.w.readPause)
+		}
 		frame, err := c.framer.ReadFrame()
 		if err != nil {
 			if c.w.ctx.Err() == nil {
