@@ -42,16 +42,17 @@ type h2stream struct {
 	ready    chan<- bool
 	pending  []byte // bytes of a message not yet complete
 	headers  bool   // response headers seen: the next HEADERS frame is the trailers
-	signaled bool
+	signaled sync.Once
 	unacked  int // received bytes not yet returned to the stream's window
 }
 
+// established frees the stream's opening slot and reports whether it opened, once:
+// the opener (a failed write) and the reader (the connection closing) may both try.
 func (s *h2stream) established(w *worker, ok bool) {
-	if !s.signaled {
-		s.signaled = true
+	s.signaled.Do(func() {
 		<-w.slots
 		s.ready <- ok
-	}
+	})
 }
 
 // h2conn is one TCP connection carrying up to --per-channel streams.
@@ -106,17 +107,26 @@ func dialH2(w *worker) (*h2conn, error) {
 }
 
 // open starts one call: HEADERS, then the request as one length-prefixed DATA frame
-// (ending the client's half unless the method is bidirectional).
-func (c *h2conn) open(request []byte, ready chan<- bool) error {
+// (ending the client's half unless the method is bidirectional). A stream that cannot
+// be sent is ended (counted, reported not opened) here.
+func (c *h2conn) open(request []byte, ready chan<- bool) {
 	c.w.slots <- struct{}{}
 	s := &h2stream{ready: ready}
 	c.wmu.Lock()
-	defer c.wmu.Unlock()
 	id := c.nextID
 	c.nextID += 2
 	c.smu.Lock()
 	c.streams[id] = s
 	c.smu.Unlock()
+	err := c.send(id, request)
+	c.wmu.Unlock()
+	if err != nil {
+		c.end(id, s, "error_open")
+	}
+}
+
+// send writes a new call's HEADERS and request; the caller holds wmu.
+func (c *h2conn) send(id uint32, request []byte) error {
 	c.hbuf.Reset()
 	for _, hf := range [][2]string{
 		{":method", "POST"}, {":scheme", "http"}, {":path", c.w.spec.method},

@@ -176,11 +176,7 @@ func (w *worker) startStream(ready chan<- bool) error {
 		conn := w.h2conns[last]
 		go func() {
 			defer w.wg.Done()
-			if err := conn.open(w.rawRequest, ready); err != nil {
-				w.count("error_open")
-				<-w.slots
-				ready <- false
-			}
+			conn.open(w.rawRequest, ready)
 		}()
 	} else {
 		go w.stream(w.conns[last], ready)
