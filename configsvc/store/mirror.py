@@ -403,7 +403,9 @@ class Mirror:
 
         The order matters: waking the writers first schedules their RPC answers
         ahead of the fan-out to every stream, so a Put is acknowledged in
-        etcd time, not after thousands of stream writes.
+        etcd time, not after thousands of stream writes. (A writer whose etcd
+        answer arrives after the watch event is not waiting here yet; the hub
+        wakes its senders in chunks so that answer is read between them.)
         """
         if not revision:
             return

@@ -129,11 +129,12 @@ class Subscription:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    def push(self, message: bytes | End) -> None:
+    def push(self, message: bytes | End, wake: bool = True) -> None:
         self._outbox.append(message)
         if isinstance(message, bytes):
             self.queued_bytes += len(message)
-        self._wake()
+        if wake:
+            self._wake()
 
     def queued(self) -> int:
         return len(self._outbox)
@@ -227,6 +228,7 @@ class WatchHub:
             return
         encoded = [_encode_change(key, item) for key, item in batch.changes]
         cache: dict[tuple[int, ...], bytes] = {}
+        woken: list[Subscription] = []
         # A fleet's streams mostly share selectors: match once per distinct set.
         picks: dict[tuple[tuple[Selector, ...], Access | None], tuple[int, ...]] = {}
         for sub in interested:
@@ -243,7 +245,9 @@ class WatchHub:
             if data is None:
                 data = wire.changes(batch.revision, (encoded[i] for i in picked))
                 cache[picked] = data
-            self._offer(sub, data, batch.revision)
+            if self._offer(sub, data, batch.revision):
+                woken.append(sub)
+        _wake_in_chunks(woken, 0)
 
     def _interested(self, tenants: set[str]) -> tuple[Subscription, ...]:
         """The streams of ``tenants``, those of one client connection next to each other.
@@ -274,7 +278,7 @@ class WatchHub:
         last eviction."""
         return max(self._ring.base, self._mirror.first_revision)
 
-    def _offer(self, sub: Subscription, data: bytes, revision: int) -> None:
+    def _offer(self, sub: Subscription, data: bytes, revision: int) -> bool:
         if (sub.queued() >= self.limits.queue_limit
                 or sub.queued_bytes + len(data) > self.limits.queue_bytes):
             self.stats.slow_resets += 1
@@ -286,11 +290,12 @@ class WatchHub:
                 f"{self.limits.queue_bytes} bytes behind; re-snapshot"))
             sub.push(End("", 0))
             log.warning("watch stream reset: slow consumer")
-            return
+            return False
         sub.revision = revision
         sub.next_progress = time.monotonic() + self._progress_delay()
-        sub.push(data)
+        sub.push(data, wake=False)
         self.stats.messages += 1
+        return True
 
     # ------------------------------------------------------------------ streams
 
@@ -447,6 +452,26 @@ class WatchHub:
                 sub.revision = max(revision, sub.revision)
                 sub.push(wire.progress(sub.revision))
                 sub.next_progress = now + self._progress_delay()
+
+
+WAKE_CHUNK = 256
+"""Senders woken per event-loop step by one change (see ``_wake_in_chunks``)."""
+
+
+def _wake_in_chunks(subs: list[Subscription], start: int) -> None:
+    """Wake senders a chunk per event-loop step, so the loop polls I/O between chunks.
+
+    The change is already queued on every stream (``on_batch`` decides all ordering
+    synchronously); only the senders' turns are spread. Woken all at once, thousands
+    of senders' writes ran before the loop next polled, and a writer whose etcd answer
+    had not been read yet waited behind all of them: bench.watch at 10,000 streams
+    (``serve --workers 2``) had a Put round trip of 153 ms at p50, 25 ms with chunks.
+    """
+    end = start + WAKE_CHUNK
+    for sub in subs[start:end]:
+        sub._wake()
+    if end < len(subs):
+        asyncio.get_running_loop().call_soon(_wake_in_chunks, subs, end)
 
 
 def _peer_of(sub: Subscription) -> str:
