@@ -28,8 +28,8 @@ watcher pools (see ``rounds_for``).
    reported from the acknowledgement (the headline table) and from the send.
    The second matters: configsvc answers a Put only once its own mirror has
    applied it (read-your-writes), and by then the hub has queued the change to
-   every stream, whose sends the event loop runs first; with many streams the
-   acknowledgement arrives after most streams already have the change.
+   every stream and woken the first of their senders (256 per event-loop
+   step), so early streams can have the change before the writer has its answer.
 2. Baseline at the same stream counts, spread the same way: raw etcd watches
    (aetcd's ``rpc.WatchStub``, one watch per bidi stream, not multiplexed) on
    one key, timed from the raw etcd ``Put``.
