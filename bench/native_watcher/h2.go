@@ -39,20 +39,10 @@ const (
 // h2stream is one gRPC call's receive state; only its connection's reader touches it
 // after the opener has registered it.
 type h2stream struct {
-	ready    chan<- bool
-	pending  []byte // bytes of a message not yet complete
-	headers  bool   // response headers seen: the next HEADERS frame is the trailers
-	signaled sync.Once
-	unacked  int // received bytes not yet returned to the stream's window
-}
-
-// established frees the stream's opening slot and reports whether it opened, once:
-// the opener (a failed write) and the reader (the connection closing) may both try.
-func (s *h2stream) established(w *worker, ok bool) {
-	s.signaled.Do(func() {
-		<-w.slots
-		s.ready <- ok
-	})
+	opening
+	pending []byte // bytes of a message not yet complete
+	headers bool   // response headers seen: the next HEADERS frame is the trailers
+	unacked int    // received bytes not yet returned to the stream's window
 }
 
 // h2conn is one TCP connection carrying up to --per-channel streams.
@@ -111,7 +101,7 @@ func dialH2(w *worker) (*h2conn, error) {
 // be sent is ended (counted, reported not opened) here.
 func (c *h2conn) open(request []byte, ready chan<- bool) {
 	c.w.slots <- struct{}{}
-	s := &h2stream{ready: ready}
+	s := &h2stream{opening: opening{w: c.w, ready: ready}}
 	c.wmu.Lock()
 	id := c.nextID
 	c.nextID += 2
@@ -172,7 +162,7 @@ func (c *h2conn) end(id uint32, s *h2stream, what string) {
 	if c.w.ctx.Err() == nil {
 		c.w.count(what)
 	}
-	s.established(c.w, false)
+	s.established(false)
 }
 
 // read runs until the connection closes: every frame of every stream passes here.
@@ -289,7 +279,7 @@ func (c *h2conn) message(id uint32, s *h2stream, payload []byte) bool {
 		c.end(id, s, "error_decode")
 		return false
 	}
-	return w.received(m, func(ok bool) { s.established(w, ok) }, func(what string) {
+	return w.received(m, s.established, func(what string) {
 		c.end(id, s, what)
 	})
 }

@@ -198,20 +198,30 @@ func (w *worker) count(key string) {
 	w.mu.Unlock()
 }
 
+// opening is a stream's claim on one of the openInFlight slots until it is
+// established (or never will be).
+type opening struct {
+	w     *worker
+	ready chan<- bool
+	once  sync.Once
+}
+
+// established frees the slot and reports whether the stream opened, once: with h2 the
+// opener (a failed write) and the reader (the connection closing) may both try.
+func (o *opening) established(ok bool) {
+	o.once.Do(func() {
+		<-o.w.slots
+		o.ready <- ok
+	})
+}
+
 // stream holds one Watch stream until it ends or the worker quits; ready
 // receives true once the stream is established, false if it never is.
 func (w *worker) stream(conn *grpc.ClientConn, ready chan<- bool) {
 	defer w.wg.Done()
 	w.slots <- struct{}{}
-	signalled := false
-	established := func(ok bool) {
-		if !signalled {
-			signalled = true
-			<-w.slots
-			ready <- ok
-		}
-	}
-	defer established(false)
+	o := &opening{w: w, ready: ready}
+	defer o.established(false)
 	desc := &grpc.StreamDesc{ServerStreams: true, ClientStreams: w.spec.bidi}
 	cs, err := conn.NewStream(w.ctx, desc, w.spec.method)
 	if err != nil {
@@ -236,7 +246,7 @@ func (w *worker) stream(conn *grpc.ClientConn, ready chan<- bool) {
 			}
 			return
 		}
-		if !w.received(m, established, w.count) {
+		if !w.received(m, o.established, w.count) {
 			return
 		}
 	}
