@@ -664,11 +664,11 @@ async def latency_phase(ctx: Context, system: str, level: Level,
             [one.connections_per_worker for one in rounds])
     ctx.results[f"{prefix}_rounds_{n}"] = len(rounds)
     analyse(prefix, level, writes, reports, ctx.results)
-    ctx.results[f"{prefix}_writes_{n}"] = len(writes.acked)
-    ctx.results[f"{prefix}_write_interval_ms_{n}"] = ms(level.interval)
-    ctx.results[f"{prefix}_open_seconds_{n}"] = opened_s
     total_writes = len(writes.acked)
     messages = total_writes * n
+    ctx.results[f"{prefix}_writes_{n}"] = total_writes
+    ctx.results[f"{prefix}_write_interval_ms_{n}"] = ms(level.interval)
+    ctx.results[f"{prefix}_open_seconds_{n}"] = opened_s
     ctx.results[f"{prefix}_cpu_ms_per_write_clients_{n}"] = ms(cpu["clients"]) / total_writes
     ctx.results[f"{prefix}_client_cpu_us_per_message_{n}"] = 1e6 * cpu["clients"] / messages
     ctx.results[f"{prefix}_cpu_ms_per_write_etcd_{n}"] = ms(cpu["etcd"]) / total_writes
@@ -820,8 +820,8 @@ def setup(watchers: str = "python", server_workers: int = 1,
                              "established at snapshot_end",
         "etcd_streams": ("the same Go watcher, etcdserverpb.Watch"
                          if watchers in NATIVE_TRANSPORTS else "aetcd rpc.WatchStub")
-        + ", one bidi Watch stream per watcher, one "
-                        "watch (one key) per stream, not multiplexed",
+        + ", one bidi Watch stream per watcher, one watch (one key) per stream, not "
+          "multiplexed",
         "bare_server": "bench/watch_bare_server.py: grpc.aio, coroutine handler writing one "
                        "message with context.write, then awaiting a future",
         "writes": f"{len(VALUE)}-byte JSON value, one key; {WARMUP_WRITES} warm-up writes per "
