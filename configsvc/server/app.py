@@ -96,7 +96,8 @@ class ConfigServer:
         self.etcd = EtcdClient(config.etcd_endpoints, tls=config.etcd_tls,
                                timeout=config.etcd_timeout)
         self.mirror = Mirror(self.etcd, self.keyspace, backoff_min=config.mirror_backoff[0],
-                             backoff_max=config.mirror_backoff[1])
+                             backoff_max=config.mirror_backoff[1],
+                             liveness=config.mirror_liveness)
         self.writer = Writer(self.etcd, self.keyspace, self.mirror)
         self.hub = WatchHub(self.mirror, config.watch)
         self.guard = WriteGuard(self.mirror, self.keyspace, StateCache(self.mirror, self.keyspace))

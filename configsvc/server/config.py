@@ -10,6 +10,7 @@ from configsvc.auth.settings import AuthSettings, ServerTLS
 from configsvc.events.settings import EventSettings, WebhookSettings
 from configsvc.secrets.settings import SecretSettings
 from configsvc.store.etcd import EtcdTLS
+from configsvc.store.mirror import MirrorLiveness
 from configsvc.watch.hub import WatchLimits
 
 ENV_PREFIX = "CONFIGSVC_"
@@ -41,6 +42,9 @@ class ServerConfig:
     """Python logging level name."""
     mirror_backoff: tuple[float, float] = field(default=(0.1, 2.0))
     """Min and max delay (seconds) between mirror reconnect attempts."""
+    mirror_liveness: MirrorLiveness = field(default_factory=MirrorLiveness)
+    """How often the mirror probes etcd and how long etcd may stay silent (a hung etcd keeps
+    its connections open) before reads fail, health goes NOT_SERVING and streams end."""
     watch: WatchLimits = field(default_factory=WatchLimits)
     """Watch stream limits: queue, stream count, heartbeat interval, maximum age."""
     secrets: SecretSettings = field(default_factory=SecretSettings)

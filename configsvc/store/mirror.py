@@ -19,6 +19,19 @@ Resync: on start, after etcd comes back, and when the watch start revision
 was compacted away, the mirror reloads everything at one revision with
 paginated ranges and swaps it in whole, so a reader never sees a half-loaded
 state and nothing stale survives.
+
+Liveness (why an active probe): an etcd that hangs (SIGSTOP, a frozen VM, a
+stalled disk) keeps its TCP connections open, so the watch simply goes quiet
+and looks exactly like a quiet keyspace; gRPC keepalive did not end it in
+25 s. While following, the mirror therefore probes once per
+``MirrorLiveness.interval``: a quorum read of the commit marker, then a wait
+until the watch has delivered the marker's revision (the same proof a strong
+read uses, so progress notifications are not trusted here either). When no
+probe has completed for ``MirrorLiveness.grace`` seconds the mirror reports
+etcd lost (``synced`` False: reads fail unless stale is allowed, health goes
+NOT_SERVING, the hub ends streams) and rebuilds its watch with a resync, whose
+etcd calls all carry deadlines, so it keeps retrying until etcd answers. The
+probe runs beside the watch; reads only look at the ``synced`` flag.
 """
 
 from __future__ import annotations
@@ -63,6 +76,28 @@ class MirrorStats:
     watch_failures: int = 0
     events_applied: int = 0
     last_error: str = ""
+    #: Times the liveness probe found etcd silent for longer than the grace.
+    liveness_losses: int = 0
+    #: Probe rounds completed (etcd answered and the watch delivered its revision).
+    probes: int = 0
+
+
+@dataclass(frozen=True)
+class MirrorLiveness:
+    """How the mirror notices an etcd that stops answering but keeps connections open."""
+
+    interval: float = 1.0
+    """Seconds between liveness probes while the mirror follows etcd (a quorum read of
+    the commit marker, then waiting for the watch to deliver its revision)."""
+    grace: float = 3.0
+    """Seconds without a completed probe after which the mirror reports etcd lost: reads
+    answer UNAVAILABLE (stale with READ_CONSISTENCY_STALE_OK), health goes NOT_SERVING,
+    watch streams end with a resume revision, and the watch is rebuilt. Longer than a
+    slow quorum read under load, so a busy etcd is not mistaken for a dead one."""
+
+    def __post_init__(self) -> None:
+        if not (self.interval > 0 and self.grace > 0):
+            raise ValueError("mirror liveness interval and grace must be positive seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,11 +178,13 @@ class Mirror:
         *,
         backoff_min: float = 0.1,
         backoff_max: float = 2.0,
+        liveness: MirrorLiveness | None = None,
     ) -> None:
         self._etcd = etcd
         self._ks = keyspace
         self._backoff_min = backoff_min
         self._backoff_max = backoff_max
+        self.liveness = liveness or MirrorLiveness()
         self._state = _State()
         self._applied = 0  # highest revision whose events are all applied
         self._revision = 0  # highest revision the mirror is known exact at
@@ -327,6 +364,65 @@ class Mirror:
         return revision
 
     async def _follow(self, start: int) -> None:
+        """Follow the watch from ``start`` while the liveness probe keeps passing.
+
+        Returns or raises when either ends: a watch failure, or the probe's
+        ``BackendUnavailableError`` when etcd stopped answering (the watch of a
+        hung etcd would otherwise wait forever).
+        """
+        watch = asyncio.create_task(self._watch(start), name="configsvc-mirror-watch")
+        probe = asyncio.create_task(self._probe(), name="configsvc-mirror-probe")
+        try:
+            done, _ = await asyncio.wait((watch, probe), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (watch, probe):
+                task.cancel()
+            # Both are finished before the next resync starts; their errors are reported
+            # through ``done`` below (a cancelled task's CancelledError is expected).
+            await asyncio.gather(watch, probe, return_exceptions=True)
+        for task in (probe, watch):  # the probe's verdict names the cause
+            if task in done:
+                task.result()
+        raise BackendUnavailableError(BACKEND, "watch stream ended")
+
+    async def _probe(self) -> None:
+        """Raise ``BackendUnavailableError`` once etcd has been silent for the grace.
+
+        One round: a quorum read of the commit marker, then a wait until the
+        watch has applied the marker's revision; a round that completes proves
+        etcd answers and the watch delivers. A failed round is retried every
+        interval until the grace since the last completed one has passed.
+        """
+        loop = asyncio.get_running_loop()
+        interval, grace = self.liveness.interval, self.liveness.grace
+        last_ok = loop.time()  # following starts right after a resync answered
+        request = rpc.RangeRequest(key=self._ks.commit_marker, serializable=False,
+                                   keys_only=True)
+        while True:
+            await asyncio.sleep(interval)
+            sent = loop.time()
+            left = last_ok + grace - sent
+            reason = ""
+            try:
+                if left <= 0:
+                    raise TimeoutError
+                head = await self._etcd.range(request, timeout=left)
+                marker = int(head.kvs[0].mod_revision) if head.kvs else 0
+                if not await self.wait_applied(marker, last_ok + grace - loop.time()):
+                    reason = f"the etcd watch did not deliver revision {marker}"
+            except BackendUnavailableError as exc:
+                reason = f"the liveness probe failed ({exc.detail})"
+            except TimeoutError:
+                reason = "the liveness probe got no answer"
+            if not reason:
+                last_ok = sent
+                self.stats.probes += 1
+            elif loop.time() >= last_ok + grace:
+                self.stats.liveness_losses += 1
+                raise BackendUnavailableError(
+                    BACKEND, f"{reason}; no probe completed for {grace:g} s")
+
+    async def _watch(self, start: int) -> None:
         create = rpc.WatchCreateRequest(
             key=self._ks.all_prefix,
             range_end=prefix_range_end(self._ks.all_prefix),
