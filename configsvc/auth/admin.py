@@ -17,8 +17,14 @@ from configsvc.auth.apikeys import ApiKeys
 from configsvc.auth.bindings import Bindings
 from configsvc.auth.grants import ANY, ROLE_PERMISSIONS
 from configsvc.auth.limits import Quotas
-from configsvc.errors import FieldViolation, InvalidArgumentError, NotFoundError
-from configsvc.model.keys import key_violation, require_segment
+from configsvc.errors import (
+    AlreadyExistsError,
+    ConflictError,
+    FieldViolation,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from configsvc.model.keys import key_violation, require_segment, segment_violation
 from configsvc.model.values import VALUE_MAX_BYTES, validate_reason
 from configsvc.store.codec import now_timestamp
 from configsvc.store.keyspace import Keyspace
@@ -29,6 +35,23 @@ _PATTERN_PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,61}")
 _SUBJECT = re.compile(r"(key|cert|jwt):[\x21-\x7e]{1,250}\*?|(key|cert|jwt):\*|\*")
 BOOTSTRAP_NAME = "bootstrap-admin"
 BOOTSTRAP_MARKER = ("auth", "bootstrapped")
+#: Set once the audit trail's key names were reserved (the upgrade to unique names).
+NAMES_MARKER = ("auth", "key-names-reserved")
+#: Name records per migration Txn (etcd allows 128 operations per Txn branch).
+_NAMES_PER_TXN = 50
+
+
+class KeyNameTakenError(AlreadyExistsError):
+    """An API key name was used before; names are never reused (see ``apikeys``)."""
+
+    def __init__(self, name: str, holder: str | None) -> None:
+        super().__init__("API key name", name)
+        by = f" by key {holder}" if holder else ""
+        self.message = (
+            f"the API key name {name!r} was already used{by}; names are never reused, so "
+            "that identity's role bindings cannot pass to a new key: choose another name "
+            "(for a rotation, e.g. a numbered name, then bind it and revoke the old key)")
+        self.args = (self.message,)
 
 
 def pattern_violation(field: str, value: str, *, optional: bool) -> FieldViolation | None:
@@ -65,6 +88,9 @@ class AuthAdmin:
                          *, actor: str, timeout: float) -> tuple[auth_pb2.ApiKey, str, int]:
         require_segment("name", name)
         description = validate_reason(description, field="description")
+        holder = self.api_keys.name_holder(name)
+        if holder is not None:
+            raise KeyNameTakenError(name, holder)
         key_id, token = apikeys.new_key()
         key = auth_pb2.ApiKey(id=key_id, name=name, description=description,
                               create_time=now_timestamp(), created_by=actor)
@@ -72,12 +98,17 @@ class AuthAdmin:
             key.expire_time.FromNanoseconds(
                 key.create_time.ToNanoseconds() + int(ttl_seconds * 1e9))
         value = apikeys.stored(key, token).SerializeToString()
-        revision = await self._writer.commit_records(
-            None, [RecordChange(self.api_keys.record_key(key_id), value, 0,
-                                f"API key {key_id}")],
-            [audit("api-key", key_id, config_pb2.OPERATION_PUT, actor, description,
-                   identity=apikeys.identity(name))],
-            timeout=timeout)
+        try:
+            revision = await self._writer.commit_records(
+                None, [RecordChange(self.api_keys.name_key(name), key_id.encode(), 0,
+                                    f"API key name {name}"),
+                       RecordChange(self.api_keys.record_key(key_id), value, 0,
+                                    f"API key {key_id}")],
+                [audit("api-key", key_id, config_pb2.OPERATION_PUT, actor, description,
+                       identity=apikeys.identity(name))],
+                timeout=timeout)
+        except ConflictError:  # another replica took the name meanwhile
+            raise KeyNameTakenError(name, None) from None
         key.create_revision = revision
         return key, token, revision
 
@@ -186,6 +217,8 @@ class AuthAdmin:
         await self._writer.commit_records(
             None, [
                 RecordChange(marker, b"1", 0, "bootstrap marker"),
+                RecordChange(self.api_keys.name_key(BOOTSTRAP_NAME), key_id.encode(), 0,
+                             "bootstrap key name"),
                 RecordChange(self.api_keys.record_key(key_id),
                              apikeys.stored(key, token).SerializeToString(), 0, "bootstrap key"),
                 RecordChange(self.bindings.record_key("bootstrap"), binding.SerializeToString(),
@@ -195,3 +228,52 @@ class AuthAdmin:
                    "bootstrap admin", identity=apikeys.identity(BOOTSTRAP_NAME))],
             timeout=timeout)
         return True
+
+    async def reserve_key_names(self, *, timeout: float) -> int:
+        """Record the names of keys made before names were unique; returns how many.
+
+        Reserved: every live key's name (keys made by a replica of an older
+        version too, so this runs at every start and costs a mirror scan), the
+        bootstrap name once the installation is bootstrapped, and, once per
+        installation, every name the installation-wide audit trail shows a key
+        was created under (revoked keys whose bindings may remain). A name
+        already recorded is left as it is; a replica racing on the same name
+        loses its compare and re-reads.
+        """
+        wanted: dict[str, str] = {}
+        if self._marked(BOOTSTRAP_MARKER):
+            wanted[BOOTSTRAP_NAME] = ""
+        scan_audit = not self._marked(NAMES_MARKER)
+        if scan_audit:
+            for kv in await self._writer.scan(self._ks.sys_audit_prefix, timeout=timeout):
+                record = audit_pb2.AuditRecord.FromString(kv.value)
+                identity = record.attributes.get("identity", "")
+                if record.kind == "api-key" and identity.startswith("key:"):
+                    wanted.setdefault(identity[4:], record.name)
+        for key in self.api_keys.listing():
+            wanted[key.name] = key.id
+        missing = sorted(name for name in wanted
+                         if self.api_keys.name_holder(name) is None
+                         and segment_violation("name", name) is None)
+        reserved = 0
+        for start in range(0, max(len(missing), 1), _NAMES_PER_TXN):
+            chunk = missing[start:start + _NAMES_PER_TXN]
+            changes = [RecordChange(self.api_keys.name_key(name), wanted[name].encode(), 0,
+                                    f"API key name {name}") for name in chunk]
+            last = start + _NAMES_PER_TXN >= len(missing)
+            if last and scan_audit:
+                changes.append(RecordChange(self._ks.sys_key(*NAMES_MARKER), b"1", None,
+                                            "key names marker"))
+            if not changes:
+                continue
+            await self._writer.commit_records(
+                None, changes,
+                [audit("api-key-name", "upgrade", config_pb2.OPERATION_PUT, "upgrade",
+                       "API key names are now unique and never reused; reserved the names "
+                       "of existing and earlier keys", names=",".join(chunk))],
+                timeout=timeout)
+            reserved += len(chunk)
+        return reserved
+
+    def _marked(self, marker: tuple[str, str]) -> bool:
+        return self.api_keys.has_record(self._ks.sys_key(*marker))

@@ -5,6 +5,15 @@ The secret is 32 random bytes, so a fast hash is as strong as a slow one
 picks the mirrored record, the hash is compared in constant time, and the
 verified key is cached until any record changes. A revoked key (record
 deleted) fails on the next call.
+
+Names are unique for the installation's lifetime: ``sys/apikeynames/<name>``
+records which key took a name and is never deleted, not even by a revoke.
+Role bindings attach to the identity ``key:<name>``, so this is what keeps a
+binding from passing to a later key that happens to get the same name (the
+bootstrap admin's binding to a look-alike ``bootstrap-admin`` key, a revoked
+key's grants to its namesake). Names rather than key ids, because the name is
+also the audit actor, the rate-limit identity and the secrets policy's actor:
+with names never recycled, each of them means one key forever.
 """
 
 from __future__ import annotations
@@ -24,6 +33,8 @@ from configsvc.v1 import auth_pb2
 
 PREFIX = "cs_"
 KIND = "apikeys"
+#: ``sys/apikeynames/<name>`` -> the id of the key that took the name (kept forever).
+NAMES_KIND = "apikeynames"
 _ID_BYTES = 8
 _CACHE_MAX = 10_000
 
@@ -74,6 +85,18 @@ class ApiKeys:
 
     def record_key(self, key_id: str) -> bytes:
         return self._ks.sys_key(KIND, key_id)
+
+    def name_key(self, name: str) -> bytes:
+        return self._ks.sys_key(NAMES_KIND, name)
+
+    def name_holder(self, name: str) -> str | None:
+        """The id of the key that took ``name`` (empty if unknown), or None if it is free."""
+        record = self._mirror.record(self.name_key(name))
+        return None if record is None else record.value.decode(errors="replace")
+
+    def has_record(self, raw: bytes) -> bool:
+        """Is there a mirrored record at ``raw`` (a marker such as ``sys/auth/...``)?"""
+        return self._mirror.record(raw) is not None
 
     def load(self, key_id: str) -> tuple[stored_pb2.StoredApiKey, int] | None:
         record = self._mirror.record(self.record_key(key_id))

@@ -111,7 +111,33 @@ class AuthRuntime:
                 log.warning("bootstrap waits for etcd: %s", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+        await self._reserve_key_names()
         self.bootstrapped.set()
+
+    async def _reserve_key_names(self) -> None:
+        """Make the names of keys from before unique names unusable for new keys.
+
+        Retried while etcd is away; a race with another replica doing the same
+        (a lost compare) re-reads and tries again, a few times.
+        """
+        delay = 0.2
+        for _attempt in range(50):
+            try:
+                reserved = await self.admin.reserve_key_names(timeout=10.0)
+            except ConflictError:
+                await asyncio.sleep(delay)
+                continue
+            except (BackendUnavailableError, DeadlineError) as exc:
+                log.warning("reserving API key names waits for etcd: %s", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            if reserved:
+                log.info("reserved %d API key names of earlier keys (names are never reused)",
+                         reserved)
+            return
+        log.error("could not reserve the names of earlier API keys; a new key could take "
+                  "the name of a revoked one until a restart succeeds")
 
     # ------------------------------------------------------- open streams
 

@@ -149,7 +149,9 @@ def register(commands: Any) -> None:
     _add(sub, "whoami", _whoami, parent, help="show the caller's identity and bindings")
     create = _add(sub, "key-create", _key_create, parent,
                   help="create an API key for an identity (printed once)")
-    create.add_argument("name", metavar="NAME", help="identity name: calls act as key:NAME")
+    create.add_argument("name", metavar="NAME",
+                        help="identity name: calls act as key:NAME; unique for the "
+                             "installation's lifetime (a revoked key's name is never reused)")
     create.add_argument("--ttl", metavar="DURATION", help="expiry, e.g. 90d, 12h (default never)")
     create.add_argument("--description", default="", metavar="D")
     _add(sub, "key-ls", _key_ls, parent, help="list API keys (never their secrets)")

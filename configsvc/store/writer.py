@@ -272,6 +272,11 @@ class Writer:
         await self._catch_up(revision)
         return revision
 
+    async def scan(self, prefix: bytes, *, timeout: float) -> list[Any]:
+        """Every etcd key-value under ``prefix`` now, in bounded pages (one-time scans of
+        keys the mirror does not hold, such as the installation-wide audit trail)."""
+        return await self._etcd.range_all(prefix, timeout=timeout)
+
     # ------------------------------------------------------------------ config
 
     async def put(self, key: ConfigKey, value: str, options: WriteOptions) -> WriteResult:

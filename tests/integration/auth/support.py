@@ -59,9 +59,18 @@ async def acting_as(stack: Stack, tenant: str, *names: str,
     the tenant): audit records and ``updated_by`` name the authenticated identity."""
     callers = {}
     for name in names:
-        callers[name] = bearer(await new_key(stack, name))
+        # API key names are never reused: the first call on a stack makes the key.
+        installation = (stack.server.config.etcd_endpoints, stack.server.config.root_prefix)
+        known = _named_keys.setdefault(installation, {})
+        if name not in known:
+            known[name] = await new_key(stack, name)
+        callers[name] = bearer(known[name])
         await bind(stack, f"key:{name}", role, tenant)
     return callers
+
+
+#: Per installation (etcd endpoints, root prefix), the key ``acting_as`` made per name.
+_named_keys: dict[tuple[tuple[str, ...], str], dict[str, str]] = {}
 
 
 async def code_of(call: Any) -> grpc.StatusCode:
