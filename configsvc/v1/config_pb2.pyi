@@ -167,7 +167,7 @@ class ListResponse(_message.Message):
     def __init__(self, entries: _Optional[_Iterable[_Union[ConfigEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., revision: _Optional[int] = ..., stale: _Optional[bool] = ...) -> None: ...
 
 class PutRequest(_message.Message):
-    __slots__ = ("key", "value", "expected_revision", "reason", "labels")
+    __slots__ = ("key", "value", "expected_revision", "reason", "labels", "request_id")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -180,12 +180,14 @@ class PutRequest(_message.Message):
     EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     key: ConfigKey
     value: str
     expected_revision: int
     reason: str
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, key: _Optional[_Union[ConfigKey, _Mapping]] = ..., value: _Optional[str] = ..., expected_revision: _Optional[int] = ..., reason: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    request_id: str
+    def __init__(self, key: _Optional[_Union[ConfigKey, _Mapping]] = ..., value: _Optional[str] = ..., expected_revision: _Optional[int] = ..., reason: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class PutResponse(_message.Message):
     __slots__ = ("entry", "revision")
@@ -196,14 +198,16 @@ class PutResponse(_message.Message):
     def __init__(self, entry: _Optional[_Union[ConfigEntry, _Mapping]] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class DeleteRequest(_message.Message):
-    __slots__ = ("key", "expected_revision", "reason")
+    __slots__ = ("key", "expected_revision", "reason", "request_id")
     KEY_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     key: ConfigKey
     expected_revision: int
     reason: str
-    def __init__(self, key: _Optional[_Union[ConfigKey, _Mapping]] = ..., expected_revision: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, key: _Optional[_Union[ConfigKey, _Mapping]] = ..., expected_revision: _Optional[int] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class DeleteResponse(_message.Message):
     __slots__ = ("previous", "revision", "version")
@@ -267,16 +271,18 @@ class HistoryResponse(_message.Message):
     def __init__(self, records: _Optional[_Iterable[_Union[HistoryRecord, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., revision: _Optional[int] = ...) -> None: ...
 
 class RollbackRequest(_message.Message):
-    __slots__ = ("key", "to_version", "expected_revision", "reason")
+    __slots__ = ("key", "to_version", "expected_revision", "reason", "request_id")
     KEY_FIELD_NUMBER: _ClassVar[int]
     TO_VERSION_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_REVISION_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     key: ConfigKey
     to_version: int
     expected_revision: int
     reason: str
-    def __init__(self, key: _Optional[_Union[ConfigKey, _Mapping]] = ..., to_version: _Optional[int] = ..., expected_revision: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    request_id: str
+    def __init__(self, key: _Optional[_Union[ConfigKey, _Mapping]] = ..., to_version: _Optional[int] = ..., expected_revision: _Optional[int] = ..., reason: _Optional[str] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RollbackResponse(_message.Message):
     __slots__ = ("entry", "revision")
