@@ -27,7 +27,7 @@ from configsvc.secrets import SecretsRuntime
 from configsvc.store.mirror import Mirror
 from configsvc.v1 import watch_pb2
 from configsvc.watch import selectors, wire
-from configsvc.watch.hub import End, WatchHub
+from configsvc.watch.hub import End, Subscription, WatchHub
 
 
 class WatchService:
@@ -67,25 +67,16 @@ class WatchService:
         if self._secrets is not None and resolve_secrets:
             resolving = self._secrets.stream(requests.actor(context))
             await resolving.authorize(tenants)
-        if start_revision - 1 > self._mirror.revision:
-            # This replica lags the one the client came from, or the client is ahead
-            # of etcd itself (restore, other cluster): catch up with etcd to know which.
-            current = await self._mirror.sync(self._sync_timeout)
-            if start_revision - 1 > current:
-                await context.write(wire.reset(
-                    watch_pb2.RESET_REASON_RESUME_AHEAD, 0, current,
-                    f"revision {start_revision - 1} is ahead of etcd ({current}): etcd "
-                    "was restored or the client's state is from another cluster; re-snapshot"))
-                return
+        if start_revision - 1 > self._mirror.revision and await self._ahead_of_etcd(
+                start_revision, context):
+            return
         caller = principal.current()
         sub, first = self._hub.open(shape, start_revision=start_revision,
                                     send_snapshot=send_snapshot,
                                     access=caller.access if caller else None, owner=caller,
                                     peer=context.peer())
         if caller is not None and caller.principal.expires_at is not None:
-            # The stream ends (client resumes and re-authenticates) when its credential does.
-            left = caller.principal.expires_at - time.time()
-            sub.deadline = min(sub.deadline, time.monotonic() + left)
+            _end_with_credential(sub, caller.principal.expires_at)
         sub.sender = asyncio.current_task()
         if resolving is not None:
             resolving.attach(sub, resumed=not send_snapshot)
@@ -106,10 +97,29 @@ class WatchService:
                     return
                 await context.write(message if resolving is None
                                     else await resolving.transform(message))
+        except asyncio.CancelledError as cancelled:
+            ended = self._hub.give_up(sub, cancelled)
+            if ended is None:
+                raise
+            raise ended from None
         finally:
             self._hub.close(sub)
             if resolving is not None:
                 resolving.detach()
+
+    async def _ahead_of_etcd(self, start_revision: int,
+                             context: grpc.aio.ServicerContext) -> bool:
+        """This replica lags the one the client came from, or the client is ahead of etcd
+        itself (restore, other cluster): catch up with etcd to know which. True (after a
+        RESUME_AHEAD reset) when the client is ahead of etcd."""
+        current = await self._mirror.sync(self._sync_timeout)
+        if start_revision - 1 <= current:
+            return False
+        await context.write(wire.reset(
+            watch_pb2.RESET_REASON_RESUME_AHEAD, 0, current,
+            f"revision {start_revision - 1} is ahead of etcd ({current}): etcd "
+            "was restored or the client's state is from another cluster; re-snapshot"))
+        return True
 
     async def _require_tenants(self, tenants: tuple[str, ...]) -> None:
         """NOT_FOUND for a tenant this replica does not know, after catching up with etcd:
@@ -146,6 +156,12 @@ class WatchService:
         finally:
             if timer is not None:
                 timer.cancel()
+
+
+def _end_with_credential(sub: Subscription, expires_at: float) -> None:
+    """The stream ends (the client resumes and re-authenticates) when its credential
+    does; the hub names that reason when the deadline it reaches is the credential's."""
+    sub.deadline = min(sub.deadline, time.monotonic() + expires_at - time.time())
 
 
 def _decode(data: bytes) -> watch_pb2.WatchRequest:

@@ -171,6 +171,7 @@ class WatchStats:
     slow_resets: int = 0
     resume_resets: int = 0
     aged_out: int = 0
+    credential_expired: int = 0
     cancelled_stuck: int = 0
     messages: int = 0
 
@@ -284,11 +285,15 @@ class WatchHub:
             self.stats.slow_resets += 1
             sub.closing = True
             sub.reset_at = time.monotonic()
+            # Where the client can resume if the RESET cannot reach it (see give_up):
+            # the first message dropped here is the first it will not get.
+            resume = next((point for message in sub._outbox if isinstance(message, bytes)
+                           and (point := wire.resume_point(message)) is not None), revision)
             sub.replace_all(wire.reset(
                 watch_pb2.RESET_REASON_SLOW_CONSUMER, self._base(), self._mirror.revision,
                 f"the stream fell more than {self.limits.queue_limit} messages or "
                 f"{self.limits.queue_bytes} bytes behind; re-snapshot"))
-            sub.push(End("", 0))
+            sub.push(End("", resume))
             log.warning("watch stream reset: slow consumer")
             return False
         sub.revision = revision
@@ -390,6 +395,33 @@ class WatchHub:
                 yield wire.changes(batch.revision, (_encode_change(k, i) for k, i in picked))
         yield wire.progress(revision)
 
+    def give_up(self, sub: Subscription, cancelled: BaseException) -> StreamEndedError | None:
+        """The error that ends a stream whose sender ``tick`` cancelled (``GAVE_UP``), or
+        None if ``cancelled`` came from elsewhere (the client went away, shutdown).
+        Called by the sender in its ``except CancelledError``; it un-cancels the sender's
+        task so the caller can end the call with that status.
+
+        The sender was blocked in a write behind a client that stopped reading, so the
+        RESET queued by ``_offer`` cannot reach it in band: HTTP/2 delivers a stream's
+        messages in order. The cancelled write stays handed to gRPC, and the status the
+        caller aborts with is queued behind it, so a client that reads again gets every
+        message up to that one, then this status and where to resume, instead of an
+        open stream that never says anything again.
+        """
+        if cancelled.args != (GAVE_UP,):
+            return None
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
+        resume = sub.revision + 1
+        while (message := sub.pop()) is not None:
+            if isinstance(message, End):
+                resume = message.resume_revision or resume
+        return StreamEndedError(
+            f"the client stopped reading this stream: more than {self.limits.queue_limit} "
+            f"messages or {self.limits.queue_bytes} bytes waited and nothing could be sent "
+            f"for {self.limits.stuck_grace:g} s; resume from revision {resume}", resume)
+
     def reset_where(self, predicate: Callable[[Subscription], bool], reason: int,
                     message: str) -> int:
         """Reset (re-snapshot) every open stream ``predicate`` picks; returns how many.
@@ -442,16 +474,33 @@ class WatchHub:
                 if (sub.reset_at and now - sub.reset_at > self.limits.stuck_grace
                         and sub.sender is not None and not sub.sender.done()):
                     self.stats.cancelled_stuck += 1
-                    sub.sender.cancel()
+                    sub.reset_at = 0.0  # once: the sender now ends the call itself
+                    sub.sender.cancel(GAVE_UP)
                 continue
             if now >= sub.deadline:
-                self.stats.aged_out += 1
                 sub.push(wire.progress(max(revision, sub.revision)))
-                self._end(sub, "maximum stream age reached; reconnect and resume")
+                if _credential_expired(sub.owner):
+                    self.stats.credential_expired += 1
+                    self._end(sub, "the credential expired; reconnect with a valid one "
+                                   "and resume")
+                else:
+                    self.stats.aged_out += 1
+                    self._end(sub, "maximum stream age reached; reconnect and resume")
             elif now >= sub.next_progress and sub.queued() == 0:
                 sub.revision = max(revision, sub.revision)
                 sub.push(wire.progress(sub.revision))
                 sub.next_progress = now + self._progress_delay()
+
+
+GAVE_UP = "configsvc: the client stopped reading; the stream is given up"
+"""The message ``tick`` cancels a stuck sender with (see ``WatchHub.give_up``)."""
+
+
+def _credential_expired(owner: object) -> bool:
+    """True when the stream's credential has expired (within a second): its stream then
+    ends for that reason, not for its age, so the client knows to get a new one."""
+    expires = getattr(getattr(owner, "principal", None), "expires_at", None)
+    return isinstance(expires, int | float) and time.time() + 1.0 >= expires
 
 
 WAKE_CHUNK = 256

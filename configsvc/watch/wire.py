@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from configsvc.model.protowire import field, varint
 from configsvc.v1 import watch_pb2
 
-__all__ = ["changes", "progress", "reset", "snapshot_chunk", "snapshot_end", "varint"]
+__all__ = ["changes", "progress", "reset", "resume_point", "snapshot_chunk", "snapshot_end",
+           "varint"]
 
 # Field tags: (field_number << 3) | wire_type; wire type 2 = length-delimited, 0 = varint.
 _RESP_SNAPSHOT = b"\x0a"
@@ -52,3 +53,28 @@ def reset(reason: int, compact_revision: int, revision: int, message: str) -> by
         reason=reason,  # type: ignore[arg-type]
         compact_revision=compact_revision, revision=revision, message=message,
     )).SerializeToString())
+
+
+def _read_varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, at
+        shift += 7
+
+
+def resume_point(message: bytes) -> int | None:
+    """Where a client resumes if ``message`` (built here) is the first it does not get:
+    a ``changes`` message's own revision, the revision after a ``progress``; None for
+    other kinds. Used when a queue is dropped, so nothing is decoded in the hot path."""
+    tag = message[:1]
+    if tag not in (_RESP_CHANGES, _RESP_PROGRESS):
+        return None
+    _, at = _read_varint(message, 1)
+    if message[at:at + 1] != _REVISION:
+        return None
+    revision, _ = _read_varint(message, at + 1)
+    return revision if tag == _RESP_CHANGES else revision + 1
