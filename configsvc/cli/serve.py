@@ -14,6 +14,7 @@ from configsvc.server import eventloop, logs
 from configsvc.server.app import PortInUseError, run
 from configsvc.server.config import ServerConfig, env, tls_from_paths
 from configsvc.server.workers import Supervisor, default_workers, split_listen
+from configsvc.store.mirror import MirrorLiveness
 from configsvc.watch.hub import WatchLimits
 
 
@@ -34,6 +35,12 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grace-period", type=float, default=float(env("GRACE_PERIOD", "10")),
                         help="seconds in-flight RPCs get at shutdown (env "
                              "CONFIGSVC_GRACE_PERIOD; default %(default)s)")
+    parser.add_argument("--etcd-liveness-grace", type=positive_seconds,
+                        default=float(env("ETCD_LIVENESS_GRACE", str(MirrorLiveness.grace))),
+                        help="seconds etcd may leave the liveness probe (a quorum read every "
+                             "second) unanswered before this server counts it as lost: reads "
+                             "fail unless stale is allowed, health NOT_SERVING, streams end "
+                             "(env CONFIGSVC_ETCD_LIVENESS_GRACE; default %(default)s)")
     defaults = WatchLimits()
     watch = parser.add_argument_group("watch streams")
     watch.add_argument("--watch-max-streams", type=int,
@@ -129,6 +136,17 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=_serve)
 
 
+def positive_seconds(text: str) -> float:
+    """A duration option: a positive number of seconds (argparse reports anything else)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number of seconds")
+    return value
+
+
 def context_value(pair: str) -> tuple[str, str]:
     """One ``KEY=VALUE`` of --flags-context-value (argparse reports anything else)."""
     key, sep, value = pair.partition("=")
@@ -143,6 +161,7 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig
         "log_format": args.log_format,
         "log_level": args.log_level,
         "grace_period": args.grace_period,
+        "mirror_liveness": MirrorLiveness(grace=args.etcd_liveness_grace),
         "watch": WatchLimits(
             max_streams=args.watch_max_streams, queue_limit=args.watch_queue_limit,
             progress_interval=args.watch_progress_interval, max_age=args.watch_max_age),

@@ -88,7 +88,8 @@ class MirrorLiveness:
 
     interval: float = 1.0
     """Seconds between liveness probes while the mirror follows etcd (a quorum read of
-    the commit marker, then waiting for the watch to deliver its revision)."""
+    the commit marker, then waiting for the watch to deliver its revision); at most half
+    the grace is used, so a probe always has time to answer."""
     grace: float = 3.0
     """Seconds without a completed probe after which the mirror reports etcd lost: reads
     answer UNAVAILABLE (stale with READ_CONSISTENCY_STALE_OK), health goes NOT_SERVING,
@@ -270,6 +271,17 @@ class Mirror:
         """The etcd revision the mirror's contents are known to be exact at."""
         return self._revision
 
+    @property
+    def etcd(self) -> EtcdClient:
+        """The etcd client the mirror follows: the watch hub reads etcd's own history
+        through it when a resume point is older than what this process has seen."""
+        return self._etcd
+
+    @property
+    def keyspace(self) -> Keyspace:
+        """The keyspace the mirror parses etcd keys with (for the same history reads)."""
+        return self._ks
+
     def _advance(self, revision: int) -> None:
         """Move the exact-at revision forward (never back) and its encoded form."""
         if revision > self._revision:
@@ -394,7 +406,8 @@ class Mirror:
         interval until the grace since the last completed one has passed.
         """
         loop = asyncio.get_running_loop()
-        interval, grace = self.liveness.interval, self.liveness.grace
+        grace = self.liveness.grace
+        interval = min(self.liveness.interval, grace / 2)  # every round gets time to answer
         last_ok = loop.time()  # following starts right after a resync answered
         request = rpc.RangeRequest(key=self._ks.commit_marker, serializable=False,
                                    keys_only=True)
