@@ -16,6 +16,10 @@ from configsvc.model.keys import require_segment
 from configsvc.store.mirror import Mirror
 from configsvc.v1 import auth_pb2, auth_pb2_grpc
 
+#: Longest API key ttl: 100 years. Longer is "no expiry" (leave ttl unset); the cap keeps
+#: create time + ttl a valid Timestamp (before 9999) whatever a caller sends.
+API_KEY_TTL_MAX = 100 * 365.25 * 86400
+
 
 class AuthService(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
     """Implements every AuthService RPC; see auth.proto for the contract."""
@@ -31,11 +35,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
     async def CreateApiKey(
         self, request: auth_pb2.CreateApiKeyRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.CreateApiKeyResponse:
-        ttl = None
-        if request.HasField("ttl"):
-            ttl = request.ttl.ToNanoseconds() / 1e9
-            if ttl < 1:
-                raise InvalidArgumentError.single("ttl", "must be at least 1s (or unset)")
+        ttl = requests.duration_seconds(request, "ttl", minimum=1.0, maximum=API_KEY_TTL_MAX)
         key, secret, revision = await self._admin.create_key(
             request.name, request.description, ttl, actor=requests.actor(context),
             timeout=self._budget(context))

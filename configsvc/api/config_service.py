@@ -26,6 +26,7 @@ from configsvc.model.values import parse_json_value, validate_reason
 from configsvc.resolve import TEMPLATE_LAYER_PREFIX, Resolved, Source
 from configsvc.resolve.jsonvalue import check_value, parse_value
 from configsvc.secrets.gateway import SecretGateway, Stored
+from configsvc.store.idempotency import request_id
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import WriteOptions, Writer
@@ -158,6 +159,8 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         service = requests.optional_segment("service", request.service)
         key_prefix = requests.optional_key_prefix("key_prefix", request.key_prefix)
         size = requests.page_size(request, default=LIST_DEFAULT, maximum=LIST_MAX)
+        requests.timestamp_ns(request, "updated_after")  # in range before the filter reads it
+        requests.timestamp_ns(request, "updated_before")
         filters = ListFilter.of(request)
         scope = (tenant, env or "", service or "", key_prefix, *filters.token_scope())
         position = pagination.decode(request.page_token, "list", scope)
@@ -194,15 +197,20 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
     # ------------------------------------------------------------------- writes
 
     def _write_options(self, request: Any, context: grpc.aio.ServicerContext,
-                       labels: dict[str, str] | None = None) -> WriteOptions:
-        """The validated reason, expected revision, actor and time budget of a write."""
+                       labels: dict[str, str] | None = None, *, operation: str,
+                       key: ConfigKey) -> WriteOptions:
+        """The validated reason, expected revision, actor, time budget and request id of a
+        write (``operation`` and ``key`` name it in a reused request id's message)."""
+        actor = requests.actor(context)
         return WriteOptions(
             expected_revision=requests.expected_revision(request),
             reason=validate_reason(request.reason),
-            actor=requests.actor(context),
+            actor=actor,
             timeout=self._timeout(context),
             trace_id=requests.trace_id(context),
             labels=labels or {},
+            request=request_id(request.request_id, operation, actor, request,
+                               f"{operation} of {key}"),
         )
 
     async def Put(
@@ -218,14 +226,17 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         # stored value can be resolved.
         check_value(parsed, key=key.key)
         labels = validate_labels(request.labels)
-        options = self._write_options(request, context, labels)
-        # Schemas and rules judge the value as written (secret references, not ciphertext).
-        self._guard.enforce(key.tenant, {key: request.value}, options.reason)
-        value = request.value
-        if self._secrets is not None:
-            # References must exist; sensitive places are stored as transit ciphertext.
-            value = await self._secrets.prepare_parsed(key, value, parsed, options.timeout)
-        result = await self._writer.put(key, value, options)
+        options = self._write_options(request, context, labels, operation="Put", key=key)
+        # A retry of a remembered request answers its first result, whatever changed since.
+        result = await self._writer.replay(key, options)
+        if result is None:
+            # Schemas and rules judge the value as written (secret references, not ciphertext).
+            self._guard.enforce(key.tenant, {key: request.value}, options.reason)
+            value = request.value
+            if self._secrets is not None:
+                # References must exist; sensitive places are stored as transit ciphertext.
+                value = await self._secrets.prepare_parsed(key, value, parsed, options.timeout)
+            result = await self._writer.put(key, value, options)
         item = self._mirror.lookup(key.tenant, key.environment, key.service, key.key)
         if item is not None and item.entry.mod_revision == result.revision:
             # Read-your-writes waited until the mirror applied the change, so it has
@@ -238,10 +249,12 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         self, request: config_pb2.DeleteRequest, context: grpc.aio.ServicerContext
     ) -> config_pb2.DeleteResponse:
         key = requests.config_key(request)
-        options = self._write_options(request, context)
-        if self._mirror.tenant(key.tenant) is not None:
-            self._guard.enforce(key.tenant, {key: None}, options.reason)
-        result = await self._writer.delete(key, options)
+        options = self._write_options(request, context, operation="Delete", key=key)
+        result = await self._writer.replay(key, options)
+        if result is None:
+            if self._mirror.tenant(key.tenant) is not None:
+                self._guard.enforce(key.tenant, {key: None}, options.reason)
+            result = await self._writer.delete(key, options)
         return config_pb2.DeleteResponse(
             previous=result.previous, revision=result.revision, version=result.version
         )
@@ -251,14 +264,17 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
     ) -> config_pb2.RollbackResponse:
         key = requests.config_key(request)
         to_version = requests.positive("to_version", request.to_version)
-        options = self._write_options(request, context)
+        options = self._write_options(request, context, operation="Rollback", key=key)
         self._require_tenant(key.tenant)
-        target = await self._writer.history_record(key, to_version, timeout=options.timeout)
-        if target.operation != config_pb2.OPERATION_DELETE:
-            self._guard.enforce(key.tenant, {key: target.value}, options.reason)
-            _refuse_plain_sensitive(self._guard.states.get(key.tenant).registry, key,
-                                    target.value, to_version)
-        result = await self._writer.rollback(key, to_version, options)
+        result = await self._writer.replay(key, options)
+        if result is None:
+            target = await self._writer.history_record(key, to_version,
+                                                       timeout=options.timeout)
+            if target.operation != config_pb2.OPERATION_DELETE:
+                self._guard.enforce(key.tenant, {key: target.value}, options.reason)
+                _refuse_plain_sensitive(self._guard.states.get(key.tenant).registry, key,
+                                        target.value, to_version)
+            result = await self._writer.rollback(key, to_version, options)
         return config_pb2.RollbackResponse(entry=result.entry, revision=result.revision)
 
     # ------------------------------------------------------------------ resolve

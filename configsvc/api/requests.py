@@ -76,6 +76,60 @@ def expected_revision(request: Any, field: str = "expected_revision") -> int | N
     return value
 
 
+#: The range google.protobuf.Timestamp allows: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+TIMESTAMP_MIN_SECONDS = -62_135_596_800
+TIMESTAMP_MAX_SECONDS = 253_402_300_799
+#: The range google.protobuf.Duration allows: about +-10,000 years.
+DURATION_MAX_SECONDS = 315_576_000_000
+_NANOS_MAX = 999_999_999
+
+
+def timestamp_ns(message: Any, field: str, *, path: str | None = None) -> int | None:
+    """``message.<field>`` (a Timestamp) in nanoseconds since 1970; None when unset.
+
+    The one check of timestamps in requests: outside the proto's range (before year 1,
+    after 9999) or with nanos outside 0..999,999,999, protobuf's own conversions raise a
+    bare ValueError. ``path`` is the field's name in the message a caller sees, when
+    ``message`` is nested (``filter.start_time``).
+    """
+    if not message.HasField(field):
+        return None
+    value = getattr(message, field)
+    name = path or field
+    if not TIMESTAMP_MIN_SECONDS <= value.seconds <= TIMESTAMP_MAX_SECONDS:
+        raise InvalidArgumentError.single(
+            name, f"has seconds {value.seconds}; a timestamp must lie between "
+                  "0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
+    if not 0 <= value.nanos <= _NANOS_MAX:
+        raise InvalidArgumentError.single(
+            name, f"has nanos {value.nanos}; they must be 0 to {_NANOS_MAX}")
+    return int(value.seconds) * 1_000_000_000 + int(value.nanos)
+
+
+def duration_seconds(message: Any, field: str, *, minimum: float, maximum: float,
+                     path: str | None = None) -> float | None:
+    """``message.<field>`` (a Duration) in seconds, checked to lie in minimum..maximum;
+    None when unset. Also refuses what the proto itself does not allow (nanos outside
+    +-999,999,999 or of the other sign than seconds), so no conversion downstream can
+    overflow or raise."""
+    if not message.HasField(field):
+        return None
+    value = getattr(message, field)
+    name = path or field
+    seconds, nanos = int(value.seconds), int(value.nanos)
+    if (abs(seconds) > DURATION_MAX_SECONDS or abs(nanos) > _NANOS_MAX
+            or (seconds > 0 and nanos < 0) or (seconds < 0 and nanos > 0)):
+        raise InvalidArgumentError.single(
+            name, f"is not a valid Duration (seconds {seconds}, nanos {nanos}): seconds "
+                  f"must be within +-{DURATION_MAX_SECONDS}, nanos within +-{_NANOS_MAX} "
+                  "and of the same sign")
+    total = seconds + nanos / 1e9
+    if not minimum <= total <= maximum:
+        raise InvalidArgumentError.single(
+            name, f"is {total:g}s; it must be between {minimum:g}s and {maximum:g}s")
+    return total
+
+
 def positive(field: str, value: int) -> int:
     if value <= 0:
         raise InvalidArgumentError.single(field, f"is {value}; it must be 1 or more")

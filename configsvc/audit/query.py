@@ -52,10 +52,11 @@ class AuditQuery:
             raise InvalidArgumentError.single(
                 path("end_revision"), f"is {message.end_revision}, before start_revision "
                 f"{message.start_revision}")
-        start_ns = message.start_time.ToNanoseconds() if message.HasField("start_time") else 0
-        end_ns = message.end_time.ToNanoseconds() if message.HasField("end_time") else 0
-        if start_ns < 0 or end_ns < 0:
-            raise InvalidArgumentError.single(path("start_time"), "must not be before 1970")
+        start_ns = requests.timestamp_ns(message, "start_time", path=path("start_time")) or 0
+        end_ns = requests.timestamp_ns(message, "end_time", path=path("end_time")) or 0
+        for name, value in (("start_time", start_ns), ("end_time", end_ns)):
+            if value < 0:
+                raise InvalidArgumentError.single(path(name), "must not be before 1970")
         if end_ns and start_ns >= end_ns:
             raise InvalidArgumentError.single(path("end_time"), "must be after start_time")
         if len(message.actor) > 256:

@@ -11,6 +11,7 @@ caller's default value. Which flag set a call means: ``configsvc.flags.selector`
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ from configsvc.flags.evaluator import ErrorCode, FlagType, Resolution, evaluate
 from configsvc.flags.events import FlagEvents
 from configsvc.flags.selector import SERVICE_HEADER, FlagSetRef, enrich, header, resolve
 from configsvc.flags.store import FlagStore, StoredFlagSet
+from configsvc.model.values import check_tree
 
 #: What SyncFlags sends while the selected flag set does not exist (deleted mid-stream).
 EMPTY_FLAG_SET = '{"flags":{}}'
@@ -50,8 +52,34 @@ class FlagsSettings:
     ``--context-value``; in-process providers receive it in ``sync_context``."""
 
 
-def struct_to_dict(message: struct_pb2.Struct) -> dict[str, Any]:
+def _non_finite(message: struct_pb2.Struct) -> float | None:
+    """The first NaN or Infinity in ``message`` (iteratively: no recursion), else None."""
+    pending: list[Any] = [message]
+    while pending:
+        node = pending.pop()
+        if hasattr(node, "fields"):  # a Struct
+            pending.extend(node.fields.values())
+        elif hasattr(node, "values"):  # a ListValue
+            pending.extend(node.values)
+        else:  # a Value
+            kind = node.WhichOneof("kind")
+            if kind == "number_value" and not math.isfinite(node.number_value):
+                return float(node.number_value)
+            if kind in ("struct_value", "list_value"):
+                pending.append(getattr(node, kind))
+    return None
+
+
+def struct_to_dict(message: struct_pb2.Struct, field: str = "context") -> dict[str, Any]:
+    """A request's Struct as JSON-like data: INVALID_ARGUMENT for NaN or Infinity (which
+    JSON, JSON Logic and the flagd protocol do not have) and for nesting past
+    ``MAX_JSON_DEPTH``, never a bare ValueError from the conversion."""
+    found = _non_finite(message)
+    if found is not None:
+        raise InvalidArgumentError.single(
+            field, f"holds the number {found}; only finite numbers are accepted")
     result: dict[str, Any] = json_format.MessageToDict(message)
+    check_tree(result, field=field)
     return result
 
 

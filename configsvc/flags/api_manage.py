@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +13,7 @@ from configsvc.errors import InvalidArgumentError
 from configsvc.flags import edits
 from configsvc.flags.analytics import FlagAnalytics
 from configsvc.flags.fractional import Bucketing
-from configsvc.flags.store import FlagStore, StoredFlagSet, parse_definition
+from configsvc.flags.store import FlagStore, StoredFlagSet, load_json, parse_definition
 from configsvc.model.keys import require_segment
 from configsvc.v1 import flags_pb2
 
@@ -108,10 +107,7 @@ class FlagManagementService:
     async def PutFlag(self, request: flags_pb2.PutFlagRequest,
                       context: grpc.aio.ServicerContext) -> flags_pb2.PutFlagResponse:
         key = flag_key(request)
-        try:
-            flag = json.loads(request.definition)
-        except json.JSONDecodeError as exc:
-            raise InvalidArgumentError.single("definition", f"is not JSON: {exc.msg}") from exc
+        flag = load_json(request.definition)
         if not isinstance(flag, dict):
             raise InvalidArgumentError.single("definition", "must be a JSON object (one flag)")
         flag_set = await self._edit(request, context, edits.put_flag(key, flag),

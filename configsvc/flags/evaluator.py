@@ -115,13 +115,30 @@ class Resolution:
     error_message: str = ""
 
 
+#: Deepest nesting (arrays and objects) of a flag's targeting, ``$ref`` evaluators
+#: substituted; the figure configuration rules use (``validate.rules.LOGIC_DEPTH_MAX``).
+#: The JSON Logic engine, the schema validator and the substitution below recurse per
+#: level: bounded here (and checked when a flag set is written), none of them can reach
+#: Python's recursion limit.
+TARGETING_DEPTH_MAX = 64
+
+
 class _MissingEvaluatorError(Exception):
     pass
 
 
-def _substitute(rule: Any, evaluators: Mapping[str, Any], seen: tuple[str, ...] = ()) -> Any:
+class TargetingTooDeepError(_MissingEvaluatorError):
+    """The targeting, its evaluators substituted, nests past ``TARGETING_DEPTH_MAX``."""
+
+
+def _substitute(rule: Any, evaluators: Mapping[str, Any], seen: tuple[str, ...] = (),
+                depth: int = 0) -> Any:
+    if isinstance(rule, list | dict) and depth >= TARGETING_DEPTH_MAX:
+        raise TargetingTooDeepError(
+            f"targeting is nested too deeply: more than {TARGETING_DEPTH_MAX} levels of "
+            "arrays and objects" + (" with $evaluators substituted" if seen else ""))
     if isinstance(rule, list):
-        return [_substitute(item, evaluators, seen) for item in rule]
+        return [_substitute(item, evaluators, seen, depth + 1) for item in rule]
     if not isinstance(rule, dict):
         return rule
     if set(rule) == {"$ref"} and isinstance(rule["$ref"], str):
@@ -131,8 +148,18 @@ def _substitute(rule: Any, evaluators: Mapping[str, Any], seen: tuple[str, ...] 
                                     "$evaluators does not define")
         if name in seen:
             raise _MissingEvaluatorError(f"evaluator {name!r} references itself")
-        return _substitute(evaluators[name], evaluators, (*seen, name))
-    return {key: _substitute(value, evaluators, seen) for key, value in rule.items()}
+        return _substitute(evaluators[name], evaluators, (*seen, name), depth)
+    return {key: _substitute(value, evaluators, seen, depth + 1)
+            for key, value in rule.items()}
+
+
+def too_deep_targeting(definition: Mapping[str, Any]) -> dict[str, str]:
+    """Flag key -> why, for each flag of a schema-valid ``definition`` whose targeting nests
+    past ``TARGETING_DEPTH_MAX`` once its ``$ref`` evaluators are substituted (refused
+    when a flag set is written; a stored one evaluates to PARSE_ERROR)."""
+    compiled = compile_flag_set(definition)
+    return {key: flag.problem for key, flag in compiled.flags.items()
+            if flag.problem.startswith("targeting is nested too deeply")}
 
 
 def _variant_name(raw: Any) -> str | None:

@@ -20,6 +20,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT7
 
 from configsvc.errors import FieldViolation, InvalidArgumentError
+from configsvc.flags.evaluator import TARGETING_DEPTH_MAX, too_deep_targeting
+from configsvc.model.values import check_tree
 from configsvc.validate import pointer
 
 FLAGS_SCHEMA = "https://flagd.dev/schema/v0/flags.json"
@@ -80,9 +82,47 @@ def _narrow(error: ValidationError) -> ValidationError:
     return error
 
 
+def _targeting_places(document: Any, field: str) -> list[tuple[str, Any]]:
+    """(field path, rule) of every flag's targeting and every ``$evaluators`` entry."""
+    places: list[tuple[str, Any]] = []
+    flags = document.get("flags") if isinstance(document, dict) else None
+    entries = (flags.items() if isinstance(flags, dict)
+               else ((str(i), flag) for i, flag in enumerate(flags))
+               if isinstance(flags, list) else ())
+    for key, flag in entries:
+        if isinstance(flag, dict) and "targeting" in flag:
+            places.append((f"{field}/flags/{pointer.escape(key)}/targeting",
+                           flag["targeting"]))
+    evaluators = document.get("$evaluators") if isinstance(document, dict) else None
+    if isinstance(evaluators, dict):
+        places.extend((f"{field}/$evaluators/{pointer.escape(name)}", rule)
+                      for name, rule in evaluators.items())
+    return places
+
+
+def depth_violations(document: Any, *, field: str = "definition") -> list[FieldViolation]:
+    """Nesting past ``MAX_JSON_DEPTH`` anywhere, or past ``TARGETING_DEPTH_MAX`` in a
+    targeting rule or evaluator. Checked iteratively before the schema validator runs,
+    because the validator recurses several frames per level of targeting (a
+    RecursionError at about 55 nested operations)."""
+    try:
+        check_tree(document, field=field)
+        for where, rule in _targeting_places(document, field):
+            check_tree(rule, field=where, max_depth=TARGETING_DEPTH_MAX)
+    except InvalidArgumentError as exc:
+        return exc.violations
+    return []
+
+
 def violations(document: Any, *, schema_id: str = FLAGS_SCHEMA,
                field: str = "definition") -> list[FieldViolation]:
-    """One violation per failing place of ``document``, sorted by place; empty if valid."""
+    """One violation per failing place of ``document``, sorted by place; empty if valid.
+
+    Nesting is checked first (``depth_violations``) and, for a schema-valid document,
+    last again with its ``$ref`` evaluators substituted (``too_deep_targeting``)."""
+    too_deep = depth_violations(document, field=field)
+    if too_deep:
+        return too_deep
     by_place: dict[tuple[str, ...], list[ValidationError]] = {}
     for error in validator(schema_id).iter_errors(document):
         by_place.setdefault(tuple(str(p) for p in error.absolute_path), []).append(error)
@@ -94,6 +134,9 @@ def violations(document: Any, *, schema_id: str = FLAGS_SCHEMA,
         found.append(FieldViolation(
             where, f"{error.message} (flagd schema {_FILES[schema_id]}, keyword "
                    f"{error.validator!r} at {schema_path})"))
+    if not found:
+        found = [FieldViolation(f"{field}/flags/{pointer.escape(key)}/targeting", why)
+                 for key, why in too_deep_targeting(document).items()]
     return found
 
 

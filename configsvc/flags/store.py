@@ -33,7 +33,7 @@ from configsvc.flags import schema
 from configsvc.flags.evaluator import FlagSet, compile_flag_set
 from configsvc.flags.fractional import Bucketing
 from configsvc.model.keys import require_segment
-from configsvc.model.values import digest
+from configsvc.model.values import digest, loads_bounded
 from configsvc.store.etcd import EtcdClient, prefix_range_end
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror, Record
@@ -91,16 +91,27 @@ def _decode(tenant: str, environment: str, raw: bytes, revision: int) -> StoredF
     )
 
 
+def load_json(text: str, field: str = "definition") -> Any:
+    """Untrusted flag JSON through the bounded reader (``loads_bounded``: nesting, NaN,
+    integer digits), its syntax errors worded as the flag API has always worded them
+    ("is not JSON: ...")."""
+    try:
+        return loads_bounded(text, field=field)
+    except InvalidArgumentError as exc:
+        first = exc.violations[0]
+        prefix = "is not valid JSON"
+        if len(exc.violations) == 1 and first.description.startswith(prefix):
+            raise InvalidArgumentError.single(
+                first.field, "is not JSON" + first.description[len(prefix):]) from None
+        raise
+
+
 def parse_definition(text: str, field: str = "definition") -> dict[str, Any]:
     """The flagd JSON document in ``text``, schema-checked; INVALID_ARGUMENT names the place."""
     if len(text.encode()) > MAX_DEFINITION_BYTES:
         raise InvalidArgumentError.single(
             field, f"is {len(text.encode())} bytes; at most {MAX_DEFINITION_BYTES} are accepted")
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidArgumentError.single(
-            field, f"is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    document = load_json(text, field)
     if not isinstance(document, dict):
         raise InvalidArgumentError.single(field, "must be a JSON object with a 'flags' member")
     schema.require_valid(document, field=field)

@@ -248,7 +248,7 @@ async def test_targeting_at_the_depth_limit_is_served(stack: Stack, tenant: str)
 async def test_evaluators_composed_past_the_limit_are_refused(stack: Stack,
                                                               tenant: str) -> None:
     document = json.loads(json.dumps(_FLAGS))
-    # Each evaluator is 40 levels deep and refers to the next: fine alone, 160 composed.
+    # Each evaluator is 40 levels deep and refers to the next: fine alone, 162 composed.
     evaluators: dict[str, Any] = {}
     for i in range(4):
         inner: Any = {"$ref": f"e{i + 1}"} if i < 3 else "t"
@@ -256,7 +256,7 @@ async def test_evaluators_composed_past_the_limit_are_refused(stack: Stack,
             inner = {"if": [True, inner, "f"]}
         evaluators[f"e{i}"] = inner
     document["$evaluators"] = evaluators
-    document["flags"]["on"]["targeting"] = {"$ref": "e0"}
+    document["flags"]["on"]["targeting"] = {"if": [True, {"$ref": "e0"}, "f"]}
     err = await expect(_put_flags(stack, tenant, document), grpc.StatusCode.INVALID_ARGUMENT)
     assert "nested" in (err.details() or "")
 
