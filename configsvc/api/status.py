@@ -272,3 +272,12 @@ def wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Any]
             await _abort_internal(context, method, exc)
 
     return wrapped
+
+
+def status_proto(exc: errors.ConfigsvcError) -> status_pb2.Status:
+    """The ``google.rpc.Status`` for ``exc`` (code, message, details), as ``abort_with``
+    sends it in the trailer: the HTTP adapters send the same status as JSON."""
+    code = status_code(exc)
+    message = status_message(exc)
+    return status_pb2.Status(code=getattr(code_pb2, code.name), message=message,
+                             details=_details(exc, message))

@@ -46,6 +46,7 @@ class FlagServices:
                                             static_context=dict(config.flags_context)))
         self.request_timeout = config.request_timeout
         self.ofrep_listen = config.ofrep_listen
+        self.http_settings = config.http
         self.ofrep: OfrepServer | None = None
         server.mirror.add_record_listener(self.events.on_records)
         # Auth: the flagd RPCs name their flag set in a header, read by this scope
@@ -85,7 +86,7 @@ class FlagServices:
         if self.ofrep_listen:
             from configsvc.server.app import PortInUseError  # noqa: PLC0415 - import cycle
 
-            self.ofrep = OfrepServer(self.core, self._admit)
+            self.ofrep = OfrepServer(self.core, self._admit, self.http_settings)
             try:
                 await self.ofrep.start(self.ofrep_listen)
             except (OSError, ValueError) as exc:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from configsvc.auth.settings import AuthSettings, ServerTLS
 from configsvc.events.settings import EventSettings, WebhookSettings
+from configsvc.http.settings import HttpSettings
 from configsvc.secrets.settings import SecretSettings
 from configsvc.store.etcd import EtcdTLS
 from configsvc.store.mirror import MirrorLiveness
@@ -64,6 +65,9 @@ class ServerConfig:
     evaluation and sent to in-process providers as ``sync_context``."""
     ofrep_listen: str = ""
     """OFREP HTTP listen address (host:port; port 0 picks one); '' = OFREP off."""
+    http: HttpSettings = field(default_factory=HttpSettings)
+    """Limits of every HTTP listener (OFREP, metrics): header and body timeouts, body
+    size after decompression, open connections."""
 
 
 def env(name: str, default: str) -> str:
