@@ -15,6 +15,10 @@ A writer that loses a race without having asked for a specific revision
 re-reads and tries again (bounded); one that named ``expected_revision`` gets
 ABORTED with the current revision. All puts of a Txn share its revision, so
 the audit record's mod_revision *is* the change's revision.
+
+A write with a request id also creates its id's record in the same Txn
+(``configsvc.store.idempotency``): a retry of a committed write finds it and
+answers the first result instead of writing again.
 """
 
 from __future__ import annotations
@@ -48,6 +52,12 @@ from configsvc.store.codec import (
     tenant_from_kv,
 )
 from configsvc.store.etcd import EtcdClient, prefix_range_end
+from configsvc.store.idempotency import (
+    IdempotencySettings,
+    Remembered,
+    RequestId,
+    RequestLedger,
+)
 from configsvc.store.keyspace import Keyspace, new_audit_id
 from configsvc.store.mirror import Mirror
 from configsvc.v1 import audit_pb2, config_pb2, tenant_pb2
@@ -96,6 +106,8 @@ class WriteOptions:
     """W3C trace id of the request (recorded in the audit record and the change event)."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Labels stored with a put's value (replacing the previous ones)."""
+    request: RequestId | None = None
+    """The write's idempotency key (Put, Delete, Rollback); None: not remembered."""
 
 
 @dataclass(frozen=True)
@@ -171,11 +183,13 @@ class RecordChange:
 class Writer:
     """Commits config changes and tenants; reads history straight from etcd."""
 
-    def __init__(self, etcd: EtcdClient, keyspace: Keyspace, mirror: Mirror) -> None:
+    def __init__(self, etcd: EtcdClient, keyspace: Keyspace, mirror: Mirror,
+                 idempotency: IdempotencySettings | None = None) -> None:
         self._etcd = etcd
         self._ks = keyspace
         self._mirror = mirror
         self._locks = KeyLocks()
+        self.requests = RequestLedger(etcd, keyspace, idempotency)
 
     # ----------------------------------------------------------------- tenants
 
@@ -284,7 +298,10 @@ class Writer:
             return Change(config_pb2.OPERATION_PUT,
                           self._record(value, version, options, config_pb2.OPERATION_PUT))
 
-        return await self._write(key, options, options.timeout, change)
+        try:
+            return await self._write(key, options, options.timeout, change)
+        except (ConflictError, NotFoundError) as refused:
+            return await self._replay_or_raise(key, options, refused)
 
     async def delete(self, key: ConfigKey, options: WriteOptions) -> WriteResult:
         def change(current: Current, _version: int) -> Change:
@@ -293,7 +310,10 @@ class Writer:
             return Change(config_pb2.OPERATION_DELETE, None)
 
         # "Absent" must come from etcd, not from a mirror that may lag another replica.
-        return await self._write(key, options, options.timeout, change, guess_absent=False)
+        try:
+            return await self._write(key, options, options.timeout, change, guess_absent=False)
+        except (ConflictError, NotFoundError) as refused:
+            return await self._replay_or_raise(key, options, refused)
 
     async def rollback(
         self, key: ConfigKey, to_version: int, options: WriteOptions
@@ -312,7 +332,54 @@ class Writer:
             record.labels.update(target.labels)
             return Change(config_pb2.OPERATION_ROLLBACK, record, rolled_back_to=to_version)
 
-        return await self._write(key, options, deadline.left(), change)
+        try:
+            return await self._write(key, options, deadline.left(), change)
+        except (ConflictError, NotFoundError) as refused:
+            return await self._replay_or_raise(key, options, refused)
+
+    async def replay(self, key: ConfigKey, options: WriteOptions) -> WriteResult | None:
+        """The first result of this write if its request id is remembered, else None.
+
+        Servicers ask before validating against current state (schemas, the
+        rollback target, the key's revision), so a retry answers what the
+        first attempt did even if that state moved on. FAILED_PRECONDITION
+        when the id belongs to another request.
+        """
+        if options.request is None:
+            return None
+        found = await self.requests.find(key.tenant, options.request, options.timeout)
+        return None if found is None else await self._replayed(key, found, options.timeout)
+
+    async def _replay_or_raise(self, key: ConfigKey, options: WriteOptions,
+                               refused: Exception) -> WriteResult:
+        """After a refusal (conflict, not found): a concurrent first attempt of the same
+        request may have committed meanwhile, and then its result is the answer."""
+        replayed = await self.replay(key, options)
+        if replayed is None:
+            raise refused
+        return replayed
+
+    async def _replayed(self, key: ConfigKey, found: Remembered, timeout: float) -> WriteResult:
+        """The WriteResult of a remembered change, rebuilt from its history copies."""
+        reads = rpc.TxnRequest()
+        reads.success.add().request_range.key = self._ks.hist_key(key, found.version)
+        if found.previous_mod_revision and found.version > 1:
+            reads.success.add().request_range.key = self._ks.hist_key(key, found.version - 1)
+        response = await self._etcd.txn(reads, timeout=timeout)
+        copies = [r.response_range.kvs for r in response.responses]
+        record = (storage_pb2.StoredValue.FromString(copies[0][0].value)
+                  if copies[0] and found.operation != config_pb2.OPERATION_DELETE else None)
+        previous = None
+        if len(copies) > 1 and copies[1]:
+            previous = entry_from_stored(
+                key, storage_pb2.StoredValue.FromString(copies[1][0].value),
+                create_revision=found.previous_create_revision,
+                mod_revision=found.previous_mod_revision)
+        current = Current(previous, found.previous_create_revision,
+                          found.previous_mod_revision, found.version - 1, True)
+        change = Change(found.operation, record,
+                        rolled_back_to=record.rolled_back_to if record is not None else 0)
+        return WriteResult(found.revision, found.version, key, current, change)
 
     async def put_many(
         self, writes: Sequence[tuple[ConfigKey, str]], options: WriteOptions,
@@ -462,6 +529,12 @@ class Writer:
         decide: Callable[[Current, int], Change],
     ) -> WriteResult:
         expected_revision = options.expected_revision
+        request = options.request
+        ledger_key = b""
+        lease = 0
+        if request is not None:
+            ledger_key = self.requests.key(key.tenant, request)
+            lease = await self.requests.lease(deadline.left())
         for attempt in range(MAX_ATTEMPTS):
             if not current.tenant_exists:
                 raise NotFoundError("tenant", key.tenant)
@@ -476,12 +549,28 @@ class Writer:
             _add_put(txn.success, self._ks.commit_marker, b"")
             # Losing a race returns the state that won, so a retry needs no extra read.
             self._add_reads(txn.failure, key)
+            if request is not None:
+                # The id is new, and is recorded with the change (or neither is).
+                _add_compare(txn.compare, ledger_key, rpc.Compare.EQUAL, rpc.Compare.CREATE, 0)
+                put = txn.success.add().request_put
+                put.key, put.lease = ledger_key, lease
+                put.value = self.requests.encode(request, change.operation, version,
+                                                 current.create_revision, current.mod_revision)
+                txn.failure.add().request_range.key = ledger_key
             response = await self._etcd.txn(txn, timeout=deadline.left())
             if response.succeeded:
                 revision = int(response.header.revision)
+                if request is not None:
+                    await self.requests.committed(key.tenant)
                 await self._catch_up(revision)
                 return WriteResult(revision, version, key, current, change)
-            current = self._current_from(key, response.responses)
+            if request is not None and response.responses[3].response_range.kvs:
+                # A concurrent attempt of the same request (another replica) won.
+                found = self.requests.check(request, self.requests.decode(
+                    response.responses[3].response_range.kvs[0]))
+                await self._catch_up(found.revision)
+                return await self._replayed(key, found, deadline.left())
+            current = self._current_from(key, response.responses[:3])
             if deadline.expired():
                 break
             # Writers that keep colliding on one hot key spread out (full jitter).
