@@ -8,7 +8,9 @@ stream that wants it), so gRPC must not encode them again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import Iterator
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -24,9 +26,11 @@ from configsvc.errors import (
 )
 from configsvc.hier.watching import ResolvedViews, View, resolved_selector
 from configsvc.secrets import SecretsRuntime
+from configsvc.secrets.stream import ResolvingStream
 from configsvc.store.mirror import Mirror
 from configsvc.v1 import watch_pb2
 from configsvc.watch import selectors, wire
+from configsvc.watch.history import History
 from configsvc.watch.hub import End, Subscription, WatchHub
 
 
@@ -81,11 +85,10 @@ class WatchService:
         if resolving is not None:
             resolving.attach(sub, resumed=not send_snapshot)
         try:
-            message: bytes | End | None
-            for message in first:  # the same name as below: an idle frame keeps no copy
-                await context.write(message if resolving is None
-                                    else await resolving.transform(message))
+            if await _send_first(first, context, resolving):
+                return
             del first
+            message: bytes | End | None
             while True:
                 message = sub.pop()
                 if message is None:
@@ -156,6 +159,26 @@ class WatchService:
         finally:
             if timer is not None:
                 timer.cancel()
+
+
+async def _send_first(first: Iterator[bytes | History], context: grpc.aio.ServicerContext,
+                      resolving: ResolvingStream | None) -> bool:
+    """Send a stream's first messages (a coroutine of its own: it ends before the stream
+    idles, so it costs an idle stream nothing). True when the stream must end: its
+    history replay could not complete and ended with a RESET."""
+    for message in first:
+        if isinstance(message, History):
+            # Closed at once if the write fails: that also ends its etcd watch.
+            async with contextlib.aclosing(aiter(message)) as replay:
+                async for item in replay:
+                    await context.write(item if resolving is None
+                                        else await resolving.transform(item))
+            if message.reset:
+                return True
+            continue
+        await context.write(message if resolving is None
+                            else await resolving.transform(message))
+    return False
 
 
 def _end_with_credential(sub: Subscription, expires_at: float) -> None:

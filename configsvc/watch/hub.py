@@ -28,10 +28,10 @@ from typing import Any, Protocol
 
 from configsvc.errors import ResourceExhaustedError, StreamEndedError
 from configsvc.model.keys import ConfigKey
-from configsvc.store.codec import key_message
 from configsvc.store.mirror import ChangeBatch, Item, Mirror
 from configsvc.v1 import watch_pb2
 from configsvc.watch import wire
+from configsvc.watch.history import History, HistoryLimits
 from configsvc.watch.ring import Ring
 from configsvc.watch.selectors import Selector
 
@@ -58,6 +58,11 @@ class WatchLimits:
     """Change batches kept for resumes."""
     ring_bytes: int = 64 * 2**20
     """Bytes of values the resume ring may hold."""
+    history_events: int = 200_000
+    """etcd events a resume older than the ring may read from etcd's history (every key
+    under the prefix counts: a config write is about four); more: RESET RESUME_TOO_OLD."""
+    history_timeout: float = 30.0
+    """Seconds such a history replay may take; longer: RESET RESUME_TOO_OLD."""
     stuck_grace: float = 5.0
     """Seconds a reset stream's sender may stay blocked before it is cancelled."""
     lost_etcd_grace: float = 3.0
@@ -169,7 +174,7 @@ class WatchStats:
 
     opened: int = 0
     slow_resets: int = 0
-    resume_resets: int = 0
+    history_replays: int = 0
     aged_out: int = 0
     credential_expired: int = 0
     cancelled_stuck: int = 0
@@ -227,7 +232,7 @@ class WatchHub:
         interested = self._interested(tenants)
         if not interested:
             return
-        encoded = [_encode_change(key, item) for key, item in batch.changes]
+        encoded = [wire.encode_change(key, item) for key, item in batch.changes]
         cache: dict[tuple[int, ...], bytes] = {}
         woken: list[Subscription] = []
         # A fleet's streams mostly share selectors: match once per distinct set.
@@ -314,12 +319,15 @@ class WatchHub:
     def open(
         self, shape: Shape, *, start_revision: int, send_snapshot: bool,
         access: Access | None = None, owner: Any = None, peer: str = "",
-    ) -> tuple[Subscription, Iterator[bytes]]:
+    ) -> tuple[Subscription, Iterator[bytes | History]]:
         """Register a stream and return it with its first messages.
 
-        The first messages (snapshot, or ring replay, or a reset) are computed
-        here, synchronously with registration; the caller sends them before
-        reading the subscription's outbox.
+        The first messages (snapshot, or ring replay) are computed here,
+        synchronously with registration; the caller sends them before reading
+        the subscription's outbox. A resume point older than the ring is
+        served from etcd's history: then one of the first messages is a
+        ``History``, which the caller iterates (it reads etcd) and which ends
+        the stream with a RESET only when etcd no longer holds what it needs.
         """
         if self._closed:
             raise StreamEndedError("the server is shutting down; reconnect elsewhere",
@@ -334,18 +342,11 @@ class WatchHub:
         # One string per connection, not per stream (interned strings die with their users).
         sub = Subscription(shape, revision, now + max_age, now + self._progress_delay(),
                            access, owner, sys.intern(peer))
+        first: Iterator[bytes | History]
         if send_snapshot:
-            first: Iterator[bytes] = self._snapshot(shape.selectors, revision, access)
+            first = self._snapshot(shape.selectors, revision, access)
         elif start_revision > 0 and start_revision - 1 < self._base():
-            self.stats.resume_resets += 1
-            base = self._base()
-            reset = wire.reset(
-                watch_pb2.RESET_REASON_RESUME_TOO_OLD, base, revision,
-                f"revision {start_revision} is older than this server can replay "
-                f"(changes after {base}); re-snapshot")
-            sub.closing = True
-            sub.push(End("", 0))
-            return sub, iter([reset])
+            first = self._from_history(sub, start_revision, revision)
         else:
             # A new or resumed stream learns at once that it is live and up to where.
             replay = self._ring.since(start_revision) if start_revision > 0 else []
@@ -356,6 +357,25 @@ class WatchHub:
             self._fan_order.pop(tenant, None)
         self.stats.opened += 1
         return sub, first
+
+    def _from_history(self, sub: Subscription, start: int,
+                      revision: int) -> Iterator[bytes | History]:
+        """First messages of a resume from before the ring: etcd's history of revisions
+        ``start`` .. ``revision``, then a progress at ``revision`` (live changes after it
+        are queued on ``sub`` meanwhile). The commit marker every configsvc write touches
+        tells, here and now, whether any config changed since ``start``: if not, there
+        is nothing to replay and etcd is not asked (nor does its compaction matter)."""
+        keyspace = self._mirror.keyspace
+        marker = self._mirror.record(keyspace.commit_marker)
+        last_write = marker.mod_revision if marker is not None else 0
+        if last_write < start:
+            return iter([wire.progress(revision)])
+        self.stats.history_replays += 1
+        history = History(self._mirror.etcd, keyspace, sub.matches, start=start, end=revision,
+                          last_write=last_write,
+                          limits=HistoryLimits(self.limits.history_events,
+                                               self.limits.history_timeout))
+        return iter([history, wire.progress(revision)])
 
     def close(self, sub: Subscription) -> None:
         self._subs.discard(sub)
@@ -392,7 +412,7 @@ class WatchHub:
         for batch in batches:
             picked = [(k, i) for k, i in batch.changes if sub.matches(k)]
             if picked:
-                yield wire.changes(batch.revision, (_encode_change(k, i) for k, i in picked))
+                yield wire.changes(batch.revision, (wire.encode_change(k, i) for k, i in picked))
         yield wire.progress(revision)
 
     def give_up(self, sub: Subscription, cancelled: BaseException) -> StreamEndedError | None:
@@ -526,11 +546,3 @@ def _wake_in_chunks(subs: list[Subscription], start: int) -> None:
 def _peer_of(sub: Subscription) -> str:
     return sub.peer
 
-
-def _encode_change(key: ConfigKey, item: Item | None) -> bytes:
-    if item is None:
-        change = watch_pb2.Change(type=watch_pb2.CHANGE_TYPE_DELETE, key=key_message(key))
-    else:
-        change = watch_pb2.Change(type=watch_pb2.CHANGE_TYPE_PUT, key=item.entry.key,
-                                  entry=item.entry)
-    return bytes(change.SerializeToString())

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from configsvc.model.keys import ConfigKey
 from configsvc.model.protowire import field, varint
+from configsvc.store.codec import key_message
+from configsvc.store.mirror import Item
 from configsvc.v1 import watch_pb2
 
-__all__ = ["changes", "progress", "reset", "resume_point", "snapshot_chunk", "snapshot_end",
-           "varint"]
+__all__ = ["changes", "encode_change", "progress", "reset", "resume_point", "snapshot_chunk",
+           "snapshot_end", "varint"]
 
 # Field tags: (field_number << 3) | wire_type; wire type 2 = length-delimited, 0 = varint.
 _RESP_SNAPSHOT = b"\x0a"
@@ -26,6 +29,17 @@ _CHANGES_REVISION = b"\x08"
 _CHANGES_CHANGE = b"\x12"
 _CHUNK_ENTRY = b"\x0a"
 _REVISION = b"\x08"
+
+
+def encode_change(key: ConfigKey, item: Item | None) -> bytes:
+    """One ``Change`` (a put with its entry, or a delete: ``item`` None), encoded once for
+    every stream that gets it."""
+    if item is None:
+        change = watch_pb2.Change(type=watch_pb2.CHANGE_TYPE_DELETE, key=key_message(key))
+    else:
+        change = watch_pb2.Change(type=watch_pb2.CHANGE_TYPE_PUT, key=item.entry.key,
+                                  entry=item.entry)
+    return bytes(change.SerializeToString())
 
 
 def changes(revision: int, encoded_changes: Iterable[bytes]) -> bytes:

@@ -144,25 +144,26 @@ async def test_resume_from_revision_plus_one_has_no_gap_and_no_duplicate(
     assert [r for r, _, _ in changed_keys(got)] == more
 
 
-async def test_resume_older_than_the_window_resets(stack: Stack, tenant: str) -> None:
-    await put(stack, tenant, "a")
-    # A fresh server process has only seen changes since it loaded.
+async def test_resume_older_than_the_ring_is_served_from_etcd_history(
+    stack: Stack, tenant: str
+) -> None:
+    """A fresh server process has only seen changes since it loaded; older revisions that
+    etcd still holds are replayed from etcd's own history, without a reset. (This test
+    asserted a RESUME_TOO_OLD reset here until issue 17: see test_watch_resume_history.)"""
+    first = await put(stack, tenant, "a")
+    await put(stack, tenant, "skipped", env="staging")  # not selected
     other = await open_stack(stack.server.config.etcd_endpoints[0],
                              stack.server.config.root_prefix)
     try:
-        call = watch(other, sel(tenant), start_revision=2)
-        messages = [m async for m in call]
-        assert len(messages) == 1 and messages[0].WhichOneof("kind") == "reset"
-        reset = messages[0].reset
-        assert reset.reason == watch_pb2.RESET_REASON_RESUME_TOO_OLD
-        assert reset.compact_revision == other.server.mirror.first_revision
-        assert reset.revision >= reset.compact_revision
-        assert await call.code() == grpc.StatusCode.OK
-        # Resuming just after the window works without a reset.
-        ok = watch(other, sel(tenant), start_revision=reset.compact_revision + 1)
+        assert other.server.mirror.first_revision > first
+        call = watch(other, sel(tenant, env="prod"), start_revision=first)
+        head = [await asyncio.wait_for(call.read(), 15) for _ in range(2)]
+        assert [m.WhichOneof("kind") for m in head] == ["changes", "progress"]
+        assert changed_keys(head) == [(first, "a", watch_pb2.CHANGE_TYPE_PUT)]
+        assert head[1].progress.revision >= other.server.mirror.first_revision
         revision = await put(stack, tenant, "b")
-        got = await read_until(ok, 1)
-        ok.cancel()
+        got = await read_until(call, 1)
+        call.cancel()
         assert changed_keys(got) == [(revision, "b", watch_pb2.CHANGE_TYPE_PUT)]
     finally:
         await close_stack(other)
