@@ -4,7 +4,7 @@ Two ways in, both of which return the :class:`Change` list to report:
 
 * :meth:`Cache.replace` swaps in a whole snapshot with ONE reference
   assignment (the new dict is built completely before), then reports the
-  differences. Readers, on this thread or another, see the old state or the
+  differences in revision order. Readers, on this thread or another, see the old state or the
   new state, never a mix, and callbacks run only after the swap.
 * :meth:`Cache.apply` applies the changes of one revision.
 
@@ -33,18 +33,24 @@ class RawChange:
 
 
 def diff(old: Mapping[Key, Entry], new: Mapping[Key, Entry], revision: int) -> list[Change]:
-    """Changes that turn ``old`` into ``new``, in key order.
+    """Changes that turn ``old`` into ``new``, in revision order (ties in key order).
 
-    Puts for keys that are new or whose value or revision differ; deletes
-    (at ``revision``, the snapshot's) for keys that vanished.
+    Puts for keys that are new or whose value or revision differ, at the
+    entry's own (mod) revision; deletes for keys that vanished, at
+    ``revision`` (the snapshot's: when exactly a key the client never saw
+    deleted went is unknown), so they come after every put. Revision order is
+    what subscribers are promised for live changes too, and it is the order
+    in which the server committed the puts.
     """
     changes: list[Change] = []
-    for key in sorted(old.keys() | new.keys()):
+    for key in old.keys() | new.keys():
         before, after = old.get(key), new.get(key)
         if after is None:
-            changes.append(Change(key, ChangeType.DELETE, revision, None, before))
+            if before is not None:
+                changes.append(Change(key, ChangeType.DELETE, revision, None, before))
         elif before is None or not before.same_as(after):
             changes.append(Change(key, ChangeType.PUT, after.revision, after, before))
+    changes.sort(key=lambda change: (change.revision, change.path))
     return changes
 
 

@@ -16,14 +16,19 @@ def entry(name: str, value: str, revision: int, tenant: str = "acme") -> Entry:
     return Entry(Key(tenant, "prod", "api", name), value, revision=revision, version=1)
 
 
-def test_diff_reports_new_changed_and_vanished_keys_in_key_order() -> None:
-    old = {e.key: e for e in [entry("a", "1", 5), entry("b", "1", 5), entry("c", "1", 5)]}
-    new = {e.key: e for e in [entry("a", "1", 5), entry("b", "2", 9), entry("d", "1", 8)]}
+def test_diff_reports_new_changed_and_vanished_keys_in_revision_order() -> None:
+    # Issue 17 item 4: revision order (deletes at the snapshot's revision, so last; ties
+    # by key), as live changes come; key order (b, c, d) is what this test asserted before.
+    old = {e.key: e for e in [entry("a", "1", 5), entry("b", "1", 5), entry("c", "1", 5),
+                              entry("k10", "1", 5)]}
+    new = {e.key: e for e in [entry("a", "1", 5), entry("b", "2", 9), entry("d", "1", 8),
+                              entry("k10", "2", 7), entry("e", "1", 8)]}
     changes = diff(old, new, revision=10)
     assert [(c.path.key, c.type, c.revision) for c in changes] == [
-        ("b", ChangeType.PUT, 9), ("c", ChangeType.DELETE, 10), ("d", ChangeType.PUT, 8)]
-    assert changes[0].previous == old[Key("acme", "prod", "api", "b")]
-    assert changes[0].value == 2 and changes[1].value is None and changes[1].entry is None
+        ("k10", ChangeType.PUT, 7), ("d", ChangeType.PUT, 8), ("e", ChangeType.PUT, 8),
+        ("b", ChangeType.PUT, 9), ("c", ChangeType.DELETE, 10)]
+    assert changes[3].previous == old[Key("acme", "prod", "api", "b")]
+    assert changes[3].value == 2 and changes[4].value is None and changes[4].entry is None
 
 
 def test_diff_sees_a_same_revision_value_change() -> None:
