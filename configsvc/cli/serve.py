@@ -9,6 +9,7 @@ from typing import Any
 from configsvc.cli.auth_options import add_auth_options, settings_from_args
 from configsvc.devstack import DevStackError, ensure_port_free
 from configsvc.events.settings import DEFAULT_TOPIC, EventSettings, PulsarTLS, WebhookSettings
+from configsvc.http.settings import HttpSettings
 from configsvc.secrets.cli import add_secret_options, secret_settings_from_args
 from configsvc.server import eventloop, logs
 from configsvc.server.app import PortInUseError, run
@@ -105,6 +106,25 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     flags.add_argument("--ofrep-listen", default=env("OFREP_LISTEN", ""),
                        help="OFREP HTTP listen address host:port (env CONFIGSVC_OFREP_LISTEN; "
                             "default: OFREP off)")
+    http = parser.add_argument_group("HTTP listeners (OFREP, metrics)")
+    http.add_argument("--http-header-timeout", type=positive_seconds,
+                      default=env("HTTP_HEADER_TIMEOUT", str(HttpSettings.header_timeout)),
+                      help="seconds a connection may go without a complete request head, "
+                           "idle keep-alive included (env CONFIGSVC_HTTP_HEADER_TIMEOUT; "
+                           "default %(default)s)")
+    http.add_argument("--http-body-timeout", type=positive_seconds,
+                      default=env("HTTP_BODY_TIMEOUT", str(HttpSettings.body_timeout)),
+                      help="seconds a request body may take to arrive: then 408 (env "
+                           "CONFIGSVC_HTTP_BODY_TIMEOUT; default %(default)s)")
+    http.add_argument("--http-max-body-bytes", type=int,
+                      default=int(env("HTTP_MAX_BODY_BYTES", str(HttpSettings.max_body_bytes))),
+                      help="largest request body after decompression: more is 413 (env "
+                           "CONFIGSVC_HTTP_MAX_BODY_BYTES; default %(default)s)")
+    http.add_argument("--http-max-connections", type=int,
+                      default=int(env("HTTP_MAX_CONNECTIONS",
+                                      str(HttpSettings.max_connections))),
+                      help="open connections per HTTP listener: one more is answered 503 "
+                           "(env CONFIGSVC_HTTP_MAX_CONNECTIONS; default %(default)s)")
 
 
 def register(commands: Any) -> None:
@@ -177,6 +197,10 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig
         "flags_default_selector": args.flags_default_selector,
         "flags_context": tuple(args.flags_context_value),
         "ofrep_listen": args.ofrep_listen,
+        "http": HttpSettings(header_timeout=args.http_header_timeout,
+                             body_timeout=args.http_body_timeout,
+                             max_body_bytes=args.http_max_body_bytes,
+                             max_connections=args.http_max_connections),
     }
     values["auth"], values["tls"] = settings_from_args(args)
     values.update(overrides)

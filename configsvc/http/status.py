@@ -68,10 +68,11 @@ def status_of(exc: ConfigsvcError) -> tuple[int, status_pb2.Status]:
 
 
 def status_body(status: status_pb2.Status) -> dict[str, Any]:
-    """``status`` as JSON (proto3 JSON mapping, ``details`` always present)."""
-    body = json_format.MessageToDict(status, always_print_fields_with_no_presence=True)
-    body.setdefault("code", 0)
-    return body
+    """``status`` as JSON (proto3 JSON mapping; ``code``, ``message`` and ``details``
+    always present, empty fields inside the details left out)."""
+    body = json_format.MessageToDict(status)
+    return {"code": body.get("code", 0), "message": body.get("message", ""),
+            "details": body.get("details", [])}
 
 
 def status_response(exc: ConfigsvcError, request: web.Request | None = None) -> web.Response:

@@ -188,6 +188,11 @@ async def test_undecodable_and_non_ascii_headers(port: int,
     answer = await exchange(port, request(
         SINGLE, body, raw_headers=b"x-configsvc-service: \xff\xff\r\n"))
     assert_ofrep_error(answer, 400, "INVALID_CONTEXT", "x-configsvc-service", "UTF-8")
+    # A flag key that is not UTF-8 once percent-decoded is just an unknown flag.
+    answer = await exchange(port, request("/ofrep/v1/evaluate/flags/%FF%FE%0A", body))
+    assert_ofrep_error(answer, 404, "FLAG_NOT_FOUND")
+    answer = await exchange(port, request("/metrics", method="GET"))
+    assert answer.status == 200
     assert_no_traceback(caplog)
 
 
