@@ -29,6 +29,7 @@ from configsvc_client._persist import Persister
 from configsvc_client._reads import ConfigReader, selectors_tuple
 from configsvc_client._transport import Metadata, Transport, merge_metadata
 from configsvc_client._watch import Watcher
+from configsvc_client._writes import DEFAULT_WRITE_ATTEMPTS, new_request_id, send_write
 from configsvc_client.auth import bearer_metadata
 from configsvc_client.backoff import Backoff
 from configsvc_client.cache import Cache
@@ -300,6 +301,8 @@ class ConfigClient(ConfigReader):
 
     async def put(self, path: KeyLike, value: Any = _UNSET, *, raw_json: str | None = None,
                   expected_revision: int | None = None, reason: str = "",
+                  request_id: str | None = None,
+                  write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
                   timeout: float | None = None, metadata: Metadata | None = None) -> Entry:
         """Write a value (any JSON-serialisable object, or ``raw_json`` text); the entry written.
 
@@ -307,24 +310,41 @@ class ConfigClient(ConfigReader):
         :class:`ConflictError` with ``current_revision`` when it does not match.
         The local cache shows the write once the stream delivers it; use
         ``await client.wait_revision(entry.revision)`` to read your own write.
+
+        The write carries a request id (``request_id``, or a new UUID) and is
+        retried with the same id on UNAVAILABLE or DEADLINE_EXCEEDED, up to
+        ``write_attempts`` attempts of ``timeout`` each: a write that committed
+        but whose answer was lost is answered, not written twice.
         """
         request = config_pb2.PutRequest(key=_proto_key(parse_key(path)),
-                                        value=encode_value(value, raw_json), reason=reason)
+                                        value=encode_value(value, raw_json), reason=reason,
+                                        request_id=request_id or new_request_id())
         if expected_revision is not None:
             request.expected_revision = expected_revision
-        response = await self._transport_for_call().put(
-            request, timeout=self._timeout(timeout), metadata=metadata)
+        transport = self._transport_for_call()
+        response = await send_write(
+            lambda: transport.put(request, timeout=self._timeout(timeout), metadata=metadata),
+            attempts=write_attempts)
         return Entry.from_proto(response.entry)
 
     async def delete(self, path: KeyLike, *, expected_revision: int | None = None,
-                     reason: str = "", timeout: float | None = None,
+                     reason: str = "", request_id: str | None = None,
+                     write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
+                     timeout: float | None = None,
                      metadata: Metadata | None = None) -> DeleteResult:
-        """Delete a value (history is kept); :class:`NotFoundError` if it has none."""
-        request = config_pb2.DeleteRequest(key=_proto_key(parse_key(path)), reason=reason)
+        """Delete a value (history is kept); :class:`NotFoundError` if it has none.
+
+        Request id and retries as in :meth:`put`.
+        """
+        request = config_pb2.DeleteRequest(key=_proto_key(parse_key(path)), reason=reason,
+                                           request_id=request_id or new_request_id())
         if expected_revision is not None:
             request.expected_revision = expected_revision
-        response = await self._transport_for_call().delete(
-            request, timeout=self._timeout(timeout), metadata=metadata)
+        transport = self._transport_for_call()
+        response = await send_write(
+            lambda: transport.delete(request, timeout=self._timeout(timeout),
+                                     metadata=metadata),
+            attempts=write_attempts)
         return DeleteResult(previous=Entry.from_proto(response.previous),
                             revision=response.revision, version=response.version)
 
