@@ -222,6 +222,9 @@ async def test_malformed_http_is_answered_without_a_traceback(
         answer = await exchange(port, data)
         assert 400 <= answer.status < 500, answer
     assert_no_traceback(caplog)
+    # One warning line (rate-limited), not one per request.
+    lines = [r for r in caplog.records if "malformed HTTP request" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelno == logging.WARNING
 
 
 async def dribble(port: int, head: bytes, drip: bytes, deadline: float) -> tuple[float, bytes]:
@@ -278,9 +281,20 @@ async def test_slow_clients_are_disconnected(port: int) -> None:
     assert all(received.startswith(b"HTTP/1.1 408") for received in body_answers), \
         body_answers[:3]
     assert b"body" in body_answers[0].partition(b"\r\n\r\n")[2]
-    # An idle connection (no request at all) is closed too.
+    # An idle connection (no request at all) is closed too, and so is a keep-alive
+    # connection left idle after its answer.
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
+        assert await asyncio.wait_for(reader.read(), deadline) == b""
+    finally:
+        writer.close()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request(SINGLE, b"{}").replace(b"Connection: close", b"X-Keep: 1"))
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), deadline)
+        assert head.startswith(b"HTTP/1.1 200") and b"Connection: close" not in head
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
         assert await asyncio.wait_for(reader.read(), deadline) == b""
     finally:
         writer.close()
