@@ -14,6 +14,17 @@ A snapshot is collected in full and swapped in at ``snapshot_end``; a stream
 that breaks mid-snapshot leaves the previous cache untouched. UNAVAILABLE, any
 other failure and a clean end of stream all mean "reconnect and resume",
 after a full-jitter backoff delay that restarts once a stream went live.
+
+A stream can also die without ending: a server that gave up on it but could
+not deliver its RESET or status, a server stopped (SIGSTOP, a hung host), a
+proxy that stopped forwarding. The server sends a progress heartbeat on every
+stream that has been quiet for its progress interval, so a stream with no
+message at all for ``silence_limit`` seconds (several intervals) is treated
+as dead: the client reports stale from that moment, cancels the call and
+resumes on a new one. Nothing here depends on the server noticing anything.
+
+The stream is read by this task alone; callbacks run in ``_delivery``'s task,
+so a slow callback cannot stop the reading.
 """
 
 from __future__ import annotations
@@ -22,25 +33,33 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
 
+from configsvc_client._delivery import DEFAULT_MAX_PENDING, Delivery
 from configsvc_client._gen.configsvc.v1 import watch_pb2
 from configsvc_client._persist import Persister
 from configsvc_client._transport import Metadata, Transport
 from configsvc_client.backoff import Backoff
 from configsvc_client.cache import Cache, RawChange
-from configsvc_client.errors import ClientClosedError, ConfigError, from_rpc_error
+from configsvc_client.errors import (
+    ClientClosedError,
+    ConfigError,
+    InvalidArgumentError,
+    from_rpc_error,
+)
 from configsvc_client.keys import Key, Selector
 from configsvc_client.lkg import CacheFile
-from configsvc_client.model import Change, ChangeType, Entry
+from configsvc_client.model import ChangeType, Entry
 from configsvc_client.status import Stats
 from configsvc_client.subscriptions import Dispatcher
 
-__all__ = ["Watcher"]
+__all__ = ["DEFAULT_PROGRESS_INTERVAL", "DEFAULT_SILENCE_INTERVALS", "Watcher",
+           "silence_limit"]
 
 log = logging.getLogger("configsvc_client")
 
@@ -57,6 +76,37 @@ _PERMANENT = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FO
 #: Seconds a resumed stream must stay open before it counts as accepted (see _settle).
 RESUME_SETTLE = 0.5
 
+#: The server's default ``--watch-progress-interval``: seconds of quiet before it sends a
+#: heartbeat on a stream (jittered +-20%, so gaps reach 1.2 intervals).
+DEFAULT_PROGRESS_INTERVAL = 10.0
+#: Progress intervals of silence after which a stream is dead: 30 s with the defaults,
+#: 2.5 times the longest gap a healthy quiet stream has.
+DEFAULT_SILENCE_INTERVALS = 3.0
+#: Below this, jitter alone (+20%) would make healthy quiet streams look dead.
+_MIN_SILENCE_INTERVALS = 1.5
+#: A watchdog that wakes this many seconds late ran on a blocked event loop (a blocking
+#: callback): the reader gets _STALL_GRACE seconds to take what arrived meanwhile before
+#: the stream is judged, so a loop stall alone does not replace a healthy stream.
+_STALL = 0.5
+_STALL_GRACE = 1.0
+
+
+def silence_limit(progress_interval: float, silence_intervals: float) -> float:
+    """Seconds without any message after which a stream counts as dead.
+
+    ``progress_interval`` is the server's ``--watch-progress-interval``;
+    ``silence_intervals`` how many of them to allow (at least 1.5: the server
+    jitters heartbeats by +-20%).
+    """
+    if not progress_interval > 0:
+        raise InvalidArgumentError.single(
+            "progress_interval", f"must be > 0 seconds, got {progress_interval}")
+    if not silence_intervals >= _MIN_SILENCE_INTERVALS:
+        raise InvalidArgumentError.single(
+            "silence_intervals", f"must be >= {_MIN_SILENCE_INTERVALS} (heartbeats are "
+            f"jittered by +-20%), got {silence_intervals}")
+    return progress_interval * silence_intervals
+
 
 class _ProtocolError(Exception):
     """The server sent something the contract rules out; the client re-snapshots."""
@@ -69,6 +119,8 @@ class _Stream:
     resumed: bool
     live: bool = False
     ended: bool = False
+    silenced: bool = False
+    """The watchdog cancelled the call: nothing arrived within the silence limit."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +141,21 @@ def _raw_change(change: Any) -> RawChange:
 
 
 class Watcher:
-    """Runs the stream in a task and keeps ``cache`` up to date."""
+    """Runs the stream in a task and keeps ``cache`` up to date.
+
+    ``silence_limit``: seconds without any message after which a stream is
+    treated as dead (see :func:`silence_limit`); ``max_pending``: changes the
+    cache may be ahead of the callbacks (see ``_delivery``).
+    """
 
     def __init__(self, transport: Transport, selectors: Sequence[Selector], cache: Cache,
                  dispatcher: Dispatcher, stats: Stats, *, backoff: Backoff,
                  persister: Persister | None = None, metadata: Metadata | None = None,
-                 rand: Callable[[], float] = random.random) -> None:
+                 rand: Callable[[], float] = random.random,
+                 silence_limit: float = DEFAULT_PROGRESS_INTERVAL * DEFAULT_SILENCE_INTERVALS,
+                 max_pending: int = DEFAULT_MAX_PENDING) -> None:
+        if not silence_limit > 0:
+            raise InvalidArgumentError.single("silence_limit", "must be > 0 seconds")
         self._transport = transport
         self.selectors = tuple(selectors)
         self._proto_selectors = [
@@ -104,8 +165,11 @@ class Watcher:
             for s in self.selectors
         ]
         self.cache = cache
-        self._dispatcher = dispatcher
+        self._delivery = Delivery(dispatcher, cache, stats, max_pending=max_pending)
         self.stats = stats
+        self.silence_limit = silence_limit
+        self._heard_at = time.monotonic()
+        """When the current stream was opened or last delivered a message (monotonic)."""
         self._backoff = backoff
         self._persister = persister
         self._metadata = metadata
@@ -125,8 +189,18 @@ class Watcher:
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> None:
+        self._delivery.start()
         self._task = asyncio.get_running_loop().create_task(self._run(),
                                                             name="configsvc-client-watch")
+
+    @property
+    def silent(self) -> bool:
+        """True when the stream has been silent past the limit (readable from any thread).
+
+        Computed from the clock, not set by a task: a client whose own event
+        loop is blocked still reports it.
+        """
+        return time.monotonic() - self._heard_at > self.silence_limit
 
     async def stop(self) -> None:
         """Stop the stream; callable from a callback (the loop then ends after it)."""
@@ -150,6 +224,7 @@ class Watcher:
             # would be posted to a closed loop.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(call.code(), 1.0)
+        await self._delivery.stop()
         self.connected = False
         self.fresh.clear()
         self._closed.set()
@@ -271,39 +346,31 @@ class Watcher:
         stream = _Stream(resumed=not request.send_snapshot)
         pending: list[Entry] = []
         self.stats.streams_opened += 1
+        self._heard_at = time.monotonic()
         call = self._transport.watch(request, self._metadata)
         self._call = call
-        settle = (asyncio.get_running_loop().create_task(self._settle(call, stream))
-                  if stream.resumed else None)
+        loop = asyncio.get_running_loop()
+        settle = loop.create_task(self._settle(call, stream)) if stream.resumed else None
+        watchdog = loop.create_task(self._watchdog(call, stream))
         try:
             async for response in call:
+                self._heard_at = time.monotonic()
                 if self._stopping:
                     break
-                kind = response.WhichOneof("kind")
-                if kind == "snapshot":
-                    if stream.resumed or stream.live:
-                        raise _ProtocolError("snapshot chunk outside a snapshot")
-                    pending.extend(Entry.from_proto(e) for e in response.snapshot.entries)
-                elif kind == "snapshot_end":
-                    if stream.resumed or stream.live:
-                        raise _ProtocolError("snapshot_end outside a snapshot")
-                    await self._apply_snapshot(stream, pending, response.snapshot_end.revision)
-                    pending = []
-                elif kind == "changes":
-                    if not (stream.resumed or stream.live):
-                        raise _ProtocolError("changes before snapshot_end")
-                    self._go_live(stream)
-                    await self._apply_changes(response.changes)
-                elif kind == "progress":
-                    if not (stream.resumed or stream.live):
-                        continue  # not in the contract's order, but harmless
-                    self._on_progress(stream, response.progress.revision)
-                elif kind == "reset":
+                if self._on_message(stream, response, pending):
                     stream.ended = True
-                    self._on_reset(response.reset)
                     return _Outcome(stream.live, reset=True, resumed=stream.resumed)
             return _Outcome(stream.live, resumed=stream.resumed)
+        except asyncio.CancelledError:
+            # grpc.aio raises CancelledError from a call cancelled locally: the watchdog's
+            # doing unless this task itself is being cancelled (stop()).
+            current = asyncio.current_task()
+            if not stream.silenced or self._stopping or (current and current.cancelling()):
+                raise
+            return self._silenced(stream)
         except grpc.aio.AioRpcError as exc:
+            if stream.silenced:
+                return self._silenced(stream)
             return _Outcome(stream.live, error=from_rpc_error(exc), resumed=stream.resumed)
         except _ProtocolError as exc:
             self.stats.protocol_errors += 1
@@ -314,8 +381,70 @@ class Watcher:
             stream.ended = True
             self._call = None
             call.cancel()
+            watchdog.cancel()
             if settle is not None:
                 settle.cancel()
+
+    def _on_message(self, stream: _Stream, response: Any, pending: list[Entry]) -> bool:
+        """Apply one message of the stream; True for a RESET (the stream is over)."""
+        kind = response.WhichOneof("kind")
+        if kind == "snapshot":
+            if stream.resumed or stream.live:
+                raise _ProtocolError("snapshot chunk outside a snapshot")
+            pending.extend(Entry.from_proto(e) for e in response.snapshot.entries)
+        elif kind == "snapshot_end":
+            if stream.resumed or stream.live:
+                raise _ProtocolError("snapshot_end outside a snapshot")
+            self._apply_snapshot(stream, pending, response.snapshot_end.revision)
+            pending.clear()
+        elif kind == "changes":
+            if not (stream.resumed or stream.live):
+                raise _ProtocolError("changes before snapshot_end")
+            self._go_live(stream)
+            self._apply_changes(response.changes)
+        elif kind == "progress":
+            if stream.resumed or stream.live:  # before that: out of order, but harmless
+                self._on_progress(stream, response.progress.revision)
+        elif kind == "reset":
+            self._on_reset(response.reset)
+            return True
+        return False
+
+    def _silenced(self, stream: _Stream) -> _Outcome:
+        message = (f"no message from the server for {self.silence_limit:g}s (the silence "
+                   f"limit; heartbeats were due) on a stream it may have given up on")
+        return _Outcome(stream.live, error=ConfigError(message), resumed=stream.resumed)
+
+    async def _watchdog(self, call: Any, stream: _Stream) -> None:
+        """Cancel the call once nothing has arrived for ``silence_limit`` seconds.
+
+        The server heartbeats quiet streams, so such silence means the server
+        stopped sending (it gave up on the stream without a status that got
+        through, or it hangs) or the connection stopped carrying data. Waiting
+        for TCP keepalive would take about 40 s and does not help when the
+        server's connection is alive but the stream is not.
+        """
+        limit = self.silence_limit
+        while not (stream.ended or self._stopping):
+            wait = self._heard_at + limit - time.monotonic()
+            if wait > 0:
+                due = time.monotonic() + wait
+                await asyncio.sleep(wait)
+                if time.monotonic() - due > _STALL:
+                    heard = self._heard_at
+                    await asyncio.sleep(min(limit, _STALL_GRACE))
+                    if self._heard_at != heard:
+                        continue
+                continue
+            stream.silenced = True
+            self.stats.silent_streams += 1
+            self.connected = False
+            self.fresh.clear()
+            log.warning("configsvc watch stream silent for %.1fs (limit %gs); cancelling it "
+                        "and resuming at revision %d", time.monotonic() - self._heard_at,
+                        limit, self.cache.revision + 1)
+            call.cancel()
+            return
 
     async def _settle(self, call: Any, stream: _Stream) -> None:
         """Declare a resumed stream live once the server has kept it open a moment.
@@ -358,7 +487,7 @@ class Watcher:
             log.debug("progress at %d is behind the cache's revision %d", revision,
                       self.cache.revision)
 
-    async def _apply_snapshot(self, stream: _Stream, entries: list[Entry], revision: int) -> None:
+    def _apply_snapshot(self, stream: _Stream, entries: list[Entry], revision: int) -> None:
         # Swap first, then report: whoever wakes up on "fresh" sees the new cache.
         changes = self.cache.replace(entries, revision)
         self.need_snapshot = False
@@ -366,9 +495,9 @@ class Watcher:
         self._go_live(stream)
         self._notify_revision()
         self._persist(urgent=True)
-        await self._dispatch(changes)
+        self._delivery.publish(changes)
 
-    async def _apply_changes(self, message: Any) -> None:
+    def _apply_changes(self, message: Any) -> None:
         revision = int(message.revision)
         if revision <= self.cache.revision:
             self.stats.duplicates_ignored += 1
@@ -380,7 +509,7 @@ class Watcher:
         self.stats.revisions_applied += 1
         self._notify_revision()
         self._persist(urgent=False)
-        await self._dispatch(changes)
+        self._delivery.publish(changes)
 
     def _on_reset(self, reset: Any) -> None:
         self.stats.resets += 1
@@ -393,11 +522,6 @@ class Watcher:
                            f"{reset.compact_revision}, server revision {reset.revision})")
         log.warning("configsvc watch %s at revision %d; re-snapshotting", self.last_error,
                     self.cache.revision)
-
-    async def _dispatch(self, changes: list[Change]) -> None:
-        before = self._dispatcher.callback_errors
-        await self._dispatcher.dispatch(changes)
-        self.stats.callback_errors += self._dispatcher.callback_errors - before
 
     def _persist(self, *, urgent: bool) -> None:
         if self._persister is not None:

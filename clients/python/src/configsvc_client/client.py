@@ -24,11 +24,17 @@ from typing import Any, Required, TypedDict, Unpack
 import grpc
 
 from configsvc_client import lkg
+from configsvc_client._delivery import DEFAULT_MAX_PENDING
 from configsvc_client._gen.configsvc.v1 import config_pb2
 from configsvc_client._persist import Persister
 from configsvc_client._reads import ConfigReader, selectors_tuple
 from configsvc_client._transport import Metadata, Transport, merge_metadata
-from configsvc_client._watch import Watcher
+from configsvc_client._watch import (
+    DEFAULT_PROGRESS_INTERVAL,
+    DEFAULT_SILENCE_INTERVALS,
+    Watcher,
+    silence_limit,
+)
 from configsvc_client._writes import DEFAULT_WRITE_ATTEMPTS, new_request_id, send_write
 from configsvc_client.auth import bearer_metadata
 from configsvc_client.backoff import Backoff
@@ -103,6 +109,20 @@ class ClientSettings(TypedDict, total=False):
     """Deadline of unary calls that pass no ``timeout``; default 10 s."""
     persist_interval: float
     """Minimum seconds between cache file writes; default 0.5."""
+    progress_interval: float
+    """The server's ``--watch-progress-interval``: it sends a heartbeat on a stream quiet for
+    that long (jittered +-20%); default 10. Set it when the server's differs: the client
+    judges silence by it."""
+    silence_intervals: float
+    """Progress intervals a stream may stay silent before the client treats it as dead
+    (reports stale, cancels it, resumes on a new one); default 3, i.e. 30 s with the
+    server's default interval; at least 1.5. Silence means the server gave up on the
+    stream without a status that got through, hangs, or the connection stopped carrying
+    data: TCP keepalive alone would take about 40 s and misses a live connection."""
+    max_pending_changes: int
+    """Changes the cache may be ahead of slow callbacks before they get the net difference
+    (in revision order) instead of every change; default 10,000. The stream is read on
+    regardless."""
 
 
 class ConfigClient(ConfigReader):
@@ -128,6 +148,10 @@ class ConfigClient(ConfigReader):
         self._channel_options = tuple(settings.get("channel_options", ()))
         self.default_timeout = settings.get("default_timeout", 10.0)
         self._persist_interval = settings.get("persist_interval", 0.5)
+        self._silence_limit = silence_limit(
+            settings.get("progress_interval", DEFAULT_PROGRESS_INTERVAL),
+            settings.get("silence_intervals", DEFAULT_SILENCE_INTERVALS))
+        self._max_pending = settings.get("max_pending_changes", DEFAULT_MAX_PENDING)
         self._cache = Cache()
         self._dispatcher = Dispatcher()
         self._stats = Stats()
@@ -164,7 +188,8 @@ class ConfigClient(ConfigReader):
             self._persister.start()
         watcher = self._watcher = Watcher(
             self._transport, self._selectors, self._cache, self._dispatcher, self._stats,
-            backoff=self._backoff, persister=self._persister)
+            backoff=self._backoff, persister=self._persister,
+            silence_limit=self._silence_limit, max_pending=self._max_pending)
         watcher.start()
         try:
             try:
@@ -234,7 +259,8 @@ class ConfigClient(ConfigReader):
     def status(self) -> Status:
         """Connected / stale / revision / last error (see :class:`Status`)."""
         watcher = self._watcher
-        connected = watcher is not None and watcher.connected and self._state != "closed"
+        connected = (watcher is not None and watcher.connected and not watcher.silent
+                     and self._state != "closed")
         return Status(
             connected=connected,
             stale=not (connected and watcher is not None and watcher.fresh.is_set()),

@@ -1,11 +1,12 @@
 """Local fan-out of changes: callbacks and ``changes()`` iterators.
 
 The client opens one Watch stream and dispatches locally, as the contract
-asks. Callbacks run on the client's event loop, in revision order, after the
-cache already shows the change; an exception in a callback is logged and
-counted, never allowed to end the stream. A callback that is slow delays the
-next changes (the stream reads no further while it runs), so long work belongs
-in a task of its own.
+asks. Callbacks run on the client's event loop, one at a time, in revision
+order, after the cache already shows the change; an exception in a callback is
+logged and counted, never allowed to end the stream. The changes reach this
+module through ``_delivery.Delivery``, a bounded queue with a task of its own,
+so a slow callback delays the callbacks after it but not the reading of the
+stream (see that module for what happens when callbacks stay slow).
 
 Registration is copy-on-write under a lock, so ``subscribe`` and ``cancel``
 work from any thread (the synchronous facade needs that) while dispatch reads
@@ -202,18 +203,19 @@ class Dispatcher:
             stream.close()
 
     async def dispatch(self, changes: list[Change]) -> None:
-        """Deliver ``changes`` in order: callbacks (awaited), then stream queues."""
-        if not changes:
-            return
-        exact, other = self._exact, self._other
-        streams = list(self._streams)
+        """Deliver ``changes`` in order, each with :meth:`deliver`."""
         for change in changes:
-            for subscription in (*exact.get(change.path, ()), *other):
-                if subscription.active and _matches(subscription.matcher, change.path):
-                    await self._invoke(subscription, change)
-            for stream in streams:
-                if _matches(stream.matcher, change.path):
-                    stream._offer(change)
+            await self.deliver(change)
+
+    async def deliver(self, change: Change) -> None:
+        """Deliver one change: matching callbacks (awaited, in registration order), then
+        matching stream queues."""
+        for subscription in (*self._exact.get(change.path, ()), *self._other):
+            if subscription.active and _matches(subscription.matcher, change.path):
+                await self._invoke(subscription, change)
+        for stream in list(self._streams):
+            if _matches(stream.matcher, change.path):
+                stream._offer(change)
 
     async def _invoke(self, subscription: Subscription, change: Change) -> None:
         try:
