@@ -19,9 +19,10 @@ from aetcd import rpc
 
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.store.etcd import EtcdClient
-from configsvc.v1 import config_pb2, tenant_pb2, watch_pb2, watch_pb2_grpc
+from configsvc.v1 import auth_pb2, config_pb2, tenant_pb2, watch_pb2, watch_pb2_grpc
 from configsvc.watch.hub import WatchLimits
 from tests.helpers import Stack, auth_channel, ckey, close_stack, open_stack
+from tests.integration.auth.support import bind, new_key, unique
 from tests.integration.watch.test_watch import changed_keys, put, sel
 from tests.integration.watch.test_watch_faults import read_all, resume_revision
 
@@ -192,5 +193,58 @@ async def test_a_history_too_long_to_replay_is_reset(own_etcd: EtcdServer) -> No
         assert "too many to replay" in messages[-1].reset.message
         revisions = [r for r, _, _ in changed_keys(messages)]
         assert revisions == sorted(set(revisions)) and revisions[:1] in ([], [seen + 1])
+    finally:
+        await close_stack(second)
+
+
+async def test_a_history_replay_gives_only_what_the_caller_may_read(
+    own_etcd: EtcdServer,
+) -> None:
+    first = await start(own_etcd)
+    await first.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
+    name = unique("pub-reader")
+    key = await new_key(first, name)
+    await bind(first, f"key:{name}", auth_pb2.ROLE_VIEWER, "acme", key_prefix="pub.")
+    seen = await put(first, "acme", "pub.start")
+    readable = [await put(first, "acme", "pub.a")]
+    await put(first, "acme", "private.a")
+    readable.append(await put(first, "acme", "pub.b"))
+    await close_stack(first)
+
+    second = await start(own_etcd)
+    try:
+        async with auth_channel(second.address, key) as channel:
+            call = watch_pb2_grpc.WatchServiceStub(channel).Watch(
+                watch_pb2.WatchRequest(selectors=[sel("acme")], start_revision=seen + 1))
+            got = await read_through(call, second.server.mirror.first_revision)
+            call.cancel()
+        assert changed_keys(got) == [(readable[0], "pub.a", watch_pb2.CHANGE_TYPE_PUT),
+                                     (readable[1], "pub.b", watch_pb2.CHANGE_TYPE_PUT)]
+    finally:
+        await close_stack(second)
+
+
+async def test_live_changes_during_a_history_replay_follow_it_without_gap_or_duplicate(
+    own_etcd: EtcdServer,
+) -> None:
+    first = await start(own_etcd)
+    await first.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
+    seen = await put(first, "acme", "a")
+    missed = [await put(first, "acme", f"m{i}") for i in range(20)]
+    await close_stack(first)
+
+    second = await start(own_etcd)
+    try:
+        async def write() -> list[int]:
+            return [await put(second, "acme", f"live{i % 3}") for i in range(20)]
+
+        writer = asyncio.create_task(write())
+        call = resume(second, seen + 1)
+        live = await asyncio.wait_for(writer, 60)
+        got = await read_through(call, live[-1])
+        call.cancel()
+        revisions = [r for r, _, _ in changed_keys(got)]
+        assert revisions == missed + live
+        assert second.server.hub.stats.history_replays == 1
     finally:
         await close_stack(second)
