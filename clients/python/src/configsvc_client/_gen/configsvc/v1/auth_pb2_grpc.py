@@ -94,7 +94,9 @@ class AuthServiceServicer:
 
     def CreateApiKey(self, request, context):
         """CreateApiKey creates an API key and returns its secret once; only a
-        salted hash is stored.
+        salted hash is stored. Key names are unique and never reused:
+        ALREADY_EXISTS when a live or revoked key had the name, so role bindings
+        on key:<name> can never pass to another key.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
