@@ -292,8 +292,9 @@ class ConfigClient(ConfigReader):
         """Wait until the cache reflects ``revision`` (e.g. a ``put``'s); False on timeout.
 
         It covers reads (``get`` and the typed getters). Subscription callbacks and
-        change streams for that revision are delivered in order right after the cache
-        is updated, but an async callback may still be running when this returns.
+        change streams for that revision are delivered in order after the cache is
+        updated, by a task of their own (so a slow callback never stalls the stream):
+        they may not have run yet when this returns.
         """
         return await self._running_watcher().wait_revision(revision, timeout)
 

@@ -10,7 +10,10 @@ submitted to the loop and block the calling thread until they finish.
 Callbacks run on the client's thread, one at a time, in revision order:
 guard data they share with other threads, and never call a blocking method
 of this client from a callback (that would wait for the thread the callback
-occupies; it raises RuntimeError instead).
+occupies; it raises RuntimeError instead). A callback that blocks holds that
+thread and so the stream: :attr:`status`, computed from the clock, reports
+stale once the silence limit has passed, and the client resumes when the
+callback returns.
 
 The thread is a daemon so a forgotten client never keeps a process alive,
 but then nothing runs at interpreter exit: call :meth:`close` (or use
