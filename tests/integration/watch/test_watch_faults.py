@@ -7,19 +7,24 @@ plain grpc.aio client, the way any client library would.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import grpc
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from configsvc.auth.settings import AuthSettings, JwtSettings
 from configsvc.v1 import auth_pb2, watch_pb2, watch_pb2_grpc
 from configsvc.watch.hub import WatchLimits
-from tests.helpers import Stack, auth_channel, close_stack, open_stack
+from tests.helpers import ADMIN_KEY, Stack, auth_channel, bearer, close_stack, open_stack
 from tests.integration.auth.support import admin, bind, unique
 from tests.integration.watch.test_watch import put, sel
 
@@ -135,3 +140,33 @@ async def test_a_watch_held_with_an_expiring_key_ends_with_credential_expired(
     assert "credential expired" in details, details
     assert "maximum stream age" not in details
     assert resume_revision(err) > 0
+
+
+async def test_a_watch_held_with_an_expiring_jwt_ends_with_credential_expired(
+    stack: Stack, tenant: str, tmp_path: Path
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public: dict[str, object] = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+    public["kid"] = "k1"
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [public]}))
+    issuer, audience = "https://issuer.test", "configsvc"
+    settings = AuthSettings(bootstrap_admin_key=ADMIN_KEY, jwt=JwtSettings(
+        issuer=issuer, audience=audience, jwks_file=jwks))
+    other = await open_stack(stack.server.config.etcd_endpoints[0],
+                             stack.server.config.root_prefix, auth=settings)
+    try:
+        subject = unique("watcher")
+        await bind(other, f"jwt:{subject}", auth_pb2.ROLE_VIEWER, tenant)
+        token = jwt.encode({"iss": issuer, "aud": audience, "sub": subject,
+                            "exp": int(time.time()) + 3}, key, algorithm="RS256",
+                           headers={"kid": "k1"})
+        async with grpc.aio.insecure_channel(other.address) as channel:
+            call = watch_pb2_grpc.WatchServiceStub(channel).Watch(
+                watch_pb2.WatchRequest(selectors=[sel(tenant)]), metadata=bearer(token))
+            got, err = await read_all(call, timeout=30)
+    finally:
+        await close_stack(other)
+    assert got and got[0].WhichOneof("kind") == "progress"
+    assert err is not None and err.code() == grpc.StatusCode.UNAVAILABLE
+    assert "credential expired" in (err.details() or ""), err.details()
