@@ -266,12 +266,12 @@ class AuthAdmin:
                                             "key names marker"))
             if not changes:
                 continue
-            await self._writer.commit_records(
-                None, changes,
-                [audit("api-key-name", "upgrade", config_pb2.OPERATION_PUT, "upgrade",
-                       "API key names are now unique and never reused; reserved the names "
-                       "of existing and earlier keys", names=",".join(chunk))],
-                timeout=timeout)
+            # Only reservations are audited; the marker alone (a new installation) is not.
+            audits = [audit("api-key-name", "upgrade", config_pb2.OPERATION_PUT, "upgrade",
+                            "API key names are now unique and never reused; reserved the "
+                            "names of existing and earlier keys", names=",".join(chunk))
+                      ] if chunk else []
+            await self._writer.commit_records(None, changes, audits, timeout=timeout)
             reserved += len(chunk)
         return reserved
 
