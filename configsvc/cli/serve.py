@@ -116,6 +116,11 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
                       default=env("HTTP_BODY_TIMEOUT", str(HttpSettings.body_timeout)),
                       help="seconds a request body may take to arrive: then 408 (env "
                            "CONFIGSVC_HTTP_BODY_TIMEOUT; default %(default)s)")
+    http.add_argument("--http-send-timeout", type=positive_seconds,
+                      default=env("HTTP_SEND_TIMEOUT", str(HttpSettings.send_timeout)),
+                      help="seconds an answer may take to be sent: a client that stops "
+                           "reading is cut off (env CONFIGSVC_HTTP_SEND_TIMEOUT; default "
+                           "%(default)s)")
     http.add_argument("--http-max-body-bytes", type=int,
                       default=int(env("HTTP_MAX_BODY_BYTES", str(HttpSettings.max_body_bytes))),
                       help="largest request body after decompression: more is 413 (env "
@@ -199,6 +204,7 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig
         "ofrep_listen": args.ofrep_listen,
         "http": HttpSettings(header_timeout=args.http_header_timeout,
                              body_timeout=args.http_body_timeout,
+                             send_timeout=args.http_send_timeout,
                              max_body_bytes=args.http_max_body_bytes,
                              max_connections=args.http_max_connections),
     }

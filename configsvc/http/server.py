@@ -8,7 +8,8 @@
   ``keepalive_timeout`` is armed at connect and re-armed after each answer, and closes
   a connection whose handler is still waiting for a complete request, which is exactly
   a header timeout that also covers idle keep-alive connections;
-* the body is read by ``configsvc.http.body.read_body`` under ``body_timeout``;
+* the body is read by ``configsvc.http.body.read_body`` under ``body_timeout``, and the
+  answer sent under ``send_timeout`` (a client that stops reading is cut off);
 * at most ``max_connections`` connections: one more is answered 503 and closed
   before aiohttp sees it;
 * aiohttp's log lines for malformed HTTP (it answers those itself, 400 or 431) become
@@ -95,27 +96,57 @@ def error_answer(exc: ConfigsvcError, request: web.Request, render: Renderer
     return response
 
 
+#: Where ``HttpListener`` keeps its settings in the application, for ``guarded``.
+SETTINGS_KEY = web.AppKey("configsvc_http_settings", HttpSettings)
+
+
 def guarded(handler: Handler, render: Renderer = status_response) -> Handler:
-    """``handler`` as a route: bad headers, typed errors and bugs all answered cleanly."""
+    """``handler`` as a route: bad headers, typed errors and bugs all answered cleanly,
+    and the answer sent within the listener's ``send_timeout``."""
 
     async def route(request: web.Request) -> web.StreamResponse:
         try:
             check_headers(request.headers)
-            return await handler(request)
+            response = await handler(request)
         except ConfigsvcError as exc:
-            return error_answer(exc, request, render)
+            response = error_answer(exc, request, render)
         except (ConnectionError, web.HTTPException):
             raise  # the client left (aiohttp ends quietly); or a deliberate HTTP answer
         except Exception as exc:
             incident = uuid.uuid4().hex[:12]
             log.error("unhandled error in HTTP %s %s (incident %s)", request.method,
                       _shown(request.path, 200), incident, exc_info=exc)
-            return error_answer(HttpRequestError(
+            response = error_answer(HttpRequestError(
                 500, code_pb2.INTERNAL,
                 f"internal error (incident {incident}); the server log has the details"),
                 request, render)
+        settings = request.app.get(SETTINGS_KEY)
+        if settings is not None:
+            await _send(request, response, settings.send_timeout)
+        return response
 
     return route
+
+
+_SLOW_READERS = RateLimitedLog(log, interval=60.0)
+
+
+async def _send(request: web.Request, response: web.StreamResponse, timeout: float) -> None:
+    """Send ``response`` here rather than after the route returns (aiohttp then finds it
+    sent), so a client that stops reading is cut off after ``timeout``: aiohttp itself
+    waits for a full send buffer to drain for ever."""
+    try:
+        async with asyncio.timeout(timeout):
+            await response.prepare(request)
+            await response.write_eof()
+    except TimeoutError:
+        transport = request.transport
+        if transport is not None:
+            transport.abort()  # close() would wait for the unread answer to drain
+        _SLOW_READERS.note("HTTP client %s did not read its answer within %g s; connection "
+                           "aborted", request.remote, timeout)
+        # Returned all the same: aiohttp's own send then meets the aborted transport and
+        # ends the connection quietly (raising here would log an "Error handling request").
 
 
 _FRAMEWORK_CODES = {404: code_pb2.NOT_FOUND, 405: code_pb2.UNIMPLEMENTED,
@@ -241,6 +272,7 @@ class HttpListener:
     def __init__(self, app: web.Application, settings: HttpSettings) -> None:
         self.settings = settings
         app.middlewares.append(framework_errors)
+        app[SETTINGS_KEY] = settings
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, handler_cancellation=True,
             keepalive_timeout=settings.header_timeout, lingering_time=settings.linger,

@@ -29,12 +29,16 @@ class HttpSettings:
     max_connections: int = 1000
     """Open connections per listener; one more is answered 503 (``Retry-After: 1``) and
     closed at once, so a flood of idle connections cannot take every file descriptor."""
+    send_timeout: float = 30.0
+    """Seconds an answer may take to go out: a client that stops reading would hold its
+    connection, and the answer in memory, for ever (a slow read). Past it the connection
+    is aborted."""
     linger: float = 1.0
     """Seconds the server keeps reading (and discarding) a body it answered without
     reading fully (an error answer), so the client sees the answer instead of a reset."""
 
     def __post_init__(self) -> None:
-        for name in ("header_timeout", "body_timeout", "linger"):
+        for name in ("header_timeout", "body_timeout", "send_timeout", "linger"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"HttpSettings.{name} must be > 0 seconds")
         if self.max_body_bytes < 1 or self.max_connections < 1:

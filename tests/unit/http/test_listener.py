@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import hashlib
 import logging
+import socket
 import zlib
 from collections.abc import AsyncIterator
 
@@ -19,7 +20,9 @@ from configsvc.errors import NotFoundError
 from configsvc.http import HttpListener, HttpSettings, guarded, read_body, read_json
 
 LIMIT = 1000
-SETTINGS = HttpSettings(header_timeout=1.0, body_timeout=1.0, max_body_bytes=LIMIT)
+SETTINGS = HttpSettings(header_timeout=1.0, body_timeout=1.0, send_timeout=1.0,
+                        max_body_bytes=LIMIT)
+BIG = 16 << 20
 
 
 async def _echo(request: web.Request) -> web.Response:
@@ -39,6 +42,10 @@ async def _bug(request: web.Request) -> web.Response:
     raise ZeroDivisionError("a bug")
 
 
+async def _big(request: web.Request) -> web.Response:
+    return web.Response(body=b"b" * BIG)
+
+
 @pytest.fixture
 async def base() -> AsyncIterator[str]:
     app = web.Application()
@@ -46,6 +53,7 @@ async def base() -> AsyncIterator[str]:
     app.router.add_post("/json", guarded(_json))
     app.router.add_get("/things/{name}", guarded(_missing))
     app.router.add_get("/bug", guarded(_bug))
+    app.router.add_get("/big", guarded(_big))
     listener = HttpListener(app, SETTINGS)
     port = await listener.start("127.0.0.1:0")
     try:
@@ -149,6 +157,34 @@ def test_cli_options_reach_the_server_config() -> None:
     assert config.http == HttpSettings()
     config = config_from_args(build_parser().parse_args([
         "serve", "--http-header-timeout", "2.5", "--http-body-timeout", "3",
-        "--http-max-body-bytes", "4096", "--http-max-connections", "7"]))
+        "--http-send-timeout", "4", "--http-max-body-bytes", "4096",
+        "--http-max-connections", "7"]))
     assert config.http == HttpSettings(header_timeout=2.5, body_timeout=3.0,
-                                       max_body_bytes=4096, max_connections=7)
+                                       send_timeout=4.0, max_body_bytes=4096,
+                                       max_connections=7)
+
+
+async def test_a_client_that_stops_reading_is_cut_off(
+        base: str, caplog: pytest.LogCaptureFixture) -> None:
+    """A 16 MiB answer to a client that reads 64 KiB and stops: after ``send_timeout``
+    (1 s) the server aborts the connection instead of holding it and the answer."""
+    port = int(base.rsplit(":", 1)[1])
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 16)
+    try:
+        writer.write(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+        await writer.drain()
+        received = len(await reader.read(1 << 16))
+        await asyncio.sleep(3)  # reading nothing
+        try:
+            while chunk := await asyncio.wait_for(reader.read(1 << 20), 10):
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+    finally:
+        writer.close()
+    assert 0 < received < BIG
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert any("did not read its answer" in r.getMessage() for r in caplog.records)
