@@ -85,7 +85,7 @@ class WatchService:
         if resolving is not None:
             resolving.attach(sub, resumed=not send_snapshot)
         try:
-            if await _send_first(first, context, resolving):
+            if await self._send_first(sub, first, start_revision, context, resolving):
                 return
             del first
             message: bytes | End | None
@@ -109,6 +109,37 @@ class WatchService:
             self._hub.close(sub)
             if resolving is not None:
                 resolving.detach()
+
+    async def _send_first(self, sub: Subscription, first: Iterator[bytes | History],
+                          start_revision: int, context: grpc.aio.ServicerContext,
+                          resolving: ResolvingStream | None) -> bool:
+        """Send a stream's first messages (a coroutine of its own: it ends before the stream
+        idles, so it costs an idle stream nothing). True when the stream must end: its
+        history replay could not complete and ended with a RESET. Given up on (the client
+        stopped reading) in here, the stream ends with where these messages stopped."""
+        last: bytes | None = None
+        try:
+            for message in first:
+                if isinstance(message, History):
+                    # Closed at once if a write fails: that also ends its etcd watch.
+                    async with contextlib.aclosing(aiter(message)) as replay:
+                        async for item in replay:
+                            last = item
+                            await context.write(item if resolving is None
+                                                else await resolving.transform(item))
+                    if message.reset:
+                        return True
+                    continue
+                last = message
+                await context.write(message if resolving is None
+                                    else await resolving.transform(message))
+        except asyncio.CancelledError as cancelled:
+            resume = start_revision if last is None else (wire.resume_after(last) or 0)
+            ended = self._hub.give_up(sub, cancelled, resume)
+            if ended is None:
+                raise
+            raise ended from None
+        return False
 
     async def _ahead_of_etcd(self, start_revision: int,
                              context: grpc.aio.ServicerContext) -> bool:
@@ -159,26 +190,6 @@ class WatchService:
         finally:
             if timer is not None:
                 timer.cancel()
-
-
-async def _send_first(first: Iterator[bytes | History], context: grpc.aio.ServicerContext,
-                      resolving: ResolvingStream | None) -> bool:
-    """Send a stream's first messages (a coroutine of its own: it ends before the stream
-    idles, so it costs an idle stream nothing). True when the stream must end: its
-    history replay could not complete and ended with a RESET."""
-    for message in first:
-        if isinstance(message, History):
-            # Closed at once if the write fails: that also ends its etcd watch.
-            async with contextlib.aclosing(aiter(message)) as replay:
-                async for item in replay:
-                    await context.write(item if resolving is None
-                                        else await resolving.transform(item))
-            if message.reset:
-                return True
-            continue
-        await context.write(message if resolving is None
-                            else await resolving.transform(message))
-    return False
 
 
 def _end_with_credential(sub: Subscription, expires_at: float) -> None:

@@ -415,7 +415,8 @@ class WatchHub:
                 yield wire.changes(batch.revision, (wire.encode_change(k, i) for k, i in picked))
         yield wire.progress(revision)
 
-    def give_up(self, sub: Subscription, cancelled: BaseException) -> StreamEndedError | None:
+    def give_up(self, sub: Subscription, cancelled: BaseException,
+                resume: int | None = None) -> StreamEndedError | None:
         """The error that ends a stream whose sender ``tick`` cancelled (``GAVE_UP``), or
         None if ``cancelled`` came from elsewhere (the client went away, shutdown).
         Called by the sender in its ``except CancelledError``; it un-cancels the sender's
@@ -425,22 +426,29 @@ class WatchHub:
         RESET queued by ``_offer`` cannot reach it in band: HTTP/2 delivers a stream's
         messages in order. The cancelled write stays handed to gRPC, and the status the
         caller aborts with is queued behind it, so a client that reads again gets every
-        message up to that one, then this status and where to resume, instead of an
-        open stream that never says anything again.
+        message up to that one, then this status and where to resume, instead of an open
+        stream that never says anything again. ``resume`` is given by a sender still
+        sending its first messages (snapshot or replay): where they stopped, since the
+        queue only holds later ones; 0 inside a snapshot, which cannot be resumed.
         """
         if cancelled.args != (GAVE_UP,):
             return None
         task = asyncio.current_task()
         if task is not None:
             task.uncancel()
-        resume = sub.revision + 1
+        queued = sub.revision + 1
         while (message := sub.pop()) is not None:
             if isinstance(message, End):
-                resume = message.resume_revision or resume
-        return StreamEndedError(
-            f"the client stopped reading this stream: more than {self.limits.queue_limit} "
-            f"messages or {self.limits.queue_bytes} bytes waited and nothing could be sent "
-            f"for {self.limits.stuck_grace:g} s; resume from revision {resume}", resume)
+                queued = message.resume_revision or queued
+        if resume is None:
+            resume = queued
+        stopped = (f"the client stopped reading this stream: more than "
+                   f"{self.limits.queue_limit} messages or {self.limits.queue_bytes} bytes "
+                   f"waited and nothing could be sent for {self.limits.stuck_grace:g} s")
+        if not resume:
+            return StreamEndedError(f"{stopped}; it ended inside its snapshot: re-open "
+                                    "the stream with a snapshot", 0)
+        return StreamEndedError(f"{stopped}; resume from revision {resume}", resume)
 
     def reset_where(self, predicate: Callable[[Subscription], bool], reason: int,
                     message: str) -> int:

@@ -17,8 +17,8 @@ from configsvc.store.codec import key_message
 from configsvc.store.mirror import Item
 from configsvc.v1 import watch_pb2
 
-__all__ = ["changes", "encode_change", "progress", "reset", "resume_point", "snapshot_chunk",
-           "snapshot_end", "varint"]
+__all__ = ["changes", "encode_change", "progress", "reset", "resume_after", "resume_point",
+           "snapshot_chunk", "snapshot_end", "varint"]
 
 # Field tags: (field_number << 3) | wire_type; wire type 2 = length-delimited, 0 = varint.
 _RESP_SNAPSHOT = b"\x0a"
@@ -78,6 +78,20 @@ def _read_varint(data: bytes, at: int) -> tuple[int, int]:
         if byte < 0x80:
             return value, at
         shift += 7
+
+
+def resume_after(message: bytes) -> int | None:
+    """Where a client resumes once ``message`` (built here) is the last it got: the revision
+    after a ``changes``, ``progress`` or ``snapshot_end`` message's; None for other kinds
+    (a snapshot chunk: the client has no complete state to resume from)."""
+    tag = message[:1]
+    if tag not in (_RESP_CHANGES, _RESP_PROGRESS, _RESP_SNAPSHOT_END):
+        return None
+    _, at = _read_varint(message, 1)
+    if message[at:at + 1] != _REVISION:
+        return None
+    revision, _ = _read_varint(message, at + 1)
+    return revision + 1
 
 
 def resume_point(message: bytes) -> int | None:

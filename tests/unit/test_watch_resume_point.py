@@ -17,3 +17,12 @@ def test_other_kinds_have_no_resume_point() -> None:
     assert wire.resume_point(wire.snapshot_end(5)) is None
     assert wire.resume_point(wire.snapshot_chunk([])) is None
     assert wire.resume_point(wire.reset(watch_pb2.RESET_REASON_SLOW_CONSUMER, 1, 2, "x")) is None
+
+
+def test_resume_after_the_last_message_a_client_got() -> None:
+    change = watch_pb2.Change(type=watch_pb2.CHANGE_TYPE_DELETE).SerializeToString()
+    for revision in (1, 127, 128, 2**40):
+        assert wire.resume_after(wire.changes(revision, [change])) == revision + 1
+        assert wire.resume_after(wire.progress(revision)) == revision + 1
+        assert wire.resume_after(wire.snapshot_end(revision)) == revision + 1
+    assert wire.resume_after(wire.snapshot_chunk([])) is None  # inside a snapshot: none

@@ -248,3 +248,43 @@ async def test_live_changes_during_a_history_replay_follow_it_without_gap_or_dup
         assert second.server.hub.stats.history_replays == 1
     finally:
         await close_stack(second)
+
+
+async def test_a_client_that_stops_reading_during_a_history_replay_resumes_without_gap(
+    own_etcd: EtcdServer,
+) -> None:
+    """The history replay of a resume fills the client's flow-control window and the live
+    changes behind it overflow the stream's queue: the stream ends with the revision right
+    after the last replayed change the client got, and resuming there gives the rest."""
+    first = await start(own_etcd)
+    await first.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
+    seen = await put(first, "acme", "a")
+    big = '"' + "h" * 60_000 + '"'  # ~7 MB of history: more than HTTP/2 buffers unread
+    missed = [await put(first, "acme", f"m{i % 10}", big) for i in range(120)]
+    await close_stack(first)
+
+    second = await start(own_etcd, watch=WatchLimits(queue_limit=5, progress_interval=0.3,
+                                                     max_age=600, stuck_grace=0.5))
+    try:
+        hub = second.server.hub
+        call = resume(second, seen + 1)  # the client reads nothing for now
+        live = [await put(second, "acme", f"live{i}") for i in range(10)]
+        for _ in range(100):  # bounded: the grace is 0.5 s
+            if hub.stats.cancelled_stuck:
+                break
+            await asyncio.sleep(0.1)
+        assert hub.stats.history_replays == 1 and hub.stats.cancelled_stuck == 1
+        got, err = await read_all(call, timeout=30)
+        revisions = [r for r, _, _ in changed_keys(got)]
+        assert 0 < len(revisions) < len(missed)  # the client stopped it inside the replay
+        assert revisions == missed[:len(revisions)]
+        assert err is not None and err.code() == grpc.StatusCode.UNAVAILABLE
+        assert "stopped reading" in (err.details() or "")
+        handed_out = resume_revision(err)
+        assert handed_out == revisions[-1] + 1
+        rest = resume(second, handed_out)
+        more = await read_through(rest, live[-1])
+        rest.cancel()
+        assert revisions + [r for r, _, _ in changed_keys(more)] == missed + live
+    finally:
+        await close_stack(second)
