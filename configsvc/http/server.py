@@ -110,8 +110,12 @@ def guarded(handler: Handler, render: Renderer = status_response) -> Handler:
             response = await handler(request)
         except ConfigsvcError as exc:
             response = error_answer(exc, request, render)
-        except (ConnectionError, web.HTTPException):
-            raise  # the client left (aiohttp ends quietly); or a deliberate HTTP answer
+        except ConnectionError:
+            # The client left. Raising would make aiohttp log a traceback; an answer
+            # meets the closed transport and aiohttp ends the connection quietly.
+            return web.Response(status=499, reason="Client Closed Request")
+        except web.HTTPException:
+            raise  # a deliberate HTTP answer
         except Exception as exc:
             incident = uuid.uuid4().hex[:12]
             log.error("unhandled error in HTTP %s %s (incident %s)", request.method,
@@ -139,6 +143,8 @@ async def _send(request: web.Request, response: web.StreamResponse, timeout: flo
         async with asyncio.timeout(timeout):
             await response.prepare(request)
             await response.write_eof()
+    except ConnectionError:
+        pass  # the client left while the answer went out: aiohttp ends quietly
     except TimeoutError:
         transport = request.transport
         if transport is not None:

@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import logging
 import socket
+import struct
 import zlib
 from collections.abc import AsyncIterator
 
@@ -188,3 +189,22 @@ async def test_a_client_that_stops_reading_is_cut_off(
     assert 0 < received < BIG
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
     assert any("did not read its answer" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_client_that_leaves_mid_body_leaves_no_traceback(
+        base: str, caplog: pytest.LogCaptureFixture) -> None:
+    port = int(base.rsplit(":", 1)[1])
+    for linger_reset in (False, True):
+        sock = socket.socket()
+        if linger_reset:  # close with a TCP reset instead of a FIN
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.connect(("127.0.0.1", port))
+        _, writer = await asyncio.open_connection(sock=sock)
+        writer.write(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 900\r\n\r\n" + b"a" * 10)
+        await writer.drain()
+        await asyncio.sleep(0.3)  # the route is reading the body
+        writer.close()
+        await asyncio.sleep(0.3)
+    async with aiohttp.ClientSession() as http, http.post(f"{base}/echo", data=b"ok") as response:
+        assert response.status == 200
+    assert not [r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
