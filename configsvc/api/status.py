@@ -242,6 +242,13 @@ async def _abort_internal(context: grpc.aio.ServicerContext, method: str, exc: E
                         f"internal error (incident {incident}); the server log has the details")
 
 
+async def _abort_unimplemented(context: grpc.aio.ServicerContext, method: str) -> None:
+    """A generated servicer base class's method (one this server does not implement, such
+    as grpc-health's List): UNIMPLEMENTED, as gRPC answers an unknown method."""
+    await context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                        f"{method} is not implemented by this server")
+
+
 def wrap_unary(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
@@ -251,6 +258,8 @@ def wrap_unary(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
             await abort_with(context, exc)
         except grpc.aio.AbortError:
             raise
+        except NotImplementedError:
+            await _abort_unimplemented(context, method)
         except Exception as exc:
             await _abort_internal(context, method, exc)
         return None  # pragma: no cover - abort always raises
@@ -268,6 +277,8 @@ def wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Any]
             await abort_with(context, exc)
         except grpc.aio.AbortError:
             raise
+        except NotImplementedError:
+            await _abort_unimplemented(context, method)
         except Exception as exc:
             await _abort_internal(context, method, exc)
 

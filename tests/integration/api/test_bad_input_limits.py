@@ -237,7 +237,7 @@ async def test_deep_targeting_is_refused_at_write(stack: Stack, tenant: str,
 
 async def test_targeting_at_the_depth_limit_is_served(stack: Stack, tenant: str) -> None:
     document = json.loads(json.dumps(_FLAGS))
-    document["flags"]["on"]["targeting"] = _nested_targeting(31)  # 62 levels + the string
+    document["flags"]["on"]["targeting"] = _nested_targeting(32)  # 64 levels: the limit
     await _put_flags(stack, tenant, document)
     stub = evaluation_pb2_grpc.ServiceStub(stack.channel)
     answer = await stub.ResolveBoolean(ev.ResolveBooleanRequest(flag_key="on"),
