@@ -13,7 +13,12 @@ from typing import Any
 import grpc
 
 from configsvc.api import pagination, requests
-from configsvc.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
+from configsvc.errors import (
+    ConflictError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+)
 from configsvc.hier.guard import WriteGuard
 from configsvc.hier.listing import ListFilter
 from configsvc.hier.resolver import MirrorSource, ScopeCache, input_fingerprint, resolve_scope
@@ -38,6 +43,11 @@ _PUT_REVISION = b"\x10"  # PutResponse.revision (field 2, varint); entry is fiel
 LIST_DEFAULT, LIST_MAX = 100, 1000
 HISTORY_DEFAULT, HISTORY_MAX = 50, 1000
 BATCH_MAX = 1000
+#: Refusals that a retry of an already committed write can meet (the state moved on since
+#: its first attempt: a schema, the key's revision, the value gone): the write's request id,
+#: if remembered, answers the first result instead. Checked only then, so a first attempt
+#: costs no extra etcd read; the write's Txn itself refuses a second commit of an id.
+_REFUSALS = (InvalidArgumentError, FailedPreconditionError, NotFoundError, ConflictError)
 
 
 @dataclass(frozen=True)
@@ -227,9 +237,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         check_value(parsed, key=key.key)
         labels = validate_labels(request.labels)
         options = self._write_options(request, context, labels, operation="Put", key=key)
-        # A retry of a remembered request answers its first result, whatever changed since.
-        result = await self._writer.replay(key, options)
-        if result is None:
+        try:
             # Schemas and rules judge the value as written (secret references, not ciphertext).
             self._guard.enforce(key.tenant, {key: request.value}, options.reason)
             value = request.value
@@ -237,6 +245,8 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
                 # References must exist; sensitive places are stored as transit ciphertext.
                 value = await self._secrets.prepare_parsed(key, value, parsed, options.timeout)
             result = await self._writer.put(key, value, options)
+        except _REFUSALS as refused:
+            result = await self._writer.replay_or_raise(key, options, refused)
         item = self._mirror.lookup(key.tenant, key.environment, key.service, key.key)
         if item is not None and item.entry.mod_revision == result.revision:
             # Read-your-writes waited until the mirror applied the change, so it has
@@ -250,11 +260,12 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
     ) -> config_pb2.DeleteResponse:
         key = requests.config_key(request)
         options = self._write_options(request, context, operation="Delete", key=key)
-        result = await self._writer.replay(key, options)
-        if result is None:
+        try:
             if self._mirror.tenant(key.tenant) is not None:
                 self._guard.enforce(key.tenant, {key: None}, options.reason)
             result = await self._writer.delete(key, options)
+        except _REFUSALS as refused:
+            result = await self._writer.replay_or_raise(key, options, refused)
         return config_pb2.DeleteResponse(
             previous=result.previous, revision=result.revision, version=result.version
         )
@@ -266,8 +277,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         to_version = requests.positive("to_version", request.to_version)
         options = self._write_options(request, context, operation="Rollback", key=key)
         self._require_tenant(key.tenant)
-        result = await self._writer.replay(key, options)
-        if result is None:
+        try:
             target = await self._writer.history_record(key, to_version,
                                                        timeout=options.timeout)
             if target.operation != config_pb2.OPERATION_DELETE:
@@ -275,6 +285,8 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
                 _refuse_plain_sensitive(self._guard.states.get(key.tenant).registry, key,
                                         target.value, to_version)
             result = await self._writer.rollback(key, to_version, options)
+        except _REFUSALS as refused:
+            result = await self._writer.replay_or_raise(key, options, refused)
         return config_pb2.RollbackResponse(entry=result.entry, revision=result.revision)
 
     # ------------------------------------------------------------------ resolve

@@ -301,7 +301,7 @@ class Writer:
         try:
             return await self._write(key, options, options.timeout, change)
         except (ConflictError, NotFoundError) as refused:
-            return await self._replay_or_raise(key, options, refused)
+            return await self.replay_or_raise(key, options, refused)
 
     async def delete(self, key: ConfigKey, options: WriteOptions) -> WriteResult:
         def change(current: Current, _version: int) -> Change:
@@ -313,7 +313,7 @@ class Writer:
         try:
             return await self._write(key, options, options.timeout, change, guess_absent=False)
         except (ConflictError, NotFoundError) as refused:
-            return await self._replay_or_raise(key, options, refused)
+            return await self.replay_or_raise(key, options, refused)
 
     async def rollback(
         self, key: ConfigKey, to_version: int, options: WriteOptions
@@ -335,23 +335,24 @@ class Writer:
         try:
             return await self._write(key, options, deadline.left(), change)
         except (ConflictError, NotFoundError) as refused:
-            return await self._replay_or_raise(key, options, refused)
+            return await self.replay_or_raise(key, options, refused)
 
     async def replay(self, key: ConfigKey, options: WriteOptions) -> WriteResult | None:
         """The first result of this write if its request id is remembered, else None.
 
-        Servicers ask before validating against current state (schemas, the
-        rollback target, the key's revision), so a retry answers what the
-        first attempt did even if that state moved on. FAILED_PRECONDITION
-        when the id belongs to another request.
+        Asked after a refusal that a retry can meet because state moved on
+        since its first attempt (schemas, the rollback target, the key's
+        revision), so the retry answers what the first attempt did. A retry
+        that passes validation is caught by its Txn's compare on the id.
+        FAILED_PRECONDITION when the id belongs to another request.
         """
         if options.request is None:
             return None
         found = await self.requests.find(key.tenant, options.request, options.timeout)
         return None if found is None else await self._replayed(key, found, options.timeout)
 
-    async def _replay_or_raise(self, key: ConfigKey, options: WriteOptions,
-                               refused: Exception) -> WriteResult:
+    async def replay_or_raise(self, key: ConfigKey, options: WriteOptions,
+                              refused: Exception) -> WriteResult:
         """After a refusal (conflict, not found): a concurrent first attempt of the same
         request may have committed meanwhile, and then its result is the answer."""
         replayed = await self.replay(key, options)

@@ -26,7 +26,14 @@ from configsvc.store import idempotency
 from configsvc.store.etcd import prefix_range_end
 from configsvc.store.idempotency import IdempotencySettings
 from configsvc.store.writer import WriteOptions, Writer
-from configsvc.v1 import config_pb2, config_pb2_grpc, tenant_pb2, tenant_pb2_grpc
+from configsvc.v1 import (
+    config_pb2,
+    config_pb2_grpc,
+    tenant_pb2,
+    tenant_pb2_grpc,
+    validation_pb2,
+    validation_pb2_grpc,
+)
 from tests.helpers import ADMIN_KEY, Stack, auth_channel, ckey, close_stack, open_stack
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -81,6 +88,24 @@ async def test_the_same_id_with_another_request_is_refused(stack: Stack, tenant:
         await stack.config.Put(put(key, "10", "not an id!"))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "request_id" in err.value.details()
+    assert await history(stack, key) == [1]
+
+
+async def test_a_retry_is_answered_even_when_a_schema_now_refuses_it(
+        stack: Stack, tenant: str) -> None:
+    """The first attempt committed; then a schema made the value invalid. The retry is
+    the same logical write: it gets the first result, not INVALID_ARGUMENT."""
+    key = ckey(tenant, "n.count")
+    first = await stack.config.Put(put(key, "10", "schema-1"))
+    validation = validation_pb2_grpc.ValidationServiceStub(  # type: ignore[no-untyped-call]
+        stack.channel)
+    await validation.PutSchema(validation_pb2.PutSchemaRequest(
+        tenant=tenant, name="strings", pattern="n.*", schema='{"type": "string"}', force=True))
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # a new write is judged by the schema
+        await stack.config.Put(put(key, "11", "schema-2"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    again = await stack.config.Put(put(key, "10", "schema-1"))
+    assert (again.revision, again.entry) == (first.revision, first.entry)
     assert await history(stack, key) == [1]
 
 

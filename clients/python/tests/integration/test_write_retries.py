@@ -35,18 +35,20 @@ def stall_first_answers(monkeypatch: pytest.MonkeyPatch, count: int) -> list[int
 
 
 def record_request_ids(monkeypatch: pytest.MonkeyPatch, stall: float = 0.0) -> list[str]:
-    """Record the request id of every write the server is asked for (optionally stalling
-    each before it starts, past the client's deadline: nothing is written then)."""
-    real = Writer.replay
+    """Record the request id of every Put the server's writer is asked to commit
+    (optionally stalling each before it starts, past the client's deadline: nothing is
+    written then)."""
+    real = Writer.put
     seen: list[str] = []
 
-    async def replay(self: Writer, key: ConfigKey, options: WriteOptions) -> WriteResult | None:
+    async def put(self: Writer, key: ConfigKey, value: str,
+                  options: WriteOptions) -> WriteResult:
         seen.append(options.request.value if options.request is not None else "")
         if stall:
             await asyncio.sleep(stall)
-        return await real(self, key, options)
+        return await real(self, key, value, options)
 
-    monkeypatch.setattr(Writer, "replay", replay)
+    monkeypatch.setattr(Writer, "put", put)
     return seen
 
 
