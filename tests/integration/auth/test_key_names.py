@@ -8,6 +8,7 @@ installation whose keys predate the name records.
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import grpc
@@ -15,11 +16,19 @@ import pytest
 from aetcd import rpc
 
 from configsvc.auth.settings import AuthSettings
+from configsvc.cli.main import main
 from configsvc.store.etcd import EtcdClient, prefix_range_end
 from configsvc.store.keyspace import Keyspace
 from configsvc.v1 import auth_pb2, auth_pb2_grpc
-from tests.helpers import Stack, auth_channel, close_stack, open_stack
+from tests.helpers import ADMIN_KEY, Stack, auth_channel, close_stack, open_stack
 from tests.integration.auth.support import admin, bind, channel_for, new_key, unique
+
+
+async def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
 
 
 async def code_of_create(stack: Stack, name: str) -> grpc.StatusCode:
@@ -142,3 +151,24 @@ async def test_an_upgraded_installation_reserves_the_names_it_used(stack: Stack)
             assert made.api_key.name == "fresh"
     finally:
         await close_stack(upgraded)
+
+
+async def test_the_cli_says_why_a_name_cannot_be_reused(
+        stack: Stack, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CONFIGSVC_API_KEY", ADMIN_KEY)
+    server = ("--server", stack.address)
+    name = unique("cli")
+    code, out, err = await run(capsys, "auth", "key-create", name, *server)
+    assert code == 0, err
+    listed = await admin(stack).ListApiKeys(auth_pb2.ListApiKeysRequest())
+    [key_id] = [k.id for k in listed.api_keys if k.name == name]
+    code, out, err = await run(capsys, "auth", "key-revoke", key_id, *server)
+    assert code == 0, err
+    code, out, err = await run(capsys, "auth", "key-create", name, *server)
+    assert code != 0 and not out
+    assert f"the API key name '{name}' was already used by key {key_id}" in err
+    assert "names are never reused" in err
+    with pytest.raises(SystemExit):
+        main(["auth", "key-create", "--help"])
+    assert "never reused" in " ".join(capsys.readouterr().out.split())
