@@ -45,7 +45,7 @@ def decode(token: str, kind: str, scope: tuple[str, ...], field: str = "page_tok
             and body.get("f") == _fingerprint(kind, scope)
             and isinstance(body.get("p"), str)
         )
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # RecursionError: [[[[... forged
         valid = False
     if not valid:
         raise InvalidArgumentError.single(

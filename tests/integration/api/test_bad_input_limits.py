@@ -337,3 +337,14 @@ async def test_batch_get_with_300_bad_keys(stack: Stack, tenant: str) -> None:
     total = _total(err)
     assert total == 300
     _assert_capped(err, total)
+
+
+async def test_deeply_nested_forged_page_token(stack: Stack, tenant: str) -> None:
+    """A page token is base64 JSON: one nested 1,530 deep once overflowed the parser."""
+    import base64  # noqa: PLC0415
+
+    token = base64.urlsafe_b64encode(b"[" * 1530).decode().rstrip("=")
+    err = await expect(stack.config.List(config_pb2.ListRequest(tenant=tenant,
+                                                                page_token=token)),
+                       grpc.StatusCode.INVALID_ARGUMENT)
+    assert "page_token" in (err.details() or "")

@@ -15,6 +15,7 @@ run, printed; ``FUZZ_SEED`` picks it), a few thousand requests in all.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import math
 import os
@@ -63,6 +64,7 @@ _STRINGS = [
     "t1/prod", "%2f", "' OR 1=1 --", "http://127.0.0.1:9/hook", "https://127.0.0.1:9/",
     '{"flags": {"f": {"state": "ENABLED", "variants": {"a": 1}, "defaultVariant": "a"}}}',
     '{"type": "object", "properties": {"a": {"type": "integer"}}}', '{"==": [1, 1]}',
+    base64.urlsafe_b64encode(b"[" * 1530).decode(),  # a forged page token, deeply nested
 ]
 _FLAG_SET = ('{"flags": {"on": {"state": "ENABLED", "variants": {"t": true, "f": false}, '
              '"defaultVariant": "t", "targeting": {"if": [{"==": [{"var": "n"}, 1]}, "f", '
