@@ -21,6 +21,14 @@ DEFAULT_RETENTION = 60
 #: (tenant, environment, flag, variant, reason); variant "" when none (default/disabled/error).
 CountKey = tuple[str, str, str, str, str]
 
+#: The flag name that evaluations of flags a set does not define are counted under. A caller
+#: chooses the keys it asks for, so counting each under its own name would let any reader grow
+#: these counters (and /metrics) without bound with random keys; defined flags are bounded by
+#: the flag sets' own size limits.
+UNKNOWN_FLAG = "(unknown)"
+#: The reason evaluations of undefined flags carry (flagd's error code).
+FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
+
 
 @dataclass(frozen=True, slots=True)
 class Count:
@@ -52,6 +60,8 @@ class FlagAnalytics:
 
     def record(self, tenant: str, environment: str, flag: str, variant: str | None,
                reason: str) -> None:
+        if reason == FLAG_NOT_FOUND:
+            flag = UNKNOWN_FLAG
         key = (tenant, environment, flag, variant or "", reason)
         self._bucket()[key] += 1
         self._totals[key] += 1

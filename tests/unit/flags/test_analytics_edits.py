@@ -87,3 +87,15 @@ def test_enrich_keeps_what_the_caller_set() -> None:
     assert str(ref) == "acme/prod"
     assert selector.resolve((), "acme/dev", "").environment == "dev"
     assert selector.resolve((), "", "acme/prod") == ref
+
+
+def test_undefined_flags_are_counted_under_one_name() -> None:
+    """Random keys a caller asks for must not grow the counters (or /metrics) one row each."""
+    analytics = FlagAnalytics(clock=lambda: 600.0)
+    for index in range(1000):
+        analytics.record("t", "prod", f"random-{index}", None, "FLAG_NOT_FOUND")
+    analytics.record("t", "prod", "real", "on", "STATIC")
+    rows = analytics.window("t", "prod", 60)
+    assert [(r.flag, r.reason, r.count) for r in rows] == [
+        ("(unknown)", "FLAG_NOT_FOUND", 1000), ("real", "STATIC", 1)]
+    assert analytics.prometheus().count("configsvc_flag_evaluations_total{") == 2
