@@ -79,8 +79,7 @@ class WatchService:
                                     send_snapshot=send_snapshot,
                                     access=caller.access if caller else None, owner=caller,
                                     peer=context.peer())
-        if caller is not None and caller.principal.expires_at is not None:
-            _end_with_credential(sub, caller.principal.expires_at)
+        _end_with_credential(sub, caller)
         sub.sender = asyncio.current_task()
         if resolving is not None:
             resolving.attach(sub, resumed=not send_snapshot)
@@ -98,8 +97,9 @@ class WatchService:
                     if message.message:
                         raise StreamEndedError(message.message, message.resume_revision)
                     return
-                await context.write(message if resolving is None
-                                    else await resolving.transform(message))
+                if resolving is not None:
+                    message = await self._resolve(sub, message, resolving)
+                await context.write(message)
         except asyncio.CancelledError as cancelled:
             ended = self._hub.give_up(sub, cancelled)
             if ended is None:
@@ -124,15 +124,15 @@ class WatchService:
                     # Closed at once if a write fails: that also ends its etcd watch.
                     async with contextlib.aclosing(aiter(message)) as replay:
                         async for item in replay:
-                            last = item
-                            await context.write(item if resolving is None
-                                                else await resolving.transform(item))
+                            out = item if resolving is None else await resolving.transform(item)
+                            last = item  # handed to gRPC from here on
+                            await context.write(out)
                     if message.reset:
                         return True
                     continue
+                out = message if resolving is None else await resolving.transform(message)
                 last = message
-                await context.write(message if resolving is None
-                                    else await resolving.transform(message))
+                await context.write(out)
         except asyncio.CancelledError as cancelled:
             resume = start_revision if last is None else (wire.resume_after(last) or 0)
             ended = self._hub.give_up(sub, cancelled, resume)
@@ -140,6 +140,18 @@ class WatchService:
                 raise
             raise ended from None
         return False
+
+    async def _resolve(self, sub: Subscription, message: bytes,
+                       resolving: ResolvingStream) -> bytes:
+        """``message`` with its secrets resolved. Given up on (the client stopped reading)
+        while Vault answers, the stream resumes at this message: it never reached gRPC."""
+        try:
+            return await resolving.transform(message)
+        except asyncio.CancelledError as cancelled:
+            ended = self._hub.give_up(sub, cancelled, wire.resume_point(message))
+            if ended is None:
+                raise
+            raise ended from None
 
     async def _ahead_of_etcd(self, start_revision: int,
                              context: grpc.aio.ServicerContext) -> bool:
@@ -192,10 +204,12 @@ class WatchService:
                 timer.cancel()
 
 
-def _end_with_credential(sub: Subscription, expires_at: float) -> None:
+def _end_with_credential(sub: Subscription, caller: principal.Caller | None) -> None:
     """The stream ends (the client resumes and re-authenticates) when its credential
     does; the hub names that reason when the deadline it reaches is the credential's."""
-    sub.deadline = min(sub.deadline, time.monotonic() + expires_at - time.time())
+    if caller is not None and caller.principal.expires_at is not None:
+        left = caller.principal.expires_at - time.time()
+        sub.deadline = min(sub.deadline, time.monotonic() + left)
 
 
 def _decode(data: bytes) -> watch_pb2.WatchRequest:

@@ -442,9 +442,10 @@ class WatchHub:
                 queued = message.resume_revision or queued
         if resume is None:
             resume = queued
-        stopped = (f"the client stopped reading this stream: more than "
-                   f"{self.limits.queue_limit} messages or {self.limits.queue_bytes} bytes "
-                   f"waited and nothing could be sent for {self.limits.stuck_grace:g} s")
+        stopped = (f"nothing could be sent on this stream for {self.limits.stuck_grace:g} s "
+                   f"while more than {self.limits.queue_limit} messages or "
+                   f"{self.limits.queue_bytes} bytes waited: the client stopped reading "
+                   "(or resolving its secrets stalled)")
         if not resume:
             return StreamEndedError(f"{stopped}; it ended inside its snapshot: re-open "
                                     "the stream with a snapshot", 0)

@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import grpc
+import hvac
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -22,11 +26,24 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from configsvc.auth.settings import AuthSettings, JwtSettings
-from configsvc.v1 import auth_pb2, watch_pb2, watch_pb2_grpc
+from configsvc.devstack.etcd import EtcdServer
+from configsvc.devstack.openbao import OpenBaoDevServer
+from configsvc.secrets.settings import VaultAuth, VaultSettings
+from configsvc.v1 import auth_pb2, config_pb2, tenant_pb2, watch_pb2, watch_pb2_grpc
 from configsvc.watch.hub import WatchLimits
-from tests.helpers import ADMIN_KEY, Stack, auth_channel, bearer, close_stack, open_stack
+from tests.helpers import (
+    ADMIN_KEY,
+    Stack,
+    auth_channel,
+    bearer,
+    ckey,
+    close_stack,
+    open_stack,
+    secret_settings,
+)
 from tests.integration.auth.support import admin, bind, unique
-from tests.integration.watch.test_watch import put, sel
+from tests.integration.secrets.support import READER, install_callers, ref, text
+from tests.integration.watch.test_watch import changed_keys, put, sel
 
 
 @pytest.fixture
@@ -170,3 +187,74 @@ async def test_a_watch_held_with_an_expiring_jwt_ends_with_credential_expired(
     assert got and got[0].WhichOneof("kind") == "progress"
     assert err is not None and err.code() == grpc.StatusCode.UNAVAILABLE
     assert "credential expired" in (err.details() or ""), err.details()
+
+
+@contextmanager
+def stopped(process: OpenBaoDevServer) -> Iterator[None]:
+    """SIGSTOP the test's own OpenBao (by its pid: it answers nothing, connections stay
+    open); SIGCONT on exit whatever happens."""
+    pid = process.pid
+    assert pid is not None and process.running
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+async def test_a_stream_given_up_on_while_vault_stalls_resumes_at_the_unsent_change(
+    etcd: EtcdServer, openbao: OpenBaoDevServer, own_bao: OpenBaoDevServer
+) -> None:
+    """A resolving stream's sender waits on a hung Vault while changes pile up behind it:
+    the stream ends with the revision of the change it never handed to gRPC (not the
+    first one the queue dropped), so resuming there skips nothing."""
+    root = f"/configsvc-vault-stall-{os.getpid()}"
+    for bao in (openbao, own_bao):  # the writer checks references against the other one
+        client = hvac.Client(url=bao.address, token=bao.token)
+        client.secrets.kv.v2.create_or_update_secret(path="app/stall",
+                                                     secret={"password": "s3cret"})
+        client.adapter.close()
+    writer = await open_stack(etcd.endpoint, root, secrets=secret_settings(openbao))
+    watcher = await open_stack(
+        etcd.endpoint, root,
+        secrets=secret_settings(own_bao, cache_ttl=0.0, vault=VaultSettings(
+            address=own_bao.address, auth=VaultAuth(token=own_bao.token), timeout=20.0)),
+        watch=WatchLimits(queue_limit=5, progress_interval=0.3, max_age=600,
+                          stuck_grace=0.5))
+    try:
+        await install_callers(writer)
+        await writer.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
+        stub = watch_pb2_grpc.WatchServiceStub(watcher.channel)
+        call = stub.Watch(watch_pb2.WatchRequest(selectors=[sel("acme")],
+                                                 resolve_secrets=True), metadata=READER)
+        assert (await call.read()).WhichOneof("kind") == "progress"
+        hub = watcher.server.hub
+        with stopped(own_bao):
+            secret = await writer.config.Put(config_pb2.PutRequest(
+                key=ckey("acme", "db"), value=text(ref("app/stall"))))
+            plain = [await put(writer, "acme", f"k{i}") for i in range(10)]
+            for _ in range(100):  # bounded: the grace is 0.5 s
+                if hub.stats.cancelled_stuck:
+                    break
+                await asyncio.sleep(0.1)
+            assert hub.stats.cancelled_stuck == 1
+            got, err = await read_all(call, timeout=30)
+        assert changed_keys(got) == []
+        assert err is not None and err.code() == grpc.StatusCode.UNAVAILABLE
+        assert resume_revision(err) == secret.revision
+        resumed = stub.Watch(watch_pb2.WatchRequest(
+            selectors=[sel("acme")], resolve_secrets=True, start_revision=secret.revision),
+            metadata=READER)
+        more: list[watch_pb2.WatchResponse] = []
+        while not more or more[-1].WhichOneof("kind") != "changes" or (
+                more[-1].changes.revision < plain[-1]):
+            message = await asyncio.wait_for(resumed.read(), 30)
+            assert message.WhichOneof("kind") in ("changes", "progress"), message
+            more.append(message)
+        resumed.cancel()
+        assert [r for r, _, _ in changed_keys(more)] == [secret.revision, *plain]
+        first = more[0].changes.changes[0]
+        assert first.key.key == "db" and json.loads(first.entry.value) == "s3cret"
+    finally:
+        await close_stack(watcher)
+        await close_stack(writer)
