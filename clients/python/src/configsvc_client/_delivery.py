@@ -68,6 +68,7 @@ class Delivery:
         self._seen: dict[Key, Entry] | None = None
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopped = False
 
     @property
     def pending(self) -> int:
@@ -80,6 +81,8 @@ class Delivery:
 
     async def stop(self) -> None:
         """Stop delivering (queued changes are dropped); callable from a callback."""
+        self._stopped = True
+        self._wakeup.set()  # a task stopped from its own callback ends after it
         task, self._task = self._task, None
         if task is not None and task is not asyncio.current_task():
             task.cancel()
@@ -94,7 +97,7 @@ class Delivery:
 
     def publish(self, changes: list[Change]) -> None:
         """Queue changes the cache already shows (called by the reader, never blocks)."""
-        if not changes:
+        if not changes or self._stopped:
             return
         if self._seen is not None:
             return  # coalescing: the net difference computed later includes these
@@ -115,11 +118,11 @@ class Delivery:
         self._wakeup.set()
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopped:
             await self._wakeup.wait()
             self._wakeup.clear()
             delivered = 0
-            while self._queue or self._seen is not None:
+            while (self._queue or self._seen is not None) and not self._stopped:
                 if self._seen is not None:
                     batch = diff(self._seen, self._cache.entries(), self._cache.revision)
                     self._seen = None

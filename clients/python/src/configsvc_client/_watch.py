@@ -170,6 +170,9 @@ class Watcher:
         self.silence_limit = silence_limit
         self._heard_at = time.monotonic()
         """When the current stream was opened or last delivered a message (monotonic)."""
+        self._suspect = False
+        """A stream went silent and no message arrived since: a resumed stream must hear
+        from the server before it counts as live (see _settle)."""
         self._backoff = backoff
         self._persister = persister
         self._metadata = metadata
@@ -355,6 +358,7 @@ class Watcher:
         try:
             async for response in call:
                 self._heard_at = time.monotonic()
+                self._suspect = False
                 if self._stopping:
                     break
                 if self._on_message(stream, response, pending):
@@ -410,10 +414,13 @@ class Watcher:
             return True
         return False
 
+    def _silence_message(self) -> str:
+        return (f"no message from the server for {self.silence_limit:g}s (the silence "
+                f"limit; heartbeats were due) on a stream it may have given up on")
+
     def _silenced(self, stream: _Stream) -> _Outcome:
-        message = (f"no message from the server for {self.silence_limit:g}s (the silence "
-                   f"limit; heartbeats were due) on a stream it may have given up on")
-        return _Outcome(stream.live, error=ConfigError(message), resumed=stream.resumed)
+        return _Outcome(stream.live, error=ConfigError(self._silence_message()),
+                        resumed=stream.resumed)
 
     async def _watchdog(self, call: Any, stream: _Stream) -> None:
         """Cancel the call once nothing has arrived for ``silence_limit`` seconds.
@@ -437,9 +444,11 @@ class Watcher:
                         continue
                 continue
             stream.silenced = True
+            self._suspect = True
             self.stats.silent_streams += 1
             self.connected = False
             self.fresh.clear()
+            self.last_error = self._silence_message()
             log.warning("configsvc watch stream silent for %.1fs (limit %gs); cancelling it "
                         "and resuming at revision %d", time.monotonic() - self._heard_at,
                         limit, self.cache.revision + 1)
@@ -453,14 +462,17 @@ class Watcher:
         or a heartbeat (seconds later). Refusals (RESET, NOT_FOUND,
         UNAVAILABLE while its mirror is down...) come at once, so a stream
         still open ``RESUME_SETTLE`` seconds after the request went out was
-        accepted.
+        accepted. Not after a silence, though (``_suspect``): then the
+        first message (at the latest the next heartbeat) makes it live.
         """
         try:
             await call.wait_for_connection()
         except grpc.aio.AioRpcError:
             return  # the read loop sees the same error
         await asyncio.sleep(RESUME_SETTLE)
-        if not stream.ended and not self._stopping:
+        # After a silent stream the connection itself is in doubt: a stopped server still
+        # has the kernel accept and buffer a new stream, so only a message proves it live.
+        if not stream.ended and not self._stopping and not self._suspect:
             self._go_live(stream)
 
     def _go_live(self, stream: _Stream) -> None:

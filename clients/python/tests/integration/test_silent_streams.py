@@ -238,7 +238,8 @@ async def test_a_server_that_goes_silent_without_closing(etcd: EtcdServer) -> No
                 client.subscribe("acme/prod/api/", seen.append, prefix=True)
                 assert await client.wait_fresh(timeout=15)
                 await asyncio.sleep(3 * PROGRESS)  # heartbeats keep a quiet stream fresh
-                assert not client.status.stale, client.status
+                await eventually(lambda: not client.status.stale, timeout=15,
+                                 what="fresh on a quiet stream")
 
                 _signal_all(process, signal.SIGSTOP)
                 try:
@@ -247,8 +248,19 @@ async def test_a_server_that_goes_silent_without_closing(etcd: EtcdServer) -> No
                     expected = await writer.values("acme")
                     await eventually(lambda: _ok_within_bound(client, expected),
                                      timeout=BOUND, what="stale while the server is stopped")
+                    # The stale status comes from the clock; the watchdog that cancels the
+                    # call and names the silence runs right after.
+                    await eventually(lambda: "silence" in (client.status.last_error or ""),
+                                     timeout=BOUND, what="the silence named")
                     assert client.status.stale and not client.status.connected
-                    assert "silence" in (client.status.last_error or ""), client.status
+                    # And it stays stale while the server is stopped (the kernel still
+                    # accepts new streams; none of them may count as live), 2 s of samples.
+                    fresh_samples = []
+                    for _ in range(40):
+                        await asyncio.sleep(0.05)
+                        if not client.status.stale:
+                            fresh_samples.append(client.status)
+                    assert fresh_samples == []
                 finally:
                     _signal_all(process, signal.SIGCONT)
 

@@ -21,7 +21,7 @@ from clients.python.tests.unit.test_watch_protocol import (
 )
 from configsvc_client import Backoff, Change, ConfigClient, Entry, Key
 from configsvc_client._delivery import Delivery
-from configsvc_client._watch import Watcher, silence_limit
+from configsvc_client._watch import RESUME_SETTLE, Watcher, silence_limit
 from configsvc_client.cache import Cache, RawChange
 from configsvc_client.errors import InvalidArgumentError
 from configsvc_client.model import ChangeType
@@ -54,6 +54,23 @@ async def test_changes_under_the_bound_are_delivered_one_by_one_in_order() -> No
         assert stats.deliveries_coalesced == 0 and delivery.pending == 0
     finally:
         await delivery.stop()
+
+
+async def test_a_callback_may_stop_the_delivery_it_runs_in() -> None:
+    cache, dispatcher, stats = Cache(), Dispatcher(), Stats()
+    delivery = Delivery(dispatcher, cache, stats, max_pending=10)
+    seen: list[int] = []
+
+    async def stopper(change: Change) -> None:
+        seen.append(change.revision)
+        await delivery.stop()
+
+    dispatcher.subscribe(None, stopper)
+    delivery.start()
+    task = delivery._task
+    delivery.publish(_put(cache, "a", 1) + _put(cache, "b", 2))
+    await asyncio.sleep(0.05)
+    assert seen == [1] and task is not None and task.done()
 
 
 async def test_slow_callbacks_get_the_net_difference_in_revision_order() -> None:
@@ -132,22 +149,42 @@ async def test_a_silent_stream_is_cancelled_and_resumed_after_its_revision() -> 
         await watcher.stop()
 
 
+async def test_after_a_silence_only_a_message_makes_a_resumed_stream_live() -> None:
+    """A stopped server lets the kernel accept a new stream and says nothing: after a
+    silence, a resumed stream that stays open is not live (stale) until a message comes."""
+    late = FakeCall([], hold=True)
+    transport = FakeTransport(FakeCall(snapshot(4, a=("1", 3)), hold=True), late)
+    watcher = Watcher(transport, SELECTORS, Cache(), Dispatcher(), Stats(),  # type: ignore[arg-type]
+                      backoff=Backoff(initial=0.001, maximum=0.002), silence_limit=1.0)
+    watcher.start()
+    try:
+        for _ in range(300):
+            if len(transport.requests) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(RESUME_SETTLE + 0.2)  # past the settle time, before the next silence
+        assert len(transport.requests) == 2 and not transport.requests[1].send_snapshot
+        assert not watcher.connected and not watcher.fresh.is_set()
+    finally:
+        await watcher.stop()
+
+
 async def test_heartbeats_keep_a_quiet_stream_alive() -> None:
     class Heartbeats(FakeCall):
         async def _iterate(self):  # type: ignore[no-untyped-def,override]
             for response in snapshot(4, a=("1", 3)):
                 yield response
-            for revision in range(5, 15):
+            for revision in range(5, 25):
                 await asyncio.sleep(0.05)
                 yield progress(revision)
             await self._cancelled.wait()
 
     transport = FakeTransport(Heartbeats([]))
     watcher = Watcher(transport, SELECTORS, Cache(), Dispatcher(), Stats(),  # type: ignore[arg-type]
-                      backoff=Backoff(initial=0.001, maximum=0.002), silence_limit=0.3)
+                      backoff=Backoff(initial=0.001, maximum=0.002), silence_limit=0.5)
     watcher.start()
     try:
-        await asyncio.sleep(0.6)
+        await asyncio.sleep(0.8)  # well past the limit, heartbeats every 0.05 s meanwhile
         assert watcher.stats.silent_streams == 0 and len(transport.requests) == 1
         assert not watcher.silent and watcher.connected
     finally:
