@@ -288,3 +288,21 @@ async def test_a_client_that_stops_reading_during_a_history_replay_resumes_witho
         assert revisions + [r for r, _, _ in changed_keys(more)] == missed + live
     finally:
         await close_stack(second)
+
+
+async def test_a_history_replay_past_its_deadline_is_reset(own_etcd: EtcdServer) -> None:
+    first = await start(own_etcd)
+    await first.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
+    seen = await put(first, "acme", "a")
+    await put(first, "acme", "b")
+    await close_stack(first)
+
+    second = await start(own_etcd, watch=WatchLimits(history_timeout=0.0001))
+    try:
+        messages, err = await read_all(resume(second, seen + 1), timeout=30)
+        assert err is None
+        assert [m.WhichOneof("kind") for m in messages][-1] == "reset"
+        assert messages[-1].reset.reason == watch_pb2.RESET_REASON_RESUME_TOO_OLD
+        assert "took longer than" in messages[-1].reset.message
+    finally:
+        await close_stack(second)
