@@ -554,4 +554,3 @@ def _wake_in_chunks(subs: list[Subscription], start: int) -> None:
 
 def _peer_of(sub: Subscription) -> str:
     return sub.peer
-
