@@ -11,6 +11,7 @@ import pytest
 from clients.python.tests.integration.support import Recorder, eventually, start_server
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.devstack.ports import free_port
+from configsvc.store.etcd import EtcdClient
 from configsvc_client import (
     Backoff,
     ConfigClient,
@@ -66,13 +67,18 @@ async def test_serves_the_file_while_down_then_resumes_or_resnapshots(
         await server.stop()
     assert lkg.load(cache_file) is not None  # close wrote the latest state
 
-    # 3. Changes while everything is down: the restarted server cannot replay them, so
-    #    the client re-snapshots from RESET and reports the differences.
+    # 3. Changes while everything is down, and etcd compacted past the file's revision:
+    #    the restarted server cannot replay them (without the compaction it now replays
+    #    them from etcd's history, issue 17 item 3), so the client re-snapshots from RESET
+    #    and reports the differences.
     other = await start_server(private_etcd.endpoint, "/configsvc")
     await other.put("acme", "a", "3")
     await other.delete("acme", "b")
-    await other.put("acme", "c", '"new"')
+    last = await other.put("acme", "c", '"new"')
     await other.stop()
+    etcd_client = EtcdClient([private_etcd.endpoint])
+    await etcd_client.compact(last)
+    await etcd_client.close()
     client = await ConfigClient.connect(target, selectors=ACME, cache_file=cache_file,
                                         connect_timeout=0.3, backoff=FAST)
     try:
@@ -83,6 +89,7 @@ async def test_serves_the_file_while_down_then_resumes_or_resnapshots(
         assert await client.wait_fresh(timeout=15)
         await eventually(lambda: client.stats.snapshots == 1)
         assert {e.key.key: e.value for e in client.entries()} == {"a": "3", "c": '"new"'}
+        await eventually(lambda: len(seen.changes) >= 3)  # callbacks run in their own task
         assert sorted(seen.summary()) == [("delete", "b", None), ("put", "a", 3),
                                           ("put", "c", "new")]
         assert client.stats.resets == 1

@@ -32,6 +32,8 @@ async def test_resume_across_stream_ends_under_concurrent_writes(etcd: EtcdServe
                 written.append(await server.put("acme", f"k{i % 7}", str(i)))
                 await asyncio.sleep(0.02)
             await eventually(lambda: client.status.revision >= written[-1])
+            # Callbacks run in a task of their own, after the cache shows the change.
+            await eventually(lambda: len(seen.changes) >= len(written))
             revisions = [c.revision for c in seen.changes]
             assert revisions == written  # no gap, no repeat, in order
             assert [c.value for c in seen.changes] == list(range(150))
@@ -66,6 +68,7 @@ async def test_resume_after_a_server_restart_on_the_same_port(private_etcd: Etcd
         assert await client.wait_fresh(timeout=15)
         written = [await server.put("acme", "k1", str(v)) for v in range(11, 16)]
         await eventually(lambda: client.status.revision >= written[-1])
+        await eventually(lambda: len(seen.changes) >= 1 + len(written))  # callbacks' own task
         assert [c.revision for c in seen.changes] == [last, *written]
         assert client.get("acme/prod/api/k1") == 15
         stats = client.stats
@@ -118,6 +121,7 @@ async def test_reset_after_compaction_and_restart_re_snapshots(private_etcd: Etc
                 for e in client.entries()} == expected
         assert expected == {"prod/api/stays": '"v1"', "prod/api/changes": '"v3"',
                             "prod/api/new": '"v1"'}
+        await eventually(lambda: len(seen.changes) >= 4)  # callbacks run in their own task
         assert sorted(seen.summary()) == sorted([
             ("put", "changes", "v3"), ("delete", "goes", None), ("delete", "goes.too", None),
             ("put", "new", "v1")])
@@ -129,6 +133,7 @@ async def test_reset_after_compaction_and_restart_re_snapshots(private_etcd: Etc
         # And it follows live changes again afterwards.
         revision = await server.put("acme", "stays", '"v2"')
         await eventually(lambda: client.get("acme/prod/api/stays") == "v2")
+        await eventually(lambda: len(seen.changes) >= 5)
         assert seen.changes[-1].revision == revision
     finally:
         await client.close()
