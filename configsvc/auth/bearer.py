@@ -40,6 +40,9 @@ _TOKEN_ERRORS = (jwt.PyJWTError, ValueError, TypeError, OverflowError, Recursion
                  KeyError, AttributeError)
 
 
+_UNREAD = object()
+
+
 def _file_version(stat: Any) -> tuple[int, int, int]:
     """What identifies one version of the JWKS file: a rewrite changes its modification
     time or, within one tick of a coarse clock, its size or inode (an atomic rename)."""
@@ -61,7 +64,8 @@ class JwtVerifier:
 
     def __init__(self, settings: JwtSettings) -> None:
         self._settings = settings
-        self._file_version: tuple[int, int, int] | None = None
+        #: The JWKS file version last read (None: unreadable; ``_UNREAD``: not yet read).
+        self._file_version: object = _UNREAD
         self._keys: dict[str, Any] = {}
         #: Why the JWKS file is not usable now ("" when it is), for refusals and logs.
         self._file_problem = ""
@@ -81,7 +85,7 @@ class JwtVerifier:
             version, problem = None, f"cannot be read ({exc.strerror or exc})"
         else:
             problem = ""
-        if version is None or version != self._file_version:
+        if version != self._file_version:
             self._file_version = version
             cause = problem
             if version is not None:

@@ -105,6 +105,11 @@ async def test_bad_jwks_reload_keeps_the_last_good_keys(
             lines = [r for r in caplog.records if "JWKS" in r.getMessage()]
             assert len(lines) == 1, (broken, [r.getMessage() for r in lines])
             assert not lines[0].exc_info
+        caplog.clear()
+        path.unlink()  # a rotation that removes the file before writing the new one
+        for _ in range(3):
+            assert await _whoami(channel, _token(key, jti=os.urandom(4).hex())) == "jwt:alice"
+        assert len([r for r in caplog.records if "JWKS" in r.getMessage()]) == 1
         # Rotation completes: the new key is served, the old one is gone.
         new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         _write(path, json.dumps({"keys": [_public(new_key, "k2")]}))
