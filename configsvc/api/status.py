@@ -227,11 +227,8 @@ def _retry_info(seconds: float) -> error_details_pb2.RetryInfo:
 
 async def abort_with(context: grpc.aio.ServicerContext, exc: errors.ConfigsvcError) -> None:
     """End the RPC with the status for ``exc`` (raises grpc's abort exception)."""
-    code = status_code(exc)
-    message = status_message(exc)
-    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=message,
-                               details=_details(exc, message))
-    await context.abort(code, message,
+    status = status_proto(exc)
+    await context.abort(status_code(exc), status.message,
                         trailing_metadata=((_DETAILS_KEY, status.SerializeToString()),))
 
 
