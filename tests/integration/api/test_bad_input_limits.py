@@ -73,6 +73,7 @@ RAW_UNARY = [
 ]
 RAW_STREAM = [
     "/configsvc.v1.AuditService/ExportAudit",
+    "/configsvc.v1.WatchService/Watch",
     "/flagd.sync.v1.FlagSyncService/SyncFlags",
     "/flagd.evaluation.v1.Service/EventStream",
     "/grpc.health.v1.Health/Watch",
