@@ -32,7 +32,7 @@ from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from configsvc import errors
-from configsvc.server.logs import RateLimitedLog
+from configsvc.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ from configsvc.http.status import (
     status_of,
     status_response,
 )
-from configsvc.server.logs import RateLimitedLog
+from configsvc.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 

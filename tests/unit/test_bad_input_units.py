@@ -13,7 +13,7 @@ from google.rpc import status_pb2
 from configsvc import errors
 from configsvc.api import requests, status
 from configsvc.flags import schema
-from configsvc.server.logs import RateLimitedLog
+from configsvc.ratelog import RateLimitedLog
 from configsvc.v1 import auth_pb2, config_pb2
 
 
