@@ -1,7 +1,7 @@
 """Typed errors of the configsvc server.
 
 Every failure that reaches a caller is one of these classes. The gRPC edge
-(``configsvc.api.status``) maps them to status codes and ``google.rpc`` error
+(``configsvc.rpc.status``) maps them to status codes and ``google.rpc`` error
 details in a single table, the way etcd's ``v3rpc/util.go`` does, so code deep
 in the store never imports gRPC status machinery and tests can assert on the
 exception type.

@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from configsvc.api import pagination, requests
 from configsvc.audit.export import render
 from configsvc.audit.query import AuditQuery, AuditReader
 from configsvc.errors import InvalidArgumentError, NotFoundError
+from configsvc.rpc import pagination, requests
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror

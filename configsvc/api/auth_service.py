@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import grpc
 
-from configsvc.api import requests
-from configsvc.auth import principal
 from configsvc.auth.admin import AuthAdmin
 from configsvc.errors import InvalidArgumentError, NotFoundError
 from configsvc.model.keys import require_segment
+from configsvc.rpc import principal, requests
 from configsvc.store.mirror import Mirror
 from configsvc.v1 import auth_pb2, auth_pb2_grpc
 

@@ -2,7 +2,7 @@
 
 Reads are answered from the mirror and stamped with its revision; writes go
 through the writer's single transaction. Errors are raised as typed
-exceptions and become statuses in ``configsvc.api.status``.
+exceptions and become statuses in ``configsvc.rpc.status``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any
 
 import grpc
 
-from configsvc.api import pagination, requests
 from configsvc.errors import (
     ConflictError,
     FailedPreconditionError,
@@ -30,6 +29,7 @@ from configsvc.model.protowire import varint
 from configsvc.model.values import parse_json_value, validate_reason
 from configsvc.resolve import TEMPLATE_LAYER_PREFIX, Resolved, Source
 from configsvc.resolve.jsonvalue import check_value, parse_value
+from configsvc.rpc import pagination, requests
 from configsvc.secrets.gateway import SecretGateway, Stored
 from configsvc.store.idempotency import request_id
 from configsvc.store.keyspace import Keyspace

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import grpc
 
-from configsvc.api import requests
 from configsvc.api.records_common import RecordServicer, existing_tenant, record_audit
 from configsvc.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from configsvc.hier import records
 from configsvc.hier.records import StoredRecord
 from configsvc.model.keys import ALL, require_segment
 from configsvc.model.values import validate_reason
+from configsvc.rpc import requests
 from configsvc.store.codec import now_timestamp
 from configsvc.store.writer import RecordChange
 from configsvc.v1 import environment_pb2, environment_pb2_grpc

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import grpc
 
-from configsvc.api import requests
 from configsvc.api.config_service import provenance_message
 from configsvc.api.records_common import existing_tenant
 from configsvc.errors import InvalidArgumentError, NotFoundError
@@ -15,6 +14,7 @@ from configsvc.hier.state import TenantState
 from configsvc.model.keys import ConfigKey, key_violation, require_segment
 from configsvc.model.values import validate_reason
 from configsvc.resolve import DiffRow, Resolved, diff
+from configsvc.rpc import requests
 from configsvc.secrets.gateway import SecretGateway
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace

@@ -7,13 +7,13 @@ from typing import Any
 
 import grpc
 
-from configsvc.api import requests
 from configsvc.errors import InvalidArgumentError, NotFoundError
 from configsvc.hier import records
 from configsvc.hier.guard import WriteGuard
 from configsvc.hier.records import StoredRecord
 from configsvc.model.keys import ALL, require_segment
 from configsvc.model.values import validate_json_value
+from configsvc.rpc import requests
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import Writer

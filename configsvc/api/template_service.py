@@ -7,7 +7,6 @@ from collections.abc import Iterable, Mapping
 
 import grpc
 
-from configsvc.api import requests
 from configsvc.api.records_common import RecordServicer, existing_tenant, record_audit
 from configsvc.errors import FieldViolation, InvalidArgumentError
 from configsvc.hier import records
@@ -18,6 +17,7 @@ from configsvc.model.keys import ALL, ConfigKey, key_violation, require_segment
 from configsvc.model.values import validate_json_value, validate_reason
 from configsvc.resolve import Template, is_tombstone, parse_template_ref, parse_value
 from configsvc.resolve.templates import expand_templates
+from configsvc.rpc import requests
 from configsvc.store.codec import now_timestamp
 from configsvc.store.writer import RecordChange
 from configsvc.v1 import template_pb2, template_pb2_grpc

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import grpc
 
-from configsvc.api import requests
 from configsvc.errors import InvalidArgumentError, NotFoundError
 from configsvc.model.keys import ALL, require_segment
 from configsvc.model.values import validate_reason
+from configsvc.rpc import requests
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import Writer
 from configsvc.v1 import tenant_pb2, tenant_pb2_grpc

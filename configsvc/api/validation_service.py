@@ -8,7 +8,6 @@ from typing import Any
 
 import grpc
 
-from configsvc.api import requests
 from configsvc.api.records_common import (
     RecordServicer,
     existing_tenant,
@@ -26,6 +25,7 @@ from configsvc.hier.state import TenantState
 from configsvc.model.keys import ConfigKey, require_segment
 from configsvc.model.values import validate_json_value, validate_reason
 from configsvc.resolve import is_tombstone, parse_value
+from configsvc.rpc import requests
 from configsvc.store.codec import key_message, now_timestamp
 from configsvc.store.writer import RecordChange
 from configsvc.v1 import validation_pb2, validation_pb2_grpc

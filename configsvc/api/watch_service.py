@@ -15,9 +15,6 @@ from collections.abc import Iterator
 import grpc
 from google.protobuf.message import DecodeError
 
-from configsvc.api import requests
-from configsvc.auth import principal
-from configsvc.auth.grants import CONFIG_READ, Scope
 from configsvc.errors import (
     InvalidArgumentError,
     NotFoundError,
@@ -25,6 +22,8 @@ from configsvc.errors import (
     StreamEndedError,
 )
 from configsvc.hier.watching import ResolvedViews, View, resolved_selector
+from configsvc.model.grants import CONFIG_READ, Scope
+from configsvc.rpc import principal, requests
 from configsvc.secrets import SecretsRuntime
 from configsvc.secrets.stream import ResolvingStream
 from configsvc.store.mirror import Mirror

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 import grpc
 from aetcd import rpc
 
-from configsvc.api import pagination, requests
 from configsvc.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
@@ -29,6 +28,7 @@ from configsvc.events.webhooks.sealing import seal
 from configsvc.events.webhooks.store import WebhookKeys
 from configsvc.model.keys import require_segment
 from configsvc.model.values import validate_reason
+from configsvc.rpc import pagination, requests
 from configsvc.secrets.vault import VaultClient
 from configsvc.store import scan
 from configsvc.store.etcd import EtcdClient, prefix_range_end

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from configsvc.api import requests
 from configsvc.errors import InvalidArgumentError
+from configsvc.rpc import requests
 from configsvc.store import scan
 from configsvc.store.etcd import EtcdClient, prefix_range_end
 from configsvc.store.keyspace import Keyspace

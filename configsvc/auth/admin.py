@@ -15,7 +15,6 @@ import re
 from configsvc.auth import apikeys
 from configsvc.auth.apikeys import ApiKeys
 from configsvc.auth.bindings import Bindings
-from configsvc.auth.grants import ANY, ROLE_PERMISSIONS
 from configsvc.auth.limits import Quotas
 from configsvc.errors import (
     AlreadyExistsError,
@@ -24,6 +23,7 @@ from configsvc.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
+from configsvc.model.grants import ANY, ROLE_PERMISSIONS
 from configsvc.model.keys import key_violation, require_segment, segment_violation
 from configsvc.model.values import VALUE_MAX_BYTES, validate_reason
 from configsvc.store.codec import now_timestamp

@@ -24,9 +24,9 @@ import hmac
 import os
 import time
 
-from configsvc.auth.principal import API_KEY, Principal
 from configsvc.errors import UnauthenticatedError
 from configsvc.internal.v1 import auth_pb2 as stored_pb2
+from configsvc.rpc.principal import API_KEY, Principal
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.v1 import auth_pb2

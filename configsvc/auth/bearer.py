@@ -24,9 +24,9 @@ from typing import Any
 
 import jwt
 
-from configsvc.auth.principal import JWT, Principal
 from configsvc.auth.settings import JwtSettings
 from configsvc.errors import UnauthenticatedError
+from configsvc.rpc.principal import JWT, Principal
 
 log = logging.getLogger(__name__)
 

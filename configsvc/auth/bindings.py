@@ -8,7 +8,7 @@ watch streams whose grants changed.
 
 from __future__ import annotations
 
-from configsvc.auth.grants import Access, grant_of, subject_matches
+from configsvc.model.grants import Access, grant_of, subject_matches
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.v1 import auth_pb2

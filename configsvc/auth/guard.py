@@ -6,7 +6,7 @@ method's handler once (cached by method name), so the per-call cost is the
 interceptor call, one metadata scan, a cached key verification and a few
 pattern compares (measured against the bare handler in README.md). Errors
 are raised as typed exceptions and become statuses through the one table in
-``configsvc.api.status``.
+``configsvc.rpc.status``.
 """
 
 from __future__ import annotations
@@ -23,14 +23,10 @@ from google.protobuf import descriptor_pool
 from google.protobuf.message import DecodeError
 from google.protobuf.message_factory import GetMessageClass
 
-from configsvc.api.status import abort_with
-from configsvc.auth import principal as principals
 from configsvc.auth.apikeys import PREFIX, ApiKeys
 from configsvc.auth.bearer import JwtVerifier
 from configsvc.auth.bindings import Bindings
-from configsvc.auth.grants import Access, Scope
 from configsvc.auth.limits import Quotas, StreamCaps, TokenBuckets
-from configsvc.auth.principal import MTLS, Caller, Principal
 from configsvc.auth.rules import AUTHENTICATED, HOOK_PUT_QUOTA, METHOD_RULES, PUBLIC, Rule
 from configsvc.auth.scope import ScopePlan, plan, plan_none
 from configsvc.errors import (
@@ -40,6 +36,10 @@ from configsvc.errors import (
     StreamEndedError,
     UnauthenticatedError,
 )
+from configsvc.model.grants import Access, Scope
+from configsvc.rpc import principal as principals
+from configsvc.rpc.principal import MTLS, Caller, Principal
+from configsvc.rpc.status import abort_with
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from configsvc.auth.grants import ADMIN, AUDIT_READ, CONFIG_READ, CONFIG_WRITE
+from configsvc.model.grants import ADMIN, AUDIT_READ, CONFIG_READ, CONFIG_WRITE
 
 #: No credential needed.
 PUBLIC = "public"

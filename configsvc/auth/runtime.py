@@ -19,10 +19,8 @@ from configsvc.auth.admin import BOOTSTRAP_MARKER, AuthAdmin
 from configsvc.auth.apikeys import ApiKeys
 from configsvc.auth.bearer import JwtVerifier
 from configsvc.auth.bindings import Bindings
-from configsvc.auth.grants import Scope
 from configsvc.auth.guard import Authenticator, AuthInterceptor, require
 from configsvc.auth.limits import Quotas, StreamCaps, TokenBuckets
-from configsvc.auth.principal import Caller
 from configsvc.auth.secrets_policy import RbacSecretPolicy
 from configsvc.auth.settings import AUTH_OFF, AuthSettings, ServerTLS
 from configsvc.auth.tls import ReloadingCredentials
@@ -32,6 +30,8 @@ from configsvc.errors import (
     DeadlineError,
     UnauthenticatedError,
 )
+from configsvc.model.grants import Scope
+from configsvc.rpc.principal import Caller
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror, RecordBatch
 from configsvc.store.writer import Writer

@@ -25,8 +25,8 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from configsvc.auth.grants import Scope
 from configsvc.errors import FieldViolation, InvalidArgumentError
+from configsvc.model.grants import Scope
 from configsvc.model.keys import key_violation, segment_violation
 
 _SEGMENTS = ("tenant", "environment", "service")

@@ -12,7 +12,7 @@ narrower secret-reader bindings need the seam to pass the key, then
 from __future__ import annotations
 
 from configsvc.auth.bindings import Bindings
-from configsvc.auth.grants import SECRET_READ, Scope
+from configsvc.model.grants import SECRET_READ, Scope
 from configsvc.model.keys import ConfigKey
 
 

@@ -14,9 +14,9 @@ from typing import Any
 from google.protobuf import duration_pb2
 
 from configsvc.auth.apikeys import new_key
-from configsvc.auth.grants import ROLE_NAMES
 from configsvc.cli import output
 from configsvc.cli.client import Session, UsageError, _add, _connection_options
+from configsvc.model.grants import ROLE_NAMES
 from configsvc.v1 import auth_pb2, auth_pb2_grpc
 
 _DURATION = re.compile(r"(\d+)([smhd])")

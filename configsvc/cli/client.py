@@ -22,11 +22,11 @@ from typing import Any, Protocol, TypeVar
 
 import grpc
 
-from configsvc.api.requests import ACTOR_HEADER
 from configsvc.cli import connect, output
 from configsvc.errors import FieldViolation, InvalidArgumentError
 from configsvc.model.keys import key_violation, segment_violation
 from configsvc.model.values import validate_json_value
+from configsvc.rpc.requests import ACTOR_HEADER
 from configsvc.v1 import config_pb2, config_pb2_grpc, tenant_pb2, tenant_pb2_grpc
 
 DEFAULT_SERVER = "localhost:50051"

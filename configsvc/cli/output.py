@@ -8,7 +8,7 @@ what scripts compare; ``value`` stays a JSON string holding the stored text,
 so 64-bit integers inside it survive any JSON parser unchanged.
 
 Errors are printed from the ``grpc-status-details-bin`` trailer the server
-attaches (see ``configsvc.api.status``), so what a program can act on (field
+attaches (see ``configsvc.rpc.status``), so what a program can act on (field
 names, the current revision) is also what a person reads.
 """
 

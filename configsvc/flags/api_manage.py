@@ -8,13 +8,13 @@ from typing import Any
 import grpc
 from google.protobuf import timestamp_pb2
 
-from configsvc.api import requests
 from configsvc.errors import InvalidArgumentError
 from configsvc.flags import edits
 from configsvc.flags.analytics import FlagAnalytics
 from configsvc.flags.fractional import Bucketing
 from configsvc.flags.store import FlagStore, StoredFlagSet, load_json, parse_definition
 from configsvc.model.keys import require_segment
+from configsvc.rpc import requests
 from configsvc.v1 import flags_pb2
 
 HISTORY_PAGE = 50

@@ -44,7 +44,6 @@ from typing import Any
 
 from aiohttp import web
 
-from configsvc.auth.grants import CONFIG_READ, Scope
 from configsvc.errors import (
     ConfigsvcError,
     InvalidArgumentError,
@@ -65,6 +64,7 @@ from configsvc.http import (
     read_body,
     status_response,
 )
+from configsvc.model.grants import CONFIG_READ, Scope
 from configsvc.model.values import digest, loads_bounded
 
 _ERROR_STATUS = {ErrorCode.FLAG_NOT_FOUND: 404, ErrorCode.TYPE_MISMATCH: 400,

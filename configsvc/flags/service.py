@@ -6,8 +6,6 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from configsvc.api.registry import register_service
-from configsvc.auth.grants import Scope
 from configsvc.auth.rules import SCOPE_FLAGD_SELECTOR
 from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2
 from configsvc.flags._gen.flagd.evaluation.v2 import evaluation_pb2 as evaluation_v2_pb2
@@ -19,6 +17,8 @@ from configsvc.flags.events import FlagEvents
 from configsvc.flags.ofrep import OfrepServer
 from configsvc.flags.selector import HEADER, header
 from configsvc.flags.store import FlagStore
+from configsvc.model.grants import Scope
+from configsvc.rpc.registry import register_service
 from configsvc.v1 import flags_pb2
 
 if TYPE_CHECKING:

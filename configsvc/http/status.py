@@ -2,7 +2,7 @@
 
 A REST route answers an error the way gRPC-gateway and Google's JSON APIs do: the HTTP
 status from the gRPC code (``google/rpc/code.proto``'s mapping) and the body
-``{"code", "message", "details"}``, the same status ``configsvc.api.status`` puts in
+``{"code", "message", "details"}``, the same status ``configsvc.rpc.status`` puts in
 a gRPC trailer, so a client sees one error model on both transports. Routes whose
 protocol defines its own error body (OFREP) render errors themselves.
 """
@@ -17,8 +17,8 @@ from aiohttp import web
 from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
 
-from configsvc.api.status import status_proto
 from configsvc.errors import ConfigsvcError
+from configsvc.rpc.status import status_proto
 
 #: google.rpc code -> HTTP status (the mapping in google/rpc/code.proto).
 HTTP_STATUS: Mapping[int, int] = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import grpc
 
-from configsvc.api import requests
 from configsvc.errors import FailedPreconditionError, NotFoundError, PermissionDeniedError
 from configsvc.model.keys import require_segment
+from configsvc.rpc import requests
 from configsvc.secrets.gateway import NO_VAULT, SecretGateway
 from configsvc.secrets.rewrap import rewrap_tenant
 from configsvc.store.codec import key_message

@@ -24,7 +24,6 @@ from configsvc.api.audit_service import AuditService
 from configsvc.api.auth_service import AuthService
 from configsvc.api.config_service import ConfigService, ServiceLimits
 from configsvc.api.event_service import EventService
-from configsvc.api.registry import GenericOnly, register_service
 from configsvc.api.tenant_service import TenantService
 from configsvc.api.watch_service import WatchService
 from configsvc.api.webhook_service import WebhookService
@@ -38,6 +37,7 @@ from configsvc.hier.sensitive import RegisteredSensitiveFields
 from configsvc.hier.services import HIERARCHY_SERVICE_NAMES, hierarchy_services
 from configsvc.hier.state import StateCache
 from configsvc.hier.watching import ResolvedViews
+from configsvc.rpc.registry import GenericOnly, register_service
 from configsvc.secrets import SecretsRuntime
 from configsvc.secrets.service import SecretService
 from configsvc.server.config import ServerConfig

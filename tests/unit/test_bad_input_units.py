@@ -11,9 +11,9 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from google.rpc import status_pb2
 
 from configsvc import errors
-from configsvc.api import requests, status
 from configsvc.flags import schema
 from configsvc.ratelog import RateLimitedLog
+from configsvc.rpc import requests, status
 from configsvc.v1 import auth_pb2, config_pb2
 
 

@@ -10,7 +10,7 @@ import pytest
 from google.rpc import error_details_pb2, status_pb2
 
 from configsvc import errors
-from configsvc.api import status
+from configsvc.rpc import status
 
 
 class FakeContext:

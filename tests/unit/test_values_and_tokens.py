@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from configsvc.api import pagination
 from configsvc.errors import InvalidArgumentError
 from configsvc.model.values import VALUE_MAX_BYTES, validate_json_value, validate_reason
+from configsvc.rpc import pagination
 
 
 def test_value_kept_byte_for_byte() -> None:

@@ -12,8 +12,8 @@ import grpc
 import pytest
 from google.protobuf import timestamp_pb2
 
-from configsvc.api.pagination import encode
 from configsvc.cli.main import main
+from configsvc.rpc.pagination import encode
 from configsvc.store import scan
 from configsvc.v1 import audit_query_pb2, audit_query_pb2_grpc, config_pb2
 from tests.conftest import ckey

@@ -19,11 +19,11 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from configsvc.api import status as status_module
 from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2 as ev
 from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2_grpc
 from configsvc.flags._gen.flagd.evaluation.v2 import evaluation_pb2 as ev2
 from configsvc.flags._gen.flagd.evaluation.v2 import evaluation_pb2_grpc as evaluation_v2_grpc
+from configsvc.rpc import status as status_module
 from configsvc.v1 import (
     audit_query_pb2,
     audit_query_pb2_grpc,

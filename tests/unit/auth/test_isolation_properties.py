@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from configsvc.auth.grants import CONFIG_READ, PERMISSIONS, Grant, Scope, matches, overlaps
 from configsvc.auth.rules import AUTHENTICATED, METHOD_RULES, PUBLIC
 from configsvc.auth.scope import plan
 from configsvc.errors import InvalidArgumentError
+from configsvc.model.grants import CONFIG_READ, PERMISSIONS, Grant, Scope, matches, overlaps
 from configsvc.model.keys import ConfigKey
 from configsvc.store.keyspace import Keyspace
 from configsvc.v1 import config_pb2, watch_pb2

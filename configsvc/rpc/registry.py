@@ -26,7 +26,7 @@ import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from google.protobuf.message_factory import GetMessageClass
 
-from configsvc.api.status import BAD_REQUESTS, UndecodableRequest, wrap_stream, wrap_unary
+from configsvc.rpc.status import BAD_REQUESTS, UndecodableRequest, wrap_stream, wrap_unary
 
 
 def _identity(data: bytes) -> bytes:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from configsvc.auth.grants import Access
+    from configsvc.model.grants import Access
 
 API_KEY = "api-key"
 MTLS = "mtls"

@@ -6,7 +6,7 @@ every RPC, unary and streaming, and turned into a status code, a message a
 person can act on and ``google.rpc`` details a program can act on. Anything
 else is a bug: it is logged with its traceback under an incident id and the
 caller gets INTERNAL with that id, never a Python traceback. The wrappers are
-applied once per method when services are registered (``configsvc.api.registry``).
+applied once per method when services are registered (``configsvc.rpc.registry``).
 
 Sizes are capped: the message and the details travel in the response trailers, and a
 client refuses trailers past its metadata limit (8 KiB soft, 16 KiB hard in gRPC's C
@@ -16,7 +16,7 @@ core) with RESOURCE_EXHAUSTED, hiding the real answer. So the message is at most
 says how many more there were.
 
 A request whose bytes do not decode arrives as an ``UndecodableRequest`` (see
-``configsvc.api.registry``): the wrappers answer it INVALID_ARGUMENT, and the events
+``configsvc.rpc.registry``): the wrappers answer it INVALID_ARGUMENT, and the events
 are logged through ``BAD_REQUESTS``, at most one line a minute with a count.
 """
 
@@ -58,7 +58,7 @@ class UndecodableRequest:
 
     gRPC decodes a request before any handler or interceptor code runs, and a
     deserializer that raises makes gRPC answer UNKNOWN and log a traceback. So the
-    deserializers of ``configsvc.api.registry`` return this instead; the wrappers below
+    deserializers of ``configsvc.rpc.registry`` return this instead; the wrappers below
     answer it INVALID_ARGUMENT. Any code that reads it first (the auth interceptor
     reading a request's scopes, after authenticating the caller) gets the same
     INVALID_ARGUMENT from any attribute, so it can never be mistaken for a message.

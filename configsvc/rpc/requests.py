@@ -13,9 +13,9 @@ from typing import Any
 
 import grpc
 
-from configsvc.auth import principal
 from configsvc.errors import FieldViolation, InvalidArgumentError
 from configsvc.model.keys import ConfigKey, key_violation, segment_violation
+from configsvc.rpc import principal
 from configsvc.v1 import config_pb2
 
 ACTOR_HEADER = "x-configsvc-actor"
