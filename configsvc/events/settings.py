@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from configsvc.model.backoff import Backoff, Jitter
+
 DEFAULT_TOPIC = "persistent://public/default/configsvc-events"
 
 
@@ -87,3 +89,9 @@ class WebhookSettings:
     @property
     def enabled(self) -> bool:
         return bool(self.allowed_hosts)
+
+    @property
+    def backoff(self) -> Backoff:
+        """The redelivery policy: retry n (0 first) waits ``retry_base * 2**n`` capped at
+        ``retry_max``, times 0.5..1 (a base above the cap waits the cap)."""
+        return Backoff(min(self.retry_base, self.retry_max), self.retry_max, Jitter.HALF)

@@ -41,7 +41,6 @@ import contextlib
 import heapq
 import itertools
 import logging
-import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
@@ -51,6 +50,7 @@ from aetcd import rpc
 from sortedcontainers import SortedDict
 
 from configsvc.errors import BackendUnavailableError
+from configsvc.model.backoff import Backoff, Jitter
 from configsvc.model.keys import ConfigKey
 from configsvc.model.protowire import field, varint
 from configsvc.store import keyspace
@@ -183,8 +183,10 @@ class Mirror:
     ) -> None:
         self._etcd = etcd
         self._ks = keyspace
-        self._backoff_min = backoff_min
-        self._backoff_max = backoff_max
+        # Retry n of a resync waits backoff_min..min(backoff_max, backoff_min * 2**n); the
+        # first retry is n = 1, so it waits up to twice the minimum.
+        self._backoff = Backoff(backoff_min, max(backoff_min, backoff_max), Jitter.FLOOR,
+                                max_doublings=10)
         self.liveness = liveness or MirrorLiveness()
         self._state = _State()
         self._applied = 0  # highest revision whose events are all applied
@@ -323,8 +325,7 @@ class Mirror:
             self._set_synced(False)
             await self._notify()
             attempt += 1
-            delay = min(self._backoff_max, self._backoff_min * 2 ** min(attempt, 10))
-            await asyncio.sleep(random.uniform(self._backoff_min, max(self._backoff_min, delay)))
+            await asyncio.sleep(self._backoff.delay(attempt))
 
     async def _resync(self) -> int:
         """Load every tenant and config entry at one revision and swap them in."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from configsvc.errors import (
     NotFoundError,
 )
 from configsvc.internal.v1 import storage_pb2
+from configsvc.model.backoff import Backoff, Jitter
 from configsvc.model.keys import ConfigKey
 from configsvc.model.values import digest
 from configsvc.store.codec import (
@@ -67,6 +67,9 @@ from configsvc.v1 import audit_pb2, config_pb2, tenant_pb2
 MAX_ATTEMPTS = 64
 #: How long a write waits for the local mirror to show it (read-your-writes).
 MIRROR_CATCH_UP = 2.0
+#: Writers that keep colliding on one hot key spread out (full jitter): retry n waits
+#: up to 1 ms * 2**n, at most 50 ms.
+RACE_BACKOFF = Backoff(0.001, 0.05, Jitter.FULL)
 
 
 @dataclass(frozen=True)
@@ -431,7 +434,7 @@ class Writer:
                             for key, current, change, version in planned]
                 if deadline.expired():
                     break
-                await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+                await asyncio.sleep(RACE_BACKOFF.delay(attempt))
         raise ConflictError(
             f"{len(writes)} keys of tenant {tenant!r} kept changing: gave up after "
             f"{attempt + 1} attempts", None, 0)
@@ -575,7 +578,7 @@ class Writer:
             if deadline.expired():
                 break
             # Writers that keep colliding on one hot key spread out (full jitter).
-            await asyncio.sleep(random.uniform(0, min(0.05, 0.001 * 2**attempt)))
+            await asyncio.sleep(RACE_BACKOFF.delay(attempt))
         raise ConflictError(
             f"config entry {key} is changing too fast: gave up after {attempt + 1} attempts",
             None,

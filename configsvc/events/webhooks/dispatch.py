@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import random
 import time
 from typing import Any
 
@@ -136,6 +135,7 @@ class DeliveryWorker:
         self._keys = keys
         self._mirror = mirror
         self._settings = settings
+        self._backoff = settings.backoff
         self._secrets = SecretOpener(vault, mirror)
         #: queue key -> revision of our last write to it: until the mirror shows that
         #: write, the mirror's (older) due time must not trigger another attempt.
@@ -221,9 +221,8 @@ class DeliveryWorker:
                                               queue_op])
 
     def _delay(self, attempts: int) -> float:
-        """Exponential backoff with jitter: base * 2^(n-1), capped, times 0.5..1."""
-        raw = min(self._settings.retry_max, self._settings.retry_base * 2 ** (attempts - 1))
-        return float(raw * random.uniform(0.5, 1.0))
+        """The wait after ``attempts`` failed attempts (``WebhookSettings.backoff``)."""
+        return self._backoff.delay(attempts - 1)
 
     async def _post(self, hook_key: bytes, hook: webhooks_pb2.Webhook,
                     delivery: webhooks_pb2.Delivery) -> sender.Outcome:
