@@ -14,18 +14,17 @@ from typing import Any
 from google.protobuf import timestamp_pb2
 
 from configsvc.cli import output
-from configsvc.cli.client import (
+from configsvc.cli.toolkit import (
     Session,
     UsageError,
-    _add,
-    _add_paging_options,
-    _at_least,
-    _connection_options,
-    _show_pages,
-    _violation_lines,
+    add_command,
+    add_paging_options,
+    at_least,
+    check_prefix,
+    connection_options,
     parse_scope,
+    show_pages,
 )
-from configsvc.model.keys import key_violation
 from configsvc.v1 import (
     audit_query_pb2,
     audit_query_pb2_grpc,
@@ -61,14 +60,11 @@ def audit_filter(args: argparse.Namespace) -> audit_query_pb2.AuditFilter:
         raise UsageError("give a TENANT[/ENV[/SERVICE]] scope, or --system for the "
                          "installation-wide trail")
     tenant, env, service = parse_scope(args.scope) if args.scope else ("", "", "")
-    if args.prefix:
-        problems = _violation_lines([key_violation("--prefix", args.prefix)])
-        if problems:
-            raise UsageError("invalid --prefix:", problems)
-    _at_least("--from-revision", args.from_revision, 0)
-    _at_least("--to-revision", args.to_revision, 0)
+    prefix = check_prefix(args.prefix)
+    at_least("--from-revision", args.from_revision, 0)
+    at_least("--to-revision", args.to_revision, 0)
     message = audit_query_pb2.AuditFilter(
-        tenant=tenant, environment=env, service=service, key_prefix=args.prefix,
+        tenant=tenant, environment=env, service=service, key_prefix=prefix,
         actor=args.by or "", start_revision=args.from_revision or 0,
         end_revision=args.to_revision or 0, kind=args.kind or "")
     since, until = _time("--since", args.since), _time("--until", args.until)
@@ -80,7 +76,7 @@ def audit_filter(args: argparse.Namespace) -> audit_query_pb2.AuditFilter:
 
 
 def _stub(session: Session) -> Any:
-    return audit_query_pb2_grpc.AuditServiceStub(session.channel)  # type: ignore[no-untyped-call]
+    return session.stub(audit_query_pb2_grpc.AuditServiceStub)
 
 
 def _row(entry: audit_query_pb2.AuditEntry) -> list[str]:
@@ -95,11 +91,11 @@ def _row(entry: audit_query_pb2.AuditEntry) -> list[str]:
 
 
 def _ls(args: argparse.Namespace, session: Session) -> int:
-    _at_least("--page-size", args.page_size, 1)
+    at_least("--page-size", args.page_size, 1)
     request = audit_query_pb2.ListAuditRequest(filter=audit_filter(args),
                                                page_size=args.page_size)
     stub = _stub(session)
-    return _show_pages(
+    return show_pages(
         args, lambda r: session.call(stub.ListAudit, r), request,
         lambda page: page.entries, _row,
         ["REVISION", "TIME", "OPERATION", "WHAT", "BY", "REASON"], "no audit records")
@@ -123,7 +119,7 @@ def _export(args: argparse.Namespace, session: Session) -> int:
 
 
 def _status(args: argparse.Namespace, session: Session) -> int:
-    stub = events_pb2_grpc.EventServiceStub(session.channel)  # type: ignore[no-untyped-call]
+    stub = session.stub(events_pb2_grpc.EventServiceStub)
     response: events_pb2.GetPublisherStatusResponse = session.call(
         stub.GetPublisherStatus, events_pb2.GetPublisherStatusRequest())
     if args.json:
@@ -159,14 +155,14 @@ def _filter_options(parser: argparse.ArgumentParser) -> None:
 
 
 def register(commands: Any) -> None:
-    parent = _connection_options()
+    parent = connection_options()
     audit = commands.add_parser("audit", help="query and export the audit trail")
     sub = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
-    ls = _add(sub, "ls", _ls, parent, help="list audit records, oldest first")
+    ls = add_command(sub, "ls", _ls, parent, help="list audit records, oldest first")
     _filter_options(ls)
-    _add_paging_options(ls, 100)
-    export = _add(sub, "export", _export, parent,
-                  help="write every matching record as JSON Lines or CSV")
+    add_paging_options(ls, 100)
+    export = add_command(sub, "export", _export, parent,
+                         help="write every matching record as JSON Lines or CSV")
     _filter_options(export)
     export.add_argument("--format", choices=sorted(_FORMATS), default="jsonl",
                         help="file format (default %(default)s)")
@@ -174,5 +170,5 @@ def register(commands: Any) -> None:
                         help="write to FILE (default: standard output)")
     events = commands.add_parser("events", help="change-event publisher")
     events_sub = events.add_subparsers(dest="events_command", metavar="COMMAND", required=True)
-    _add(events_sub, "status", _status, parent,
-         help="the publisher's leader, cursor and backlog")
+    add_command(events_sub, "status", _status, parent,
+                help="the publisher's leader, cursor and backlog")

@@ -15,7 +15,13 @@ from google.protobuf import duration_pb2
 
 from configsvc.auth.apikeys import new_key
 from configsvc.cli import output
-from configsvc.cli.client import Session, UsageError, _add, _connection_options
+from configsvc.cli.toolkit import (
+    Session,
+    UsageError,
+    add_command,
+    connection_options,
+    report,
+)
 from configsvc.model.grants import ROLE_NAMES
 from configsvc.v1 import auth_pb2, auth_pb2_grpc
 
@@ -24,7 +30,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def _stub(session: Session) -> Any:
-    return auth_pb2_grpc.AuthServiceStub(session.channel)  # type: ignore[no-untyped-call]
+    return session.stub(auth_pb2_grpc.AuthServiceStub)
 
 
 def parse_duration(text: str) -> int:
@@ -97,11 +103,8 @@ def _bind(args: argparse.Namespace, session: Session) -> int:
                                    service=args.service, key_prefix=args.key_prefix)
     response = session.call(_stub(session).CreateRoleBinding,
                             auth_pb2.CreateRoleBindingRequest(binding=binding))
-    if args.json:
-        output.print_json(response)
-        return 0
-    print(f"binding {response.binding.id} created at revision {response.revision}")
-    return 0
+    return report(args, response,
+                  f"binding {response.binding.id} created at revision {response.revision}")
 
 
 def _bindings(args: argparse.Namespace, session: Session) -> int:
@@ -143,21 +146,21 @@ def _new_key(args: argparse.Namespace) -> int:
 
 
 def register(commands: Any) -> None:
-    parent = _connection_options()
+    parent = connection_options()
     auth = commands.add_parser("auth", help="API keys, role bindings, quotas, whoami")
     sub = auth.add_subparsers(dest="auth_command", metavar="COMMAND", required=True)
-    _add(sub, "whoami", _whoami, parent, help="show the caller's identity and bindings")
-    create = _add(sub, "key-create", _key_create, parent,
-                  help="create an API key for an identity (printed once)")
+    add_command(sub, "whoami", _whoami, parent, help="show the caller's identity and bindings")
+    create = add_command(sub, "key-create", _key_create, parent,
+                         help="create an API key for an identity (printed once)")
     create.add_argument("name", metavar="NAME",
                         help="identity name: calls act as key:NAME; unique for the "
                              "installation's lifetime (a revoked key's name is never reused)")
     create.add_argument("--ttl", metavar="DURATION", help="expiry, e.g. 90d, 12h (default never)")
     create.add_argument("--description", default="", metavar="D")
-    _add(sub, "key-ls", _key_ls, parent, help="list API keys (never their secrets)")
-    revoke = _add(sub, "key-revoke", _key_revoke, parent, help="revoke an API key by id")
+    add_command(sub, "key-ls", _key_ls, parent, help="list API keys (never their secrets)")
+    revoke = add_command(sub, "key-revoke", _key_revoke, parent, help="revoke an API key by id")
     revoke.add_argument("id", metavar="ID")
-    bind = _add(sub, "bind", _bind, parent, help="grant a role to an identity on a scope")
+    bind = add_command(sub, "bind", _bind, parent, help="grant a role to an identity on a scope")
     bind.add_argument("subject", metavar="SUBJECT", help="key:NAME, cert:CN or jwt:SUB")
     bind.add_argument("role", metavar="ROLE", help=", ".join(ROLE_NAMES))
     bind.add_argument("--tenant", required=True, metavar="PATTERN",
@@ -165,15 +168,15 @@ def register(commands: Any) -> None:
     bind.add_argument("--environment", default="", metavar="PATTERN", help="default *")
     bind.add_argument("--service", default="", metavar="PATTERN", help="default *")
     bind.add_argument("--key-prefix", default="", metavar="PREFIX", help="default: every key")
-    bindings = _add(sub, "bindings", _bindings, parent, help="list role bindings")
+    bindings = add_command(sub, "bindings", _bindings, parent, help="list role bindings")
     bindings.add_argument("--subject", default="", metavar="SUBJECT")
-    unbind = _add(sub, "unbind", _unbind, parent, help="delete a role binding by id")
+    unbind = add_command(sub, "unbind", _unbind, parent, help="delete a role binding by id")
     unbind.add_argument("id", metavar="ID")
-    quota_set = _add(sub, "quota-set", _quota_set, parent, help="set a tenant's quota")
+    quota_set = add_command(sub, "quota-set", _quota_set, parent, help="set a tenant's quota")
     quota_set.add_argument("tenant", metavar="TENANT")
     quota_set.add_argument("--max-keys", type=int, default=0, metavar="N")
     quota_set.add_argument("--max-value-bytes", type=int, default=0, metavar="N")
-    quota_get = _add(sub, "quota-get", _quota_get, parent, help="show a tenant's quota")
+    quota_get = add_command(sub, "quota-get", _quota_get, parent, help="show a tenant's quota")
     quota_get.add_argument("tenant", metavar="TENANT")
     new = sub.add_parser("new-key", help="print a fresh API key (offline), e.g. for "
                                          "CONFIGSVC_BOOTSTRAP_ADMIN_KEY")

@@ -14,13 +14,14 @@ import sys
 from typing import Any
 
 from configsvc.cli import output
-from configsvc.cli.client import (
+from configsvc.cli.toolkit import (
     Session,
     UsageError,
-    _add,
-    _connection_options,
-    _print_rows,
+    add_command,
+    connection_options,
     parse_scope,
+    print_rows,
+    report,
 )
 from configsvc.v1 import (
     environment_pb2,
@@ -36,19 +37,6 @@ from configsvc.v1 import (
 _SCOPE_FORM = "TENANT/ENV/SERVICE"
 _COLOURS = {"-": "\033[31m", "+": "\033[32m", "~": "\033[33m"}
 _RESET = "\033[0m"
-
-
-def _stub(session: Session, factory: Any) -> Any:
-    return factory(session.channel)
-
-
-def _report(args: argparse.Namespace, response: Any, text: str) -> int:
-    """Print the response as JSON with --json, else the sentence for a person."""
-    if args.json:
-        output.print_json(response)
-    else:
-        print(text)
-    return 0
 
 
 def _full_scope(text: str) -> tuple[str, str, str]:
@@ -99,7 +87,7 @@ def _diff(args: argparse.Namespace, session: Session) -> int:
         right=hierarchy_pb2.DiffSide(environment=right_env, service=right_service,
                                      revision=args.right_revision),
         mode=hierarchy_pb2.DIFF_MODE_RAW if args.raw else hierarchy_pb2.DIFF_MODE_RESOLVED)
-    stub = _stub(session, hierarchy_pb2_grpc.HierarchyServiceStub)
+    stub = session.stub(hierarchy_pb2_grpc.HierarchyServiceStub)
     response: hierarchy_pb2.DiffResponse = session.call(stub.Diff, request)
     if args.json:
         output.print_json(response)
@@ -116,7 +104,7 @@ def _promote(args: argparse.Namespace, session: Session) -> int:
     request = hierarchy_pb2.PromoteRequest(
         tenant=tenant, service=service, source_environment=source,
         target_environment=args.to, keys=args.keys, dry_run=args.dry_run, reason=args.reason)
-    stub = _stub(session, hierarchy_pb2_grpc.HierarchyServiceStub)
+    stub = session.stub(hierarchy_pb2_grpc.HierarchyServiceStub)
     response: hierarchy_pb2.PromoteResponse = session.call(stub.Promote, request)
     if args.json:
         output.print_json(response)
@@ -134,16 +122,16 @@ def _env_create(args: argparse.Namespace, session: Session) -> int:
     tenant, name, _ = parse_scope(args.scope)
     if not name:
         raise UsageError(f"{args.scope!r} is not TENANT/ENV")
-    stub = _stub(session, environment_pb2_grpc.EnvironmentServiceStub)
+    stub = session.stub(environment_pb2_grpc.EnvironmentServiceStub)
     response = session.call(stub.CreateEnvironment, environment_pb2.CreateEnvironmentRequest(
         tenant=tenant, name=name, description=args.description, protected=args.protected))
-    return _report(args, response,
+    return report(args, response,
                    f"environment {name} declared at revision {response.revision}")
 
 
 def _env_ls(args: argparse.Namespace, session: Session) -> int:
     tenant, _, _ = parse_scope(args.tenant)
-    stub = _stub(session, environment_pb2_grpc.EnvironmentServiceStub)
+    stub = session.stub(environment_pb2_grpc.EnvironmentServiceStub)
     response = session.call(stub.ListEnvironments,
                             environment_pb2.ListEnvironmentsRequest(tenant=tenant))
     if args.json:
@@ -152,7 +140,7 @@ def _env_ls(args: argparse.Namespace, session: Session) -> int:
     rows = [[e.name, "yes" if e.protected else "no", e.description]
             for e in response.environments]
     rows += [[name, "(undeclared)", ""] for name in response.undeclared]
-    _print_rows(["NAME", "PROTECTED", "DESCRIPTION"], rows, "no environments")
+    print_rows(["NAME", "PROTECTED", "DESCRIPTION"], rows, "no environments")
     return 0
 
 
@@ -168,23 +156,23 @@ def _read_json_file(path: str) -> str:
 
 def _schema_put(args: argparse.Namespace, session: Session) -> int:
     tenant, environment, service = parse_scope(args.scope)
-    stub = _stub(session, validation_pb2_grpc.ValidationServiceStub)
+    stub = session.stub(validation_pb2_grpc.ValidationServiceStub)
     response = session.call(stub.PutSchema, validation_pb2.PutSchemaRequest(
         tenant=tenant, environment=environment, service=service, name=args.name,
         pattern=args.pattern, schema=_read_json_file(args.file), reason=args.reason,
         force=args.force))
-    return _report(args, response, f"schema {args.name} version {response.schema.version} "
+    return report(args, response, f"schema {args.name} version {response.schema.version} "
                                    f"at revision {response.revision}")
 
 
 def _rule_put(args: argparse.Namespace, session: Session) -> int:
     tenant, environment, service = parse_scope(args.scope)
-    stub = _stub(session, validation_pb2_grpc.ValidationServiceStub)
+    stub = session.stub(validation_pb2_grpc.ValidationServiceStub)
     response = session.call(stub.PutRule, validation_pb2.PutRuleRequest(
         tenant=tenant, environment=environment, service=service, name=args.name,
         logic=_read_json_file(args.file), message=args.message, reason=args.reason,
         force=args.force))
-    return _report(args, response, f"rule {args.name} version {response.rule.version} "
+    return report(args, response, f"rule {args.name} version {response.rule.version} "
                                    f"at revision {response.revision}")
 
 
@@ -193,11 +181,11 @@ def _template_put(args: argparse.Namespace, session: Session) -> int:
     values = json.loads(_read_json_file(args.file))
     if not isinstance(values, dict):
         raise UsageError(f"{args.file} must hold a JSON object: key name -> value")
-    stub = _stub(session, template_pb2_grpc.TemplateServiceStub)
+    stub = session.stub(template_pb2_grpc.TemplateServiceStub)
     response = session.call(stub.PutTemplate, template_pb2.PutTemplateRequest(
         tenant=tenant, name=args.name, extends=args.extends, reason=args.reason,
         values={key: json.dumps(value) for key, value in values.items()}))
-    return _report(args, response, f"template {args.name}@{response.template.version} "
+    return report(args, response, f"template {args.name}@{response.template.version} "
                                    f"at revision {response.revision}")
 
 
@@ -205,10 +193,10 @@ def _extends(args: argparse.Namespace, session: Session) -> int:
     tenant, service, _ = parse_scope(args.scope)
     if not service:
         raise UsageError(f"{args.scope!r} is not TENANT/SERVICE")
-    stub = _stub(session, template_pb2_grpc.TemplateServiceStub)
+    stub = session.stub(template_pb2_grpc.TemplateServiceStub)
     response = session.call(stub.SetExtends, template_pb2.SetExtendsRequest(
         tenant=tenant, service=service, extends=args.refs, reason=args.reason))
-    return _report(args, response,
+    return report(args, response,
                    f"{service} extends {', '.join(response.extends) or 'nothing'} (applied: "
                    f"{', '.join(response.expanded) or '-'}) at revision {response.revision}")
 
@@ -219,9 +207,9 @@ def _colour_option(parser: argparse.ArgumentParser) -> None:
 
 
 def register(commands: Any) -> None:
-    parent = _connection_options()
-    diff = _add(commands, "diff", _diff, parent,
-                help="compare two scopes or two revisions of one scope")
+    parent = connection_options()
+    diff = add_command(commands, "diff", _diff, parent,
+                       help="compare two scopes or two revisions of one scope")
     diff.add_argument("left", metavar=_SCOPE_FORM)
     diff.add_argument("right", nargs="?", metavar=_SCOPE_FORM,
                       help="default: the left scope (compare revisions)")
@@ -231,8 +219,8 @@ def register(commands: Any) -> None:
     diff.add_argument("--right-revision", type=int, default=0, metavar="N")
     _colour_option(diff)
 
-    promote = _add(commands, "promote", _promote, parent,
-                   help="copy keys of a service from one environment to another")
+    promote = add_command(commands, "promote", _promote, parent,
+                          help="copy keys of a service from one environment to another")
     promote.add_argument("source", metavar="TENANT/SOURCE_ENV/SERVICE")
     promote.add_argument("--to", required=True, metavar="ENV", help="target environment")
     promote.add_argument("--key", dest="keys", action="append", default=[], metavar="KEY",
@@ -243,16 +231,16 @@ def register(commands: Any) -> None:
 
     env = commands.add_parser("env", help="declare and list environments")
     env_commands = env.add_subparsers(dest="env_command", metavar="COMMAND", required=True)
-    create = _add(env_commands, "create", _env_create, parent, help="declare an environment")
+    create = add_command(env_commands, "create", _env_create, parent, help="declare an environment")
     create.add_argument("scope", metavar="TENANT/ENV")
     create.add_argument("--description", default="")
     create.add_argument("--protected", action="store_true",
                         help="writes into it require a reason")
-    ls = _add(env_commands, "ls", _env_ls, parent, help="list environments")
+    ls = add_command(env_commands, "ls", _env_ls, parent, help="list environments")
     ls.add_argument("tenant", metavar="TENANT")
 
-    schema = _add(commands, "schema", _schema_put, parent,
-                  help="bind a JSON Schema to a key pattern (new version)")
+    schema = add_command(commands, "schema", _schema_put, parent,
+                         help="bind a JSON Schema to a key pattern (new version)")
     schema.add_argument("scope", metavar="TENANT[/ENV[/SERVICE]]")
     schema.add_argument("name", metavar="NAME")
     schema.add_argument("--pattern", required=True, help="key glob, e.g. 'db.*'")
@@ -261,8 +249,8 @@ def register(commands: Any) -> None:
     schema.add_argument("--force", action="store_true",
                         help="store it even if stored values violate it")
 
-    template = _add(commands, "template", _template_put, parent,
-                    help="store a new version of a template")
+    template = add_command(commands, "template", _template_put, parent,
+                           help="store a new version of a template")
     template.add_argument("tenant", metavar="TENANT")
     template.add_argument("name", metavar="NAME")
     template.add_argument("--file", required=True,
@@ -271,14 +259,14 @@ def register(commands: Any) -> None:
                           help="a template this one extends (repeat)")
     template.add_argument("--reason", default="")
 
-    extends = _add(commands, "extends", _extends, parent,
-                   help="set the templates a service extends (none: clear)")
+    extends = add_command(commands, "extends", _extends, parent,
+                          help="set the templates a service extends (none: clear)")
     extends.add_argument("scope", metavar="TENANT/SERVICE")
     extends.add_argument("refs", nargs="*", metavar="NAME@VERSION")
     extends.add_argument("--reason", default="")
 
-    rule = _add(commands, "rule", _rule_put, parent,
-                help="store a JSON Logic business rule (new version)")
+    rule = add_command(commands, "rule", _rule_put, parent,
+                       help="store a JSON Logic business rule (new version)")
     rule.add_argument("scope", metavar="TENANT[/ENV[/SERVICE]]")
     rule.add_argument("name", metavar="NAME")
     rule.add_argument("--file", required=True, help="the JSON Logic file")

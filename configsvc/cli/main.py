@@ -11,8 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from configsvc import __version__
-from configsvc.cli import audit, auth, client, dev, hier, secrets, serve, webhooks
-from configsvc.flags import cli as flags_cli
+from configsvc.cli import audit, auth, client, dev, flags, hier, secrets, serve, webhooks
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit.register(commands)
     webhooks.register(commands)
     auth.register(commands)
-    flags_cli.register(commands)
+    flags.register(commands)
     return parser
 
 

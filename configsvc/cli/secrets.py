@@ -6,7 +6,12 @@ import argparse
 from typing import Any
 
 from configsvc.cli import output
-from configsvc.cli.client import Session, UsageError, add_command, connection_options
+from configsvc.cli.toolkit import (
+    Session,
+    UsageError,
+    add_command,
+    connection_options,
+)
 from configsvc.model.keys import segment_violation
 from configsvc.v1 import secrets_pb2, secrets_pb2_grpc
 
@@ -15,7 +20,7 @@ def _rewrap(args: argparse.Namespace, session: Session) -> int:
     problem = segment_violation("tenant", args.tenant)
     if problem:
         raise UsageError(f"tenant: {problem.description}")
-    stub = secrets_pb2_grpc.SecretServiceStub(session.channel)  # type: ignore[no-untyped-call]
+    stub = session.stub(secrets_pb2_grpc.SecretServiceStub)
     response: secrets_pb2.RewrapCiphertextsResponse = session.call(
         stub.RewrapCiphertexts, secrets_pb2.RewrapCiphertextsRequest(tenant=args.tenant))
     if args.json:

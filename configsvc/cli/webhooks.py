@@ -7,16 +7,17 @@ import os
 from typing import Any
 
 from configsvc.cli import output
-from configsvc.cli.client import (
+from configsvc.cli.toolkit import (
     Session,
     UsageError,
-    _add,
-    _add_paging_options,
-    _at_least,
-    _check_tenant_name,
-    _connection_options,
-    _print_rows,
-    _show_pages,
+    add_command,
+    add_paging_options,
+    at_least,
+    check_tenant_name,
+    connection_options,
+    print_rows,
+    report,
+    show_pages,
 )
 from configsvc.v1 import webhooks_pb2, webhooks_pb2_grpc
 
@@ -27,7 +28,7 @@ SECRET_ENV = "CONFIGSVC_WEBHOOK_SECRET"
 
 
 def _stub(session: Session) -> Any:
-    return webhooks_pb2_grpc.WebhookServiceStub(session.channel)  # type: ignore[no-untyped-call]
+    return session.stub(webhooks_pb2_grpc.WebhookServiceStub)
 
 
 def _row(hook: webhooks_pb2.Webhook) -> list[str]:
@@ -41,39 +42,32 @@ def _create(args: argparse.Namespace, session: Session) -> int:
         raise UsageError(f"set the signing secret in the environment variable {SECRET_ENV} "
                          "(not on the command line, where other users could read it)")
     hook = webhooks_pb2.Webhook(
-        tenant=_check_tenant_name(args.tenant), url=args.url, environment=args.env,
+        tenant=check_tenant_name(args.tenant), url=args.url, environment=args.env,
         service=args.service, key_prefix=args.prefix, secret=secret,
         description=args.description)
     response: webhooks_pb2.CreateWebhookResponse = session.call(
         _stub(session).CreateWebhook, webhooks_pb2.CreateWebhookRequest(webhook=hook))
-    if args.json:
-        output.print_json(response)
-    else:
-        print(f"created webhook {response.webhook.id} at revision {response.revision}")
-    return 0
+    return report(args, response,
+                  f"created webhook {response.webhook.id} at revision {response.revision}")
 
 
 def _ls(args: argparse.Namespace, session: Session) -> int:
     response: webhooks_pb2.ListWebhooksResponse = session.call(
         _stub(session).ListWebhooks,
-        webhooks_pb2.ListWebhooksRequest(tenant=_check_tenant_name(args.tenant)))
+        webhooks_pb2.ListWebhooksRequest(tenant=check_tenant_name(args.tenant)))
     if args.json:
         output.print_json_lines(response.webhooks)
         return 0
-    _print_rows(["ID", "URL", "ENV/SERVICE", "PREFIX", "DESCRIPTION"],
-                [_row(h) for h in response.webhooks], "no webhooks")
+    print_rows(["ID", "URL", "ENV/SERVICE", "PREFIX", "DESCRIPTION"],
+               [_row(h) for h in response.webhooks], "no webhooks")
     return 0
 
 
 def _rm(args: argparse.Namespace, session: Session) -> int:
     response: webhooks_pb2.DeleteWebhookResponse = session.call(
         _stub(session).DeleteWebhook,
-        webhooks_pb2.DeleteWebhookRequest(tenant=_check_tenant_name(args.tenant), id=args.id))
-    if args.json:
-        output.print_json(response)
-    else:
-        print(f"deleted webhook {args.id} at revision {response.revision}")
-    return 0
+        webhooks_pb2.DeleteWebhookRequest(tenant=check_tenant_name(args.tenant), id=args.id))
+    return report(args, response, f"deleted webhook {args.id} at revision {response.revision}")
 
 
 def _delivery_row(delivery: webhooks_pb2.Delivery) -> list[str]:
@@ -84,13 +78,13 @@ def _delivery_row(delivery: webhooks_pb2.Delivery) -> list[str]:
 
 
 def _deliveries(args: argparse.Namespace, session: Session) -> int:
-    _at_least("--page-size", args.page_size, 1)
+    at_least("--page-size", args.page_size, 1)
     request = webhooks_pb2.ListDeliveriesRequest(
-        tenant=_check_tenant_name(args.tenant), webhook_id=args.id,
+        tenant=check_tenant_name(args.tenant), webhook_id=args.id,
         state=_STATES[args.state] if args.state else webhooks_pb2.DELIVERY_STATE_UNSPECIFIED,
         page_size=args.page_size)
     stub = _stub(session)
-    return _show_pages(
+    return show_pages(
         args, lambda r: session.call(stub.ListDeliveries, r), request,
         lambda page: page.deliveries, _delivery_row,
         ["DELIVERY", "REVISION", "STATE", "ATTEMPTS", "HTTP", "LAST ATTEMPT", "ERROR"],
@@ -100,39 +94,35 @@ def _deliveries(args: argparse.Namespace, session: Session) -> int:
 def _replay(args: argparse.Namespace, session: Session) -> int:
     response: webhooks_pb2.ReplayDeliveryResponse = session.call(
         _stub(session).ReplayDelivery,
-        webhooks_pb2.ReplayDeliveryRequest(tenant=_check_tenant_name(args.tenant),
+        webhooks_pb2.ReplayDeliveryRequest(tenant=check_tenant_name(args.tenant),
                                            webhook_id=args.id, delivery_id=args.delivery))
-    if args.json:
-        output.print_json(response)
-    else:
-        print(f"delivery {response.delivery.id} queued again")
-    return 0
+    return report(args, response, f"delivery {response.delivery.id} queued again")
 
 
 def register(commands: Any) -> None:
-    parent = _connection_options()
+    parent = connection_options()
     webhook = commands.add_parser("webhook", help="register webhooks, read their delivery log")
     sub = webhook.add_subparsers(dest="webhook_command", metavar="COMMAND", required=True)
-    create = _add(sub, "create", _create, parent,
-                  help=f"register a webhook (signing secret from ${SECRET_ENV})")
+    create = add_command(sub, "create", _create, parent,
+                         help=f"register a webhook (signing secret from ${SECRET_ENV})")
     create.add_argument("tenant", metavar="TENANT")
     create.add_argument("url", metavar="URL")
     create.add_argument("--env", default="", help="only changes in this environment")
     create.add_argument("--service", default="", help="only changes of this service")
     create.add_argument("--prefix", default="", help="only keys starting with this prefix")
     create.add_argument("--description", default="")
-    ls = _add(sub, "ls", _ls, parent, help="list a tenant's webhooks")
+    ls = add_command(sub, "ls", _ls, parent, help="list a tenant's webhooks")
     ls.add_argument("tenant", metavar="TENANT")
-    rm = _add(sub, "rm", _rm, parent, help="delete a webhook")
+    rm = add_command(sub, "rm", _rm, parent, help="delete a webhook")
     rm.add_argument("tenant", metavar="TENANT")
     rm.add_argument("id", metavar="ID")
-    deliveries = _add(sub, "deliveries", _deliveries, parent,
-                      help="a webhook's delivery log (--state dead: the dead letters)")
+    deliveries = add_command(sub, "deliveries", _deliveries, parent,
+                             help="a webhook's delivery log (--state dead: the dead letters)")
     deliveries.add_argument("tenant", metavar="TENANT")
     deliveries.add_argument("id", metavar="ID")
     deliveries.add_argument("--state", choices=sorted(_STATES))
-    _add_paging_options(deliveries, 100)
-    replay = _add(sub, "replay", _replay, parent, help="send a delivery again")
+    add_paging_options(deliveries, 100)
+    replay = add_command(sub, "replay", _replay, parent, help="send a delivery again")
     replay.add_argument("tenant", metavar="TENANT")
     replay.add_argument("id", metavar="ID")
     replay.add_argument("delivery", metavar="DELIVERY")

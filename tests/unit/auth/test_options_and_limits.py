@@ -9,9 +9,9 @@ import pytest
 from configsvc.auth import apikeys
 from configsvc.auth.limits import StreamCaps, TokenBuckets
 from configsvc.cli.auth import parse_duration
-from configsvc.cli.client import UsageError
 from configsvc.cli.main import build_parser
 from configsvc.cli.serve import config_from_args
+from configsvc.cli.toolkit import UsageError
 from configsvc.errors import RateLimitedError
 
 

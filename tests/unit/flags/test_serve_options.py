@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from configsvc.cli.flags import parse_ref, parse_weights
 from configsvc.cli.main import build_parser
 from configsvc.cli.serve import config_from_args
-from configsvc.flags.cli import parse_ref, parse_weights
 
 
 def test_flag_options_reach_the_server_config() -> None:

@@ -12,15 +12,17 @@ import json
 from typing import Any
 
 from configsvc.cli import output
-from configsvc.cli.client import (
+from configsvc.cli.toolkit import (
     Session,
     UsageError,
-    _add,
-    _add_write_options,
-    _at_least,
-    _connection_options,
-    _print_rows,
-    _read_file,
+    add_command,
+    add_write_options,
+    at_least,
+    connection_options,
+    print_rows,
+    read_file,
+    report,
+    violation_lines,
 )
 from configsvc.model.keys import segment_violation
 from configsvc.v1 import flags_pb2, flags_pb2_grpc
@@ -34,36 +36,31 @@ def parse_ref(text: str) -> flags_pb2.FlagSetRef:
     parts = text.split("/")
     if len(parts) != 2:
         raise UsageError(f"{text!r} is not {_SET_FORM}")
-    problems = [p for p in (segment_violation("tenant", parts[0]),
-                            segment_violation("environment", parts[1])) if p]
+    problems = violation_lines([segment_violation("tenant", parts[0]),
+                                segment_violation("environment", parts[1])])
     if problems:
-        raise UsageError(f"invalid flag set {text!r}:",
-                         [f"  {p.field}: {p.description}" for p in problems])
+        raise UsageError(f"invalid flag set {text!r}:", problems)
     return flags_pb2.FlagSetRef(tenant=parts[0], environment=parts[1])
 
 
 def _stub(session: Session) -> Any:
-    return flags_pb2_grpc.FlagServiceStub(session.channel)  # type: ignore[no-untyped-call]
+    return session.stub(flags_pb2_grpc.FlagServiceStub)
 
 
 def _report(args: argparse.Namespace, response: Any, what: str) -> int:
-    if args.json:
-        output.print_json(response)
-        return 0
     flag_set = response.flag_set
-    print(f"{what} {flag_set.ref.tenant}/{flag_set.ref.environment}: version "
-          f"{flag_set.version} at revision {flag_set.revision}")
-    return 0
+    return report(args, response, f"{what} {flag_set.ref.tenant}/{flag_set.ref.environment}: "
+                                  f"version {flag_set.version} at revision {flag_set.revision}")
 
 
 def _write(args: argparse.Namespace) -> dict[str, Any]:
-    _at_least("--expected-revision", args.expected_revision, 0)
+    at_least("--expected-revision", args.expected_revision, 0)
     return {"reason": args.reason, "expected_revision": args.expected_revision}
 
 
 def _put(args: argparse.Namespace, session: Session) -> int:
     request = flags_pb2.PutFlagSetRequest(
-        ref=parse_ref(args.flag_set), definition=_read_file(args.file),
+        ref=parse_ref(args.flag_set), definition=read_file(args.file),
         bucketing=_BUCKETING[args.bucketing], **_write(args))
     return _report(args, session.call(_stub(session).PutFlagSet, request), "stored")
 
@@ -82,11 +79,7 @@ def _get(args: argparse.Namespace, session: Session) -> int:
 def _delete(args: argparse.Namespace, session: Session) -> int:
     request = flags_pb2.DeleteFlagSetRequest(ref=parse_ref(args.flag_set), **_write(args))
     response = session.call(_stub(session).DeleteFlagSet, request)
-    if args.json:
-        output.print_json(response)
-    else:
-        print(f"deleted {args.flag_set} at revision {response.revision}")
-    return 0
+    return report(args, response, f"deleted {args.flag_set} at revision {response.revision}")
 
 
 def _state(enabled: bool) -> Any:
@@ -115,7 +108,7 @@ def _rollout(args: argparse.Namespace, session: Session) -> int:
 
 
 def _history(args: argparse.Namespace, session: Session) -> int:
-    _at_least("--page-size", args.page_size, 1)
+    at_least("--page-size", args.page_size, 1)
     request = flags_pb2.ListFlagSetHistoryRequest(ref=parse_ref(args.flag_set),
                                                   page_size=args.page_size)
     response = session.call(_stub(session).ListFlagSetHistory, request)
@@ -125,13 +118,13 @@ def _history(args: argparse.Namespace, session: Session) -> int:
     rows = [[str(v.version), "delete" if v.deleted else "put", str(v.revision),
              output.timestamp(v.update_time), v.updated_by, v.reason]
             for v in response.versions]
-    _print_rows(["VERSION", "OPERATION", "REVISION", "TIME", "BY", "REASON"], rows,
-                "no history")
+    print_rows(["VERSION", "OPERATION", "REVISION", "TIME", "BY", "REASON"], rows,
+               "no history")
     return 0
 
 
 def _rollback(args: argparse.Namespace, session: Session) -> int:
-    _at_least("--to-version", args.to_version, 1)
+    at_least("--to-version", args.to_version, 1)
     request = flags_pb2.RollbackFlagSetRequest(ref=parse_ref(args.flag_set),
                                                to_version=args.to_version, **_write(args))
     return _report(args, session.call(_stub(session).RollbackFlagSet, request), "rolled back")
@@ -144,56 +137,56 @@ def _stats(args: argparse.Namespace, session: Session) -> int:
     if args.json:
         output.print_json(response)
         return 0
-    _print_rows(["FLAG", "VARIANT", "REASON", "COUNT"],
-                [[s.flag_key, s.variant or "-", s.reason, str(s.count)] for s in response.stats],
-                f"no evaluations in the last {response.window_seconds} s")
+    print_rows(["FLAG", "VARIANT", "REASON", "COUNT"],
+               [[s.flag_key, s.variant or "-", s.reason, str(s.count)] for s in response.stats],
+               f"no evaluations in the last {response.window_seconds} s")
     return 0
 
 
 def register(commands: Any) -> None:
-    parent = _connection_options()
+    parent = connection_options()
     flags = commands.add_parser("flags", help="manage feature flag sets (flagd format)")
     sub = flags.add_subparsers(dest="flags_command", metavar="COMMAND", required=True)
 
-    put = _add(sub, "put", _put, parent, help="load a flagd JSON file into a flag set")
+    put = add_command(sub, "put", _put, parent, help="load a flagd JSON file into a flag set")
     put.add_argument("flag_set", metavar=_SET_FORM)
     put.add_argument("--file", required=True, metavar="FILE", help="flagd flag-definition JSON")
     put.add_argument("--bucketing", choices=("", "current", "legacy"), default="",
                      help="fractional bucketing (default: keep; new sets: current)")
-    _add_write_options(put)
+    add_write_options(put)
 
-    get = _add(sub, "get", _get, parent, help="print a flag set's flagd JSON")
+    get = add_command(sub, "get", _get, parent, help="print a flag set's flagd JSON")
     get.add_argument("flag_set", metavar=_SET_FORM)
 
-    delete = _add(sub, "delete", _delete, parent, help="delete a flag set (keeps history)")
+    delete = add_command(sub, "delete", _delete, parent, help="delete a flag set (keeps history)")
     delete.add_argument("flag_set", metavar=_SET_FORM)
-    _add_write_options(delete)
+    add_write_options(delete)
 
     for name, enabled in (("enable", True), ("disable", False)):
-        state = _add(sub, name, _state(enabled), parent, help=f"{name} one flag")
+        state = add_command(sub, name, _state(enabled), parent, help=f"{name} one flag")
         state.add_argument("flag_set", metavar=_SET_FORM)
         state.add_argument("flag", metavar="FLAG")
-        _add_write_options(state)
+        add_write_options(state)
 
-    rollout = _add(sub, "rollout", _rollout, parent,
-                   help="set a flag's percentage rollout, e.g. on=10 off=90")
+    rollout = add_command(sub, "rollout", _rollout, parent,
+                          help="set a flag's percentage rollout, e.g. on=10 off=90")
     rollout.add_argument("flag_set", metavar=_SET_FORM)
     rollout.add_argument("flag", metavar="FLAG")
     rollout.add_argument("weights", nargs="+", metavar="VARIANT=WEIGHT")
-    _add_write_options(rollout)
+    add_write_options(rollout)
 
-    history = _add(sub, "history", _history, parent, help="list versions, newest first")
+    history = add_command(sub, "history", _history, parent, help="list versions, newest first")
     history.add_argument("flag_set", metavar=_SET_FORM)
     history.add_argument("--page-size", type=int, metavar="N", help="versions (default 50)")
 
-    rollback = _add(sub, "rollback", _rollback, parent,
-                    help="write an earlier version back as a new version")
+    rollback = add_command(sub, "rollback", _rollback, parent,
+                           help="write an earlier version back as a new version")
     rollback.add_argument("flag_set", metavar=_SET_FORM)
     rollback.add_argument("--to-version", type=int, required=True, metavar="N")
-    _add_write_options(rollback)
+    add_write_options(rollback)
 
-    stats = _add(sub, "stats", _stats, parent,
-                 help="evaluation counts per flag, variant and reason (this server)")
+    stats = add_command(sub, "stats", _stats, parent,
+                        help="evaluation counts per flag, variant and reason (this server)")
     stats.add_argument("flag_set", metavar=_SET_FORM)
     stats.add_argument("--flag", default="", metavar="FLAG", help="only this flag")
     stats.add_argument("--window", type=int, default=300, metavar="SECONDS",
