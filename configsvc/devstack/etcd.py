@@ -56,6 +56,7 @@ class EtcdServer(ManagedProcess):
         super().__init__(data_dir, host)
         self._client_port = client_port
         self._peer_port = peer_port
+        #: The ``--name`` of the single cluster member.
         self._member_name = name
 
     @property
@@ -67,11 +68,6 @@ class EtcdServer(ManagedProcess):
     def peer_port(self) -> int:
         """Port for raft peer traffic (unused by a single member, but etcd binds it)."""
         return self._peer_port
-
-    @property
-    def member_name(self) -> str:
-        """The ``--name`` of the single cluster member."""
-        return self._member_name
 
     @property
     def state_dir(self) -> Path:

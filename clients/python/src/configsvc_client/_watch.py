@@ -43,7 +43,7 @@ import grpc
 from configsvc_client._delivery import DEFAULT_MAX_PENDING, Delivery
 from configsvc_client._gen.configsvc.v1 import watch_pb2
 from configsvc_client._persist import Persister
-from configsvc_client._transport import Metadata, Transport
+from configsvc_client._transport import Transport
 from configsvc_client.backoff import Backoff
 from configsvc_client.cache import Cache, RawChange
 from configsvc_client.errors import (
@@ -150,7 +150,7 @@ class Watcher:
 
     def __init__(self, transport: Transport, selectors: Sequence[Selector], cache: Cache,
                  dispatcher: Dispatcher, stats: Stats, *, backoff: Backoff,
-                 persister: Persister | None = None, metadata: Metadata | None = None,
+                 persister: Persister | None = None,
                  rand: Callable[[], float] = random.random,
                  silence_limit: float = DEFAULT_PROGRESS_INTERVAL * DEFAULT_SILENCE_INTERVALS,
                  max_pending: int = DEFAULT_MAX_PENDING) -> None:
@@ -175,7 +175,6 @@ class Watcher:
         from the server before it counts as live (see _settle)."""
         self._backoff = backoff
         self._persister = persister
-        self._metadata = metadata
         self._rand = rand
         self.need_snapshot = True
         self.connected = False
@@ -350,7 +349,7 @@ class Watcher:
         pending: list[Entry] = []
         self.stats.streams_opened += 1
         self._heard_at = time.monotonic()
-        call = self._transport.watch(request, self._metadata)
+        call = self._transport.watch(request)
         self._call = call
         loop = asyncio.get_running_loop()
         settle = loop.create_task(self._settle(call, stream)) if stream.resumed else None
@@ -458,12 +457,17 @@ class Watcher:
     async def _settle(self, call: Any, stream: _Stream) -> None:
         """Declare a resumed stream live once the server has kept it open a moment.
 
-        The server sends nothing on a resumed stream until there is a change
-        or a heartbeat (seconds later). Refusals (RESET, NOT_FOUND,
-        UNAVAILABLE while its mirror is down...) come at once, so a stream
-        still open ``RESUME_SETTLE`` seconds after the request went out was
-        accepted. Not after a silence, though (``_suspect``): then the
-        first message (at the latest the next heartbeat) makes it live.
+        A resumed stream that is up to date carries nothing until a change or
+        a heartbeat (seconds later), while refusals (RESET, NOT_FOUND,
+        UNAVAILABLE while the server's mirror is down...) come at once. So
+        once the call is connected (``wait_for_connection``), a stream still
+        open ``RESUME_SETTLE`` seconds later was accepted and goes live. A
+        message goes live by itself (``changes``/``progress`` in
+        ``_on_message``), and a stream that ended meanwhile never does.
+        After a silence (``_suspect``) the settle time proves nothing (a
+        stopped server's kernel still accepts the stream): then only a
+        message clears ``_suspect`` and makes the stream live, at the latest
+        the next heartbeat.
         """
         try:
             await call.wait_for_connection()
