@@ -88,7 +88,8 @@ class HierarchyService(hierarchy_pb2_grpc.HierarchyServiceServicer):  # type: ig
         if request.dry_run or not changes:
             return response
         options = WriteOptions(expected_revision=None, reason=reason,
-                               actor=requests.actor(context), timeout=timeout)
+                               actor=requests.actor(context), timeout=timeout,
+                               trace_id=requests.trace_id(context))
         results = await self._writer.put_many(
             [(k, v) for k, v in changes.items() if v is not None], options,
             attributes={"promoted_from": source})

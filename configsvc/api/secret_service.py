@@ -46,7 +46,8 @@ class SecretService(secrets_pb2_grpc.SecretServiceServicer):  # type: ignore[mis
                 f"({self._gateway.policy.hint})")
         report = await rewrap_tenant(self._gateway.vault, self._mirror, self._writer, tenant,
                                      actor=actor, keyspace=self._keyspace,
-                                     timeout=requests.time_left(context, self._timeout))
+                                     timeout=requests.time_left(context, self._timeout),
+                                     trace_id=requests.trace_id(context))
         return secrets_pb2.RewrapCiphertextsResponse(
             rewrapped=[key_message(k) for k in report.rewrapped], unchanged=report.unchanged,
             revision=report.revision, rewrapped_webhooks=report.webhooks)

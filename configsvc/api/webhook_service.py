@@ -24,11 +24,11 @@ from configsvc.errors import (
 )
 from configsvc.events.settings import WebhookSettings
 from configsvc.events.webhooks.allowlist import host_allowed, url_problem
-from configsvc.events.webhooks.sealing import seal
 from configsvc.events.webhooks.store import WebhookKeys
 from configsvc.model.keys import require_segment
 from configsvc.model.values import validate_reason
 from configsvc.rpc import pagination, requests
+from configsvc.secrets.sealing import seal
 from configsvc.secrets.vault import VaultClient
 from configsvc.store import scan
 from configsvc.store.etcd import EtcdClient, prefix_range_end

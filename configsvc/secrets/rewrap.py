@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from configsvc.events.webhooks.sealing import rewrap_webhooks
 from configsvc.model.keys import ConfigKey
 from configsvc.resolve.jsonvalue import JsonValue, canonical_json, parse_value
 from configsvc.secrets.refs import ENCRYPTED, Ciphertext, SecretRef, substitute, walk
+from configsvc.secrets.sealing import rewrap_webhooks
 from configsvc.secrets.vault import KeyVersions, VaultClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
@@ -37,9 +37,13 @@ class RewrapReport:
 
 
 async def rewrap_tenant(vault: VaultClient, mirror: Mirror, writer: Writer, tenant: str, *,
-                        actor: str, timeout: float,
+                        actor: str, timeout: float, trace_id: str = "",
                         keyspace: Keyspace | None = None) -> RewrapReport:
-    """Rewrap the tenant's config values, then (given ``keyspace``) its webhook secrets."""
+    """Rewrap the tenant's config values, then (given ``keyspace``) its webhook secrets.
+
+    ``trace_id`` is the caller's W3C trace id (``rpc.requests.trace_id``): every audit
+    record (and so every change event) the run writes carries it, as a Put's does.
+    """
     report = RewrapReport()
     versions = KeyVersions(vault, timeout)
     for item in list(mirror.items(mirror.scope_prefix(tenant))):
@@ -62,11 +66,13 @@ async def rewrap_tenant(vault: VaultClient, mirror: Mirror, writer: Writer, tena
 
         result = await writer.put(item.key, canonical_json(substitute(value, replace)),
                                   WriteOptions(expected_revision=item.entry.mod_revision,
-                                               reason=REASON, actor=actor, timeout=timeout))
+                                               reason=REASON, actor=actor, timeout=timeout,
+                                               trace_id=trace_id))
         report.rewrapped.append(item.key)
         report.revision = max(report.revision, result.revision)
     if keyspace is not None:
         report.webhooks, revision = await rewrap_webhooks(
-            vault, mirror, writer, keyspace, tenant, versions, actor=actor, timeout=timeout)
+            vault, mirror, writer, keyspace, tenant, versions, actor=actor, timeout=timeout,
+            trace_id=trace_id)
         report.revision = max(report.revision, revision)
     return report

@@ -10,6 +10,10 @@ can ever be mistaken for ciphertext; requests that set the field are refused.
 Without Vault (development) the secret stays plaintext in ``secret``, as
 before sealing existed; both forms are read, so webhooks stored earlier keep
 being delivered.
+
+Sealing is a secrets concern that events uses (``events.webhooks`` imports
+this module, never the other way round), so the rewrap of ``configsvc
+secrets rewrap`` can cover webhook secrets without secrets importing events.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from __future__ import annotations
 import logging
 
 from configsvc.errors import BackendUnavailableError
-from configsvc.events.webhooks.store import WebhookKeys
 from configsvc.secrets.refs import Ciphertext
 from configsvc.secrets.vault import BACKEND, KeyVersions, VaultClient
 from configsvc.store.keyspace import Keyspace
@@ -26,6 +29,11 @@ from configsvc.store.writer import RecordChange, Writer
 from configsvc.v1 import audit_pb2, config_pb2, webhooks_pb2
 
 log = logging.getLogger(__name__)
+
+#: The tenant record kind webhooks are stored under. ``events.webhooks.store`` builds
+#: its keys from this name too: it is defined here, below events, so rewrap can find
+#: the webhooks without importing events.
+WEBHOOK_RECORDS = "webhooks"
 
 NO_VAULT_WARNING = ("webhooks are enabled without Vault (--vault-addr): webhook signing "
                     "secrets are stored in etcd as plaintext; configure Vault transit in "
@@ -98,19 +106,19 @@ class SecretOpener:
 
 async def rewrap_webhooks(vault: VaultClient, mirror: Mirror, writer: Writer, keyspace: Keyspace,
                           tenant: str, versions: KeyVersions, *, actor: str,
-                          timeout: float) -> tuple[list[str], int]:
+                          timeout: float, trace_id: str = "") -> tuple[list[str], int]:
     """Rewrap the tenant's sealed secrets older than their key's newest version, and seal
     those stored as plaintext (registered before the server had Vault).
 
     Part of ``configsvc secrets rewrap``: each webhook is written again in one
     Txn with its audit record, compare-and-swap on the revision it was read at
     (ABORTED on a concurrent change; re-run). ``versions`` is the run's cache of
-    transit key versions. Returns the ids rewrapped and the highest revision.
+    transit key versions; ``trace_id`` (the caller's W3C trace id) goes into each audit
+    record. Returns the ids rewrapped and the highest revision.
     """
-    keys = WebhookKeys(keyspace)
     done: list[str] = []
     revision = 0
-    for raw, record in list(mirror.records(keys.webhooks_prefix(tenant))):
+    for raw, record in list(mirror.records(keyspace.record_prefix(tenant, WEBHOOK_RECORDS))):
         hook = webhooks_pb2.Webhook.FromString(record.value)
         cipher = sealed(hook)
         if cipher is None and not hook.secret:
@@ -123,6 +131,7 @@ async def rewrap_webhooks(vault: VaultClient, mirror: Mirror, writer: Writer, ke
             hook.sealed_secret.ciphertext = (await vault.rewrap(cipher, timeout)).ciphertext
         audit = audit_pb2.AuditRecord(kind="webhook", tenant=tenant, name=hook.id,
                                       operation=config_pb2.OPERATION_PUT, actor=actor,
+                                      trace_id=trace_id,
                                       attributes={"url": hook.url, "action": "rewrap"})
         revision = max(revision, await writer.commit_records(
             tenant, [RecordChange(raw, hook.SerializeToString(), record.mod_revision,

@@ -34,9 +34,9 @@ from configsvc.events.publisher import Publisher
 from configsvc.events.settings import EventSettings, WebhookSettings
 from configsvc.events.webhooks import sender
 from configsvc.events.webhooks.allowlist import target_problem
-from configsvc.events.webhooks.sealing import NO_VAULT_WARNING, SecretOpener
 from configsvc.events.webhooks.signing import SIGNATURE_HEADER, signature
 from configsvc.events.webhooks.store import WebhookKeys, delivery_id
+from configsvc.secrets.sealing import NO_VAULT_WARNING, SecretOpener
 from configsvc.secrets.vault import VaultClient
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace

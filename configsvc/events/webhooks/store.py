@@ -14,10 +14,12 @@ Delivery ids are ``<revision, 20 digits>-<index>``, so the log sorts by event.
 
 from __future__ import annotations
 
+from configsvc.secrets.sealing import WEBHOOK_RECORDS
 from configsvc.store.keyspace import Keyspace
 from configsvc.v1 import events_pb2
 
-WEBHOOKS = "webhooks"
+#: The record kind, named where sealing (below events) can use it too.
+WEBHOOKS = WEBHOOK_RECORDS
 DELIVERIES = "webhook-deliveries"
 QUEUE = "webhook-queue"
 

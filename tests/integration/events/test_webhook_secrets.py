@@ -20,9 +20,9 @@ import pytest
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.devstack.openbao import OpenBaoDevServer
 from configsvc.events.settings import WebhookSettings
-from configsvc.events.webhooks.sealing import NO_VAULT_WARNING
 from configsvc.events.webhooks.signing import SIGNATURE_HEADER, verify
 from configsvc.events.webhooks.store import WebhookKeys
+from configsvc.secrets.sealing import NO_VAULT_WARNING
 from configsvc.store.writer import RecordChange
 from configsvc.v1 import (
     config_pb2,

@@ -12,8 +12,8 @@ from typing import Any, cast
 import pytest
 
 from configsvc.errors import BackendUnavailableError
-from configsvc.events.webhooks.sealing import SecretOpener, sealed
 from configsvc.secrets.refs import Ciphertext
+from configsvc.secrets.sealing import SecretOpener, sealed
 from configsvc.secrets.settings import VaultSettings
 from configsvc.v1 import webhooks_pb2
 
