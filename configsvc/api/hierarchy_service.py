@@ -6,13 +6,13 @@ import grpc
 
 from configsvc.api.config_service import provenance_message
 from configsvc.api.records_common import existing_tenant
-from configsvc.errors import InvalidArgumentError, NotFoundError
+from configsvc.errors import InvalidArgumentError
 from configsvc.hier.guard import WriteGuard
+from configsvc.hier.promote import Promoter, PromoteSpec
 from configsvc.hier.resolver import LayerSource, MirrorSource, raw_scope, resolve_scope
 from configsvc.hier.snapshot import read_at
 from configsvc.hier.state import TenantState
-from configsvc.model.keys import ConfigKey, key_violation, require_segment
-from configsvc.model.values import validate_reason
+from configsvc.model.keys import require_segment
 from configsvc.resolve import DiffRow, Resolved, diff
 from configsvc.rpc import requests
 from configsvc.secrets.gateway import SecretGateway
@@ -22,11 +22,13 @@ from configsvc.store.mirror import Mirror
 from configsvc.store.writer import WriteOptions, Writer
 from configsvc.v1 import hierarchy_pb2, hierarchy_pb2_grpc
 
-PROMOTE_MAX = 1000
-
 
 class HierarchyService(hierarchy_pb2_grpc.HierarchyServiceServicer):  # type: ignore[misc]
-    """Promote and Diff; see hierarchy.proto for the contract."""
+    """Promote and Diff; see hierarchy.proto for the contract.
+
+    Promote's rules live in ``configsvc.hier.promote``: this class only turns the request
+    into a ``PromoteSpec`` and the plan into a response.
+    """
 
     def __init__(self, mirror: Mirror, writer: Writer, keyspace: Keyspace, guard: WriteGuard,
                  etcd: EtcdClient, request_timeout: float,
@@ -38,63 +40,26 @@ class HierarchyService(hierarchy_pb2_grpc.HierarchyServiceServicer):  # type: ig
         self._guard = guard
         self._etcd = etcd
         self._timeout = request_timeout
+        self._promoter = Promoter(mirror, writer, keyspace, guard, secrets)
 
     async def Promote(self, request: hierarchy_pb2.PromoteRequest,
                       context: grpc.aio.ServicerContext) -> hierarchy_pb2.PromoteResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
-        service = require_segment("service", request.service)
-        source = require_segment("source_environment", request.source_environment)
-        target = require_segment("target_environment", request.target_environment)
-        if source == target:
-            raise InvalidArgumentError.single(
-                "target_environment", "must differ from source_environment")
-        if len(request.keys) > PROMOTE_MAX:
-            raise InvalidArgumentError.single(
-                "keys", f"has {len(request.keys)} keys; the limit is {PROMOTE_MAX}")
-        for i, name in enumerate(request.keys):
-            violation = key_violation(f"keys[{i}]", name)
-            if violation:
-                raise InvalidArgumentError([violation])
-        reason = validate_reason(request.reason)
-        values = {item.key.key: item.entry.value
-                  for item in self._mirror.items(self._ks.scope_prefix(tenant, source, service))}
-        chosen = sorted(set(request.keys)) if request.keys else sorted(values)
-        missing = [name for name in chosen if name not in values]
-        if missing or not chosen:
-            where = f"{tenant}/{source}/{service}"
-            raise NotFoundError("config entry", f"{where}/{missing[0]}" if missing else where,
-                                f"{where} has no value for {missing[0]!r}" if missing
-                                else f"{where} has no entries to promote")
-        changes: dict[ConfigKey, str | None] = {}
-        for name in chosen:
-            key = ConfigKey(tenant, target, service, name)
-            current = self._mirror.get(key)
-            if current is None or current.value != values[name]:
-                changes[key] = values[name]
-        self._guard.enforce(tenant, changes, reason)
         timeout = requests.time_left(context, self._timeout)
-        if self._secrets is not None and not request.dry_run:
-            # Like Put: ciphertext is copied as it is; a place only the target's schemas
-            # mark sensitive is encrypted now; references must still exist.
-            for key, value in changes.items():
-                if value is not None:
-                    changes[key] = await self._secrets.prepare_write(key, value, timeout)
-        before = raw_scope(MirrorSource(self._mirror, self._ks, tenant), target, service)
-        after = raw_scope(MirrorSource(self._mirror, self._ks, tenant, changes,
-                                       self._mirror.revision + 1), target, service)
+        plan = await self._promoter.plan(PromoteSpec(
+            tenant=tenant, service=request.service,
+            source_environment=request.source_environment,
+            target_environment=request.target_environment, keys=tuple(request.keys),
+            reason=request.reason, dry_run=request.dry_run), timeout)
         response = hierarchy_pb2.PromoteResponse(
-            diff=_rows(tenant, diff(before, after)), keys=[k.key for k in changes],
-            revision=self._mirror.revision)
-        if request.dry_run or not changes:
-            return response
-        options = WriteOptions(expected_revision=None, reason=reason,
-                               actor=requests.actor(context), timeout=timeout,
-                               trace_id=requests.trace_id(context))
-        results = await self._writer.put_many(
-            [(k, v) for k, v in changes.items() if v is not None], options,
-            attributes={"promoted_from": source})
-        response.entries.extend(r.entry for r in results if r.entry is not None)
-        response.revision = results[0].revision
+            diff=_rows(tenant, plan.rows), keys=[k.key for k in plan.changes],
+            revision=plan.revision)
+        results = await self._promoter.apply(plan, WriteOptions(
+            expected_revision=None, reason=plan.reason, actor=requests.actor(context),
+            timeout=timeout, trace_id=requests.trace_id(context)))
+        if results:
+            response.entries.extend(r.entry for r in results if r.entry is not None)
+            response.revision = results[0].revision
         return response
 
     async def _side(self, tenant: str, side: hierarchy_pb2.DiffSide, name: str, raw: bool,
