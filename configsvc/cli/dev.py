@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from configsvc.auth.apikeys import key_id_of, new_key
-from configsvc.cli.serve import add_server_options, config_from_args
+from configsvc.cli.options import add_server_options, config_from_args
 from configsvc.devstack import DevStackError, LocalStack, ensure_port_free
 from configsvc.errors import AlreadyExistsError
 from configsvc.secrets.settings import VaultAuth, VaultSettings

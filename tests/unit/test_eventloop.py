@@ -8,7 +8,7 @@ import asyncio
 import pytest
 import uvloop
 
-from configsvc.cli import serve
+from configsvc.cli import options
 from configsvc.server import eventloop
 
 
@@ -33,10 +33,10 @@ def test_unknown_choice_names_the_flag_and_the_choices() -> None:
 def test_serve_accepts_the_flag_and_the_environment_variable(
         monkeypatch: pytest.MonkeyPatch) -> None:
     parser = argparse.ArgumentParser()
-    serve.add_server_options(parser)
+    options.add_server_options(parser)
     assert parser.parse_args([]).event_loop == "uvloop"
     assert parser.parse_args(["--event-loop", "asyncio"]).event_loop == "asyncio"
     monkeypatch.setenv("CONFIGSVC_EVENT_LOOP", "asyncio")
     parser = argparse.ArgumentParser()
-    serve.add_server_options(parser)
+    options.add_server_options(parser)
     assert parser.parse_args([]).event_loop == "asyncio"

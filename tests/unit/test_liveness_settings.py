@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from configsvc.cli.main import build_parser
-from configsvc.cli.serve import config_from_args
+from configsvc.cli.options import config_from_args
 from configsvc.server.config import ServerConfig
 from configsvc.store.mirror import MirrorLiveness
 

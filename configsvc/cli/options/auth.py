@@ -13,6 +13,7 @@ from pathlib import Path
 
 from configsvc.auth.apikeys import key_id_of
 from configsvc.auth.settings import AUTH_OFF, AUTH_REQUIRED, AuthSettings, JwtSettings, ServerTLS
+from configsvc.cli.options.environ import env_number
 from configsvc.server.config import env
 
 
@@ -37,20 +38,20 @@ def add_auth_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--jwt-jwks-url", default=env("JWT_JWKS_URL", ""),
                        help="JWKS URL of the issuer's keys (env CONFIGSVC_JWT_JWKS_URL)")
     group.add_argument("--rate-per-identity", type=float,
-                       default=float(env("RATE_PER_IDENTITY", str(defaults.rate_per_identity))),
+                       default=env_number("RATE_PER_IDENTITY", defaults.rate_per_identity),
                        help="calls per second per identity and process, 0 = unlimited "
                             "(env CONFIGSVC_RATE_PER_IDENTITY; default %(default)s)")
     group.add_argument("--burst-per-identity", type=int,
-                       default=int(env("BURST_PER_IDENTITY", str(defaults.burst_per_identity))),
+                       default=env_number("BURST_PER_IDENTITY", defaults.burst_per_identity),
                        help="token bucket size, 0 = twice the rate "
                             "(env CONFIGSVC_BURST_PER_IDENTITY)")
     group.add_argument("--max-streams-per-identity", type=int,
-                       default=int(env("MAX_STREAMS_PER_IDENTITY",
-                                       str(defaults.max_streams_per_identity))),
+                       default=env_number("MAX_STREAMS_PER_IDENTITY",
+                                          defaults.max_streams_per_identity),
                        help="concurrent streams per identity and process, 0 = unlimited "
                             "(env CONFIGSVC_MAX_STREAMS_PER_IDENTITY)")
     group.add_argument("--max-keys-per-tenant", type=int,
-                       default=int(env("MAX_KEYS_PER_TENANT", str(defaults.max_keys_per_tenant))),
+                       default=env_number("MAX_KEYS_PER_TENANT", defaults.max_keys_per_tenant),
                        help="default tenant quota of entries (env CONFIGSVC_MAX_KEYS_PER_TENANT; "
                             "default %(default)s)")
     group.add_argument("--tls-cert-file", default=env("TLS_CERT_FILE", ""),

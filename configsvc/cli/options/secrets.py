@@ -11,53 +11,51 @@ import argparse
 import os
 from pathlib import Path
 
+from configsvc.cli.options.environ import env_number
 from configsvc.secrets.settings import SecretSettings, VaultAuth, VaultSettings
-
-
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get("CONFIGSVC_" + name, default)
+from configsvc.server.config import env
 
 
 def add_secret_options(parser: argparse.ArgumentParser) -> None:
     defaults = SecretSettings()
     group = parser.add_argument_group("secrets (Vault / OpenBao)")
-    group.add_argument("--vault-addr", default=_env("VAULT_ADDR"),
+    group.add_argument("--vault-addr", default=env("VAULT_ADDR", ""),
                        help="Vault base URL; empty disables secrets (env CONFIGSVC_VAULT_ADDR)")
-    group.add_argument("--vault-token-file", default=_env("VAULT_TOKEN_FILE"),
+    group.add_argument("--vault-token-file", default=env("VAULT_TOKEN_FILE", ""),
                        help="file holding a Vault token (env CONFIGSVC_VAULT_TOKEN_FILE; or the "
                             "token itself in CONFIGSVC_VAULT_TOKEN / VAULT_TOKEN)")
-    group.add_argument("--vault-approle-role-id", default=_env("VAULT_APPROLE_ROLE_ID"),
+    group.add_argument("--vault-approle-role-id", default=env("VAULT_APPROLE_ROLE_ID", ""),
                        help="log in with AppRole (env CONFIGSVC_VAULT_APPROLE_ROLE_ID)")
     group.add_argument("--vault-approle-secret-id-file",
-                       default=_env("VAULT_APPROLE_SECRET_ID_FILE"),
+                       default=env("VAULT_APPROLE_SECRET_ID_FILE", ""),
                        help="file holding the AppRole secret_id "
                             "(env CONFIGSVC_VAULT_APPROLE_SECRET_ID_FILE)")
-    group.add_argument("--vault-approle-mount", default=_env("VAULT_APPROLE_MOUNT", "approle"),
+    group.add_argument("--vault-approle-mount", default=env("VAULT_APPROLE_MOUNT", "approle"),
                        help="AppRole auth mount (default %(default)s)")
-    group.add_argument("--vault-kubernetes-role", default=_env("VAULT_KUBERNETES_ROLE"),
+    group.add_argument("--vault-kubernetes-role", default=env("VAULT_KUBERNETES_ROLE", ""),
                        help="log in with Kubernetes auth as this Vault role "
                             "(env CONFIGSVC_VAULT_KUBERNETES_ROLE)")
-    group.add_argument("--vault-ca-file", default=_env("VAULT_CA_FILE"),
+    group.add_argument("--vault-ca-file", default=env("VAULT_CA_FILE", ""),
                        help="CA bundle for Vault's TLS certificate (env CONFIGSVC_VAULT_CA_FILE)")
-    group.add_argument("--vault-client-cert-file", default=_env("VAULT_CLIENT_CERT_FILE"),
+    group.add_argument("--vault-client-cert-file", default=env("VAULT_CLIENT_CERT_FILE", ""),
                        help="client certificate for mutual TLS to Vault")
-    group.add_argument("--vault-client-key-file", default=_env("VAULT_CLIENT_KEY_FILE"),
+    group.add_argument("--vault-client-key-file", default=env("VAULT_CLIENT_KEY_FILE", ""),
                        help="key of --vault-client-cert-file")
     group.add_argument("--vault-tls-skip-verify", action="store_true",
-                       default=_env("VAULT_TLS_SKIP_VERIFY") == "1",
+                       default=env("VAULT_TLS_SKIP_VERIFY", "") == "1",
                        help="do not verify Vault's certificate (development only)")
-    group.add_argument("--vault-transit-key", default=_env("VAULT_TRANSIT_KEY", "configsvc"),
+    group.add_argument("--vault-transit-key", default=env("VAULT_TRANSIT_KEY", "configsvc"),
                        help="transit key for sensitive fields (default %(default)s)")
-    group.add_argument("--secret-readers", default=_env("SECRET_READERS"),
+    group.add_argument("--secret-readers", default=env("SECRET_READERS", ""),
                        help="comma-separated identities allowed to read secret plaintext: "
                             "IDENTITY or IDENTITY@TENANT, '*' for everyone "
                             "(env CONFIGSVC_SECRET_READERS; default: nobody)")
     group.add_argument("--secret-cache-ttl", type=float,
-                       default=float(_env("SECRET_CACHE_TTL", str(defaults.cache_ttl))),
+                       default=env_number("SECRET_CACHE_TTL", defaults.cache_ttl),
                        help="seconds a fetched secret is served without Vault "
                             "(default %(default)s)")
     group.add_argument("--secret-poll-interval", type=float,
-                       default=float(_env("SECRET_POLL_INTERVAL", str(defaults.poll_interval))),
+                       default=env_number("SECRET_POLL_INTERVAL", defaults.poll_interval),
                        help="seconds between rotation checks of watched secrets "
                             "(default %(default)s)")
 

@@ -10,7 +10,7 @@ from configsvc.auth import apikeys
 from configsvc.auth.limits import StreamCaps, TokenBuckets
 from configsvc.cli.auth import parse_duration
 from configsvc.cli.main import build_parser
-from configsvc.cli.serve import config_from_args
+from configsvc.cli.options import config_from_args
 from configsvc.cli.toolkit import UsageError
 from configsvc.errors import RateLimitedError
 

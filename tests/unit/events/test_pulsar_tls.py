@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from configsvc.cli.main import build_parser
-from configsvc.cli.serve import config_from_args
+from configsvc.cli.options import config_from_args
 from configsvc.devstack.ports import free_port
 from configsvc.errors import BackendUnavailableError
 from configsvc.events.settings import EventSettings, PulsarTLS

@@ -6,7 +6,7 @@ import pytest
 
 from configsvc.cli.flags import parse_ref, parse_weights
 from configsvc.cli.main import build_parser
-from configsvc.cli.serve import config_from_args
+from configsvc.cli.options import config_from_args
 
 
 def test_flag_options_reach_the_server_config() -> None:

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from configsvc.cli.main import build_parser
-from configsvc.cli.serve import config_from_args
+from configsvc.cli.options import config_from_args
 from configsvc.errors import NotFoundError
 from configsvc.http import HttpListener, HttpSettings, guarded, read_body, read_json
 

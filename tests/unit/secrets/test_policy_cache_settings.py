@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from configsvc.cli.main import build_parser
+from configsvc.cli.options.secrets import secret_settings_from_args
 from configsvc.secrets.access import DENIED, Access, ReaderList
 from configsvc.secrets.cache import SecretCache
-from configsvc.secrets.cli import secret_settings_from_args
 from configsvc.secrets.refs import Ciphertext
 from configsvc.secrets.settings import VaultAuth
 from configsvc.secrets.vault import SecretVersion, key_version
