@@ -5,7 +5,8 @@ error codes: FLAG_NOT_FOUND is NOT_FOUND, TYPE_MISMATCH INVALID_ARGUMENT,
 PARSE_ERROR DATA_LOSS, GENERAL UNKNOWN (through the one status table). A
 disabled flag, or one without a default variant that no rule matched, answers
 with reason DISABLED/DEFAULT and no variant: the provider then returns the
-caller's default value. Which flag set a call means: ``configsvc.flags.selector``.
+caller's default value. Which flag set a call means: ``configsvc.flags.selector``;
+what evaluating does, whatever the transport: ``configsvc.flags.core``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -27,29 +27,14 @@ from configsvc.errors import (
 )
 from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2 as ev
 from configsvc.flags._gen.flagd.sync.v1 import sync_pb2
-from configsvc.flags.analytics import FlagAnalytics
-from configsvc.flags.evaluator import ErrorCode, FlagType, Resolution, evaluate
+from configsvc.flags.core import FlagsCore, changed_flags
+from configsvc.flags.evaluator import ErrorCode, FlagType, Resolution
 from configsvc.flags.events import FlagEvents
-from configsvc.flags.selector import SERVICE_HEADER, FlagSetRef, enrich, header, resolve
-from configsvc.flags.store import FlagStore, StoredFlagSet
+from configsvc.flags.selector import FlagSetRef
 from configsvc.model.values import check_tree
 
 #: What SyncFlags sends while the selected flag set does not exist (deleted mid-stream).
 EMPTY_FLAG_SET = '{"flags":{}}'
-#: How often an idle EventStream carries a keep-alive (flagd's providers expect traffic).
-KEEPALIVE_SECONDS = 30.0
-
-
-@dataclass(frozen=True)
-class FlagsSettings:
-    """What the flag services need to know about the server."""
-
-    default_selector: str = ""
-    """Flag set for calls without a selector ('' = such calls are INVALID_ARGUMENT)."""
-    keepalive: float = KEEPALIVE_SECONDS
-    static_context: Mapping[str, str] = field(default_factory=dict)
-    """Context every evaluation gets (the caller's own attributes win), as flagd's
-    ``--context-value``; in-process providers receive it in ``sync_context``."""
 
 
 def _non_finite(message: struct_pb2.Struct) -> float | None:
@@ -92,51 +77,6 @@ def fill(target: Any, values: Mapping[str, Any]) -> None:
     """
     target.SetInParent()
     target.update(dict(values))
-
-
-class FlagsCore:
-    """Evaluation shared by the gRPC and OFREP front ends: select, enrich, evaluate, count."""
-
-    def __init__(self, store: FlagStore, analytics: FlagAnalytics,
-                 settings: FlagsSettings) -> None:
-        self.store = store
-        self.analytics = analytics
-        self.settings = settings
-
-    def select(self, metadata: Any, request_selector: str = "") -> FlagSetRef:
-        return resolve(metadata, request_selector, self.settings.default_selector)
-
-    def flag_set(self, ref: FlagSetRef) -> StoredFlagSet:
-        return self.store.require(ref.tenant, ref.environment)
-
-    def context(self, ref: FlagSetRef, raw: Mapping[str, Any], metadata: Any) -> dict[str, Any]:
-        context = enrich(dict(raw), ref, header(metadata, SERVICE_HEADER))
-        for key, value in self.settings.static_context.items():
-            context.setdefault(key, value)
-        return context
-
-    def sync_context(self, ref: FlagSetRef) -> dict[str, Any]:
-        """What in-process providers add to every evaluation: static context, tenant, env."""
-        return {**self.settings.static_context, "tenant": ref.tenant,
-                "environment": ref.environment}
-
-    def evaluate(self, ref: FlagSetRef, key: str, context: Mapping[str, Any],
-                 flag_type: FlagType | None) -> Resolution:
-        resolution = evaluate(self.flag_set(ref).flag_set, key, context, flag_type)
-        self.analytics.record(ref.tenant, ref.environment, key, resolution.variant,
-                              resolution.error_code or resolution.reason)
-        return resolution
-
-    def evaluate_all(self, ref: FlagSetRef, stored: StoredFlagSet,
-                     context: Mapping[str, Any]) -> list[Resolution]:
-        """Every flag of ``stored`` (the caller's ``flag_set(ref)``, already looked up)."""
-        results = []
-        for key in stored.flag_set.flags:
-            resolution = evaluate(stored.flag_set, key, context)
-            self.analytics.record(ref.tenant, ref.environment, key, resolution.variant,
-                                  resolution.error_code or resolution.reason)
-            results.append(resolution)
-        return results
 
 
 def raise_for(resolution: Resolution) -> None:
@@ -277,28 +217,6 @@ class EvaluationService:
                     yield message
 
 
-def changed_flags(before: StoredFlagSet | None,
-                  after: StoredFlagSet | None) -> dict[str, str]:
-    """flag key -> "write" | "update" | "delete" between two versions of a flag set."""
-    old = _raw_flags(before)
-    new = _raw_flags(after)
-    changes = {key: "delete" for key in old if key not in new}
-    for key, value in new.items():
-        if key not in old:
-            changes[key] = "write"
-        elif old[key] != value:
-            changes[key] = "update"
-    return changes
-
-
-def _raw_flags(stored: StoredFlagSet | None) -> dict[str, Any]:
-    if stored is None:
-        return {}
-    flags = stored.flag_set.flags
-    return {key: (f.enabled, f.variants, f.default_variant, f.targeting, f.metadata)
-            for key, f in flags.items()}
-
-
 class SyncService:
     """``flagd.sync.v1.FlagSyncService``: the flagd JSON of the selected flag set."""
 
@@ -338,9 +256,9 @@ class SyncService:
     async def GetMetadata(self, request: sync_pb2.GetMetadataRequest,
                           context: grpc.aio.ServicerContext) -> sync_pb2.GetMetadataResponse:
         # Providers call this without a selector; answer empty metadata then, not an error.
-        metadata = context.invocation_metadata()
         response = sync_pb2.GetMetadataResponse()
         response.metadata.SetInParent()
-        if header(metadata, "flagd-selector") or self._core.settings.default_selector:
-            self._sync_context(response.metadata, self._core.select(metadata))
+        ref = self._core.selection(context.invocation_metadata())
+        if ref is not None:
+            self._sync_context(response.metadata, ref)
         return response

@@ -28,7 +28,7 @@ class SecretService(secrets_pb2_grpc.SecretServiceServicer):  # type: ignore[mis
         self._writer = writer
         self._timeout = request_timeout
 
-    async def RewrapCiphertexts(  # noqa: N802 - the RPC name from the proto
+    async def RewrapCiphertexts(
         self, request: secrets_pb2.RewrapCiphertextsRequest, context: grpc.aio.ServicerContext
     ) -> secrets_pb2.RewrapCiphertextsResponse:
         tenant = require_segment("tenant", request.tenant)

@@ -19,7 +19,7 @@ from configsvc.auth.admin import BOOTSTRAP_MARKER, AuthAdmin
 from configsvc.auth.apikeys import ApiKeys
 from configsvc.auth.bearer import JwtVerifier
 from configsvc.auth.bindings import Bindings
-from configsvc.auth.guard import Authenticator, AuthInterceptor, require
+from configsvc.auth.guard import Authenticator, AuthInterceptor, Scoper, require
 from configsvc.auth.limits import Quotas, StreamCaps, TokenBuckets
 from configsvc.auth.secrets_policy import RbacSecretPolicy
 from configsvc.auth.settings import AUTH_OFF, AuthSettings, ServerTLS
@@ -79,6 +79,11 @@ class AuthRuntime:
             log.warning("authentication is OFF: every caller may do everything")
             return []
         return [self.interceptor]
+
+    def add_scoper(self, name: str, scoper: Scoper) -> None:
+        """Register the scope reader of rules with ``scope_from=name`` (a feature whose
+        requests name their scope outside the request fields, as flagd's header)."""
+        self.interceptor.scopers[name] = scoper
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._bootstrap(), name="configsvc-auth-bootstrap")

@@ -5,7 +5,7 @@ aiohttp listener), ``guarded`` (the wrapper each route runs in: bad headers, typ
 errors and bugs answered cleanly), ``read_body``/``read_json`` (bodies bounded in time,
 size and nesting, gzip/deflate decoded safely) and ``status_response``
 (``google.rpc.Status`` JSON with the standard HTTP mapping). The OFREP routes
-(``configsvc.flags.ofrep``) are the first users; the REST gateway uses the same pieces.
+(``configsvc.http.ofrep``) are the first users; the REST gateway uses the same pieces.
 """
 
 from configsvc.http.body import read_body, read_json

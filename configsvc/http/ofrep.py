@@ -52,7 +52,7 @@ from configsvc.errors import (
     RateLimitedError,
     UnauthenticatedError,
 )
-from configsvc.flags.api import FlagsCore
+from configsvc.flags.core import FlagsCore
 from configsvc.flags.evaluator import ErrorCode, Resolution
 from configsvc.flags.selector import FlagSetRef
 from configsvc.http import (

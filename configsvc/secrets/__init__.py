@@ -4,8 +4,8 @@ Modules: ``refs`` (the JSON forms and walking values), ``vault`` (async
 facade over hvac), ``cache`` (TTL cache), ``access`` (read permission and
 audited accesses), ``gateway`` (what the API calls on writes and resolving
 reads), ``rotation`` (version poller), ``stream`` (resolving watch streams),
-``rewrap`` and ``service`` (transit rewrap RPC). ``SecretsRuntime`` wires
-them for one server process.
+``rewrap`` (transit rewrap; its RPC is ``configsvc.api.secret_service``).
+``SecretsRuntime`` wires them for one server process.
 """
 
 from __future__ import annotations

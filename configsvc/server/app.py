@@ -17,74 +17,37 @@ import signal
 from collections.abc import Awaitable, Callable
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
-from configsvc.api.audit_service import AuditService
-from configsvc.api.auth_service import AuthService
-from configsvc.api.config_service import ConfigService, ServiceLimits
-from configsvc.api.event_service import EventService
-from configsvc.api.tenant_service import TenantService
-from configsvc.api.watch_service import WatchService
-from configsvc.api.webhook_service import WebhookService
+from configsvc.auth.rules import SCOPE_FLAGD_SELECTOR
 from configsvc.auth.runtime import AuthRuntime
 from configsvc.events.publisher import Publisher
 from configsvc.events.webhooks.dispatch import webhook_dispatcher
-from configsvc.flags.pool import reflection_pool
-from configsvc.flags.service import FlagServices
 from configsvc.hier.guard import WriteGuard
 from configsvc.hier.sensitive import RegisteredSensitiveFields
-from configsvc.hier.services import HIERARCHY_SERVICE_NAMES, hierarchy_services
 from configsvc.hier.state import StateCache
 from configsvc.hier.watching import ResolvedViews
-from configsvc.rpc.registry import GenericOnly, register_service
 from configsvc.secrets import SecretsRuntime
-from configsvc.secrets.service import SecretService
 from configsvc.server.config import ServerConfig
+from configsvc.server.flags import FlagFeature
+from configsvc.server.lifecycle import (
+    PUBLISHER_HEALTH,
+    Health,
+    PortInUseError,
+    closing,
+    grpc_server,
+    ofrep_listener,
+    running,
+)
+from configsvc.server.services import Registration, ServerParts, build_services, service_names
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import Writer
-from configsvc.v1 import (
-    audit_query_pb2,
-    auth_pb2,
-    config_pb2,
-    events_pb2,
-    secrets_pb2,
-    tenant_pb2,
-    watch_pb2,
-    webhooks_pb2,
-)
 from configsvc.watch.hub import WatchHub
 
+__all__ = ["PUBLISHER_HEALTH", "ConfigServer", "PortInUseError", "run", "tune_gc"]
+
 log = logging.getLogger(__name__)
-
-SERVICE_NAMES = (
-    config_pb2.DESCRIPTOR.services_by_name["ConfigService"].full_name,
-    tenant_pb2.DESCRIPTOR.services_by_name["TenantService"].full_name,
-    watch_pb2.DESCRIPTOR.services_by_name["WatchService"].full_name,
-    secrets_pb2.DESCRIPTOR.services_by_name["SecretService"].full_name,
-    events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name,
-    audit_query_pb2.DESCRIPTOR.services_by_name["AuditService"].full_name,
-    webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"].full_name,
-    *HIERARCHY_SERVICE_NAMES,
-    auth_pb2.DESCRIPTOR.services_by_name["AuthService"].full_name,
-)
-#: Health entry of the change-event publisher: NOT_SERVING while this replica leads
-#: and cannot publish (Pulsar down: a backlog builds). The server itself stays SERVING.
-PUBLISHER_HEALTH = "configsvc.events.Publisher"
-
-_SERVER_OPTIONS = [
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
-]
-
-
-class PortInUseError(RuntimeError):
-    """The listen address could not be bound."""
 
 
 class ConfigServer:
@@ -112,125 +75,91 @@ class ConfigServer:
                                       policy=self.auth.secret_policy if self.auth.enabled
                                       else None)
         self.auth.stream_resetters.append(self.resolved_views.reset_where)
-        self.flags = FlagServices(self)
-        self.health = health.aio.HealthServicer()
-        self._server: grpc.aio.Server | None = None
-        self._health_tasks: set[asyncio.Task[None]] = set()
+        self.flags = FlagFeature(config, self.mirror, self.writer, self.etcd, self.keyspace)
+        # The flagd RPCs name their flag set in a header, read by this scope reader;
+        # OFREP (HTTP, outside the interceptor) admits through admit_http.
+        self.auth.add_scoper(SCOPE_FLAGD_SELECTOR, self.flags.selector_scopes)
+        self.health = Health()
         self.port = 0
         self.publisher = (Publisher(self.etcd, self.keyspace, config.events,
-                                    on_health=self._on_publisher_health)
+                                    on_health=self.health.on_publisher)
                           if config.events.enabled else None)
         self.webhooks = (webhook_dispatcher(self.etcd, self.keyspace, self.mirror,
                                             config.webhooks, self.secrets.vault)
                          if config.webhooks.enabled else None)
+        self._server: grpc.aio.Server | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._grace = config.grace_period
+
+    def parts(self) -> ServerParts:
+        """The parts every service is built from (``configsvc.server.services``)."""
+        return ServerParts(config=self.config, keyspace=self.keyspace, etcd=self.etcd,
+                           mirror=self.mirror, writer=self.writer, hub=self.hub,
+                           guard=self.guard, resolved_views=self.resolved_views,
+                           auth=self.auth, secrets=self.secrets, flags=self.flags,
+                           publisher=self.publisher)
 
     async def start(self) -> int:
-        """Bind, start serving and start the mirror; returns the bound port."""
-        # One process per port unless --workers asks for sharing: a busy port must fail loudly.
-        options = [*_SERVER_OPTIONS, ("grpc.so_reuseport", 1 if self.config.reuse_port else 0)]
-        server = grpc.aio.server(options=options, interceptors=self.auth.interceptors())
-        limits = ServiceLimits(request_timeout=self.config.request_timeout)
-        register_service(server, config_pb2.DESCRIPTOR.services_by_name["ConfigService"],
-                         ConfigService(self.mirror, self.writer, self.keyspace, limits,
-                                       secrets=self.secrets.gateway, guard=self.guard),
-                         raw_responses={"Get", "Resolve", "Put"}, registered={"Get"})
-        register_service(server, tenant_pb2.DESCRIPTOR.services_by_name["TenantService"],
-                         TenantService(self.mirror, self.writer, self.config.request_timeout))
-        register_service(server, watch_pb2.DESCRIPTOR.services_by_name["WatchService"],
-                         WatchService(self.mirror, self.hub, secrets=self.secrets,
-                                      resolved=self.resolved_views),
-                         raw_responses={"Watch"}, raw_requests={"Watch"})
-        register_service(server, secrets_pb2.DESCRIPTOR.services_by_name["SecretService"],
-                         SecretService(self.secrets.gateway, self.mirror, self.writer,
-                                       self.config.request_timeout, keyspace=self.keyspace))
-        register_service(server, events_pb2.DESCRIPTOR.services_by_name["EventService"],
-                         EventService(self.mirror, self.keyspace, self.publisher))
-        register_service(server, audit_query_pb2.DESCRIPTOR.services_by_name["AuditService"],
-                         AuditService(self.mirror, self.etcd, self.keyspace,
-                                      self.config.request_timeout))
-        register_service(server, webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
-                         WebhookService(self.mirror, self.writer, self.etcd, self.keyspace,
-                                        self.config.webhooks, self.config.request_timeout,
-                                        vault=self.secrets.vault))
-        for descriptor, servicer in hierarchy_services(self, limits):
-            register_service(server, descriptor, servicer)
-        register_service(server, auth_pb2.DESCRIPTOR.services_by_name["AuthService"],
-                         AuthService(self.mirror, self.auth.admin, self.config.request_timeout))
-        self.flags.register(server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, GenericOnly(server))
-        reflected = (*SERVICE_NAMES, *self.flags.service_names,
-                     health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                     reflection.SERVICE_NAME)
-        # What enable_server_reflection does for an aio server, minus the registered methods.
-        reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
-            reflection.aio.ReflectionServicer(reflected, pool=reflection_pool(reflected)),
-            GenericOnly(server))
+        """Bind, start serving and start the mirror; returns the bound port.
+
+        Every component enters one exit stack; ``stop`` (or a component that fails to
+        start) unwinds it in exactly the reverse order.
+        """
+        registrations = build_services(self.parts())
+        stack = contextlib.AsyncExitStack()
         try:
-            self.port = (server.add_secure_port(self.config.listen, self.auth.tls.credentials())
-                         if self.auth.tls is not None
-                         else server.add_insecure_port(self.config.listen))
-        except RuntimeError as exc:
-            raise PortInUseError(
-                f"cannot listen on {self.config.listen}: the port is in use or the address is "
-                "not local; choose another with --listen (or --grpc-port for dev)"
-            ) from exc
-        await self.flags.start()  # binds the OFREP port, if any, before anything runs
-        await self._set_health(False)
-        self.mirror.add_sync_listener(self._on_sync)
-        await server.start()
-        self._server = server
-        self.mirror.start()
-        self.hub.start()
-        self.secrets.start()
-        if self.publisher is not None:
-            await self._set_health(True, (PUBLISHER_HEALTH,))
-            self.publisher.start()
-        if self.webhooks is not None:
-            self.webhooks.start()
-        self.auth.start()
+            await self._enter(stack, registrations)
+        except BaseException:
+            await stack.aclose()
+            self._server = None
+            raise
+        self._stack = stack
         log.info("configsvc listening", extra={"listen": self.config.listen, "port": self.port,
                                                "root_prefix": self.config.root_prefix})
         return self.port
 
-    def _on_sync(self, synced: bool) -> None:
-        self._health_soon(synced, ("", *SERVICE_NAMES))
+    async def _enter(self, stack: contextlib.AsyncExitStack,
+                     registrations: tuple[Registration, ...]) -> None:
+        """Start the components, lowest first; each stops when the stack unwinds."""
+        enter = stack.enter_async_context
+        config = self.config
+        await enter(closing(self.etcd.close))
+        # Health says NOT_SERVING until the mirror has synced, even once the port is open.
+        await enter(self.health.following(self.mirror, service_names(registrations)))
+        await enter(running(self.mirror.start, self.mirror.stop))
+        await enter(running(self.auth.start, self.auth.stop))
+        await enter(running(self.secrets.start, self.secrets.stop))
+        await enter(grpc_server(registrations, self.health, self.auth, config.listen,
+                                config.reuse_port, lambda: self._grace, self._serving))
+        await enter(ofrep_listener(self.flags, config.ofrep_listen,
+                                   self.auth.admit_http if self.auth.enabled else None,
+                                   config.http))
+        await enter(closing(self._shutdown_views))
+        if self.webhooks is not None:
+            await enter(running(self.webhooks.start, self.webhooks.stop))
+        if self.publisher is not None:
+            await self.health.set(True, (PUBLISHER_HEALTH,))
+            # Its exit revokes the lease: a successor replica takes over at once.
+            await enter(running(self.publisher.start, self.publisher.stop))
+        # Its exit ends every stream with UNAVAILABLE: "resume elsewhere".
+        await enter(running(self.hub.start, self.hub.shutdown))
+        await enter(self.health.draining())
 
-    def _on_publisher_health(self, healthy: bool) -> None:
-        self._health_soon(healthy, (PUBLISHER_HEALTH,))
+    def _serving(self, server: grpc.aio.Server, port: int) -> None:
+        self._server = server
+        self.port = port
 
-    def _health_soon(self, serving: bool, names: tuple[str, ...]) -> None:
-        """Set health from a synchronous listener (the setter is a coroutine)."""
-        task = asyncio.get_running_loop().create_task(self._set_health(serving, names))
-        self._health_tasks.add(task)
-        task.add_done_callback(self._health_tasks.discard)
-
-    async def _set_health(self, serving: bool,
-                          names: tuple[str, ...] = ("", *SERVICE_NAMES)) -> None:
-        status = (health_pb2.HealthCheckResponse.SERVING if serving
-                  else health_pb2.HealthCheckResponse.NOT_SERVING)
-        for name in names:
-            await self.health.set(name, status)
+    async def _shutdown_views(self) -> None:
+        self.resolved_views.shutdown()
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain and stop; safe to call twice."""
-        if self._server is None:
+        if self._stack is None:
             return
-        server, self._server = self._server, None
-        await self.health.enter_graceful_shutdown()
-        await self.hub.shutdown()  # streams end with UNAVAILABLE: "resume elsewhere"
-        if self.publisher is not None:
-            await self.publisher.stop()  # revokes the lease: a successor takes over at once
-        if self.webhooks is not None:
-            await self.webhooks.stop()
-        self.resolved_views.shutdown()
-        await self.flags.stop()
-        await server.stop(self.config.grace_period if grace is None else grace)
-        await self.secrets.stop()
-        await self.auth.stop()
-        await self.mirror.stop()
-        for task in list(self._health_tasks):
-            task.cancel()
-        await self.etcd.close()
+        stack, self._stack = self._stack, None
+        self._server = None
+        self._grace = self.config.grace_period if grace is None else grace
+        await stack.aclose()
         log.info("configsvc stopped")
 
     async def wait_for_termination(self) -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2 as ev1
 from configsvc.flags._gen.flagd.evaluation.v2 import evaluation_pb2 as ev2
 from configsvc.flags._gen.flagd.sync.v1 import sync_pb2
-from configsvc.flags.service import FLAGD_SERVICES
+from configsvc.server.services import FLAGD_SERVICES
 from configsvc.v1 import flags_pb2
 
 if TYPE_CHECKING:
