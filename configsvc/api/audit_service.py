@@ -8,11 +8,12 @@ import grpc
 
 from configsvc.audit.export import render
 from configsvc.audit.query import AuditQuery, AuditReader
-from configsvc.errors import InvalidArgumentError, NotFoundError
+from configsvc.errors import InvalidArgumentError
 from configsvc.rpc import pagination, requests
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
+from configsvc.store.tenants import require_tenant
 from configsvc.v1 import audit_query_pb2, audit_query_pb2_grpc
 
 LIST_DEFAULT, LIST_MAX = 100, 1000
@@ -33,8 +34,7 @@ class AuditService(audit_query_pb2_grpc.AuditServiceServicer):  # type: ignore[m
         query = AuditQuery.parse(request.filter)
         if query.tenant is not None:
             self._mirror.require_available(allow_stale=True)
-            if self._mirror.tenant(query.tenant) is None:
-                raise NotFoundError("tenant", query.tenant)
+            require_tenant(self._mirror, query.tenant)
         return query
 
     async def ListAudit(

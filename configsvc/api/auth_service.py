@@ -9,10 +9,11 @@ from __future__ import annotations
 import grpc
 
 from configsvc.auth.admin import AuthAdmin
-from configsvc.errors import InvalidArgumentError, NotFoundError
+from configsvc.errors import InvalidArgumentError
 from configsvc.model.keys import require_segment
 from configsvc.rpc import principal, requests
 from configsvc.store.mirror import Mirror
+from configsvc.store.tenants import require_tenant
 from configsvc.v1 import auth_pb2, auth_pb2_grpc
 
 #: Longest API key ttl: 100 years. Longer is "no expiry" (leave ttl unset); the cap keeps
@@ -92,8 +93,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
     ) -> auth_pb2.GetTenantQuotaResponse:
         tenant = require_segment("tenant", request.tenant)
         self._mirror.require_available(allow_stale=False)
-        if self._mirror.tenant(tenant) is None:
-            raise NotFoundError("tenant", tenant)
+        require_tenant(self._mirror, tenant)
         quotas = self._admin.quotas
         return auth_pb2.GetTenantQuotaResponse(quota=quotas.of(tenant), keys=quotas.keys(tenant))
 

@@ -34,6 +34,7 @@ from configsvc.secrets.gateway import SecretGateway, Stored
 from configsvc.store.idempotency import request_id
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
+from configsvc.store.tenants import require_tenant
 from configsvc.store.writer import WriteOptions, Writer
 from configsvc.v1 import config_pb2, config_pb2_grpc
 from configsvc.validate import SchemaRegistry
@@ -86,13 +87,6 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
             allow_stale=consistency == config_pb2.READ_CONSISTENCY_STALE_OK
         )
 
-    def _require_tenant(self, tenant: str) -> None:
-        if self._mirror.tenant(tenant) is None:
-            raise NotFoundError(
-                "tenant", tenant, f"tenant {tenant!r} does not exist; create it first "
-                f"(CLI: configsvc tenant create {tenant})"
-            )
-
     def _timeout(self, context: grpc.aio.ServicerContext) -> float:
         return requests.time_left(context, self._limits.request_timeout)
 
@@ -126,7 +120,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
             return item.get_body + mirror.revision_suffix
         key = requests.config_key(request)
         stale = await self._read_gate(request.consistency, context)
-        self._require_tenant(key.tenant)
+        require_tenant(self._mirror, key.tenant)
         entry = mirror.get(key)
         if entry is None:
             raise NotFoundError("config entry", str(key))
@@ -147,7 +141,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         keys = [requests.config_key_at(k, f"keys[{i}]") for i, k in enumerate(request.keys)]
         stale = await self._read_gate(request.consistency, context)
         for tenant in sorted({k.tenant for k in keys}):
-            self._require_tenant(tenant)
+            require_tenant(self._mirror, tenant)
         response = config_pb2.BatchGetResponse(revision=self._mirror.revision, stale=stale)
         for key, message in zip(keys, request.keys, strict=True):
             entry = self._mirror.get(key)
@@ -175,7 +169,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         scope = (tenant, env or "", service or "", key_prefix, *filters.token_scope())
         position = pagination.decode(request.page_token, "list", scope)
         stale = await self._read_gate(request.consistency, context)
-        self._require_tenant(tenant)
+        require_tenant(self._mirror, tenant)
 
         base = self._ks.cfg_prefix(tenant)
         # The longest etcd key prefix the filters allow; the rest is filtered below.
@@ -276,7 +270,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         key = requests.config_key(request)
         to_version = requests.positive("to_version", request.to_version)
         options = self._write_options(request, context, operation="Rollback", key=key)
-        self._require_tenant(key.tenant)
+        require_tenant(self._mirror, key.tenant)
         try:
             target = await self._writer.history_record(key, to_version,
                                                        timeout=options.timeout)
@@ -305,7 +299,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         environment = require_segment("environment", request.environment)
         service = require_segment("service", request.service)
         stale = await self._read_gate(request.consistency, context)
-        self._require_tenant(tenant)
+        require_tenant(self._mirror, tenant)
         revision = self._mirror.revision
         fingerprint = input_fingerprint(self._mirror, self._ks, tenant, environment, service,
                                         self._guard.states.generation(tenant))
@@ -342,7 +336,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         size = requests.page_size(request, default=HISTORY_DEFAULT, maximum=HISTORY_MAX)
         position = pagination.decode(request.page_token, "history", _scope(key))
         before = _version_position(position)
-        self._require_tenant(key.tenant)
+        require_tenant(self._mirror, key.tenant)
         records, following, revision = await self._writer.history(
             key, page_size=size, before_version=before, timeout=self._timeout(context)
         )

@@ -16,6 +16,7 @@ from configsvc.model.values import validate_json_value
 from configsvc.rpc import requests
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
+from configsvc.store.tenants import require_tenant
 from configsvc.store.writer import Writer
 from configsvc.v1 import audit_pb2, config_pb2
 
@@ -24,9 +25,7 @@ def existing_tenant(mirror: Mirror, name: str) -> str:
     """The validated tenant name of a request; NOT_FOUND unless it exists."""
     tenant = require_segment("tenant", name)
     mirror.require_available(allow_stale=False)
-    if mirror.tenant(tenant) is None:
-        raise NotFoundError("tenant", tenant, f"tenant {tenant!r} does not exist; create it "
-                                              f"first (CLI: configsvc tenant create {tenant})")
+    require_tenant(mirror, tenant)
     return tenant
 
 

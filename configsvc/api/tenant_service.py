@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import grpc
 
-from configsvc.errors import InvalidArgumentError, NotFoundError
+from configsvc.errors import InvalidArgumentError
 from configsvc.model.keys import ALL, require_segment
 from configsvc.model.values import validate_reason
 from configsvc.rpc import requests
 from configsvc.store.mirror import Mirror
+from configsvc.store.tenants import missing_tenant
 from configsvc.store.writer import Writer
 from configsvc.v1 import tenant_pb2, tenant_pb2_grpc
 
@@ -41,7 +42,7 @@ class TenantService(tenant_pb2_grpc.TenantServiceServicer):  # type: ignore[misc
         self._mirror.require_available(allow_stale=False)
         tenant = self._mirror.tenant(name)
         if tenant is None:
-            raise NotFoundError("tenant", name)
+            raise missing_tenant(name)
         return tenant_pb2.GetTenantResponse(tenant=tenant, revision=self._mirror.revision)
 
     async def ListTenants(

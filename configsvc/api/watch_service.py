@@ -17,7 +17,6 @@ from google.protobuf.message import DecodeError
 
 from configsvc.errors import (
     InvalidArgumentError,
-    NotFoundError,
     PermissionDeniedError,
     StreamEndedError,
 )
@@ -27,6 +26,7 @@ from configsvc.rpc import principal, requests
 from configsvc.secrets import SecretsRuntime
 from configsvc.secrets.stream import ResolvingStream
 from configsvc.store.mirror import Mirror
+from configsvc.store.tenants import require_tenant
 from configsvc.v1 import watch_pb2
 from configsvc.watch import selectors, wire
 from configsvc.watch.history import History
@@ -173,8 +173,7 @@ class WatchService:
         if any(self._mirror.tenant(t) is None for t in tenants):
             await self._mirror.sync(self._sync_timeout)
         for tenant in tenants:
-            if self._mirror.tenant(tenant) is None:
-                raise NotFoundError("tenant", tenant)
+            require_tenant(self._mirror, tenant)
 
     async def _stream_view(self, view: View, context: grpc.aio.ServicerContext) -> None:
         """A resolved view merges every layer of (tenant, E, S): the caller needs read on

@@ -34,6 +34,7 @@ from configsvc.store import scan
 from configsvc.store.etcd import EtcdClient, prefix_range_end
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
+from configsvc.store.tenants import require_tenant
 from configsvc.store.writer import RecordChange, Writer
 from configsvc.v1 import audit_pb2, config_pb2, webhooks_pb2, webhooks_pb2_grpc
 
@@ -76,8 +77,7 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
     def _tenant(self, field: str, value: str) -> str:
         tenant = require_segment(field, value)
         self._mirror.require_available(allow_stale=False)
-        if self._mirror.tenant(tenant) is None:
-            raise NotFoundError("tenant", tenant)
+        require_tenant(self._mirror, tenant)
         return tenant
 
     def _hook(self, tenant: str, hook_id: str) -> tuple[webhooks_pb2.Webhook, int]:

@@ -60,6 +60,7 @@ from configsvc.store.idempotency import (
 )
 from configsvc.store.keyspace import Keyspace, new_audit_id
 from configsvc.store.mirror import Mirror
+from configsvc.store.tenants import missing_tenant
 from configsvc.v1 import audit_pb2, config_pb2, tenant_pb2
 
 #: How often an unconditional write retries after losing a race (also bounded by
@@ -277,7 +278,7 @@ class Writer:
         if not response.succeeded:
             found = [r.response_range.kvs for r in response.responses]
             if tenant is not None and not found[-1]:
-                raise NotFoundError("tenant", tenant)
+                raise missing_tenant(tenant)
             for change, kvs in zip(changes, found, strict=False):
                 current = int(kvs[0].mod_revision) if kvs else 0
                 if change.expected_mod_revision not in (None, current):
@@ -414,7 +415,7 @@ class Writer:
                 currents = [self._current_from(key, read.responses[3 * i: 3 * i + 3])
                             for i, (key, _) in enumerate(writes)]
                 if not currents[0].tenant_exists:
-                    raise NotFoundError("tenant", tenant)
+                    raise missing_tenant(tenant)
                 txn = rpc.TxnRequest()
                 _add_present(txn.compare, self._ks.tenant_key(tenant))
                 planned = []
@@ -541,7 +542,7 @@ class Writer:
             lease = await self.requests.lease(deadline.left())
         for attempt in range(MAX_ATTEMPTS):
             if not current.tenant_exists:
-                raise NotFoundError("tenant", key.tenant)
+                raise missing_tenant(key.tenant)
             if expected_revision is not None and current.mod_revision != expected_revision:
                 raise ConflictError(f"config entry {key}", expected_revision,
                                     current.mod_revision)
