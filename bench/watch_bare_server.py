@@ -44,7 +44,7 @@ from configsvc.watch import wire
 SERVICE = "configsvc.v1.WatchService"
 FANOUT_SERVICE = "bench.BareFanout"
 VALUE = json.dumps({"blob": "x" * 244})  # as bench.watch writes
-# The options configsvc.server.app gives its server (keepalive and message size).
+# The options configsvc.server.lifecycle gives its server (keepalive and message size).
 SERVER_OPTIONS = [
     ("grpc.so_reuseport", 0),
     ("grpc.keepalive_time_ms", 30_000),
