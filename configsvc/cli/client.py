@@ -257,11 +257,16 @@ def _tenant_get(args: argparse.Namespace, session: Session) -> int:
 # ------------------------------------------------------------------ parsers
 
 
+def _add_consistent_option(parser: argparse.ArgumentParser) -> None:
+    """``--consistent`` of the reads, turned into a read consistency by :func:`_consistency`."""
+    parser.add_argument("--consistent", action="store_true",
+                        help="reflect every write acknowledged before the call (quorum read)")
+
+
 def _register_config(commands: Any, parent: argparse.ArgumentParser) -> None:
     get = add_command(commands, "get", _get, parent, help="print a configuration value")
     get.add_argument("path", metavar=_KEY_FORM)
-    get.add_argument("--consistent", action="store_true",
-                     help="reflect every write acknowledged before the call (quorum read)")
+    _add_consistent_option(get)
     get.add_argument("--resolve-secrets", action="store_true",
                      help="show secret plaintext instead of references (needs the "
                           "secret-read permission; audited)")
@@ -291,8 +296,7 @@ def _register_config(commands: Any, parent: argparse.ArgumentParser) -> None:
     ls.add_argument("--author", metavar="NAME", help="only entries last changed by NAME")
     ls.add_argument("--since", metavar="TIME", help="only entries changed at or after TIME")
     ls.add_argument("--until", metavar="TIME", help="only entries changed before TIME")
-    ls.add_argument("--consistent", action="store_true",
-                    help="reflect every write acknowledged before the call (quorum read)")
+    _add_consistent_option(ls)
     add_paging_options(ls, 100)
 
     resolve = add_command(commands, "resolve", _resolve, parent,
@@ -301,8 +305,7 @@ def _register_config(commands: Any, parent: argparse.ArgumentParser) -> None:
                          help='ENV or SERVICE may be "all"')
     resolve.add_argument("--provenance", action="store_true",
                          help="also print, for every leaf, the layer, key and revision")
-    resolve.add_argument("--consistent", action="store_true",
-                         help="reflect every write acknowledged before the call (quorum read)")
+    _add_consistent_option(resolve)
     resolve.add_argument("--resolve-secrets", action="store_true",
                          help="show secret plaintext instead of references (audited)")
     history = add_command(commands, "history", _history, parent,

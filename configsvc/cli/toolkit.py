@@ -221,10 +221,10 @@ class _Page(Protocol):
     def next_page_token(self) -> str: ...
 
 
-PageT = TypeVar("PageT", bound=_Page)
+_PageT = TypeVar("_PageT", bound=_Page)
 
 
-def _pages(fetch: Callable[[str], PageT], token: str, follow: bool) -> Iterator[PageT]:
+def _pages(fetch: Callable[[str], _PageT], token: str, follow: bool) -> Iterator[_PageT]:
     """The first page, then (with ``follow``) every later one until the token runs out."""
     while True:
         page = fetch(token)
