@@ -1,12 +1,20 @@
-"""The interceptor that admits every RPC: authenticate, authorize, limit.
+"""The gRPC face of admission: a ``grpc.aio`` server interceptor around every RPC.
 
-A ``grpc.aio`` server interceptor sees every method, whichever way its
-service was registered, so nothing can be added unguarded. It wraps each
-method's handler once (cached by method name), so the per-call cost is the
-interceptor call, one metadata scan, a cached key verification and a few
-pattern compares (measured against the bare handler in README.md). Errors
-are raised as typed exceptions and become statuses through the one table in
-``configsvc.rpc.status``.
+A server interceptor sees every method, whichever way its service was registered, so
+nothing can be added unguarded. It wraps each method's handler once (cached by method
+name) with the method's ``MethodPlan``; per call it hands the call's metadata, its
+context (as the peer) and the request to ``Admission.admit_planned``, the one admission
+function every transport calls (``configsvc.auth.admission``), and maps a refusal to
+its status through the one table in ``configsvc.rpc.status``. What stays here is what
+only gRPC has: handler kinds, request streams, and the generator-served streams it
+ends when their caller's credential expires or loses its grants.
+
+It lives in ``auth`` rather than ``api`` (where transports go) because
+``AuthRuntime.interceptors()`` is how the server gets it, and ``auth`` may not import
+``api``. It depends on nothing but the admission and the stream caps, so moving it is
+the file plus two lines of wiring (the server building ``AuthInterceptor(
+auth.admission, auth.streams)`` and adding its ``end_streams_where`` to
+``auth.stream_resetters``).
 """
 
 from __future__ import annotations
@@ -19,134 +27,26 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
-from google.protobuf import descriptor_pool
-from google.protobuf.message import DecodeError
-from google.protobuf.message_factory import GetMessageClass
 
-from configsvc.auth.apikeys import PREFIX, ApiKeys
-from configsvc.auth.bearer import JwtVerifier
-from configsvc.auth.bindings import Bindings
-from configsvc.auth.limits import Quotas, StreamCaps, TokenBuckets
-from configsvc.auth.rules import AUTHENTICATED, HOOK_PUT_QUOTA, METHOD_RULES, PUBLIC, Rule
-from configsvc.auth.scope import ScopePlan, plan, plan_none
-from configsvc.errors import (
-    ConfigsvcError,
-    InvalidArgumentError,
-    PermissionDeniedError,
-    StreamEndedError,
-    UnauthenticatedError,
-)
-from configsvc.model.grants import Access, Scope
+from configsvc.auth.admission import Admission, MethodPlan, no_rule
+from configsvc.auth.limits import StreamCaps
+from configsvc.auth.rules import PUBLIC
+from configsvc.errors import ConfigsvcError, StreamEndedError
 from configsvc.rpc import principal as principals
-from configsvc.rpc.principal import MTLS, Caller, Principal
+from configsvc.rpc.principal import Caller
 from configsvc.rpc.status import abort_with
 
 log = logging.getLogger(__name__)
 
-_BEARER = "bearer "
-_NO_CREDENTIAL = (
-    "no credential: send 'authorization: Bearer <API key or JWT>' (grpcurl -H, CLI "
-    "--api-key or CONFIGSVC_API_KEY) or connect with a client certificate")
-
-
-class Authenticator:
-    """Metadata (and the TLS peer) -> principal."""
-
-    def __init__(self, api_keys: ApiKeys, jwt: JwtVerifier | None, mtls: bool) -> None:
-        self._api_keys = api_keys
-        self._jwt = jwt
-        self._mtls = mtls
-
-    async def authenticate(self, context: grpc.aio.ServicerContext) -> Principal:
-        token = None
-        for key, value in context.invocation_metadata() or ():
-            if key == "authorization":
-                if not isinstance(value, str) or value[:7].lower() != _BEARER:
-                    raise UnauthenticatedError(
-                        "the authorization header must be 'Bearer <API key or JWT>'")
-                token = value[7:].strip()
-                break
-        if token is not None:
-            return await self.verify(token)
-        if self._mtls:
-            names = context.auth_context().get("x509_common_name")
-            if names:
-                return Principal(f"cert:{names[0].decode()}", MTLS)
-        raise UnauthenticatedError(_NO_CREDENTIAL)
-
-    async def verify(self, token: str) -> Principal:
-        """An API key or JWT (from gRPC metadata or an HTTP header) -> principal."""
-        if token.startswith(PREFIX):
-            return self._api_keys.verify(token)
-        if self._jwt is None:
-            raise UnauthenticatedError(
-                "the bearer token is not an API key (cs_...) and this server accepts "
-                "no JWTs (no issuer/JWKS configured)")
-        return await self._jwt.verify(token)
-
-
-def _input_class(method: str) -> Any:
-    service, _, name = method.lstrip("/").rpartition("/")
-    found = descriptor_pool.Default().FindServiceByName(service).methods_by_name[name]
-    return found.input_type, GetMessageClass(found.input_type)
-
-
-Hook = Callable[[Any], None]
-#: Reads the scopes of a request that does not name them in fields: (request,
-#: invocation metadata) -> scopes; [] admits any authenticated caller (the
-#: servicer refuses the call itself).
-Scoper = Callable[[Any, Any], list[Scope]]
-
-
-def _undecodable(data: bytes) -> Any:
-    raise InvalidArgumentError.single("request", "cannot be read before authorization")
-
-
-class _Method:
-    """Everything the guard needs about one method, worked out once."""
-
-    __slots__ = ("checks", "decode", "hook", "name", "plan", "request_type", "rule", "scoper")
-
-    def __init__(self, name: str, rule: Rule, hooks: dict[str, Hook],
-                 scopers: dict[str, Scoper]) -> None:
-        self.name = name
-        self.rule = rule
-        self.hook = hooks[rule.hook] if rule.hook else None
-        self.checks: tuple[tuple[str, ScopePlan], ...] = ()
-        self.scoper = scopers[rule.scope_from] if rule.scope_from else None
-        if self.scoper is not None:
-            # The scope is not in the request's fields (flagd: a header); the request
-            # type may live in a private descriptor pool, so it is not looked up.
-            self.plan: ScopePlan = plan_none()
-            self.decode: Callable[[bytes], Any] = _undecodable
-            self.request_type = name
-            return
-        descriptor, cls = _input_class(name)
-        self.plan = plan(descriptor, rule.aliases,
-                                    installation_wide=rule.installation_wide,
-                                    tenant_wide=rule.tenant_wide)
-        #: The rule's further permissions, each on the scope its aliases read.
-        self.checks = tuple(
-            (check.permission, plan(descriptor, check.aliases, tenant_wide=rule.tenant_wide))
-            for check in rule.also)
-        self.decode = cls.FromString
-        self.request_type = descriptor.name
-
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Deny by default; see the module docstring."""
+    """Admits every RPC through ``admission``; see the module docstring."""
 
-    def __init__(self, authenticator: Authenticator, bindings: Bindings,
-                 buckets: TokenBuckets, streams: StreamCaps, quotas: Quotas,
-                 rules: dict[str, Rule] | None = None) -> None:
-        self._authn = authenticator
-        self._bindings = bindings
-        self._buckets = buckets
+    def __init__(self, admission: Admission, streams: StreamCaps) -> None:
+        self.admission = admission
         self.streams = streams
-        self._rules = METHOD_RULES if rules is None else rules
-        self._hooks: dict[str, Hook] = {HOOK_PUT_QUOTA: quotas.check_put}
-        #: Named scope readers of rules with ``scope_from`` (registered by the features).
-        self.scopers: dict[str, Scoper] = {}
+        #: The admission's scope readers (``AuthRuntime.add_scoper`` registers them).
+        self.scopers = admission.scopers
         self._handlers: dict[str, grpc.RpcMethodHandler] = {}
         #: Streams served by async generators (not the watch hub): task -> stream.
         self._open: dict[asyncio.Task[Any], _OpenStream] = {}
@@ -163,48 +63,23 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             self._handlers[details.method] = handler
         return handler
 
-    # ------------------------------------------------------------- admission
-
-    async def admit(self, method: _Method, request: Any,
-                    context: grpc.aio.ServicerContext) -> Caller:
-        """Authenticate, rate-limit, authorize; the caller, or a typed error."""
-        principal = await self._authn.authenticate(context)
-        self._buckets.take(principal.name)
-        access = self._bindings.access(principal.name)
-        rule = method.rule
-        if rule.permission != AUTHENTICATED:
-            if isinstance(request, bytes):
-                try:
-                    request = method.decode(request)
-                except DecodeError:
-                    raise InvalidArgumentError.single(
-                        "request", f"is not a valid {method.request_type}") from None
-            scopes = (method.scoper(request, context.invocation_metadata())
-                      if method.scoper is not None else method.plan.scopes(request))
-            require(access, principal.name, rule.permission, scopes, method.name,
-                    partial=rule.stream_filter or rule.overlap)
-            for permission, also in method.checks:
-                require(access, principal.name, permission, also.scopes(request), method.name)
-            if method.hook is not None:
-                method.hook(request)
-        return Caller(principal, access)
-
     # -------------------------------------------------------------- wrapping
 
     def _wrap(self, name: str, handler: Any) -> Any:
-        rule = self._rules.get(name)
+        rule = self.admission.rules.get(name)
         if rule is not None and rule.permission == PUBLIC:
             return handler
         if rule is None:
             log.error("RPC %s has no authorization rule; denied to everyone", name)
             return _denied(name, handler)
-        method = _Method(name, rule, self._hooks, self.scopers)
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                self._unary(method, handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer)
-        if handler.unary_stream is not None:
+        if handler.unary_unary is not None or handler.unary_stream is not None:
+            method = self.admission.plan(name)
+            assert method is not None  # not public: checked above
+            if handler.unary_unary is not None:
+                return grpc.unary_unary_rpc_method_handler(
+                    self._unary(method, handler.unary_unary),
+                    request_deserializer=handler.request_deserializer,
+                    response_serializer=handler.response_serializer)
             return grpc.unary_stream_rpc_method_handler(
                 self._stream(method, handler.unary_stream),
                 request_deserializer=handler.request_deserializer,
@@ -215,17 +90,17 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         factory = (grpc.stream_unary_rpc_method_handler if handler.stream_unary is not None
                    else grpc.stream_stream_rpc_method_handler)
         inner = handler.stream_unary or handler.stream_stream
-        method = _Method(name, Rule(rule.permission, installation_wide=True), self._hooks,
-                         self.scopers)
+        method = self.admission.plan(name, installation_wide=True)
+        assert method is not None
         return factory(wrap(method, inner), request_deserializer=handler.request_deserializer,
                        response_serializer=handler.response_serializer)
 
-    def _unary(self, method: _Method, inner: Callable[..., Any]) -> Callable[..., Any]:
-        admit = self.admit
+    def _unary(self, method: MethodPlan, inner: Callable[..., Any]) -> Callable[..., Any]:
+        admit = self.admission.admit_planned
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
-                caller = await admit(method, request, context)
+                caller = await admit(method, context.invocation_metadata(), context, request)
             except ConfigsvcError as exc:
                 await abort_with(context, exc)
                 raise
@@ -234,11 +109,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return guarded
 
-    async def _open_stream(self, method: _Method, request: Any,
+    async def _open_stream(self, method: MethodPlan, request: Any,
                            context: grpc.aio.ServicerContext) -> Caller:
         """Admit a stream and count it against its identity's cap (released by the caller)."""
         try:
-            caller = await self.admit(method, request, context)
+            caller = await self.admission.admit_planned(
+                method, context.invocation_metadata(), context, request)
             self.streams.acquire(caller.principal.name)
         except ConfigsvcError as exc:
             await abort_with(context, exc)
@@ -246,7 +122,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         principals.enter(caller)
         return caller
 
-    def _stream(self, method: _Method, inner: Callable[..., Any]) -> Callable[..., Any]:
+    def _stream(self, method: MethodPlan, inner: Callable[..., Any]) -> Callable[..., Any]:
         open_stream = self._open_stream
         release = self.streams.release
 
@@ -289,7 +165,6 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return guarded
 
-
     def end_streams_where(self, predicate: Callable[[object], bool], message: str) -> int:
         """End the generator-served streams (flag syncs, audit exports) whose caller
         ``predicate`` picks, with UNAVAILABLE: the client reconnects and is admitted under
@@ -319,34 +194,9 @@ def _end(task: asyncio.Task[Any], stream: _OpenStream, message: str) -> None:
         task.cancel()
 
 
-def require(access: Access, name: str, permission: str, scopes: list[Scope], method: str,
-            *, partial: bool = False) -> None:
-    """PERMISSION_DENIED unless ``access`` allows ``permission`` on every scope (with
-    ``partial``: on some of each scope)."""
-    check = access.may_touch if partial else access.allows
-    for scope in scopes:
-        if not check(permission, scope):
-            raise _denied_on(name, permission, scope, method)
-
-
-def _denied_on(name: str, permission: str, scope: Any, method: str) -> PermissionDeniedError:
-    return PermissionDeniedError(
-        f"{name} lacks {permission} on {_describe(scope)} for {method}; ask an admin for a "
-        "role binding (configsvc auth bind)")
-
-
-def _describe(scope: Any) -> str:
-    parts = [f"{name}={value}" for name in ("tenant", "environment", "service", "key",
-                                            "key_prefix")
-             if (value := getattr(scope, name)) is not None]
-    return " ".join(parts) if parts else "the whole installation (tenant *)"
-
-
 def _denied(name: str, handler: Any) -> Any:
     async def deny(request: Any, context: grpc.aio.ServicerContext) -> None:
-        await abort_with(context, PermissionDeniedError(
-            f"{name} has no authorization rule on this server (configsvc.auth.rules); "
-            "it is denied to everyone"))
+        await abort_with(context, no_rule(name))
 
     factory = (grpc.unary_unary_rpc_method_handler if handler.unary_unary is not None
                else grpc.unary_stream_rpc_method_handler if handler.unary_stream is not None

@@ -1,7 +1,8 @@
 """Assembles authentication for one server process and keeps it current.
 
-Owns the key verifier, the bindings, the limits and the interceptor, the
-one-time bootstrap of a new installation, and the record listener that resets
+Owns the key verifier, the bindings, the limits, the admission function every
+transport calls (``admission``) and the gRPC interceptor around it, the one-time
+bootstrap of a new installation, and the record listener that resets
 open watch streams whose caller lost grants or credentials.
 """
 
@@ -16,20 +17,16 @@ from typing import Any
 import grpc
 
 from configsvc.auth.admin import BOOTSTRAP_MARKER, AuthAdmin
+from configsvc.auth.admission import HTTP, Admission, Authenticator, Scoper
 from configsvc.auth.apikeys import ApiKeys
 from configsvc.auth.bearer import JwtVerifier
 from configsvc.auth.bindings import Bindings
-from configsvc.auth.guard import Authenticator, AuthInterceptor, Scoper, require
+from configsvc.auth.guard import AuthInterceptor
 from configsvc.auth.limits import Quotas, StreamCaps, TokenBuckets
 from configsvc.auth.secrets_policy import RbacSecretPolicy
 from configsvc.auth.settings import AUTH_OFF, AuthSettings, ServerTLS
 from configsvc.auth.tls import ReloadingCredentials
-from configsvc.errors import (
-    BackendUnavailableError,
-    ConflictError,
-    DeadlineError,
-    UnauthenticatedError,
-)
+from configsvc.errors import BackendUnavailableError, ConflictError, DeadlineError
 from configsvc.model.grants import Scope
 from configsvc.rpc.principal import Caller
 from configsvc.store.keyspace import Keyspace
@@ -63,9 +60,11 @@ class AuthRuntime:
         mtls = tls is not None and tls.client_ca_file is not None
         self.authenticator = Authenticator(self.api_keys, jwt, mtls)
         self.buckets = TokenBuckets(settings.rate_per_identity, settings.burst_per_identity)
-        self.interceptor = AuthInterceptor(
-            self.authenticator, self.bindings, self.buckets,
-            StreamCaps(settings.max_streams_per_identity), self.quotas)
+        #: Authenticate, rate-limit, authorize: the one function over (method,
+        #: credentials, peer, request) that gRPC, HTTP and in-process calls go through.
+        self.admission = Admission(self.authenticator, self.bindings, self.buckets, self.quotas)
+        self.streams = StreamCaps(settings.max_streams_per_identity)
+        self.interceptor = AuthInterceptor(self.admission, self.streams)
         self.bootstrapped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         #: Other stream registries (resolved views) to reset when grants change:
@@ -83,7 +82,7 @@ class AuthRuntime:
     def add_scoper(self, name: str, scoper: Scoper) -> None:
         """Register the scope reader of rules with ``scope_from=name`` (a feature whose
         requests name their scope outside the request fields, as flagd's header)."""
-        self.interceptor.scopers[name] = scoper
+        self.admission.scopers[name] = scoper
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._bootstrap(), name="configsvc-auth-bootstrap")
@@ -161,23 +160,15 @@ class AuthRuntime:
                          scopes: list[Scope], what: str, *, partial: bool = False) -> None:
         """Admit an HTTP request (OFREP, metrics) like an RPC: ``Authorization: Bearer
         <API key or JWT>`` or ``X-API-Key: <API key>``, the identity's rate limit, then
-        ``permission`` on ``scopes``. Raises the typed error; a no-op with auth off."""
+        ``permission`` on ``scopes``, through the same admission function as every RPC.
+        Raises the typed error; a no-op with auth off."""
         if not self.enabled:
             return
-        token = headers.get("X-API-Key", "").strip()
-        authorization = headers.get("Authorization", "")
-        if authorization:
-            if authorization[:7].lower() != "bearer ":
-                raise UnauthenticatedError("the Authorization header must be 'Bearer <API key "
-                                           "or JWT>'")
-            token = authorization[7:].strip()
-        if not token:
-            raise UnauthenticatedError("no credential: send 'Authorization: Bearer <API key or "
-                                       "JWT>' or 'X-API-Key: <API key>'")
-        principal = await self.authenticator.verify(token)
-        self.buckets.take(principal.name)
-        require(self.bindings.access(principal.name), principal.name, permission, scopes, what,
-                partial=partial)
+        admission = self.admission
+        metadata = (("authorization", headers.get("Authorization", "")),
+                    ("x-api-key", headers.get("X-API-Key", "")))
+        await admission.admit_planned(admission.given(what, permission, partial), metadata,
+                                      None, None, dialect=HTTP, scopes=scopes)
 
     def _lost_sub_grants(self, sub: Subscription) -> bool:
         return self._lost_grants(sub.owner)

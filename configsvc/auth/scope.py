@@ -130,10 +130,6 @@ class ScopePlan:
     nested: tuple[tuple[str, bool, _Flat], ...]  # (field, repeated, plan)
     tenant_wide: bool = False
 
-    @property
-    def global_only(self) -> bool:
-        return self.own is None and not self.nested
-
     def scopes(self, request: Any) -> list[Scope]:
         """Every scope the request names; [Scope()] (everything) when it names none."""
         out: list[Scope] = []

@@ -352,8 +352,8 @@ async def test_a_method_without_a_rule_is_denied_to_everyone(stack: Stack, tenan
     other = await open_stack(stack.server.config.etcd_endpoints[0],
                              stack.server.config.root_prefix)
     try:
-        guard = other.server.auth.interceptor
-        guard._rules = {m: r for m, r in guard._rules.items()  # as if someone forgot a row
+        guard = other.server.auth.admission
+        guard.rules = {m: r for m, r in guard.rules.items()  # as if someone forgot a row
                         if not m.endswith(("/List", "/Watch"))}
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await other.config.List(config_pb2.ListRequest(tenant=tenant))
