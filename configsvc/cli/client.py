@@ -1,12 +1,13 @@
-"""Client commands: get, put, rm, ls, history, rollback and tenant.
+"""Client commands: get, put, rm, ls, resolve, history, rollback and tenant.
 
-Everything a command can check without the server (the address grammar, that
+Everything a command can check without the server (the key path grammar, that
 a value is JSON, option ranges) is checked first and fails with exit code 2,
 so a typo never costs a round trip or reaches the audit log as a rejected
 write. The checks reuse the server's own grammar (``configsvc.model``), so the
 client can never accept what the server refuses or the other way round.
 Server errors exit 1 and print the status code, the message and the decoded
-``google.rpc`` details.
+``google.rpc`` details. The session, exit codes, paging and the options every
+command shares come from ``configsvc.cli.toolkit``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Hierarchy commands: diff, promote, env, schema, rule, template and extends.
 
-Same conventions as ``configsvc.cli.client`` (whose helpers these reuse):
+Same conventions as every client command (``configsvc.cli.toolkit``):
 local checks first (exit 2), server errors exit 1 with their details.
 ``diff`` colours its rows (red: only on the left, green: only on the right,
 yellow: changed) when standard output is a terminal, or with ``--color always``.
