@@ -29,6 +29,7 @@ def _read(path: str) -> bytes:
 
 
 def add_options(group: Any) -> None:
+    """The credential and TLS options of every client command (read by this module)."""
     group.add_argument("--api-key", metavar="KEY",
                        help="API key (cs_...) or JWT sent as a bearer token "
                             "(env CONFIGSVC_API_KEY)")
@@ -60,6 +61,7 @@ def credential_metadata(args: argparse.Namespace) -> tuple[tuple[str, str], ...]
 
 
 def open_channel(server: str, args: argparse.Namespace) -> grpc.Channel:
+    """Plaintext unless a CA or client certificate is given (flag, then environment)."""
     ca, cert, key = (_setting(args, n) for n in ("ca_file", "cert_file", "key_file"))
     if not (ca or cert):
         return grpc.insecure_channel(server)

@@ -32,6 +32,7 @@ VALUE_COLUMN_MAX = 40
 
 
 def to_json(msg: message.Message, *, indent: int | None = 2) -> str:
+    """ProtoJSON with proto field names, zero fields present and small integers unquoted."""
     text: str = json_format.MessageToJson(
         msg, preserving_proto_field_name=True, indent=indent,
         always_print_fields_with_no_presence=True, unquote_int64_if_possible=True,
@@ -40,6 +41,7 @@ def to_json(msg: message.Message, *, indent: int | None = 2) -> str:
 
 
 def print_json(msg: message.Message) -> None:
+    """One response as indented JSON (``--json``)."""
     print(to_json(msg))
 
 
@@ -58,12 +60,14 @@ def key_path(key: config_pb2.ConfigKey) -> str:
 
 
 def timestamp(ts: timestamp_pb2.Timestamp) -> str:
+    """UTC to the second for a table cell; ``-`` for an unset time."""
     if not ts.seconds and not ts.nanos:
         return "-"
     return ts.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def operation(record: config_pb2.HistoryRecord) -> str:
+    """``PUT``, ``DELETE`` or ``ROLLBACK(to N)``: which version a rollback restored matters."""
     name = config_pb2.Operation.Name(record.operation).removeprefix("OPERATION_")
     if record.operation == config_pb2.OPERATION_ROLLBACK:
         return f"{name}(to {record.rolled_back_to})"
@@ -79,6 +83,7 @@ def short_value(value: str) -> str:
 
 
 def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Columns padded to their widest cell; the last one is left ragged (it may be long)."""
     widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):
         cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=False)]
