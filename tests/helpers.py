@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 import grpc
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
+from google.protobuf import any_pb2
+from google.protobuf.message import Message
+from google.rpc import error_details_pb2, status_pb2
 
 from configsvc.auth.settings import AuthSettings
 from configsvc.devstack import DevStackError, ensure_port_free
@@ -183,15 +185,66 @@ def secret_settings(bao: OpenBaoDevServer, **overrides: object) -> SecretSetting
     return SecretSettings(**values)  # type: ignore[arg-type]
 
 
+# ------------------------------------------------- google.rpc error details (the one decoder)
+
+#: The trailer that carries a call's google.rpc.Status (the rich error model).
+DETAILS_TRAILER = "grpc-status-details-bin"
+
+#: Where a status comes from: a failed call, or trailing metadata (a fake servicer
+#: context's ``trailers`` in unit tests).
+StatusSource: TypeAlias = grpc.aio.AioRpcError | Iterable[tuple[str, str | bytes]] | None
+
+_Detail = TypeVar("_Detail", bound=Message)
+
+
+def rich_status(source: StatusSource) -> status_pb2.Status | None:
+    """The google.rpc.Status in ``source``'s details trailer; None when it has none.
+
+    For a failed call the status must agree with the call's own code and message
+    (what ``grpc_status.rpc_status.from_call`` checks), so a test never reads details
+    that belong to another answer.
+    """
+    error = source if isinstance(source, grpc.aio.AioRpcError) else None
+    trailers = error.trailing_metadata() if error is not None else source
+    for key, value in trailers or ():
+        if key == DETAILS_TRAILER and isinstance(value, bytes):
+            status = status_pb2.Status.FromString(value)
+            if error is not None:
+                assert status.code == error.code().value[0], (status.code, error.code())
+                assert status.message == (error.details() or ""), (status.message,
+                                                                    error.details())
+            return status
+    return None
+
+
+def error_details(source: StatusSource) -> list[any_pb2.Any]:
+    """The packed details of ``source``'s status in order; empty without a status."""
+    status = rich_status(source)
+    return list(status.details) if status is not None else []
+
+
+def details_of(source: StatusSource, kind: type[_Detail]) -> list[_Detail]:
+    """Every detail of type ``kind`` (``error_details_pb2.BadRequest`` ...), in order."""
+    found = []
+    for packed in error_details(source):
+        detail = kind()
+        if packed.Unpack(detail):
+            found.append(detail)
+    return found
+
+
+def detail_of(source: StatusSource, kind: type[_Detail]) -> _Detail:
+    """The first detail of type ``kind``; fails the test when there is none."""
+    assert rich_status(source) is not None, "the error carries no google.rpc.Status"
+    found = details_of(source, kind)
+    if not found:
+        raise AssertionError(f"no {kind.DESCRIPTOR.name} detail")
+    return found[0]
+
+
 def backend_of(err: grpc.aio.AioRpcError) -> str:
     """The ErrorInfo metadata["backend"] of an UNAVAILABLE error."""
-    status = rpc_status.from_call(err)
-    assert status is not None
-    for detail in status.details:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return info.metadata["backend"]
-    raise AssertionError("no ErrorInfo")
+    return str(detail_of(err, error_details_pb2.ErrorInfo).metadata["backend"])
 
 
 def grpcurl() -> str:

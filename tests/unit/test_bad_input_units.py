@@ -8,13 +8,13 @@ import logging
 import grpc
 import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
-from google.rpc import status_pb2
 
 from configsvc import errors
 from configsvc.flags import schema
 from configsvc.ratelog import RateLimitedLog
 from configsvc.rpc import requests, status
 from configsvc.v1 import auth_pb2, config_pb2
+from tests.helpers import DETAILS_TRAILER, rich_status
 
 
 class Clock:
@@ -67,9 +67,10 @@ async def test_statuses_are_capped(exc: errors.ConfigsvcError) -> None:
     with pytest.raises(grpc.aio.AbortError):
         await status.abort_with(context, exc)  # type: ignore[arg-type]
     assert len(context.details.encode()) <= status.MESSAGE_MAX_BYTES
-    raw = dict(context.trailers)["grpc-status-details-bin"]
+    raw = dict(context.trailers)[DETAILS_TRAILER]
     assert len(raw) <= status.DETAILS_MAX_BYTES
-    decoded = status_pb2.Status.FromString(raw)
+    decoded = rich_status(context.trailers)
+    assert decoded is not None
     assert decoded.message == context.details
     if isinstance(exc, errors.InvalidArgumentError) and len(exc.violations) > 1:
         assert "(500 problems in all)" in context.details

@@ -7,10 +7,11 @@ from typing import Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import error_details_pb2
 
 from configsvc import errors
 from configsvc.rpc import status
+from tests.helpers import rich_status
 
 
 class FakeContext:
@@ -54,7 +55,8 @@ async def test_each_error_maps_to_its_code_and_details(
     with pytest.raises(grpc.aio.AbortError):
         await status.wrap_unary(behavior, "/m")(object(), context)
     assert context.code == code and context.details == exc.message
-    rpc = status_pb2.Status.FromString(dict(context.trailers)["grpc-status-details-bin"])
+    rpc = rich_status(context.trailers)
+    assert rpc is not None
     assert rpc.message == exc.message
     if detail_type is not None:
         assert rpc.details and rpc.details[0].Is(detail_type.DESCRIPTOR)

@@ -9,21 +9,17 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from configsvc.model.values import VALUE_MAX_BYTES
 from configsvc.v1 import config_pb2, tenant_pb2
-from tests.helpers import Stack, ckey
+from tests.helpers import Stack, ckey, details_of, rich_status
 
 
 def violations(err: grpc.aio.AioRpcError) -> dict[str, str]:
-    status = rpc_status.from_call(err)
-    assert status is not None
+    assert rich_status(err) is not None
     out: dict[str, str] = {}
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            out.update({v.field: v.description for v in bad.field_violations})
+    for bad in details_of(err, error_details_pb2.BadRequest):
+        out.update({v.field: v.description for v in bad.field_violations})
     return out
 
 

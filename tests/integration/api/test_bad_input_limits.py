@@ -17,7 +17,6 @@ import grpc
 import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2 as ev
 from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2_grpc
@@ -35,7 +34,7 @@ from configsvc.v1 import (
     watch_pb2,
     watch_pb2_grpc,
 )
-from tests.helpers import Stack, ckey
+from tests.helpers import DETAILS_TRAILER, Stack, ckey, detail_of
 
 #: Bytes no message decodes: field 1, length-delimited, says 5 bytes and carries 2.
 GARBAGE = b"\x0a\x05ab"
@@ -49,13 +48,7 @@ async def expect(call: Any, code: grpc.StatusCode) -> grpc.aio.AioRpcError:
 
 
 def bad_request(err: grpc.aio.AioRpcError) -> error_details_pb2.BadRequest:
-    found = rpc_status.from_call(err)
-    assert found is not None
-    for detail in found.details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            return bad
-    raise AssertionError("no BadRequest detail")
+    return detail_of(err, error_details_pb2.BadRequest)
 
 
 # ----------------------------------------------------------------- undecodable bytes
@@ -295,7 +288,7 @@ def _assert_capped(err: grpc.aio.AioRpcError, total: int) -> None:
     assert len(details.encode()) <= status_module.MESSAGE_MAX_BYTES
     assert f"{total} problems" in details, details
     trailer = dict(err.trailing_metadata() or ())
-    raw = trailer.get("grpc-status-details-bin")
+    raw = trailer.get(DETAILS_TRAILER)
     assert isinstance(raw, bytes)
     assert len(raw) <= status_module.DETAILS_MAX_BYTES
     bad = bad_request(err)

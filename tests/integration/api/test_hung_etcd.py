@@ -19,13 +19,12 @@ import grpc
 import pytest
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.store.mirror import MirrorLiveness
 from configsvc.v1 import config_pb2, tenant_pb2, watch_pb2, watch_pb2_grpc
 from configsvc.watch.hub import WatchLimits
-from tests.helpers import Stack, backend_of, ckey, close_stack, open_stack
+from tests.helpers import Stack, backend_of, ckey, close_stack, open_stack, rich_status
 
 #: The liveness setting under test: a probe every 0.2 s, etcd lost after 1 s of silence.
 LIVENESS = MirrorLiveness(interval=0.2, grace=1.0)
@@ -105,7 +104,7 @@ def assert_names_etcd(exc: grpc.aio.AioRpcError) -> None:
 
 
 def resume_revision(exc: grpc.aio.AioRpcError) -> int:
-    status = rpc_status.from_call(exc)
+    status = rich_status(exc)
     assert status is not None
     info = error_details_pb2.ErrorInfo()
     assert status.details and status.details[0].Unpack(info)

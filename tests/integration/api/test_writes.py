@@ -10,14 +10,13 @@ import grpc
 import pytest
 from aetcd import rpc
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from configsvc.internal.v1 import storage_pb2
 from configsvc.model.keys import ConfigKey
 from configsvc.model.values import digest
 from configsvc.store.etcd import prefix_range_end
 from configsvc.v1 import audit_pb2, config_pb2
-from tests.helpers import Stack, ckey, close_stack, open_stack
+from tests.helpers import Stack, ckey, close_stack, detail_of, open_stack
 
 
 async def etcd_prefix(stack: Stack, prefix: bytes) -> list[rpc.KeyValue]:
@@ -28,13 +27,7 @@ async def etcd_prefix(stack: Stack, prefix: bytes) -> list[rpc.KeyValue]:
 
 
 def error_info(err: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
-    status = rpc_status.from_call(err)
-    assert status is not None, "error carries no google.rpc status"
-    for detail in status.details:
-        info = error_details_pb2.ErrorInfo()
-        if detail.Unpack(info):
-            return info
-    raise AssertionError("no ErrorInfo detail")
+    return detail_of(err, error_details_pb2.ErrorInfo)
 
 
 async def test_put_get_round_trips_exact_json(stack: Stack, tenant: str) -> None:

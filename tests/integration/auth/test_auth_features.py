@@ -10,7 +10,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import duration_pb2
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import error_details_pb2
 
 from configsvc.auth.settings import AuthSettings
 from configsvc.model.keys import ConfigKey
@@ -24,7 +24,15 @@ from configsvc.v1 import (
     watch_pb2,
     watch_pb2_grpc,
 )
-from tests.helpers import ADMIN_KEY, Stack, auth_channel, ckey, close_stack, open_stack
+from tests.helpers import (
+    ADMIN_KEY,
+    Stack,
+    auth_channel,
+    ckey,
+    close_stack,
+    error_details,
+    open_stack,
+)
 from tests.integration.auth.support import admin, bind, channel_for, new_key, principal, unique
 
 
@@ -56,13 +64,6 @@ async def snapshot_keys(call: Any) -> list[str]:
         if message.WhichOneof("kind") == "snapshot_end":
             return keys
         keys += [e.key.key for e in message.snapshot.entries]
-
-
-def details(err: grpc.aio.AioRpcError) -> list[Any]:
-    for key, value in err.trailing_metadata() or ():
-        if key == "grpc-status-details-bin":
-            return list(status_pb2.Status.FromString(value).details)
-    return []
 
 
 async def test_watch_carries_only_entries_the_caller_may_read(stack: Stack, tenant: str) -> None:
@@ -194,7 +195,7 @@ async def test_rate_limit_per_identity(stack: Stack, limited: Stack, tenant: str
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stub.List(request)
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    found = details(err.value)
+    found = error_details(err.value)
     info, retry = error_details_pb2.ErrorInfo(), error_details_pb2.RetryInfo()
     assert found[0].Unpack(info) and info.reason == "RATE_LIMITED"
     assert found[1].Unpack(retry) and retry.retry_delay.ToNanoseconds() > 0
@@ -215,7 +216,7 @@ async def test_stream_cap_per_identity(stack: Stack, limited: Stack, tenant: str
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await third.read()
         assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-        assert "STREAM_LIMIT" in str(details(err.value)[0])
+        assert "STREAM_LIMIT" in str(error_details(err.value)[0])
         first.cancel()
         second.cancel()
     caps = limited.server.auth.interceptor.streams

@@ -9,12 +9,12 @@ from typing import Any
 import grpc
 import pytest
 from aetcd import rpc
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import error_details_pb2
 
 from configsvc.model.values import digest
 from configsvc.store.etcd import prefix_range_end
 from configsvc.v1 import audit_pb2, config_pb2, flags_pb2, flags_pb2_grpc
-from tests.helpers import Stack
+from tests.helpers import Stack, details_of
 
 ROLLOUT = {
     "flags": {
@@ -39,13 +39,8 @@ def _ref(tenant: str, env: str = "prod") -> flags_pb2.FlagSetRef:
 
 
 def _violations(err: grpc.aio.AioRpcError) -> list[str]:
-    for key, value in err.trailing_metadata() or ():
-        if key == "grpc-status-details-bin":
-            status = status_pb2.Status.FromString(value)
-            for detail in status.details:
-                bad = error_details_pb2.BadRequest()
-                if detail.Unpack(bad):
-                    return [v.field for v in bad.field_violations]
+    for bad in details_of(err, error_details_pb2.BadRequest):
+        return [v.field for v in bad.field_violations]
     return []
 
 

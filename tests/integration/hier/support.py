@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import grpc
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from configsvc.v1 import (
     config_pb2,
@@ -16,7 +15,7 @@ from configsvc.v1 import (
     template_pb2_grpc,
     validation_pb2_grpc,
 )
-from tests.helpers import Stack, ckey
+from tests.helpers import Stack, ckey, detail_of
 
 
 @dataclass
@@ -54,9 +53,5 @@ def hier_stubs(stack: Stack) -> Hier:
 def bad_request(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:
     """The (field, description) pairs of an error's google.rpc.BadRequest."""
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()
-    status = rpc_status.from_call(error)
-    for detail in status.details if status is not None else ():
-        found = error_details_pb2.BadRequest()
-        if detail.Unpack(found):
-            return [(v.field, v.description) for v in found.field_violations]
-    raise AssertionError("no BadRequest details")
+    found = detail_of(error, error_details_pb2.BadRequest)
+    return [(v.field, v.description) for v in found.field_violations]

@@ -11,11 +11,18 @@ import grpc
 import pytest
 from aetcd import rpc
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from configsvc.v1 import config_pb2, tenant_pb2, watch_pb2, watch_pb2_grpc
 from configsvc.watch.hub import WatchLimits
-from tests.helpers import PrivateStack, Stack, auth_channel, ckey, close_stack, open_stack
+from tests.helpers import (
+    PrivateStack,
+    Stack,
+    auth_channel,
+    ckey,
+    close_stack,
+    open_stack,
+    rich_status,
+)
 
 
 def watch(stack: Stack, *selectors: watch_pb2.WatchSelector, start_revision: int = 0,
@@ -266,7 +273,7 @@ async def test_max_age_ends_stream_with_unavailable_and_resume_point(
         assert exc.value.code() == grpc.StatusCode.UNAVAILABLE
         assert "maximum stream age" in (exc.value.details() or "")
         info = error_details_pb2.ErrorInfo()
-        status = rpc_status.from_call(exc.value)
+        status = rich_status(exc.value)
         assert status is not None and status.details[0].Unpack(info)
         resume = int(info.metadata["resume_revision"])
         assert resume > revision

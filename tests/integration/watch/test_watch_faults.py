@@ -23,7 +23,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from configsvc.auth.settings import AuthSettings, JwtSettings
 from configsvc.devstack.etcd import EtcdServer
@@ -39,6 +38,7 @@ from tests.helpers import (
     ckey,
     close_stack,
     open_stack,
+    rich_status,
     secret_settings,
 )
 from tests.integration.auth.support import admin, bind, unique
@@ -60,7 +60,7 @@ async def stingy(stack: Stack) -> AsyncIterator[Stack]:
 
 def resume_revision(err: grpc.aio.AioRpcError) -> int:
     """ErrorInfo.metadata["resume_revision"] of a STREAM_ENDED status."""
-    status = rpc_status.from_call(err)
+    status = rich_status(err)
     assert status is not None
     info = error_details_pb2.ErrorInfo()
     assert status.details and status.details[0].Unpack(info)
