@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import grpc
-
 from configsvc.audit.export import render
 from configsvc.audit.query import AuditQuery, AuditReader
 from configsvc.errors import InvalidArgumentError
 from configsvc.rpc import pagination, requests
+from configsvc.rpc.context import CallContext
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
@@ -38,7 +37,7 @@ class AuditService(audit_query_pb2_grpc.AuditServiceServicer):  # type: ignore[m
         return query
 
     async def ListAudit(
-        self, request: audit_query_pb2.ListAuditRequest, context: grpc.aio.ServicerContext
+        self, request: audit_query_pb2.ListAuditRequest, context: CallContext
     ) -> audit_query_pb2.ListAuditResponse:
         query = self._query(request)
         size = requests.page_size(request, default=LIST_DEFAULT, maximum=LIST_MAX)
@@ -52,7 +51,7 @@ class AuditService(audit_query_pb2_grpc.AuditServiceServicer):  # type: ignore[m
         return response
 
     async def ExportAudit(
-        self, request: audit_query_pb2.ExportAuditRequest, context: grpc.aio.ServicerContext
+        self, request: audit_query_pb2.ExportAuditRequest, context: CallContext
     ) -> AsyncIterator[audit_query_pb2.ExportAuditResponse]:
         if request.format not in (audit_query_pb2.EXPORT_FORMAT_JSONL,
                                   audit_query_pb2.EXPORT_FORMAT_CSV):

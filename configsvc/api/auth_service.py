@@ -6,12 +6,11 @@ this module validates requests and delegates the writes to ``AuthAdmin``.
 
 from __future__ import annotations
 
-import grpc
-
 from configsvc.auth.admin import AuthAdmin
 from configsvc.errors import InvalidArgumentError
 from configsvc.model.keys import require_segment
 from configsvc.rpc import principal, requests
+from configsvc.rpc.context import CallContext
 from configsvc.store.mirror import Mirror
 from configsvc.store.tenants import require_tenant
 from configsvc.v1 import auth_pb2, auth_pb2_grpc
@@ -29,11 +28,11 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
         self._admin = admin
         self._timeout = request_timeout
 
-    def _budget(self, context: grpc.aio.ServicerContext) -> float:
+    def _budget(self, context: CallContext) -> float:
         return requests.time_left(context, self._timeout)
 
     async def CreateApiKey(
-        self, request: auth_pb2.CreateApiKeyRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.CreateApiKeyRequest, context: CallContext
     ) -> auth_pb2.CreateApiKeyResponse:
         ttl = requests.duration_seconds(request, "ttl", minimum=1.0, maximum=API_KEY_TTL_MAX)
         key, secret, revision = await self._admin.create_key(
@@ -42,21 +41,21 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
         return auth_pb2.CreateApiKeyResponse(api_key=key, secret=secret, revision=revision)
 
     async def ListApiKeys(
-        self, request: auth_pb2.ListApiKeysRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.ListApiKeysRequest, context: CallContext
     ) -> auth_pb2.ListApiKeysResponse:
         self._mirror.require_available(allow_stale=False)
         return auth_pb2.ListApiKeysResponse(api_keys=self._admin.api_keys.listing(),
                                             revision=self._mirror.revision)
 
     async def RevokeApiKey(
-        self, request: auth_pb2.RevokeApiKeyRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.RevokeApiKeyRequest, context: CallContext
     ) -> auth_pb2.RevokeApiKeyResponse:
         revision = await self._admin.revoke_key(request.id, actor=requests.actor(context),
                                                 timeout=self._budget(context))
         return auth_pb2.RevokeApiKeyResponse(revision=revision)
 
     async def CreateRoleBinding(
-        self, request: auth_pb2.CreateRoleBindingRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.CreateRoleBindingRequest, context: CallContext
     ) -> auth_pb2.CreateRoleBindingResponse:
         if not request.HasField("binding"):
             raise InvalidArgumentError.single("binding", "is required")
@@ -65,7 +64,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
         return auth_pb2.CreateRoleBindingResponse(binding=binding, revision=revision)
 
     async def ListRoleBindings(
-        self, request: auth_pb2.ListRoleBindingsRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.ListRoleBindingsRequest, context: CallContext
     ) -> auth_pb2.ListRoleBindingsResponse:
         self._mirror.require_available(allow_stale=False)
         found = [b for b in self._admin.bindings.all()
@@ -73,14 +72,14 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
         return auth_pb2.ListRoleBindingsResponse(bindings=found, revision=self._mirror.revision)
 
     async def DeleteRoleBinding(
-        self, request: auth_pb2.DeleteRoleBindingRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.DeleteRoleBindingRequest, context: CallContext
     ) -> auth_pb2.DeleteRoleBindingResponse:
         revision = await self._admin.delete_binding(
             request.id, actor=requests.actor(context), timeout=self._budget(context))
         return auth_pb2.DeleteRoleBindingResponse(revision=revision)
 
     async def SetTenantQuota(
-        self, request: auth_pb2.SetTenantQuotaRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.SetTenantQuotaRequest, context: CallContext
     ) -> auth_pb2.SetTenantQuotaResponse:
         if not request.HasField("quota"):
             raise InvalidArgumentError.single("quota", "is required")
@@ -89,7 +88,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
         return auth_pb2.SetTenantQuotaResponse(quota=quota, revision=revision)
 
     async def GetTenantQuota(
-        self, request: auth_pb2.GetTenantQuotaRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.GetTenantQuotaRequest, context: CallContext
     ) -> auth_pb2.GetTenantQuotaResponse:
         tenant = require_segment("tenant", request.tenant)
         self._mirror.require_available(allow_stale=False)
@@ -98,7 +97,7 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
         return auth_pb2.GetTenantQuotaResponse(quota=quotas.of(tenant), keys=quotas.keys(tenant))
 
     async def WhoAmI(
-        self, request: auth_pb2.WhoAmIRequest, context: grpc.aio.ServicerContext
+        self, request: auth_pb2.WhoAmIRequest, context: CallContext
     ) -> auth_pb2.WhoAmIResponse:
         caller = principal.current()
         if caller is None:

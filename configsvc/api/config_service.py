@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
-
 from configsvc.errors import (
     ConflictError,
     FailedPreconditionError,
@@ -30,6 +28,7 @@ from configsvc.model.values import parse_json_value, validate_reason
 from configsvc.resolve import TEMPLATE_LAYER_PREFIX, Resolved, Source
 from configsvc.resolve.jsonvalue import check_value, parse_value
 from configsvc.rpc import pagination, requests
+from configsvc.rpc.context import CallContext
 from configsvc.secrets.gateway import SecretGateway, Stored
 from configsvc.store.idempotency import request_id
 from configsvc.store.keyspace import Keyspace
@@ -77,7 +76,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
 
     # ------------------------------------------------------------------ helpers
 
-    async def _read_gate(self, consistency: int, context: grpc.aio.ServicerContext) -> bool:
+    async def _read_gate(self, consistency: int, context: CallContext) -> bool:
         """Apply the requested consistency; returns whether the answer is stale."""
         requests.consistency(consistency)
         if consistency == config_pb2.READ_CONSISTENCY_STRONG:
@@ -87,11 +86,11 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
             allow_stale=consistency == config_pb2.READ_CONSISTENCY_STALE_OK
         )
 
-    def _timeout(self, context: grpc.aio.ServicerContext) -> float:
+    def _timeout(self, context: CallContext) -> float:
         return requests.time_left(context, self._limits.request_timeout)
 
     async def _resolve_secrets(self, entries: list[config_pb2.ConfigEntry], method: str,
-                               context: grpc.aio.ServicerContext) -> None:
+                               context: CallContext) -> None:
         """Replace the values of ``entries`` (copies) with their secrets resolved."""
         if self._secrets is None or not entries:
             return
@@ -104,7 +103,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
     # -------------------------------------------------------------------- reads
 
     async def Get(
-        self, request: config_pb2.GetRequest, context: grpc.aio.ServicerContext
+        self, request: config_pb2.GetRequest, context: CallContext
     ) -> bytes:
         """Registered with raw responses: returns an encoded GetResponse.
 
@@ -130,7 +129,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         return bytes(response.SerializeToString())
 
     async def BatchGet(
-        self, request: config_pb2.BatchGetRequest, context: grpc.aio.ServicerContext
+        self, request: config_pb2.BatchGetRequest, context: CallContext
     ) -> config_pb2.BatchGetResponse:
         if not request.keys:
             raise InvalidArgumentError.single("keys", f"is empty; give 1 to {BATCH_MAX} keys")
@@ -154,7 +153,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         return response
 
     async def List(
-        self, request: config_pb2.ListRequest, context: grpc.aio.ServicerContext
+        self, request: config_pb2.ListRequest, context: CallContext
     ) -> config_pb2.ListResponse:
         tenant = requests.optional_segment("tenant", request.tenant)
         if tenant is None:
@@ -200,7 +199,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
 
     # ------------------------------------------------------------------- writes
 
-    def _write_options(self, request: Any, context: grpc.aio.ServicerContext,
+    def _write_options(self, request: Any, context: CallContext,
                        labels: dict[str, str] | None = None, *, operation: str,
                        key: ConfigKey) -> WriteOptions:
         """The validated reason, expected revision, actor, time budget and request id of a
@@ -218,7 +217,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         )
 
     async def Put(
-        self, request: config_pb2.PutRequest, context: grpc.aio.ServicerContext
+        self, request: config_pb2.PutRequest, context: CallContext
     ) -> bytes:
         """Registered with raw responses: returns an encoded PutResponse."""
         k = request.key
@@ -250,7 +249,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
                      .SerializeToString())
 
     async def Delete(
-        self, request: config_pb2.DeleteRequest, context: grpc.aio.ServicerContext
+        self, request: config_pb2.DeleteRequest, context: CallContext
     ) -> config_pb2.DeleteResponse:
         key = requests.config_key(request)
         options = self._write_options(request, context, operation="Delete", key=key)
@@ -265,7 +264,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         )
 
     async def Rollback(
-        self, request: config_pb2.RollbackRequest, context: grpc.aio.ServicerContext
+        self, request: config_pb2.RollbackRequest, context: CallContext
     ) -> config_pb2.RollbackResponse:
         key = requests.config_key(request)
         to_version = requests.positive("to_version", request.to_version)
@@ -286,7 +285,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
     # ------------------------------------------------------------------ resolve
 
     async def Resolve(
-        self, request: config_pb2.ResolveRequest, context: grpc.aio.ServicerContext
+        self, request: config_pb2.ResolveRequest, context: CallContext
     ) -> bytes:
         """Registered with raw responses: returns an encoded ResolveResponse.
 
@@ -330,7 +329,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
     # ------------------------------------------------------------------ history
 
     async def History(
-        self, request: config_pb2.HistoryRequest, context: grpc.aio.ServicerContext
+        self, request: config_pb2.HistoryRequest, context: CallContext
     ) -> config_pb2.HistoryResponse:
         key = requests.config_key(request)
         size = requests.page_size(request, default=HISTORY_DEFAULT, maximum=HISTORY_MAX)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import grpc
-
 from configsvc.api.records_common import RecordServicer, existing_tenant, record_audit
 from configsvc.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from configsvc.hier import records
@@ -11,6 +9,7 @@ from configsvc.hier.records import StoredRecord
 from configsvc.model.keys import ALL, require_segment
 from configsvc.model.values import validate_reason
 from configsvc.rpc import requests
+from configsvc.rpc.context import CallContext
 from configsvc.store.codec import now_timestamp
 from configsvc.store.writer import RecordChange
 from configsvc.v1 import environment_pb2, environment_pb2_grpc
@@ -27,7 +26,7 @@ class EnvironmentService(RecordServicer, environment_pb2_grpc.EnvironmentService
         return name
 
     async def _store(self, tenant: str, name: str, body: dict[str, object], expected: int,
-                     reason: str, context: grpc.aio.ServicerContext) -> int:
+                     reason: str, context: CallContext) -> int:
         audit = record_audit(records.ENVIRONMENT, tenant, name, str(body["updated_by"]), reason)
         audit.attributes["protected"] = str(bool(body["protected"])).lower()
         return await self._writer.commit_records(
@@ -37,7 +36,7 @@ class EnvironmentService(RecordServicer, environment_pb2_grpc.EnvironmentService
 
     async def CreateEnvironment(
         self, request: environment_pb2.CreateEnvironmentRequest,
-        context: grpc.aio.ServicerContext,
+        context: CallContext,
     ) -> environment_pb2.CreateEnvironmentResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         name = self._name(request.name)
@@ -62,7 +61,7 @@ class EnvironmentService(RecordServicer, environment_pb2_grpc.EnvironmentService
 
     async def GetEnvironment(
         self, request: environment_pb2.GetEnvironmentRequest,
-        context: grpc.aio.ServicerContext,
+        context: CallContext,
     ) -> environment_pb2.GetEnvironmentResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         name = self._name(request.name)
@@ -78,7 +77,7 @@ class EnvironmentService(RecordServicer, environment_pb2_grpc.EnvironmentService
 
     async def ListEnvironments(
         self, request: environment_pb2.ListEnvironmentsRequest,
-        context: grpc.aio.ServicerContext,
+        context: CallContext,
     ) -> environment_pb2.ListEnvironmentsResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         declared = self._guard.states.get(tenant).environments
@@ -89,7 +88,7 @@ class EnvironmentService(RecordServicer, environment_pb2_grpc.EnvironmentService
 
     async def UpdateEnvironment(
         self, request: environment_pb2.UpdateEnvironmentRequest,
-        context: grpc.aio.ServicerContext,
+        context: CallContext,
     ) -> environment_pb2.UpdateEnvironmentResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         name = self._name(request.name)

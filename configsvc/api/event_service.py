@@ -7,9 +7,8 @@ the head); the leader adds what only it knows.
 
 from __future__ import annotations
 
-import grpc
-
 from configsvc.events.publisher import Publisher, parse_cursor, publisher_keys
+from configsvc.rpc.context import CallContext
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.v1 import events_pb2, events_pb2_grpc
@@ -24,7 +23,7 @@ class EventService(events_pb2_grpc.EventServiceServicer):  # type: ignore[misc]
         self._publisher = publisher
 
     async def GetPublisherStatus(
-        self, request: events_pb2.GetPublisherStatusRequest, context: grpc.aio.ServicerContext
+        self, request: events_pb2.GetPublisherStatusRequest, context: CallContext
     ) -> events_pb2.GetPublisherStatusResponse:
         self._mirror.require_available(allow_stale=False)
         leader_key, cursor_key = publisher_keys(self._ks)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import grpc
-
 from configsvc.api.config_service import provenance_message
 from configsvc.api.records_common import existing_tenant
 from configsvc.errors import InvalidArgumentError
@@ -15,6 +13,7 @@ from configsvc.hier.state import TenantState
 from configsvc.model.keys import require_segment
 from configsvc.resolve import DiffRow, Resolved, diff
 from configsvc.rpc import requests
+from configsvc.rpc.context import CallContext
 from configsvc.secrets.gateway import SecretGateway
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
@@ -43,7 +42,7 @@ class HierarchyService(hierarchy_pb2_grpc.HierarchyServiceServicer):  # type: ig
         self._promoter = Promoter(mirror, writer, keyspace, guard, secrets)
 
     async def Promote(self, request: hierarchy_pb2.PromoteRequest,
-                      context: grpc.aio.ServicerContext) -> hierarchy_pb2.PromoteResponse:
+                      context: CallContext) -> hierarchy_pb2.PromoteResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         timeout = requests.time_left(context, self._timeout)
         plan = await self._promoter.plan(PromoteSpec(
@@ -63,7 +62,7 @@ class HierarchyService(hierarchy_pb2_grpc.HierarchyServiceServicer):  # type: ig
         return response
 
     async def _side(self, tenant: str, side: hierarchy_pb2.DiffSide, name: str, raw: bool,
-                    context: grpc.aio.ServicerContext) -> tuple[Resolved, int]:
+                    context: CallContext) -> tuple[Resolved, int]:
         environment = require_segment(f"{name}.environment", side.environment)
         service = require_segment(f"{name}.service", side.service)
         if side.revision < 0:
@@ -85,7 +84,7 @@ class HierarchyService(hierarchy_pb2_grpc.HierarchyServiceServicer):  # type: ig
         return resolve_scope(source, state, environment, service), revision
 
     async def Diff(self, request: hierarchy_pb2.DiffRequest,
-                   context: grpc.aio.ServicerContext) -> hierarchy_pb2.DiffResponse:
+                   context: CallContext) -> hierarchy_pb2.DiffResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         for name in ("left", "right"):
             if not request.HasField(name):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import grpc
-
 from configsvc.errors import InvalidArgumentError, NotFoundError
 from configsvc.hier import records
 from configsvc.hier.guard import WriteGuard
@@ -14,6 +12,7 @@ from configsvc.hier.records import StoredRecord
 from configsvc.model.keys import ALL, require_segment
 from configsvc.model.values import validate_json_value
 from configsvc.rpc import requests
+from configsvc.rpc.context import CallContext
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.tenants import require_tenant
@@ -65,7 +64,7 @@ class RecordServicer:
         self._guard = guard
         self._timeout = request_timeout
 
-    def _time_left(self, context: grpc.aio.ServicerContext) -> float:
+    def _time_left(self, context: CallContext) -> float:
         return requests.time_left(context, self._timeout)
 
     def _version(self, tenant: str, kind: str, name: str, version: int) -> StoredRecord:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 
-import grpc
-
 from configsvc.api.records_common import RecordServicer, existing_tenant, record_audit
 from configsvc.errors import FieldViolation, InvalidArgumentError
 from configsvc.hier import records
@@ -18,6 +16,7 @@ from configsvc.model.values import validate_json_value, validate_reason
 from configsvc.resolve import Template, is_tombstone, parse_template_ref, parse_value
 from configsvc.resolve.templates import expand_templates
 from configsvc.rpc import requests
+from configsvc.rpc.context import CallContext
 from configsvc.store.codec import now_timestamp
 from configsvc.store.writer import RecordChange
 from configsvc.v1 import template_pb2, template_pb2_grpc
@@ -30,7 +29,7 @@ class TemplateService(RecordServicer, template_pb2_grpc.TemplateServiceServicer)
     """Stores templates and extends lists as records; see template.proto for the contract."""
 
     async def PutTemplate(self, request: template_pb2.PutTemplateRequest,
-                          context: grpc.aio.ServicerContext
+                          context: CallContext
                           ) -> template_pb2.PutTemplateResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         name = require_segment("name", request.name)
@@ -63,7 +62,7 @@ class TemplateService(RecordServicer, template_pb2_grpc.TemplateServiceServicer)
             revision=revision)
 
     async def GetTemplate(self, request: template_pb2.GetTemplateRequest,
-                          context: grpc.aio.ServicerContext
+                          context: CallContext
                           ) -> template_pb2.GetTemplateResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         name = require_segment("name", request.name)
@@ -72,7 +71,7 @@ class TemplateService(RecordServicer, template_pb2_grpc.TemplateServiceServicer)
                                                 revision=self._mirror.revision)
 
     async def ListTemplates(self, request: template_pb2.ListTemplatesRequest,
-                            context: grpc.aio.ServicerContext
+                            context: CallContext
                             ) -> template_pb2.ListTemplatesResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         # template_records is in (name, version) order, as the records were scanned.
@@ -83,7 +82,7 @@ class TemplateService(RecordServicer, template_pb2_grpc.TemplateServiceServicer)
             revision=self._mirror.revision)
 
     async def SetExtends(self, request: template_pb2.SetExtendsRequest,
-                         context: grpc.aio.ServicerContext) -> template_pb2.SetExtendsResponse:
+                         context: CallContext) -> template_pb2.SetExtendsResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         service = _service(request.service)
         reason = validate_reason(request.reason)
@@ -110,7 +109,7 @@ class TemplateService(RecordServicer, template_pb2_grpc.TemplateServiceServicer)
                                                revision=revision)
 
     async def GetExtends(self, request: template_pb2.GetExtendsRequest,
-                         context: grpc.aio.ServicerContext) -> template_pb2.GetExtendsResponse:
+                         context: CallContext) -> template_pb2.GetExtendsResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         service = _service(request.service)
         state = self._guard.states.get(tenant)

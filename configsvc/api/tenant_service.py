@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import grpc
-
 from configsvc.errors import InvalidArgumentError
 from configsvc.model.keys import ALL, require_segment
 from configsvc.model.values import validate_reason
 from configsvc.rpc import requests
+from configsvc.rpc.context import CallContext
 from configsvc.store.mirror import Mirror
 from configsvc.store.tenants import missing_tenant
 from configsvc.store.writer import Writer
@@ -23,7 +22,7 @@ class TenantService(tenant_pb2_grpc.TenantServiceServicer):  # type: ignore[misc
         self._timeout = request_timeout
 
     async def CreateTenant(
-        self, request: tenant_pb2.CreateTenantRequest, context: grpc.aio.ServicerContext
+        self, request: tenant_pb2.CreateTenantRequest, context: CallContext
     ) -> tenant_pb2.CreateTenantResponse:
         name = require_segment("name", request.name)
         if name == ALL:
@@ -36,7 +35,7 @@ class TenantService(tenant_pb2_grpc.TenantServiceServicer):  # type: ignore[misc
         return tenant_pb2.CreateTenantResponse(tenant=tenant, revision=revision)
 
     async def GetTenant(
-        self, request: tenant_pb2.GetTenantRequest, context: grpc.aio.ServicerContext
+        self, request: tenant_pb2.GetTenantRequest, context: CallContext
     ) -> tenant_pb2.GetTenantResponse:
         name = require_segment("name", request.name)
         self._mirror.require_available(allow_stale=False)
@@ -46,7 +45,7 @@ class TenantService(tenant_pb2_grpc.TenantServiceServicer):  # type: ignore[misc
         return tenant_pb2.GetTenantResponse(tenant=tenant, revision=self._mirror.revision)
 
     async def ListTenants(
-        self, request: tenant_pb2.ListTenantsRequest, context: grpc.aio.ServicerContext
+        self, request: tenant_pb2.ListTenantsRequest, context: CallContext
     ) -> tenant_pb2.ListTenantsResponse:
         self._mirror.require_available(allow_stale=False)
         return tenant_pb2.ListTenantsResponse(

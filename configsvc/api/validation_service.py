@@ -6,8 +6,6 @@ import dataclasses
 import json
 from typing import Any
 
-import grpc
-
 from configsvc.api.records_common import (
     RecordServicer,
     existing_tenant,
@@ -26,6 +24,7 @@ from configsvc.model.keys import ConfigKey, require_segment
 from configsvc.model.values import validate_json_value, validate_reason
 from configsvc.resolve import is_tombstone, parse_value
 from configsvc.rpc import requests
+from configsvc.rpc.context import CallContext
 from configsvc.store.codec import key_message, now_timestamp
 from configsvc.store.writer import RecordChange
 from configsvc.v1 import validation_pb2, validation_pb2_grpc
@@ -96,7 +95,7 @@ class ValidationService(RecordServicer, validation_pb2_grpc.ValidationServiceSer
     # --------------------------------------------------------------- schemas
 
     async def PutSchema(self, request: validation_pb2.PutSchemaRequest,
-                        context: grpc.aio.ServicerContext) -> validation_pb2.PutSchemaResponse:
+                        context: CallContext) -> validation_pb2.PutSchemaResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         name = require_segment("name", request.name)
         reason = validate_reason(request.reason)
@@ -127,7 +126,7 @@ class ValidationService(RecordServicer, validation_pb2_grpc.ValidationServiceSer
 
     async def _commit(self, tenant: str, kind: str, name: str, version: int,
                       body: dict[str, Any], actor: str, reason: str,
-                      context: grpc.aio.ServicerContext) -> int:
+                      context: CallContext) -> int:
         audit = record_audit(kind, tenant, name, actor, reason, deleted=bool(body.get("deleted")),
                              before_version=version - 1, after_version=version)
         key = records.version_key(self._ks, tenant, kind, name, version)
@@ -137,7 +136,7 @@ class ValidationService(RecordServicer, validation_pb2_grpc.ValidationServiceSer
             [audit], timeout=self._time_left(context))
 
     async def GetSchema(self, request: validation_pb2.GetSchemaRequest,
-                        context: grpc.aio.ServicerContext) -> validation_pb2.GetSchemaResponse:
+                        context: CallContext) -> validation_pb2.GetSchemaResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         name = require_segment("name", request.name)
         chosen = self._version(tenant, records.SCHEMA, name, request.version)
@@ -145,7 +144,7 @@ class ValidationService(RecordServicer, validation_pb2_grpc.ValidationServiceSer
                                                 revision=self._mirror.revision)
 
     async def ListSchemas(self, request: validation_pb2.ListSchemasRequest,
-                          context: grpc.aio.ServicerContext
+                          context: CallContext
                           ) -> validation_pb2.ListSchemasResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         state = self._guard.states.get(tenant)
@@ -155,7 +154,7 @@ class ValidationService(RecordServicer, validation_pb2_grpc.ValidationServiceSer
             revision=self._mirror.revision)
 
     async def DeleteSchema(self, request: validation_pb2.DeleteSchemaRequest,
-                           context: grpc.aio.ServicerContext
+                           context: CallContext
                            ) -> validation_pb2.DeleteSchemaResponse:
         tenant, name, version, body, actor, reason = self._deletion(
             request, context, records.SCHEMA)
@@ -163,7 +162,7 @@ class ValidationService(RecordServicer, validation_pb2_grpc.ValidationServiceSer
                                       reason, context)
         return validation_pb2.DeleteSchemaResponse(version=version, revision=revision)
 
-    def _deletion(self, request: Any, context: grpc.aio.ServicerContext,
+    def _deletion(self, request: Any, context: CallContext,
                   kind: str) -> tuple[str, str, int, dict[str, Any], str, str]:
         tenant = existing_tenant(self._mirror, request.tenant)
         name = require_segment("name", request.name)
@@ -181,7 +180,7 @@ class ValidationService(RecordServicer, validation_pb2_grpc.ValidationServiceSer
     # ----------------------------------------------------------------- rules
 
     async def PutRule(self, request: validation_pb2.PutRuleRequest,
-                      context: grpc.aio.ServicerContext) -> validation_pb2.PutRuleResponse:
+                      context: CallContext) -> validation_pb2.PutRuleResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         name = require_segment("name", request.name)
         reason = validate_reason(request.reason)
@@ -207,7 +206,7 @@ class ValidationService(RecordServicer, validation_pb2_grpc.ValidationServiceSer
             revision=revision, existing_violations=[_rule_violation(v) for v in broken])
 
     async def ListRules(self, request: validation_pb2.ListRulesRequest,
-                        context: grpc.aio.ServicerContext) -> validation_pb2.ListRulesResponse:
+                        context: CallContext) -> validation_pb2.ListRulesResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         state = self._guard.states.get(tenant)
         return validation_pb2.ListRulesResponse(
@@ -216,7 +215,7 @@ class ValidationService(RecordServicer, validation_pb2_grpc.ValidationServiceSer
             revision=self._mirror.revision)
 
     async def DeleteRule(self, request: validation_pb2.DeleteRuleRequest,
-                         context: grpc.aio.ServicerContext) -> validation_pb2.DeleteRuleResponse:
+                         context: CallContext) -> validation_pb2.DeleteRuleResponse:
         tenant, name, version, body, actor, reason = self._deletion(
             request, context, records.RULE)
         revision = await self._commit(tenant, records.RULE, name, version, body, actor, reason,
@@ -226,7 +225,7 @@ class ValidationService(RecordServicer, validation_pb2_grpc.ValidationServiceSer
     # -------------------------------------------------------------- dry run
 
     async def Validate(self, request: validation_pb2.ValidateRequest,
-                       context: grpc.aio.ServicerContext) -> validation_pb2.ValidateResponse:
+                       context: CallContext) -> validation_pb2.ValidateResponse:
         tenant = existing_tenant(self._mirror, request.tenant)
         changes = _proposed_writes(tenant, request)
         state = self._guard.states.get(tenant)

@@ -12,7 +12,6 @@ import contextlib
 import time
 from collections.abc import Iterator
 
-import grpc
 from google.protobuf.message import DecodeError
 
 from configsvc.errors import (
@@ -23,6 +22,7 @@ from configsvc.errors import (
 from configsvc.hier.watching import ResolvedViews, View, resolved_selector
 from configsvc.model.grants import CONFIG_READ, Scope
 from configsvc.rpc import principal, requests
+from configsvc.rpc.context import CallContext
 from configsvc.secrets import SecretsRuntime
 from configsvc.secrets.stream import ResolvingStream
 from configsvc.store.mirror import Mirror
@@ -45,7 +45,7 @@ class WatchService:
         self._resolved = resolved
         self._secrets = secrets
 
-    async def Watch(self, data: bytes, context: grpc.aio.ServicerContext) -> None:
+    async def Watch(self, data: bytes, context: CallContext) -> None:
         """Writes with ``context.write`` rather than yielding: a coroutine is one frame
         per stream where an async generator (plus the error wrapper's) is two. The
         request arrives as bytes (``raw_requests``) and is decoded in ``_parse``, so
@@ -110,7 +110,7 @@ class WatchService:
                 resolving.detach()
 
     async def _send_first(self, sub: Subscription, first: Iterator[bytes | History],
-                          start_revision: int, context: grpc.aio.ServicerContext,
+                          start_revision: int, context: CallContext,
                           resolving: ResolvingStream | None) -> bool:
         """Send a stream's first messages (a coroutine of its own: it ends before the stream
         idles, so it costs an idle stream nothing). True when the stream must end: its
@@ -153,7 +153,7 @@ class WatchService:
             raise ended from None
 
     async def _ahead_of_etcd(self, start_revision: int,
-                             context: grpc.aio.ServicerContext) -> bool:
+                             context: CallContext) -> bool:
         """This replica lags the one the client came from, or the client is ahead of etcd
         itself (restore, other cluster): catch up with etcd to know which. True (after a
         RESUME_AHEAD reset) when the client is ahead of etcd."""
@@ -175,7 +175,7 @@ class WatchService:
         for tenant in tenants:
             require_tenant(self._mirror, tenant)
 
-    async def _stream_view(self, view: View, context: grpc.aio.ServicerContext) -> None:
+    async def _stream_view(self, view: View, context: CallContext) -> None:
         """A resolved view merges every layer of (tenant, E, S): the caller needs read on
         that whole scope (as Resolve does), not just some keys of it. The stream ends
         with a RESET when the caller's grants change or its credential expires."""

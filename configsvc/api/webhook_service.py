@@ -13,7 +13,6 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
-import grpc
 from aetcd import rpc
 
 from configsvc.errors import (
@@ -28,6 +27,7 @@ from configsvc.events.webhooks.store import WebhookKeys
 from configsvc.model.keys import require_segment
 from configsvc.model.values import validate_reason
 from configsvc.rpc import pagination, requests
+from configsvc.rpc.context import CallContext
 from configsvc.secrets.sealing import seal
 from configsvc.secrets.vault import VaultClient
 from configsvc.store import scan
@@ -112,7 +112,7 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
         validate_reason(hook.description, field="webhook.description")
 
     async def CreateWebhook(
-        self, request: webhooks_pb2.CreateWebhookRequest, context: grpc.aio.ServicerContext
+        self, request: webhooks_pb2.CreateWebhookRequest, context: CallContext
     ) -> webhooks_pb2.CreateWebhookResponse:
         if not request.HasField("webhook"):
             raise InvalidArgumentError.single("webhook", "is required")
@@ -140,7 +140,7 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
         return webhooks_pb2.CreateWebhookResponse(webhook=_public(hook), revision=revision)
 
     async def ListWebhooks(
-        self, request: webhooks_pb2.ListWebhooksRequest, context: grpc.aio.ServicerContext
+        self, request: webhooks_pb2.ListWebhooksRequest, context: CallContext
     ) -> webhooks_pb2.ListWebhooksResponse:
         tenant = self._tenant("tenant", request.tenant)
         return webhooks_pb2.ListWebhooksResponse(webhooks=[
@@ -148,7 +148,7 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
             for _, record in self._mirror.records(self._keys.webhooks_prefix(tenant))])
 
     async def DeleteWebhook(
-        self, request: webhooks_pb2.DeleteWebhookRequest, context: grpc.aio.ServicerContext
+        self, request: webhooks_pb2.DeleteWebhookRequest, context: CallContext
     ) -> webhooks_pb2.DeleteWebhookResponse:
         tenant = self._tenant("tenant", request.tenant)
         hook_id = _check("id", request.id, _ID, "16 lowercase hex digits")
@@ -164,7 +164,7 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
         return webhooks_pb2.DeleteWebhookResponse(revision=revision)
 
     async def ListDeliveries(
-        self, request: webhooks_pb2.ListDeliveriesRequest, context: grpc.aio.ServicerContext
+        self, request: webhooks_pb2.ListDeliveriesRequest, context: CallContext
     ) -> webhooks_pb2.ListDeliveriesResponse:
         tenant = self._tenant("tenant", request.tenant)
         hook_id = _check("webhook_id", request.webhook_id, _ID, "16 lowercase hex digits")
@@ -193,7 +193,7 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
         return response
 
     async def ReplayDelivery(
-        self, request: webhooks_pb2.ReplayDeliveryRequest, context: grpc.aio.ServicerContext
+        self, request: webhooks_pb2.ReplayDeliveryRequest, context: CallContext
     ) -> webhooks_pb2.ReplayDeliveryResponse:
         tenant = self._tenant("tenant", request.tenant)
         hook_id = _check("webhook_id", request.webhook_id, _ID, "16 lowercase hex digits")

@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import grpc
-
 from configsvc.errors import FieldViolation, InvalidArgumentError
 from configsvc.model.keys import ConfigKey, key_violation, segment_violation
 from configsvc.rpc import principal
+from configsvc.rpc.context import CallContext
 from configsvc.v1 import config_pb2
 
 ACTOR_HEADER = "x-configsvc-actor"
@@ -144,7 +143,7 @@ def consistency(value: int) -> int:
     return value
 
 
-def actor(context: grpc.aio.ServicerContext) -> str:
+def actor(context: CallContext) -> str:
     """Who is calling: the authenticated identity; the advisory header only when auth is off."""
     caller = principal.current()
     if caller is not None:
@@ -159,7 +158,7 @@ def actor(context: grpc.aio.ServicerContext) -> str:
     return ANONYMOUS
 
 
-def time_left(context: grpc.aio.ServicerContext, default: float) -> float:
+def time_left(context: CallContext, default: float) -> float:
     """Seconds this call may still spend: the caller's deadline, capped by ``default``."""
     remaining = context.time_remaining()
     if remaining is None:
@@ -171,7 +170,7 @@ TRACEPARENT_HEADER = "traceparent"
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}")
 
 
-def trace_id(context: grpc.aio.ServicerContext) -> str:
+def trace_id(context: CallContext) -> str:
     """The W3C trace id of the call's ``traceparent`` header; empty if absent or malformed.
 
     Malformed trace context is ignored rather than rejected, as the W3C spec
