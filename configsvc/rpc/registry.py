@@ -89,11 +89,8 @@ def register_service(
     chosen = {name: handlers[name] for name in registered}
     if chosen:
         # gRPC "registered methods" make every call pay for every registered method
-        # (measured with grpcio 1.85: a bare Get handler drops from about 6,400 to
-        # 4,300 req/s with 160 more registered methods, and stays at 6,300 when those
-        # are generic handlers only; configsvc's Get gained 9-10 % when its 12 other
-        # registered methods, Watch, health and reflection included, became generic
-        # only), so only the hottest call, Get, is registered.
+        # (measured with grpcio 1.85; figures in README's Benchmarks section), so
+        # only the hottest call, Get, is registered.
         server.add_registered_method_handlers(service.full_name, chosen)
 
 

@@ -2,10 +2,9 @@
 
 Every gRPC completion reaches Python through the event loop (grpc.aio's poller
 thread hands each one over), so the loop's own cost per callback is a large
-share of a request: on this project's 2-core bench machine the bare grpc.aio
-Get handler served 7,000-7,400 req/s on uvloop against 6,000-6,600 on the
-standard loop (h2load, 4 connections x 16 streams). uvloop is therefore the
-default; ``--event-loop asyncio`` keeps the standard loop (for debugging with
+share of a request, and the bare grpc.aio Get handler serves measurably more
+requests per second on uvloop than on the standard loop (README, "Running in
+production"). uvloop is therefore the default; ``--event-loop asyncio`` keeps the standard loop (for debugging with
 asyncio's debug mode, or on a platform without a uvloop wheel).
 """
 

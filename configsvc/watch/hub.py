@@ -262,9 +262,9 @@ class WatchHub:
         connection is still busy with the previous one; consecutive writes to the
         same connection then go out together, and the client reads them together.
         Fanning out connection by connection rather than in set order (which
-        interleaves connections) took bench.watch at 1,000 streams over 4 connections
-        from 1,300-1,500 TCP segments per write to 980-1,030, the watchers' CPU per
-        write from 72-87 ms to 33-41 and the server's from 35-39 ms to 31-33.
+        interleaves connections) cuts the TCP segments and the watchers' and the
+        server's CPU per write (``bench.watch``; the figures are in README's
+        Benchmarks section).
         """
         if len(tenants) == 1:
             (tenant,) = tenants
@@ -542,8 +542,8 @@ def _wake_in_chunks(subs: list[Subscription], start: int) -> None:
     The change is already queued on every stream (``on_batch`` decides all ordering
     synchronously); only the senders' turns are spread. Woken all at once, thousands
     of senders' writes ran before the loop next polled, and a writer whose etcd answer
-    had not been read yet waited behind all of them: bench.watch at 10,000 streams
-    (``serve --workers 2``) had a Put round trip of 153 ms at p50, 25 ms with chunks.
+    had not been read yet waited behind all of them (the Put round trip that
+    ``bench.watch`` measures at 10,000 streams, before and after: README, Benchmarks).
     """
     end = start + WAKE_CHUNK
     for sub in subs[start:end]:
