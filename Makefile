@@ -71,7 +71,8 @@ proto-check: $(STAMP)
 lint: install
 	$(BUF) lint
 	$(BUF) breaking --against $(PROTO_BASELINE)
-	$(BIN)/ruff check configsvc tests bench
+	$(BIN)/ruff check configsvc tests bench scripts
+	$(BIN)/python scripts/check_layers.py
 	$(BIN)/mypy
 	cd clients/python && ../../$(BIN)/ruff check . && ../../$(BIN)/mypy
 
