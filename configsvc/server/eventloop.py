@@ -4,8 +4,9 @@ Every gRPC completion reaches Python through the event loop (grpc.aio's poller
 thread hands each one over), so the loop's own cost per callback is a large
 share of a request, and the bare grpc.aio Get handler serves measurably more
 requests per second on uvloop than on the standard loop (README, "Running in
-production"). uvloop is therefore the default; ``--event-loop asyncio`` keeps the standard loop (for debugging with
-asyncio's debug mode, or on a platform without a uvloop wheel).
+production"). uvloop is therefore the default; ``--event-loop asyncio`` keeps
+the standard loop (for debugging with asyncio's debug mode, or on a platform
+without a uvloop wheel).
 """
 
 from __future__ import annotations
