@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from configsvc.cli.options import add_server_options, config_from_args
-from configsvc.cli.options.environ import env_number
+from configsvc.cli.options.environ import env, env_number
 from configsvc.devstack import DevStackError, ensure_port_free
 from configsvc.server import eventloop, logs
 from configsvc.server.app import PortInUseError, run
-from configsvc.server.config import env, tls_from_paths
 from configsvc.server.workers import Supervisor, default_workers, split_listen
+from configsvc.store.etcd import EtcdTLS
 
 
 def register(commands: Any) -> None:
@@ -42,6 +43,22 @@ def register(commands: Any) -> None:
                         help="client key for etcd (env CONFIGSVC_ETCD_KEY_FILE)")
     add_server_options(parser)
     parser.set_defaults(handler=_serve)
+
+
+def tls_from_paths(ca: str, cert: str, key: str) -> EtcdTLS | None:
+    """TLS to etcd from ``--etcd-ca-file``/``--etcd-cert-file``/``--etcd-key-file``.
+
+    None when none is given (plaintext); ValueError for a certificate without its key.
+    """
+    if not (ca or cert or key):
+        return None
+    if bool(cert) != bool(key):
+        raise ValueError("etcd client TLS needs both --etcd-cert-file and --etcd-key-file")
+    return EtcdTLS(
+        ca_file=Path(ca) if ca else None,
+        cert_file=Path(cert) if cert else None,
+        key_file=Path(key) if key else None,
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:

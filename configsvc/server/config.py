@@ -1,10 +1,8 @@
-"""Server configuration: flags and environment variables, one frozen record."""
+"""Server configuration: one frozen record (its flags and env variables: configsvc.cli.options)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from configsvc.auth.settings import AuthSettings, ServerTLS
 from configsvc.events.settings import EventSettings, WebhookSettings
@@ -13,8 +11,6 @@ from configsvc.secrets.settings import SecretSettings
 from configsvc.store.etcd import EtcdTLS
 from configsvc.store.mirror import MirrorLiveness
 from configsvc.watch.hub import WatchLimits
-
-ENV_PREFIX = "CONFIGSVC_"
 
 
 @dataclass(frozen=True)
@@ -68,20 +64,3 @@ class ServerConfig:
     http: HttpSettings = field(default_factory=HttpSettings)
     """Limits of every HTTP listener (OFREP, metrics): header and body timeouts, body
     size after decompression, open connections."""
-
-
-def env(name: str, default: str) -> str:
-    """A setting from ``CONFIGSVC_<NAME>``, or the default."""
-    return os.environ.get(ENV_PREFIX + name, default)
-
-
-def tls_from_paths(ca: str, cert: str, key: str) -> EtcdTLS | None:
-    if not (ca or cert or key):
-        return None
-    if bool(cert) != bool(key):
-        raise ValueError("etcd client TLS needs both --etcd-cert-file and --etcd-key-file")
-    return EtcdTLS(
-        ca_file=Path(ca) if ca else None,
-        cert_file=Path(cert) if cert else None,
-        key_file=Path(key) if key else None,
-    )

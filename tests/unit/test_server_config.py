@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from configsvc.cli.serve import tls_from_paths
 from configsvc.server import logs
-from configsvc.server.config import tls_from_paths
 from configsvc.store.etcd import _target, prefix_range_end
 
 

@@ -15,12 +15,12 @@ import argparse
 from typing import Any
 
 from configsvc.cli.options.auth import add_auth_options, settings_from_args
-from configsvc.cli.options.environ import env_number
+from configsvc.cli.options.environ import env, env_number
 from configsvc.cli.options.secrets import add_secret_options, secret_settings_from_args
 from configsvc.events.settings import DEFAULT_TOPIC, EventSettings, PulsarTLS, WebhookSettings
 from configsvc.http.settings import HttpSettings
 from configsvc.server import eventloop
-from configsvc.server.config import ServerConfig, env
+from configsvc.server.config import ServerConfig
 from configsvc.store.mirror import MirrorLiveness
 from configsvc.watch.hub import WatchLimits
 

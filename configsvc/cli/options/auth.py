@@ -13,8 +13,7 @@ from pathlib import Path
 
 from configsvc.auth.apikeys import key_id_of
 from configsvc.auth.settings import AUTH_OFF, AUTH_REQUIRED, AuthSettings, JwtSettings, ServerTLS
-from configsvc.cli.options.environ import env_number
-from configsvc.server.config import env
+from configsvc.cli.options.environ import env, env_number
 
 
 def add_auth_options(parser: argparse.ArgumentParser) -> None:

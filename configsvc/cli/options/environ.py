@@ -1,12 +1,23 @@
-"""Option defaults from the environment: ``CONFIGSVC_<NAME>``, else the built-in default."""
+"""Option defaults from the environment: ``CONFIGSVC_<NAME>``, else the built-in default.
+
+Every server option reads its default here, so ``serve`` and ``dev`` can be
+configured by environment alone (containers, systemd units) with the same
+names the ``--help`` texts give.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import TypeVar
 
-from configsvc.server.config import env
+ENV_PREFIX = "CONFIGSVC_"
 
 Number = TypeVar("Number", int, float)
+
+
+def env(name: str, default: str) -> str:
+    """A setting from ``CONFIGSVC_<NAME>``, or the default."""
+    return os.environ.get(ENV_PREFIX + name, default)
 
 
 def env_number(name: str, default: Number) -> Number:

@@ -11,9 +11,8 @@ import argparse
 import os
 from pathlib import Path
 
-from configsvc.cli.options.environ import env_number
+from configsvc.cli.options.environ import env, env_number
 from configsvc.secrets.settings import SecretSettings, VaultAuth, VaultSettings
-from configsvc.server.config import env
 
 
 def add_secret_options(parser: argparse.ArgumentParser) -> None:
