@@ -70,8 +70,8 @@ def dev_key(data_dir: Path) -> str:
     return key
 
 
-def _banner(stack: LocalStack, port: int, tenant: str, readers: tuple[str, ...] = (),
-            key: str = "") -> str:
+def _banner(stack: LocalStack, port: int, tenant: str, readers: tuple[str, ...],
+            key: str) -> str:
     endpoints = stack.endpoints()
     address = f"127.0.0.1:{port}"
     header = f"-H 'authorization: Bearer {key}' " if key else ""
