@@ -8,4 +8,6 @@
   templates and proposed changes applied.
 - ``guard``: what every config write must pass (schemas, rules, protected
   environments), shared by the write RPCs and the Validate dry run.
+- ``promote``: Promote's planning (which keys are copied, what is refused,
+  the diff of the target) and its one-Txn write, for every transport.
 """

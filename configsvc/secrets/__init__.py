@@ -4,7 +4,9 @@ Modules: ``refs`` (the JSON forms and walking values), ``vault`` (async
 facade over hvac), ``cache`` (TTL cache), ``access`` (read permission and
 audited accesses), ``gateway`` (what the API calls on writes and resolving
 reads), ``rotation`` (version poller), ``stream`` (resolving watch streams),
-``rewrap`` (transit rewrap; its RPC is ``configsvc.api.secret_service``).
+``rewrap`` (transit rewrap; its RPC is ``configsvc.api.secret_service``),
+``sealing`` (webhook signing secrets as transit ciphertext at rest; events
+imports it, secrets never imports events).
 ``SecretsRuntime`` wires them for one server process.
 """
 
