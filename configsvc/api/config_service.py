@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from configsvc.api.wire import RESPONSE_WIRE
 from configsvc.errors import (
     ConflictError,
     FailedPreconditionError,
@@ -23,7 +24,6 @@ from configsvc.hier.sensitive import plain_sensitive_places
 from configsvc.hier.state import StateCache
 from configsvc.model.keys import ConfigKey, require_segment
 from configsvc.model.labels import validate_labels
-from configsvc.model.protowire import varint
 from configsvc.model.values import parse_json_value, validate_reason
 from configsvc.resolve import TEMPLATE_LAYER_PREFIX, Resolved, Source
 from configsvc.resolve.jsonvalue import check_value, parse_value
@@ -39,7 +39,6 @@ from configsvc.v1 import config_pb2, config_pb2_grpc
 from configsvc.validate import SchemaRegistry
 
 _MIRROR = config_pb2.READ_CONSISTENCY_MIRROR  # UNSPECIFIED (0) means the same
-_PUT_REVISION = b"\x10"  # PutResponse.revision (field 2, varint); entry is field 1 as in Get
 LIST_DEFAULT, LIST_MAX = 100, 1000
 HISTORY_DEFAULT, HISTORY_MAX = 50, 1000
 BATCH_MAX = 1000
@@ -67,6 +66,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         guard: WriteGuard | None = None,
     ) -> None:
         self._mirror = mirror
+        mirror.use_encoder(RESPONSE_WIRE)  # Get's and Put's answers: item bytes + revision
         self._writer = writer
         self._ks = keyspace
         self._limits = limits
@@ -116,7 +116,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         item = mirror.lookup(k.tenant, k.environment, k.service, k.key)
         if (item is not None and request.consistency <= _MIRROR and mirror.synced
                 and not request.resolve_secrets):
-            return item.get_body + mirror.revision_suffix
+            return item.encoded + mirror.encoded_revision
         key = requests.config_key(request)
         stale = await self._read_gate(request.consistency, context)
         require_tenant(self._mirror, key.tenant)
@@ -244,7 +244,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         if item is not None and item.entry.mod_revision == result.revision:
             # Read-your-writes waited until the mirror applied the change, so it has
             # decoded and encoded this very entry: answer with its bytes.
-            return item.get_body + _PUT_REVISION + varint(result.revision)
+            return item.encoded + RESPONSE_WIRE.revision(result.revision)
         return bytes(config_pb2.PutResponse(entry=result.entry, revision=result.revision)
                      .SerializeToString())
 

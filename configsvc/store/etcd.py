@@ -15,7 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from aetcd import rpc
@@ -105,6 +105,29 @@ def translate_rpc_error(exc: grpc.aio.AioRpcError) -> Exception:
         return InvalidArgumentError.single("value", "is too large for etcd's request limit")
     log.warning("etcd call failed: %s: %s", code.name, details)
     return BackendUnavailableError(BACKEND, _CAUSES.get(code, f"etcd answered {code.name}"))
+
+
+class EtcdPort(Protocol):
+    """The etcd calls the domain makes (``EtcdClient`` below; ``configsvc.store.ports``
+    re-exports it): every one takes an explicit timeout, none is retried behind the
+    caller's back. Unit tests pass typed stand-ins for it."""
+
+    async def range(self, request: Any, *, timeout: float | None = None) -> Any: ...
+
+    async def range_all(self, prefix: bytes, *, revision: int = 0, page: int = 1000,
+                        timeout: float | None = None) -> list[Any]: ...
+
+    async def txn(self, request: Any, *, timeout: float | None = None) -> Any: ...
+
+    def watch(self, create: Any) -> AsyncIterator[Any]: ...
+
+    async def lease_grant(self, ttl: int, *, timeout: float | None = None
+                          ) -> tuple[int, int]: ...
+
+    async def lease_keepalive(self, lease_id: int, *, timeout: float | None = None
+                              ) -> int: ...
+
+    async def lease_revoke(self, lease_id: int, *, timeout: float | None = None) -> None: ...
 
 
 class EtcdClient:

@@ -42,7 +42,7 @@ from configsvc.errors import (
     FieldViolation,
     InvalidArgumentError,
 )
-from configsvc.store.etcd import EtcdClient, prefix_range_end
+from configsvc.store.etcd import EtcdPort, prefix_range_end
 from configsvc.store.keyspace import Keyspace
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def request_id(value: str, operation: str, actor: str, request: Any,
 class RequestLedger:
     """Reads, writes (as Txn ops) and trims the remembered request ids."""
 
-    def __init__(self, etcd: EtcdClient, keyspace: Keyspace,
+    def __init__(self, etcd: EtcdPort, keyspace: Keyspace,
                  settings: IdempotencySettings | None = None) -> None:
         self._etcd = etcd
         self._ks = keyspace

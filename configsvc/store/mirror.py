@@ -52,20 +52,28 @@ from sortedcontainers import SortedDict
 from configsvc.errors import BackendUnavailableError
 from configsvc.model.backoff import Backoff, Jitter
 from configsvc.model.keys import ConfigKey
-from configsvc.model.protowire import field, varint
 from configsvc.store import keyspace
 from configsvc.store.codec import entry_from_kv, tenant_from_kv
-from configsvc.store.etcd import BACKEND, CompactedError, EtcdClient, prefix_range_end
+from configsvc.store.etcd import BACKEND, CompactedError, EtcdPort, prefix_range_end
+from configsvc.store.items import (
+    NO_ENCODING,
+    ChangeBatch,
+    Item,
+    Record,
+    RecordBatch,
+    WireEncoder,
+)
 from configsvc.store.keyspace import Keyspace
 from configsvc.v1 import config_pb2, tenant_pb2
+
+__all__ = ["ChangeBatch", "Item", "Mirror", "MirrorLiveness", "MirrorStats", "Record",
+           "RecordBatch", "WireEncoder"]  # the value types live in store.items
 
 log = logging.getLogger(__name__)
 
 #: Ranges a resync keeps in flight at once (tenants x kinds are loaded concurrently).
 RESYNC_CONCURRENCY = 16
 
-_GET_ENTRY = b"\x0a"  # GetResponse.entry (field 1, length-delimited)
-_GET_REVISION = b"\x10"  # GetResponse.revision (field 2, varint)
 
 
 @dataclass
@@ -101,50 +109,6 @@ class MirrorLiveness:
             raise ValueError("mirror liveness interval and grace must be positive seconds")
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One config entry and its serialized form, made once when the change is applied.
-
-    Watch fan-out and snapshots write ``data`` as it is, so an entry is encoded
-    once per change, not once per reader.
-    """
-
-    key: ConfigKey
-    entry: config_pb2.ConfigEntry
-    data: bytes
-    get_body: bytes  # GetResponse field 1 (entry), framed: a Get answer is this + revision
-
-    @classmethod
-    def of(cls, key: ConfigKey, entry: config_pb2.ConfigEntry) -> Item:
-        data = entry.SerializeToString()
-        return cls(key, entry, data, field(_GET_ENTRY, data))
-
-
-@dataclass(frozen=True, slots=True)
-class ChangeBatch:
-    """The config changes of one etcd revision; ``item`` None means deleted."""
-
-    revision: int
-    changes: tuple[tuple[ConfigKey, Item | None], ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One mirrored non-config key (see ``keyspace.RECORD_KINDS``): raw value and revisions."""
-
-    value: bytes
-    mod_revision: int
-    create_revision: int
-
-
-@dataclass(frozen=True, slots=True)
-class RecordBatch:
-    """The record changes of one etcd revision; a None record means deleted."""
-
-    revision: int
-    changes: tuple[tuple[bytes, Record | None], ...]
-
-
 @dataclass
 class _State:
     """Everything a read needs, swapped as a unit on resync."""
@@ -174,7 +138,7 @@ class Mirror:
 
     def __init__(
         self,
-        etcd: EtcdClient,
+        etcd: EtcdPort,
         keyspace: Keyspace,
         *,
         backoff_min: float = 0.1,
@@ -191,7 +155,9 @@ class Mirror:
         self._state = _State()
         self._applied = 0  # highest revision whose events are all applied
         self._revision = 0  # highest revision the mirror is known exact at
-        self.revision_suffix = _GET_REVISION + varint(0)
+        self._encoder: WireEncoder = NO_ENCODING
+        #: The installed ``WireEncoder``'s bytes for ``revision``, kept current with it.
+        self.encoded_revision = b""
         self._synced = False
         self._advanced = asyncio.Condition()
         self._revision_waiters: list[tuple[int, int, asyncio.Future[bool | None]]] = []
@@ -274,7 +240,7 @@ class Mirror:
         return self._revision
 
     @property
-    def etcd(self) -> EtcdClient:
+    def etcd(self) -> EtcdPort:
         """The etcd client the mirror follows: the watch hub reads etcd's own history
         through it when a resume point is older than what this process has seen."""
         return self._etcd
@@ -284,11 +250,29 @@ class Mirror:
         """The keyspace the mirror parses etcd keys with (for the same history reads)."""
         return self._ks
 
+    def use_encoder(self, encoder: WireEncoder) -> None:
+        """Compute ``encoder``'s bytes for every item and revision from now on.
+
+        Meant to be called while wiring, before ``start``; items loaded already are
+        re-encoded, so a late call is correct, only slower. One transport owns the
+        bytes: installing a second, different encoder is refused (ValueError), since
+        the first one's readers would silently get the other's bytes.
+        """
+        if encoder is self._encoder:
+            return
+        if self._encoder is not NO_ENCODING:
+            raise ValueError(f"the mirror already encodes items with {self._encoder!r}")
+        self._encoder = encoder
+        state = self._state
+        for raw, item in list(state.entries.items()):
+            state.put(raw, Item(item.key, item.entry, item.data, encoder.item(item.data)))
+        self.encoded_revision = encoder.revision(self._revision)
+
     def _advance(self, revision: int) -> None:
         """Move the exact-at revision forward (never back) and its encoded form."""
         if revision > self._revision:
             self._revision = revision
-            self.revision_suffix = _GET_REVISION + varint(revision)
+            self.encoded_revision = self._encoder.revision(revision)
 
     async def wait_synced(self, timeout: float) -> bool:
         """Wait until the mirror is synced; False on timeout."""
@@ -351,12 +335,13 @@ class Mirror:
                 return await self._etcd.range_all(prefix, revision=revision)
 
         loaded = await asyncio.gather(*(load(prefix) for prefix in prefixes))
+        encoder = self._encoder  # read after the last await: no use_encoder in between
         for index, kvs in enumerate(loaded):
             for kv in kvs:
                 if index >= len(state.tenants):
                     state.records[kv.key] = _record(kv)
                 elif (key := self._ks.parse_cfg_key(kv.key)) is not None:
-                    state.put(kv.key, Item.of(key, entry_from_kv(key, kv)))
+                    state.put(kv.key, Item.of(key, entry_from_kv(key, kv), encoder))
         previous, self._state = self._state, state
         self._applied = revision
         self._advance(revision)
@@ -492,7 +477,7 @@ class Mirror:
             if key is None:
                 continue  # history and audit keys: read from etcd, never held
             if put:
-                item = Item.of(key, entry_from_kv(key, kv))
+                item = Item.of(key, entry_from_kv(key, kv), self._encoder)
                 state.put(raw, item)
                 changes.append((key, item))
             elif known is not None:

@@ -7,6 +7,9 @@ handed with these instead of the concrete ``EtcdClient``, ``Mirror`` and
 makes. The concrete classes satisfy every protocol structurally; mypy checks
 that where the server hands them over.
 
+``EtcdPort`` is defined beside ``EtcdClient`` (the store's lowest module, which
+the rest of the store imports) and re-exported here.
+
 Each protocol is one capability, and the wider ones are unions of them:
 taking ``TenantDirectory`` says "only looks tenants up", taking ``MirrorPort``
 says "reads anything the mirror holds".
@@ -14,37 +17,20 @@ says "reads anything the mirror holds".
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-if TYPE_CHECKING:  # only types: the store's modules import this one
+__all__ = ["ChangeFeed", "EtcdPort", "MirrorPort", "RecordReader", "RecordWriter",
+           "TenantDirectory", "WatchSource", "WriterPort"]
+
+from configsvc.store.etcd import EtcdPort
+
+if TYPE_CHECKING:  # only types
     from configsvc.model.keys import ConfigKey
+    from configsvc.store.items import ChangeBatch, Item, Record, RecordBatch
     from configsvc.store.keyspace import Keyspace
-    from configsvc.store.mirror import ChangeBatch, Item, Record, RecordBatch
-    from configsvc.store.writer import RecordChange, WriteOptions, WriteResult
+    from configsvc.store.writes import RecordChange, WriteOptions, WriteResult
     from configsvc.v1 import audit_pb2, config_pb2, tenant_pb2
-
-
-class EtcdPort(Protocol):
-    """The etcd calls the domain makes (``configsvc.store.etcd.EtcdClient``); every one
-    takes an explicit timeout, none is retried behind the caller's back."""
-
-    async def range(self, request: Any, *, timeout: float | None = None) -> Any: ...
-
-    async def range_all(self, prefix: bytes, *, revision: int = 0, page: int = 1000,
-                        timeout: float | None = None) -> list[Any]: ...
-
-    async def txn(self, request: Any, *, timeout: float | None = None) -> Any: ...
-
-    def watch(self, create: Any) -> AsyncIterator[Any]: ...
-
-    async def lease_grant(self, ttl: int, *, timeout: float | None = None
-                          ) -> tuple[int, int]: ...
-
-    async def lease_keepalive(self, lease_id: int, *, timeout: float | None = None
-                              ) -> int: ...
-
-    async def lease_revoke(self, lease_id: int, *, timeout: float | None = None) -> None: ...
 
 
 class TenantDirectory(Protocol):

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from aetcd import rpc
 
-from configsvc.store.etcd import EtcdClient
+from configsvc.store.etcd import EtcdPort
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ class ScanPage(Generic[T]):
 
 
 async def filtered_page(
-    etcd: EtcdClient, start: bytes, end: bytes, size: int, accept: Callable[[Any], T | None],
+    etcd: EtcdPort, start: bytes, end: bytes, size: int, accept: Callable[[Any], T | None],
     *, timeout: float, budget: int | None = None,
 ) -> ScanPage[T]:
     """Up to ``size`` items that ``accept`` makes of the key-values in [start, end)."""

@@ -27,8 +27,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
 from typing import Any
 
 from aetcd import rpc
@@ -51,17 +49,20 @@ from configsvc.store.codec import (
     set_now,
     tenant_from_kv,
 )
-from configsvc.store.etcd import EtcdClient, prefix_range_end
+from configsvc.store.etcd import EtcdPort, prefix_range_end
 from configsvc.store.idempotency import (
     IdempotencySettings,
     Remembered,
-    RequestId,
     RequestLedger,
 )
 from configsvc.store.keyspace import Keyspace, new_audit_id
 from configsvc.store.mirror import Mirror
 from configsvc.store.tenants import missing_tenant
+from configsvc.store.writes import Change, Current, RecordChange, WriteOptions, WriteResult
 from configsvc.v1 import audit_pb2, config_pb2, tenant_pb2
+
+__all__ = ["MAX_ATTEMPTS", "RACE_BACKOFF", "Change", "Current", "KeyLocks", "RecordChange",
+           "WriteOptions", "WriteResult", "Writer"]  # the value types live in store.writes
 
 #: How often an unconditional write retries after losing a race (also bounded by
 #: the call's deadline); enough for dozens of writers on one hot key.
@@ -71,79 +72,6 @@ MIRROR_CATCH_UP = 2.0
 #: Writers that keep colliding on one hot key spread out (full jitter): retry n waits
 #: up to 1 ms * 2**n, at most 50 ms.
 RACE_BACKOFF = Backoff(0.001, 0.05, Jitter.FULL)
-
-
-@dataclass(frozen=True)
-class Current:
-    """A key's state as read just before a write."""
-
-    entry: config_pb2.ConfigEntry | None
-    """The entry before the write (the mirror's own when the state comes from it)."""
-    create_revision: int
-    mod_revision: int
-    last_version: int
-    tenant_exists: bool
-
-
-@dataclass(frozen=True)
-class Change:
-    """What a write wants to commit, decided from the current state."""
-
-    operation: int
-    record: storage_pb2.StoredValue | None  # None: delete the config key
-    rolled_back_to: int = 0
-
-
-@dataclass(frozen=True)
-class WriteOptions:
-    """What every change carries besides the key and value."""
-
-    expected_revision: int | None
-    """Compare-and-swap on the key's mod_revision (0: must be absent); None: unconditional."""
-    reason: str
-    """Why the change is made; recorded in history and audit."""
-    actor: str
-    """Who makes it."""
-    timeout: float
-    """Seconds the whole change may take, retries included."""
-    trace_id: str = ""
-    """W3C trace id of the request (recorded in the audit record and the change event)."""
-    labels: Mapping[str, str] = field(default_factory=dict)
-    """Labels stored with a put's value (replacing the previous ones)."""
-    request: RequestId | None = None
-    """The write's idempotency key (Put, Delete, Rollback); None: not remembered."""
-
-
-@dataclass(frozen=True)
-class WriteResult:
-    """The committed change.
-
-    The entries are built on first use: a Put answers with the entry the
-    mirror decoded anyway (read-your-writes waits for it), so building it
-    here too would be done for nothing.
-    """
-
-    revision: int
-    version: int
-    key: ConfigKey
-    current: Current
-    change: Change
-
-    @cached_property
-    def entry(self) -> config_pb2.ConfigEntry | None:
-        """The entry after the change (None after delete)."""
-        if self.change.record is None:
-            return None
-        before = self.current.entry
-        return entry_from_stored(
-            self.key, self.change.record,
-            create_revision=before.create_revision if before is not None else self.revision,
-            mod_revision=self.revision)
-
-    @property
-    def previous(self) -> config_pb2.ConfigEntry | None:
-        """The entry before the change."""
-        return self.current.entry
 
 
 # Every write fills its TxnRequest in place with these: building each compare and
@@ -171,23 +99,10 @@ def _add_put(ops: Any, key: bytes, value: bytes) -> None:
     put.key, put.value = key, value
 
 
-@dataclass(frozen=True)
-class RecordChange:
-    """One record key to write in ``Writer.commit_records``."""
-
-    key: bytes
-    value: bytes | None
-    """The new value; None deletes the key."""
-    expected_mod_revision: int | None = None
-    """Compare-and-swap on the key's mod_revision (0: must be absent); None: unconditional."""
-    label: str = ""
-    """How error messages name the record (for example "environment prod")."""
-
-
 class Writer:
     """Commits config changes and tenants; reads history straight from etcd."""
 
-    def __init__(self, etcd: EtcdClient, keyspace: Keyspace, mirror: Mirror,
+    def __init__(self, etcd: EtcdPort, keyspace: Keyspace, mirror: Mirror,
                  idempotency: IdempotencySettings | None = None) -> None:
         self._etcd = etcd
         self._ks = keyspace

@@ -32,7 +32,7 @@ from aetcd import rpc
 from configsvc.errors import BackendUnavailableError
 from configsvc.model.keys import ConfigKey
 from configsvc.store.codec import entry_from_kv
-from configsvc.store.etcd import BACKEND, EtcdClient, prefix_range_end
+from configsvc.store.etcd import BACKEND, EtcdPort, prefix_range_end
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Item
 from configsvc.v1 import watch_pb2
@@ -57,7 +57,7 @@ class History:
     (the stream then ends). Nothing is held beyond one etcd response.
     """
 
-    def __init__(self, etcd: EtcdClient, keyspace: Keyspace,
+    def __init__(self, etcd: EtcdPort, keyspace: Keyspace,
                  matches: Callable[[ConfigKey], bool], *, start: int, end: int,
                  last_write: int, limits: HistoryLimits) -> None:
         self._etcd = etcd

@@ -28,7 +28,8 @@ from typing import Any, Protocol
 
 from configsvc.errors import ResourceExhaustedError, StreamEndedError
 from configsvc.model.keys import ConfigKey
-from configsvc.store.mirror import ChangeBatch, Item, Mirror
+from configsvc.store.items import ChangeBatch, Item
+from configsvc.store.ports import WatchSource
 from configsvc.v1 import watch_pb2
 from configsvc.watch import wire
 from configsvc.watch.history import History, HistoryLimits
@@ -184,7 +185,7 @@ class WatchStats:
 class WatchHub:
     """Owns every stream of this process; fed by the mirror."""
 
-    def __init__(self, mirror: Mirror, limits: WatchLimits) -> None:
+    def __init__(self, mirror: WatchSource, limits: WatchLimits) -> None:
         self._mirror = mirror
         self.limits = limits
         self._ring = Ring(limits.ring_size, limits.ring_bytes)

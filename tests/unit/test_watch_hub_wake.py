@@ -15,19 +15,7 @@ from configsvc.store.mirror import ChangeBatch, Item
 from configsvc.v1 import config_pb2, watch_pb2
 from configsvc.watch.hub import WAKE_CHUNK, WatchHub, WatchLimits
 from configsvc.watch.selectors import Selector
-
-
-class _Mirror:
-    """What the hub reads from a mirror, at a fixed revision."""
-
-    revision = 1
-    first_revision = 0
-
-    def add_change_listener(self, _listener: object) -> None:
-        pass
-
-    def add_sync_listener(self, _listener: object) -> None:
-        pass
+from tests.unit.standins import FixedWatchSource
 
 
 def _revision(message: object) -> int:
@@ -41,7 +29,7 @@ def _batch(revision: int) -> ChangeBatch:
 
 
 async def test_senders_are_woken_a_chunk_per_loop_step() -> None:
-    hub = WatchHub(_Mirror(), WatchLimits())  # type: ignore[arg-type]  # stand-in mirror
+    hub = WatchHub(FixedWatchSource(), WatchLimits())  # a stand-in mirror at revision 1
     shape = hub.shape((Selector("t", "", "", (), ()),))
     streams = 2 * WAKE_CHUNK + 10
     subs = []
@@ -67,7 +55,7 @@ async def test_senders_are_woken_a_chunk_per_loop_step() -> None:
 async def test_a_stream_in_a_later_chunk_gets_every_change_once_in_order() -> None:
     """Two changes before its chunk's turn: the stream is woken once and pops both, in
     revision order; a wake-up that finds its waiter done is a no-op."""
-    hub = WatchHub(_Mirror(), WatchLimits())  # type: ignore[arg-type]
+    hub = WatchHub(FixedWatchSource(), WatchLimits())
     shape = hub.shape((Selector("t", "", "", (), ()),))
     subs = [hub.open(shape, start_revision=0, send_snapshot=False)[0]
             for _ in range(WAKE_CHUNK + 1)]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from configsvc.api.wire import RESPONSE_WIRE
 from configsvc.model.keys import ConfigKey
-from configsvc.model.protowire import varint
 from configsvc.store.mirror import ChangeBatch, Item
 from configsvc.v1 import config_pb2, watch_pb2
 from configsvc.watch import wire
@@ -68,8 +68,8 @@ def test_ring_keeps_the_newest_batches_and_moves_its_base() -> None:
 @given(st.text(max_size=500), st.integers(min_value=0, max_value=2**62))
 def test_get_fast_path_frame_is_a_get_response(value: str, revision: int) -> None:
     key = ConfigKey("t", "prod", "api", "k")
-    item = Item.of(key, entry("k", value, 3))
-    data = item.get_body + b"\x10" + varint(revision)
+    item = Item.of(key, entry("k", value, 3), RESPONSE_WIRE)
+    data = item.encoded + RESPONSE_WIRE.revision(revision)
     assert config_pb2.GetResponse.FromString(data) == config_pb2.GetResponse(
         entry=item.entry, revision=revision)
 

@@ -15,6 +15,7 @@ from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.writer import KeyLocks
 from configsvc.v1 import config_pb2
+from tests.unit.standins import UnreachableEtcd
 
 KS = Keyspace("/unit")
 
@@ -73,7 +74,7 @@ async def test_key_locks_a_writer_cancelled_while_queued_leaves_no_user_behind()
 
 
 async def test_wait_applied_answers_true_once_applied_false_on_timeout() -> None:
-    mirror = Mirror(None, KS)  # type: ignore[arg-type]  # no etcd: events are fed by hand
+    mirror = Mirror(UnreachableEtcd(), KS)  # no etcd: events are fed by hand
     assert not await mirror.wait_applied(5, 0.01)
     waiting = asyncio.create_task(mirror.wait_applied(5, 10))
     await asyncio.sleep(0)
@@ -87,7 +88,7 @@ async def test_wait_applied_answers_true_once_applied_false_on_timeout() -> None
 
 
 async def test_wait_applied_passes_the_callers_cancellation_on() -> None:
-    mirror = Mirror(None, KS)  # type: ignore[arg-type]
+    mirror = Mirror(UnreachableEtcd(), KS)
     waiting = asyncio.create_task(mirror.wait_applied(9, 10))
     await asyncio.sleep(0)
     waiting.cancel()
