@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from configsvc.cli.options import add_server_options, config_from_args
-from configsvc.cli.options.environ import env, env_number
+from configsvc.cli.options.environ import comma_list, env, env_number
 from configsvc.devstack import DevStackError, ensure_port_free
 from configsvc.server import eventloop, logs
 from configsvc.server.app import PortInUseError, run
@@ -69,7 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
         config = config_from_args(
             args,
             listen=args.listen,
-            etcd_endpoints=tuple(e.strip() for e in args.etcd_endpoints.split(",") if e.strip()),
+            etcd_endpoints=comma_list(args.etcd_endpoints),
             etcd_tls=tls_from_paths(args.etcd_ca_file, args.etcd_cert_file, args.etcd_key_file),
             reuse_port=args.reuse_port,
         )

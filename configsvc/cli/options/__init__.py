@@ -15,7 +15,7 @@ import argparse
 from typing import Any
 
 from configsvc.cli.options.auth import add_auth_options, settings_from_args
-from configsvc.cli.options.environ import env, env_number
+from configsvc.cli.options.environ import comma_list, env, env_number
 from configsvc.cli.options.secrets import add_secret_options, secret_settings_from_args
 from configsvc.events.settings import DEFAULT_TOPIC, EventSettings, PulsarTLS, WebhookSettings
 from configsvc.http.settings import HttpSettings
@@ -155,6 +155,11 @@ def context_value(pair: str) -> tuple[str, str]:
 
 
 def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig:
+    """The ``ServerConfig`` the shared options describe, with the command's own ``overrides``.
+
+    ``serve`` passes its listen address and etcd, ``dev`` its local stack. ValueError
+    when the options contradict each other or a credential file cannot be read.
+    """
     values: dict[str, Any] = {
         "root_prefix": args.root_prefix,
         "log_format": args.log_format,
@@ -170,8 +175,7 @@ def config_from_args(args: argparse.Namespace, **overrides: Any) -> ServerConfig
                                     ca_file=args.pulsar_ca_file, cert_file=args.pulsar_cert_file,
                                     key_file=args.pulsar_key_file)),
         "webhooks": WebhookSettings(
-            allowed_hosts=tuple(h.strip() for h in args.webhook_allowed_hosts.split(",")
-                                if h.strip()),
+            allowed_hosts=comma_list(args.webhook_allowed_hosts),
             max_attempts=args.webhook_max_attempts),
         "flags_default_selector": args.flags_default_selector,
         "flags_context": tuple(args.flags_context_value),

@@ -11,7 +11,7 @@ import argparse
 import os
 from pathlib import Path
 
-from configsvc.cli.options.environ import env, env_number
+from configsvc.cli.options.environ import comma_list, env, env_number
 from configsvc.secrets.settings import SecretSettings, VaultAuth, VaultSettings
 
 
@@ -68,7 +68,7 @@ def _read(path: str, what: str) -> str:
 
 def secret_settings_from_args(args: argparse.Namespace) -> SecretSettings:
     """The settings the flags describe; ValueError for an inconsistent combination."""
-    readers = tuple(r.strip() for r in args.secret_readers.split(",") if r.strip())
+    readers = comma_list(args.secret_readers)
     if args.secret_cache_ttl < 0 or args.secret_poll_interval <= 0:
         raise ValueError("--secret-cache-ttl must be >= 0 and --secret-poll-interval > 0")
     if not args.vault_addr:
