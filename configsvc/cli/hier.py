@@ -126,7 +126,7 @@ def _env_create(args: argparse.Namespace, session: Session) -> int:
     response = session.call(stub.CreateEnvironment, environment_pb2.CreateEnvironmentRequest(
         tenant=tenant, name=name, description=args.description, protected=args.protected))
     return report(args, response,
-                   f"environment {name} declared at revision {response.revision}")
+                  f"environment {name} declared at revision {response.revision}")
 
 
 def _env_ls(args: argparse.Namespace, session: Session) -> int:
@@ -162,7 +162,7 @@ def _schema_put(args: argparse.Namespace, session: Session) -> int:
         pattern=args.pattern, schema=_read_json_file(args.file), reason=args.reason,
         force=args.force))
     return report(args, response, f"schema {args.name} version {response.schema.version} "
-                                   f"at revision {response.revision}")
+                                  f"at revision {response.revision}")
 
 
 def _rule_put(args: argparse.Namespace, session: Session) -> int:
@@ -173,7 +173,7 @@ def _rule_put(args: argparse.Namespace, session: Session) -> int:
         logic=_read_json_file(args.file), message=args.message, reason=args.reason,
         force=args.force))
     return report(args, response, f"rule {args.name} version {response.rule.version} "
-                                   f"at revision {response.revision}")
+                                  f"at revision {response.revision}")
 
 
 def _template_put(args: argparse.Namespace, session: Session) -> int:
@@ -186,7 +186,7 @@ def _template_put(args: argparse.Namespace, session: Session) -> int:
         tenant=tenant, name=args.name, extends=args.extends, reason=args.reason,
         values={key: json.dumps(value) for key, value in values.items()}))
     return report(args, response, f"template {args.name}@{response.template.version} "
-                                   f"at revision {response.revision}")
+                                  f"at revision {response.revision}")
 
 
 def _extends(args: argparse.Namespace, session: Session) -> int:
@@ -197,8 +197,8 @@ def _extends(args: argparse.Namespace, session: Session) -> int:
     response = session.call(stub.SetExtends, template_pb2.SetExtendsRequest(
         tenant=tenant, service=service, extends=args.refs, reason=args.reason))
     return report(args, response,
-                   f"{service} extends {', '.join(response.extends) or 'nothing'} (applied: "
-                   f"{', '.join(response.expanded) or '-'}) at revision {response.revision}")
+                  f"{service} extends {', '.join(response.extends) or 'nothing'} (applied: "
+                  f"{', '.join(response.expanded) or '-'}) at revision {response.revision}")
 
 
 def _colour_option(parser: argparse.ArgumentParser) -> None:
