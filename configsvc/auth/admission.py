@@ -1,7 +1,8 @@
 """Admission of one call, whatever carries it: authenticate, rate-limit, authorize.
 
 ``Admission.admit(method, metadata, peer, request)`` is the one function every
-transport calls: the gRPC interceptor (``configsvc.auth.guard``) for every RPC,
+transport calls (``admit_planned`` when the caller already holds the method's
+plan, as the interceptor does): the gRPC interceptor (``configsvc.auth.guard``) for every RPC,
 ``AuthRuntime.admit_http`` for OFREP and ``/metrics`` (so the HTTP middleware of
 the REST gateway will too), ``configsvc.rpc.context.call_local`` for a servicer
 called in-process. It imports nothing of gRPC: metadata is (key, value) pairs,
@@ -9,8 +10,9 @@ the peer anything with gRPC's ``peer()`` / ``auth_context()`` (``PeerInfo``).
 
 Per method the work is done once (``MethodPlan``: the rule, where the request
 keeps its scopes, the hooks); per call it is one metadata scan, a cached key
-verification, one token bucket and a few pattern compares, with no allocation
-beyond the ``Caller`` it returns. Refusals are typed exceptions; each transport
+verification, one token bucket and a few pattern compares: the work the interceptor
+did itself before admission was split out of it (a Get loop with auth on measured
+no slower after the split). Refusals are typed exceptions; each transport
 turns them into its status through the one table in ``configsvc.rpc.status``.
 """
 
