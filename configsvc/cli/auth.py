@@ -48,8 +48,15 @@ def _key_row(key: auth_pb2.ApiKey) -> list[str]:
 
 def _binding_row(b: auth_pb2.RoleBinding) -> list[str]:
     role = auth_pb2.Role.Name(b.role).removeprefix("ROLE_").lower().replace("_", "-")
-    return [b.id, b.subject, role, b.tenant, b.environment or "*", b.service or "*",
-            b.key_prefix or "*"]
+    return [
+        b.id,
+        b.subject,
+        role,
+        b.tenant,
+        b.environment or "*",
+        b.service or "*",
+        b.key_prefix or "*",
+    ]
 
 
 _BINDING_HEADER = ["ID", "SUBJECT", "ROLE", "TENANT", "ENV", "SERVICE", "KEY PREFIX"]
@@ -74,8 +81,10 @@ def _key_create(args: argparse.Namespace, session: Session) -> int:
         output.print_json(response)
         return 0
     print(response.secret)
-    print(f"# key {response.api_key.id} for identity key:{response.api_key.name}; shown "
-          "only now: store it, the server keeps only a hash")
+    print(
+        f"# key {response.api_key.id} for identity key:{response.api_key.name}; shown "
+        "only now: store it, the server keeps only a hash"
+    )
     return 0
 
 
@@ -84,8 +93,9 @@ def _key_ls(args: argparse.Namespace, session: Session) -> int:
     if args.json:
         output.print_json_lines(response.api_keys)
         return 0
-    output.print_table(["ID", "NAME", "CREATED", "EXPIRES", "BY"],
-                       [_key_row(k) for k in response.api_keys])
+    output.print_table(
+        ["ID", "NAME", "CREATED", "EXPIRES", "BY"], [_key_row(k) for k in response.api_keys]
+    )
     return 0
 
 
@@ -98,18 +108,26 @@ def _key_revoke(args: argparse.Namespace, session: Session) -> int:
 def _bind(args: argparse.Namespace, session: Session) -> int:
     if args.role not in ROLE_NAMES:
         raise UsageError(f"role {args.role!r}: choose one of {', '.join(ROLE_NAMES)}")
-    binding = auth_pb2.RoleBinding(subject=args.subject, role=ROLE_NAMES[args.role],
-                                   tenant=args.tenant, environment=args.environment,
-                                   service=args.service, key_prefix=args.key_prefix)
-    response = session.call(_stub(session).CreateRoleBinding,
-                            auth_pb2.CreateRoleBindingRequest(binding=binding))
-    return report(args, response,
-                  f"binding {response.binding.id} created at revision {response.revision}")
+    binding = auth_pb2.RoleBinding(
+        subject=args.subject,
+        role=ROLE_NAMES[args.role],
+        tenant=args.tenant,
+        environment=args.environment,
+        service=args.service,
+        key_prefix=args.key_prefix,
+    )
+    response = session.call(
+        _stub(session).CreateRoleBinding, auth_pb2.CreateRoleBindingRequest(binding=binding)
+    )
+    return report(
+        args, response, f"binding {response.binding.id} created at revision {response.revision}"
+    )
 
 
 def _bindings(args: argparse.Namespace, session: Session) -> int:
-    response = session.call(_stub(session).ListRoleBindings,
-                            auth_pb2.ListRoleBindingsRequest(subject=args.subject))
+    response = session.call(
+        _stub(session).ListRoleBindings, auth_pb2.ListRoleBindingsRequest(subject=args.subject)
+    )
     if args.json:
         output.print_json_lines(response.bindings)
         return 0
@@ -118,24 +136,28 @@ def _bindings(args: argparse.Namespace, session: Session) -> int:
 
 
 def _unbind(args: argparse.Namespace, session: Session) -> int:
-    response = session.call(_stub(session).DeleteRoleBinding,
-                            auth_pb2.DeleteRoleBindingRequest(id=args.id))
+    response = session.call(
+        _stub(session).DeleteRoleBinding, auth_pb2.DeleteRoleBindingRequest(id=args.id)
+    )
     print(f"binding {args.id} deleted at revision {response.revision}")
     return 0
 
 
 def _quota_set(args: argparse.Namespace, session: Session) -> int:
-    quota = auth_pb2.TenantQuota(tenant=args.tenant, max_keys=args.max_keys,
-                                 max_value_bytes=args.max_value_bytes)
-    response = session.call(_stub(session).SetTenantQuota,
-                            auth_pb2.SetTenantQuotaRequest(quota=quota))
+    quota = auth_pb2.TenantQuota(
+        tenant=args.tenant, max_keys=args.max_keys, max_value_bytes=args.max_value_bytes
+    )
+    response = session.call(
+        _stub(session).SetTenantQuota, auth_pb2.SetTenantQuotaRequest(quota=quota)
+    )
     output.print_json(response.quota)
     return 0
 
 
 def _quota_get(args: argparse.Namespace, session: Session) -> int:
-    response = session.call(_stub(session).GetTenantQuota,
-                            auth_pb2.GetTenantQuotaRequest(tenant=args.tenant))
+    response = session.call(
+        _stub(session).GetTenantQuota, auth_pb2.GetTenantQuotaRequest(tenant=args.tenant)
+    )
     output.print_json(response)
     return 0
 
@@ -150,11 +172,19 @@ def register(commands: Any) -> None:
     auth = commands.add_parser("auth", help="API keys, role bindings, quotas, whoami")
     sub = auth.add_subparsers(dest="auth_command", metavar="COMMAND", required=True)
     add_command(sub, "whoami", _whoami, parent, help="show the caller's identity and bindings")
-    create = add_command(sub, "key-create", _key_create, parent,
-                         help="create an API key for an identity (printed once)")
-    create.add_argument("name", metavar="NAME",
-                        help="identity name: calls act as key:NAME; unique for the "
-                             "installation's lifetime (a revoked key's name is never reused)")
+    create = add_command(
+        sub,
+        "key-create",
+        _key_create,
+        parent,
+        help="create an API key for an identity (printed once)",
+    )
+    create.add_argument(
+        "name",
+        metavar="NAME",
+        help="identity name: calls act as key:NAME; unique for the "
+        "installation's lifetime (a revoked key's name is never reused)",
+    )
     create.add_argument("--ttl", metavar="DURATION", help="expiry, e.g. 90d, 12h (default never)")
     create.add_argument("--description", default="", metavar="D")
     add_command(sub, "key-ls", _key_ls, parent, help="list API keys (never their secrets)")
@@ -163,8 +193,12 @@ def register(commands: Any) -> None:
     bind = add_command(sub, "bind", _bind, parent, help="grant a role to an identity on a scope")
     bind.add_argument("subject", metavar="SUBJECT", help="key:NAME, cert:CN or jwt:SUB")
     bind.add_argument("role", metavar="ROLE", help=", ".join(ROLE_NAMES))
-    bind.add_argument("--tenant", required=True, metavar="PATTERN",
-                      help="tenant, prefix* or * (everything, installation-wide RPCs)")
+    bind.add_argument(
+        "--tenant",
+        required=True,
+        metavar="PATTERN",
+        help="tenant, prefix* or * (everything, installation-wide RPCs)",
+    )
     bind.add_argument("--environment", default="", metavar="PATTERN", help="default *")
     bind.add_argument("--service", default="", metavar="PATTERN", help="default *")
     bind.add_argument("--key-prefix", default="", metavar="PREFIX", help="default: every key")
@@ -178,6 +212,7 @@ def register(commands: Any) -> None:
     quota_set.add_argument("--max-value-bytes", type=int, default=0, metavar="N")
     quota_get = add_command(sub, "quota-get", _quota_get, parent, help="show a tenant's quota")
     quota_get.add_argument("tenant", metavar="TENANT")
-    new = sub.add_parser("new-key", help="print a fresh API key (offline), e.g. for "
-                                         "CONFIGSVC_BOOTSTRAP_ADMIN_KEY")
+    new = sub.add_parser(
+        "new-key", help="print a fresh API key (offline), e.g. for CONFIGSVC_BOOTSTRAP_ADMIN_KEY"
+    )
     new.set_defaults(handler=_new_key)

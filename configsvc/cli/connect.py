@@ -30,17 +30,27 @@ def _read(path: str) -> bytes:
 
 def add_options(group: Any) -> None:
     """The credential and TLS options of every client command (read by this module)."""
-    group.add_argument("--api-key", metavar="KEY",
-                       help="API key (cs_...) or JWT sent as a bearer token "
-                            "(env CONFIGSVC_API_KEY)")
-    group.add_argument("--api-key-file", metavar="FILE",
-                       help="read the API key or JWT from FILE (env CONFIGSVC_API_KEY_FILE)")
-    group.add_argument("--ca-file", metavar="PEM",
-                       help="connect with TLS, trusting this CA (env CONFIGSVC_CA_FILE)")
-    group.add_argument("--cert-file", metavar="PEM",
-                       help="client certificate for mTLS (env CONFIGSVC_CERT_FILE)")
-    group.add_argument("--key-file", metavar="PEM",
-                       help="private key of --cert-file (env CONFIGSVC_KEY_FILE)")
+    group.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="API key (cs_...) or JWT sent as a bearer token (env CONFIGSVC_API_KEY)",
+    )
+    group.add_argument(
+        "--api-key-file",
+        metavar="FILE",
+        help="read the API key or JWT from FILE (env CONFIGSVC_API_KEY_FILE)",
+    )
+    group.add_argument(
+        "--ca-file",
+        metavar="PEM",
+        help="connect with TLS, trusting this CA (env CONFIGSVC_CA_FILE)",
+    )
+    group.add_argument(
+        "--cert-file", metavar="PEM", help="client certificate for mTLS (env CONFIGSVC_CERT_FILE)"
+    )
+    group.add_argument(
+        "--key-file", metavar="PEM", help="private key of --cert-file (env CONFIGSVC_KEY_FILE)"
+    )
 
 
 def _setting(args: argparse.Namespace, name: str) -> str:
@@ -68,7 +78,8 @@ def open_channel(server: str, args: argparse.Namespace) -> grpc.Channel:
     credentials = grpc.ssl_channel_credentials(
         root_certificates=_read(ca) if ca else None,
         private_key=_read(key) if key else None,
-        certificate_chain=_read(cert) if cert else None)
+        certificate_chain=_read(cert) if cert else None,
+    )
     return grpc.secure_channel(server, credentials)
 
 
@@ -83,6 +94,8 @@ def tls_hint(err: Any, args: argparse.Namespace) -> list[str]:
         return []
     if not _setting(args, "ca_file") or status_details(err):
         return []  # no TLS at all, or the server itself answered (a backend is down)
-    return ["  if the server requires client certificates (mTLS: serve --tls-client-ca-file), "
-            "pass --cert-file and --key-file (env CONFIGSVC_CERT_FILE, CONFIGSVC_KEY_FILE) "
-            "with a certificate signed by its client CA"]
+    return [
+        "  if the server requires client certificates (mTLS: serve --tls-client-ca-file), "
+        "pass --cert-file and --key-file (env CONFIGSVC_CERT_FILE, CONFIGSVC_KEY_FILE) "
+        "with a certificate signed by its client CA"
+    ]

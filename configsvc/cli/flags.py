@@ -28,16 +28,20 @@ from configsvc.model.keys import segment_violation
 from configsvc.v1 import flags_pb2, flags_pb2_grpc
 
 _SET_FORM = "TENANT/ENV"
-_BUCKETING = {"": flags_pb2.BUCKETING_UNSPECIFIED, "current": flags_pb2.BUCKETING_CURRENT,
-              "legacy": flags_pb2.BUCKETING_LEGACY}
+_BUCKETING = {
+    "": flags_pb2.BUCKETING_UNSPECIFIED,
+    "current": flags_pb2.BUCKETING_CURRENT,
+    "legacy": flags_pb2.BUCKETING_LEGACY,
+}
 
 
 def parse_ref(text: str) -> flags_pb2.FlagSetRef:
     parts = text.split("/")
     if len(parts) != 2:
         raise UsageError(f"{text!r} is not {_SET_FORM}")
-    problems = violation_lines([segment_violation("tenant", parts[0]),
-                                segment_violation("environment", parts[1])])
+    problems = violation_lines(
+        [segment_violation("tenant", parts[0]), segment_violation("environment", parts[1])]
+    )
     if problems:
         raise UsageError(f"invalid flag set {text!r}:", problems)
     return flags_pb2.FlagSetRef(tenant=parts[0], environment=parts[1])
@@ -49,8 +53,12 @@ def _stub(session: Session) -> Any:
 
 def _report(args: argparse.Namespace, response: Any, what: str) -> int:
     flag_set = response.flag_set
-    return report(args, response, f"{what} {flag_set.ref.tenant}/{flag_set.ref.environment}: "
-                                  f"version {flag_set.version} at revision {flag_set.revision}")
+    return report(
+        args,
+        response,
+        f"{what} {flag_set.ref.tenant}/{flag_set.ref.environment}: "
+        f"version {flag_set.version} at revision {flag_set.revision}",
+    )
 
 
 def _write(args: argparse.Namespace) -> dict[str, Any]:
@@ -60,19 +68,22 @@ def _write(args: argparse.Namespace) -> dict[str, Any]:
 
 def _put(args: argparse.Namespace, session: Session) -> int:
     request = flags_pb2.PutFlagSetRequest(
-        ref=parse_ref(args.flag_set), definition=read_file(args.file),
-        bucketing=_BUCKETING[args.bucketing], **_write(args))
+        ref=parse_ref(args.flag_set),
+        definition=read_file(args.file),
+        bucketing=_BUCKETING[args.bucketing],
+        **_write(args),
+    )
     return _report(args, session.call(_stub(session).PutFlagSet, request), "stored")
 
 
 def _get(args: argparse.Namespace, session: Session) -> int:
-    response = session.call(_stub(session).GetFlagSet,
-                            flags_pb2.GetFlagSetRequest(ref=parse_ref(args.flag_set)))
+    response = session.call(
+        _stub(session).GetFlagSet, flags_pb2.GetFlagSetRequest(ref=parse_ref(args.flag_set))
+    )
     if args.json:
         output.print_json(response)
     else:
-        print(json.dumps(json.loads(response.flag_set.definition), indent=2,
-                         ensure_ascii=False))
+        print(json.dumps(json.loads(response.flag_set.definition), indent=2, ensure_ascii=False))
     return 0
 
 
@@ -84,10 +95,12 @@ def _delete(args: argparse.Namespace, session: Session) -> int:
 
 def _state(enabled: bool) -> Any:
     def command(args: argparse.Namespace, session: Session) -> int:
-        request = flags_pb2.SetFlagStateRequest(ref=parse_ref(args.flag_set), flag_key=args.flag,
-                                                enabled=enabled, **_write(args))
+        request = flags_pb2.SetFlagStateRequest(
+            ref=parse_ref(args.flag_set), flag_key=args.flag, enabled=enabled, **_write(args)
+        )
         response = session.call(_stub(session).SetFlagState, request)
         return _report(args, response, "enabled" if enabled else "disabled")
+
     return command
 
 
@@ -102,44 +115,60 @@ def parse_weights(pairs: list[str]) -> list[flags_pb2.RolloutWeight]:
 
 
 def _rollout(args: argparse.Namespace, session: Session) -> int:
-    request = flags_pb2.SetRolloutRequest(ref=parse_ref(args.flag_set), flag_key=args.flag,
-                                          weights=parse_weights(args.weights), **_write(args))
+    request = flags_pb2.SetRolloutRequest(
+        ref=parse_ref(args.flag_set),
+        flag_key=args.flag,
+        weights=parse_weights(args.weights),
+        **_write(args),
+    )
     return _report(args, session.call(_stub(session).SetRollout, request), "rolled out")
 
 
 def _history(args: argparse.Namespace, session: Session) -> int:
     at_least("--page-size", args.page_size, 1)
-    request = flags_pb2.ListFlagSetHistoryRequest(ref=parse_ref(args.flag_set),
-                                                  page_size=args.page_size)
+    request = flags_pb2.ListFlagSetHistoryRequest(
+        ref=parse_ref(args.flag_set), page_size=args.page_size
+    )
     response = session.call(_stub(session).ListFlagSetHistory, request)
     if args.json:
         output.print_json_lines(response.versions)
         return 0
-    rows = [[str(v.version), "delete" if v.deleted else "put", str(v.revision),
-             output.timestamp(v.update_time), v.updated_by, v.reason]
-            for v in response.versions]
-    print_rows(["VERSION", "OPERATION", "REVISION", "TIME", "BY", "REASON"], rows,
-               "no history")
+    rows = [
+        [
+            str(v.version),
+            "delete" if v.deleted else "put",
+            str(v.revision),
+            output.timestamp(v.update_time),
+            v.updated_by,
+            v.reason,
+        ]
+        for v in response.versions
+    ]
+    print_rows(["VERSION", "OPERATION", "REVISION", "TIME", "BY", "REASON"], rows, "no history")
     return 0
 
 
 def _rollback(args: argparse.Namespace, session: Session) -> int:
     at_least("--to-version", args.to_version, 1)
-    request = flags_pb2.RollbackFlagSetRequest(ref=parse_ref(args.flag_set),
-                                               to_version=args.to_version, **_write(args))
+    request = flags_pb2.RollbackFlagSetRequest(
+        ref=parse_ref(args.flag_set), to_version=args.to_version, **_write(args)
+    )
     return _report(args, session.call(_stub(session).RollbackFlagSet, request), "rolled back")
 
 
 def _stats(args: argparse.Namespace, session: Session) -> int:
-    request = flags_pb2.GetFlagStatsRequest(ref=parse_ref(args.flag_set), flag_key=args.flag,
-                                            window_seconds=args.window)
+    request = flags_pb2.GetFlagStatsRequest(
+        ref=parse_ref(args.flag_set), flag_key=args.flag, window_seconds=args.window
+    )
     response = session.call(_stub(session).GetFlagStats, request)
     if args.json:
         output.print_json(response)
         return 0
-    print_rows(["FLAG", "VARIANT", "REASON", "COUNT"],
-               [[s.flag_key, s.variant or "-", s.reason, str(s.count)] for s in response.stats],
-               f"no evaluations in the last {response.window_seconds} s")
+    print_rows(
+        ["FLAG", "VARIANT", "REASON", "COUNT"],
+        [[s.flag_key, s.variant or "-", s.reason, str(s.count)] for s in response.stats],
+        f"no evaluations in the last {response.window_seconds} s",
+    )
     return 0
 
 
@@ -151,8 +180,12 @@ def register(commands: Any) -> None:
     put = add_command(sub, "put", _put, parent, help="load a flagd JSON file into a flag set")
     put.add_argument("flag_set", metavar=_SET_FORM)
     put.add_argument("--file", required=True, metavar="FILE", help="flagd flag-definition JSON")
-    put.add_argument("--bucketing", choices=("", "current", "legacy"), default="",
-                     help="fractional bucketing (default: keep; new sets: current)")
+    put.add_argument(
+        "--bucketing",
+        choices=("", "current", "legacy"),
+        default="",
+        help="fractional bucketing (default: keep; new sets: current)",
+    )
     add_write_options(put)
 
     get = add_command(sub, "get", _get, parent, help="print a flag set's flagd JSON")
@@ -168,8 +201,9 @@ def register(commands: Any) -> None:
         state.add_argument("flag", metavar="FLAG")
         add_write_options(state)
 
-    rollout = add_command(sub, "rollout", _rollout, parent,
-                          help="set a flag's percentage rollout, e.g. on=10 off=90")
+    rollout = add_command(
+        sub, "rollout", _rollout, parent, help="set a flag's percentage rollout, e.g. on=10 off=90"
+    )
     rollout.add_argument("flag_set", metavar=_SET_FORM)
     rollout.add_argument("flag", metavar="FLAG")
     rollout.add_argument("weights", nargs="+", metavar="VARIANT=WEIGHT")
@@ -179,15 +213,26 @@ def register(commands: Any) -> None:
     history.add_argument("flag_set", metavar=_SET_FORM)
     history.add_argument("--page-size", type=int, metavar="N", help="versions (default 50)")
 
-    rollback = add_command(sub, "rollback", _rollback, parent,
-                           help="write an earlier version back as a new version")
+    rollback = add_command(
+        sub, "rollback", _rollback, parent, help="write an earlier version back as a new version"
+    )
     rollback.add_argument("flag_set", metavar=_SET_FORM)
     rollback.add_argument("--to-version", type=int, required=True, metavar="N")
     add_write_options(rollback)
 
-    stats = add_command(sub, "stats", _stats, parent,
-                        help="evaluation counts per flag, variant and reason (this server)")
+    stats = add_command(
+        sub,
+        "stats",
+        _stats,
+        parent,
+        help="evaluation counts per flag, variant and reason (this server)",
+    )
     stats.add_argument("flag_set", metavar=_SET_FORM)
     stats.add_argument("--flag", default="", metavar="FLAG", help="only this flag")
-    stats.add_argument("--window", type=int, default=300, metavar="SECONDS",
-                       help="window length (default %(default)s, at most 3600)")
+    stats.add_argument(
+        "--window",
+        type=int,
+        default=300,
+        metavar="SECONDS",
+        help="window length (default %(default)s, at most 3600)",
+    )

@@ -34,8 +34,11 @@ VALUE_COLUMN_MAX = 40
 def to_json(msg: message.Message, *, indent: int | None = 2) -> str:
     """ProtoJSON with proto field names, zero fields present and small integers unquoted."""
     text: str = json_format.MessageToJson(
-        msg, preserving_proto_field_name=True, indent=indent,
-        always_print_fields_with_no_presence=True, unquote_int64_if_possible=True,
+        msg,
+        preserving_proto_field_name=True,
+        indent=indent,
+        always_print_fields_with_no_presence=True,
+        unquote_int64_if_possible=True,
     )
     return text
 
@@ -113,8 +116,7 @@ def _resource_info(detail: Any, _message: str) -> list[str]:
 
 def _precondition(detail: Any, message: str) -> list[str]:
     """The server puts the message itself in here; repeating it would only add noise."""
-    return [f"  {v.type}: {v.description}" for v in detail.violations
-            if v.description != message]
+    return [f"  {v.type}: {v.description}" for v in detail.violations if v.description != message]
 
 
 def _retry_info(detail: Any, _message: str) -> list[str]:

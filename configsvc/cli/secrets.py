@@ -22,7 +22,8 @@ def _rewrap(args: argparse.Namespace, session: Session) -> int:
         raise UsageError(f"tenant: {problem.description}")
     stub = session.stub(secrets_pb2_grpc.SecretServiceStub)
     response: secrets_pb2.RewrapCiphertextsResponse = session.call(
-        stub.RewrapCiphertexts, secrets_pb2.RewrapCiphertextsRequest(tenant=args.tenant))
+        stub.RewrapCiphertexts, secrets_pb2.RewrapCiphertextsRequest(tenant=args.tenant)
+    )
     if args.json:
         output.print_json(response)
         return 0
@@ -30,10 +31,15 @@ def _rewrap(args: argparse.Namespace, session: Session) -> int:
         print(f"rewrapped {output.key_path(key)}")
     for hook_id in response.rewrapped_webhooks:
         print(f"rewrapped webhook {args.tenant}/{hook_id}")
-    print(f"{len(response.rewrapped)} rewrapped, {response.unchanged} already current"
-          + (f", {len(response.rewrapped_webhooks)} webhook secrets rewrapped"
-             if response.rewrapped_webhooks else "")
-          + (f", revision {response.revision}" if response.revision else ""))
+    print(
+        f"{len(response.rewrapped)} rewrapped, {response.unchanged} already current"
+        + (
+            f", {len(response.rewrapped_webhooks)} webhook secrets rewrapped"
+            if response.rewrapped_webhooks
+            else ""
+        )
+        + (f", revision {response.revision}" if response.revision else "")
+    )
     return 0
 
 
@@ -41,7 +47,11 @@ def register(commands: Any) -> None:
     group = commands.add_parser("secrets", help="administer secrets (transit rewrap)")
     sub = group.add_subparsers(dest="secrets_command", metavar="COMMAND", required=True)
     rewrap = add_command(
-        sub, "rewrap", _rewrap, connection_options(),
+        sub,
+        "rewrap",
+        _rewrap,
+        connection_options(),
         help="re-encrypt every stored transit ciphertext of a tenant with the newest key "
-             "version (run after `bao write -f transit/keys/KEY/rotate`)")
+        "version (run after `bao write -f transit/keys/KEY/rotate`)",
+    )
     rewrap.add_argument("tenant", metavar="TENANT")

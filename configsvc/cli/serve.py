@@ -18,29 +18,52 @@ from configsvc.store.etcd import EtcdTLS
 
 def register(commands: Any) -> None:
     parser = commands.add_parser(
-        "serve", help="run the gRPC server against an etcd cluster",
+        "serve",
+        help="run the gRPC server against an etcd cluster",
         description="Run the configsvc gRPC server. Every option can also be set with the "
-                    "environment variable named in its help.")
-    parser.add_argument("--listen", default=env("LISTEN", "[::]:50051"),
-                        help="gRPC listen address (env CONFIGSVC_LISTEN; default %(default)s)")
-    parser.add_argument("--workers", type=int,
-                        default=env_number("WORKERS", default_workers()),
-                        help="server processes sharing the port with SO_REUSEPORT, each with "
-                             "its own mirror (env CONFIGSVC_WORKERS; default: usable CPUs, "
-                             "%(default)s)")
-    parser.add_argument("--reuse-port", action="store_true",
-                        default=env("REUSE_PORT", "") == "1",
-                        help="bind with SO_REUSEPORT so several processes share the port "
-                             "(set for each worker by --workers; env CONFIGSVC_REUSE_PORT=1)")
-    parser.add_argument("--etcd-endpoints", default=env("ETCD_ENDPOINTS", "127.0.0.1:2379"),
-                        help="comma-separated etcd host:port list "
-                             "(env CONFIGSVC_ETCD_ENDPOINTS; default %(default)s)")
-    parser.add_argument("--etcd-ca-file", default=env("ETCD_CA_FILE", ""),
-                        help="CA bundle for TLS to etcd (env CONFIGSVC_ETCD_CA_FILE)")
-    parser.add_argument("--etcd-cert-file", default=env("ETCD_CERT_FILE", ""),
-                        help="client certificate for etcd (env CONFIGSVC_ETCD_CERT_FILE)")
-    parser.add_argument("--etcd-key-file", default=env("ETCD_KEY_FILE", ""),
-                        help="client key for etcd (env CONFIGSVC_ETCD_KEY_FILE)")
+        "environment variable named in its help.",
+    )
+    parser.add_argument(
+        "--listen",
+        default=env("LISTEN", "[::]:50051"),
+        help="gRPC listen address (env CONFIGSVC_LISTEN; default %(default)s)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=env_number("WORKERS", default_workers()),
+        help="server processes sharing the port with SO_REUSEPORT, each with "
+        "its own mirror (env CONFIGSVC_WORKERS; default: usable CPUs, "
+        "%(default)s)",
+    )
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        default=env("REUSE_PORT", "") == "1",
+        help="bind with SO_REUSEPORT so several processes share the port "
+        "(set for each worker by --workers; env CONFIGSVC_REUSE_PORT=1)",
+    )
+    parser.add_argument(
+        "--etcd-endpoints",
+        default=env("ETCD_ENDPOINTS", "127.0.0.1:2379"),
+        help="comma-separated etcd host:port list "
+        "(env CONFIGSVC_ETCD_ENDPOINTS; default %(default)s)",
+    )
+    parser.add_argument(
+        "--etcd-ca-file",
+        default=env("ETCD_CA_FILE", ""),
+        help="CA bundle for TLS to etcd (env CONFIGSVC_ETCD_CA_FILE)",
+    )
+    parser.add_argument(
+        "--etcd-cert-file",
+        default=env("ETCD_CERT_FILE", ""),
+        help="client certificate for etcd (env CONFIGSVC_ETCD_CERT_FILE)",
+    )
+    parser.add_argument(
+        "--etcd-key-file",
+        default=env("ETCD_KEY_FILE", ""),
+        help="client key for etcd (env CONFIGSVC_ETCD_KEY_FILE)",
+    )
     add_server_options(parser)
     parser.set_defaults(handler=_serve)
 
@@ -95,8 +118,11 @@ def _supervise(args: argparse.Namespace) -> int:
         print(f"configsvc serve: --listen {args.listen!r} is not host:port", file=sys.stderr)
         return 2
     if port == 0:
-        print("configsvc serve: --listen with port 0 needs --workers 1 (each worker would "
-              "get a different port)", file=sys.stderr)
+        print(
+            "configsvc serve: --listen with port 0 needs --workers 1 (each worker would "
+            "get a different port)",
+            file=sys.stderr,
+        )
         return 2
     try:
         ensure_port_free(host, port, "configsvc gRPC", "--listen")
@@ -104,6 +130,13 @@ def _supervise(args: argparse.Namespace) -> int:
         print(f"configsvc serve: cannot listen on {args.listen}: {exc}", file=sys.stderr)
         return 1
     # The same command line, with the last --workers/--reuse-port winning.
-    command = [sys.executable, "-m", "configsvc.cli.main", *args.argv, "--workers", "1",
-               "--reuse-port"]
+    command = [
+        sys.executable,
+        "-m",
+        "configsvc.cli.main",
+        *args.argv,
+        "--workers",
+        "1",
+        "--reuse-port",
+    ]
     return Supervisor(command, args.workers, args.grace_period).run()

@@ -83,9 +83,9 @@ def parse_scope(text: str) -> tuple[str, str, str]:
         raise UsageError(f"{text!r} is not a scope; expected TENANT[/ENV[/SERVICE]]")
     tenant, env, service = [*parts, "", ""][:3]
     fields = ("tenant", "environment", "service")
-    problems = violation_lines([
-        segment_violation(field, value) for field, value in zip(fields, parts, strict=False)
-    ])
+    problems = violation_lines(
+        [segment_violation(field, value) for field, value in zip(fields, parts, strict=False)]
+    )
     if problems:
         raise UsageError(f"invalid scope {text!r}:", problems)
     return tenant, env, service
@@ -157,8 +157,9 @@ def _default_actor() -> str | None:
 def _actor_metadata(actor: str | None) -> tuple[tuple[str, str], ...]:
     if actor is None:
         return ()
-    if not (0 < len(actor) <= _ACTOR_MAX and actor.isascii() and actor.isprintable()
-            and actor.strip()):
+    if not (
+        0 < len(actor) <= _ACTOR_MAX and actor.isascii() and actor.isprintable() and actor.strip()
+    ):
         raise UsageError(f"--actor must be 1 to {_ACTOR_MAX} printable ASCII characters")
     return ((ACTOR_HEADER, actor),)
 
@@ -176,8 +177,7 @@ def _handler(command: Command) -> Callable[[argparse.Namespace], int]:
         try:
             if args.timeout <= 0:
                 raise UsageError(f"--timeout is {args.timeout:g}; it must be more than 0")
-            metadata = _actor_metadata(
-                args.actor if args.actor is not None else _default_actor())
+            metadata = _actor_metadata(args.actor if args.actor is not None else _default_actor())
             metadata += connect.credential_metadata(args)
             # The channel connects lazily, so a UsageError raised inside still sends nothing.
             with connect.open_channel(server, args) as channel:
@@ -263,8 +263,9 @@ def show_pages(
     if not args.json:
         print_rows(header, rows, empty)
     if token:
-        print(f"more results follow: repeat with --all, or with --page-token {token}",
-              file=sys.stderr)
+        print(
+            f"more results follow: repeat with --all, or with --page-token {token}", file=sys.stderr
+        )
     return 0
 
 
@@ -275,22 +276,35 @@ def connection_options() -> argparse.ArgumentParser:
     """The parent parser of every client command: server, deadline, actor, output, credentials."""
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("connection and output")
-    group.add_argument("--server", metavar="HOST:PORT",
-                       help="server address (env CONFIGSVC_SERVER; default "
-                            f"{DEFAULT_SERVER}, the local dev server)")
-    group.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS",
-                       help="deadline of each call (default %(default)s)")
-    group.add_argument("--actor", metavar="NAME",
-                       help="who makes the change, recorded in history and audit "
-                            "(env CONFIGSVC_ACTOR; default the OS user name)")
-    group.add_argument("--json", action="store_true",
-                       help="print JSON (JSON Lines for listings) instead of text")
+    group.add_argument(
+        "--server",
+        metavar="HOST:PORT",
+        help="server address (env CONFIGSVC_SERVER; default "
+        f"{DEFAULT_SERVER}, the local dev server)",
+    )
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help="deadline of each call (default %(default)s)",
+    )
+    group.add_argument(
+        "--actor",
+        metavar="NAME",
+        help="who makes the change, recorded in history and audit "
+        "(env CONFIGSVC_ACTOR; default the OS user name)",
+    )
+    group.add_argument(
+        "--json", action="store_true", help="print JSON (JSON Lines for listings) instead of text"
+    )
     connect.add_options(group)
     return parent
 
 
-def add_command(commands: Any, name: str, command: Command, parent: argparse.ArgumentParser,
-                **kwargs: Any) -> argparse.ArgumentParser:
+def add_command(
+    commands: Any, name: str, command: Command, parent: argparse.ArgumentParser, **kwargs: Any
+) -> argparse.ArgumentParser:
     """Register ``command`` as subcommand ``name`` of ``commands`` (argparse's subparsers).
 
     ``parent`` is :func:`connection_options` (made once per command group);
@@ -303,15 +317,24 @@ def add_command(commands: Any, name: str, command: Command, parent: argparse.Arg
 
 def add_write_options(parser: argparse.ArgumentParser) -> None:
     """``--expected-revision`` and ``--reason``, the options of every write."""
-    parser.add_argument("--expected-revision", type=int, metavar="N",
-                        help="only write if the entry's mod_revision is N (0: only if absent)")
+    parser.add_argument(
+        "--expected-revision",
+        type=int,
+        metavar="N",
+        help="only write if the entry's mod_revision is N (0: only if absent)",
+    )
     parser.add_argument("--reason", default="", help="why; recorded in history and audit")
 
 
 def add_paging_options(parser: argparse.ArgumentParser, default: int) -> None:
     """``--page-size``, ``--page-token`` and ``--all``, read by :func:`show_pages`."""
-    parser.add_argument("--page-size", type=int, metavar="N",
-                        help=f"results per page (server default {default})")
-    parser.add_argument("--page-token", default="", metavar="TOKEN",
-                        help="continue from the page where an earlier listing stopped")
+    parser.add_argument(
+        "--page-size", type=int, metavar="N", help=f"results per page (server default {default})"
+    )
+    parser.add_argument(
+        "--page-token",
+        default="",
+        metavar="TOKEN",
+        help="continue from the page where an earlier listing stopped",
+    )
     parser.add_argument("--all", action="store_true", help="follow every page to the end")

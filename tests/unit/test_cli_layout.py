@@ -41,7 +41,8 @@ def _imports(tree: ast.Module) -> Iterator[tuple[str, list[str], int]]:
 def test_only_configsvc_cli_parses_command_lines_or_imports_the_cli() -> None:
     found = [
         f"configsvc/{relative}:{line} imports {module}"
-        for relative, tree in _sources() if not relative.startswith("cli/")
+        for relative, tree in _sources()
+        if not relative.startswith("cli/")
         for module, _names, line in _imports(tree)
         if module in {"argparse", "configsvc.cli"} or module.startswith("configsvc.cli.")
     ]
@@ -51,9 +52,12 @@ def test_only_configsvc_cli_parses_command_lines_or_imports_the_cli() -> None:
 def test_command_modules_import_no_private_name_of_another_module() -> None:
     found = [
         f"configsvc/{relative}:{line} imports {name} from {module}"
-        for relative, tree in _sources() if relative.startswith("cli/")
-        for module, names, line in _imports(tree) if module.startswith("configsvc.")
-        for name in names if name.startswith("_") and name != "__version__"
+        for relative, tree in _sources()
+        if relative.startswith("cli/")
+        for module, names, line in _imports(tree)
+        if module.startswith("configsvc.")
+        for name in names
+        if name.startswith("_") and name != "__version__"
     ]
     assert not found, "private names shared between modules:\n" + "\n".join(found)
 
@@ -61,8 +65,10 @@ def test_command_modules_import_no_private_name_of_another_module() -> None:
 def test_the_toolkit_documents_every_public_name() -> None:
     tree = ast.parse(Path(toolkit.__file__).read_text())
     undocumented = [
-        node.name for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.ClassDef) and not node.name.startswith("_")
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef | ast.ClassDef)
+        and not node.name.startswith("_")
         and ast.get_docstring(node) is None
     ]
     assert not undocumented, f"toolkit names without a docstring: {undocumented}"
