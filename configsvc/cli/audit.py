@@ -18,6 +18,7 @@ from configsvc.cli.toolkit import (
     Session,
     UsageError,
     add_command,
+    add_group,
     add_paging_options,
     at_least,
     check_prefix,
@@ -189,8 +190,7 @@ def _filter_options(parser: argparse.ArgumentParser) -> None:
 
 def register(commands: Any) -> None:
     parent = connection_options()
-    audit = commands.add_parser("audit", help="query and export the audit trail")
-    sub = audit.add_subparsers(dest="audit_command", metavar="COMMAND", required=True)
+    sub = add_group(commands, "audit", help="query and export the audit trail")
     ls = add_command(sub, "ls", _ls, parent, help="list audit records, oldest first")
     _filter_options(ls)
     add_paging_options(ls, 100)
@@ -211,8 +211,7 @@ def register(commands: Any) -> None:
         metavar="FILE",
         help="write to FILE (default: standard output)",
     )
-    events = commands.add_parser("events", help="change-event publisher")
-    events_sub = events.add_subparsers(dest="events_command", metavar="COMMAND", required=True)
+    events_sub = add_group(commands, "events", help="change-event publisher")
     add_command(
         events_sub, "status", _status, parent, help="the publisher's leader, cursor and backlog"
     )

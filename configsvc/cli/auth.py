@@ -19,6 +19,7 @@ from configsvc.cli.toolkit import (
     Session,
     UsageError,
     add_command,
+    add_group,
     connection_options,
     report,
 )
@@ -169,8 +170,7 @@ def _new_key(args: argparse.Namespace) -> int:
 
 def register(commands: Any) -> None:
     parent = connection_options()
-    auth = commands.add_parser("auth", help="API keys, role bindings, quotas, whoami")
-    sub = auth.add_subparsers(dest="auth_command", metavar="COMMAND", required=True)
+    sub = add_group(commands, "auth", help="API keys, role bindings, quotas, whoami")
     add_command(sub, "whoami", _whoami, parent, help="show the caller's identity and bindings")
     create = add_command(
         sub,

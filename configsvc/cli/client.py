@@ -22,6 +22,7 @@ from configsvc.cli.toolkit import (
     Session,
     UsageError,
     add_command,
+    add_group,
     add_paging_options,
     add_write_options,
     at_least,
@@ -435,8 +436,7 @@ def _register_config(commands: Any, parent: argparse.ArgumentParser) -> None:
 
 
 def _register_tenant(commands: Any, parent: argparse.ArgumentParser) -> None:
-    tenant = commands.add_parser("tenant", help="create, list and describe tenants")
-    sub = tenant.add_subparsers(dest="tenant_command", metavar="COMMAND", required=True)
+    sub = add_group(commands, "tenant", help="create, list and describe tenants")
     create = add_command(sub, "create", _tenant_create, parent, help="register a tenant")
     create.add_argument("name", metavar="NAME")
     create.add_argument("--description", default="", metavar="D")

@@ -16,6 +16,7 @@ from configsvc.cli.toolkit import (
     Session,
     UsageError,
     add_command,
+    add_group,
     add_write_options,
     at_least,
     connection_options,
@@ -174,8 +175,7 @@ def _stats(args: argparse.Namespace, session: Session) -> int:
 
 def register(commands: Any) -> None:
     parent = connection_options()
-    flags = commands.add_parser("flags", help="manage feature flag sets (flagd format)")
-    sub = flags.add_subparsers(dest="flags_command", metavar="COMMAND", required=True)
+    sub = add_group(commands, "flags", help="manage feature flag sets (flagd format)")
 
     put = add_command(sub, "put", _put, parent, help="load a flagd JSON file into a flag set")
     put.add_argument("flag_set", metavar=_SET_FORM)

@@ -18,6 +18,7 @@ from configsvc.cli.toolkit import (
     Session,
     UsageError,
     add_command,
+    add_group,
     connection_options,
     parse_scope,
     print_rows,
@@ -308,8 +309,7 @@ def register(commands: Any) -> None:
     promote.add_argument("--reason", default="", help="why; required for protected targets")
     _colour_option(promote)
 
-    env = commands.add_parser("env", help="declare and list environments")
-    env_commands = env.add_subparsers(dest="env_command", metavar="COMMAND", required=True)
+    env_commands = add_group(commands, "env", help="declare and list environments")
     create = add_command(env_commands, "create", _env_create, parent, help="declare an environment")
     create.add_argument("scope", metavar="TENANT/ENV")
     create.add_argument("--description", default="")

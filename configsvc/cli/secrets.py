@@ -10,6 +10,7 @@ from configsvc.cli.toolkit import (
     Session,
     UsageError,
     add_command,
+    add_group,
     connection_options,
 )
 from configsvc.model.keys import segment_violation
@@ -44,8 +45,7 @@ def _rewrap(args: argparse.Namespace, session: Session) -> int:
 
 
 def register(commands: Any) -> None:
-    group = commands.add_parser("secrets", help="administer secrets (transit rewrap)")
-    sub = group.add_subparsers(dest="secrets_command", metavar="COMMAND", required=True)
+    sub = add_group(commands, "secrets", help="administer secrets (transit rewrap)")
     rewrap = add_command(
         sub,
         "rewrap",

@@ -302,6 +302,16 @@ def connection_options() -> argparse.ArgumentParser:
     return parent
 
 
+def add_group(commands: Any, name: str, help: str) -> Any:
+    """A command with subcommands (``configsvc NAME COMMAND``).
+
+    Returns the subparsers to give :func:`add_command`; a subcommand is required,
+    so ``configsvc NAME`` alone prints the usage.
+    """
+    group = commands.add_parser(name, help=help)
+    return group.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
+
+
 def add_command(
     commands: Any, name: str, command: Command, parent: argparse.ArgumentParser, **kwargs: Any
 ) -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from configsvc.cli.toolkit import (
     Session,
     UsageError,
     add_command,
+    add_group,
     add_paging_options,
     at_least,
     check_tenant_name,
@@ -131,8 +132,7 @@ def _replay(args: argparse.Namespace, session: Session) -> int:
 
 def register(commands: Any) -> None:
     parent = connection_options()
-    webhook = commands.add_parser("webhook", help="register webhooks, read their delivery log")
-    sub = webhook.add_subparsers(dest="webhook_command", metavar="COMMAND", required=True)
+    sub = add_group(commands, "webhook", help="register webhooks, read their delivery log")
     create = add_command(
         sub,
         "create",
