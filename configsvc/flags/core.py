@@ -40,8 +40,7 @@ class FlagsSettings:
 class FlagsCore:
     """Evaluation shared by the gRPC and OFREP front ends: select, enrich, evaluate, count."""
 
-    def __init__(self, store: FlagStore, analytics: FlagAnalytics,
-                 settings: FlagsSettings) -> None:
+    def __init__(self, store: FlagStore, analytics: FlagAnalytics, settings: FlagsSettings) -> None:
         self.store = store
         self.analytics = analytics
         self.settings = settings
@@ -59,8 +58,7 @@ class FlagsCore:
             return None
         return self.select(metadata, request_selector)
 
-    def context(self, ref: FlagSetRef, raw: Mapping[str, Any],
-                metadata: Headers) -> dict[str, Any]:
+    def context(self, ref: FlagSetRef, raw: Mapping[str, Any], metadata: Headers) -> dict[str, Any]:
         context = enrich(dict(raw), ref, header(metadata, SERVICE_HEADER))
         for key, value in self.settings.static_context.items():
             context.setdefault(key, value)
@@ -68,30 +66,44 @@ class FlagsCore:
 
     def sync_context(self, ref: FlagSetRef) -> dict[str, Any]:
         """What in-process providers add to every evaluation: static context, tenant, env."""
-        return {**self.settings.static_context, "tenant": ref.tenant,
-                "environment": ref.environment}
+        return {
+            **self.settings.static_context,
+            "tenant": ref.tenant,
+            "environment": ref.environment,
+        }
 
-    def evaluate(self, ref: FlagSetRef, key: str, context: Mapping[str, Any],
-                 flag_type: FlagType | None) -> Resolution:
+    def evaluate(
+        self, ref: FlagSetRef, key: str, context: Mapping[str, Any], flag_type: FlagType | None
+    ) -> Resolution:
         resolution = evaluate(self.flag_set(ref).flag_set, key, context, flag_type)
-        self.analytics.record(ref.tenant, ref.environment, key, resolution.variant,
-                              resolution.error_code or resolution.reason)
+        self.analytics.record(
+            ref.tenant,
+            ref.environment,
+            key,
+            resolution.variant,
+            resolution.error_code or resolution.reason,
+        )
         return resolution
 
-    def evaluate_all(self, ref: FlagSetRef, stored: StoredFlagSet,
-                     context: Mapping[str, Any]) -> list[Resolution]:
+    def evaluate_all(
+        self, ref: FlagSetRef, stored: StoredFlagSet, context: Mapping[str, Any]
+    ) -> list[Resolution]:
         """Every flag of ``stored`` (the caller's ``flag_set(ref)``, already looked up)."""
         results = []
         for key in stored.flag_set.flags:
             resolution = evaluate(stored.flag_set, key, context)
-            self.analytics.record(ref.tenant, ref.environment, key, resolution.variant,
-                                  resolution.error_code or resolution.reason)
+            self.analytics.record(
+                ref.tenant,
+                ref.environment,
+                key,
+                resolution.variant,
+                resolution.error_code or resolution.reason,
+            )
             results.append(resolution)
         return results
 
 
-def changed_flags(before: StoredFlagSet | None,
-                  after: StoredFlagSet | None) -> dict[str, str]:
+def changed_flags(before: StoredFlagSet | None, after: StoredFlagSet | None) -> dict[str, str]:
     """flag key -> "write" | "update" | "delete" between two versions of a flag set."""
     old = _raw_flags(before)
     new = _raw_flags(after)
@@ -108,5 +120,7 @@ def _raw_flags(stored: StoredFlagSet | None) -> dict[str, Any]:
     if stored is None:
         return {}
     flags = stored.flag_set.flags
-    return {key: (f.enabled, f.variants, f.default_variant, f.targeting, f.metadata)
-            for key, f in flags.items()}
+    return {
+        key: (f.enabled, f.variants, f.default_variant, f.targeting, f.metadata)
+        for key, f in flags.items()
+    }

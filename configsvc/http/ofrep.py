@@ -67,8 +67,12 @@ from configsvc.http import (
 from configsvc.model.grants import CONFIG_READ, Scope
 from configsvc.model.values import digest, loads_bounded
 
-_ERROR_STATUS = {ErrorCode.FLAG_NOT_FOUND: 404, ErrorCode.TYPE_MISMATCH: 400,
-                 ErrorCode.PARSE_ERROR: 400, ErrorCode.GENERAL: 400}
+_ERROR_STATUS = {
+    ErrorCode.FLAG_NOT_FOUND: 404,
+    ErrorCode.TYPE_MISMATCH: 400,
+    ErrorCode.PARSE_ERROR: 400,
+    ErrorCode.GENERAL: 400,
+}
 
 
 def _error(status: int, code: str, details: str, key: str | None = None) -> web.Response:
@@ -81,10 +85,16 @@ def _error(status: int, code: str, details: str, key: str | None = None) -> web.
 def success_body(resolution: Resolution) -> dict[str, Any]:
     """The OFREP body of one evaluation (also the per-flag entry of bulk answers)."""
     if resolution.error_code is not None:
-        return {"key": resolution.key, "errorCode": str(resolution.error_code),
-                "errorDetails": resolution.error_message}
-    body: dict[str, Any] = {"key": resolution.key, "reason": str(resolution.reason),
-                            "metadata": dict(resolution.metadata)}
+        return {
+            "key": resolution.key,
+            "errorCode": str(resolution.error_code),
+            "errorDetails": resolution.error_message,
+        }
+    body: dict[str, Any] = {
+        "key": resolution.key,
+        "reason": str(resolution.reason),
+        "metadata": dict(resolution.metadata),
+    }
     if resolution.variant is not None:
         body["value"] = resolution.value
         body["variant"] = resolution.variant
@@ -118,14 +128,14 @@ Admit = Callable[..., Awaitable[None]]
 class OfrepServer:
     """The HTTP listener; ``start`` binds and returns the port."""
 
-    def __init__(self, core: FlagsCore, admit: Admit | None = None,
-                 settings: HttpSettings | None = None) -> None:
+    def __init__(
+        self, core: FlagsCore, admit: Admit | None = None, settings: HttpSettings | None = None
+    ) -> None:
         self._core = core
         self._admit = admit
         self._settings = settings or HttpSettings()
         app = web.Application(client_max_size=self._settings.max_body_bytes)
-        app.router.add_post("/ofrep/v1/evaluate/flags/{key}",
-                            guarded(self._single, ofrep_failure))
+        app.router.add_post("/ofrep/v1/evaluate/flags/{key}", guarded(self._single, ofrep_failure))
         app.router.add_post("/ofrep/v1/evaluate/flags", guarded(self._bulk, ofrep_failure))
         app.router.add_get("/metrics", guarded(self._metrics, status_response))
         self._listener = HttpListener(app, self._settings)
@@ -157,8 +167,9 @@ class OfrepServer:
         context = self._core.context(ref, raw_context, request.headers.items())
         resolution = self._core.evaluate(ref, key, context, None)
         if resolution.error_code is not None:
-            return web.json_response(success_body(resolution),
-                                     status=_ERROR_STATUS[resolution.error_code])
+            return web.json_response(
+                success_body(resolution), status=_ERROR_STATUS[resolution.error_code]
+            )
         return web.json_response(success_body(resolution))
 
     async def _bulk(self, request: web.Request) -> web.Response:
@@ -171,8 +182,12 @@ class OfrepServer:
         context = self._core.context(ref, raw_context, request.headers.items())
         results = self._core.evaluate_all(ref, stored, context)
         return web.json_response(
-            {"flags": [success_body(r) for r in results],
-             "metadata": dict(stored.flag_set.metadata)}, headers={"ETag": etag})
+            {
+                "flags": [success_body(r) for r in results],
+                "metadata": dict(stored.flag_set.metadata),
+            },
+            headers={"ETag": etag},
+        )
 
     async def _selected(self, request: web.Request) -> FlagSetRef:
         """The selected flag set, once the caller may read it (any read grant in its
@@ -180,13 +195,19 @@ class OfrepServer:
         ref = self._core.select(request.headers.items())
         if self._admit is not None:
             check_credentials(request.headers)
-            await self._admit(request.headers, CONFIG_READ, [Scope(ref.tenant, ref.environment)],
-                              "OFREP", partial=True)
+            await self._admit(
+                request.headers,
+                CONFIG_READ,
+                [Scope(ref.tenant, ref.environment)],
+                "OFREP",
+                partial=True,
+            )
         return ref
 
     async def _metrics(self, request: web.Request) -> web.Response:
         if self._admit is not None:
             check_credentials(request.headers)
             await self._admit(request.headers, CONFIG_READ, [Scope()], "/metrics")
-        return web.Response(text=self._core.analytics.prometheus(),
-                            content_type="text/plain", charset="utf-8")
+        return web.Response(
+            text=self._core.analytics.prometheus(), content_type="text/plain", charset="utf-8"
+        )

@@ -1,9 +1,11 @@
 """Assembles and runs one configsvc server process.
 
-Start order matters: the mirror starts first and the port opens at once, but
-health reports NOT_SERVING until the mirror is synced, so load balancers and
-Kubernetes probes only send traffic to a replica that can answer. Shutdown is
-the reverse: health goes NOT_SERVING, the server stops accepting and gives
+``ConfigServer`` constructs the long-lived parts, ``configsvc.server.services``
+builds every servicer from them and ``configsvc.server.lifecycle`` runs them.
+Start order matters: the mirror starts and the port opens at once, but health
+reports NOT_SERVING until the mirror is synced, so load balancers and Kubernetes
+probes only send traffic to a replica that can answer. Shutdown is the exact
+reverse: health goes NOT_SERVING, streams end, the server stops accepting and gives
 in-flight RPCs the grace period, then the mirror and etcd channel close.
 """
 
@@ -56,24 +58,35 @@ class ConfigServer:
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.keyspace = Keyspace(config.root_prefix)
-        self.etcd = EtcdClient(config.etcd_endpoints, tls=config.etcd_tls,
-                               timeout=config.etcd_timeout)
-        self.mirror = Mirror(self.etcd, self.keyspace, backoff_min=config.mirror_backoff[0],
-                             backoff_max=config.mirror_backoff[1],
-                             liveness=config.mirror_liveness)
+        self.etcd = EtcdClient(
+            config.etcd_endpoints, tls=config.etcd_tls, timeout=config.etcd_timeout
+        )
+        self.mirror = Mirror(
+            self.etcd,
+            self.keyspace,
+            backoff_min=config.mirror_backoff[0],
+            backoff_max=config.mirror_backoff[1],
+            liveness=config.mirror_liveness,
+        )
         self.writer = Writer(self.etcd, self.keyspace, self.mirror)
         self.hub = WatchHub(self.mirror, config.watch)
         self.guard = WriteGuard(self.mirror, self.keyspace, StateCache(self.mirror, self.keyspace))
-        self.resolved_views = ResolvedViews(self.mirror, self.keyspace, self.guard.states,
-                                            config.watch.lost_etcd_grace)
-        self.auth = AuthRuntime(config.auth, config.tls, self.mirror, self.keyspace,
-                                self.writer, self.hub)
+        self.resolved_views = ResolvedViews(
+            self.mirror, self.keyspace, self.guard.states, config.watch.lost_etcd_grace
+        )
+        self.auth = AuthRuntime(
+            config.auth, config.tls, self.mirror, self.keyspace, self.writer, self.hub
+        )
         # With auth on, role bindings (secret-reader) decide who reads secret plaintext;
         # the --secret-readers list only applies with --auth off.
-        self.secrets = SecretsRuntime(config.secrets, self.mirror, self.writer, self.keyspace,
-                                      sensitive=RegisteredSensitiveFields(self.guard.states),
-                                      policy=self.auth.secret_policy if self.auth.enabled
-                                      else None)
+        self.secrets = SecretsRuntime(
+            config.secrets,
+            self.mirror,
+            self.writer,
+            self.keyspace,
+            sensitive=RegisteredSensitiveFields(self.guard.states),
+            policy=self.auth.secret_policy if self.auth.enabled else None,
+        )
         self.auth.stream_resetters.append(self.resolved_views.reset_where)
         self.flags = FlagFeature(config, self.mirror, self.writer, self.etcd, self.keyspace)
         # The flagd RPCs name their flag set in a header, read by this scope reader;
@@ -81,23 +94,38 @@ class ConfigServer:
         self.auth.add_scoper(SCOPE_FLAGD_SELECTOR, self.flags.selector_scopes)
         self.health = Health()
         self.port = 0
-        self.publisher = (Publisher(self.etcd, self.keyspace, config.events,
-                                    on_health=self.health.on_publisher)
-                          if config.events.enabled else None)
-        self.webhooks = (webhook_dispatcher(self.etcd, self.keyspace, self.mirror,
-                                            config.webhooks, self.secrets.vault)
-                         if config.webhooks.enabled else None)
+        self.publisher = (
+            Publisher(self.etcd, self.keyspace, config.events, on_health=self.health.on_publisher)
+            if config.events.enabled
+            else None
+        )
+        self.webhooks = (
+            webhook_dispatcher(
+                self.etcd, self.keyspace, self.mirror, config.webhooks, self.secrets.vault
+            )
+            if config.webhooks.enabled
+            else None
+        )
         self._server: grpc.aio.Server | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._grace = config.grace_period
 
     def parts(self) -> ServerParts:
         """The parts every service is built from (``configsvc.server.services``)."""
-        return ServerParts(config=self.config, keyspace=self.keyspace, etcd=self.etcd,
-                           mirror=self.mirror, writer=self.writer, hub=self.hub,
-                           guard=self.guard, resolved_views=self.resolved_views,
-                           auth=self.auth, secrets=self.secrets, flags=self.flags,
-                           publisher=self.publisher)
+        return ServerParts(
+            config=self.config,
+            keyspace=self.keyspace,
+            etcd=self.etcd,
+            mirror=self.mirror,
+            writer=self.writer,
+            hub=self.hub,
+            guard=self.guard,
+            resolved_views=self.resolved_views,
+            auth=self.auth,
+            secrets=self.secrets,
+            flags=self.flags,
+            publisher=self.publisher,
+        )
 
     async def start(self) -> int:
         """Bind, start serving and start the mirror; returns the bound port.
@@ -114,12 +142,19 @@ class ConfigServer:
             self._server = None
             raise
         self._stack = stack
-        log.info("configsvc listening", extra={"listen": self.config.listen, "port": self.port,
-                                               "root_prefix": self.config.root_prefix})
+        log.info(
+            "configsvc listening",
+            extra={
+                "listen": self.config.listen,
+                "port": self.port,
+                "root_prefix": self.config.root_prefix,
+            },
+        )
         return self.port
 
-    async def _enter(self, stack: contextlib.AsyncExitStack,
-                     registrations: tuple[Registration, ...]) -> None:
+    async def _enter(
+        self, stack: contextlib.AsyncExitStack, registrations: tuple[Registration, ...]
+    ) -> None:
         """Start the components, lowest first; each stops when the stack unwinds."""
         enter = stack.enter_async_context
         config = self.config
@@ -129,11 +164,25 @@ class ConfigServer:
         await enter(running(self.mirror.start, self.mirror.stop))
         await enter(running(self.auth.start, self.auth.stop))
         await enter(running(self.secrets.start, self.secrets.stop))
-        await enter(grpc_server(registrations, self.health, self.auth, config.listen,
-                                config.reuse_port, lambda: self._grace, self._serving))
-        await enter(ofrep_listener(self.flags, config.ofrep_listen,
-                                   self.auth.admit_http if self.auth.enabled else None,
-                                   config.http))
+        await enter(
+            grpc_server(
+                registrations,
+                self.health,
+                self.auth,
+                config.listen,
+                config.reuse_port,
+                lambda: self._grace,
+                self._serving,
+            )
+        )
+        await enter(
+            ofrep_listener(
+                self.flags,
+                config.ofrep_listen,
+                self.auth.admit_http if self.auth.enabled else None,
+                config.http,
+            )
+        )
         await enter(closing(self._shutdown_views))
         if self.webhooks is not None:
             await enter(running(self.webhooks.start, self.webhooks.stop))

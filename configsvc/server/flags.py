@@ -26,20 +26,32 @@ from configsvc.store.writer import Writer
 class FlagFeature:
     """The flag machinery shared by the flagd servicers, FlagService and OFREP."""
 
-    def __init__(self, config: ServerConfig, mirror: Mirror, writer: Writer,
-                 etcd: EtcdClient, keyspace: Keyspace) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        mirror: Mirror,
+        writer: Writer,
+        etcd: EtcdClient,
+        keyspace: Keyspace,
+    ) -> None:
         self.store = FlagStore(mirror, writer, etcd, keyspace)
         self.events = FlagEvents(self.store)
         self.analytics = FlagAnalytics()
-        self.core = FlagsCore(self.store, self.analytics,
-                              FlagsSettings(default_selector=config.flags_default_selector,
-                                            static_context=dict(config.flags_context)))
+        self.core = FlagsCore(
+            self.store,
+            self.analytics,
+            FlagsSettings(
+                default_selector=config.flags_default_selector,
+                static_context=dict(config.flags_context),
+            ),
+        )
         #: The OFREP listener while it runs (set by its start-up component).
         self.ofrep: OfrepServer | None = None
         mirror.add_record_listener(self.events.on_records)
 
-    def selector_scopes(self, request: Any,
-                        metadata: Iterable[tuple[str, Any]] | None) -> list[Scope]:
+    def selector_scopes(
+        self, request: Any, metadata: Iterable[tuple[str, Any]] | None
+    ) -> list[Scope]:
         """The flag set a flagd call selects, as an auth scope; [] when the call selects
         none (the servicer answers: INVALID_ARGUMENT, or empty GetMetadata)."""
         ref = self.core.selection(metadata, getattr(request, "selector", ""))

@@ -56,8 +56,11 @@ class Health:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def set(self, serving: bool, names: Sequence[str] | None = None) -> None:
-        status = (health_pb2.HealthCheckResponse.SERVING if serving
-                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         for name in self._names if names is None else names:
             await self.servicer.set(name, status)
 
@@ -96,8 +99,9 @@ class Health:
 
 
 @contextlib.asynccontextmanager
-async def running(start: Callable[[], object],
-                  stop: Callable[[], Awaitable[object]]) -> AsyncIterator[None]:
+async def running(
+    start: Callable[[], object], stop: Callable[[], Awaitable[object]]
+) -> AsyncIterator[None]:
     """A background part: ``start()`` on entry, ``await stop()`` on exit."""
     start()
     try:
@@ -116,11 +120,15 @@ async def closing(close: Callable[[], Awaitable[object]]) -> AsyncIterator[None]
 
 
 @contextlib.asynccontextmanager
-async def grpc_server(registrations: Sequence[Registration], health_: Health,
-                      auth: AuthRuntime, listen: str, reuse_port: bool,
-                      grace: Callable[[], float],
-                      on_serving: Callable[[grpc.aio.Server, int], None]
-                      ) -> AsyncIterator[grpc.aio.Server]:
+async def grpc_server(
+    registrations: Sequence[Registration],
+    health_: Health,
+    auth: AuthRuntime,
+    listen: str,
+    reuse_port: bool,
+    grace: Callable[[], float],
+    on_serving: Callable[[grpc.aio.Server, int], None],
+) -> AsyncIterator[grpc.aio.Server]:
     """Register every service, health and reflection, bind ``listen`` and serve; on
     exit stop with ``grace()`` seconds for in-flight RPCs."""
     # One process per port unless --workers asks for sharing: a busy port must fail loudly.
@@ -128,16 +136,22 @@ async def grpc_server(registrations: Sequence[Registration], health_: Health,
     server = grpc.aio.server(options=options, interceptors=auth.interceptors())
     register_all(server, registrations)
     health_pb2_grpc.add_HealthServicer_to_server(health_.servicer, GenericOnly(server))
-    reflected = (*service_names(registrations),
-                 health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-                 reflection.SERVICE_NAME)
+    reflected = (
+        *service_names(registrations),
+        health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        reflection.SERVICE_NAME,
+    )
     # What enable_server_reflection does for an aio server, minus the registered methods.
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
         reflection.aio.ReflectionServicer(reflected, pool=reflection_pool(reflected)),
-        GenericOnly(server))
+        GenericOnly(server),
+    )
     try:
-        port = (server.add_secure_port(listen, auth.tls.credentials())
-                if auth.tls is not None else server.add_insecure_port(listen))
+        port = (
+            server.add_secure_port(listen, auth.tls.credentials())
+            if auth.tls is not None
+            else server.add_insecure_port(listen)
+        )
     except RuntimeError as exc:
         raise PortInUseError(
             f"cannot listen on {listen}: the port is in use or the address is "
@@ -152,8 +166,9 @@ async def grpc_server(registrations: Sequence[Registration], health_: Health,
 
 
 @contextlib.asynccontextmanager
-async def ofrep_listener(flags: FlagFeature, listen: str, admit: Admit | None,
-                         settings: HttpSettings) -> AsyncIterator[None]:
+async def ofrep_listener(
+    flags: FlagFeature, listen: str, admit: Admit | None, settings: HttpSettings
+) -> AsyncIterator[None]:
     """The OFREP HTTP listener beside the gRPC port; nothing when ``listen`` is ''."""
     if not listen:
         yield
@@ -163,8 +178,8 @@ async def ofrep_listener(flags: FlagFeature, listen: str, admit: Admit | None,
         await ofrep.start(listen)
     except (OSError, ValueError) as exc:
         raise PortInUseError(
-            f"cannot serve OFREP on {listen}: {exc}; choose another "
-            "address with --ofrep-listen") from exc
+            f"cannot serve OFREP on {listen}: {exc}; choose another address with --ofrep-listen"
+        ) from exc
     flags.ofrep = ofrep
     try:
         yield

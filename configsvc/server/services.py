@@ -123,43 +123,70 @@ def build_services(parts: ServerParts) -> tuple[Registration, ...]:
     flags = parts.flags
     evaluation, evaluation_v2, sync = FLAGD_SERVICES
     return (
-        Registration(_service(config_pb2, "ConfigService"),
-                     ConfigService(mirror, writer, keyspace,
-                                   ServiceLimits(request_timeout=timeout),
-                                   secrets=gateway, guard=parts.guard),
-                     raw_responses=frozenset({"Get", "Resolve", "Put"}),
-                     registered=frozenset({"Get"})),
-        Registration(_service(tenant_pb2, "TenantService"),
-                     TenantService(mirror, writer, timeout)),
-        Registration(_service(watch_pb2, "WatchService"),
-                     WatchService(mirror, parts.hub, secrets=parts.secrets,
-                                  resolved=parts.resolved_views),
-                     raw_responses=frozenset({"Watch"}), raw_requests=frozenset({"Watch"})),
-        Registration(_service(secrets_pb2, "SecretService"),
-                     SecretService(gateway, mirror, writer, timeout, keyspace=keyspace)),
-        Registration(_service(events_pb2, "EventService"),
-                     EventService(mirror, keyspace, parts.publisher)),
-        Registration(_service(audit_query_pb2, "AuditService"),
-                     AuditService(mirror, parts.etcd, keyspace, timeout)),
-        Registration(_service(webhooks_pb2, "WebhookService"),
-                     WebhookService(mirror, writer, parts.etcd, keyspace, config.webhooks,
-                                    timeout, vault=parts.secrets.vault)),
-        Registration(_service(validation_pb2, "ValidationService"),
-                     ValidationService(*hier, timeout)),
-        Registration(_service(environment_pb2, "EnvironmentService"),
-                     EnvironmentService(*hier, timeout)),
-        Registration(_service(template_pb2, "TemplateService"),
-                     TemplateService(*hier, timeout)),
-        Registration(_service(hierarchy_pb2, "HierarchyService"),
-                     HierarchyService(*hier, parts.etcd, timeout, secrets=gateway)),
-        Registration(_service(auth_pb2, "AuthService"),
-                     AuthService(mirror, parts.auth.admin, timeout)),
+        Registration(
+            _service(config_pb2, "ConfigService"),
+            ConfigService(
+                mirror,
+                writer,
+                keyspace,
+                ServiceLimits(request_timeout=timeout),
+                secrets=gateway,
+                guard=parts.guard,
+            ),
+            raw_responses=frozenset({"Get", "Resolve", "Put"}),
+            registered=frozenset({"Get"}),
+        ),
+        Registration(_service(tenant_pb2, "TenantService"), TenantService(mirror, writer, timeout)),
+        Registration(
+            _service(watch_pb2, "WatchService"),
+            WatchService(mirror, parts.hub, secrets=parts.secrets, resolved=parts.resolved_views),
+            raw_responses=frozenset({"Watch"}),
+            raw_requests=frozenset({"Watch"}),
+        ),
+        Registration(
+            _service(secrets_pb2, "SecretService"),
+            SecretService(gateway, mirror, writer, timeout, keyspace=keyspace),
+        ),
+        Registration(
+            _service(events_pb2, "EventService"), EventService(mirror, keyspace, parts.publisher)
+        ),
+        Registration(
+            _service(audit_query_pb2, "AuditService"),
+            AuditService(mirror, parts.etcd, keyspace, timeout),
+        ),
+        Registration(
+            _service(webhooks_pb2, "WebhookService"),
+            WebhookService(
+                mirror,
+                writer,
+                parts.etcd,
+                keyspace,
+                config.webhooks,
+                timeout,
+                vault=parts.secrets.vault,
+            ),
+        ),
+        Registration(
+            _service(validation_pb2, "ValidationService"), ValidationService(*hier, timeout)
+        ),
+        Registration(
+            _service(environment_pb2, "EnvironmentService"), EnvironmentService(*hier, timeout)
+        ),
+        Registration(_service(template_pb2, "TemplateService"), TemplateService(*hier, timeout)),
+        Registration(
+            _service(hierarchy_pb2, "HierarchyService"),
+            HierarchyService(*hier, parts.etcd, timeout, secrets=gateway),
+        ),
+        Registration(
+            _service(auth_pb2, "AuthService"), AuthService(mirror, parts.auth.admin, timeout)
+        ),
         Registration(evaluation, EvaluationService(flags.core, flags.events)),
-        Registration(evaluation_v2,
-                     EvaluationService(flags.core, flags.events, evaluation_v2_pb2)),
+        Registration(evaluation_v2, EvaluationService(flags.core, flags.events, evaluation_v2_pb2)),
         Registration(sync, SyncService(flags.core, flags.events)),
-        Registration(_service(flags_pb2, "FlagService"),
-                     FlagManagementService(flags.store, flags.analytics, timeout)),
+        Registration(
+            _service(flags_pb2, "FlagService"),
+            FlagManagementService(flags.store, flags.analytics, timeout),
+        ),
     )
 
 
@@ -170,7 +197,11 @@ def service_names(registrations: Iterable[Registration]) -> tuple[str, ...]:
 
 def register_all(server: grpc.aio.Server, registrations: Sequence[Registration]) -> None:
     for registration in registrations:
-        register_service(server, registration.descriptor, registration.servicer,
-                         raw_responses=registration.raw_responses,
-                         raw_requests=registration.raw_requests,
-                         registered=registration.registered)
+        register_service(
+            server,
+            registration.descriptor,
+            registration.servicer,
+            raw_responses=registration.raw_responses,
+            raw_requests=registration.raw_requests,
+            registered=registration.registered,
+        )

@@ -22,8 +22,11 @@ from configsvc.devstack.ports import free_port
 from configsvc.server.app import PortInUseError
 from tests.helpers import Stack, close_stack, open_stack
 
-FLAGD = ("flagd.evaluation.v1.Service", "flagd.evaluation.v2.Service",
-         "flagd.sync.v1.FlagSyncService")
+FLAGD = (
+    "flagd.evaluation.v1.Service",
+    "flagd.evaluation.v2.Service",
+    "flagd.sync.v1.FlagSyncService",
+)
 
 
 def public_services() -> set[str]:
@@ -38,16 +41,21 @@ def public_services() -> set[str]:
 
 async def test_every_service_is_reflected_and_health_checked(stack: Stack) -> None:
     expected = public_services()
-    assert {"configsvc.v1.ConfigService", "configsvc.v1.FlagService",
-            "configsvc.v1.SecretService"} <= expected
+    assert {
+        "configsvc.v1.ConfigService",
+        "configsvc.v1.FlagService",
+        "configsvc.v1.SecretService",
+    } <= expected
     stub = reflection_pb2_grpc.ServerReflectionStub(stack.channel)  # type: ignore[no-untyped-call]
-    call = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(
-        list_services="")]))
+    call = stub.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+    )
     reply = await call.read()
     call.cancel()
     listed = {s.name for s in reply.list_services_response.service}
-    assert expected | {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} \
-        == listed
+    assert (
+        expected | {"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} == listed
+    )
     health = health_pb2_grpc.HealthStub(stack.channel)
     for name in sorted(expected):
         response = await health.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
@@ -61,13 +69,17 @@ async def test_a_failed_start_stops_what_it_started(etcd: EtcdServer, stack: Sta
         busy.listen()
         taken = busy.getsockname()[1]
         with pytest.raises(PortInUseError, match="--ofrep-listen"):
-            await open_stack(etcd.endpoint, stack.server.config.root_prefix,
-                             listen=f"127.0.0.1:{grpc_port}",
-                             ofrep_listen=f"127.0.0.1:{taken}")
+            await open_stack(
+                etcd.endpoint,
+                stack.server.config.root_prefix,
+                listen=f"127.0.0.1:{grpc_port}",
+                ofrep_listen=f"127.0.0.1:{taken}",
+            )
     # The gRPC port the failed start had bound and served on is released: a server
     # binds it again (without SO_REUSEPORT) and answers.
-    again = await open_stack(etcd.endpoint, stack.server.config.root_prefix,
-                             listen=f"127.0.0.1:{grpc_port}")
+    again = await open_stack(
+        etcd.endpoint, stack.server.config.root_prefix, listen=f"127.0.0.1:{grpc_port}"
+    )
     try:
         assert again.server.port == grpc_port
         health = health_pb2_grpc.HealthStub(again.channel)
