@@ -36,7 +36,7 @@ from collections.abc import AsyncIterator
 
 import grpc
 
-from configsvc.server import eventloop
+from configsvc.server import eventloop, lifecycle
 from configsvc.server.app import tune_gc
 from configsvc.v1 import config_pb2, watch_pb2
 from configsvc.watch import wire
@@ -44,15 +44,8 @@ from configsvc.watch import wire
 SERVICE = "configsvc.v1.WatchService"
 FANOUT_SERVICE = "bench.BareFanout"
 VALUE = json.dumps({"blob": "x" * 244})  # as bench.watch writes
-# The options configsvc.server.lifecycle gives its server (keepalive and message size).
-SERVER_OPTIONS = [
-    ("grpc.so_reuseport", 0),
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.keepalive_timeout_ms", 10_000),
-    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.max_receive_message_length", 4 * 1024 * 1024),
-]
+# The options configsvc's own server has (keepalive and message size), one process per port.
+SERVER_OPTIONS = [("grpc.so_reuseport", 0), *lifecycle.SERVER_OPTIONS]
 
 
 def _identity(data: bytes) -> bytes:
