@@ -204,17 +204,12 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
                        key: ConfigKey) -> WriteOptions:
         """The validated reason, expected revision, actor, time budget and request id of a
         write (``operation`` and ``key`` name it in a reused request id's message)."""
-        actor = requests.actor(context)
-        return WriteOptions(
-            expected_revision=requests.expected_revision(request),
-            reason=validate_reason(request.reason),
-            actor=actor,
-            timeout=self._timeout(context),
-            trace_id=requests.trace_id(context),
-            labels=labels or {},
-            request=request_id(request.request_id, operation, actor, request,
-                               f"{operation} of {key}"),
-        )
+        expected = requests.expected_revision(request)  # checked first, as it always was
+        options = WriteOptions.of_call(context, self._limits.request_timeout,
+                                       reason=validate_reason(request.reason),
+                                       expected_revision=expected, labels=labels)
+        return options.remembered_as(request_id(request.request_id, operation, options.actor,
+                                                request, f"{operation} of {key}"))
 
     async def Put(
         self, request: config_pb2.PutRequest, context: CallContext

@@ -32,7 +32,7 @@ class EnvironmentService(RecordServicer, environment_pb2_grpc.EnvironmentService
         return await self._writer.commit_records(
             tenant, [RecordChange(records.plain_key(self._ks, tenant, records.ENVIRONMENT, name),
                                   records.encode(body), expected, label=f"environment {name}")],
-            [audit], timeout=self._time_left(context))
+            [audit], options=self._write_options(context))
 
     async def CreateEnvironment(
         self, request: environment_pb2.CreateEnvironmentRequest,

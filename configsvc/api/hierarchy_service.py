@@ -53,9 +53,8 @@ class HierarchyService(hierarchy_pb2_grpc.HierarchyServiceServicer):  # type: ig
         response = hierarchy_pb2.PromoteResponse(
             diff=_rows(tenant, plan.rows), keys=[k.key for k in plan.changes],
             revision=plan.revision)
-        results = await self._promoter.apply(plan, WriteOptions(
-            expected_revision=None, reason=plan.reason, actor=requests.actor(context),
-            timeout=timeout, trace_id=requests.trace_id(context)))
+        results = await self._promoter.apply(plan, WriteOptions.of_call(
+            context, self._timeout, reason=plan.reason))
         if results:
             response.entries.extend(r.entry for r in results if r.entry is not None)
             response.revision = results[0].revision

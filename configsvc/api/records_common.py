@@ -17,6 +17,7 @@ from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.tenants import require_tenant
 from configsvc.store.writer import Writer
+from configsvc.store.writes import WriteOptions
 from configsvc.v1 import audit_pb2, config_pb2
 
 
@@ -63,6 +64,10 @@ class RecordServicer:
         self._ks = keyspace
         self._guard = guard
         self._timeout = request_timeout
+
+    def _write_options(self, context: CallContext) -> WriteOptions:
+        """A record write's options: caller, trace id and time left (``WriteOptions.of_call``)."""
+        return WriteOptions.of_call(context, self._timeout)
 
     def _time_left(self, context: CallContext) -> float:
         return requests.time_left(context, self._timeout)

@@ -56,7 +56,7 @@ class TemplateService(RecordServicer, template_pb2_grpc.TemplateServiceServicer)
             tenant, [RecordChange(records.version_key(self._ks, tenant, records.TEMPLATE, name,
                                                       version), records.encode(body), 0,
                                   label=f"template {name}@{version}")],
-            [audit], timeout=self._time_left(context))
+            [audit], options=self._write_options(context))
         return template_pb2.PutTemplateResponse(
             template=_message(tenant, StoredRecord(name, version, body, revision, revision)),
             revision=revision)
@@ -104,7 +104,7 @@ class TemplateService(RecordServicer, template_pb2_grpc.TemplateServiceServicer)
         revision = await self._writer.commit_records(
             tenant, [RecordChange(key, records.encode(body) if extends else None, expected,
                                   label=f"extends of service {service}")],
-            [audit], timeout=self._time_left(context))
+            [audit], options=self._write_options(context))
         return template_pb2.SetExtendsResponse(extends=extends, expanded=expanded,
                                                revision=revision)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from configsvc.errors import InvalidArgumentError
 from configsvc.model.keys import ALL, require_segment
 from configsvc.model.values import validate_reason
-from configsvc.rpc import requests
 from configsvc.rpc.context import CallContext
 from configsvc.store.mirror import Mirror
 from configsvc.store.tenants import missing_tenant
 from configsvc.store.writer import Writer
+from configsvc.store.writes import WriteOptions
 from configsvc.v1 import tenant_pb2, tenant_pb2_grpc
 
 
@@ -29,9 +29,7 @@ class TenantService(tenant_pb2_grpc.TenantServiceServicer):  # type: ignore[misc
             raise InvalidArgumentError.single("name", f"{ALL!r} is reserved")
         description = validate_reason(request.description, field="description")
         tenant, revision = await self._writer.create_tenant(
-            name, description, actor=requests.actor(context),
-            timeout=requests.time_left(context, self._timeout),
-        )
+            name, description, WriteOptions.of_call(context, self._timeout))
         return tenant_pb2.CreateTenantResponse(tenant=tenant, revision=revision)
 
     async def GetTenant(

@@ -133,7 +133,7 @@ class ValidationService(RecordServicer, validation_pb2_grpc.ValidationServiceSer
         return await self._writer.commit_records(
             tenant, [RecordChange(key, records.encode(body), 0,
                                   label=f"{kind} {name!r} version {version}")],
-            [audit], timeout=self._time_left(context))
+            [audit], options=self._write_options(context))
 
     async def GetSchema(self, request: validation_pb2.GetSchemaRequest,
                         context: CallContext) -> validation_pb2.GetSchemaResponse:

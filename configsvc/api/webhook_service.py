@@ -36,6 +36,7 @@ from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
 from configsvc.store.tenants import require_tenant
 from configsvc.store.writer import RecordChange, Writer
+from configsvc.store.writes import WriteOptions
 from configsvc.v1 import audit_pb2, config_pb2, webhooks_pb2, webhooks_pb2_grpc
 
 WEBHOOKS_PER_TENANT = 100
@@ -136,7 +137,7 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
         revision = await self._writer.commit_records(
             tenant, [RecordChange(self._keys.webhook(tenant, hook.id), hook.SerializeToString(),
                                   0, f"webhook {hook.id}")], [audit],
-            timeout=requests.time_left(context, self._timeout))
+            options=WriteOptions.of_call(context, self._timeout))
         return webhooks_pb2.CreateWebhookResponse(webhook=_public(hook), revision=revision)
 
     async def ListWebhooks(
@@ -160,7 +161,7 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
         revision = await self._writer.commit_records(
             tenant, [RecordChange(self._keys.webhook(tenant, hook_id), None, mod_revision,
                                   f"webhook {hook_id}")], [audit],
-            timeout=requests.time_left(context, self._timeout))
+            options=WriteOptions.of_call(context, self._timeout))
         return webhooks_pb2.DeleteWebhookResponse(revision=revision)
 
     async def ListDeliveries(
@@ -221,5 +222,5 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
             RecordChange(key, delivery.SerializeToString(), int(found.kvs[0].mod_revision),
                          f"delivery {ident}"),
             RecordChange(self._keys.queue(tenant, hook_id, ident), str(now).encode()),
-        ], [audit], timeout=timeout)
+        ], [audit], options=WriteOptions.of_call(context, self._timeout))
         return webhooks_pb2.ReplayDeliveryResponse(delivery=delivery)

@@ -25,6 +25,7 @@ from configsvc.errors import AlreadyExistsError
 from configsvc.secrets.settings import VaultAuth, VaultSettings
 from configsvc.server import eventloop, logs
 from configsvc.server.app import ConfigServer, PortInUseError, run
+from configsvc.store.writes import WriteOptions
 
 DEFAULT_TENANT = "default"
 READY_LINE = "configsvc dev: ready"
@@ -179,8 +180,8 @@ def _dev(args: argparse.Namespace) -> int:
             await asyncio.wait_for(server.auth.bootstrapped.wait(), 30)
             with contextlib.suppress(AlreadyExistsError):
                 await server.writer.create_tenant(
-                    args.tenant, "created by configsvc dev", actor="configsvc-dev", timeout=10
-                )
+                    args.tenant, "created by configsvc dev",
+                    WriteOptions(actor="configsvc-dev", timeout=10))
             print(
                 _banner(stack, server.port, args.tenant, server.config.secrets.readers, key),
                 flush=True,

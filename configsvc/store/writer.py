@@ -113,16 +113,17 @@ class Writer:
     # ----------------------------------------------------------------- tenants
 
     async def create_tenant(
-        self, name: str, description: str, *, actor: str, timeout: float
+        self, name: str, description: str, options: WriteOptions
     ) -> tuple[tenant_pb2.Tenant, int]:
         key = self._ks.tenant_key(name)
+        timeout = options.timeout
         stored = storage_pb2.StoredTenant(
-            description=description, create_time=now_timestamp(), created_by=actor
+            description=description, create_time=now_timestamp(), created_by=options.actor
         )
-        audit = audit_pb2.AuditRecord(
+        audit = options.stamp(audit_pb2.AuditRecord(
             id=new_audit_id(), kind="tenant", tenant=name, name=name,
-            operation=config_pb2.OPERATION_PUT, actor=actor, time=stored.create_time,
-        )
+            operation=config_pb2.OPERATION_PUT, time=stored.create_time,
+        ))
         txn = rpc.TxnRequest()
         _add_compare(txn.compare, key, rpc.Compare.EQUAL, rpc.Compare.CREATE, 0)
         _add_put(txn.success, key, stored.SerializeToString())
@@ -147,7 +148,8 @@ class Writer:
         changes: Sequence[RecordChange],
         audits: Sequence[audit_pb2.AuditRecord],
         *,
-        timeout: float,
+        timeout: float | None = None,
+        options: WriteOptions | None = None,
     ) -> int:
         """Commit record changes and their audit records in one Txn; returns its revision.
 
@@ -158,10 +160,18 @@ class Writer:
         and the audit records go under the tenant; without, under the
         installation-wide audit prefix. Audit records get their ``id`` here.
         A failed compare raises ABORTED naming the first key that moved (or
-        NOT_FOUND for a missing tenant) and writes nothing.
+        NOT_FOUND for a missing tenant) and writes nothing. Give ``options`` (the
+        call's ``WriteOptions``: its time budget, and the actor, reason and trace id
+        of audit records that name none) or, for internal commits, ``timeout``.
         """
         if not changes and not audits:
             raise ValueError("commit_records needs at least one change or audit record")
+        if options is not None:
+            timeout = options.timeout
+            for audit in audits:
+                options.stamp(audit)
+        if timeout is None:
+            raise ValueError("commit_records needs options or a timeout")
         txn = rpc.TxnRequest()
         for change in changes:
             if change.expected_mod_revision is not None:

@@ -11,14 +11,16 @@ writer so that ``configsvc.store.ports`` can name these types.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from configsvc.internal.v1 import storage_pb2
 from configsvc.model.keys import ConfigKey
+from configsvc.rpc import requests
+from configsvc.rpc.context import CallContext
 from configsvc.store.codec import entry_from_stored
 from configsvc.store.idempotency import RequestId
-from configsvc.v1 import config_pb2
+from configsvc.v1 import audit_pb2, config_pb2
 
 
 @dataclass(frozen=True)
@@ -42,24 +44,55 @@ class Change:
     rolled_back_to: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WriteOptions:
-    """What every change carries besides the key and value."""
+    """What every change carries besides the key and value: the one builder of writes.
 
-    expected_revision: int | None
-    """Compare-and-swap on the key's mod_revision (0: must be absent); None: unconditional."""
-    reason: str
-    """Why the change is made; recorded in history and audit."""
+    Put, Delete, Rollback, Promote, the transit rewrap, records and tenant creation
+    are all handed one of these. A servicer builds it with ``of_call`` (who, trace id
+    and time left come from the call, the same way for every RPC); code that writes
+    on its own behalf (the rewrap, ``configsvc dev``) constructs it directly.
+    """
+
     actor: str
     """Who makes it."""
     timeout: float
     """Seconds the whole change may take, retries included."""
+    reason: str = ""
+    """Why the change is made; recorded in history and audit."""
     trace_id: str = ""
     """W3C trace id of the request (recorded in the audit record and the change event)."""
+    expected_revision: int | None = None
+    """Compare-and-swap on the key's mod_revision (0: must be absent); None: unconditional."""
     labels: Mapping[str, str] = field(default_factory=dict)
     """Labels stored with a put's value (replacing the previous ones)."""
     request: RequestId | None = None
     """The write's idempotency key (Put, Delete, Rollback); None: not remembered."""
+
+    @classmethod
+    def of_call(cls, context: CallContext, budget: float, *, reason: str = "",
+                expected_revision: int | None = None,
+                labels: Mapping[str, str] | None = None) -> WriteOptions:
+        """The options of a write made for an RPC: its caller (``rpc.requests.actor``), its
+        W3C trace id and the time it has left (its deadline, capped by ``budget`` seconds)."""
+        return cls(actor=requests.actor(context), timeout=requests.time_left(context, budget),
+                   reason=reason, trace_id=requests.trace_id(context),
+                   expected_revision=expected_revision, labels=labels or {})
+
+    def remembered_as(self, request: RequestId | None) -> WriteOptions:
+        """The same options with the write's idempotency key."""
+        return replace(self, request=request)
+
+    def stamp(self, audit: audit_pb2.AuditRecord) -> audit_pb2.AuditRecord:
+        """Fill what ``audit`` does not say yet from these options: actor, reason and
+        trace id (records and tenants build their own audit records)."""
+        if not audit.actor:
+            audit.actor = self.actor
+        if not audit.reason:
+            audit.reason = self.reason
+        if not audit.trace_id:
+            audit.trace_id = self.trace_id
+        return audit
 
 
 @dataclass(frozen=True)
