@@ -17,8 +17,8 @@ from aetcd import rpc
 from configsvc.events.tail import AuditItem
 from configsvc.model.keys import ConfigKey
 from configsvc.store.codec import decode_stored
-from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
+from configsvc.store.ports import EtcdPort
 from configsvc.v1 import config_pb2, events_pb2
 
 #: Range ops per read-only Txn (etcd's default limit is 128 operations).
@@ -66,7 +66,7 @@ class EventBuilder:
     """Builds events for chunks of audit items."""
 
     def __init__(
-        self, etcd: EtcdClient, keyspace: Keyspace, withhold: Callable[[ConfigKey, str], bool]
+        self, etcd: EtcdPort, keyspace: Keyspace, withhold: Callable[[ConfigKey, str], bool]
     ) -> None:
         self._etcd = etcd
         self._ks = keyspace

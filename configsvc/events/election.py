@@ -20,7 +20,7 @@ from typing import Any
 
 from aetcd import rpc
 
-from configsvc.store.etcd import EtcdClient
+from configsvc.store.ports import EtcdPort
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def new_identity() -> str:
 class Leadership:
     """One term of leadership: the lease is kept alive until ``lost`` is set or resign()."""
 
-    def __init__(self, etcd: EtcdClient, key: bytes, lease_id: int, term: int, ttl: int) -> None:
+    def __init__(self, etcd: EtcdPort, key: bytes, lease_id: int, term: int, ttl: int) -> None:
         self._etcd = etcd
         self.key = key
         self.lease_id = lease_id
@@ -82,7 +82,7 @@ class Leadership:
 class Election:
     """Campaigns for ``key`` with a lease of ``ttl`` seconds."""
 
-    def __init__(self, etcd: EtcdClient, key: bytes, identity: str, ttl: int) -> None:
+    def __init__(self, etcd: EtcdPort, key: bytes, identity: str, ttl: int) -> None:
         self._etcd = etcd
         self.key = key
         self.identity = identity

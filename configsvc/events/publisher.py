@@ -36,8 +36,8 @@ from configsvc.events.settings import EventSettings
 from configsvc.events.sink import EventSink, PulsarSink
 from configsvc.events.tail import AuditTail
 from configsvc.model.keys import ConfigKey
-from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
+from configsvc.store.ports import EtcdPort
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class Publisher:
 
     def __init__(
         self,
-        etcd: EtcdClient,
+        etcd: EtcdPort,
         keyspace: Keyspace,
         settings: EventSettings,
         *,

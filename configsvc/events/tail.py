@@ -19,8 +19,9 @@ from typing import Any
 from aetcd import rpc
 
 from configsvc.errors import BackendUnavailableError
-from configsvc.store.etcd import BACKEND, CompactedError, EtcdClient, prefix_range_end
+from configsvc.store.etcd import BACKEND, CompactedError, prefix_range_end
 from configsvc.store.keyspace import Keyspace
+from configsvc.store.ports import EtcdPort
 from configsvc.v1 import audit_pb2
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def _ordered(items: Iterable[AuditItem]) -> tuple[AuditItem, ...]:
 class AuditTail:
     """Yields ``TailChunk``s in revision order starting after a cursor."""
 
-    def __init__(self, etcd: EtcdClient, keyspace: Keyspace) -> None:
+    def __init__(self, etcd: EtcdPort, keyspace: Keyspace) -> None:
         self._etcd = etcd
         self._ks = keyspace
         self._ignore = bookkeeping_prefixes(keyspace)

@@ -38,9 +38,9 @@ from configsvc.events.webhooks.signing import SIGNATURE_HEADER, signature
 from configsvc.events.webhooks.store import WebhookKeys, delivery_id
 from configsvc.secrets.sealing import NO_VAULT_WARNING, SecretOpener
 from configsvc.secrets.vault import VaultClient
-from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
+from configsvc.store.ports import EtcdPort, MirrorPort
 from configsvc.v1 import events_pb2, webhooks_pb2
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def event_body(event: events_pb2.ConfigurationUpdatedEvent) -> bytes:
 class QueueSink:
     """The dispatcher's destination: "sending" an event commits its deliveries to etcd."""
 
-    def __init__(self, etcd: EtcdClient, keys: WebhookKeys, mirror: Mirror) -> None:
+    def __init__(self, etcd: EtcdPort, keys: WebhookKeys, mirror: MirrorPort) -> None:
         self._etcd = etcd
         self._keys = keys
         self._mirror = mirror
@@ -129,7 +129,7 @@ class QueueSink:
 class DeliveryWorker:
     """Sends due deliveries while this replica leads the dispatcher."""
 
-    def __init__(self, etcd: EtcdClient, keys: WebhookKeys, mirror: Mirror,
+    def __init__(self, etcd: EtcdPort, keys: WebhookKeys, mirror: Mirror,
                  settings: WebhookSettings, vault: VaultClient | None = None) -> None:
         self._etcd = etcd
         self._keys = keys
@@ -259,7 +259,7 @@ def _forget(tasks: dict[bytes, asyncio.Task[None]], raw: bytes, _task: object) -
     tasks.pop(raw, None)
 
 
-def webhook_dispatcher(etcd: EtcdClient, keyspace: Keyspace, mirror: Mirror,
+def webhook_dispatcher(etcd: EtcdPort, keyspace: Keyspace, mirror: Mirror,
                        settings: WebhookSettings, vault: VaultClient | None = None) -> Publisher:
     """The elected dispatcher (queueing); its worker (sending) runs as its companion."""
     if vault is None:
