@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import grpc
 
-from configsvc.errors import FailedPreconditionError, NotFoundError, PermissionDeniedError
+from configsvc.errors import FailedPreconditionError, PermissionDeniedError
 from configsvc.model.keys import require_segment
 from configsvc.rpc import requests
 from configsvc.secrets.gateway import NO_VAULT, SecretGateway
@@ -12,6 +12,7 @@ from configsvc.secrets.rewrap import rewrap_tenant
 from configsvc.store.codec import key_message
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
+from configsvc.store.tenants import require_tenant
 from configsvc.store.writer import Writer
 from configsvc.v1 import secrets_pb2, secrets_pb2_grpc
 
@@ -36,8 +37,7 @@ class SecretService(secrets_pb2_grpc.SecretServiceServicer):  # type: ignore[mis
         if self._gateway.vault is None:
             raise FailedPreconditionError(NO_VAULT)
         self._mirror.require_available(allow_stale=False)
-        if self._mirror.tenant(tenant) is None:
-            raise NotFoundError("tenant", tenant)
+        require_tenant(self._mirror, tenant)
         # Rewrapping reveals nothing, but it rewrites secret-bearing values: the same
         # permission as reading them.
         if not self._gateway.check_permission(actor, tenant):
