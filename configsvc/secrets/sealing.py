@@ -25,6 +25,7 @@ from configsvc.secrets.refs import Ciphertext
 from configsvc.secrets.vault import BACKEND, KeyVersions, VaultClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
+from configsvc.store.ports import RecordReader
 from configsvc.store.writer import RecordChange, Writer
 from configsvc.v1 import audit_pb2, config_pb2, webhooks_pb2
 
@@ -70,7 +71,7 @@ class SecretOpener:
     a new one is decrypted.
     """
 
-    def __init__(self, vault: VaultClient | None, mirror: Mirror) -> None:
+    def __init__(self, vault: VaultClient | None, mirror: RecordReader) -> None:
         self._vault = vault
         self._mirror = mirror
         #: webhook key -> (ciphertext, plaintext)

@@ -6,7 +6,7 @@ A pure unit: a counting stand-in for Vault's decrypt and a dict for the mirror's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any, cast
 
 import pytest
@@ -15,12 +15,8 @@ from configsvc.errors import BackendUnavailableError
 from configsvc.secrets.refs import Ciphertext
 from configsvc.secrets.sealing import SecretOpener, sealed
 from configsvc.secrets.settings import VaultSettings
+from configsvc.store.items import Record
 from configsvc.v1 import webhooks_pb2
-
-
-@dataclass
-class _Record:
-    value: bytes
 
 
 class _Vault:
@@ -35,11 +31,16 @@ class _Vault:
 
 
 class _Mirror:
-    def __init__(self) -> None:
-        self.records: dict[bytes, _Record] = {}
+    """A ``RecordReader`` (store.ports) over a dict."""
 
-    def record(self, key: bytes) -> _Record | None:
-        return self.records.get(key)
+    def __init__(self) -> None:
+        self.held: dict[bytes, Record] = {}
+
+    def record(self, raw: bytes) -> Record | None:
+        return self.held.get(raw)
+
+    def records(self, prefix: bytes) -> Iterator[tuple[bytes, Record]]:
+        return iter(sorted((k, r) for k, r in self.held.items() if k.startswith(prefix)))
 
 
 def _hook(ciphertext: str) -> webhooks_pb2.Webhook:
@@ -48,13 +49,13 @@ def _hook(ciphertext: str) -> webhooks_pb2.Webhook:
 
 
 def _store(mirror: _Mirror, key: bytes, hook: webhooks_pb2.Webhook) -> webhooks_pb2.Webhook:
-    mirror.records[key] = _Record(hook.SerializeToString())
+    mirror.held[key] = Record(hook.SerializeToString(), 0, 0)
     return hook
 
 
 async def test_decrypts_once_per_ciphertext_and_forgets_stale_ones() -> None:
     vault, mirror = _Vault(), _Mirror()
-    opener = SecretOpener(cast(Any, vault), cast(Any, mirror))
+    opener = SecretOpener(cast(Any, vault), mirror)  # Vault: not a store part
     first = _store(mirror, b"h1", _hook("vault:v1:aaaa"))
     assert await opener.secret(b"h1", first) == "plain-of-vault:v1:aaaa"
     assert await opener.secret(b"h1", first) == "plain-of-vault:v1:aaaa"
@@ -66,7 +67,7 @@ async def test_decrypts_once_per_ciphertext_and_forgets_stale_ones() -> None:
     assert vault.calls == ["vault:v1:aaaa", "vault:v2:bbbb"]
 
     # A deleted webhook's plaintext is dropped when the next one is decrypted.
-    del mirror.records[b"h1"]
+    del mirror.held[b"h1"]
     other = _store(mirror, b"h2", _hook("vault:v1:cccc"))
     await opener.secret(b"h2", other)
     assert list(opener._plain) == [b"h2"]
@@ -74,12 +75,12 @@ async def test_decrypts_once_per_ciphertext_and_forgets_stale_ones() -> None:
     # Plaintext-stored webhooks need no Vault.
     plain = webhooks_pb2.Webhook(secret="stored as plaintext")
     assert sealed(plain) is None
-    assert await SecretOpener(None, cast(Any, mirror)).secret(b"h3", plain) == (
+    assert await SecretOpener(None, mirror).secret(b"h3", plain) == (
         "stored as plaintext")
 
 
 async def test_sealed_secret_without_vault_is_unavailable() -> None:
-    opener = SecretOpener(None, cast(Any, _Mirror()))
+    opener = SecretOpener(None, _Mirror())
     with pytest.raises(BackendUnavailableError) as err:
         await opener.secret(b"h1", _hook("vault:v1:aaaa"))
     assert err.value.backend == "Vault" and "no Vault configured" in str(err.value)
