@@ -15,8 +15,9 @@ from typing import Any
 from configsvc.errors import InvalidArgumentError
 from configsvc.rpc import requests
 from configsvc.store import scan
-from configsvc.store.etcd import EtcdClient, prefix_range_end
+from configsvc.store.etcd import prefix_range_end
 from configsvc.store.keyspace import Keyspace
+from configsvc.store.ports import EtcdPort
 from configsvc.v1 import audit_pb2, audit_query_pb2
 
 #: The id's time and the record's ``time`` are taken separately (microseconds
@@ -112,7 +113,7 @@ class AuditPage:
 class AuditReader:
     """Scans one tenant's (or the installation's) audit trail."""
 
-    def __init__(self, etcd: EtcdClient, keyspace: Keyspace) -> None:
+    def __init__(self, etcd: EtcdPort, keyspace: Keyspace) -> None:
         self._etcd = etcd
         self._ks = keyspace
 

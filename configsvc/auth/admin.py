@@ -28,7 +28,8 @@ from configsvc.model.keys import key_violation, require_segment, segment_violati
 from configsvc.model.values import VALUE_MAX_BYTES, validate_reason
 from configsvc.store.codec import now_timestamp
 from configsvc.store.keyspace import Keyspace
-from configsvc.store.writer import RecordChange, Writer
+from configsvc.store.ports import WriterPort
+from configsvc.store.writer import RecordChange
 from configsvc.v1 import audit_pb2, auth_pb2, config_pb2
 
 _PATTERN_PREFIX = re.compile(r"[a-z0-9][a-z0-9-]{0,61}")
@@ -76,7 +77,7 @@ def audit(kind: str, name: str, operation: config_pb2.Operation, actor: str, rea
 class AuthAdmin:
     """Creates and deletes keys, bindings and quotas; the servicer validates first."""
 
-    def __init__(self, writer: Writer, keyspace: Keyspace, api_keys: ApiKeys,
+    def __init__(self, writer: WriterPort, keyspace: Keyspace, api_keys: ApiKeys,
                  bindings: Bindings, quotas: Quotas) -> None:
         self._writer = writer
         self._ks = keyspace

@@ -28,7 +28,7 @@ from configsvc.errors import UnauthenticatedError
 from configsvc.internal.v1 import auth_pb2 as stored_pb2
 from configsvc.rpc.principal import API_KEY, Principal
 from configsvc.store.keyspace import Keyspace
-from configsvc.store.mirror import Mirror
+from configsvc.store.ports import MirrorPort
 from configsvc.v1 import auth_pb2
 
 PREFIX = "cs_"
@@ -77,7 +77,7 @@ def identity(name: str) -> str:
 class ApiKeys:
     """Verifies presented keys against the mirrored records."""
 
-    def __init__(self, mirror: Mirror, keyspace: Keyspace) -> None:
+    def __init__(self, mirror: MirrorPort, keyspace: Keyspace) -> None:
         self._mirror = mirror
         self._ks = keyspace
         self._cache: dict[str, Principal] = {}

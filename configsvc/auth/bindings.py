@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from configsvc.model.grants import Access, grant_of, subject_matches
 from configsvc.store.keyspace import Keyspace
-from configsvc.store.mirror import Mirror
+from configsvc.store.ports import MirrorPort
 from configsvc.v1 import auth_pb2
 
 KIND = "rolebindings"
@@ -20,7 +20,7 @@ _CACHE_MAX = 10_000
 class Bindings:
     """Every role binding of the installation, as mirrored."""
 
-    def __init__(self, mirror: Mirror, keyspace: Keyspace) -> None:
+    def __init__(self, mirror: MirrorPort, keyspace: Keyspace) -> None:
         self._mirror = mirror
         self._ks = keyspace
         self.prefix = keyspace.sys_key(KIND, "")

@@ -14,7 +14,7 @@ from typing import Any
 from configsvc.errors import RateLimitedError
 from configsvc.model.values import VALUE_MAX_BYTES
 from configsvc.store.keyspace import Keyspace
-from configsvc.store.mirror import Mirror
+from configsvc.store.ports import MirrorPort
 from configsvc.v1 import auth_pb2
 
 _MAX_IDENTITIES = 100_000
@@ -81,7 +81,7 @@ class StreamCaps:
 class Quotas:
     """Per-tenant limits: server defaults, overridden by ``sys/quotas/<tenant>`` records."""
 
-    def __init__(self, mirror: Mirror, keyspace: Keyspace, max_keys: int,
+    def __init__(self, mirror: MirrorPort, keyspace: Keyspace, max_keys: int,
                  max_value_bytes: int) -> None:
         self._mirror = mirror
         self._ks = keyspace

@@ -46,7 +46,7 @@ from configsvc.hier.state import StateCache, TenantState
 from configsvc.model.keys import ConfigKey
 from configsvc.resolve import is_tombstone
 from configsvc.store.keyspace import Keyspace
-from configsvc.store.mirror import Mirror
+from configsvc.store.ports import MirrorPort
 from configsvc.validate import DocumentScope, Rule, RuleViolation, evaluate_rules
 from configsvc.validate.rules import rule_violations_to_error
 from configsvc.validate.schemas import violations_of
@@ -88,7 +88,7 @@ def _newly_broken(tenant: str, rules: list[Rule],
 class WriteGuard:
     """Judges proposed config changes against the tenant's environments, schemas and rules."""
 
-    def __init__(self, mirror: Mirror, ks: Keyspace, states: StateCache) -> None:
+    def __init__(self, mirror: MirrorPort, ks: Keyspace, states: StateCache) -> None:
         self._mirror = mirror
         self._ks = ks
         self.states = states

@@ -27,7 +27,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from configsvc.errors import ConflictError
 from configsvc.store.keyspace import Keyspace
-from configsvc.store.mirror import Mirror
+from configsvc.store.ports import MirrorPort
 
 SCHEMA = "schema"
 RULE = "rule"
@@ -68,14 +68,14 @@ def _decode(raw: bytes, prefix: bytes, mod: int, create: int, value: bytes) -> S
     return StoredRecord(parts[0], version, json.loads(value), mod, create)
 
 
-def scan(mirror: Mirror, ks: Keyspace, tenant: str, kind: str) -> Iterator[StoredRecord]:
+def scan(mirror: MirrorPort, ks: Keyspace, tenant: str, kind: str) -> Iterator[StoredRecord]:
     """Every record of ``kind`` of ``tenant`` in the mirror, in (name, version) order."""
     prefix = ks.record_prefix(tenant, kind)
     for raw, record in mirror.records(prefix):
         yield _decode(raw, prefix, record.mod_revision, record.create_revision, record.value)
 
 
-def versions(mirror: Mirror, ks: Keyspace, tenant: str, kind: str,
+def versions(mirror: MirrorPort, ks: Keyspace, tenant: str, kind: str,
              name: str) -> list[StoredRecord]:
     """Every version of one versioned record, oldest first."""
     prefix = ks.record_key(tenant, kind, name) + b"/"

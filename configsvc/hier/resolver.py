@@ -21,7 +21,7 @@ from configsvc.model.keys import ALL, ConfigKey
 from configsvc.resolve import Layer, LayerValue, Resolved, resolve, scope_layers
 from configsvc.resolve.templates import expand_templates, template_layers
 from configsvc.store.keyspace import Keyspace
-from configsvc.store.mirror import Mirror
+from configsvc.store.ports import MirrorPort
 
 #: Proposed changes: config key -> new JSON text, or None for a deletion.
 Changes = Mapping[ConfigKey, "str | None"]
@@ -39,7 +39,7 @@ class LayerSource(Protocol):
 class MirrorSource:
     """The live entries in the mirror, with proposed ``changes`` laid over them."""
 
-    mirror: Mirror
+    mirror: MirrorPort
     ks: Keyspace
     tenant: str
     changes: Changes = field(default_factory=dict)
@@ -118,7 +118,7 @@ def raw_scope(source: LayerSource, environment: str, service: str) -> Resolved:
         raise FailedPreconditionError(f"a stored value cannot be resolved: {exc}") from None
 
 
-def known_scopes(mirror: Mirror, ks: Keyspace, state: TenantState,
+def known_scopes(mirror: MirrorPort, ks: Keyspace, state: TenantState,
                  extra: Iterable[ConfigKey] = ()) -> tuple[set[str], set[str]]:
     """The concrete services and environments of a tenant: those with entries,
     extends lists or declarations, plus those of ``extra`` keys."""
@@ -159,7 +159,7 @@ def document_of(resolved: Resolved) -> dict[str, object]:
     return loaded
 
 
-def input_fingerprint(mirror: Mirror, ks: Keyspace, tenant: str, environment: str,
+def input_fingerprint(mirror: MirrorPort, ks: Keyspace, tenant: str, environment: str,
                       service: str, state_generation: int) -> tuple[int, int, int]:
     """What the resolution of (service, environment) depends on, cheaply.
 

@@ -13,11 +13,12 @@ from configsvc.hier.resolver import SnapshotSource
 from configsvc.hier.state import TenantState, template_of
 from configsvc.resolve import LayerValue
 from configsvc.store.codec import decode_stored
-from configsvc.store.etcd import CompactedError, EtcdClient
+from configsvc.store.etcd import CompactedError
 from configsvc.store.keyspace import Keyspace
+from configsvc.store.ports import EtcdPort
 
 
-async def read_at(etcd: EtcdClient, ks: Keyspace, tenant: str, revision: int, current: int,
+async def read_at(etcd: EtcdPort, ks: Keyspace, tenant: str, revision: int, current: int,
                   *, field: str, timeout: float) -> tuple[SnapshotSource, TenantState]:
     """The entries and templates/extends of ``tenant`` at ``revision``."""
     if revision > current:

@@ -20,7 +20,8 @@ from configsvc.hier import records
 from configsvc.hier.records import StoredRecord
 from configsvc.resolve import LayerValue, Template
 from configsvc.store.keyspace import Keyspace
-from configsvc.store.mirror import Mirror, RecordBatch
+from configsvc.store.mirror import RecordBatch
+from configsvc.store.ports import MirrorPort
 from configsvc.validate import Rule, SchemaBinding, SchemaRegistry, Scope
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class TenantState:
         return bool(record is not None and record.body.get("protected"))
 
 
-def build(mirror: Mirror, ks: Keyspace, tenant: str) -> TenantState:
+def build(mirror: MirrorPort, ks: Keyspace, tenant: str) -> TenantState:
     state = TenantState(tenant)
     state.schemas = records.latest_by_name(records.scan(mirror, ks, tenant, records.SCHEMA))
     state.rules = records.latest_by_name(records.scan(mirror, ks, tenant, records.RULE))
@@ -119,7 +120,7 @@ class StateCache:
     ``generation(tenant)`` changes whenever that tenant's state may change.
     """
 
-    def __init__(self, mirror: Mirror, ks: Keyspace) -> None:
+    def __init__(self, mirror: MirrorPort, ks: Keyspace) -> None:
         self._mirror = mirror
         self._ks = ks
         self._states: dict[str, TenantState] = {}

@@ -23,7 +23,8 @@ from configsvc.hier.state import StateCache
 from configsvc.model.keys import ALL, require_segment
 from configsvc.resolve import Resolved, canonical_json, json_patch
 from configsvc.store.keyspace import Keyspace
-from configsvc.store.mirror import ChangeBatch, Mirror, RecordBatch
+from configsvc.store.mirror import ChangeBatch, RecordBatch
+from configsvc.store.ports import MirrorPort
 from configsvc.v1 import watch_pb2
 from configsvc.watch import wire
 
@@ -65,7 +66,7 @@ def resolved_selector(request: watch_pb2.WatchRequest) -> View | None:
 class ResolvedViews:
     """Every open resolved-view stream of this process, woken by mirror changes."""
 
-    def __init__(self, mirror: Mirror, ks: Keyspace, states: StateCache,
+    def __init__(self, mirror: MirrorPort, ks: Keyspace, states: StateCache,
                  lost_etcd_grace: float = 3.0) -> None:
         self._mirror = mirror
         self._ks = ks

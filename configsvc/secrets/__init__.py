@@ -20,8 +20,7 @@ from configsvc.secrets.settings import SecretSettings, VaultAuth, VaultSettings
 from configsvc.secrets.stream import ResolvingStream
 from configsvc.secrets.vault import VaultClient
 from configsvc.store.keyspace import Keyspace
-from configsvc.store.mirror import Mirror
-from configsvc.store.writer import Writer
+from configsvc.store.ports import MirrorPort, WriterPort
 
 __all__ = ["SecretSettings", "SecretsRuntime", "VaultAuth", "VaultSettings"]
 
@@ -29,7 +28,7 @@ __all__ = ["SecretSettings", "SecretsRuntime", "VaultAuth", "VaultSettings"]
 class SecretsRuntime:
     """The secret machinery of one server process; ``vault`` is None without Vault."""
 
-    def __init__(self, settings: SecretSettings, mirror: Mirror, writer: Writer,
+    def __init__(self, settings: SecretSettings, mirror: MirrorPort, writer: WriterPort,
                  keyspace: Keyspace, sensitive: SensitiveFields | None = None,
                  policy: AccessPolicy | None = None) -> None:
         self.settings = settings

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 from configsvc.store.keyspace import Keyspace
-from configsvc.store.writer import Writer
+from configsvc.store.ports import WriterPort
 from configsvc.v1 import audit_pb2, config_pb2
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class Access:
 class AccessAuditor:
     """Group-commits access records through ``Writer.commit_records``."""
 
-    def __init__(self, writer: Writer, keyspace: Keyspace, *, batch: int = 100) -> None:
+    def __init__(self, writer: WriterPort, keyspace: Keyspace, *, batch: int = 100) -> None:
         self._writer = writer
         self._ks = keyspace
         self._batch = max(1, batch)

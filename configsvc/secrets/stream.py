@@ -18,7 +18,8 @@ from configsvc.resolve.jsonvalue import parse_value
 from configsvc.secrets.gateway import SecretGateway, Stored
 from configsvc.secrets.refs import SecretRef, might_hold_secrets, walk
 from configsvc.secrets.rotation import RotationPoller, Secret
-from configsvc.store.mirror import Item, Mirror
+from configsvc.store.mirror import Item
+from configsvc.store.ports import MirrorPort
 from configsvc.v1 import config_pb2, secrets_pb2, watch_pb2
 from configsvc.watch.hub import Subscription
 from configsvc.watch.selectors import Selector
@@ -29,7 +30,7 @@ METHOD = "Watch"
 class ResolvingStream:
     """Per-stream resolution and rotation events; attach after the hub opened the stream."""
 
-    def __init__(self, gateway: SecretGateway, poller: RotationPoller | None, mirror: Mirror,
+    def __init__(self, gateway: SecretGateway, poller: RotationPoller | None, mirror: MirrorPort,
                  actor: str, timeout: float) -> None:
         self._gateway = gateway
         self._poller = poller

@@ -91,6 +91,8 @@ class MirrorPort(WatchSource, TenantDirectory, Protocol):
 
     async def wait_applied(self, revision: int, timeout: float) -> bool: ...
 
+    async def wait_synced(self, timeout: float) -> bool: ...
+
     def get(self, key: ConfigKey) -> config_pb2.ConfigEntry | None: ...
 
     def lookup(self, tenant: str, environment: str, service: str, key: str) -> Item | None: ...
@@ -105,11 +107,15 @@ class MirrorPort(WatchSource, TenantDirectory, Protocol):
 
 
 class RecordWriter(Protocol):
-    """Commits records and audit records in one Txn (``Writer.commit_records``)."""
+    """Commits records and audit records in one Txn (``Writer.commit_records``), and
+    scans etcd keys the mirror does not hold (``Writer.scan``)."""
 
     async def commit_records(self, tenant: str | None, changes: Sequence[RecordChange],
                              audits: Sequence[audit_pb2.AuditRecord], *,
-                             timeout: float) -> int: ...
+                             timeout: float | None = None,
+                             options: WriteOptions | None = None) -> int: ...
+
+    async def scan(self, prefix: bytes, *, timeout: float) -> list[Any]: ...
 
 
 class WriterPort(RecordWriter, Protocol):
