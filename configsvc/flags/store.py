@@ -34,10 +34,11 @@ from configsvc.flags.evaluator import FlagSet, compile_flag_set
 from configsvc.flags.fractional import Bucketing
 from configsvc.model.keys import require_segment
 from configsvc.model.values import digest, loads_bounded
-from configsvc.store.etcd import EtcdClient, prefix_range_end
+from configsvc.store.etcd import prefix_range_end
 from configsvc.store.keyspace import Keyspace
-from configsvc.store.mirror import Mirror, Record
-from configsvc.store.writer import RecordChange, Writer
+from configsvc.store.mirror import Record
+from configsvc.store.ports import EtcdPort, MirrorPort, WriterPort
+from configsvc.store.writer import RecordChange
 from configsvc.v1 import audit_pb2, config_pb2
 
 KIND = "flags"
@@ -121,7 +122,7 @@ def parse_definition(text: str, field: str = "definition") -> dict[str, Any]:
 class FlagStore:
     """Reads flag sets from the mirror (compiled once per revision) and writes them to etcd."""
 
-    def __init__(self, mirror: Mirror, writer: Writer, etcd: EtcdClient,
+    def __init__(self, mirror: MirrorPort, writer: WriterPort, etcd: EtcdPort,
                  keyspace: Keyspace) -> None:
         self._mirror = mirror
         self._writer = writer

@@ -24,9 +24,8 @@ from configsvc.errors import BackendUnavailableError
 from configsvc.secrets.refs import Ciphertext
 from configsvc.secrets.vault import BACKEND, KeyVersions, VaultClient
 from configsvc.store.keyspace import Keyspace
-from configsvc.store.mirror import Mirror
-from configsvc.store.ports import RecordReader
-from configsvc.store.writer import RecordChange, Writer
+from configsvc.store.ports import MirrorPort, RecordReader, WriterPort
+from configsvc.store.writer import RecordChange
 from configsvc.v1 import audit_pb2, config_pb2, webhooks_pb2
 
 log = logging.getLogger(__name__)
@@ -105,8 +104,8 @@ class SecretOpener:
                 del self._plain[key]
 
 
-async def rewrap_webhooks(vault: VaultClient, mirror: Mirror, writer: Writer, keyspace: Keyspace,
-                          tenant: str, versions: KeyVersions, *, actor: str,
+async def rewrap_webhooks(vault: VaultClient, mirror: MirrorPort, writer: WriterPort,
+                          keyspace: Keyspace, tenant: str, versions: KeyVersions, *, actor: str,
                           timeout: float, trace_id: str = "") -> tuple[list[str], int]:
     """Rewrap the tenant's sealed secrets older than their key's newest version, and seal
     those stored as plaintext (registered before the server had Vault).

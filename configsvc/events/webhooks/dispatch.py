@@ -39,7 +39,6 @@ from configsvc.events.webhooks.store import WebhookKeys, delivery_id
 from configsvc.secrets.sealing import NO_VAULT_WARNING, SecretOpener
 from configsvc.secrets.vault import VaultClient
 from configsvc.store.keyspace import Keyspace
-from configsvc.store.mirror import Mirror
 from configsvc.store.ports import EtcdPort, MirrorPort
 from configsvc.v1 import events_pb2, webhooks_pb2
 
@@ -129,7 +128,7 @@ class QueueSink:
 class DeliveryWorker:
     """Sends due deliveries while this replica leads the dispatcher."""
 
-    def __init__(self, etcd: EtcdPort, keys: WebhookKeys, mirror: Mirror,
+    def __init__(self, etcd: EtcdPort, keys: WebhookKeys, mirror: MirrorPort,
                  settings: WebhookSettings, vault: VaultClient | None = None) -> None:
         self._etcd = etcd
         self._keys = keys
@@ -259,7 +258,7 @@ def _forget(tasks: dict[bytes, asyncio.Task[None]], raw: bytes, _task: object) -
     tasks.pop(raw, None)
 
 
-def webhook_dispatcher(etcd: EtcdPort, keyspace: Keyspace, mirror: Mirror,
+def webhook_dispatcher(etcd: EtcdPort, keyspace: Keyspace, mirror: MirrorPort,
                        settings: WebhookSettings, vault: VaultClient | None = None) -> Publisher:
     """The elected dispatcher (queueing); its worker (sending) runs as its companion."""
     if vault is None:
