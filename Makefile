@@ -72,9 +72,10 @@ lint: install
 	$(BUF) lint
 	$(BUF) breaking --against $(PROTO_BASELINE)
 	$(BIN)/ruff check configsvc tests bench scripts
+	$(BIN)/ruff format --check configsvc tests bench scripts
 	$(BIN)/python scripts/check_layers.py
 	$(BIN)/mypy
-	cd clients/python && ../../$(BIN)/ruff check . && ../../$(BIN)/mypy
+	cd clients/python && ../../$(BIN)/ruff check . && ../../$(BIN)/ruff format --check . && ../../$(BIN)/mypy
 
 test: install proto-check lint
 	$(BIN)/python -m pytest --cov=configsvc --cov-report=term --cov-fail-under=85 $(PYTEST_ARGS)

@@ -25,20 +25,36 @@ VALUE = json.dumps({"blob": "x" * 244})
 
 async def main(port: int, reuse_port: bool) -> None:
     key = ("bench", "prod", "api", "value256")
-    table = {key: config_pb2.GetResponse(entry=config_pb2.ConfigEntry(
-        key=config_pb2.ConfigKey(tenant=key[0], environment=key[1], service=key[2], key=key[3]),
-        value=VALUE, version=1, mod_revision=2, create_revision=2), revision=2)}
+    table = {
+        key: config_pb2.GetResponse(
+            entry=config_pb2.ConfigEntry(
+                key=config_pb2.ConfigKey(
+                    tenant=key[0], environment=key[1], service=key[2], key=key[3]
+                ),
+                value=VALUE,
+                version=1,
+                mod_revision=2,
+                create_revision=2,
+            ),
+            revision=2,
+        )
+    }
 
     async def get(request: config_pb2.GetRequest, context: object) -> config_pb2.GetResponse:
         k = request.key
         return table[(k.tenant, k.environment, k.service, k.key)]
 
     server = grpc.aio.server(options=[("grpc.so_reuseport", 1 if reuse_port else 0)])
-    handlers = {"Get": grpc.unary_unary_rpc_method_handler(
-        get, request_deserializer=config_pb2.GetRequest.FromString,
-        response_serializer=config_pb2.GetResponse.SerializeToString)}
+    handlers = {
+        "Get": grpc.unary_unary_rpc_method_handler(
+            get,
+            request_deserializer=config_pb2.GetRequest.FromString,
+            response_serializer=config_pb2.GetResponse.SerializeToString,
+        )
+    }
     server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler("configsvc.v1.ConfigService", handlers),))
+        (grpc.method_handlers_generic_handler("configsvc.v1.ConfigService", handlers),)
+    )
     server.add_registered_method_handlers("configsvc.v1.ConfigService", handlers)
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
@@ -52,6 +68,9 @@ async def main(port: int, reuse_port: bool) -> None:
 
 
 if __name__ == "__main__":
-    loop = (sys.argv[sys.argv.index("--event-loop") + 1] if "--event-loop" in sys.argv
-            else eventloop.DEFAULT)
+    loop = (
+        sys.argv[sys.argv.index("--event-loop") + 1]
+        if "--event-loop" in sys.argv
+        else eventloop.DEFAULT
+    )
     eventloop.run(main(int(sys.argv[1]), "--reuse-port" in sys.argv), loop)

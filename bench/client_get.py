@@ -25,8 +25,9 @@ def _per_call_ns(fn: object, loops: int) -> float:
 
 async def measure(address: str, *, quick: bool, api_key: str | None = None) -> dict[str, float]:
     loops = LOOPS // 10 if quick else LOOPS
-    async with ConfigClient.connect(address, selectors=[Selector(tenant="bench")],
-                                    api_key=api_key) as client:
+    async with ConfigClient.connect(
+        address, selectors=[Selector(tenant="bench")], api_key=api_key
+    ) as client:
         await client.wait_fresh(timeout=10)
         path = "bench/prod/api/value256"
         key = Key("bench", "prod", "api", "value256")

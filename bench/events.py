@@ -46,10 +46,24 @@ OUT = ROOT / "bench" / "events_results.json"
 
 @contextmanager
 def serve(etcd: EtcdServer, port: int, pulsar_url: str, topic: str) -> Iterator[None]:
-    command = [sys.executable, "-m", "configsvc.cli.main", "serve", "--workers", "1",
-               "--listen", f"127.0.0.1:{port}", "--etcd-endpoints", etcd.endpoint,
-               "--log-level", "WARNING", "--events-topic", topic,
-               "--auth", "off"]  # this measures events; bench.native measures auth's cost
+    command = [
+        sys.executable,
+        "-m",
+        "configsvc.cli.main",
+        "serve",
+        "--workers",
+        "1",
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--etcd-endpoints",
+        etcd.endpoint,
+        "--log-level",
+        "WARNING",
+        "--events-topic",
+        topic,
+        "--auth",
+        "off",
+    ]  # this measures events; bench.native measures auth's cost
     if pulsar_url:
         command += ["--pulsar-url", pulsar_url]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -65,8 +79,9 @@ class Consumer:
 
     def __init__(self, url: str, topic: str) -> None:
         self.client = pulsar.Client(url, operation_timeout_seconds=10)
-        self.consumer = self.client.subscribe(topic, "bench",
-                                              initial_position=pulsar.InitialPosition.Earliest)
+        self.consumer = self.client.subscribe(
+            topic, "bench", initial_position=pulsar.InitialPosition.Earliest
+        )
         self.received: dict[int, int] = {}
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -110,19 +125,20 @@ async def wait_received(consumer: Consumer, revisions: list[int], bound: float =
 
 
 def key(i: int) -> config_pb2.ConfigKey:
-    return config_pb2.ConfigKey(tenant="bench", environment="prod", service="api",
-                                key=f"k{i % 50}")
+    return config_pb2.ConfigKey(tenant="bench", environment="prod", service="api", key=f"k{i % 50}")
 
 
-async def latency(etcd: EtcdServer, broker: PulsarLite, count: int, rate: float
-                  ) -> dict[str, float]:
+async def latency(
+    etcd: EtcdServer, broker: PulsarLite, count: int, rate: float
+) -> dict[str, float]:
     topic = f"persistent://public/default/bench-latency-{uuid.uuid4().hex[:8]}"
     consumer = Consumer(broker.url, topic)
     port = free_port()
     with serve(etcd, port, broker.url, topic):
         channel, config = await wait_up(f"127.0.0.1:{port}")
         await tenant_pb2_grpc.TenantServiceStub(channel).CreateTenant(
-            tenant_pb2.CreateTenantRequest(name="bench"))
+            tenant_pb2.CreateTenantRequest(name="bench")
+        )
         acked: dict[int, int] = {}
         for i in range(count):
             started = time.monotonic()
@@ -133,9 +149,12 @@ async def latency(etcd: EtcdServer, broker: PulsarLite, count: int, rate: float
         await channel.close()
     consumer.close()
     samples = sorted((consumer.received[r] - t) / 1e6 for r, t in acked.items())
-    return {"events_latency_p50_ms": round(statistics.median(samples), 2),
-            "events_latency_p99_ms": round(samples[int(len(samples) * 0.99) - 1], 2),
-            "events_latency_samples": len(samples), "events_latency_rate_per_s": rate}
+    return {
+        "events_latency_p50_ms": round(statistics.median(samples), 2),
+        "events_latency_p99_ms": round(samples[int(len(samples) * 0.99) - 1], 2),
+        "events_latency_samples": len(samples),
+        "events_latency_rate_per_s": rate,
+    }
 
 
 async def baseline(broker: PulsarLite, count: int, rate: float) -> dict[str, float]:
@@ -155,8 +174,10 @@ async def baseline(broker: PulsarLite, count: int, rate: float) -> dict[str, flo
     consumer.close()
     client.close()
     samples = sorted((consumer.received[r] - t) / 1e6 for r, t in sent.items())
-    return {"pulsar_bare_latency_p50_ms": round(statistics.median(samples), 2),
-            "pulsar_bare_latency_p99_ms": round(samples[int(len(samples) * 0.99) - 1], 2)}
+    return {
+        "pulsar_bare_latency_p50_ms": round(statistics.median(samples), 2),
+        "pulsar_bare_latency_p99_ms": round(samples[int(len(samples) * 0.99) - 1], 2),
+    }
 
 
 async def throughput(etcd: EtcdServer, broker: PulsarLite, count: int) -> dict[str, float]:
@@ -166,9 +187,12 @@ async def throughput(etcd: EtcdServer, broker: PulsarLite, count: int) -> dict[s
     with serve(etcd, port, "", topic):  # nobody publishes: the backlog builds in etcd
         channel, config = await wait_up(f"127.0.0.1:{port}")
         for start in range(0, count, 32):
-            responses = await asyncio.gather(*(
-                config.Put(config_pb2.PutRequest(key=key(i), value=str(i)))
-                for i in range(start, min(count, start + 32))))
+            responses = await asyncio.gather(
+                *(
+                    config.Put(config_pb2.PutRequest(key=key(i), value=str(i)))
+                    for i in range(start, min(count, start + 32))
+                )
+            )
             revisions += [r.revision for r in responses]
         await channel.close()
     consumer = Consumer(broker.url, topic)
@@ -178,8 +202,10 @@ async def throughput(etcd: EtcdServer, broker: PulsarLite, count: int) -> dict[s
     consumer.close()
     times = [consumer.received[r] for r in revisions]
     seconds = (max(times) - min(times)) / 1e9
-    return {"events_publisher_events_per_s": round(len(revisions) / seconds),
-            "events_publisher_backlog": len(revisions)}
+    return {
+        "events_publisher_events_per_s": round(len(revisions) / seconds),
+        "events_publisher_backlog": len(revisions),
+    }
 
 
 async def main(quick: bool) -> dict[str, float]:

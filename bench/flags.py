@@ -30,15 +30,27 @@ from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2
 from configsvc.flags.evaluator import FlagType, compile_flag_set, evaluate
 from configsvc.v1 import flags_pb2, tenant_pb2
 
-FLAGS: dict[str, Any] = {"flags": {
-    "static": {"state": "ENABLED", "variants": {"on": True, "off": False},
-               "defaultVariant": "on"},
-    "targeted": {"state": "ENABLED", "variants": {"on": True, "off": False},
-                 "defaultVariant": "off",
-                 "targeting": {"if": [{"ends_with": [{"var": "email"}, "@example.com"]},
-                                      {"fractional": [{"var": "targetingKey"}, ["on", 50],
-                                                      ["off", 50]]}, "off"]}},
-}}
+FLAGS: dict[str, Any] = {
+    "flags": {
+        "static": {
+            "state": "ENABLED",
+            "variants": {"on": True, "off": False},
+            "defaultVariant": "on",
+        },
+        "targeted": {
+            "state": "ENABLED",
+            "variants": {"on": True, "off": False},
+            "defaultVariant": "off",
+            "targeting": {
+                "if": [
+                    {"ends_with": [{"var": "email"}, "@example.com"]},
+                    {"fractional": [{"var": "targetingKey"}, ["on", 50], ["off", 50]]},
+                    "off",
+                ]
+            },
+        },
+    }
+}
 CONTEXT = {"targetingKey": "user-42", "email": "a@example.com"}
 
 
@@ -53,9 +65,13 @@ def _load(port: int) -> None:
             "/configsvc.v1.FlagService/PutFlagSet",
             request_serializer=flags_pb2.PutFlagSetRequest.SerializeToString,
             response_deserializer=flags_pb2.PutFlagSetResponse.FromString,
-        )(flags_pb2.PutFlagSetRequest(ref=flags_pb2.FlagSetRef(tenant="bench",
-                                                               environment="prod"),
-                                      definition=json.dumps(FLAGS)), timeout=10)
+        )(
+            flags_pb2.PutFlagSetRequest(
+                ref=flags_pb2.FlagSetRef(tenant="bench", environment="prod"),
+                definition=json.dumps(FLAGS),
+            ),
+            timeout=10,
+        )
 
 
 def _per_call_us(function: Any) -> float:
@@ -66,17 +82,20 @@ def in_process() -> dict[str, float]:
     ours = compile_flag_set(FLAGS)
     library = FlagdCore()
     library.set_flags(json.loads(json.dumps(FLAGS)))
-    context = EvaluationContext(targeting_key=CONTEXT["targetingKey"],
-                                attributes={"email": CONTEXT["email"]})
+    context = EvaluationContext(
+        targeting_key=CONTEXT["targetingKey"], attributes={"email": CONTEXT["email"]}
+    )
     return {
-        "configsvc_static_us": _per_call_us(lambda: evaluate(ours, "static", {},
-                                                             FlagType.BOOLEAN)),
-        "configsvc_targeted_us": _per_call_us(lambda: evaluate(ours, "targeted", CONTEXT,
-                                                               FlagType.BOOLEAN)),
+        "configsvc_static_us": _per_call_us(lambda: evaluate(ours, "static", {}, FlagType.BOOLEAN)),
+        "configsvc_targeted_us": _per_call_us(
+            lambda: evaluate(ours, "targeted", CONTEXT, FlagType.BOOLEAN)
+        ),
         "flagd_core_static_us": _per_call_us(
-            lambda: library.resolve_boolean_value("static", False)),
+            lambda: library.resolve_boolean_value("static", False)
+        ),
         "flagd_core_targeted_us": _per_call_us(
-            lambda: library.resolve_boolean_value("targeted", False, context)),
+            lambda: library.resolve_boolean_value("targeted", False, context)
+        ),
     }
 
 
@@ -94,12 +113,18 @@ def rpc(requests: int) -> dict[str, float]:
             with native.processes(command):
                 native.wait_healthy(f"127.0.0.1:{port}")
                 _load(port)
-                for name, data in (("static", {"flag_key": "static"}),
-                                   ("targeted", {"flag_key": "targeted",
-                                                 "context": CONTEXT})):
-                    report = native.ghz(f"127.0.0.1:{port}",
-                                        "flagd.evaluation.v1.Service.ResolveBoolean", protos,
-                                        json.dumps(data), requests=requests, concurrency=50)
+                for name, data in (
+                    ("static", {"flag_key": "static"}),
+                    ("targeted", {"flag_key": "targeted", "context": CONTEXT}),
+                ):
+                    report = native.ghz(
+                        f"127.0.0.1:{port}",
+                        "flagd.evaluation.v1.Service.ResolveBoolean",
+                        protos,
+                        json.dumps(data),
+                        requests=requests,
+                        concurrency=50,
+                    )
                     figures[f"{name}_rps"] = float(report["rps"])
                     figures[f"{name}_p99_ms"] = native.percentile_ms(report, 99)
         finally:
@@ -111,8 +136,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=20_000)
     args = parser.parse_args()
-    print(json.dumps({"in_process": in_process(), "resolve_boolean": rpc(args.requests)},
-                     indent=2))
+    print(json.dumps({"in_process": in_process(), "resolve_boolean": rpc(args.requests)}, indent=2))
     return 0
 
 

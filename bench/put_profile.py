@@ -57,23 +57,45 @@ BENCH_KEY = "cs_00000000000000be_bench-admin-key"
 
 
 @contextlib.contextmanager
-def configsvc(etcd: EtcdServer, port: int, log: Path,
-              auth: bool) -> Iterator[subprocess.Popen[bytes]]:
+def configsvc(
+    etcd: EtcdServer, port: int, log: Path, auth: bool
+) -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, "CONFIGSVC_BOOTSTRAP_ADMIN_KEY": BENCH_KEY}
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "configsvc.cli.main", "serve", "--listen",
-             f"127.0.0.1:{port}", "--etcd-endpoints", etcd.endpoint, "--log-level", "WARNING",
-             "--workers", "1", "--auth", "required" if auth else "off"],
-            cwd=ROOT, stdout=out, stderr=out, start_new_session=True, env=env)
+            [
+                sys.executable,
+                "-m",
+                "configsvc.cli.main",
+                "serve",
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--etcd-endpoints",
+                etcd.endpoint,
+                "--log-level",
+                "WARNING",
+                "--workers",
+                "1",
+                "--auth",
+                "required" if auth else "off",
+            ],
+            cwd=ROOT,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+            env=env,
+        )
     try:
         yield proc
     finally:
         Children.stop(proc)
 
 
-async def wait_ready(channels: list[grpc.aio.Channel], proc: subprocess.Popen[bytes],
-                     metadata: tuple[tuple[str, str], ...]) -> None:
+async def wait_ready(
+    channels: list[grpc.aio.Channel],
+    proc: subprocess.Popen[bytes],
+    metadata: tuple[tuple[str, str], ...],
+) -> None:
     """Create the tenant once the server answers (it retries until the mirror is synced)."""
     stub = tenant_pb2_grpc.TenantServiceStub(channels[0])
     deadline = time.monotonic() + 60
@@ -81,8 +103,9 @@ async def wait_ready(channels: list[grpc.aio.Channel], proc: subprocess.Popen[by
         if proc.poll() is not None:
             raise RuntimeError("configsvc serve exited; see its log")
         try:
-            await stub.CreateTenant(tenant_pb2.CreateTenantRequest(name=TENANT), timeout=2,
-                                   metadata=metadata)
+            await stub.CreateTenant(
+                tenant_pb2.CreateTenantRequest(name=TENANT), timeout=2, metadata=metadata
+            )
             return
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.ALREADY_EXISTS:
@@ -92,13 +115,21 @@ async def wait_ready(channels: list[grpc.aio.Channel], proc: subprocess.Popen[by
             await asyncio.sleep(0.2)
 
 
-async def drive(channels: list[grpc.aio.Channel], keys: list[str], concurrency: int,
-                metadata: tuple[tuple[str, str], ...]) -> float:
+async def drive(
+    channels: list[grpc.aio.Channel],
+    keys: list[str],
+    concurrency: int,
+    metadata: tuple[tuple[str, str], ...],
+) -> float:
     """Put VALUE to every key of ``keys`` in order, ``concurrency`` at a time; wall seconds."""
     stubs = [config_pb2_grpc.ConfigServiceStub(c) for c in channels]
-    requests = [config_pb2.PutRequest(
-        key=config_pb2.ConfigKey(tenant=TENANT, environment="prod", service="api", key=k),
-        value=VALUE) for k in keys]
+    requests = [
+        config_pb2.PutRequest(
+            key=config_pb2.ConfigKey(tenant=TENANT, environment="prod", service="api", key=k),
+            value=VALUE,
+        )
+        for k in keys
+    ]
     position = iter(range(len(requests)))
     errors: collections.Counter[str] = collections.Counter()
 
@@ -118,23 +149,40 @@ async def drive(channels: list[grpc.aio.Channel], keys: list[str], concurrency: 
     return wall
 
 
-async def phase(name: str, channels: list[grpc.aio.Channel], keys: list[str],
-                concurrency: int, pids: dict[str, int],
-                metadata: tuple[tuple[str, str], ...]) -> dict[str, float]:
+async def phase(
+    name: str,
+    channels: list[grpc.aio.Channel],
+    keys: list[str],
+    concurrency: int,
+    pids: dict[str, int],
+    metadata: tuple[tuple[str, str], ...],
+) -> dict[str, float]:
     before = {n: cpu_seconds(p) for n, p in pids.items()}
     wall = await drive(channels, keys, concurrency, metadata)
     after = {n: cpu_seconds(p) for n, p in pids.items()}
     result = {"writes": len(keys), "rps": len(keys) / wall}
     for n in pids:
         result[f"{n}_cpu_us_per_put"] = (after[n] - before[n]) / len(keys) * 1e6
-    print(f"  {name:8} {result['rps']:7.0f} req/s   " + "   ".join(
-        f"{n} {result[f'{n}_cpu_us_per_put']:6.0f} us/put" for n in pids), flush=True)
+    print(
+        f"  {name:8} {result['rps']:7.0f} req/s   "
+        + "   ".join(f"{n} {result[f'{n}_cpu_us_per_put']:6.0f} us/put" for n in pids),
+        flush=True,
+    )
     return result
 
 
 #: Leaf frames of a thread that waits for work (uvloop's and gRPC's pollers): not CPU.
-IDLE = frozenset({"epoll_wait", "epoll_pwait", "poll", "pthread_cond_wait",
-                  "pthread_cond_timedwait", "nanosleep", "clock_nanosleep"})
+IDLE = frozenset(
+    {
+        "epoll_wait",
+        "epoll_pwait",
+        "poll",
+        "pthread_cond_wait",
+        "pthread_cond_timedwait",
+        "nanosleep",
+        "clock_nanosleep",
+    }
+)
 
 
 def summarize(raw: Path, top: int = 30) -> dict[str, list[tuple[str, float]]]:
@@ -156,8 +204,10 @@ def summarize(raw: Path, top: int = 30) -> dict[str, list[tuple[str, float]]]:
         own[_name(frames[-1])] += samples
         for frame in {_name(f) for f in frames if ".py:" in f}:
             inclusive[frame] += samples
-    return {name: [(f, 100 * n / max(1, busy)) for f, n in counter.most_common(top)]
-            for name, counter in (("self", own), ("inclusive", inclusive))}
+    return {
+        name: [(f, 100 * n / max(1, busy)) for f, n in counter.most_common(top)]
+        for name, counter in (("self", own), ("inclusive", inclusive))
+    }
 
 
 def _name(frame: str) -> str:
@@ -169,13 +219,31 @@ def _name(frame: str) -> str:
     return f"{func} ({'/'.join(place.split('/')[-2:])})"
 
 
-async def profile(out: Path, pid: int, channels: list[grpc.aio.Channel], keys: list[str],
-                  concurrency: int, metadata: tuple[tuple[str, str], ...]) -> str:
+async def profile(
+    out: Path,
+    pid: int,
+    channels: list[grpc.aio.Channel],
+    keys: list[str],
+    concurrency: int,
+    metadata: tuple[tuple[str, str], ...],
+) -> str:
     """One more phase under py-spy; returns py-spy's stderr."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     proc = await asyncio.create_subprocess_exec(
-        spy, "record", "-p", str(pid), "--native", "-f", "raw", "-r", "200", "-o", str(out),
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        spy,
+        "record",
+        "-p",
+        str(pid),
+        "--native",
+        "-f",
+        "raw",
+        "-r",
+        "200",
+        "-o",
+        str(out),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         await asyncio.sleep(1.0)  # py-spy attaches
         await drive(channels, keys, concurrency, metadata)
@@ -203,9 +271,12 @@ async def run(args: argparse.Namespace, etcd: EtcdServer, work: Path) -> dict[st
     port = free_port()
     metadata = (("authorization", f"Bearer {BENCH_KEY}"),) if args.auth else ()
     with configsvc(etcd, port, work / "configsvc.log", args.auth) as server:
-        channels = [grpc.aio.insecure_channel(
-            f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
-            for _ in range(CHANNELS)]
+        channels = [
+            grpc.aio.insecure_channel(
+                f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)]
+            )
+            for _ in range(CHANNELS)
+        ]
         try:
             await wait_ready(channels, server, metadata)
             pids = {"server": server.pid, "etcd": etcd.pid or 0}
@@ -214,27 +285,55 @@ async def run(args: argparse.Namespace, etcd: EtcdServer, work: Path) -> dict[st
             await drive(channels, hot, args.concurrency, metadata)
             results: dict[str, list[dict[str, float]]] = {"create": [], "update": []}
             for rep in range(args.repeat):
-                results["create"].append(await phase(
-                    "create", channels, [f"c{rep}-{i}" for i in range(args.writes)],
-                    args.concurrency, pids, metadata))
-                results["update"].append(await phase(
-                    "update", channels, [hot[i % len(hot)] for i in range(args.writes)],
-                    args.concurrency, pids, metadata))
+                results["create"].append(
+                    await phase(
+                        "create",
+                        channels,
+                        [f"c{rep}-{i}" for i in range(args.writes)],
+                        args.concurrency,
+                        pids,
+                        metadata,
+                    )
+                )
+                results["update"].append(
+                    await phase(
+                        "update",
+                        channels,
+                        [hot[i % len(hot)] for i in range(args.writes)],
+                        args.concurrency,
+                        pids,
+                        metadata,
+                    )
+                )
             spy_err = ""
             if args.profile:
-                spy_err = await profile(args.profile, server.pid, channels,
-                              [hot[i % len(hot)] for i in range(args.writes)], args.concurrency,
-                              metadata)
+                spy_err = await profile(
+                    args.profile,
+                    server.pid,
+                    channels,
+                    [hot[i % len(hot)] for i in range(args.writes)],
+                    args.concurrency,
+                    metadata,
+                )
         finally:
             for channel in channels:
                 await channel.close()
-    return {"spy_err": spy_err, "config": {"writes": args.writes, "concurrency": args.concurrency,
-                       "keys": args.keys, "value_bytes": len(VALUE), "auth": args.auth},
-            "phases": results,
-            "summary": {f"{kind}_{figure}": [min(r[figure] for r in rows),
-                                             max(r[figure] for r in rows)]
-                        for kind, rows in results.items()
-                        for figure in ("rps", "server_cpu_us_per_put", "etcd_cpu_us_per_put")}}
+    return {
+        "spy_err": spy_err,
+        "config": {
+            "writes": args.writes,
+            "concurrency": args.concurrency,
+            "keys": args.keys,
+            "value_bytes": len(VALUE),
+            "auth": args.auth,
+        },
+        "phases": results,
+        "summary": {
+            f"{kind}_{figure}": [min(r[figure] for r in rows), max(r[figure] for r in rows)]
+            for kind, rows in results.items()
+            for figure in ("rps", "server_cpu_us_per_put", "etcd_cpu_us_per_put")
+        },
+    }
 
 
 def main() -> None:
@@ -243,8 +342,11 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="Puts in flight")
     parser.add_argument("--keys", type=int, default=1000, help="keys the update phase cycles")
     parser.add_argument("--repeat", type=int, default=3, help="create+update phases to run")
-    parser.add_argument("--auth", action="store_true",
-                        help="serve with --auth required (calls send the bootstrap admin key)")
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="serve with --auth required (calls send the bootstrap admin key)",
+    )
     parser.add_argument("--profile", type=Path, help="py-spy raw output (one more phase)")
     parser.add_argument("--out", type=Path, help="write the figures as JSON here")
     args = parser.parse_args()

@@ -40,8 +40,10 @@ LAYERS = (("all", "all"), ("prod", "all"), ("all", "api"), ("prod", "api"))
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    return {"p50_ms": round(statistics.median(ordered) * 1000, 3),
-            "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 3)}
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 3),
+        "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 3),
+    }
 
 
 async def seed(config: config_pb2_grpc.ConfigServiceStub) -> None:
@@ -51,23 +53,35 @@ async def seed(config: config_pb2_grpc.ConfigServiceStub) -> None:
         while pending:
             env, service, i = pending.pop()
             value = {"layer": f"{env}/{service}", "n": i, "nested": {env: i, "shared": service}}
-            await config.Put(config_pb2.PutRequest(
-                key=config_pb2.ConfigKey(tenant="bench", environment=env, service=service,
-                                         key=f"key.{i:04d}"), value=json.dumps(value)))
+            await config.Put(
+                config_pb2.PutRequest(
+                    key=config_pb2.ConfigKey(
+                        tenant="bench", environment=env, service=service, key=f"key.{i:04d}"
+                    ),
+                    value=json.dumps(value),
+                )
+            )
 
     await asyncio.gather(*(worker() for _ in range(16)))
 
 
 async def measure(endpoint: str, calls: int) -> dict[str, dict[str, float]]:
     # Authentication off: this measures resolution; bench.native measures auth's cost.
-    server = ConfigServer(ServerConfig(etcd_endpoints=(endpoint,), listen="127.0.0.1:0",
-                                       root_prefix="/bench", auth=AuthSettings(mode="off")))
+    server = ConfigServer(
+        ServerConfig(
+            etcd_endpoints=(endpoint,),
+            listen="127.0.0.1:0",
+            root_prefix="/bench",
+            auth=AuthSettings(mode="off"),
+        )
+    )
     await server.start()
     assert await server.mirror.wait_synced(15)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
     try:
         await tenant_pb2_grpc.TenantServiceStub(channel).CreateTenant(
-            tenant_pb2.CreateTenantRequest(name="bench"))
+            tenant_pb2.CreateTenantRequest(name="bench")
+        )
         config = config_pb2_grpc.ConfigServiceStub(channel)
         await seed(config)
         request = config_pb2.ResolveRequest(tenant="bench", environment="prod", service="api")
@@ -79,12 +93,19 @@ async def measure(endpoint: str, calls: int) -> dict[str, dict[str, float]]:
             start = time.perf_counter()
             await config.Resolve(request)
             cached.append(time.perf_counter() - start)
-        for samples, environment, service in ((unrelated_write, "staging", "web"),
-                                              (uncached, "prod", "api")):
+        for samples, environment, service in (
+            (unrelated_write, "staging", "web"),
+            (uncached, "prod", "api"),
+        ):
             for i in range(calls):
-                await config.Put(config_pb2.PutRequest(key=config_pb2.ConfigKey(
-                    tenant="bench", environment=environment, service=service, key="tick"),
-                    value=str(i)))
+                await config.Put(
+                    config_pb2.PutRequest(
+                        key=config_pb2.ConfigKey(
+                            tenant="bench", environment=environment, service=service, key="tick"
+                        ),
+                        value=str(i),
+                    )
+                )
                 start = time.perf_counter()
                 await config.Resolve(request)
                 samples.append(time.perf_counter() - start)
@@ -94,10 +115,12 @@ async def measure(endpoint: str, calls: int) -> dict[str, dict[str, float]]:
             start = time.perf_counter()
             resolve_scope(source, state, "prod", "api").canonical_json()
             merge.append(time.perf_counter() - start)
-        return {"resolve_rpc_cached": percentiles(cached),
-                "resolve_rpc_after_unrelated_write": percentiles(unrelated_write),
-                "resolve_rpc_uncached": percentiles(uncached),
-                "merge_in_process": percentiles(merge)}
+        return {
+            "resolve_rpc_cached": percentiles(cached),
+            "resolve_rpc_after_unrelated_write": percentiles(unrelated_write),
+            "resolve_rpc_uncached": percentiles(uncached),
+            "merge_in_process": percentiles(merge),
+        }
     finally:
         await channel.close()
         await server.stop(grace=1.0)
@@ -114,8 +137,11 @@ def main() -> None:
             result = asyncio.run(measure(etcd.endpoint, args.calls))
         finally:
             etcd.stop()
-    print(json.dumps({"layers": len(LAYERS), "keys_per_layer": KEYS, "calls": args.calls,
-                      **result}, indent=2))
+    print(
+        json.dumps(
+            {"layers": len(LAYERS), "keys_per_layer": KEYS, "calls": args.calls, **result}, indent=2
+        )
+    )
 
 
 if __name__ == "__main__":

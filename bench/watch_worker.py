@@ -67,8 +67,9 @@ def raise_nofile_limit() -> None:
 class Worker:
     """Owns this process's channels and streams and what they received."""
 
-    def __init__(self, kind: str, target: str, tenant: str, etcd_key: bytes,
-                 per_channel: int) -> None:
+    def __init__(
+        self, kind: str, target: str, tenant: str, etcd_key: bytes, per_channel: int
+    ) -> None:
         self.kind = kind
         self.target = target
         self.per_channel = per_channel
@@ -80,7 +81,8 @@ class Worker:
         self.seen: Counter[int] = Counter()  # revision -> streams that received it
         self.counts: Counter[str] = Counter()
         self._request = watch_pb2.WatchRequest(
-            selectors=[watch_pb2.WatchSelector(tenant=tenant)], send_snapshot=True)
+            selectors=[watch_pb2.WatchSelector(tenant=tenant)], send_snapshot=True
+        )
         self._create = rpc.WatchRequest(create_request=rpc.WatchCreateRequest(key=etcd_key))
         self._open_slots = asyncio.Semaphore(OPEN_IN_FLIGHT)
 
@@ -90,18 +92,23 @@ class Worker:
 
     def _next_channel(self) -> int:
         if not self.channels or self.channel_streams[-1] >= self.per_channel:
-            options = [("grpc.use_local_subchannel_pool", 1),
-                       ("grpc.max_receive_message_length", 64 * 1024 * 1024)]
+            options = [
+                ("grpc.use_local_subchannel_pool", 1),
+                ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+            ]
             channel = grpc.aio.insecure_channel(self.target, options=options)
             self.channels.append(channel)
             self.channel_streams.append(0)
             if self.kind == "etcd":
                 self._callables.append(rpc.WatchStub(channel).Watch)
             else:
-                self._callables.append(channel.unary_stream(
-                    WATCH_METHOD,
-                    request_serializer=watch_pb2.WatchRequest.SerializeToString,
-                    response_deserializer=watch_pb2.WatchResponse.FromString))
+                self._callables.append(
+                    channel.unary_stream(
+                        WATCH_METHOD,
+                        request_serializer=watch_pb2.WatchRequest.SerializeToString,
+                        response_deserializer=watch_pb2.WatchResponse.FromString,
+                    )
+                )
         self.channel_streams[-1] += 1
         return len(self.channels) - 1
 
@@ -130,8 +137,9 @@ class Worker:
             ready.set_result(ok)
             self._open_slots.release()
 
-    async def _configsvc_stream(self, method: Callable[..., Any],
-                                ready: asyncio.Future[bool]) -> None:
+    async def _configsvc_stream(
+        self, method: Callable[..., Any], ready: asyncio.Future[bool]
+    ) -> None:
         await self._open_slots.acquire()
         call = method(self._request)
         samples, seen, counts = self.samples, self.seen, self.counts
@@ -251,17 +259,26 @@ def main() -> int:
     parser.add_argument("--target", required=True, help="host:port")
     parser.add_argument("--tenant", default="bench", help="configsvc tenant to watch")
     parser.add_argument("--etcd-key", default="/bench/watch/k", help="etcd key to watch")
-    parser.add_argument("--per-channel", type=int, default=500,
-                        help="streams per HTTP/2 connection (default %(default)s)")
-    parser.add_argument("--max-seconds", type=float, default=900.0,
-                        help="exit on its own after this long (default %(default)s)")
+    parser.add_argument(
+        "--per-channel",
+        type=int,
+        default=500,
+        help="streams per HTTP/2 connection (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=900.0,
+        help="exit on its own after this long (default %(default)s)",
+    )
     parser.add_argument("--event-loop", choices=("asyncio", "uvloop"), default="asyncio")
     args = parser.parse_args()
     raise_nofile_limit()
 
     async def run() -> None:
-        worker = Worker(args.kind, args.target, args.tenant, args.etcd_key.encode(),
-                        args.per_channel)
+        worker = Worker(
+            args.kind, args.target, args.tenant, args.etcd_key.encode(), args.per_channel
+        )
         await serve_commands(worker, args.max_seconds)
 
     with contextlib.suppress(KeyboardInterrupt):

@@ -22,9 +22,14 @@ class RateLimitedLog:
     injectable so tests need not wait.
     """
 
-    def __init__(self, logger: logging.Logger, interval: float = 60.0, *,
-                 level: int = logging.WARNING,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        interval: float = 60.0,
+        *,
+        level: int = logging.WARNING,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.logger = logger
         self.interval = interval
         self.level = level
@@ -45,8 +50,10 @@ class RateLimitedLog:
             self.suppressed += 1
             return False
         left_out, self.suppressed, self._last = self.suppressed, 0, now
-        suffix = (f" ({left_out} more since the last such line, {self.interval:g} s "
-                  "between lines)" if left_out else "")
-        self.logger.log(self.level, message + suffix, *args,
-                        extra={"suppressed": left_out})
+        suffix = (
+            f" ({left_out} more since the last such line, {self.interval:g} s between lines)"
+            if left_out
+            else ""
+        )
+        self.logger.log(self.level, message + suffix, *args, extra={"suppressed": left_out})
         return True

@@ -26,14 +26,27 @@ PACKAGE = "configsvc"
 #: Layer of each top-level part of the package, lowest first. Domain packages get a
 #: layer each, so that between them too dependencies point one way.
 LAYERS: dict[str, int] = {
-    "errors": 0, "ratelog": 0, "v1": 0, "internal": 0, "devstack": 0, "__init__": 0,
+    "errors": 0,
+    "ratelog": 0,
+    "v1": 0,
+    "internal": 0,
+    "devstack": 0,
+    "__init__": 0,
     "__main__": 90,
     "model": 10,
     "rpc": 20,
     "store": 30,
-    "watch": 40, "resolve": 41, "validate": 42, "secrets": 43, "events": 44, "hier": 45,
-    "auth": 46, "audit": 47, "flags": 48,
-    "api": 60, "http": 60,
+    "watch": 40,
+    "resolve": 41,
+    "validate": 42,
+    "secrets": 43,
+    "events": 44,
+    "hier": 45,
+    "auth": 46,
+    "audit": 47,
+    "flags": 48,
+    "api": 60,
+    "http": 60,
     "server": 70,
     "cli": 80,
 }
@@ -139,8 +152,10 @@ def check(root: Path = ROOT) -> list[str]:
     for module, path in found.items():
         source = part(module)
         if source not in LAYERS:
-            problems.append(f"{path.relative_to(root)}: '{source}' has no layer; add it to "
-                            "LAYERS in scripts/check_layers.py")
+            problems.append(
+                f"{path.relative_to(root)}: '{source}' has no layer; add it to "
+                "LAYERS in scripts/check_layers.py"
+            )
             continue
         seen: set[tuple[str, int]] = set()
         for name, line in imports(module, path):
@@ -151,9 +166,11 @@ def check(root: Path = ROOT) -> list[str]:
             where = f"{path.relative_to(root)}:{line}"
             destination = part(target)
             if LAYERS.get(destination, 0) > LAYERS[source]:
-                problems.append(f"{where}: {module} imports {target}: '{source}' (layer "
-                                f"{LAYERS[source]}) may not import '{destination}' (layer "
-                                f"{LAYERS[destination]}), which sits above it")
+                problems.append(
+                    f"{where}: {module} imports {target}: '{source}' (layer "
+                    f"{LAYERS[source]}) may not import '{destination}' (layer "
+                    f"{LAYERS[destination]}), which sits above it"
+                )
             # A package's __init__ re-exporting its modules is not a circle.
             if not (path.name == "__init__.py" and target.startswith(module + ".")):
                 module_graph[module].add(target)

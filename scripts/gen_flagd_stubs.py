@@ -41,21 +41,32 @@ def protos() -> list[Path]:
 def generate(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO_ROOT}", f"--python_out={out}",
-         f"--grpc_python_out={out}", f"--pyi_out={out}", *(str(p) for p in protos())],
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{PROTO_ROOT}",
+            f"--python_out={out}",
+            f"--grpc_python_out={out}",
+            f"--pyi_out={out}",
+            *(str(p) for p in protos()),
+        ],
         check=True,
     )
     for path in out.rglob("*"):
         if path.name.endswith(_SUFFIXES):
             text = _IMPORT.sub(f"from {PACKAGE}.flagd.", path.read_text())
-            text = text.replace(_POOL_IMPORT, _POOL_IMPORT
-                                + "from configsvc.flags.pool import POOL as _flagd_pool\n")
+            text = text.replace(
+                _POOL_IMPORT,
+                _POOL_IMPORT + "from configsvc.flags.pool import POOL as _flagd_pool\n",
+            )
             path.write_text(text.replace(_POOL_USE, "_flagd_pool.AddSerializedFile("))
     for directory in [out, *(p for p in out.rglob("*") if p.is_dir())]:
         init = directory / "__init__.py"
         if not init.exists():
-            init.write_text('"""Generated (scripts/gen_flagd_stubs.py)."""\n' if directory == out
-                            else "")
+            init.write_text(
+                '"""Generated (scripts/gen_flagd_stubs.py)."""\n' if directory == out else ""
+            )
 
 
 def main() -> int:
@@ -68,9 +79,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         generate(Path(tmp))
         stale = [
-            str(p.relative_to(tmp)) for p in Path(tmp).rglob("*") if p.is_file()
-            and not ((OUT / p.relative_to(tmp)).is_file()
-                     and filecmp.cmp(p, OUT / p.relative_to(tmp), shallow=False))
+            str(p.relative_to(tmp))
+            for p in Path(tmp).rglob("*")
+            if p.is_file()
+            and not (
+                (OUT / p.relative_to(tmp)).is_file()
+                and filecmp.cmp(p, OUT / p.relative_to(tmp), shallow=False)
+            )
         ]
     for name in stale:
         print(f"stale generated flagd stub: {name} (run make proto)")

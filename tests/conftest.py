@@ -62,8 +62,9 @@ async def tenant(stack: Stack) -> str:
 @pytest.fixture
 async def private_stack(tmp_path: Path) -> AsyncIterator[PrivateStack]:
     etcd = start_etcd(tmp_path / "etcd")
-    stack = await open_stack(etcd.endpoint, "/configsvc", etcd_timeout=2.0,
-                             mirror_backoff=(0.05, 0.5))
+    stack = await open_stack(
+        etcd.endpoint, "/configsvc", etcd_timeout=2.0, mirror_backoff=(0.05, 0.5)
+    )
     try:
         yield PrivateStack(etcd, stack)
     finally:

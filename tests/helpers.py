@@ -102,7 +102,8 @@ def key_credentials(key: str = ADMIN_KEY) -> grpc.ChannelCredentials:
     flagd provider gets as ``channel_credentials`` (with TLS: ssl_channel_credentials)."""
     return grpc.composite_channel_credentials(
         grpc.local_channel_credentials(grpc.LocalConnectionType.LOCAL_TCP),
-        grpc.access_token_call_credentials(key))
+        grpc.access_token_call_credentials(key),
+    )
 
 
 def bearer(key: str = ADMIN_KEY) -> tuple[tuple[str, str], ...]:
@@ -114,7 +115,8 @@ def auth_channel(address: str, key: str = ADMIN_KEY, **kwargs: Any) -> grpc.aio.
     # One interceptor object per call kind: grpc.aio files each under its first kind only.
     metadata = bearer(key)
     return grpc.aio.insecure_channel(
-        address, interceptors=[_UnaryMetadata(metadata), _StreamMetadata(metadata)], **kwargs)
+        address, interceptors=[_UnaryMetadata(metadata), _StreamMetadata(metadata)], **kwargs
+    )
 
 
 async def open_stack(endpoint: str, root: str, **overrides: object) -> Stack:
@@ -123,18 +125,24 @@ async def open_stack(endpoint: str, root: str, **overrides: object) -> Stack:
     Authentication is on, as in production: the server bootstraps ``ADMIN_KEY``
     and the stack's channel sends it.
     """
-    settings: dict[str, object] = {"listen": "127.0.0.1:0", "grace_period": 1.0,
-                                   "auth": AuthSettings(bootstrap_admin_key=ADMIN_KEY),
-                                   **overrides}
-    config = ServerConfig(etcd_endpoints=(endpoint,), root_prefix=root,
-                          **settings)  # type: ignore[arg-type]
+    settings: dict[str, object] = {
+        "listen": "127.0.0.1:0",
+        "grace_period": 1.0,
+        "auth": AuthSettings(bootstrap_admin_key=ADMIN_KEY),
+        **overrides,
+    }
+    config = ServerConfig(etcd_endpoints=(endpoint,), root_prefix=root, **settings)  # type: ignore[arg-type]
     server = ConfigServer(config)
     await server.start()
     assert await server.mirror.wait_synced(15), "mirror did not sync with etcd"
     await asyncio.wait_for(server.auth.bootstrapped.wait(), 15)
     channel = auth_channel(f"127.0.0.1:{server.port}")
-    return Stack(server, channel, config_pb2_grpc.ConfigServiceStub(channel),
-                 tenant_pb2_grpc.TenantServiceStub(channel))
+    return Stack(
+        server,
+        channel,
+        config_pb2_grpc.ConfigServiceStub(channel),
+        tenant_pb2_grpc.TenantServiceStub(channel),
+    )
 
 
 async def close_stack(stack: Stack) -> None:
@@ -179,9 +187,12 @@ def free_port_pair() -> int:
 def secret_settings(bao: OpenBaoDevServer, **overrides: object) -> SecretSettings:
     """Secrets against ``bao`` with its root token; readers "reader" unless overridden."""
     values: dict[str, object] = {
-        "vault": VaultSettings(address=bao.address, auth=VaultAuth(token=bao.token),
-                               timeout=2.0),
-        "readers": ("reader",), "cache_ttl": 60.0, "poll_interval": 0.2, **overrides}
+        "vault": VaultSettings(address=bao.address, auth=VaultAuth(token=bao.token), timeout=2.0),
+        "readers": ("reader",),
+        "cache_ttl": 60.0,
+        "poll_interval": 0.2,
+        **overrides,
+    }
     return SecretSettings(**values)  # type: ignore[arg-type]
 
 
@@ -211,8 +222,7 @@ def rich_status(source: StatusSource) -> status_pb2.Status | None:
             status = status_pb2.Status.FromString(value)
             if error is not None:
                 assert status.code == error.code().value[0], (status.code, error.code())
-                assert status.message == (error.details() or ""), (status.message,
-                                                                    error.details())
+                assert status.message == (error.details() or ""), (status.message, error.details())
             return status
     return None
 
@@ -249,7 +259,8 @@ def backend_of(err: grpc.aio.AioRpcError) -> str:
 
 def grpcurl() -> str:
     """The grpcurl binary (installed by ``make tools``); missing fails the test, never skips."""
-    found = shutil.which("grpcurl") or str(Path(__file__).resolve().parents[1] / ".tools" / "bin"
-                                           / "grpcurl")
+    found = shutil.which("grpcurl") or str(
+        Path(__file__).resolve().parents[1] / ".tools" / "bin" / "grpcurl"
+    )
     assert Path(found).exists(), "grpcurl is missing: run `make tools` (go install)"
     return found

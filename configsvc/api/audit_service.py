@@ -22,14 +22,16 @@ _TOKEN_KIND = "audit"
 class AuditService(audit_query_pb2_grpc.AuditServiceServicer):  # type: ignore[misc]
     """Implements ListAudit and ExportAudit; see the proto for the contract."""
 
-    def __init__(self, mirror: Mirror, etcd: EtcdClient, keyspace: Keyspace,
-                 request_timeout: float) -> None:
+    def __init__(
+        self, mirror: Mirror, etcd: EtcdClient, keyspace: Keyspace, request_timeout: float
+    ) -> None:
         self._mirror = mirror
         self._reader = AuditReader(etcd, keyspace)
         self._timeout = request_timeout
 
-    def _query(self, request: audit_query_pb2.ListAuditRequest
-               | audit_query_pb2.ExportAuditRequest) -> AuditQuery:
+    def _query(
+        self, request: audit_query_pb2.ListAuditRequest | audit_query_pb2.ExportAuditRequest
+    ) -> AuditQuery:
         query = AuditQuery.parse(request.filter)
         if query.tenant is not None:
             self._mirror.require_available(allow_stale=True)
@@ -42,21 +44,26 @@ class AuditService(audit_query_pb2_grpc.AuditServiceServicer):  # type: ignore[m
         query = self._query(request)
         size = requests.page_size(request, default=LIST_DEFAULT, maximum=LIST_MAX)
         after = pagination.decode(request.page_token, _TOKEN_KIND, query.scope())
-        page = await self._reader.page(query, after, size,
-                                       timeout=requests.time_left(context, self._timeout))
+        page = await self._reader.page(
+            query, after, size, timeout=requests.time_left(context, self._timeout)
+        )
         response = audit_query_pb2.ListAuditResponse(entries=page.entries, revision=page.revision)
         if page.next_position is not None:
-            response.next_page_token = pagination.encode(_TOKEN_KIND, query.scope(),
-                                                         page.next_position)
+            response.next_page_token = pagination.encode(
+                _TOKEN_KIND, query.scope(), page.next_position
+            )
         return response
 
     async def ExportAudit(
         self, request: audit_query_pb2.ExportAuditRequest, context: CallContext
     ) -> AsyncIterator[audit_query_pb2.ExportAuditResponse]:
-        if request.format not in (audit_query_pb2.EXPORT_FORMAT_JSONL,
-                                  audit_query_pb2.EXPORT_FORMAT_CSV):
+        if request.format not in (
+            audit_query_pb2.EXPORT_FORMAT_JSONL,
+            audit_query_pb2.EXPORT_FORMAT_CSV,
+        ):
             raise InvalidArgumentError.single(
-                "format", "is required: EXPORT_FORMAT_JSONL or EXPORT_FORMAT_CSV")
+                "format", "is required: EXPORT_FORMAT_JSONL or EXPORT_FORMAT_CSV"
+            )
         query = self._query(request)
         entries = self._reader.all(query, timeout=self._timeout)
         async for chunk in render(entries, request.format):

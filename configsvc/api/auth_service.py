@@ -36,22 +36,28 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
     ) -> auth_pb2.CreateApiKeyResponse:
         ttl = requests.duration_seconds(request, "ttl", minimum=1.0, maximum=API_KEY_TTL_MAX)
         key, secret, revision = await self._admin.create_key(
-            request.name, request.description, ttl, actor=requests.actor(context),
-            timeout=self._budget(context))
+            request.name,
+            request.description,
+            ttl,
+            actor=requests.actor(context),
+            timeout=self._budget(context),
+        )
         return auth_pb2.CreateApiKeyResponse(api_key=key, secret=secret, revision=revision)
 
     async def ListApiKeys(
         self, request: auth_pb2.ListApiKeysRequest, context: CallContext
     ) -> auth_pb2.ListApiKeysResponse:
         self._mirror.require_available(allow_stale=False)
-        return auth_pb2.ListApiKeysResponse(api_keys=self._admin.api_keys.listing(),
-                                            revision=self._mirror.revision)
+        return auth_pb2.ListApiKeysResponse(
+            api_keys=self._admin.api_keys.listing(), revision=self._mirror.revision
+        )
 
     async def RevokeApiKey(
         self, request: auth_pb2.RevokeApiKeyRequest, context: CallContext
     ) -> auth_pb2.RevokeApiKeyResponse:
-        revision = await self._admin.revoke_key(request.id, actor=requests.actor(context),
-                                                timeout=self._budget(context))
+        revision = await self._admin.revoke_key(
+            request.id, actor=requests.actor(context), timeout=self._budget(context)
+        )
         return auth_pb2.RevokeApiKeyResponse(revision=revision)
 
     async def CreateRoleBinding(
@@ -60,22 +66,27 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
         if not request.HasField("binding"):
             raise InvalidArgumentError.single("binding", "is required")
         binding, revision = await self._admin.create_binding(
-            request.binding, actor=requests.actor(context), timeout=self._budget(context))
+            request.binding, actor=requests.actor(context), timeout=self._budget(context)
+        )
         return auth_pb2.CreateRoleBindingResponse(binding=binding, revision=revision)
 
     async def ListRoleBindings(
         self, request: auth_pb2.ListRoleBindingsRequest, context: CallContext
     ) -> auth_pb2.ListRoleBindingsResponse:
         self._mirror.require_available(allow_stale=False)
-        found = [b for b in self._admin.bindings.all()
-                 if not request.subject or b.subject == request.subject]
+        found = [
+            b
+            for b in self._admin.bindings.all()
+            if not request.subject or b.subject == request.subject
+        ]
         return auth_pb2.ListRoleBindingsResponse(bindings=found, revision=self._mirror.revision)
 
     async def DeleteRoleBinding(
         self, request: auth_pb2.DeleteRoleBindingRequest, context: CallContext
     ) -> auth_pb2.DeleteRoleBindingResponse:
         revision = await self._admin.delete_binding(
-            request.id, actor=requests.actor(context), timeout=self._budget(context))
+            request.id, actor=requests.actor(context), timeout=self._budget(context)
+        )
         return auth_pb2.DeleteRoleBindingResponse(revision=revision)
 
     async def SetTenantQuota(
@@ -84,7 +95,8 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
         if not request.HasField("quota"):
             raise InvalidArgumentError.single("quota", "is required")
         quota, revision = await self._admin.set_quota(
-            request.quota, actor=requests.actor(context), timeout=self._budget(context))
+            request.quota, actor=requests.actor(context), timeout=self._budget(context)
+        )
         return auth_pb2.SetTenantQuotaResponse(quota=quota, revision=revision)
 
     async def GetTenantQuota(
@@ -103,8 +115,10 @@ class AuthService(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
         if caller is None:
             return auth_pb2.WhoAmIResponse(identity=requests.actor(context), method="none")
         response = auth_pb2.WhoAmIResponse(
-            identity=caller.principal.name, method=caller.principal.method,
-            bindings=self._admin.bindings.of(caller.principal.name))
+            identity=caller.principal.name,
+            method=caller.principal.method,
+            bindings=self._admin.bindings.of(caller.principal.name),
+        )
         if caller.principal.expires_at is not None:
             response.expire_time.FromNanoseconds(int(caller.principal.expires_at * 1e9))
         return response

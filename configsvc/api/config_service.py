@@ -61,7 +61,11 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
     """Implements every ConfigService RPC; see the proto for the contract."""
 
     def __init__(
-        self, mirror: Mirror, writer: Writer, keyspace: Keyspace, limits: ServiceLimits,
+        self,
+        mirror: Mirror,
+        writer: Writer,
+        keyspace: Keyspace,
+        limits: ServiceLimits,
         secrets: SecretGateway | None = None,
         guard: WriteGuard | None = None,
     ) -> None:
@@ -89,22 +93,24 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
     def _timeout(self, context: CallContext) -> float:
         return requests.time_left(context, self._limits.request_timeout)
 
-    async def _resolve_secrets(self, entries: list[config_pb2.ConfigEntry], method: str,
-                               context: CallContext) -> None:
+    async def _resolve_secrets(
+        self, entries: list[config_pb2.ConfigEntry], method: str, context: CallContext
+    ) -> None:
         """Replace the values of ``entries`` (copies) with their secrets resolved."""
         if self._secrets is None or not entries:
             return
         texts = await self._secrets.resolve_texts(
             [Stored(e.key.tenant, _key_text(e.key), e.value) for e in entries],
-            actor=requests.actor(context), method=method, timeout=self._timeout(context))
+            actor=requests.actor(context),
+            method=method,
+            timeout=self._timeout(context),
+        )
         for entry, text in zip(entries, texts, strict=True):
             entry.value = text
 
     # -------------------------------------------------------------------- reads
 
-    async def Get(
-        self, request: config_pb2.GetRequest, context: CallContext
-    ) -> bytes:
+    async def Get(self, request: config_pb2.GetRequest, context: CallContext) -> bytes:
         """Registered with raw responses: returns an encoded GetResponse.
 
         The common case (an existing key, mirror consistency) is one dict
@@ -114,8 +120,12 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         k = request.key
         mirror = self._mirror
         item = mirror.lookup(k.tenant, k.environment, k.service, k.key)
-        if (item is not None and request.consistency <= _MIRROR and mirror.synced
-                and not request.resolve_secrets):
+        if (
+            item is not None
+            and request.consistency <= _MIRROR
+            and mirror.synced
+            and not request.resolve_secrets
+        ):
             return item.encoded + mirror.encoded_revision
         key = requests.config_key(request)
         stale = await self._read_gate(request.consistency, context)
@@ -190,7 +200,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
             if len(response.entries) == size:
                 assert last is not None
                 response.next_page_token = pagination.encode(
-                    "list", scope, last[len(base):].decode()
+                    "list", scope, last[len(base) :].decode()
                 )
                 break
             response.entries.append(entry)
@@ -199,21 +209,32 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
 
     # ------------------------------------------------------------------- writes
 
-    def _write_options(self, request: Any, context: CallContext,
-                       labels: dict[str, str] | None = None, *, operation: str,
-                       key: ConfigKey) -> WriteOptions:
+    def _write_options(
+        self,
+        request: Any,
+        context: CallContext,
+        labels: dict[str, str] | None = None,
+        *,
+        operation: str,
+        key: ConfigKey,
+    ) -> WriteOptions:
         """The validated reason, expected revision, actor, time budget and request id of a
         write (``operation`` and ``key`` name it in a reused request id's message)."""
         expected = requests.expected_revision(request)  # checked first, as it always was
-        options = WriteOptions.of_call(context, self._limits.request_timeout,
-                                       reason=validate_reason(request.reason),
-                                       expected_revision=expected, labels=labels)
-        return options.remembered_as(request_id(request.request_id, operation, options.actor,
-                                                request, f"{operation} of {key}"))
+        options = WriteOptions.of_call(
+            context,
+            self._limits.request_timeout,
+            reason=validate_reason(request.reason),
+            expected_revision=expected,
+            labels=labels,
+        )
+        return options.remembered_as(
+            request_id(
+                request.request_id, operation, options.actor, request, f"{operation} of {key}"
+            )
+        )
 
-    async def Put(
-        self, request: config_pb2.PutRequest, context: CallContext
-    ) -> bytes:
+    async def Put(self, request: config_pb2.PutRequest, context: CallContext) -> bytes:
         """Registered with raw responses: returns an encoded PutResponse."""
         k = request.key
         # A key the mirror holds was validated when it was first written: reuse it.
@@ -240,8 +261,9 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
             # Read-your-writes waited until the mirror applied the change, so it has
             # decoded and encoded this very entry: answer with its bytes.
             return item.encoded + RESPONSE_WIRE.revision(result.revision)
-        return bytes(config_pb2.PutResponse(entry=result.entry, revision=result.revision)
-                     .SerializeToString())
+        return bytes(
+            config_pb2.PutResponse(entry=result.entry, revision=result.revision).SerializeToString()
+        )
 
     async def Delete(
         self, request: config_pb2.DeleteRequest, context: CallContext
@@ -266,12 +288,12 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         options = self._write_options(request, context, operation="Rollback", key=key)
         require_tenant(self._mirror, key.tenant)
         try:
-            target = await self._writer.history_record(key, to_version,
-                                                       timeout=options.timeout)
+            target = await self._writer.history_record(key, to_version, timeout=options.timeout)
             if target.operation != config_pb2.OPERATION_DELETE:
                 self._guard.enforce(key.tenant, {key: target.value}, options.reason)
-                _refuse_plain_sensitive(self._guard.states.get(key.tenant).registry, key,
-                                        target.value, to_version)
+                _refuse_plain_sensitive(
+                    self._guard.states.get(key.tenant).registry, key, target.value, to_version
+                )
             result = await self._writer.rollback(key, to_version, options)
         except _REFUSALS as refused:
             result = await self._writer.replay_or_raise(key, options, refused)
@@ -279,9 +301,7 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
 
     # ------------------------------------------------------------------ resolve
 
-    async def Resolve(
-        self, request: config_pb2.ResolveRequest, context: CallContext
-    ) -> bytes:
+    async def Resolve(self, request: config_pb2.ResolveRequest, context: CallContext) -> bytes:
         """Registered with raw responses: returns an encoded ResolveResponse.
 
         The document and provenance are encoded once per change of the scope's
@@ -295,16 +315,27 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
         stale = await self._read_gate(request.consistency, context)
         require_tenant(self._mirror, tenant)
         revision = self._mirror.revision
-        fingerprint = input_fingerprint(self._mirror, self._ks, tenant, environment, service,
-                                        self._guard.states.generation(tenant))
+        fingerprint = input_fingerprint(
+            self._mirror,
+            self._ks,
+            tenant,
+            environment,
+            service,
+            self._guard.states.generation(tenant),
+        )
 
         def body() -> bytes:
             resolved = self._resolve(tenant, environment, service)
-            return bytes(config_pb2.ResolveResponse(
-                document=resolved.canonical_json(),
-                provenance=[_provenance(tenant, path, source)
-                            for path, source in resolved.provenance.items()],
-                last_change_revision=resolved.revision).SerializeToString())
+            return bytes(
+                config_pb2.ResolveResponse(
+                    document=resolved.canonical_json(),
+                    provenance=[
+                        _provenance(tenant, path, source)
+                        for path, source in resolved.provenance.items()
+                    ],
+                    last_change_revision=resolved.revision,
+                ).SerializeToString()
+            )
 
         cached = self._resolved.get_or_build((tenant, service, environment), fingerprint, body)
         tail = config_pb2.ResolveResponse(revision=revision, stale=stale)
@@ -312,14 +343,21 @@ class ConfigService(config_pb2_grpc.ConfigServiceServicer):  # type: ignore[misc
             response = config_pb2.ResolveResponse.FromString(cached)
             [response.document] = await self._secrets.resolve_texts(
                 [Stored(tenant, f"{tenant}/{environment}/{service}", response.document)],
-                actor=requests.actor(context), method="Resolve", timeout=self._timeout(context))
+                actor=requests.actor(context),
+                method="Resolve",
+                timeout=self._timeout(context),
+            )
             response.MergeFrom(tail)
             return bytes(response.SerializeToString())
         return cached + bytes(tail.SerializeToString())
 
     def _resolve(self, tenant: str, environment: str, service: str) -> Resolved:
-        return resolve_scope(MirrorSource(self._mirror, self._ks, tenant),
-                             self._guard.states.get(tenant), environment, service)
+        return resolve_scope(
+            MirrorSource(self._mirror, self._ks, tenant),
+            self._guard.states.get(tenant),
+            environment,
+            service,
+        )
 
     # ------------------------------------------------------------------ history
 
@@ -364,18 +402,24 @@ def provenance_message(tenant: str, path: str, source: Source) -> config_pb2.Pro
     """A leaf's Source as the contract's Provenance (template layers name the template)."""
     if source.layer.startswith(TEMPLATE_LAYER_PREFIX):
         return config_pb2.Provenance(
-            path=path, layer=source.layer, revision=source.revision,
-            template=source.layer[len(TEMPLATE_LAYER_PREFIX):],
-            key=config_pb2.ConfigKey(tenant=tenant, key=source.key.rsplit("/", 1)[-1]))
+            path=path,
+            layer=source.layer,
+            revision=source.revision,
+            template=source.layer[len(TEMPLATE_LAYER_PREFIX) :],
+            key=config_pb2.ConfigKey(tenant=tenant, key=source.key.rsplit("/", 1)[-1]),
+        )
     environment, service, key = source.key.split("/")[1:]
     return config_pb2.Provenance(
-        path=path, layer=source.layer, revision=source.revision,
-        key=config_pb2.ConfigKey(tenant=tenant, environment=environment, service=service,
-                                 key=key))
+        path=path,
+        layer=source.layer,
+        revision=source.revision,
+        key=config_pb2.ConfigKey(tenant=tenant, environment=environment, service=service, key=key),
+    )
 
 
-def _refuse_plain_sensitive(registry: SchemaRegistry, key: ConfigKey, text: str,
-                            version: int) -> None:
+def _refuse_plain_sensitive(
+    registry: SchemaRegistry, key: ConfigKey, text: str, version: int
+) -> None:
     """Rollback copies a stored version as it is: one written before a schema marked a
     place sensitive holds its plaintext, which must not become the current value (and an
     event) again. Put encrypts it instead."""
@@ -386,4 +430,5 @@ def _refuse_plain_sensitive(registry: SchemaRegistry, key: ConfigKey, text: str,
         raise FailedPreconditionError(
             f"version {version} of {key} holds plaintext at {places[0] or '/'}, which a schema "
             "now marks x-sensitive; Put that value again instead (it is then stored as "
-            "transit ciphertext)")
+            "transit ciphertext)"
+        )

@@ -53,6 +53,8 @@ class EventService(events_pb2_grpc.EventServiceServicer):  # type: ignore[misc]
         if status.is_leader and publisher is not None and publisher.state.failing:
             return False, f"publishing paused: {publisher.state.last_error}"
         if not status.leader and status.backlog_revisions > 0:
-            return False, ("no publisher elected (is any replica started with --pulsar-url?); "
-                           "events wait in the audit trail")
+            return False, (
+                "no publisher elected (is any replica started with --pulsar-url?); "
+                "events wait in the audit trail"
+            )
         return True, ""

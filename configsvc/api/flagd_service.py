@@ -62,7 +62,8 @@ def struct_to_dict(message: struct_pb2.Struct, field: str = "context") -> dict[s
     found = _non_finite(message)
     if found is not None:
         raise InvalidArgumentError.single(
-            field, f"holds the number {found}; only finite numbers are accepted")
+            field, f"holds the number {found}; only finite numbers are accepted"
+        )
     result: dict[str, Any] = json_format.MessageToDict(message)
     check_tree(result, field=field)
     return result
@@ -106,8 +107,14 @@ class EvaluationService:
         self._events = events
         self._messages = messages
 
-    def _resolve(self, request: Any, context: grpc.aio.ServicerContext, flag_type: FlagType,
-                 response_type: Callable[..., Any], convert: Callable[[Any], Any]) -> Any:
+    def _resolve(
+        self,
+        request: Any,
+        context: grpc.aio.ServicerContext,
+        flag_type: FlagType,
+        response_type: Callable[..., Any],
+        convert: Callable[[Any], Any],
+    ) -> Any:
         metadata = context.invocation_metadata()
         ref = self._core.select(metadata)
         if not request.flag_key:
@@ -126,45 +133,58 @@ class EvaluationService:
                 response.value = converted
         return response
 
-    async def ResolveBoolean(self, request: ev.ResolveBooleanRequest,
-                             context: grpc.aio.ServicerContext) -> ev.ResolveBooleanResponse:
+    async def ResolveBoolean(
+        self, request: ev.ResolveBooleanRequest, context: grpc.aio.ServicerContext
+    ) -> ev.ResolveBooleanResponse:
         result: ev.ResolveBooleanResponse = self._resolve(
-            request, context, FlagType.BOOLEAN, self._messages.ResolveBooleanResponse, bool)
+            request, context, FlagType.BOOLEAN, self._messages.ResolveBooleanResponse, bool
+        )
         return result
 
-    async def ResolveString(self, request: ev.ResolveStringRequest,
-                            context: grpc.aio.ServicerContext) -> ev.ResolveStringResponse:
+    async def ResolveString(
+        self, request: ev.ResolveStringRequest, context: grpc.aio.ServicerContext
+    ) -> ev.ResolveStringResponse:
         result: ev.ResolveStringResponse = self._resolve(
-            request, context, FlagType.STRING, self._messages.ResolveStringResponse, str)
+            request, context, FlagType.STRING, self._messages.ResolveStringResponse, str
+        )
         return result
 
-    async def ResolveInt(self, request: ev.ResolveIntRequest,
-                         context: grpc.aio.ServicerContext) -> ev.ResolveIntResponse:
+    async def ResolveInt(
+        self, request: ev.ResolveIntRequest, context: grpc.aio.ServicerContext
+    ) -> ev.ResolveIntResponse:
         result: ev.ResolveIntResponse = self._resolve(
-            request, context, FlagType.INTEGER, self._messages.ResolveIntResponse, int)
+            request, context, FlagType.INTEGER, self._messages.ResolveIntResponse, int
+        )
         return result
 
-    async def ResolveFloat(self, request: ev.ResolveFloatRequest,
-                           context: grpc.aio.ServicerContext) -> ev.ResolveFloatResponse:
+    async def ResolveFloat(
+        self, request: ev.ResolveFloatRequest, context: grpc.aio.ServicerContext
+    ) -> ev.ResolveFloatResponse:
         result: ev.ResolveFloatResponse = self._resolve(
-            request, context, FlagType.FLOAT, self._messages.ResolveFloatResponse, float)
+            request, context, FlagType.FLOAT, self._messages.ResolveFloatResponse, float
+        )
         return result
 
-    async def ResolveObject(self, request: ev.ResolveObjectRequest,
-                            context: grpc.aio.ServicerContext) -> ev.ResolveObjectResponse:
+    async def ResolveObject(
+        self, request: ev.ResolveObjectRequest, context: grpc.aio.ServicerContext
+    ) -> ev.ResolveObjectResponse:
         def convert(value: Any) -> dict[str, Any]:
             if not isinstance(value, dict):
                 raise InvalidArgumentError.single(
-                    "flag_key", f"flag {request.flag_key!r} holds a JSON array; flagd's "
-                                "ResolveObject can only carry JSON objects")
+                    "flag_key",
+                    f"flag {request.flag_key!r} holds a JSON array; flagd's "
+                    "ResolveObject can only carry JSON objects",
+                )
             return value
 
         result: ev.ResolveObjectResponse = self._resolve(
-            request, context, FlagType.OBJECT, self._messages.ResolveObjectResponse, convert)
+            request, context, FlagType.OBJECT, self._messages.ResolveObjectResponse, convert
+        )
         return result
 
-    async def ResolveAll(self, request: ev.ResolveAllRequest,
-                         context: grpc.aio.ServicerContext) -> ev.ResolveAllResponse:
+    async def ResolveAll(
+        self, request: ev.ResolveAllRequest, context: grpc.aio.ServicerContext
+    ) -> ev.ResolveAllResponse:
         metadata = context.invocation_metadata()
         ref = self._core.select(metadata)
         ctx = self._core.context(ref, struct_to_dict(request.context), metadata)
@@ -193,9 +213,9 @@ class EvaluationService:
                 del response.flags[resolution.key]
         return response
 
-    async def EventStream(self, request: ev.EventStreamRequest,
-                          context: grpc.aio.ServicerContext
-                          ) -> AsyncIterator[ev.EventStreamResponse]:
+    async def EventStream(
+        self, request: ev.EventStreamRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[ev.EventStreamResponse]:
         ref = self._core.select(context.invocation_metadata())
         with self._events.subscribe(ref) as changed:
             seen = self._core.store.current(ref.tenant, ref.environment)
@@ -212,8 +232,15 @@ class EvaluationService:
                 seen = now
                 if keys:
                     message = self._messages.EventStreamResponse(type="configuration_change")
-                    fill(message.data, {"flags": {key: {"type": kind, "source": str(ref)}
-                                                  for key, kind in keys.items()}})
+                    fill(
+                        message.data,
+                        {
+                            "flags": {
+                                key: {"type": kind, "source": str(ref)}
+                                for key, kind in keys.items()
+                            }
+                        },
+                    )
                     yield message
 
 
@@ -227,9 +254,9 @@ class SyncService:
     def _sync_context(self, target: Any, ref: FlagSetRef) -> None:
         fill(target, self._core.sync_context(ref))
 
-    async def SyncFlags(self, request: sync_pb2.SyncFlagsRequest,
-                        context: grpc.aio.ServicerContext
-                        ) -> AsyncIterator[sync_pb2.SyncFlagsResponse]:
+    async def SyncFlags(
+        self, request: sync_pb2.SyncFlagsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[sync_pb2.SyncFlagsResponse]:
         ref = self._core.select(context.invocation_metadata(), request.selector)
         self._core.flag_set(ref)  # NOT_FOUND up front for a selector without a flag set
         with self._events.subscribe(ref) as changed:
@@ -246,15 +273,17 @@ class SyncService:
                     yield message
                 await changed.wait()
 
-    async def FetchAllFlags(self, request: sync_pb2.FetchAllFlagsRequest,
-                            context: grpc.aio.ServicerContext
-                            ) -> sync_pb2.FetchAllFlagsResponse:
+    async def FetchAllFlags(
+        self, request: sync_pb2.FetchAllFlagsRequest, context: grpc.aio.ServicerContext
+    ) -> sync_pb2.FetchAllFlagsResponse:
         ref = self._core.select(context.invocation_metadata(), request.selector)
         return sync_pb2.FetchAllFlagsResponse(
-            flag_configuration=self._core.flag_set(ref).definition_json)
+            flag_configuration=self._core.flag_set(ref).definition_json
+        )
 
-    async def GetMetadata(self, request: sync_pb2.GetMetadataRequest,
-                          context: grpc.aio.ServicerContext) -> sync_pb2.GetMetadataResponse:
+    async def GetMetadata(
+        self, request: sync_pb2.GetMetadataRequest, context: grpc.aio.ServicerContext
+    ) -> sync_pb2.GetMetadataResponse:
         # Providers call this without a selector; answer empty metadata then, not an error.
         response = sync_pb2.GetMetadataResponse()
         response.metadata.SetInParent()

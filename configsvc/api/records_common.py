@@ -44,21 +44,41 @@ def json_document(field: str, text: str) -> Any:
     return json.loads(text)
 
 
-def record_audit(kind: str, tenant: str, name: str, actor: str, reason: str, *,
-                 deleted: bool = False, before_version: int = 0,
-                 after_version: int = 0) -> audit_pb2.AuditRecord:
+def record_audit(
+    kind: str,
+    tenant: str,
+    name: str,
+    actor: str,
+    reason: str,
+    *,
+    deleted: bool = False,
+    before_version: int = 0,
+    after_version: int = 0,
+) -> audit_pb2.AuditRecord:
     """The audit record of a change to a non-config record."""
     return audit_pb2.AuditRecord(
-        kind=kind, tenant=tenant, name=name, actor=actor, reason=reason,
+        kind=kind,
+        tenant=tenant,
+        name=name,
+        actor=actor,
+        reason=reason,
         operation=config_pb2.OPERATION_DELETE if deleted else config_pb2.OPERATION_PUT,
-        before_version=before_version, after_version=after_version)
+        before_version=before_version,
+        after_version=after_version,
+    )
 
 
 class RecordServicer:
     """What every record-storing servicer holds: the store, the guard and the time budget."""
 
-    def __init__(self, mirror: Mirror, writer: Writer, keyspace: Keyspace, guard: WriteGuard,
-                 request_timeout: float) -> None:
+    def __init__(
+        self,
+        mirror: Mirror,
+        writer: Writer,
+        keyspace: Keyspace,
+        guard: WriteGuard,
+        request_timeout: float,
+    ) -> None:
         self._mirror = mirror
         self._writer = writer
         self._ks = keyspace

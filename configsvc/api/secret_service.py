@@ -20,8 +20,15 @@ from configsvc.v1 import secrets_pb2, secrets_pb2_grpc
 class SecretService(secrets_pb2_grpc.SecretServiceServicer):  # type: ignore[misc]
     """Implements SecretService; see secrets.proto for the contract."""
 
-    def __init__(self, gateway: SecretGateway, mirror: Mirror, writer: Writer,
-                 request_timeout: float, *, keyspace: Keyspace | None = None) -> None:
+    def __init__(
+        self,
+        gateway: SecretGateway,
+        mirror: Mirror,
+        writer: Writer,
+        request_timeout: float,
+        *,
+        keyspace: Keyspace | None = None,
+    ) -> None:
         self._gateway = gateway
         #: Where webhooks live, so rewrapping covers their sealed secrets too.
         self._keyspace = keyspace
@@ -43,11 +50,21 @@ class SecretService(secrets_pb2_grpc.SecretServiceServicer):  # type: ignore[mis
         if not self._gateway.check_permission(actor, tenant):
             raise PermissionDeniedError(
                 f"{actor!r} may not manage secrets of tenant {tenant!r} "
-                f"({self._gateway.policy.hint})")
-        report = await rewrap_tenant(self._gateway.vault, self._mirror, self._writer, tenant,
-                                     actor=actor, keyspace=self._keyspace,
-                                     timeout=requests.time_left(context, self._timeout),
-                                     trace_id=requests.trace_id(context))
+                f"({self._gateway.policy.hint})"
+            )
+        report = await rewrap_tenant(
+            self._gateway.vault,
+            self._mirror,
+            self._writer,
+            tenant,
+            actor=actor,
+            keyspace=self._keyspace,
+            timeout=requests.time_left(context, self._timeout),
+            trace_id=requests.trace_id(context),
+        )
         return secrets_pb2.RewrapCiphertextsResponse(
-            rewrapped=[key_message(k) for k in report.rewrapped], unchanged=report.unchanged,
-            revision=report.revision, rewrapped_webhooks=report.webhooks)
+            rewrapped=[key_message(k) for k in report.rewrapped],
+            unchanged=report.unchanged,
+            revision=report.revision,
+            rewrapped_webhooks=report.webhooks,
+        )

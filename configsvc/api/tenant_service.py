@@ -29,7 +29,8 @@ class TenantService(tenant_pb2_grpc.TenantServiceServicer):  # type: ignore[misc
             raise InvalidArgumentError.single("name", f"{ALL!r} is reserved")
         description = validate_reason(request.description, field="description")
         tenant, revision = await self._writer.create_tenant(
-            name, description, WriteOptions.of_call(context, self._timeout))
+            name, description, WriteOptions.of_call(context, self._timeout)
+        )
         return tenant_pb2.CreateTenantResponse(tenant=tenant, revision=revision)
 
     async def GetTenant(

@@ -36,9 +36,14 @@ from configsvc.watch.hub import End, Subscription, WatchHub
 class WatchService:
     """Implements WatchService.Watch; see watch.proto for the stream contract."""
 
-    def __init__(self, mirror: Mirror, hub: WatchHub, sync_timeout: float = 5.0,
-                 resolved: ResolvedViews | None = None,
-                 secrets: SecretsRuntime | None = None) -> None:
+    def __init__(
+        self,
+        mirror: Mirror,
+        hub: WatchHub,
+        sync_timeout: float = 5.0,
+        resolved: ResolvedViews | None = None,
+        secrets: SecretsRuntime | None = None,
+    ) -> None:
         self._mirror = mirror
         self._hub = hub
         self._sync_timeout = sync_timeout
@@ -71,13 +76,18 @@ class WatchService:
             resolving = self._secrets.stream(requests.actor(context))
             await resolving.authorize(tenants)
         if start_revision - 1 > self._mirror.revision and await self._ahead_of_etcd(
-                start_revision, context):
+            start_revision, context
+        ):
             return
         caller = principal.current()
-        sub, first = self._hub.open(shape, start_revision=start_revision,
-                                    send_snapshot=send_snapshot,
-                                    access=caller.access if caller else None, owner=caller,
-                                    peer=context.peer())
+        sub, first = self._hub.open(
+            shape,
+            start_revision=start_revision,
+            send_snapshot=send_snapshot,
+            access=caller.access if caller else None,
+            owner=caller,
+            peer=context.peer(),
+        )
         _end_with_credential(sub, caller)
         sub.sender = asyncio.current_task()
         if resolving is not None:
@@ -109,9 +119,14 @@ class WatchService:
             if resolving is not None:
                 resolving.detach()
 
-    async def _send_first(self, sub: Subscription, first: Iterator[bytes | History],
-                          start_revision: int, context: CallContext,
-                          resolving: ResolvingStream | None) -> bool:
+    async def _send_first(
+        self,
+        sub: Subscription,
+        first: Iterator[bytes | History],
+        start_revision: int,
+        context: CallContext,
+        resolving: ResolvingStream | None,
+    ) -> bool:
         """Send a stream's first messages (a coroutine of its own: it ends before the stream
         idles, so it costs an idle stream nothing). True when the stream must end: its
         history replay could not complete and ended with a RESET. Given up on (the client
@@ -140,8 +155,9 @@ class WatchService:
             raise ended from None
         return False
 
-    async def _resolve(self, sub: Subscription, message: bytes,
-                       resolving: ResolvingStream) -> bytes:
+    async def _resolve(
+        self, sub: Subscription, message: bytes, resolving: ResolvingStream
+    ) -> bytes:
         """``message`` with its secrets resolved. Given up on (the client stopped reading)
         while Vault answers, the stream resumes at this message: it never reached gRPC."""
         try:
@@ -152,18 +168,22 @@ class WatchService:
                 raise
             raise ended from None
 
-    async def _ahead_of_etcd(self, start_revision: int,
-                             context: CallContext) -> bool:
+    async def _ahead_of_etcd(self, start_revision: int, context: CallContext) -> bool:
         """This replica lags the one the client came from, or the client is ahead of etcd
         itself (restore, other cluster): catch up with etcd to know which. True (after a
         RESUME_AHEAD reset) when the client is ahead of etcd."""
         current = await self._mirror.sync(self._sync_timeout)
         if start_revision - 1 <= current:
             return False
-        await context.write(wire.reset(
-            watch_pb2.RESET_REASON_RESUME_AHEAD, 0, current,
-            f"revision {start_revision - 1} is ahead of etcd ({current}): etcd "
-            "was restored or the client's state is from another cluster; re-snapshot"))
+        await context.write(
+            wire.reset(
+                watch_pb2.RESET_REASON_RESUME_AHEAD,
+                0,
+                current,
+                f"revision {start_revision - 1} is ahead of etcd ({current}): etcd "
+                "was restored or the client's state is from another cluster; re-snapshot",
+            )
+        )
         return True
 
     async def _require_tenants(self, tenants: tuple[str, ...]) -> None:
@@ -188,13 +208,16 @@ class WatchService:
                 raise PermissionDeniedError(
                     f"{caller.principal.name} lacks {CONFIG_READ} on tenant={view.tenant} "
                     f"environment={view.environment} service={view.service} (all keys) for "
-                    "a resolved view; ask an admin for a role binding (configsvc auth bind)")
+                    "a resolved view; ask an admin for a role binding (configsvc auth bind)"
+                )
             view.owner = caller
             if caller.principal.expires_at is not None:
                 timer = asyncio.get_running_loop().call_later(
                     max(0.0, caller.principal.expires_at - time.time()),
-                    self._resolved.reset_where, lambda owner: owner is caller,
-                    "the credential expired; re-open the stream with a valid one")
+                    self._resolved.reset_where,
+                    lambda owner: owner is caller,
+                    "the credential expired; re-open the stream with a valid one",
+                )
         try:
             await self._resolved.stream(view, context.write)
         finally:
@@ -222,9 +245,12 @@ def _parse(request: watch_pb2.WatchRequest) -> tuple[tuple[selectors.Selector, .
     chosen = selectors.parse(request.selectors)
     if request.start_revision < 0:
         raise InvalidArgumentError.single(
-            "start_revision", f"is {request.start_revision}; revisions are 0 or positive")
+            "start_revision", f"is {request.start_revision}; revisions are 0 or positive"
+        )
     if request.start_revision and request.send_snapshot:
         raise InvalidArgumentError.single(
-            "start_revision", "cannot be combined with send_snapshot: a snapshot starts "
-            "at the current revision; resume without one")
+            "start_revision",
+            "cannot be combined with send_snapshot: a snapshot starts "
+            "at the current revision; resume without one",
+        )
     return chosen, request.start_revision, request.send_snapshot

@@ -63,9 +63,17 @@ def _check(field: str, value: str, pattern: re.Pattern[str], form: str) -> str:
 class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[misc]
     """Implements every WebhookService RPC; see the proto for the contract."""
 
-    def __init__(self, mirror: Mirror, writer: Writer, etcd: EtcdClient, keyspace: Keyspace,
-                 settings: WebhookSettings, request_timeout: float, *,
-                 vault: VaultClient | None = None) -> None:
+    def __init__(
+        self,
+        mirror: Mirror,
+        writer: Writer,
+        etcd: EtcdClient,
+        keyspace: Keyspace,
+        settings: WebhookSettings,
+        request_timeout: float,
+        *,
+        vault: VaultClient | None = None,
+    ) -> None:
         self._mirror = mirror
         #: Seals signing secrets (transit); None stores them as plaintext (development).
         self._vault = vault
@@ -95,21 +103,25 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
         if not self._settings.enabled:
             raise FailedPreconditionError(
                 "webhooks are off on this server: no host is allowed (start it with "
-                "--webhook-allowed-hosts)")
+                "--webhook-allowed-hosts)"
+            )
         if not host_allowed(host, self._settings.allowed_hosts):
             raise FailedPreconditionError(
                 f"webhook.url: host {host!r} is not on the server's webhook allow-list "
-                f"({', '.join(self._settings.allowed_hosts)})")
+                f"({', '.join(self._settings.allowed_hosts)})"
+            )
         requests.optional_segment("webhook.environment", hook.environment)
         requests.optional_segment("webhook.service", hook.service)
         requests.optional_key_prefix("webhook.key_prefix", hook.key_prefix)
         if not SECRET_MIN <= len(hook.secret) <= SECRET_MAX or not hook.secret.isprintable():
             raise InvalidArgumentError.single(
-                "webhook.secret", f"must be {SECRET_MIN} to {SECRET_MAX} printable characters")
+                "webhook.secret", f"must be {SECRET_MIN} to {SECRET_MAX} printable characters"
+            )
         if hook.HasField("sealed_secret"):
             raise InvalidArgumentError.single(
-                "webhook.sealed_secret", "is set by the server only; send the secret in "
-                                         "webhook.secret")
+                "webhook.sealed_secret",
+                "is set by the server only; send the secret in webhook.secret",
+            )
         validate_reason(hook.description, field="webhook.description")
 
     async def CreateWebhook(
@@ -120,9 +132,11 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
         tenant = self._tenant("webhook.tenant", request.webhook.tenant)
         self._validated(request.webhook)
         if sum(1 for _ in self._mirror.records(self._keys.webhooks_prefix(tenant))) >= (
-                WEBHOOKS_PER_TENANT):
+            WEBHOOKS_PER_TENANT
+        ):
             raise ResourceExhaustedError(
-                f"tenant {tenant!r} has {WEBHOOKS_PER_TENANT} webhooks, the limit; delete one")
+                f"tenant {tenant!r} has {WEBHOOKS_PER_TENANT} webhooks, the limit; delete one"
+            )
         actor = requests.actor(context)
         hook = webhooks_pb2.Webhook()
         hook.CopyFrom(request.webhook)
@@ -131,22 +145,39 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
         hook.created_by = actor
         timeout = requests.time_left(context, self._timeout)
         await seal(hook, self._vault, timeout)
-        audit = audit_pb2.AuditRecord(kind="webhook", tenant=tenant, name=hook.id,
-                                      operation=config_pb2.OPERATION_PUT, actor=actor,
-                                      attributes={"url": hook.url})
+        audit = audit_pb2.AuditRecord(
+            kind="webhook",
+            tenant=tenant,
+            name=hook.id,
+            operation=config_pb2.OPERATION_PUT,
+            actor=actor,
+            attributes={"url": hook.url},
+        )
         revision = await self._writer.commit_records(
-            tenant, [RecordChange(self._keys.webhook(tenant, hook.id), hook.SerializeToString(),
-                                  0, f"webhook {hook.id}")], [audit],
-            options=WriteOptions.of_call(context, self._timeout))
+            tenant,
+            [
+                RecordChange(
+                    self._keys.webhook(tenant, hook.id),
+                    hook.SerializeToString(),
+                    0,
+                    f"webhook {hook.id}",
+                )
+            ],
+            [audit],
+            options=WriteOptions.of_call(context, self._timeout),
+        )
         return webhooks_pb2.CreateWebhookResponse(webhook=_public(hook), revision=revision)
 
     async def ListWebhooks(
         self, request: webhooks_pb2.ListWebhooksRequest, context: CallContext
     ) -> webhooks_pb2.ListWebhooksResponse:
         tenant = self._tenant("tenant", request.tenant)
-        return webhooks_pb2.ListWebhooksResponse(webhooks=[
-            _public(webhooks_pb2.Webhook.FromString(record.value))
-            for _, record in self._mirror.records(self._keys.webhooks_prefix(tenant))])
+        return webhooks_pb2.ListWebhooksResponse(
+            webhooks=[
+                _public(webhooks_pb2.Webhook.FromString(record.value))
+                for _, record in self._mirror.records(self._keys.webhooks_prefix(tenant))
+            ]
+        )
 
     async def DeleteWebhook(
         self, request: webhooks_pb2.DeleteWebhookRequest, context: CallContext
@@ -154,14 +185,24 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
         tenant = self._tenant("tenant", request.tenant)
         hook_id = _check("id", request.id, _ID, "16 lowercase hex digits")
         hook, mod_revision = self._hook(tenant, hook_id)
-        audit = audit_pb2.AuditRecord(kind="webhook", tenant=tenant, name=hook_id,
-                                      operation=config_pb2.OPERATION_DELETE,
-                                      actor=requests.actor(context),
-                                      attributes={"url": hook.url})
+        audit = audit_pb2.AuditRecord(
+            kind="webhook",
+            tenant=tenant,
+            name=hook_id,
+            operation=config_pb2.OPERATION_DELETE,
+            actor=requests.actor(context),
+            attributes={"url": hook.url},
+        )
         revision = await self._writer.commit_records(
-            tenant, [RecordChange(self._keys.webhook(tenant, hook_id), None, mod_revision,
-                                  f"webhook {hook_id}")], [audit],
-            options=WriteOptions.of_call(context, self._timeout))
+            tenant,
+            [
+                RecordChange(
+                    self._keys.webhook(tenant, hook_id), None, mod_revision, f"webhook {hook_id}"
+                )
+            ],
+            [audit],
+            options=WriteOptions.of_call(context, self._timeout),
+        )
         return webhooks_pb2.DeleteWebhookResponse(revision=revision)
 
     async def ListDeliveries(
@@ -184,13 +225,19 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
                 return None
             return delivery
 
-        page = await scan.filtered_page(self._etcd, start, prefix_range_end(prefix), size,
-                                        accept, timeout=requests.time_left(context,
-                                                                           self._timeout))
+        page = await scan.filtered_page(
+            self._etcd,
+            start,
+            prefix_range_end(prefix),
+            size,
+            accept,
+            timeout=requests.time_left(context, self._timeout),
+        )
         response = webhooks_pb2.ListDeliveriesResponse(deliveries=page.items)
         if page.last_key is not None:
             response.next_page_token = pagination.encode(
-                "deliveries", scope, page.last_key[len(prefix):].decode())
+                "deliveries", scope, page.last_key[len(prefix) :].decode()
+            )
         return response
 
     async def ReplayDelivery(
@@ -198,8 +245,12 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
     ) -> webhooks_pb2.ReplayDeliveryResponse:
         tenant = self._tenant("tenant", request.tenant)
         hook_id = _check("webhook_id", request.webhook_id, _ID, "16 lowercase hex digits")
-        ident = _check("delivery_id", request.delivery_id, _DELIVERY_ID,
-                       "a delivery id as ListDeliveries returns it (<20 digits>-<index>)")
+        ident = _check(
+            "delivery_id",
+            request.delivery_id,
+            _DELIVERY_ID,
+            "a delivery id as ListDeliveries returns it (<20 digits>-<index>)",
+        )
         self._hook(tenant, hook_id)
         timeout = requests.time_left(context, self._timeout)
         key = self._keys.delivery(tenant, hook_id, ident)
@@ -213,14 +264,26 @@ class WebhookService(webhooks_pb2_grpc.WebhookServiceServicer):  # type: ignore[
         delivery.last_status_code = 0
         delivery.last_error = ""
         delivery.next_attempt_time.FromNanoseconds(now)
-        audit = audit_pb2.AuditRecord(kind="webhook-delivery", tenant=tenant,
-                                      name=f"{hook_id}/{ident}",
-                                      operation=config_pb2.OPERATION_PUT,
-                                      actor=requests.actor(context),
-                                      attributes={"action": "replay"})
-        await self._writer.commit_records(tenant, [
-            RecordChange(key, delivery.SerializeToString(), int(found.kvs[0].mod_revision),
-                         f"delivery {ident}"),
-            RecordChange(self._keys.queue(tenant, hook_id, ident), str(now).encode()),
-        ], [audit], options=WriteOptions.of_call(context, self._timeout))
+        audit = audit_pb2.AuditRecord(
+            kind="webhook-delivery",
+            tenant=tenant,
+            name=f"{hook_id}/{ident}",
+            operation=config_pb2.OPERATION_PUT,
+            actor=requests.actor(context),
+            attributes={"action": "replay"},
+        )
+        await self._writer.commit_records(
+            tenant,
+            [
+                RecordChange(
+                    key,
+                    delivery.SerializeToString(),
+                    int(found.kvs[0].mod_revision),
+                    f"delivery {ident}",
+                ),
+                RecordChange(self._keys.queue(tenant, hook_id, ident), str(now).encode()),
+            ],
+            [audit],
+            options=WriteOptions.of_call(context, self._timeout),
+        )
         return webhooks_pb2.ReplayDeliveryResponse(delivery=delivery)

@@ -20,9 +20,26 @@ from configsvc.v1 import audit_query_pb2, config_pb2
 CHUNK_BYTES = 64 * 1024
 
 CSV_COLUMNS = (
-    "revision", "id", "time", "tenant", "kind", "name", "environment", "service", "key",
-    "operation", "actor", "reason", "before_version", "after_version", "before_digest",
-    "after_digest", "rolled_back_to", "expected_revision", "trace_id", "attributes",
+    "revision",
+    "id",
+    "time",
+    "tenant",
+    "kind",
+    "name",
+    "environment",
+    "service",
+    "key",
+    "operation",
+    "actor",
+    "reason",
+    "before_version",
+    "after_version",
+    "before_digest",
+    "after_digest",
+    "rolled_back_to",
+    "expected_revision",
+    "trace_id",
+    "attributes",
 )
 
 
@@ -36,12 +53,23 @@ def csv_row(entry: audit_query_pb2.AuditEntry) -> list[str]:
     key = record.key
     tenant = key.tenant if record.HasField("key") else record.tenant
     return [
-        str(entry.revision), record.id,
+        str(entry.revision),
+        record.id,
         record.time.ToJsonString() if record.HasField("time") else "",
-        tenant, record.kind or "config", record.name, key.environment, key.service, key.key,
-        config_pb2.Operation.Name(record.operation), record.actor, record.reason,
-        str(record.before_version), str(record.after_version), record.before_digest,
-        record.after_digest, str(record.rolled_back_to),
+        tenant,
+        record.kind or "config",
+        record.name,
+        key.environment,
+        key.service,
+        key.key,
+        config_pb2.Operation.Name(record.operation),
+        record.actor,
+        record.reason,
+        str(record.before_version),
+        str(record.after_version),
+        record.before_digest,
+        record.after_digest,
+        str(record.rolled_back_to),
         str(record.expected_revision) if record.HasField("expected_revision") else "",
         record.trace_id,
         json.dumps(dict(record.attributes), sort_keys=True) if record.attributes else "",

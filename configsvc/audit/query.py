@@ -51,8 +51,9 @@ class AuditQuery:
                 raise InvalidArgumentError.single(path(name), "must be 0 (unbounded) or more")
         if message.end_revision and message.start_revision > message.end_revision:
             raise InvalidArgumentError.single(
-                path("end_revision"), f"is {message.end_revision}, before start_revision "
-                f"{message.start_revision}")
+                path("end_revision"),
+                f"is {message.end_revision}, before start_revision {message.start_revision}",
+            )
         start_ns = requests.timestamp_ns(message, "start_time", path=path("start_time")) or 0
         end_ns = requests.timestamp_ns(message, "end_time", path=path("end_time")) or 0
         for name, value in (("start_time", start_ns), ("end_time", end_ns)):
@@ -68,15 +69,31 @@ class AuditQuery:
             environment=requests.optional_segment(path("environment"), message.environment) or "",
             service=requests.optional_segment(path("service"), message.service) or "",
             key_prefix=requests.optional_key_prefix(path("key_prefix"), message.key_prefix),
-            actor=message.actor, start_ns=start_ns, end_ns=end_ns,
-            start_revision=message.start_revision, end_revision=message.end_revision, kind=kind,
+            actor=message.actor,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            start_revision=message.start_revision,
+            end_revision=message.end_revision,
+            kind=kind,
         )
 
     def scope(self) -> tuple[str, ...]:
         """What a page token is bound to: every filter."""
-        return tuple(str(v) for v in (self.tenant or "", self.environment, self.service,
-                                      self.key_prefix, self.actor, self.start_ns, self.end_ns,
-                                      self.start_revision, self.end_revision, self.kind))
+        return tuple(
+            str(v)
+            for v in (
+                self.tenant or "",
+                self.environment,
+                self.service,
+                self.key_prefix,
+                self.actor,
+                self.start_ns,
+                self.end_ns,
+                self.start_revision,
+                self.end_revision,
+                self.kind,
+            )
+        )
 
     def matches(self, record: audit_pb2.AuditRecord, revision: int) -> bool:
         if self.start_revision and revision < self.start_revision:
@@ -95,9 +112,11 @@ class AuditQuery:
             if not record.HasField("key"):
                 return False
             key = record.key
-            return ((not self.environment or key.environment == self.environment)
-                    and (not self.service or key.service == self.service)
-                    and key.key.startswith(self.key_prefix))
+            return (
+                (not self.environment or key.environment == self.environment)
+                and (not self.service or key.service == self.service)
+                and key.key.startswith(self.key_prefix)
+            )
         return True
 
 
@@ -118,18 +137,29 @@ class AuditReader:
         self._ks = keyspace
 
     def _bounds(self, query: AuditQuery, after: str | None) -> tuple[bytes, bytes, bytes]:
-        prefix = (self._ks.audit_prefix(query.tenant) if query.tenant is not None
-                  else self._ks.sys_audit_prefix)
+        prefix = (
+            self._ks.audit_prefix(query.tenant)
+            if query.tenant is not None
+            else self._ks.sys_audit_prefix
+        )
         low = query.start_ns - _ID_SLACK_NS
         start = prefix + f"{low:020d}".encode() if low > 0 else prefix
         if after is not None:
             start = max(start, prefix + after.encode() + b"\0")
-        end = (prefix + f"{query.end_ns + _ID_SLACK_NS:020d}".encode() if query.end_ns
-               else prefix_range_end(prefix))
+        end = (
+            prefix + f"{query.end_ns + _ID_SLACK_NS:020d}".encode()
+            if query.end_ns
+            else prefix_range_end(prefix)
+        )
         return prefix, start, end
 
     async def page(
-        self, query: AuditQuery, after: str | None, size: int, *, timeout: float,
+        self,
+        query: AuditQuery,
+        after: str | None,
+        size: int,
+        *,
+        timeout: float,
     ) -> AuditPage:
         """Up to ``size`` matching entries after position ``after`` (a record id)."""
         prefix, start, end = self._bounds(query, after)
@@ -142,11 +172,12 @@ class AuditReader:
             return audit_query_pb2.AuditEntry(record=record, revision=revision)
 
         page = await scan.filtered_page(self._etcd, start, end, size, accept, timeout=timeout)
-        position = page.last_key[len(prefix):].decode() if page.last_key is not None else None
+        position = page.last_key[len(prefix) :].decode() if page.last_key is not None else None
         return AuditPage(page.items, position, page.revision)
 
-    async def all(self, query: AuditQuery, *, timeout: float) -> AsyncIterator[
-            audit_query_pb2.AuditEntry]:
+    async def all(
+        self, query: AuditQuery, *, timeout: float
+    ) -> AsyncIterator[audit_query_pb2.AuditEntry]:
         """Every matching entry, page by page (for exports)."""
         after: str | None = None
         while True:

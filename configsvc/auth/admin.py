@@ -51,7 +51,8 @@ class KeyNameTakenError(AlreadyExistsError):
         self.message = (
             f"the API key name {name!r} was already used{by}; names are never reused, so "
             "that identity's role bindings cannot pass to a new key: choose another name "
-            "(for a rotation, e.g. a numbered name, then bind it and revoke the old key)")
+            "(for a rotation, e.g. a numbered name, then bind it and revoke the old key)"
+        )
         self.args = (self.message,)
 
 
@@ -63,51 +64,86 @@ def pattern_violation(field: str, value: str, *, optional: bool) -> FieldViolati
         return None
     body = value[:-1] if value.endswith(ANY) else value
     if not _PATTERN_PREFIX.fullmatch(body):
-        return FieldViolation(field, f"{value[:64]!a} is not a pattern: give '*', a name "
-                                     "(a-z, 0-9, '-') or a name prefix followed by '*'")
+        return FieldViolation(
+            field,
+            f"{value[:64]!a} is not a pattern: give '*', a name "
+            "(a-z, 0-9, '-') or a name prefix followed by '*'",
+        )
     return None
 
 
-def audit(kind: str, name: str, operation: config_pb2.Operation, actor: str, reason: str = "",
-          **attributes: str) -> audit_pb2.AuditRecord:
-    return audit_pb2.AuditRecord(kind=kind, name=name, operation=operation, actor=actor,
-                                 reason=reason, attributes=attributes)
+def audit(
+    kind: str,
+    name: str,
+    operation: config_pb2.Operation,
+    actor: str,
+    reason: str = "",
+    **attributes: str,
+) -> audit_pb2.AuditRecord:
+    return audit_pb2.AuditRecord(
+        kind=kind, name=name, operation=operation, actor=actor, reason=reason, attributes=attributes
+    )
 
 
 class AuthAdmin:
     """Creates and deletes keys, bindings and quotas; the servicer validates first."""
 
-    def __init__(self, writer: WriterPort, keyspace: Keyspace, api_keys: ApiKeys,
-                 bindings: Bindings, quotas: Quotas) -> None:
+    def __init__(
+        self,
+        writer: WriterPort,
+        keyspace: Keyspace,
+        api_keys: ApiKeys,
+        bindings: Bindings,
+        quotas: Quotas,
+    ) -> None:
         self._writer = writer
         self._ks = keyspace
         self.api_keys = api_keys
         self.bindings = bindings
         self.quotas = quotas
 
-    async def create_key(self, name: str, description: str, ttl_seconds: float | None,
-                         *, actor: str, timeout: float) -> tuple[auth_pb2.ApiKey, str, int]:
+    async def create_key(
+        self, name: str, description: str, ttl_seconds: float | None, *, actor: str, timeout: float
+    ) -> tuple[auth_pb2.ApiKey, str, int]:
         require_segment("name", name)
         description = validate_reason(description, field="description")
         holder = self.api_keys.name_holder(name)
         if holder is not None:
             raise KeyNameTakenError(name, holder)
         key_id, token = apikeys.new_key()
-        key = auth_pb2.ApiKey(id=key_id, name=name, description=description,
-                              create_time=now_timestamp(), created_by=actor)
+        key = auth_pb2.ApiKey(
+            id=key_id,
+            name=name,
+            description=description,
+            create_time=now_timestamp(),
+            created_by=actor,
+        )
         if ttl_seconds is not None:
             key.expire_time.FromNanoseconds(
-                key.create_time.ToNanoseconds() + int(ttl_seconds * 1e9))
+                key.create_time.ToNanoseconds() + int(ttl_seconds * 1e9)
+            )
         value = apikeys.stored(key, token).SerializeToString()
         try:
             revision = await self._writer.commit_records(
-                None, [RecordChange(self.api_keys.name_key(name), key_id.encode(), 0,
-                                    f"API key name {name}"),
-                       RecordChange(self.api_keys.record_key(key_id), value, 0,
-                                    f"API key {key_id}")],
-                [audit("api-key", key_id, config_pb2.OPERATION_PUT, actor, description,
-                       identity=apikeys.identity(name))],
-                timeout=timeout)
+                None,
+                [
+                    RecordChange(
+                        self.api_keys.name_key(name), key_id.encode(), 0, f"API key name {name}"
+                    ),
+                    RecordChange(self.api_keys.record_key(key_id), value, 0, f"API key {key_id}"),
+                ],
+                [
+                    audit(
+                        "api-key",
+                        key_id,
+                        config_pb2.OPERATION_PUT,
+                        actor,
+                        description,
+                        identity=apikeys.identity(name),
+                    )
+                ],
+                timeout=timeout,
+            )
         except ConflictError:  # another replica took the name meanwhile
             raise KeyNameTakenError(name, None) from None
         key.create_revision = revision
@@ -119,21 +155,38 @@ class AuthAdmin:
             raise NotFoundError("API key", key_id)
         record_key = self.api_keys.record_key(key_id)
         return await self._writer.commit_records(
-            None, [RecordChange(record_key, None, None, f"API key {key_id}")],
-            [audit("api-key", key_id, config_pb2.OPERATION_DELETE, actor,
-                   identity=apikeys.identity(found[0].api_key.name))],
-            timeout=timeout)
+            None,
+            [RecordChange(record_key, None, None, f"API key {key_id}")],
+            [
+                audit(
+                    "api-key",
+                    key_id,
+                    config_pb2.OPERATION_DELETE,
+                    actor,
+                    identity=apikeys.identity(found[0].api_key.name),
+                )
+            ],
+            timeout=timeout,
+        )
 
     def check_binding(self, binding: auth_pb2.RoleBinding, field: str = "binding") -> None:
         violations = []
         if not _SUBJECT.fullmatch(binding.subject):
-            violations.append(FieldViolation(
-                f"{field}.subject", "must be key:<name>, cert:<common name> or jwt:<subject> "
-                "(printable ASCII, no spaces, at most 255 characters), optionally ending in *"))
+            violations.append(
+                FieldViolation(
+                    f"{field}.subject",
+                    "must be key:<name>, cert:<common name> or jwt:<subject> "
+                    "(printable ASCII, no spaces, at most 255 characters), optionally ending in *",
+                )
+            )
         if binding.role not in ROLE_PERMISSIONS:
-            violations.append(FieldViolation(
-                f"{field}.role", "must be one of ROLE_VIEWER, ROLE_EDITOR, ROLE_ADMIN, "
-                "ROLE_SECRET_READER, ROLE_AUDITOR"))
+            violations.append(
+                FieldViolation(
+                    f"{field}.role",
+                    "must be one of ROLE_VIEWER, ROLE_EDITOR, ROLE_ADMIN, "
+                    "ROLE_SECRET_READER, ROLE_AUDITOR",
+                )
+            )
         found = [
             pattern_violation(f"{field}.tenant", binding.tenant, optional=False),
             pattern_violation(f"{field}.environment", binding.environment, optional=True),
@@ -145,8 +198,9 @@ class AuthAdmin:
         if violations:
             raise InvalidArgumentError(violations)
 
-    async def create_binding(self, binding: auth_pb2.RoleBinding, *, actor: str,
-                             timeout: float) -> tuple[auth_pb2.RoleBinding, int]:
+    async def create_binding(
+        self, binding: auth_pb2.RoleBinding, *, actor: str, timeout: float
+    ) -> tuple[auth_pb2.RoleBinding, int]:
         self.check_binding(binding)
         stored = auth_pb2.RoleBinding()
         stored.CopyFrom(binding)
@@ -155,13 +209,29 @@ class AuthAdmin:
         stored.created_by = actor
         stored.ClearField("create_revision")
         revision = await self._writer.commit_records(
-            None, [RecordChange(self.bindings.record_key(stored.id),
-                                stored.SerializeToString(), 0, f"role binding {stored.id}")],
-            [audit("role-binding", stored.id, config_pb2.OPERATION_PUT, actor,
-                   subject=stored.subject, role=auth_pb2.Role.Name(stored.role),
-                   scope=f"{stored.tenant}/{stored.environment or ANY}/"
-                         f"{stored.service or ANY}/{stored.key_prefix}")],
-            timeout=timeout)
+            None,
+            [
+                RecordChange(
+                    self.bindings.record_key(stored.id),
+                    stored.SerializeToString(),
+                    0,
+                    f"role binding {stored.id}",
+                )
+            ],
+            [
+                audit(
+                    "role-binding",
+                    stored.id,
+                    config_pb2.OPERATION_PUT,
+                    actor,
+                    subject=stored.subject,
+                    role=auth_pb2.Role.Name(stored.role),
+                    scope=f"{stored.tenant}/{stored.environment or ANY}/"
+                    f"{stored.service or ANY}/{stored.key_prefix}",
+                )
+            ],
+            timeout=timeout,
+        )
         stored.create_revision = revision
         return stored, revision
 
@@ -170,30 +240,59 @@ class AuthAdmin:
         if not match:
             raise NotFoundError("role binding", binding_id)
         return await self._writer.commit_records(
-            None, [RecordChange(self.bindings.record_key(binding_id), None, None,
-                                f"role binding {binding_id}")],
-            [audit("role-binding", binding_id, config_pb2.OPERATION_DELETE, actor,
-                   subject=match[0].subject)],
-            timeout=timeout)
+            None,
+            [
+                RecordChange(
+                    self.bindings.record_key(binding_id), None, None, f"role binding {binding_id}"
+                )
+            ],
+            [
+                audit(
+                    "role-binding",
+                    binding_id,
+                    config_pb2.OPERATION_DELETE,
+                    actor,
+                    subject=match[0].subject,
+                )
+            ],
+            timeout=timeout,
+        )
 
-    async def set_quota(self, quota: auth_pb2.TenantQuota, *, actor: str,
-                        timeout: float) -> tuple[auth_pb2.TenantQuota, int]:
+    async def set_quota(
+        self, quota: auth_pb2.TenantQuota, *, actor: str, timeout: float
+    ) -> tuple[auth_pb2.TenantQuota, int]:
         require_segment("quota.tenant", quota.tenant)
         violations = []
         if quota.max_keys < 0:
             violations.append(FieldViolation("quota.max_keys", "must be 0 (default) or more"))
         if not 0 <= quota.max_value_bytes <= VALUE_MAX_BYTES:
-            violations.append(FieldViolation(
-                "quota.max_value_bytes", f"must be 0 (default) to {VALUE_MAX_BYTES}"))
+            violations.append(
+                FieldViolation("quota.max_value_bytes", f"must be 0 (default) to {VALUE_MAX_BYTES}")
+            )
         if violations:
             raise InvalidArgumentError(violations)
         revision = await self._writer.commit_records(
-            quota.tenant, [RecordChange(self.quotas.record_key(quota.tenant),
-                                        quota.SerializeToString(), None,
-                                        f"quota of {quota.tenant}")],
-            [audit("tenant-quota", quota.tenant, config_pb2.OPERATION_PUT, actor,
-                   max_keys=str(quota.max_keys), max_value_bytes=str(quota.max_value_bytes))],
-            timeout=timeout)
+            quota.tenant,
+            [
+                RecordChange(
+                    self.quotas.record_key(quota.tenant),
+                    quota.SerializeToString(),
+                    None,
+                    f"quota of {quota.tenant}",
+                )
+            ],
+            [
+                audit(
+                    "tenant-quota",
+                    quota.tenant,
+                    config_pb2.OPERATION_PUT,
+                    actor,
+                    max_keys=str(quota.max_keys),
+                    max_value_bytes=str(quota.max_value_bytes),
+                )
+            ],
+            timeout=timeout,
+        )
         return self.quotas.of(quota.tenant), revision
 
     async def bootstrap(self, token: str, *, timeout: float) -> bool:
@@ -207,27 +306,56 @@ class AuthAdmin:
         key_id = apikeys.key_id_of(token)
         if key_id is None:
             raise InvalidArgumentError.single(
-                "bootstrap_admin_key", "is not an API key (cs_<16 hex>_<secret>); make one "
-                "with 'configsvc auth new-key'")
-        key = auth_pb2.ApiKey(id=key_id, name=BOOTSTRAP_NAME, create_time=now_timestamp(),
-                              created_by="bootstrap",
-                              description="bootstrap admin key (revoke once real keys exist)")
-        binding = auth_pb2.RoleBinding(id="bootstrap", subject=apikeys.identity(BOOTSTRAP_NAME),
-                                       role=auth_pb2.ROLE_ADMIN, tenant=ANY,
-                                       create_time=now_timestamp(), created_by="bootstrap")
+                "bootstrap_admin_key",
+                "is not an API key (cs_<16 hex>_<secret>); make one with 'configsvc auth new-key'",
+            )
+        key = auth_pb2.ApiKey(
+            id=key_id,
+            name=BOOTSTRAP_NAME,
+            create_time=now_timestamp(),
+            created_by="bootstrap",
+            description="bootstrap admin key (revoke once real keys exist)",
+        )
+        binding = auth_pb2.RoleBinding(
+            id="bootstrap",
+            subject=apikeys.identity(BOOTSTRAP_NAME),
+            role=auth_pb2.ROLE_ADMIN,
+            tenant=ANY,
+            create_time=now_timestamp(),
+            created_by="bootstrap",
+        )
         await self._writer.commit_records(
-            None, [
+            None,
+            [
                 RecordChange(marker, b"1", 0, "bootstrap marker"),
-                RecordChange(self.api_keys.name_key(BOOTSTRAP_NAME), key_id.encode(), 0,
-                             "bootstrap key name"),
-                RecordChange(self.api_keys.record_key(key_id),
-                             apikeys.stored(key, token).SerializeToString(), 0, "bootstrap key"),
-                RecordChange(self.bindings.record_key("bootstrap"), binding.SerializeToString(),
-                             0, "bootstrap binding"),
+                RecordChange(
+                    self.api_keys.name_key(BOOTSTRAP_NAME), key_id.encode(), 0, "bootstrap key name"
+                ),
+                RecordChange(
+                    self.api_keys.record_key(key_id),
+                    apikeys.stored(key, token).SerializeToString(),
+                    0,
+                    "bootstrap key",
+                ),
+                RecordChange(
+                    self.bindings.record_key("bootstrap"),
+                    binding.SerializeToString(),
+                    0,
+                    "bootstrap binding",
+                ),
             ],
-            [audit("api-key", key_id, config_pb2.OPERATION_PUT, "bootstrap",
-                   "bootstrap admin", identity=apikeys.identity(BOOTSTRAP_NAME))],
-            timeout=timeout)
+            [
+                audit(
+                    "api-key",
+                    key_id,
+                    config_pb2.OPERATION_PUT,
+                    "bootstrap",
+                    "bootstrap admin",
+                    identity=apikeys.identity(BOOTSTRAP_NAME),
+                )
+            ],
+            timeout=timeout,
+        )
         return True
 
     async def reserve_key_names(self, *, timeout: float) -> int:
@@ -253,25 +381,43 @@ class AuthAdmin:
                     wanted.setdefault(identity[4:], record.name)
         for key in self.api_keys.listing():
             wanted[key.name] = key.id
-        missing = sorted(name for name in wanted
-                         if self.api_keys.name_holder(name) is None
-                         and segment_violation("name", name) is None)
+        missing = sorted(
+            name
+            for name in wanted
+            if self.api_keys.name_holder(name) is None and segment_violation("name", name) is None
+        )
         reserved = 0
         for start in range(0, max(len(missing), 1), _NAMES_PER_TXN):
-            chunk = missing[start:start + _NAMES_PER_TXN]
-            changes = [RecordChange(self.api_keys.name_key(name), wanted[name].encode(), 0,
-                                    f"API key name {name}") for name in chunk]
+            chunk = missing[start : start + _NAMES_PER_TXN]
+            changes = [
+                RecordChange(
+                    self.api_keys.name_key(name), wanted[name].encode(), 0, f"API key name {name}"
+                )
+                for name in chunk
+            ]
             last = start + _NAMES_PER_TXN >= len(missing)
             if last and scan_audit:
-                changes.append(RecordChange(self._ks.sys_key(*NAMES_MARKER), b"1", None,
-                                            "key names marker"))
+                changes.append(
+                    RecordChange(self._ks.sys_key(*NAMES_MARKER), b"1", None, "key names marker")
+                )
             if not changes:
                 continue
             # Only reservations are audited; the marker alone (a new installation) is not.
-            audits = [audit("api-key-name", "upgrade", config_pb2.OPERATION_PUT, "upgrade",
-                            "API key names are now unique and never reused; reserved the "
-                            "names of existing and earlier keys", names=",".join(chunk))
-                      ] if chunk else []
+            audits = (
+                [
+                    audit(
+                        "api-key-name",
+                        "upgrade",
+                        config_pb2.OPERATION_PUT,
+                        "upgrade",
+                        "API key names are now unique and never reused; reserved the "
+                        "names of existing and earlier keys",
+                        names=",".join(chunk),
+                    )
+                ]
+                if chunk
+                else []
+            )
             await self._writer.commit_records(None, changes, audits, timeout=timeout)
             reserved += len(chunk)
         return reserved

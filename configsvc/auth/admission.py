@@ -53,13 +53,18 @@ class Dialect:
 
 
 GRPC = Dialect(
-    None, "the authorization header must be 'Bearer <API key or JWT>'",
+    None,
+    "the authorization header must be 'Bearer <API key or JWT>'",
     "no credential: send 'authorization: Bearer <API key or JWT>' (grpcurl -H, CLI "
-    "--api-key or CONFIGSVC_API_KEY) or connect with a client certificate", True)
+    "--api-key or CONFIGSVC_API_KEY) or connect with a client certificate",
+    True,
+)
 HTTP = Dialect(
-    "x-api-key", "the Authorization header must be 'Bearer <API key or JWT>'",
+    "x-api-key",
+    "the Authorization header must be 'Bearer <API key or JWT>'",
     "no credential: send 'Authorization: Bearer <API key or JWT>' or 'X-API-Key: <API key>'",
-    False)
+    False,
+)
 
 
 class Authenticator:
@@ -70,8 +75,9 @@ class Authenticator:
         self._jwt = jwt
         self._mtls = mtls
 
-    async def authenticate(self, metadata: Metadata | None, peer: PeerInfo | None,
-                           dialect: Dialect = GRPC) -> Principal:
+    async def authenticate(
+        self, metadata: Metadata | None, peer: PeerInfo | None, dialect: Dialect = GRPC
+    ) -> Principal:
         """The principal of the first ``authorization`` entry (``Bearer <token>``), else of
         the dialect's API key header, else of the peer's client certificate."""
         token: str | None = None
@@ -104,7 +110,8 @@ class Authenticator:
         if self._jwt is None:
             raise UnauthenticatedError(
                 "the bearer token is not an API key (cs_...) and this server accepts "
-                "no JWTs (no issuer/JWKS configured)")
+                "no JWTs (no issuer/JWKS configured)"
+            )
         return await self._jwt.verify(token)
 
 
@@ -130,8 +137,15 @@ class MethodPlan:
 
     __slots__ = ("checks", "decode", "hook", "name", "plan", "request_type", "rule", "scoper")
 
-    def __init__(self, name: str, rule: Rule, hooks: dict[str, Hook],
-                 scopers: dict[str, Scoper], *, typed: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        rule: Rule,
+        hooks: dict[str, Hook],
+        scopers: dict[str, Scoper],
+        *,
+        typed: bool = True,
+    ) -> None:
         self.name = name
         self.rule = rule
         self.hook = hooks[rule.hook] if rule.hook else None
@@ -146,12 +160,17 @@ class MethodPlan:
             self.request_type = name
             return
         descriptor = _input_type(name)
-        self.plan = plan(descriptor, rule.aliases, installation_wide=rule.installation_wide,
-                         tenant_wide=rule.tenant_wide)
+        self.plan = plan(
+            descriptor,
+            rule.aliases,
+            installation_wide=rule.installation_wide,
+            tenant_wide=rule.tenant_wide,
+        )
         #: The rule's further permissions, each on the scope its aliases read.
         self.checks = tuple(
             (check.permission, plan(descriptor, check.aliases, tenant_wide=rule.tenant_wide))
-            for check in rule.also)
+            for check in rule.also
+        )
         self.decode = GetMessageClass(descriptor).FromString
         self.request_type = descriptor.name
 
@@ -159,9 +178,14 @@ class MethodPlan:
 class Admission:
     """Deny by default: a method without a rule is refused to everyone."""
 
-    def __init__(self, authenticator: Authenticator, bindings: Bindings,
-                 buckets: TokenBuckets, quotas: Quotas,
-                 rules: dict[str, Rule] | None = None) -> None:
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        bindings: Bindings,
+        buckets: TokenBuckets,
+        quotas: Quotas,
+        rules: dict[str, Rule] | None = None,
+    ) -> None:
         self.authenticator = authenticator
         self._bindings = bindings
         self._buckets = buckets
@@ -194,12 +218,13 @@ class Admission:
         found = self._given.get(key)
         if found is None:
             found = self._given[key] = MethodPlan(
-                what, Rule(permission, overlap=partial), self._hooks, self.scopers,
-                typed=False)
+                what, Rule(permission, overlap=partial), self._hooks, self.scopers, typed=False
+            )
         return found
 
-    async def admit(self, method: str, metadata: Metadata | None, peer: PeerInfo | None,
-                    request: Any) -> Caller | None:
+    async def admit(
+        self, method: str, metadata: Metadata | None, peer: PeerInfo | None, request: Any
+    ) -> Caller | None:
         """Admit a call of ``method`` (a full gRPC method name): the caller, None for a
         public method, or the typed error that refuses it. ``request`` is the decoded
         request or its bytes (decoded here only if the rule needs its fields)."""
@@ -212,10 +237,16 @@ class Admission:
                 return None
         return await self.admit_planned(found, metadata, peer, request)
 
-    async def admit_planned(self, method: MethodPlan, metadata: Metadata | None,
-                            peer: PeerInfo | None, request: Any, *,
-                            dialect: Dialect = GRPC,
-                            scopes: list[Scope] | None = None) -> Caller:
+    async def admit_planned(
+        self,
+        method: MethodPlan,
+        metadata: Metadata | None,
+        peer: PeerInfo | None,
+        request: Any,
+        *,
+        dialect: Dialect = GRPC,
+        scopes: list[Scope] | None = None,
+    ) -> Caller:
         """``admit`` with the method's plan at hand (the interceptor keeps it per
         method). ``scopes``: the scopes the transport names itself (``given`` plans)."""
         principal = await self.authenticator.authenticate(metadata, peer, dialect)
@@ -229,11 +260,21 @@ class Admission:
                         request = method.decode(request)
                     except DecodeError:
                         raise InvalidArgumentError.single(
-                            "request", f"is not a valid {method.request_type}") from None
-                scopes = (method.scoper(request, metadata) if method.scoper is not None
-                          else method.plan.scopes(request))
-            require(access, principal.name, rule.permission, scopes, method.name,
-                    partial=rule.stream_filter or rule.overlap)
+                            "request", f"is not a valid {method.request_type}"
+                        ) from None
+                scopes = (
+                    method.scoper(request, metadata)
+                    if method.scoper is not None
+                    else method.plan.scopes(request)
+                )
+            require(
+                access,
+                principal.name,
+                rule.permission,
+                scopes,
+                method.name,
+                partial=rule.stream_filter or rule.overlap,
+            )
             for permission, also in method.checks:
                 require(access, principal.name, permission, also.scopes(request), method.name)
             if method.hook is not None:
@@ -245,11 +286,19 @@ def no_rule(method: str) -> PermissionDeniedError:
     """The refusal of a method missing from the rules table."""
     return PermissionDeniedError(
         f"{method} has no authorization rule on this server (configsvc.auth.rules); "
-        "it is denied to everyone")
+        "it is denied to everyone"
+    )
 
 
-def require(access: Access, name: str, permission: str, scopes: Sequence[Scope], method: str,
-            *, partial: bool = False) -> None:
+def require(
+    access: Access,
+    name: str,
+    permission: str,
+    scopes: Sequence[Scope],
+    method: str,
+    *,
+    partial: bool = False,
+) -> None:
     """PERMISSION_DENIED unless ``access`` allows ``permission`` on every scope (with
     ``partial``: on some of each scope)."""
     check = access.may_touch if partial else access.allows
@@ -261,11 +310,14 @@ def require(access: Access, name: str, permission: str, scopes: Sequence[Scope],
 def _denied_on(name: str, permission: str, scope: Any, method: str) -> PermissionDeniedError:
     return PermissionDeniedError(
         f"{name} lacks {permission} on {_describe(scope)} for {method}; ask an admin for a "
-        "role binding (configsvc auth bind)")
+        "role binding (configsvc auth bind)"
+    )
 
 
 def _describe(scope: Any) -> str:
-    parts = [f"{name}={value}" for name in ("tenant", "environment", "service", "key",
-                                            "key_prefix")
-             if (value := getattr(scope, name)) is not None]
+    parts = [
+        f"{name}={value}"
+        for name in ("tenant", "environment", "service", "key", "key_prefix")
+        if (value := getattr(scope, name)) is not None
+    ]
     return " ".join(parts) if parts else "the whole installation (tenant *)"

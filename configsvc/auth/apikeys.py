@@ -50,7 +50,7 @@ def key_id_of(token: str) -> str | None:
     """The id inside a well-formed key, else None."""
     if not token.startswith(PREFIX):
         return None
-    key_id, sep, secret = token[len(PREFIX):].partition("_")
+    key_id, sep, secret = token[len(PREFIX) :].partition("_")
     if not sep or not secret or len(key_id) != 2 * _ID_BYTES:
         return None
     try:
@@ -66,8 +66,7 @@ def hash_secret(salt: bytes, token: str) -> bytes:
 
 def stored(api_key: auth_pb2.ApiKey, token: str) -> stored_pb2.StoredApiKey:
     salt = os.urandom(16)
-    return stored_pb2.StoredApiKey(api_key=api_key, salt=salt,
-                                   secret_hash=hash_secret(salt, token))
+    return stored_pb2.StoredApiKey(api_key=api_key, salt=salt, secret_hash=hash_secret(salt, token))
 
 
 def identity(name: str) -> str:
@@ -129,8 +128,11 @@ class ApiKeys:
         record = found[0]
         if not hmac.compare_digest(hash_secret(record.salt, token), record.secret_hash):
             raise UnauthenticatedError("the API key is unknown or revoked")
-        expires = (record.api_key.expire_time.ToNanoseconds() / 1e9
-                   if record.api_key.HasField("expire_time") else None)
+        expires = (
+            record.api_key.expire_time.ToNanoseconds() / 1e9
+            if record.api_key.HasField("expire_time")
+            else None
+        )
         return Principal(identity(record.api_key.name), API_KEY, expires, key_id)
 
     def listing(self) -> list[auth_pb2.ApiKey]:

@@ -36,8 +36,15 @@ _CACHE_MAX = 10_000
 EXP_MAX = 253_402_300_799
 #: What decoding an untrusted token can raise besides PyJWT's own errors (its JSON
 #: parser and claim conversions: ``int(float("inf"))``, a 5,000-digit integer, ...).
-_TOKEN_ERRORS = (jwt.PyJWTError, ValueError, TypeError, OverflowError, RecursionError,
-                 KeyError, AttributeError)
+_TOKEN_ERRORS = (
+    jwt.PyJWTError,
+    ValueError,
+    TypeError,
+    OverflowError,
+    RecursionError,
+    KeyError,
+    AttributeError,
+)
 
 
 _UNREAD = object()
@@ -69,8 +76,9 @@ class JwtVerifier:
         self._keys: dict[str, Any] = {}
         #: Why the JWKS file is not usable now ("" when it is), for refusals and logs.
         self._file_problem = ""
-        self._client = (jwt.PyJWKClient(settings.jwks_url, cache_keys=True)
-                        if settings.jwks_url else None)
+        self._client = (
+            jwt.PyJWKClient(settings.jwks_url, cache_keys=True) if settings.jwks_url else None
+        )
         self._cache: dict[str, Principal] = {}
 
     def _file_keys(self) -> dict[str, Any]:
@@ -95,16 +103,22 @@ class JwtVerifier:
                     problem = "is not a usable JWKS"
                     cause = f"{problem} ({type(exc).__name__}: {exc})"
             if problem:
-                log.warning("JWKS file %s %s; %s", path, cause,
-                            f"keeping the previous {len(self._keys)} key(s)" if self._keys
-                            else "no JWT can be verified until it is fixed")
+                log.warning(
+                    "JWKS file %s %s; %s",
+                    path,
+                    cause,
+                    f"keeping the previous {len(self._keys)} key(s)"
+                    if self._keys
+                    else "no JWT can be verified until it is fixed",
+                )
             elif not problem and self._file_problem:
                 log.info("JWKS file %s is usable again (%d keys)", path, len(self._keys))
             self._file_problem = problem
         if not self._keys:
             raise UnauthenticatedError(
                 "the server has no usable JWKS key to verify bearer tokens with "
-                f"(its JWKS file {self._file_problem or 'holds no key'}); ask the operator")
+                f"(its JWKS file {self._file_problem or 'holds no key'}); ask the operator"
+            )
         return self._keys
 
     async def _signing_key(self, token: str) -> Any:
@@ -137,23 +151,32 @@ class JwtVerifier:
         settings = self._settings
         try:
             claims = jwt.decode(
-                token, key, algorithms=ALGORITHMS, audience=settings.audience or None,
-                issuer=settings.issuer, leeway=settings.leeway,
-                options={"require": ["exp", "iss", settings.subject_claim]
-                         + (["aud"] if settings.audience else [])})
+                token,
+                key,
+                algorithms=ALGORITHMS,
+                audience=settings.audience or None,
+                issuer=settings.issuer,
+                leeway=settings.leeway,
+                options={
+                    "require": ["exp", "iss", settings.subject_claim]
+                    + (["aud"] if settings.audience else [])
+                },
+            )
         except _TOKEN_ERRORS as exc:
             raise UnauthenticatedError(f"the bearer token is not valid: {exc}") from None
         expires = claims["exp"]
-        if (isinstance(expires, bool) or not isinstance(expires, int | float)
-                or (isinstance(expires, float) and not math.isfinite(expires))
-                or expires > EXP_MAX):  # an int past EXP_MAX never reaches float()
+        if (
+            isinstance(expires, bool)
+            or not isinstance(expires, int | float)
+            or (isinstance(expires, float) and not math.isfinite(expires))
+            or expires > EXP_MAX
+        ):  # an int past EXP_MAX never reaches float()
             raise UnauthenticatedError(
-                "the bearer token is not valid: its exp claim is not a time before the "
-                "year 10000")
+                "the bearer token is not valid: its exp claim is not a time before the year 10000"
+            )
         subject = claims.get(settings.subject_claim)
         if not isinstance(subject, str) or not subject:
-            raise UnauthenticatedError(
-                f"the bearer token has no {settings.subject_claim!r} claim")
+            raise UnauthenticatedError(f"the bearer token has no {settings.subject_claim!r} claim")
         principal = Principal(f"jwt:{subject}", JWT, float(expires))
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()

@@ -79,21 +79,29 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 return grpc.unary_unary_rpc_method_handler(
                     self._unary(method, handler.unary_unary),
                     request_deserializer=handler.request_deserializer,
-                    response_serializer=handler.response_serializer)
+                    response_serializer=handler.response_serializer,
+                )
             return grpc.unary_stream_rpc_method_handler(
                 self._stream(method, handler.unary_stream),
                 request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer)
+                response_serializer=handler.response_serializer,
+            )
         # Request streams: authenticated and authorized installation-wide before
         # the first message is read.
         wrap = self._unary if handler.stream_unary is not None else self._stream
-        factory = (grpc.stream_unary_rpc_method_handler if handler.stream_unary is not None
-                   else grpc.stream_stream_rpc_method_handler)
+        factory = (
+            grpc.stream_unary_rpc_method_handler
+            if handler.stream_unary is not None
+            else grpc.stream_stream_rpc_method_handler
+        )
         inner = handler.stream_unary or handler.stream_stream
         method = self.admission.plan(name, installation_wide=True)
         assert method is not None
-        return factory(wrap(method, inner), request_deserializer=handler.request_deserializer,
-                       response_serializer=handler.response_serializer)
+        return factory(
+            wrap(method, inner),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
 
     def _unary(self, method: MethodPlan, inner: Callable[..., Any]) -> Callable[..., Any]:
         admit = self.admission.admit_planned
@@ -109,12 +117,14 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
         return guarded
 
-    async def _open_stream(self, method: MethodPlan, request: Any,
-                           context: grpc.aio.ServicerContext) -> Caller:
+    async def _open_stream(
+        self, method: MethodPlan, request: Any, context: grpc.aio.ServicerContext
+    ) -> Caller:
         """Admit a stream and count it against its identity's cap (released by the caller)."""
         try:
             caller = await self.admission.admit_planned(
-                method, context.invocation_metadata(), context, request)
+                method, context.invocation_metadata(), context, request
+            )
             self.streams.acquire(caller.principal.name)
         except ConfigsvcError as exc:
             await abort_with(context, exc)
@@ -129,8 +139,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if inspect.isasyncgenfunction(inner):
             registry = self._open
 
-            async def guarded_gen(request: Any,
-                                  context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def guarded_gen(
+                request: Any, context: grpc.aio.ServicerContext
+            ) -> AsyncIterator[Any]:
                 caller = await open_stream(method, request, context)
                 task = asyncio.current_task()
                 assert task is not None
@@ -138,7 +149,11 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 if caller.principal.expires_at is not None:
                     stream.expiry = asyncio.get_running_loop().call_later(
                         max(0.0, caller.principal.expires_at - time.time()),
-                        _end, task, stream, "the credential expired")
+                        _end,
+                        task,
+                        stream,
+                        "the credential expired",
+                    )
                 try:
                     async for response in inner(request, context):
                         yield response
@@ -146,8 +161,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                     if not stream.ended:
                         raise  # the client went away
                     task.uncancel()
-                    await abort_with(context, StreamEndedError(
-                        f"{stream.ended}; reconnect (the stream is re-authorized)", 0))
+                    await abort_with(
+                        context,
+                        StreamEndedError(
+                            f"{stream.ended}; reconnect (the stream is re-authorized)", 0
+                        ),
+                    )
                 finally:
                     registry.pop(task, None)
                     if stream.expiry is not None:
@@ -198,10 +217,17 @@ def _denied(name: str, handler: Any) -> Any:
     async def deny(request: Any, context: grpc.aio.ServicerContext) -> None:
         await abort_with(context, no_rule(name))
 
-    factory = (grpc.unary_unary_rpc_method_handler if handler.unary_unary is not None
-               else grpc.unary_stream_rpc_method_handler if handler.unary_stream is not None
-               else grpc.stream_unary_rpc_method_handler if handler.stream_unary is not None
-               else grpc.stream_stream_rpc_method_handler)
-    return factory(deny, request_deserializer=handler.request_deserializer,
-                   response_serializer=handler.response_serializer)
-
+    factory = (
+        grpc.unary_unary_rpc_method_handler
+        if handler.unary_unary is not None
+        else grpc.unary_stream_rpc_method_handler
+        if handler.unary_stream is not None
+        else grpc.stream_unary_rpc_method_handler
+        if handler.stream_unary is not None
+        else grpc.stream_stream_rpc_method_handler
+    )
+    return factory(
+        deny,
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )

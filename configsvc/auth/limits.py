@@ -45,7 +45,9 @@ class TokenBuckets:
             raise RateLimitedError(
                 f"{name} is over its rate limit of {self.rate:g} calls per second "
                 f"(burst {self.burst:g}); slow down and retry",
-                retry_after=(1.0 - tokens) / self.rate, reason="RATE_LIMITED")
+                retry_after=(1.0 - tokens) / self.rate,
+                reason="RATE_LIMITED",
+            )
         bucket[0] = tokens - 1.0
 
 
@@ -67,7 +69,9 @@ class StreamCaps:
             raise RateLimitedError(
                 f"{name} already holds {current} streams on this server, its limit; "
                 "close one (one stream can carry many selectors) or retry later",
-                retry_after=5.0, reason="STREAM_LIMIT")
+                retry_after=5.0,
+                reason="STREAM_LIMIT",
+            )
         self._open[name] = current + 1
 
     def release(self, name: str) -> None:
@@ -81,8 +85,9 @@ class StreamCaps:
 class Quotas:
     """Per-tenant limits: server defaults, overridden by ``sys/quotas/<tenant>`` records."""
 
-    def __init__(self, mirror: MirrorPort, keyspace: Keyspace, max_keys: int,
-                 max_value_bytes: int) -> None:
+    def __init__(
+        self, mirror: MirrorPort, keyspace: Keyspace, max_keys: int, max_value_bytes: int
+    ) -> None:
         self._mirror = mirror
         self._ks = keyspace
         self.default_keys = max_keys
@@ -113,7 +118,9 @@ class Quotas:
             raise RateLimitedError(
                 f"the value is {size} bytes; tenant {k.tenant!r} allows at most "
                 f"{quota.max_value_bytes} (quota max_value_bytes)",
-                retry_after=0.0, reason="QUOTA_VALUE_BYTES")
+                retry_after=0.0,
+                reason="QUOTA_VALUE_BYTES",
+            )
         if self._mirror.lookup(k.tenant, k.environment, k.service, k.key) is not None:
             return
         count = self.keys(k.tenant)
@@ -121,4 +128,6 @@ class Quotas:
             raise RateLimitedError(
                 f"tenant {k.tenant!r} holds {count} entries, its quota (max_keys "
                 f"{quota.max_keys}); delete entries or raise the quota",
-                retry_after=0.0, reason="QUOTA_KEYS")
+                retry_after=0.0,
+                reason="QUOTA_KEYS",
+            )

@@ -157,8 +157,9 @@ METHOD_RULES: dict[str, Rule] = {
     _VALID + "Validate": Rule(CONFIG_READ, tenant_wide=True),
     # Promote writes the target environment and reads the source one; Diff
     # reads both sides (resolved views need read on the whole service).
-    _HIER + "Promote": Rule(CONFIG_WRITE, aliases=_TARGET_ENV,
-                            also=(Check(CONFIG_READ, _SOURCE_ENV),)),
+    _HIER + "Promote": Rule(
+        CONFIG_WRITE, aliases=_TARGET_ENV, also=(Check(CONFIG_READ, _SOURCE_ENV),)
+    ),
     _HIER + "Diff": Rule(CONFIG_READ, aliases=_LEFT, also=(Check(CONFIG_READ, _RIGHT),)),
     # Flag management: writes need write on the whole (tenant, environment) of the
     # flag set (FlagSetRef); reads (definition, history, stats) any read grant there.
@@ -175,13 +176,36 @@ METHOD_RULES: dict[str, Rule] = {
     # flagd evaluation and sync: the flag set named by the flagd-selector header
     # (or the sync request's selector, or --flags-default-selector); providers send
     # the API key as call credentials (README "Feature flags and authentication").
-    **{prefix + name: _FLAGD for prefix, names in (
-        (_FLAGD_V1, ("ResolveAll", "ResolveBoolean", "ResolveString", "ResolveFloat",
-                     "ResolveInt", "ResolveObject", "EventStream")),
-        (_FLAGD_V2, ("ResolveBoolean", "ResolveString", "ResolveFloat", "ResolveInt",
-                     "ResolveObject", "EventStream")),
-        (_FLAGD_SYNC, ("SyncFlags", "FetchAllFlags", "GetMetadata")),
-    ) for name in names},
+    **{
+        prefix + name: _FLAGD
+        for prefix, names in (
+            (
+                _FLAGD_V1,
+                (
+                    "ResolveAll",
+                    "ResolveBoolean",
+                    "ResolveString",
+                    "ResolveFloat",
+                    "ResolveInt",
+                    "ResolveObject",
+                    "EventStream",
+                ),
+            ),
+            (
+                _FLAGD_V2,
+                (
+                    "ResolveBoolean",
+                    "ResolveString",
+                    "ResolveFloat",
+                    "ResolveInt",
+                    "ResolveObject",
+                    "EventStream",
+                ),
+            ),
+            (_FLAGD_SYNC, ("SyncFlags", "FetchAllFlags", "GetMetadata")),
+        )
+        for name in names
+    },
     "/grpc.health.v1.Health/Check": Rule(PUBLIC),
     "/grpc.health.v1.Health/Watch": Rule(PUBLIC),
     "/grpc.health.v1.Health/List": Rule(PUBLIC),

@@ -41,8 +41,15 @@ log = logging.getLogger(__name__)
 class AuthRuntime:
     """Everything auth for one ``ConfigServer``."""
 
-    def __init__(self, settings: AuthSettings, tls: ServerTLS | None, mirror: Mirror,
-                 keyspace: Keyspace, writer: Writer, hub: WatchHub) -> None:
+    def __init__(
+        self,
+        settings: AuthSettings,
+        tls: ServerTLS | None,
+        mirror: Mirror,
+        keyspace: Keyspace,
+        writer: Writer,
+        hub: WatchHub,
+    ) -> None:
         self.settings = settings
         self.enabled = settings.mode != AUTH_OFF
         self._mirror = mirror
@@ -50,8 +57,9 @@ class AuthRuntime:
         self._hub = hub
         self.api_keys = ApiKeys(mirror, keyspace)
         self.bindings = Bindings(mirror, keyspace)
-        self.quotas = Quotas(mirror, keyspace, settings.max_keys_per_tenant,
-                             settings.max_value_bytes_per_tenant)
+        self.quotas = Quotas(
+            mirror, keyspace, settings.max_keys_per_tenant, settings.max_value_bytes_per_tenant
+        )
         self.admin = AuthAdmin(writer, keyspace, self.api_keys, self.bindings, self.quotas)
         #: The secrets integration's read policy when authentication is on.
         self.secret_policy = RbacSecretPolicy(self.bindings)
@@ -99,11 +107,15 @@ class AuthRuntime:
         while True:
             await self._mirror.wait_synced(3600)
             if not token:
-                if self.enabled and self._mirror.record(
-                        self._ks.sys_key(*BOOTSTRAP_MARKER)) is None:
-                    log.warning("this installation has no admin yet and nobody can call it: "
-                                "start one replica with CONFIGSVC_BOOTSTRAP_ADMIN_KEY set to a "
-                                "key from 'configsvc auth new-key'")
+                if (
+                    self.enabled
+                    and self._mirror.record(self._ks.sys_key(*BOOTSTRAP_MARKER)) is None
+                ):
+                    log.warning(
+                        "this installation has no admin yet and nobody can call it: "
+                        "start one replica with CONFIGSVC_BOOTSTRAP_ADMIN_KEY set to a "
+                        "key from 'configsvc auth new-key'"
+                    )
                 break
             try:
                 await self.admin.bootstrap(token, timeout=5.0)
@@ -137,27 +149,40 @@ class AuthRuntime:
                 delay = min(delay * 2, 5.0)
                 continue
             if reserved:
-                log.info("reserved %d API key names of earlier keys (names are never reused)",
-                         reserved)
+                log.info(
+                    "reserved %d API key names of earlier keys (names are never reused)", reserved
+                )
             return
-        log.error("could not reserve the names of earlier API keys; a new key could take "
-                  "the name of a revoked one until a restart succeeds")
+        log.error(
+            "could not reserve the names of earlier API keys; a new key could take "
+            "the name of a revoked one until a restart succeeds"
+        )
 
     # ------------------------------------------------------- open streams
 
     def _on_records(self, batch: RecordBatch) -> None:
         if not any(raw.startswith(self._watched) for raw, _ in batch.changes):
             return
-        message = ("the caller's credential or role bindings changed; re-open the stream "
-                   "(it re-authenticates) and re-snapshot")
+        message = (
+            "the caller's credential or role bindings changed; re-open the stream "
+            "(it re-authenticates) and re-snapshot"
+        )
         self._hub.reset_where(
-            self._lost_sub_grants, watch_pb2.RESET_REASON_PERMISSIONS_CHANGED, message)
+            self._lost_sub_grants, watch_pb2.RESET_REASON_PERMISSIONS_CHANGED, message
+        )
         for reset in self.stream_resetters:
             reset(self._lost_grants, message)
         self.interceptor.end_streams_where(self._lost_grants, message)
 
-    async def admit_http(self, headers: Mapping[str, str], permission: str,
-                         scopes: list[Scope], what: str, *, partial: bool = False) -> None:
+    async def admit_http(
+        self,
+        headers: Mapping[str, str],
+        permission: str,
+        scopes: list[Scope],
+        what: str,
+        *,
+        partial: bool = False,
+    ) -> None:
         """Admit an HTTP request (OFREP, metrics) like an RPC: ``Authorization: Bearer
         <API key or JWT>`` or ``X-API-Key: <API key>``, the identity's rate limit, then
         ``permission`` on ``scopes``, through the same admission function as every RPC.
@@ -165,10 +190,18 @@ class AuthRuntime:
         if not self.enabled:
             return
         admission = self.admission
-        metadata = (("authorization", headers.get("Authorization", "")),
-                    ("x-api-key", headers.get("X-API-Key", "")))
-        await admission.admit_planned(admission.given(what, permission, partial), metadata,
-                                      None, None, dialect=HTTP, scopes=scopes)
+        metadata = (
+            ("authorization", headers.get("Authorization", "")),
+            ("x-api-key", headers.get("X-API-Key", "")),
+        )
+        await admission.admit_planned(
+            admission.given(what, permission, partial),
+            metadata,
+            None,
+            None,
+            dialect=HTTP,
+            scopes=scopes,
+        )
 
     def _lost_sub_grants(self, sub: Subscription) -> bool:
         return self._lost_grants(sub.owner)

@@ -47,8 +47,9 @@ class _Flat:
     parts: tuple[tuple[str, str, Callable[[Any], str]], ...]  # (scope part, field, getter)
     lists: tuple[tuple[str, str], ...]  # (scope part, repeated string field)
 
-    def scopes(self, message: Any, path: str, out: list[Scope],
-               violations: list[FieldViolation]) -> None:
+    def scopes(
+        self, message: Any, path: str, out: list[Scope], violations: list[FieldViolation]
+    ) -> None:
         values: dict[str, str | None] = {}
         for part, name, get in self.parts:
             value = get(message)
@@ -61,8 +62,7 @@ class _Flat:
             for i, value in enumerate(getattr(message, name)):
                 listed = True
                 _check(part, path, f"{name}[{i}]", value, violations)
-                out.append(Scope(base.tenant, base.environment, base.service,
-                                 **{part: value}))
+                out.append(Scope(base.tenant, base.environment, base.service, **{part: value}))
         if not listed:
             out.append(base)
 
@@ -74,8 +74,7 @@ _GOOD_KEYS: set[str] = set()
 _GOOD_MAX = 100_000
 
 
-def _check(part: str, path: str, name: str, value: str,
-           violations: list[FieldViolation]) -> None:
+def _check(part: str, path: str, name: str, value: str, violations: list[FieldViolation]) -> None:
     segment = part in _SEGMENTS
     good = _GOOD_SEGMENTS if segment else _GOOD_KEYS
     if value in good:
@@ -110,13 +109,18 @@ def _flat(descriptor: Descriptor, aliases: Mapping[str, str]) -> _Flat | None:
     # Dotted aliases read a scope part from a nested message (DiffRequest.left.environment).
     renamed.update({part: path for path, part in aliases.items() if "." in path})
     typed = {part: _field(descriptor, name) for part, name in renamed.items()}
-    parts = tuple((part, renamed[part], attrgetter(renamed[part]))
-                  for part in (*_SEGMENTS, *_KEYS)
-                  if (found := typed.get(part)) is not None and found.type == _STRING
-                  and not _is_repeated(found))
-    lists = tuple((part, name) for name, part in _LISTS.items()
-                  if name in fields and fields[name].type == _STRING
-                  and _is_repeated(fields[name]))
+    parts = tuple(
+        (part, renamed[part], attrgetter(renamed[part]))
+        for part in (*_SEGMENTS, *_KEYS)
+        if (found := typed.get(part)) is not None
+        and found.type == _STRING
+        and not _is_repeated(found)
+    )
+    lists = tuple(
+        (part, name)
+        for name, part in _LISTS.items()
+        if name in fields and fields[name].type == _STRING and _is_repeated(fields[name])
+    )
     if not any(part == "tenant" for part, _, _ in parts):
         return None
     return _Flat(parts, lists)
@@ -154,8 +158,13 @@ def plan_none() -> ScopePlan:
     return ScopePlan(None, ())
 
 
-def plan(descriptor: Descriptor, aliases: Mapping[str, str] | None = None,
-         *, installation_wide: bool = False, tenant_wide: bool = False) -> ScopePlan:
+def plan(
+    descriptor: Descriptor,
+    aliases: Mapping[str, str] | None = None,
+    *,
+    installation_wide: bool = False,
+    tenant_wide: bool = False,
+) -> ScopePlan:
     """Work out once where a request message keeps its scope.
 
     ``tenant_wide`` keeps only the tenants of the scopes (environment, service

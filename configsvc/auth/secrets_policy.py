@@ -19,8 +19,10 @@ from configsvc.model.keys import ConfigKey
 class RbacSecretPolicy:
     """``AccessPolicy`` for ``configsvc.secrets`` backed by role bindings."""
 
-    hint = ("role secret-reader on the whole tenant: configsvc auth bind SUBJECT "
-            "secret-reader --tenant TENANT")
+    hint = (
+        "role secret-reader on the whole tenant: configsvc auth bind SUBJECT "
+        "secret-reader --tenant TENANT"
+    )
 
     def __init__(self, bindings: Bindings) -> None:
         self._bindings = bindings
@@ -30,4 +32,5 @@ class RbacSecretPolicy:
 
     def allows_key(self, actor: str, key: ConfigKey) -> bool:
         return self._bindings.access(actor).allows(
-            SECRET_READ, Scope(key.tenant, key.environment, key.service, key.key))
+            SECRET_READ, Scope(key.tenant, key.environment, key.service, key.key)
+        )

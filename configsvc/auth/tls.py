@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 def _public_bytes(key: object) -> bytes:
     return key.public_bytes(  # type: ignore[attr-defined,no-any-return]
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 class ReloadingCredentials:
@@ -69,5 +70,7 @@ class ReloadingCredentials:
         # layer. So a client without a certificate, or with one from another CA, fails the
         # handshake and sees UNAVAILABLE before any RPC; the CLI adds a hint (cli/connect.py).
         return grpc.dynamic_ssl_server_credentials(
-            self._initial, self.fetch,
-            require_client_authentication=self._tls.client_ca_file is not None)
+            self._initial,
+            self.fetch,
+            require_client_authentication=self._tls.client_ca_file is not None,
+        )

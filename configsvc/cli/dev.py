@@ -180,8 +180,10 @@ def _dev(args: argparse.Namespace) -> int:
             await asyncio.wait_for(server.auth.bootstrapped.wait(), 30)
             with contextlib.suppress(AlreadyExistsError):
                 await server.writer.create_tenant(
-                    args.tenant, "created by configsvc dev",
-                    WriteOptions(actor="configsvc-dev", timeout=10))
+                    args.tenant,
+                    "created by configsvc dev",
+                    WriteOptions(actor="configsvc-dev", timeout=10),
+                )
             print(
                 _banner(stack, server.port, args.tenant, server.config.secrets.readers, key),
                 flush=True,

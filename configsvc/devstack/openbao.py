@@ -149,8 +149,9 @@ class OpenBaoDevServer(ManagedProcess):
             if data.get("type") == "kv" and str(options.get("version")) == "2":
                 return
             raise DevStackError("OpenBao: secret/ is mounted but is not KV version 2")
-        resp = self._api("POST", "sys/mounts/secret",
-                         payload={"type": "kv", "options": {"version": "2"}})
+        resp = self._api(
+            "POST", "sys/mounts/secret", payload={"type": "kv", "options": {"version": "2"}}
+        )
         if resp.status not in (200, 204):
             raise DevStackError(f"OpenBao: enabling KV v2 at secret/ failed: {_errors(resp)}")
 

@@ -92,16 +92,25 @@ class EventBuilder:
             if key is None:
                 continue
             first = max(1, item.record.before_version)
-            ops.append((item.key, rpc.RequestOp(request_range=rpc.RangeRequest(
-                key=self._ks.hist_key(key, first),
-                range_end=self._ks.hist_key(key, item.record.after_version) + b"\0"))))
+            ops.append(
+                (
+                    item.key,
+                    rpc.RequestOp(
+                        request_range=rpc.RangeRequest(
+                            key=self._ks.hist_key(key, first),
+                            range_end=self._ks.hist_key(key, item.record.after_version) + b"\0",
+                        )
+                    ),
+                )
+            )
         found: dict[bytes, dict[int, Any]] = {}
         for start in range(0, len(ops), _OPS_PER_TXN):
-            part = ops[start:start + _OPS_PER_TXN]
+            part = ops[start : start + _OPS_PER_TXN]
             response = await self._etcd.txn(rpc.TxnRequest(success=[op for _, op in part]))
             for (audit_key, _), result in zip(part, response.responses, strict=True):
-                found[audit_key] = {self._ks.version_from_hist_key(kv.key): kv
-                                    for kv in result.response_range.kvs}
+                found[audit_key] = {
+                    self._ks.version_from_hist_key(kv.key): kv for kv in result.response_range.kvs
+                }
         return found
 
     def _event(self, item: AuditItem, index: int, history: dict[int, Any]) -> OutgoingEvent:
@@ -139,6 +148,10 @@ class EventBuilder:
                     event.value_withheld = True
                 else:
                     event.new_value = value
-        properties = {"revision": str(item.revision), "event_id": event.event_id,
-                      "tenant": event.tenant, "kind": event.kind}
+        properties = {
+            "revision": str(item.revision),
+            "event_id": event.event_id,
+            "tenant": event.tenant,
+            "kind": event.kind,
+        }
         return OutgoingEvent(item.revision, partition_key(item), properties, event)

@@ -45,8 +45,12 @@ class Leadership:
 
     def fence(self) -> Any:
         """A Txn compare that holds only while this term is the current one."""
-        return rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, key=self.key,
-                           create_revision=self.term)
+        return rpc.Compare(
+            result=rpc.Compare.EQUAL,
+            target=rpc.Compare.CREATE,
+            key=self.key,
+            create_revision=self.term,
+        )
 
     async def _keep_alive(self) -> None:
         """Refresh every TTL/3; give up when etcd says the lease is gone or it expires unseen."""
@@ -58,7 +62,8 @@ class Leadership:
                 await asyncio.sleep(interval)
                 try:
                     remaining = await self._etcd.lease_keepalive(
-                        self.lease_id, timeout=max(0.1, min(interval, expires - loop.time())))
+                        self.lease_id, timeout=max(0.1, min(interval, expires - loop.time()))
+                    )
                 except Exception as exc:  # etcd unreachable: retry until the lease would expire
                     log.warning("publisher lease refresh failed: %s", exc)
                     continue
@@ -92,12 +97,25 @@ class Election:
         """One attempt: the term if this replica became leader, None if another one leads."""
         lease_id, granted = await self._etcd.lease_grant(self.ttl)
         try:
-            response = await self._etcd.txn(rpc.TxnRequest(
-                compare=[rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE,
-                                     key=self.key, create_revision=0)],
-                success=[rpc.RequestOp(request_put=rpc.PutRequest(
-                    key=self.key, value=self.identity.encode(), lease=lease_id))],
-            ))
+            response = await self._etcd.txn(
+                rpc.TxnRequest(
+                    compare=[
+                        rpc.Compare(
+                            result=rpc.Compare.EQUAL,
+                            target=rpc.Compare.CREATE,
+                            key=self.key,
+                            create_revision=0,
+                        )
+                    ],
+                    success=[
+                        rpc.RequestOp(
+                            request_put=rpc.PutRequest(
+                                key=self.key, value=self.identity.encode(), lease=lease_id
+                            )
+                        )
+                    ],
+                )
+            )
         except BaseException:
             with contextlib.suppress(Exception):
                 await self._etcd.lease_revoke(lease_id, timeout=1.0)
@@ -116,8 +134,9 @@ class Election:
 
     async def wait_vacant(self, after_revision: int, timeout: float) -> None:
         """Return when the leader key is deleted after ``after_revision``, or after ``timeout``."""
-        create = rpc.WatchCreateRequest(key=self.key, start_revision=after_revision + 1,
-                                        filters=[rpc.WatchCreateRequest.NOPUT])
+        create = rpc.WatchCreateRequest(
+            key=self.key, start_revision=after_revision + 1, filters=[rpc.WatchCreateRequest.NOPUT]
+        )
 
         async def watch() -> None:
             async for response in self._etcd.watch(create):

@@ -71,8 +71,9 @@ class PublisherState:
 class _Pipeline:
     """Sends events with a bounded number in flight and tracks the acknowledged position."""
 
-    def __init__(self, sink: EventSink, max_in_flight: int, position: int,
-                 state: PublisherState) -> None:
+    def __init__(
+        self, sink: EventSink, max_in_flight: int, position: int, state: PublisherState
+    ) -> None:
         self._sink = sink
         self._slots = asyncio.Semaphore(max_in_flight)
         # (through revision, None) marks the end of a chunk; (0, future) is one event.
@@ -99,8 +100,9 @@ class _Pipeline:
     def _done(self, future: asyncio.Future[None]) -> None:
         self._slots.release()
         self._state.pending_events -= 1
-        error = (asyncio.CancelledError("send cancelled") if future.cancelled()
-                 else future.exception())
+        error = (
+            asyncio.CancelledError("send cancelled") if future.cancelled() else future.exception()
+        )
         if error is not None:
             if self.error is None:
                 self.error = error
@@ -149,9 +151,13 @@ class Publisher:
         self._task: asyncio.Task[None] | None = None
 
     def _pulsar_sink(self) -> EventSink:
-        return PulsarSink(self._settings.pulsar_url, self._settings.topic,
-                          send_timeout=self._settings.send_timeout,
-                          max_pending=self._settings.max_in_flight, tls=self._settings.tls)
+        return PulsarSink(
+            self._settings.pulsar_url,
+            self._settings.topic,
+            send_timeout=self._settings.send_timeout,
+            max_pending=self._settings.max_in_flight,
+            tls=self._settings.tls,
+        )
 
     @property
     def topic(self) -> str:
@@ -199,8 +205,12 @@ class Publisher:
                 return
             except Exception as exc:
                 self._set_failing(True, str(exc))
-                log.warning("publisher paused: %s (retry in %.1fs, cursor %d)", exc, delay,
-                            self.state.acknowledged_revision)
+                log.warning(
+                    "publisher paused: %s (retry in %.1fs, cursor %d)",
+                    exc,
+                    delay,
+                    self.state.acknowledged_revision,
+                )
             if self.state.published_events > published:
                 delay = low
             with contextlib.suppress(TimeoutError):
@@ -219,10 +229,18 @@ class Publisher:
         return parse_cursor(response.kvs[0].value) if response.kvs else 0
 
     async def _write_cursor(self, leadership: Leadership, revision: int) -> None:
-        response = await self._etcd.txn(rpc.TxnRequest(
-            compare=[leadership.fence()],
-            success=[rpc.RequestOp(request_put=rpc.PutRequest(
-                key=self.cursor_key, value=str(revision).encode()))]))
+        response = await self._etcd.txn(
+            rpc.TxnRequest(
+                compare=[leadership.fence()],
+                success=[
+                    rpc.RequestOp(
+                        request_put=rpc.PutRequest(
+                            key=self.cursor_key, value=str(revision).encode()
+                        )
+                    )
+                ],
+            )
+        )
         if not response.succeeded:
             leadership.lost.set()
             raise LeadershipLostError()
@@ -252,8 +270,10 @@ class Publisher:
                         self._set_failing(False, "")
 
         async def guard() -> None:
-            waits = [asyncio.ensure_future(pipeline.failed.wait()),
-                     asyncio.ensure_future(leadership.lost.wait())]
+            waits = [
+                asyncio.ensure_future(pipeline.failed.wait()),
+                asyncio.ensure_future(leadership.lost.wait()),
+            ]
             try:
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:

@@ -25,8 +25,10 @@ class PulsarTLS:
 
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments for ``pulsar.Client`` (authentication is built by the caller)."""
-        options: dict[str, Any] = {"tls_validate_hostname": self.validate_hostname,
-                                   "tls_allow_insecure_connection": False}
+        options: dict[str, Any] = {
+            "tls_validate_hostname": self.validate_hostname,
+            "tls_allow_insecure_connection": False,
+        }
         if self.ca_file:
             options["tls_trust_certs_file_path"] = self.ca_file
         return options
@@ -57,8 +59,9 @@ class EventSettings:
         if bool(self.tls.cert_file) != bool(self.tls.key_file):
             raise ValueError("Pulsar TLS needs both a client certificate and its key, or neither")
         if (self.tls.ca_file or self.tls.cert_file) and self.pulsar_url.startswith("pulsar://"):
-            raise ValueError("Pulsar TLS files are set but the URL is pulsar:// (plaintext); "
-                             "use pulsar+ssl://")
+            raise ValueError(
+                "Pulsar TLS files are set but the URL is pulsar:// (plaintext); use pulsar+ssl://"
+            )
 
     @property
     def enabled(self) -> bool:

@@ -38,8 +38,15 @@ class EventSink(Protocol):
 class PulsarSink:
     """One Pulsar producer on ``topic``; messages keyed by config key, revision in properties."""
 
-    def __init__(self, url: str, topic: str, *, send_timeout: float, max_pending: int,
-                 tls: PulsarTLS | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        topic: str,
+        *,
+        send_timeout: float,
+        max_pending: int,
+        tls: PulsarTLS | None = None,
+    ) -> None:
         self.url = url
         self._tls = tls or PulsarTLS()
         self.topic = topic
@@ -54,8 +61,9 @@ class PulsarSink:
         try:
             self._client, self._producer = await asyncio.to_thread(self._connect)
         except Exception as exc:  # pulsar raises its own hierarchy
-            raise BackendUnavailableError(BACKEND, f"cannot create a producer on "
-                                                   f"{self.topic}: {exc}") from None
+            raise BackendUnavailableError(
+                BACKEND, f"cannot create a producer on {self.topic}: {exc}"
+            ) from None
 
     def _connect(self) -> tuple[Any, Any]:
         import pulsar  # noqa: PLC0415 - only replicas that publish need the library loaded
@@ -63,16 +71,24 @@ class PulsarSink:
         timeout_s = max(1, self._send_timeout_ms // 1000)
         options = self._tls.client_options() if self.url.startswith("pulsar+ssl://") else {}
         if options and self._tls.cert_file:
-            options["authentication"] = pulsar.AuthenticationTLS(self._tls.cert_file,
-                                                                 self._tls.key_file)
-        client = pulsar.Client(self.url, operation_timeout_seconds=timeout_s,
-                               connection_timeout_ms=self._send_timeout_ms, logger=_client_log,
-                               **options)
+            options["authentication"] = pulsar.AuthenticationTLS(
+                self._tls.cert_file, self._tls.key_file
+            )
+        client = pulsar.Client(
+            self.url,
+            operation_timeout_seconds=timeout_s,
+            connection_timeout_ms=self._send_timeout_ms,
+            logger=_client_log,
+            **options,
+        )
         try:
             producer = client.create_producer(
-                self.topic, send_timeout_millis=self._send_timeout_ms,
-                max_pending_messages=self._max_pending, block_if_queue_full=False,
-                batching_enabled=False)
+                self.topic,
+                send_timeout_millis=self._send_timeout_ms,
+                max_pending_messages=self._max_pending,
+                block_if_queue_full=False,
+                batching_enabled=False,
+            )
         except BaseException:
             client.close()
             raise
@@ -88,8 +104,9 @@ class PulsarSink:
                 loop.call_soon_threadsafe(_settle, future, result)
 
         try:
-            self._producer.send_async(event.payload, done, properties=event.properties,
-                                      partition_key=event.partition_key)
+            self._producer.send_async(
+                event.payload, done, properties=event.properties, partition_key=event.partition_key
+            )
         except Exception as exc:
             future.set_exception(BackendUnavailableError(BACKEND, f"send failed: {exc}"))
         return future
@@ -116,5 +133,6 @@ def _settle(future: asyncio.Future[None], result: Any) -> None:
     if result == pulsar.Result.Ok:
         future.set_result(None)
     else:
-        future.set_exception(BackendUnavailableError(BACKEND, f"broker did not acknowledge: "
-                                                              f"{result}"))
+        future.set_exception(
+            BackendUnavailableError(BACKEND, f"broker did not acknowledge: {result}")
+        )

@@ -56,7 +56,7 @@ def is_audit_key(ks: Keyspace, raw: bytes) -> bool:
     tenants = ks.all_prefix + b"t/"
     if not raw.startswith(tenants):
         return False
-    parts = raw[len(tenants):].split(b"/", 2)
+    parts = raw[len(tenants) :].split(b"/", 2)
     return len(parts) == 3 and parts[1] == b"audit"
 
 
@@ -102,15 +102,22 @@ class AuditTail:
                     yield chunk
             except CompactedError:
                 chunk = await self.catch_up(position)
-                log.info("publisher cursor %d was compacted; read %d audit records up to %d",
-                         position, len(chunk.items), chunk.through)
+                log.info(
+                    "publisher cursor %d was compacted; read %d audit records up to %d",
+                    position,
+                    len(chunk.items),
+                    chunk.through,
+                )
                 position = chunk.through
                 yield chunk
 
     async def _watch(self, position: int) -> AsyncIterator[TailChunk]:
         create = rpc.WatchCreateRequest(
-            key=self._ks.all_prefix, range_end=prefix_range_end(self._ks.all_prefix),
-            start_revision=position + 1, filters=[rpc.WatchCreateRequest.NODELETE])
+            key=self._ks.all_prefix,
+            range_end=prefix_range_end(self._ks.all_prefix),
+            start_revision=position + 1,
+            filters=[rpc.WatchCreateRequest.NODELETE],
+        )
         async for response in self._etcd.watch(create):
             if response.canceled:
                 if response.compact_revision:
@@ -135,8 +142,9 @@ class AuditTail:
         revision = int(head.header.revision)
         tenants = await self._etcd.range_all(self._ks.tenants_prefix, revision=revision)
         prefixes = [self._ks.sys_audit_prefix]
-        prefixes += [self._ks.audit_prefix(self._ks.tenant_from_key(kv.key) or "")
-                     for kv in tenants]
+        prefixes += [
+            self._ks.audit_prefix(self._ks.tenant_from_key(kv.key) or "") for kv in tenants
+        ]
         items: list[AuditItem] = []
         for prefix in prefixes:
             kvs = await self._etcd.range_all(prefix, revision=revision)

@@ -43,8 +43,9 @@ class Count:
 class FlagAnalytics:
     """In-memory evaluation counters."""
 
-    def __init__(self, retention: int = DEFAULT_RETENTION,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, retention: int = DEFAULT_RETENTION, clock: Callable[[], float] = time.time
+    ) -> None:
         self.retention = retention
         self._clock = clock
         self._buckets: deque[tuple[int, Counter[CountKey]]] = deque()
@@ -58,40 +59,56 @@ class FlagAnalytics:
                 self._buckets.popleft()
         return self._buckets[-1][1]
 
-    def record(self, tenant: str, environment: str, flag: str, variant: str | None,
-               reason: str) -> None:
+    def record(
+        self, tenant: str, environment: str, flag: str, variant: str | None, reason: str
+    ) -> None:
         if reason == FLAG_NOT_FOUND:
             flag = UNKNOWN_FLAG
         key = (tenant, environment, flag, variant or "", reason)
         self._bucket()[key] += 1
         self._totals[key] += 1
 
-    def window(self, tenant: str, environment: str, seconds: int,
-               flag: str = "") -> list[Count]:
+    def window(self, tenant: str, environment: str, seconds: int, flag: str = "") -> list[Count]:
         """Counts of the last ``seconds`` (whole minutes, at least the current one)."""
         minute = int(self._clock()) // BUCKET_SECONDS
         oldest = minute - max(1, -(-seconds // BUCKET_SECONDS)) + 1
         summed: Counter[CountKey] = Counter()
         for bucket_minute, counts in self._buckets:
             if bucket_minute >= oldest:
-                summed.update({k: v for k, v in counts.items()
-                               if k[0] == tenant and k[1] == environment
-                               and (not flag or k[2] == flag)})
+                summed.update(
+                    {
+                        k: v
+                        for k, v in counts.items()
+                        if k[0] == tenant and k[1] == environment and (not flag or k[2] == flag)
+                    }
+                )
         return [Count(k[2], k[3], k[4], v) for k, v in sorted(summed.items())]
 
     def prometheus(self) -> str:
         """The totals in the Prometheus text exposition format."""
-        lines = ["# HELP configsvc_flag_evaluations_total Flag evaluations by variant and reason.",
-                 "# TYPE configsvc_flag_evaluations_total counter"]
+        lines = [
+            "# HELP configsvc_flag_evaluations_total Flag evaluations by variant and reason.",
+            "# TYPE configsvc_flag_evaluations_total counter",
+        ]
         lines.extend(
-            "configsvc_flag_evaluations_total{" + _labels(
-                (("tenant", k[0]), ("environment", k[1]), ("flag", k[2]), ("variant", k[3]),
-                 ("reason", k[4]))) + f"}} {v}"
-            for k, v in sorted(self._totals.items()))
+            "configsvc_flag_evaluations_total{"
+            + _labels(
+                (
+                    ("tenant", k[0]),
+                    ("environment", k[1]),
+                    ("flag", k[2]),
+                    ("variant", k[3]),
+                    ("reason", k[4]),
+                )
+            )
+            + f"}} {v}"
+            for k, v in sorted(self._totals.items())
+        )
         return "\n".join(lines) + "\n"
 
 
 def _labels(pairs: Iterable[tuple[str, str]]) -> str:
     def escape(value: str) -> str:
         return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
     return ",".join(f'{name}="{escape(value)}"' for name, value in pairs)

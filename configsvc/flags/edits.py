@@ -13,8 +13,7 @@ Edit = Callable[[dict[str, Any]], None]
 def _flags(definition: dict[str, Any]) -> dict[str, Any]:
     flags = definition.setdefault("flags", {})
     if isinstance(flags, list):  # flagd's array form: edit it as a map, keep the map
-        flags = {entry["key"]: {k: v for k, v in entry.items() if k != "key"}
-                 for entry in flags}
+        flags = {entry["key"]: {k: v for k, v in entry.items() if k != "key"} for entry in flags}
         definition["flags"] = flags
     result: dict[str, Any] = flags
     return result
@@ -31,6 +30,7 @@ def _flag(definition: dict[str, Any], key: str) -> dict[str, Any]:
 def put_flag(key: str, flag: dict[str, Any]) -> Edit:
     def edit(definition: dict[str, Any]) -> None:
         _flags(definition)[key] = flag
+
     return edit
 
 
@@ -38,12 +38,14 @@ def delete_flag(key: str) -> Edit:
     def edit(definition: dict[str, Any]) -> None:
         _flag(definition, key)
         del _flags(definition)[key]
+
     return edit
 
 
 def set_state(key: str, enabled: bool) -> Edit:
     def edit(definition: dict[str, Any]) -> None:
         _flag(definition, key)["state"] = "ENABLED" if enabled else "DISABLED"
+
     return edit
 
 
@@ -71,11 +73,13 @@ def set_rollout(key: str, weights: Sequence[tuple[str, int]]) -> Edit:
     seen: set[str] = set()
     for index, (variant, weight) in enumerate(weights):
         if weight < 0:
-            raise InvalidArgumentError.single(f"weights[{index}].weight",
-                                              f"is {weight}; weights are 0 or more")
+            raise InvalidArgumentError.single(
+                f"weights[{index}].weight", f"is {weight}; weights are 0 or more"
+            )
         if variant in seen:
-            raise InvalidArgumentError.single(f"weights[{index}].variant",
-                                              f"{variant!r} appears twice")
+            raise InvalidArgumentError.single(
+                f"weights[{index}].variant", f"{variant!r} appears twice"
+            )
         seen.add(variant)
     if sum(w for _, w in weights) <= 0:
         raise InvalidArgumentError.single("weights", "must add up to more than 0")
@@ -87,7 +91,8 @@ def set_rollout(key: str, weights: Sequence[tuple[str, int]]) -> Edit:
                 raise InvalidArgumentError.single(
                     f"weights[{index}].variant",
                     f"{variant!r} is not a variant of flag {key!r} (it has "
-                    f"{', '.join(sorted(flag.get('variants', {})))})")
+                    f"{', '.join(sorted(flag.get('variants', {})))})",
+                )
         buckets = [[variant, weight] for variant, weight in weights]
         args = _find_fractional(flag.get("targeting"))
         if args is None:
@@ -95,4 +100,5 @@ def set_rollout(key: str, weights: Sequence[tuple[str, int]]) -> Edit:
             return
         keep = [] if not args or isinstance(args[0], list) else [args[0]]
         args[:] = [*keep, *buckets]
+
     return edit

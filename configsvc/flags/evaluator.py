@@ -131,12 +131,14 @@ class TargetingTooDeepError(_MissingEvaluatorError):
     """The targeting, its evaluators substituted, nests past ``TARGETING_DEPTH_MAX``."""
 
 
-def _substitute(rule: Any, evaluators: Mapping[str, Any], seen: tuple[str, ...] = (),
-                depth: int = 0) -> Any:
+def _substitute(
+    rule: Any, evaluators: Mapping[str, Any], seen: tuple[str, ...] = (), depth: int = 0
+) -> Any:
     if isinstance(rule, list | dict) and depth >= TARGETING_DEPTH_MAX:
         raise TargetingTooDeepError(
             f"targeting is nested too deeply: more than {TARGETING_DEPTH_MAX} levels of "
-            "arrays and objects" + (" with $evaluators substituted" if seen else ""))
+            "arrays and objects" + (" with $evaluators substituted" if seen else "")
+        )
     if isinstance(rule, list):
         return [_substitute(item, evaluators, seen, depth + 1) for item in rule]
     if not isinstance(rule, dict):
@@ -144,13 +146,13 @@ def _substitute(rule: Any, evaluators: Mapping[str, Any], seen: tuple[str, ...] 
     if set(rule) == {"$ref"} and isinstance(rule["$ref"], str):
         name = rule["$ref"]
         if name not in evaluators:
-            raise _MissingEvaluatorError(f"targeting references evaluator {name!r}, which "
-                                    "$evaluators does not define")
+            raise _MissingEvaluatorError(
+                f"targeting references evaluator {name!r}, which $evaluators does not define"
+            )
         if name in seen:
             raise _MissingEvaluatorError(f"evaluator {name!r} references itself")
         return _substitute(evaluators[name], evaluators, (*seen, name), depth)
-    return {key: _substitute(value, evaluators, seen, depth + 1)
-            for key, value in rule.items()}
+    return {key: _substitute(value, evaluators, seen, depth + 1) for key, value in rule.items()}
 
 
 def too_deep_targeting(definition: Mapping[str, Any]) -> dict[str, str]:
@@ -158,8 +160,11 @@ def too_deep_targeting(definition: Mapping[str, Any]) -> dict[str, str]:
     past ``TARGETING_DEPTH_MAX`` once its ``$ref`` evaluators are substituted (refused
     when a flag set is written; a stored one evaluates to PARSE_ERROR)."""
     compiled = compile_flag_set(definition)
-    return {key: flag.problem for key, flag in compiled.flags.items()
-            if flag.problem.startswith("targeting is nested too deeply")}
+    return {
+        key: flag.problem
+        for key, flag in compiled.flags.items()
+        if flag.problem.startswith("targeting is nested too deeply")
+    }
 
 
 def _variant_name(raw: Any) -> str | None:
@@ -185,10 +190,12 @@ def compile_flag_set(definition: Mapping[str, Any], bucketing: Bucketing = "curr
         except _MissingEvaluatorError as exc:
             problem = str(exc)
         flags[key] = Flag(
-            key=key, enabled=raw.get("state", "ENABLED") == "ENABLED",
+            key=key,
+            enabled=raw.get("state", "ENABLED") == "ENABLED",
             variants=dict(raw.get("variants", {})),
             default_variant=_variant_name(raw.get("defaultVariant")),
-            targeting=targeting or None, metadata=dict(raw.get("metadata") or {}),
+            targeting=targeting or None,
+            metadata=dict(raw.get("metadata") or {}),
             problem=problem,
         )
     return FlagSet(flags, dict(definition.get("metadata") or {}), definition, bucketing)
@@ -216,47 +223,76 @@ def targeting_data(flag_key: str, context: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
-def evaluate(flag_set: FlagSet, key: str, context: Mapping[str, Any],
-             flag_type: FlagType | None = None) -> Resolution:
+def evaluate(
+    flag_set: FlagSet, key: str, context: Mapping[str, Any], flag_type: FlagType | None = None
+) -> Resolution:
     """Evaluate one flag; errors come back as a Resolution with ``error_code``, never raised."""
     flag = flag_set.flags.get(key)
     if flag is None:
-        return Resolution(key, Reason.ERROR, error_code=ErrorCode.FLAG_NOT_FOUND,
-                          error_message=f"flag {key!r} not found in the flag set")
+        return Resolution(
+            key,
+            Reason.ERROR,
+            error_code=ErrorCode.FLAG_NOT_FOUND,
+            error_message=f"flag {key!r} not found in the flag set",
+        )
     metadata = {**flag_set.metadata, **flag.metadata}
     if not flag.enabled:
         return Resolution(key, Reason.DISABLED, metadata=metadata)
     if flag.problem:
-        return Resolution(key, Reason.ERROR, metadata=metadata,
-                          error_code=ErrorCode.PARSE_ERROR, error_message=flag.problem)
+        return Resolution(
+            key,
+            Reason.ERROR,
+            metadata=metadata,
+            error_code=ErrorCode.PARSE_ERROR,
+            error_message=flag.problem,
+        )
     variant, reason = flag.default_variant, Reason.STATIC
     if flag.targeting is not None:
         reason = Reason.DEFAULT
         try:
-            chosen = jsonLogic(flag.targeting, targeting_data(key, context),
-                               _OPERATORS[flag_set.bucketing])
+            chosen = jsonLogic(
+                flag.targeting, targeting_data(key, context), _OPERATORS[flag_set.bucketing]
+            )
         except ReferenceError as exc:
-            return Resolution(key, Reason.ERROR, metadata=metadata,
-                              error_code=ErrorCode.PARSE_ERROR, error_message=str(exc))
+            return Resolution(
+                key,
+                Reason.ERROR,
+                metadata=metadata,
+                error_code=ErrorCode.PARSE_ERROR,
+                error_message=str(exc),
+            )
         except Exception as exc:
-            return Resolution(key, Reason.ERROR, metadata=metadata,
-                              error_code=ErrorCode.GENERAL,
-                              error_message=f"targeting failed: {exc}")
+            return Resolution(
+                key,
+                Reason.ERROR,
+                metadata=metadata,
+                error_code=ErrorCode.GENERAL,
+                error_message=f"targeting failed: {exc}",
+            )
         name = _variant_name(chosen)
         if name is not None:
             variant, reason = name, Reason.TARGETING_MATCH
     if variant is None:
         return Resolution(key, Reason.DEFAULT, metadata=metadata)
     if variant not in flag.variants:
-        return Resolution(key, Reason.ERROR, metadata=metadata, error_code=ErrorCode.GENERAL,
-                          error_message=f"flag {key!r} resolved to variant {variant!r}, "
-                                        "which its variants do not define")
+        return Resolution(
+            key,
+            Reason.ERROR,
+            metadata=metadata,
+            error_code=ErrorCode.GENERAL,
+            error_message=f"flag {key!r} resolved to variant {variant!r}, "
+            "which its variants do not define",
+        )
     value = flag.variants[variant]
     if not _type_ok(value, flag_type):
-        return Resolution(key, Reason.ERROR, metadata=metadata,
-                          error_code=ErrorCode.TYPE_MISMATCH,
-                          error_message=f"flag {key!r} is not of type {flag_type}: variant "
-                                        f"{variant!r} is {type(value).__name__}")
+        return Resolution(
+            key,
+            Reason.ERROR,
+            metadata=metadata,
+            error_code=ErrorCode.TYPE_MISMATCH,
+            error_message=f"flag {key!r} is not of type {flag_type}: variant "
+            f"{variant!r} is {type(value).__name__}",
+        )
     if flag_type is FlagType.FLOAT and isinstance(value, int):
         value = float(value)
     return Resolution(key, reason, value, variant, metadata)

@@ -28,8 +28,11 @@ FLAGS_SCHEMA = "https://flagd.dev/schema/v0/flags.json"
 TARGETING_SCHEMA = "https://flagd.dev/schema/v0/targeting.json"
 #: flagd's own superset of ``flags.json`` (flags may also be an array of keyed flags).
 FLAGD_SCHEMA = "https://flagd.dev/schema/v0/flagd.json"
-_FILES = {FLAGS_SCHEMA: "flags.json", TARGETING_SCHEMA: "targeting.json",
-          FLAGD_SCHEMA: "flagd.json"}
+_FILES = {
+    FLAGS_SCHEMA: "flags.json",
+    TARGETING_SCHEMA: "targeting.json",
+    FLAGD_SCHEMA: "flagd.json",
+}
 #: At most this many violations are reported for one document (each is one place).
 MAX_VIOLATIONS = 20
 
@@ -86,17 +89,22 @@ def _targeting_places(document: Any, field: str) -> list[tuple[str, Any]]:
     """(field path, rule) of every flag's targeting and every ``$evaluators`` entry."""
     places: list[tuple[str, Any]] = []
     flags = document.get("flags") if isinstance(document, dict) else None
-    entries = (flags.items() if isinstance(flags, dict)
-               else ((str(i), flag) for i, flag in enumerate(flags))
-               if isinstance(flags, list) else ())
+    entries = (
+        flags.items()
+        if isinstance(flags, dict)
+        else ((str(i), flag) for i, flag in enumerate(flags))
+        if isinstance(flags, list)
+        else ()
+    )
     for key, flag in entries:
         if isinstance(flag, dict) and "targeting" in flag:
-            places.append((f"{field}/flags/{pointer.escape(key)}/targeting",
-                           flag["targeting"]))
+            places.append((f"{field}/flags/{pointer.escape(key)}/targeting", flag["targeting"]))
     evaluators = document.get("$evaluators") if isinstance(document, dict) else None
     if isinstance(evaluators, dict):
-        places.extend((f"{field}/$evaluators/{pointer.escape(name)}", rule)
-                      for name, rule in evaluators.items())
+        places.extend(
+            (f"{field}/$evaluators/{pointer.escape(name)}", rule)
+            for name, rule in evaluators.items()
+        )
     return places
 
 
@@ -114,8 +122,9 @@ def depth_violations(document: Any, *, field: str = "definition") -> list[FieldV
     return []
 
 
-def violations(document: Any, *, schema_id: str = FLAGS_SCHEMA,
-               field: str = "definition") -> list[FieldViolation]:
+def violations(
+    document: Any, *, schema_id: str = FLAGS_SCHEMA, field: str = "definition"
+) -> list[FieldViolation]:
     """One violation per failing place of ``document``, sorted by place; empty if valid.
 
     Nesting is checked first (``depth_violations``) and, for a schema-valid document,
@@ -131,12 +140,18 @@ def violations(document: Any, *, schema_id: str = FLAGS_SCHEMA,
         error = _narrow(best_match(by_place[place]))
         where = field + pointer.to_pointer(error.absolute_path)
         schema_path = "/".join(str(p) for p in error.absolute_schema_path)
-        found.append(FieldViolation(
-            where, f"{error.message} (flagd schema {_FILES[schema_id]}, keyword "
-                   f"{error.validator!r} at {schema_path})"))
+        found.append(
+            FieldViolation(
+                where,
+                f"{error.message} (flagd schema {_FILES[schema_id]}, keyword "
+                f"{error.validator!r} at {schema_path})",
+            )
+        )
     if not found:
-        found = [FieldViolation(f"{field}/flags/{pointer.escape(key)}/targeting", why)
-                 for key, why in too_deep_targeting(document).items()]
+        found = [
+            FieldViolation(f"{field}/flags/{pointer.escape(key)}/targeting", why)
+            for key, why in too_deep_targeting(document).items()
+        ]
     return found
 
 

@@ -42,8 +42,10 @@ def parse(selector: str, field: str = "selector") -> FlagSetRef:
     parts = selector.split("/")
     if len(parts) != 2:
         raise InvalidArgumentError.single(
-            field, f"is {selector!r}; configsvc selectors are '<tenant>/<environment>', "
-                   "for example 'acme/prod'")
+            field,
+            f"is {selector!r}; configsvc selectors are '<tenant>/<environment>', "
+            "for example 'acme/prod'",
+        )
     for name, value in zip(("tenant", "environment"), parts, strict=True):
         problem = segment_violation(f"{field}.{name}", value)
         if problem:
@@ -58,8 +60,9 @@ def header(metadata: Iterable[tuple[str, Any]] | None, name: str) -> str:
     return ""
 
 
-def resolve(metadata: Iterable[tuple[str, Any]] | None, request_selector: str,
-            default: str) -> FlagSetRef:
+def resolve(
+    metadata: Iterable[tuple[str, Any]] | None, request_selector: str, default: str
+) -> FlagSetRef:
     """The flag set a call addresses: header, then request field, then the server default."""
     from_header = header(metadata, HEADER)
     if from_header:
@@ -69,8 +72,10 @@ def resolve(metadata: Iterable[tuple[str, Any]] | None, request_selector: str,
     if default:
         return parse(default, "flags_default_selector")
     raise InvalidArgumentError.single(
-        f"metadata[{HEADER}]", "is missing; set the provider's selector to "
-                               "'<tenant>/<environment>' (for example 'acme/prod')")
+        f"metadata[{HEADER}]",
+        "is missing; set the provider's selector to "
+        "'<tenant>/<environment>' (for example 'acme/prod')",
+    )
 
 
 def enrich(context: dict[str, Any], ref: FlagSetRef, service: str = "") -> dict[str, Any]:

@@ -84,8 +84,14 @@ def _decode(tenant: str, environment: str, raw: bytes, revision: int) -> StoredF
     bucketing = data.get("bucketing", "current")
     definition = data.get("definition") or {"flags": {}}
     return StoredFlagSet(
-        tenant, environment, int(data["version"]), revision, bucketing,
-        data.get("actor", ""), data.get("reason", ""), data.get("time", ""),
+        tenant,
+        environment,
+        int(data["version"]),
+        revision,
+        bucketing,
+        data.get("actor", ""),
+        data.get("reason", ""),
+        data.get("time", ""),
         compile_flag_set(definition, bucketing),
         definition_text(definition),
         bool(data.get("deleted", False)),
@@ -103,7 +109,8 @@ def load_json(text: str, field: str = "definition") -> Any:
         prefix = "is not valid JSON"
         if len(exc.violations) == 1 and first.description.startswith(prefix):
             raise InvalidArgumentError.single(
-                first.field, "is not JSON" + first.description[len(prefix):]) from None
+                first.field, "is not JSON" + first.description[len(prefix) :]
+            ) from None
         raise
 
 
@@ -111,7 +118,8 @@ def parse_definition(text: str, field: str = "definition") -> dict[str, Any]:
     """The flagd JSON document in ``text``, schema-checked; INVALID_ARGUMENT names the place."""
     if len(text.encode()) > MAX_DEFINITION_BYTES:
         raise InvalidArgumentError.single(
-            field, f"is {len(text.encode())} bytes; at most {MAX_DEFINITION_BYTES} are accepted")
+            field, f"is {len(text.encode())} bytes; at most {MAX_DEFINITION_BYTES} are accepted"
+        )
     document = load_json(text, field)
     if not isinstance(document, dict):
         raise InvalidArgumentError.single(field, "must be a JSON object with a 'flags' member")
@@ -122,8 +130,9 @@ def parse_definition(text: str, field: str = "definition") -> dict[str, Any]:
 class FlagStore:
     """Reads flag sets from the mirror (compiled once per revision) and writes them to etcd."""
 
-    def __init__(self, mirror: MirrorPort, writer: WriterPort, etcd: EtcdPort,
-                 keyspace: Keyspace) -> None:
+    def __init__(
+        self, mirror: MirrorPort, writer: WriterPort, etcd: EtcdPort, keyspace: Keyspace
+    ) -> None:
         self._mirror = mirror
         self._writer = writer
         self._etcd = etcd
@@ -146,7 +155,7 @@ class FlagStore:
         root = self._ks.root.encode() + b"/t/"
         if not raw.startswith(root):
             return None
-        parts = raw[len(root):].decode().split("/")
+        parts = raw[len(root) :].decode().split("/")
         if len(parts) != 3 or parts[1] != KIND:
             return None
         return parts[0], parts[2]
@@ -162,8 +171,7 @@ class FlagStore:
             return None
         return self._compile(raw, tenant, environment, record)
 
-    def _compile(self, raw: bytes, tenant: str, environment: str,
-                 record: Record) -> StoredFlagSet:
+    def _compile(self, raw: bytes, tenant: str, environment: str, record: Record) -> StoredFlagSet:
         cached = self._compiled.get(raw)
         if cached is not None and cached.revision == record.mod_revision:
             return cached
@@ -174,55 +182,118 @@ class FlagStore:
     def require(self, tenant: str, environment: str) -> StoredFlagSet:
         stored = self.current(tenant, environment)
         if stored is None:
-            raise NotFoundError("flag set", f"{tenant}/{environment}",
-                                f"tenant {tenant!r} has no flag set in environment "
-                                f"{environment!r}; load one with `configsvc flags put`")
+            raise NotFoundError(
+                "flag set",
+                f"{tenant}/{environment}",
+                f"tenant {tenant!r} has no flag set in environment "
+                f"{environment!r}; load one with `configsvc flags put`",
+            )
         return stored
 
     def environments(self, tenant: str) -> list[str]:
         prefix = self._ks.record_prefix(tenant, KIND)
-        return [raw[len(prefix):].decode() for raw, _ in self._mirror.records(prefix)]
+        return [raw[len(prefix) :].decode() for raw, _ in self._mirror.records(prefix)]
 
     # ---------------------------------------------------------------- writes
 
-    async def put(self, tenant: str, environment: str, definition: dict[str, Any], *,
-                  bucketing: Bucketing | None, actor: str, reason: str,
-                  expected_revision: int | None, timeout: float,
-                  operation: int = config_pb2.OPERATION_PUT, rolled_back_to: int = 0,
-                  attributes: Mapping[str, str] | None = None) -> StoredFlagSet:
+    async def put(
+        self,
+        tenant: str,
+        environment: str,
+        definition: dict[str, Any],
+        *,
+        bucketing: Bucketing | None,
+        actor: str,
+        reason: str,
+        expected_revision: int | None,
+        timeout: float,
+        operation: int = config_pb2.OPERATION_PUT,
+        rolled_back_to: int = 0,
+        attributes: Mapping[str, str] | None = None,
+    ) -> StoredFlagSet:
         """Store a new version (``definition`` already schema-checked)."""
         require_segment("tenant", tenant)
         require_segment("environment", environment)
         before = self.current(tenant, environment)
         version = await self._next_version(tenant, environment, before, timeout)
         chosen: Bucketing = bucketing or (before.bucketing if before else "current")
-        body = {"version": version, "bucketing": chosen, "definition": definition,
-                "actor": actor, "reason": reason,
-                "time": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+        body = {
+            "version": version,
+            "bucketing": chosen,
+            "definition": definition,
+            "actor": actor,
+            "reason": reason,
+            "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        }
         value = _envelope(body)
-        audit = self._audit(tenant, environment, operation, actor, reason, before,
-                            version, expected_revision, definition_text(definition).encode(),
-                            rolled_back_to, attributes)
-        await self._commit(tenant, environment, value, body, before, expected_revision,
-                           audit, timeout)
+        audit = self._audit(
+            tenant,
+            environment,
+            operation,
+            actor,
+            reason,
+            before,
+            version,
+            expected_revision,
+            definition_text(definition).encode(),
+            rolled_back_to,
+            attributes,
+        )
+        await self._commit(
+            tenant, environment, value, body, before, expected_revision, audit, timeout
+        )
         return self.require(tenant, environment)
 
-    async def delete(self, tenant: str, environment: str, *, actor: str, reason: str,
-                     expected_revision: int | None, timeout: float) -> int:
+    async def delete(
+        self,
+        tenant: str,
+        environment: str,
+        *,
+        actor: str,
+        reason: str,
+        expected_revision: int | None,
+        timeout: float,
+    ) -> int:
         before = self.require(tenant, environment)
         version = await self._next_version(tenant, environment, before, timeout)
-        body = {"version": version, "bucketing": before.bucketing, "definition": None,
-                "deleted": True, "actor": actor, "reason": reason,
-                "time": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
-        audit = self._audit(tenant, environment, config_pb2.OPERATION_DELETE, actor, reason,
-                            before, version, expected_revision, None, 0, None)
-        return await self._commit(tenant, environment, None, body, before, expected_revision,
-                                   audit, timeout)
+        body = {
+            "version": version,
+            "bucketing": before.bucketing,
+            "definition": None,
+            "deleted": True,
+            "actor": actor,
+            "reason": reason,
+            "time": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        }
+        audit = self._audit(
+            tenant,
+            environment,
+            config_pb2.OPERATION_DELETE,
+            actor,
+            reason,
+            before,
+            version,
+            expected_revision,
+            None,
+            0,
+            None,
+        )
+        return await self._commit(
+            tenant, environment, None, body, before, expected_revision, audit, timeout
+        )
 
-    async def update(self, tenant: str, environment: str,
-                     change: Callable[[dict[str, Any]], None], *, actor: str, reason: str,
-                     expected_revision: int | None, timeout: float,
-                     attributes: Mapping[str, str]) -> StoredFlagSet:
+    async def update(
+        self,
+        tenant: str,
+        environment: str,
+        change: Callable[[dict[str, Any]], None],
+        *,
+        actor: str,
+        reason: str,
+        expected_revision: int | None,
+        timeout: float,
+        attributes: Mapping[str, str],
+    ) -> StoredFlagSet:
         """Apply ``change`` to a copy of the live definition, re-validate and store it."""
         before = self.require(tenant, environment)
         definition = copy.deepcopy(dict(before.flag_set.definition))
@@ -233,68 +304,132 @@ class FlagStore:
         # The live set is only validated when the edited one has violations (rarely).
         found = schema.violations(definition, schema_id=schema.schema_of(definition))
         if found:
-            known = set(schema.violations(
-                before.flag_set.definition,
-                schema_id=schema.schema_of(before.flag_set.definition)))
+            known = set(
+                schema.violations(
+                    before.flag_set.definition,
+                    schema_id=schema.schema_of(before.flag_set.definition),
+                )
+            )
             new = [v for v in found if v not in known]
             if new:
                 raise InvalidArgumentError(new)
         return await self.put(
-            tenant, environment, definition, bucketing=None, actor=actor, reason=reason,
-            expected_revision=before.revision if expected_revision is None
-            else expected_revision, timeout=timeout, attributes=attributes)
+            tenant,
+            environment,
+            definition,
+            bucketing=None,
+            actor=actor,
+            reason=reason,
+            expected_revision=before.revision if expected_revision is None else expected_revision,
+            timeout=timeout,
+            attributes=attributes,
+        )
 
-    async def rollback(self, tenant: str, environment: str, version: int, *, actor: str,
-                       reason: str, expected_revision: int | None,
-                       timeout: float) -> StoredFlagSet:
+    async def rollback(
+        self,
+        tenant: str,
+        environment: str,
+        version: int,
+        *,
+        actor: str,
+        reason: str,
+        expected_revision: int | None,
+        timeout: float,
+    ) -> StoredFlagSet:
         old = await self.version(tenant, environment, version, timeout=timeout)
         if old.deleted:
             raise InvalidArgumentError.single(
-                "version", f"version {version} is a deletion; roll back to a version that "
-                           "holds a flag set")
+                "version",
+                f"version {version} is a deletion; roll back to a version that holds a flag set",
+            )
         return await self.put(
-            tenant, environment, dict(old.flag_set.definition), bucketing=old.bucketing,
-            actor=actor, reason=reason or f"rollback to version {version}",
-            expected_revision=expected_revision, timeout=timeout,
-            operation=config_pb2.OPERATION_ROLLBACK, rolled_back_to=version)
+            tenant,
+            environment,
+            dict(old.flag_set.definition),
+            bucketing=old.bucketing,
+            actor=actor,
+            reason=reason or f"rollback to version {version}",
+            expected_revision=expected_revision,
+            timeout=timeout,
+            operation=config_pb2.OPERATION_ROLLBACK,
+            rolled_back_to=version,
+        )
 
-    async def _commit(self, tenant: str, environment: str, value: bytes | None,
-                      body: Mapping[str, Any], before: StoredFlagSet | None,
-                      expected_revision: int | None, audit: audit_pb2.AuditRecord,
-                      timeout: float) -> int:
+    async def _commit(
+        self,
+        tenant: str,
+        environment: str,
+        value: bytes | None,
+        body: Mapping[str, Any],
+        before: StoredFlagSet | None,
+        expected_revision: int | None,
+        audit: audit_pb2.AuditRecord,
+        timeout: float,
+    ) -> int:
         label = f"flag set {tenant}/{environment}"
         current_revision = before.revision if before else 0
         changes = [
-            RecordChange(self.key(tenant, environment), value,
-                         current_revision if expected_revision is None else expected_revision,
-                         label),
-            RecordChange(self._hist_key(tenant, environment, int(body["version"])),
-                         _envelope(body), 0, f"{label} version {body['version']}"),
+            RecordChange(
+                self.key(tenant, environment),
+                value,
+                current_revision if expected_revision is None else expected_revision,
+                label,
+            ),
+            RecordChange(
+                self._hist_key(tenant, environment, int(body["version"])),
+                _envelope(body),
+                0,
+                f"{label} version {body['version']}",
+            ),
         ]
         return await self._writer.commit_records(tenant, changes, [audit], timeout=timeout)
 
-    async def _next_version(self, tenant: str, environment: str,
-                            before: StoredFlagSet | None, timeout: float) -> int:
+    async def _next_version(
+        self, tenant: str, environment: str, before: StoredFlagSet | None, timeout: float
+    ) -> int:
         if before is not None:
             return before.version + 1
         # After a deletion the history goes on: the newest history copy has the last number.
         prefix = self._hist_prefix(tenant, environment)
-        response = await self._etcd.range(rpc.RangeRequest(
-            key=prefix, range_end=prefix_range_end(prefix), keys_only=True, limit=1,
-            sort_order=rpc.RangeRequest.DESCEND, sort_target=rpc.RangeRequest.KEY),
-            timeout=timeout)
+        response = await self._etcd.range(
+            rpc.RangeRequest(
+                key=prefix,
+                range_end=prefix_range_end(prefix),
+                keys_only=True,
+                limit=1,
+                sort_order=rpc.RangeRequest.DESCEND,
+                sort_target=rpc.RangeRequest.KEY,
+            ),
+            timeout=timeout,
+        )
         if response.kvs:
             return int(bytes(response.kvs[0].key).rsplit(b"/", 1)[1]) + 1
         return 1
 
-    def _audit(self, tenant: str, environment: str, operation: int, actor: str, reason: str,
-               before: StoredFlagSet | None, version: int, expected_revision: int | None,
-               after: bytes | None, rolled_back_to: int,
-               attributes: Mapping[str, str] | None) -> audit_pb2.AuditRecord:
+    def _audit(
+        self,
+        tenant: str,
+        environment: str,
+        operation: int,
+        actor: str,
+        reason: str,
+        before: StoredFlagSet | None,
+        version: int,
+        expected_revision: int | None,
+        after: bytes | None,
+        rolled_back_to: int,
+        attributes: Mapping[str, str] | None,
+    ) -> audit_pb2.AuditRecord:
         audit = audit_pb2.AuditRecord(
-            kind=AUDIT_KIND, tenant=tenant, name=environment, operation=operation,  # type: ignore[arg-type]
-            actor=actor, reason=reason, after_version=version,
-            before_version=before.version if before else 0, rolled_back_to=rolled_back_to,
+            kind=AUDIT_KIND,
+            tenant=tenant,
+            name=environment,
+            operation=operation,  # type: ignore[arg-type]
+            actor=actor,
+            reason=reason,
+            after_version=version,
+            before_version=before.version if before else 0,
+            rolled_back_to=rolled_back_to,
             before_digest=digest(before.definition_json.encode()) if before else "",
             after_digest=digest(after) if after is not None else "",
             attributes=dict(attributes or {}),
@@ -305,29 +440,50 @@ class FlagStore:
 
     # --------------------------------------------------------------- history
 
-    async def history(self, tenant: str, environment: str, *, page_size: int,
-                      before_version: int | None, timeout: float
-                      ) -> tuple[list[StoredFlagSet], int | None]:
+    async def history(
+        self,
+        tenant: str,
+        environment: str,
+        *,
+        page_size: int,
+        before_version: int | None,
+        timeout: float,
+    ) -> tuple[list[StoredFlagSet], int | None]:
         """A page of versions, newest first, and the ``before_version`` of the next page."""
         prefix = self._hist_prefix(tenant, environment)
-        end = (self._hist_key(tenant, environment, before_version)
-               if before_version is not None else prefix_range_end(prefix))
-        response = await self._etcd.range(rpc.RangeRequest(
-            key=prefix, range_end=end, limit=page_size, sort_order=rpc.RangeRequest.DESCEND,
-            sort_target=rpc.RangeRequest.KEY), timeout=timeout)
-        versions = [_decode(tenant, environment, bytes(kv.value), int(kv.mod_revision))
-                    for kv in response.kvs]
+        end = (
+            self._hist_key(tenant, environment, before_version)
+            if before_version is not None
+            else prefix_range_end(prefix)
+        )
+        response = await self._etcd.range(
+            rpc.RangeRequest(
+                key=prefix,
+                range_end=end,
+                limit=page_size,
+                sort_order=rpc.RangeRequest.DESCEND,
+                sort_target=rpc.RangeRequest.KEY,
+            ),
+            timeout=timeout,
+        )
+        versions = [
+            _decode(tenant, environment, bytes(kv.value), int(kv.mod_revision))
+            for kv in response.kvs
+        ]
         following = versions[-1].version if response.more and versions else None
         return versions, following
 
-    async def version(self, tenant: str, environment: str, version: int, *,
-                      timeout: float) -> StoredFlagSet:
+    async def version(
+        self, tenant: str, environment: str, version: int, *, timeout: float
+    ) -> StoredFlagSet:
         response = await self._etcd.range(
-            rpc.RangeRequest(key=self._hist_key(tenant, environment, version)), timeout=timeout)
+            rpc.RangeRequest(key=self._hist_key(tenant, environment, version)), timeout=timeout
+        )
         if not response.kvs:
-            raise NotFoundError("flag set version", f"{tenant}/{environment}@{version}",
-                                f"version {version} of flag set {tenant}/{environment} "
-                                "not found in history")
+            raise NotFoundError(
+                "flag set version",
+                f"{tenant}/{environment}@{version}",
+                f"version {version} of flag set {tenant}/{environment} not found in history",
+            )
         kv = response.kvs[0]
         return _decode(tenant, environment, bytes(kv.value), int(kv.mod_revision))
-

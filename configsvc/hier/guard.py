@@ -64,25 +64,31 @@ class Report:
         return not self.values and not self.rules
 
 
-def protected_violation(state: TenantState, keys: Iterable[ConfigKey],
-                        reason: str) -> FieldViolation | None:
+def protected_violation(
+    state: TenantState, keys: Iterable[ConfigKey], reason: str
+) -> FieldViolation | None:
     """Why ``reason`` is not enough for writes into these keys' environments, or None."""
     if reason.strip():
         return None
     protected = sorted({k.environment for k in keys if state.protected(k.environment)})
     if not protected:
         return None
-    return FieldViolation("reason", f"is required: environment {protected[0]!r} is protected "
-                                    "(EnvironmentService); say why the change is made")
+    return FieldViolation(
+        "reason",
+        f"is required: environment {protected[0]!r} is protected "
+        "(EnvironmentService); say why the change is made",
+    )
 
 
-def _newly_broken(tenant: str, rules: list[Rule],
-                  before: dict[tuple[str, str], dict[str, object]],
-                  after: dict[tuple[str, str], dict[str, object]]) -> list[RuleViolation]:
+def _newly_broken(
+    tenant: str,
+    rules: list[Rule],
+    before: dict[tuple[str, str], dict[str, object]],
+    after: dict[tuple[str, str], dict[str, object]],
+) -> list[RuleViolation]:
     """The violations in ``after`` of a rule that held for the same scope in ``before``."""
     held = {(v.rule, v.scope) for v in evaluate_rules(rules, before, tenant=tenant)}
-    return [v for v in evaluate_rules(rules, after, tenant=tenant)
-            if (v.rule, v.scope) not in held]
+    return [v for v in evaluate_rules(rules, after, tenant=tenant) if (v.rule, v.scope) not in held]
 
 
 class WriteGuard:
@@ -93,26 +99,43 @@ class WriteGuard:
         self._ks = ks
         self.states = states
 
-    def documents(self, tenant: str, changes: Changes, state: TenantState,
-                  rules: list[Rule]) -> list[tuple[str, str]]:
+    def documents(
+        self, tenant: str, changes: Changes, state: TenantState, rules: list[Rule]
+    ) -> list[tuple[str, str]]:
         """The documents ``changes`` can alter that at least one of ``rules`` covers."""
         services, environments = known_scopes(self._mirror, self._ks, state, changes.keys())
-        return [doc for doc in affected_documents(changes.keys(), services, environments)
-                if any(rule.applies_to(DocumentScope(*doc)) for rule in rules)]
+        return [
+            doc
+            for doc in affected_documents(changes.keys(), services, environments)
+            if any(rule.applies_to(DocumentScope(*doc)) for rule in rules)
+        ]
 
-    def resolved_documents(self, tenant: str, state: TenantState,
-                           documents: Iterable[tuple[str, str]],
-                           changes: Changes | None = None) -> dict[tuple[str, str],
-                                                                   dict[str, object]]:
+    def resolved_documents(
+        self,
+        tenant: str,
+        state: TenantState,
+        documents: Iterable[tuple[str, str]],
+        changes: Changes | None = None,
+    ) -> dict[tuple[str, str], dict[str, object]]:
         """(service, environment) -> resolved document, with ``changes`` laid over the store."""
-        source = MirrorSource(self._mirror, self._ks, tenant, changes or {},
-                              self._mirror.revision + 1)
-        return {(service, environment): document_of(resolve_scope(
-                    source, state, environment, service, proposed=changes is not None))
-                for service, environment in documents}
+        source = MirrorSource(
+            self._mirror, self._ks, tenant, changes or {}, self._mirror.revision + 1
+        )
+        return {
+            (service, environment): document_of(
+                resolve_scope(source, state, environment, service, proposed=changes is not None)
+            )
+            for service, environment in documents
+        }
 
-    def report(self, tenant: str, changes: Changes, state: TenantState | None = None,
-               *, value_checks: bool = True) -> Report:
+    def report(
+        self,
+        tenant: str,
+        changes: Changes,
+        state: TenantState | None = None,
+        *,
+        value_checks: bool = True,
+    ) -> Report:
         """What ``changes`` would break (see the module docstring); writes nothing."""
         state = state or self.states.get(tenant)
         report = Report()
@@ -127,14 +150,18 @@ class WriteGuard:
                 parsed = json.loads(value)
                 if is_tombstone(parsed):
                     continue
-                report.values.extend((key, v) for v in outside_secret_places(
-                    violations_of(bindings, parsed), parsed))
+                report.values.extend(
+                    (key, v) for v in outside_secret_places(violations_of(bindings, parsed), parsed)
+                )
         rules = state.rule_objects
         if rules and changes:
             documents = self.documents(tenant, changes, state, rules)
             report.rules = _newly_broken(
-                tenant, rules, self.resolved_documents(tenant, state, documents),
-                self.resolved_documents(tenant, state, documents, changes))
+                tenant,
+                rules,
+                self.resolved_documents(tenant, state, documents),
+                self.resolved_documents(tenant, state, documents, changes),
+            )
         return report
 
     def enforce_extends(self, tenant: str, service: str, extends: list[str]) -> None:
@@ -146,11 +173,17 @@ class WriteGuard:
         record = StoredRecord(service, 0, {"extends": extends}, 0, 0)
         proposed = dataclasses.replace(state, extends={**state.extends, service: record})
         _, environments = known_scopes(self._mirror, self._ks, state)
-        documents = [(service, env) for env in sorted(environments)
-                     if any(rule.applies_to(DocumentScope(service, env)) for rule in rules)]
-        broken = _newly_broken(tenant, rules,
-                               self.resolved_documents(tenant, state, documents),
-                               self.resolved_documents(tenant, proposed, documents))
+        documents = [
+            (service, env)
+            for env in sorted(environments)
+            if any(rule.applies_to(DocumentScope(service, env)) for rule in rules)
+        ]
+        broken = _newly_broken(
+            tenant,
+            rules,
+            self.resolved_documents(tenant, state, documents),
+            self.resolved_documents(tenant, proposed, documents),
+        )
         if broken:
             raise rule_violations_to_error(broken)
 
@@ -163,8 +196,11 @@ class WriteGuard:
         report = self.report(tenant, changes, state)
         if report.values:
             several = len(changes) > 1
-            raise InvalidArgumentError([
-                FieldViolation(f"{key.key}: {v.field}" if several else v.field, v.description)
-                for key, v in report.values])
+            raise InvalidArgumentError(
+                [
+                    FieldViolation(f"{key.key}: {v.field}" if several else v.field, v.description)
+                    for key, v in report.values
+                ]
+            )
         if report.rules:
             raise rule_violations_to_error(report.rules)

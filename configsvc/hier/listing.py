@@ -33,16 +33,22 @@ class ListFilter:
                 raise InvalidArgumentError([violation])
         if len(request.updated_by) > _AUTHOR_MAX:
             raise InvalidArgumentError.single(
-                "updated_by", f"is longer than {_AUTHOR_MAX} characters")
-        after = (request.updated_after.ToNanoseconds()
-                 if request.HasField("updated_after") else None)
-        before = (request.updated_before.ToNanoseconds()
-                  if request.HasField("updated_before") else None)
+                "updated_by", f"is longer than {_AUTHOR_MAX} characters"
+            )
+        after = request.updated_after.ToNanoseconds() if request.HasField("updated_after") else None
+        before = (
+            request.updated_before.ToNanoseconds() if request.HasField("updated_before") else None
+        )
         if after is not None and before is not None and after >= before:
-            raise InvalidArgumentError.single(
-                "updated_before", "must be later than updated_after")
-        return cls(glob, validate_labels(request.labels), request.updated_by, after, before,
-                   glob_matcher(glob) if glob else None)
+            raise InvalidArgumentError.single("updated_before", "must be later than updated_after")
+        return cls(
+            glob,
+            validate_labels(request.labels),
+            request.updated_by,
+            after,
+            before,
+            glob_matcher(glob) if glob else None,
+        )
 
     def token_scope(self) -> tuple[str, ...]:
         """What a page token must be bound to, so a token only works with the same filters.
@@ -52,8 +58,7 @@ class ListFilter:
         if self == ListFilter():
             return ()
         labels = ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
-        return (self.key_glob, labels, self.updated_by, str(self.after_ns),
-                str(self.before_ns))
+        return (self.key_glob, labels, self.updated_by, str(self.after_ns), str(self.before_ns))
 
     def matches(self, entry: config_pb2.ConfigEntry) -> bool:
         if self._matcher is not None and not self._matcher.fullmatch(entry.key.key):

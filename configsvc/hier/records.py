@@ -63,7 +63,7 @@ def plain_key(ks: Keyspace, tenant: str, kind: str, name: str) -> bytes:
 
 
 def _decode(raw: bytes, prefix: bytes, mod: int, create: int, value: bytes) -> StoredRecord:
-    parts = raw[len(prefix):].decode().split("/")
+    parts = raw[len(prefix) :].decode().split("/")
     version = int(parts[1]) if len(parts) == 2 else 0
     return StoredRecord(parts[0], version, json.loads(value), mod, create)
 
@@ -75,13 +75,16 @@ def scan(mirror: MirrorPort, ks: Keyspace, tenant: str, kind: str) -> Iterator[S
         yield _decode(raw, prefix, record.mod_revision, record.create_revision, record.value)
 
 
-def versions(mirror: MirrorPort, ks: Keyspace, tenant: str, kind: str,
-             name: str) -> list[StoredRecord]:
+def versions(
+    mirror: MirrorPort, ks: Keyspace, tenant: str, kind: str, name: str
+) -> list[StoredRecord]:
     """Every version of one versioned record, oldest first."""
     prefix = ks.record_key(tenant, kind, name) + b"/"
     base = ks.record_prefix(tenant, kind)
-    return [_decode(raw, base, r.mod_revision, r.create_revision, r.value)
-            for raw, r in mirror.records(prefix)]
+    return [
+        _decode(raw, base, r.mod_revision, r.create_revision, r.value)
+        for raw, r in mirror.records(prefix)
+    ]
 
 
 def latest_by_name(records: Iterator[StoredRecord]) -> dict[str, StoredRecord]:
@@ -97,8 +100,10 @@ def next_version(current: StoredRecord | None, expected: int | None, what: str) 
     version = current.version if current is not None else 0
     if expected is not None and expected != version:
         conflict = ConflictError(what, expected, version)
-        conflict.message = (f"{what} changed: expected version {expected}, current version "
-                            f"{version}; read it again and retry")
+        conflict.message = (
+            f"{what} changed: expected version {expected}, current version "
+            f"{version}; read it again and retry"
+        )
         raise conflict
     return version + 1
 
@@ -118,8 +123,9 @@ def from_kvs(ks: Keyspace, tenant: str, kind: str, kvs: list[Any]) -> Iterator[S
     """Records of ``kind`` from etcd key-values (a range read at an older revision)."""
     prefix = ks.record_prefix(tenant, kind)
     for kv in kvs:
-        yield _decode(bytes(kv.key), prefix, int(kv.mod_revision), int(kv.create_revision),
-                      bytes(kv.value))
+        yield _decode(
+            bytes(kv.key), prefix, int(kv.mod_revision), int(kv.create_revision), bytes(kv.value)
+        )
 
 
 def tenant_of_record(ks: Keyspace, raw: bytes) -> str | None:
@@ -127,7 +133,7 @@ def tenant_of_record(ks: Keyspace, raw: bytes) -> str | None:
     base = ks.root.encode() + b"/t/"
     if not raw.startswith(base):
         return None
-    parts = raw[len(base):].split(b"/", 2)
+    parts = raw[len(base) :].split(b"/", 2)
     if len(parts) == 3 and parts[1].decode() in KINDS:
         return parts[0].decode()
     return None

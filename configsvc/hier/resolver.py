@@ -47,9 +47,10 @@ class MirrorSource:
 
     def scope_entries(self, environment: str, service: str) -> dict[str, LayerValue]:
         prefix = self.ks.scope_prefix(self.tenant, environment, service)
-        entries = {item.key.key: LayerValue(item.entry.value, item.entry.mod_revision,
-                                            str(item.key))
-                   for item in self.mirror.items(prefix)}
+        entries = {
+            item.key.key: LayerValue(item.entry.value, item.entry.mod_revision, str(item.key))
+            for item in self.mirror.items(prefix)
+        }
         for key, value in self.changes.items():
             if (key.environment, key.service) != (environment, service):
                 continue
@@ -75,8 +76,7 @@ def template_chain(state: TenantState, extends: Iterable[str]) -> list[Layer]:
     return template_layers(expand_templates(list(extends), state.template))
 
 
-def layers(source: LayerSource, state: TenantState, environment: str,
-           service: str) -> list[Layer]:
+def layers(source: LayerSource, state: TenantState, environment: str, service: str) -> list[Layer]:
     """Every layer of (service, environment), lowest first: templates, then the four scopes."""
     found: list[Layer] = []
     if service != ALL:
@@ -94,8 +94,14 @@ def layers(source: LayerSource, state: TenantState, environment: str,
     return found
 
 
-def resolve_scope(source: LayerSource, state: TenantState, environment: str,
-                  service: str, *, proposed: bool = False) -> Resolved:
+def resolve_scope(
+    source: LayerSource,
+    state: TenantState,
+    environment: str,
+    service: str,
+    *,
+    proposed: bool = False,
+) -> Resolved:
     """The resolved document of (service, environment) from ``source``.
 
     A stored value that cannot be resolved is FAILED_PRECONDITION (it predates
@@ -118,8 +124,9 @@ def raw_scope(source: LayerSource, environment: str, service: str) -> Resolved:
         raise FailedPreconditionError(f"a stored value cannot be resolved: {exc}") from None
 
 
-def known_scopes(mirror: MirrorPort, ks: Keyspace, state: TenantState,
-                 extra: Iterable[ConfigKey] = ()) -> tuple[set[str], set[str]]:
+def known_scopes(
+    mirror: MirrorPort, ks: Keyspace, state: TenantState, extra: Iterable[ConfigKey] = ()
+) -> tuple[set[str], set[str]]:
     """The concrete services and environments of a tenant: those with entries,
     extends lists or declarations, plus those of ``extra`` keys."""
     services = {s for s in state.extends if s != ALL}
@@ -137,8 +144,9 @@ def known_scopes(mirror: MirrorPort, ks: Keyspace, state: TenantState,
     return services, environments
 
 
-def affected_documents(keys: Iterable[ConfigKey], services: set[str],
-                       environments: set[str]) -> list[tuple[str, str]]:
+def affected_documents(
+    keys: Iterable[ConfigKey], services: set[str], environments: set[str]
+) -> list[tuple[str, str]]:
     """The concrete (service, environment) documents that changes to ``keys`` can alter.
 
     A key of (E, S) alters (S, E); "all" in either place stands for every
@@ -146,9 +154,8 @@ def affected_documents(keys: Iterable[ConfigKey], services: set[str],
     """
     found: set[tuple[str, str]] = set()
     for key in keys:
-        for service in (services if key.service == ALL else {key.service}):
-            for environment in (environments if key.environment == ALL
-                                else {key.environment}):
+        for service in services if key.service == ALL else {key.service}:
+            for environment in environments if key.environment == ALL else {key.environment}:
                 found.add((service, environment))
     return sorted(found)
 
@@ -159,8 +166,14 @@ def document_of(resolved: Resolved) -> dict[str, object]:
     return loaded
 
 
-def input_fingerprint(mirror: MirrorPort, ks: Keyspace, tenant: str, environment: str,
-                      service: str, state_generation: int) -> tuple[int, int, int]:
+def input_fingerprint(
+    mirror: MirrorPort,
+    ks: Keyspace,
+    tenant: str,
+    environment: str,
+    service: str,
+    state_generation: int,
+) -> tuple[int, int, int]:
     """What the resolution of (service, environment) depends on, cheaply.
 
     (highest mod_revision, number of entries) over the scope layers, plus the
@@ -184,11 +197,16 @@ class ScopeCache:
     def __init__(self, max_entries: int = 1024) -> None:
         self.max_entries = max_entries
         self.hits = 0
-        self._entries: OrderedDict[tuple[str, str, str],
-                                   tuple[tuple[int, int, int], bytes]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str, str], tuple[tuple[int, int, int], bytes]] = (
+            OrderedDict()
+        )
 
-    def get_or_build(self, scope: tuple[str, str, str], fingerprint: tuple[int, int, int],
-                     build: Callable[[], bytes]) -> bytes:
+    def get_or_build(
+        self,
+        scope: tuple[str, str, str],
+        fingerprint: tuple[int, int, int],
+        build: Callable[[], bytes],
+    ) -> bytes:
         found = self._entries.get(scope)
         if found is not None and found[0] == fingerprint:
             self.hits += 1

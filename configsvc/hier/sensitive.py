@@ -52,8 +52,9 @@ def secret_places(value: object) -> list[str]:
         return []
 
 
-def outside_secret_places(violations: Iterable[FieldViolation],
-                          value: object) -> list[FieldViolation]:
+def outside_secret_places(
+    violations: Iterable[FieldViolation], value: object
+) -> list[FieldViolation]:
     """``violations`` of ``value`` without those at or below a reference or ciphertext."""
     found = list(violations)
     if not found:
@@ -61,18 +62,20 @@ def outside_secret_places(violations: Iterable[FieldViolation],
     places = secret_places(value)
     if not places:
         return found
-    return [v for v in found
-            if not any(pointer.is_within(_place(v.field), p) for p in places)]
+    return [v for v in found if not any(pointer.is_within(_place(v.field), p) for p in places)]
 
 
 def _place(field: str) -> str:
     """The JSON pointer a violation names (``value/a/0`` -> ``/a/0``)."""
-    return field[len(_VALUE_FIELD):] if field.startswith(_VALUE_FIELD) else field
+    return field[len(_VALUE_FIELD) :] if field.startswith(_VALUE_FIELD) else field
 
 
 def plain_sensitive_places(registry: SchemaRegistry, key: ConfigKey, value: object) -> list[str]:
     """Places ``registry`` marks sensitive in ``value`` that do not hold a reference or
     ciphertext: where ``value`` would keep plaintext if stored as it is."""
     sealed = secret_places(value)
-    return [place for place in registry.sensitive_pointers(key, value)
-            if not any(pointer.is_within(place, s) for s in sealed)]
+    return [
+        place
+        for place in registry.sensitive_pointers(key, value)
+        if not any(pointer.is_within(place, s) for s in sealed)
+    ]

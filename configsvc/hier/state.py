@@ -31,25 +31,36 @@ T = TypeVar("T")
 def schema_binding(tenant: str, record: StoredRecord) -> SchemaBinding:
     body = record.body
     return SchemaBinding(
-        pattern=body["pattern"], schema=json.loads(body["schema"]), version=record.version,
-        source=record.name, scope=Scope(tenant, body.get("environment", ""),
-                                        body.get("service", "")))
+        pattern=body["pattern"],
+        schema=json.loads(body["schema"]),
+        version=record.version,
+        source=record.name,
+        scope=Scope(tenant, body.get("environment", ""), body.get("service", "")),
+    )
 
 
 def rule_of(tenant: str, record: StoredRecord) -> Rule:
     body = record.body
-    return Rule(name=record.name, logic=json.loads(body["logic"]), message=body["message"],
-                scope=Scope(tenant, body.get("environment", ""), body.get("service", "")))
+    return Rule(
+        name=record.name,
+        logic=json.loads(body["logic"]),
+        message=body["message"],
+        scope=Scope(tenant, body.get("environment", ""), body.get("service", "")),
+    )
 
 
 def template_of(tenant: str, record: StoredRecord) -> Template:
     body = record.body
     ref = f"{record.name}@{record.version}"
     return Template(
-        name=record.name, version=record.version,
-        entries={key: LayerValue(value, record.mod_revision, f"{tenant}/{ref}/{key}")
-                 for key, value in body.get("values", {}).items()},
-        extends=tuple(body.get("extends", ())))
+        name=record.name,
+        version=record.version,
+        entries={
+            key: LayerValue(value, record.mod_revision, f"{tenant}/{ref}/{key}")
+            for key, value in body.get("values", {}).items()
+        },
+        extends=tuple(body.get("extends", ())),
+    )
 
 
 @dataclass
@@ -92,13 +103,13 @@ def build(mirror: MirrorPort, ks: Keyspace, tenant: str) -> TenantState:
         state.template_records[(record.name, record.version)] = record
         state.templates[(record.name, record.version)] = template_of(tenant, record)
     state.extends = {r.name: r for r in records.scan(mirror, ks, tenant, records.EXTENDS)}
-    state.environments = {r.name: r for r in records.scan(mirror, ks, tenant,
-                                                             records.ENVIRONMENT)}
+    state.environments = {r.name: r for r in records.scan(mirror, ks, tenant, records.ENVIRONMENT)}
     return state
 
 
-def _loaded(tenant: str, latest: dict[str, StoredRecord],
-            load: Callable[[str, StoredRecord], T]) -> list[T]:
+def _loaded(
+    tenant: str, latest: dict[str, StoredRecord], load: Callable[[str, StoredRecord], T]
+) -> list[T]:
     """The records in force (not deleted) as objects; one that no longer loads is logged."""
     found = []
     for record in latest.values():

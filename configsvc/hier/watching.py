@@ -49,25 +49,31 @@ def resolved_selector(request: watch_pb2.WatchRequest) -> View | None:
         return None
     if len(request.selectors) != 1:
         raise InvalidArgumentError.single(
-            "selectors", "a resolved selector must be the only selector of its stream")
+            "selectors", "a resolved selector must be the only selector of its stream"
+        )
     selector = request.selectors[0]
     if selector.keys or selector.key_prefixes:
         raise InvalidArgumentError.single(
-            "selectors[0].keys", "a resolved view takes no keys or key prefixes")
+            "selectors[0].keys", "a resolved view takes no keys or key prefixes"
+        )
     if request.start_revision:
         raise InvalidArgumentError.single(
-            "start_revision", "resolved views always start with the whole document; "
-                              "reconnect without start_revision")
-    return View(require_segment("selectors[0].tenant", selector.tenant),
-                require_segment("selectors[0].environment", selector.environment),
-                require_segment("selectors[0].service", selector.service))
+            "start_revision",
+            "resolved views always start with the whole document; reconnect without start_revision",
+        )
+    return View(
+        require_segment("selectors[0].tenant", selector.tenant),
+        require_segment("selectors[0].environment", selector.environment),
+        require_segment("selectors[0].service", selector.service),
+    )
 
 
 class ResolvedViews:
     """Every open resolved-view stream of this process, woken by mirror changes."""
 
-    def __init__(self, mirror: MirrorPort, ks: Keyspace, states: StateCache,
-                 lost_etcd_grace: float = 3.0) -> None:
+    def __init__(
+        self, mirror: MirrorPort, ks: Keyspace, states: StateCache, lost_etcd_grace: float = 3.0
+    ) -> None:
         self._mirror = mirror
         self._ks = ks
         self._states = states
@@ -86,9 +92,12 @@ class ResolvedViews:
 
     def _on_change(self, batch: ChangeBatch) -> None:
         for view in self._views:
-            if any(key.tenant == view.tenant
-                   and key.environment in (view.environment, ALL)
-                   and key.service in (view.service, ALL) for key, _ in batch.changes):
+            if any(
+                key.tenant == view.tenant
+                and key.environment in (view.environment, ALL)
+                and key.service in (view.service, ALL)
+                for key, _ in batch.changes
+            ):
                 view.wake.set()
 
     def _on_records(self, batch: RecordBatch) -> None:
@@ -103,8 +112,10 @@ class ResolvedViews:
             self._lost_timer = None
         if not synced:
             self._lost_timer = asyncio.get_running_loop().call_later(
-                self._lost_grace, self._end_all,
-                "this server has lost etcd; reconnect (to another replica)")
+                self._lost_grace,
+                self._end_all,
+                "this server has lost etcd; reconnect (to another replica)",
+            )
         elif not self._closing.startswith("server shutting"):
             self._closing = ""
 
@@ -129,8 +140,12 @@ class ResolvedViews:
         self._end_all("server shutting down; reconnect to another replica")
 
     def _resolve(self, view: View) -> Resolved:
-        return resolve_scope(MirrorSource(self._mirror, self._ks, view.tenant),
-                             self._states.get(view.tenant), view.environment, view.service)
+        return resolve_scope(
+            MirrorSource(self._mirror, self._ks, view.tenant),
+            self._states.get(view.tenant),
+            view.environment,
+            view.service,
+        )
 
     async def stream(self, view: View, write: Callable[[bytes], Awaitable[None]]) -> None:
         """Send the document, then a patch per change, until the stream or server ends."""
@@ -138,7 +153,8 @@ class ResolvedViews:
             raise StreamEndedError(self._closing, self._mirror.revision + 1)
         self._views[view] = (
             self._ks.record_prefix(view.tenant, records.TEMPLATE),
-            records.plain_key(self._ks, view.tenant, records.EXTENDS, view.service))
+            records.plain_key(self._ks, view.tenant, records.EXTENDS, view.service),
+        )
         try:
             current = self._resolve(view)
             await write(_message(self._mirror.revision, current, document=True))
@@ -148,23 +164,38 @@ class ResolvedViews:
                 if self._closing:
                     raise StreamEndedError(self._closing, self._mirror.revision + 1)
                 if view.reset:
-                    await write(wire.reset(watch_pb2.RESET_REASON_PERMISSIONS_CHANGED, 0,
-                                           self._mirror.revision, view.reset))
+                    await write(
+                        wire.reset(
+                            watch_pb2.RESET_REASON_PERMISSIONS_CHANGED,
+                            0,
+                            self._mirror.revision,
+                            view.reset,
+                        )
+                    )
                     return
                 latest = self._resolve(view)
                 if latest.canonical_json() != current.canonical_json():
-                    await write(_message(self._mirror.revision, latest,
-                                         patch=canonical_json(json_patch(current, latest))))
+                    await write(
+                        _message(
+                            self._mirror.revision,
+                            latest,
+                            patch=canonical_json(json_patch(current, latest)),
+                        )
+                    )
                     current = latest
         finally:
             self._views.pop(view, None)
 
 
-def _message(revision: int, resolved: Resolved, *, document: bool = False,
-             patch: str = "") -> bytes:
+def _message(
+    revision: int, resolved: Resolved, *, document: bool = False, patch: str = ""
+) -> bytes:
     text = resolved.canonical_json()
     view = watch_pb2.ResolvedView(
-        revision=revision, document=text if document else "", patch=patch,
+        revision=revision,
+        document=text if document else "",
+        patch=patch,
         last_change_revision=resolved.revision,
-        document_digest=hashlib.sha256(text.encode()).hexdigest())
+        document_digest=hashlib.sha256(text.encode()).hexdigest(),
+    )
     return bytes(watch_pb2.WatchResponse(resolved=view).SerializeToString())

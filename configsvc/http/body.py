@@ -40,8 +40,9 @@ class _Inflater:
             return zlib.decompressobj(16 + zlib.MAX_WBITS)
         # RFC 9110's "deflate" is the zlib format; some clients send raw deflate
         # (no zlib header): told apart by the header check, as browsers do.
-        zlib_header = len(first) >= 2 and first[0] & 0x0F == 8 and (
-            (first[0] << 8) | first[1]) % 31 == 0
+        zlib_header = (
+            len(first) >= 2 and first[0] & 0x0F == 8 and ((first[0] << 8) | first[1]) % 31 == 0
+        )
         return zlib.decompressobj(zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS)
 
     def feed(self, chunk: bytes, room: int) -> bytes:
@@ -71,8 +72,8 @@ class _Inflater:
 
     def _invalid(self, why: str) -> InvalidArgumentError:
         return InvalidArgumentError.single(
-            "body", f"is not valid {self.encoding} data (Content-Encoding: {self.encoding}): "
-            f"{why}")
+            "body", f"is not valid {self.encoding} data (Content-Encoding: {self.encoding}): {why}"
+        )
 
 
 def _inflater(request: web.Request) -> _Inflater | None:
@@ -83,10 +84,13 @@ def _inflater(request: web.Request) -> _Inflater | None:
     if encoding is None:
         shown = value if value.isprintable() and len(value) <= 40 else repr(value[:40])
         raise HttpRequestError(
-            415, code_pb2.INVALID_ARGUMENT,
+            415,
+            code_pb2.INVALID_ARGUMENT,
             f"Content-Encoding {shown!r} is not supported: send the body uncompressed or "
             f"with one of {', '.join(ENCODINGS)}",
-            headers={"Accept-Encoding": ", ".join(ENCODINGS)}, close=True)
+            headers={"Accept-Encoding": ", ".join(ENCODINGS)},
+            close=True,
+        )
     return _Inflater(encoding)
 
 
@@ -98,9 +102,11 @@ def _first_line(exc: BaseException) -> str:
 
 def _too_large(limit: int) -> HttpRequestError:
     return HttpRequestError(
-        413, code_pb2.INVALID_ARGUMENT,
+        413,
+        code_pb2.INVALID_ARGUMENT,
         f"the request body is larger than {limit} bytes (after decompression); send less",
-        close=True)
+        close=True,
+    )
 
 
 async def read_body(request: web.Request, settings: HttpSettings) -> bytes:
@@ -123,20 +129,25 @@ async def read_body(request: web.Request, settings: HttpSettings) -> bytes:
                     raise _too_large(limit)
     except TimeoutError:
         raise HttpRequestError(
-            408, code_pb2.DEADLINE_EXCEEDED,
+            408,
+            code_pb2.DEADLINE_EXCEEDED,
             f"the request body did not arrive within {settings.body_timeout:g} s "
-            f"({received} bytes received); send it at once", close=True) from None
+            f"({received} bytes received); send it at once",
+            close=True,
+        ) from None
     except RequestPayloadError as exc:
-        raise HttpRequestError(400, code_pb2.INVALID_ARGUMENT,
-                               f"the request body is malformed: {_first_line(exc)}",
-                               close=True) from None
+        raise HttpRequestError(
+            400,
+            code_pb2.INVALID_ARGUMENT,
+            f"the request body is malformed: {_first_line(exc)}",
+            close=True,
+        ) from None
     if inflater is not None:
         inflater.finish()
     return bytes(body)
 
 
-async def read_json(request: web.Request, settings: HttpSettings, *,
-                    field: str = "body") -> Any:
+async def read_json(request: web.Request, settings: HttpSettings, *, field: str = "body") -> Any:
     """The body as bounded JSON (``configsvc.model.values.loads_bounded``: depth,
     ``NaN``/``Infinity``, huge integers and floats are INVALID_ARGUMENT naming
     ``field``); None for an empty body."""

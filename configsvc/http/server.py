@@ -67,7 +67,8 @@ def check_credentials(headers: Mapping[str, str]) -> None:
         if value is not None and not (value.isascii() and value.isprintable()):
             raise UnauthenticatedError(
                 f"the {name} header holds bytes that are not printable ASCII; an API key "
-                "or JWT is plain ASCII")
+                "or JWT is plain ASCII"
+            )
 
 
 def check_headers(headers: Mapping[str, str]) -> None:
@@ -81,11 +82,11 @@ def check_headers(headers: Mapping[str, str]) -> None:
             value.encode()
         except UnicodeEncodeError:
             raise InvalidArgumentError.single(
-                f"header {_shown(name)}", "is not valid UTF-8") from None
+                f"header {_shown(name)}", "is not valid UTF-8"
+            ) from None
 
 
-def error_answer(exc: ConfigsvcError, request: web.Request, render: Renderer
-                 ) -> web.StreamResponse:
+def error_answer(exc: ConfigsvcError, request: web.Request, render: Renderer) -> web.StreamResponse:
     """``render``'s answer for ``exc``, with the headers and connection close an
     ``HttpRequestError`` asks for."""
     response = render(exc, request)
@@ -118,12 +119,22 @@ def guarded(handler: Handler, render: Renderer = status_response) -> Handler:
             raise  # a deliberate HTTP answer
         except Exception as exc:
             incident = uuid.uuid4().hex[:12]
-            log.error("unhandled error in HTTP %s %s (incident %s)", request.method,
-                      _shown(request.path, 200), incident, exc_info=exc)
-            response = error_answer(HttpRequestError(
-                500, code_pb2.INTERNAL,
-                f"internal error (incident {incident}); the server log has the details"),
-                request, render)
+            log.error(
+                "unhandled error in HTTP %s %s (incident %s)",
+                request.method,
+                _shown(request.path, 200),
+                incident,
+                exc_info=exc,
+            )
+            response = error_answer(
+                HttpRequestError(
+                    500,
+                    code_pb2.INTERNAL,
+                    f"internal error (incident {incident}); the server log has the details",
+                ),
+                request,
+                render,
+            )
         settings = request.app.get(SETTINGS_KEY)
         if settings is not None:
             await _send(request, response, settings.send_timeout)
@@ -149,14 +160,20 @@ async def _send(request: web.Request, response: web.StreamResponse, timeout: flo
         transport = request.transport
         if transport is not None:
             transport.abort()  # close() would wait for the unread answer to drain
-        _SLOW_READERS.note("HTTP client %s did not read its answer within %g s; connection "
-                           "aborted", request.remote, timeout)
+        _SLOW_READERS.note(
+            "HTTP client %s did not read its answer within %g s; connection aborted",
+            request.remote,
+            timeout,
+        )
         # Returned all the same: aiohttp's own send then meets the aborted transport and
         # ends the connection quietly (raising here would log an "Error handling request").
 
 
-_FRAMEWORK_CODES = {404: code_pb2.NOT_FOUND, 405: code_pb2.UNIMPLEMENTED,
-                    413: code_pb2.INVALID_ARGUMENT}
+_FRAMEWORK_CODES = {
+    404: code_pb2.NOT_FOUND,
+    405: code_pb2.UNIMPLEMENTED,
+    413: code_pb2.INVALID_ARGUMENT,
+}
 
 
 @web.middleware
@@ -171,15 +188,19 @@ async def framework_errors(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 404:
             message = f"no route for {request.method} {path}"
         elif exc.status == 405:
-            message = (f"{request.method} is not allowed on {path}; allowed: "
-                       f"{exc.headers.get('Allow', '')}")
+            message = (
+                f"{request.method} is not allowed on {path}; allowed: "
+                f"{exc.headers.get('Allow', '')}"
+            )
         else:
             message = exc.text or exc.reason
-        code = _FRAMEWORK_CODES.get(exc.status, code_pb2.INVALID_ARGUMENT
-                                    if exc.status < 500 else code_pb2.INTERNAL)
+        code = _FRAMEWORK_CODES.get(
+            exc.status, code_pb2.INVALID_ARGUMENT if exc.status < 500 else code_pb2.INTERNAL
+        )
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        return error_answer(HttpRequestError(exc.status, code, message, headers=headers),
-                            request, status_response)
+        return error_answer(
+            HttpRequestError(exc.status, code, message, headers=headers), request, status_response
+        )
 
 
 class _ProtocolLog(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -192,12 +213,15 @@ class _ProtocolLog(logging.LoggerAdapter):  # type: ignore[type-arg]
         super().__init__(log, {})
         self.malformed = RateLimitedLog(log, interval=60.0)
 
-    def exception(self, msg: object, *args: object, exc_info: Any = True,
-                  **kwargs: Any) -> None:
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
         if isinstance(exc_info, HttpProcessingError):
             reason = " ".join(str(exc_info.message).split()) or type(exc_info).__name__
-            self.malformed.note("malformed HTTP request from %s answered %s: %s",
-                                args[0] if args else "?", exc_info.code, _shown(reason, 200))
+            self.malformed.note(
+                "malformed HTTP request from %s answered %s: %s",
+                args[0] if args else "?",
+                exc_info.code,
+                _shown(reason, 200),
+            )
             return
         self.logger.error(msg, *args, exc_info=exc_info, **kwargs)
 
@@ -227,22 +251,25 @@ class _Refused(asyncio.Protocol):
 
 def _refusal(limit: int) -> bytes:
     status = HttpRequestError(
-        503, code_pb2.UNAVAILABLE,
+        503,
+        code_pb2.UNAVAILABLE,
         f"this server has {limit} connections open, its limit (max_connections); retry "
-        "shortly or elsewhere")
+        "shortly or elsewhere",
+    )
     _, proto = status_of(status)
     body = json_response(status_body(proto), 503).body
     assert isinstance(body, bytes)
-    head = ("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n")
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+    )
     return head.encode() + body
 
 
 class _CappedSite(web.BaseSite):
     """A TCP site whose protocol factory refuses connections over ``limit``."""
 
-    def __init__(self, runner: web.AppRunner, host: str | None, port: int, limit: int
-                 ) -> None:
+    def __init__(self, runner: web.AppRunner, host: str | None, port: int, limit: int) -> None:
         super().__init__(runner)
         self._host = host
         self._port = port
@@ -265,8 +292,8 @@ class _CappedSite(web.BaseSite):
         await super().start()
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            self._protocol, self._host, self._port, backlog=self._backlog,
-            reuse_address=True)
+            self._protocol, self._host, self._port, backlog=self._backlog, reuse_address=True
+        )
         sockets = self._server.sockets
         if sockets:
             self.bound_port = int(sockets[0].getsockname()[1])
@@ -280,17 +307,24 @@ class HttpListener:
         app.middlewares.append(framework_errors)
         app[SETTINGS_KEY] = settings
         self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, handler_cancellation=True,
-            keepalive_timeout=settings.header_timeout, lingering_time=settings.linger,
-            auto_decompress=False, logger=_ProtocolLog())
+            app,
+            access_log=None,
+            handle_signals=False,
+            handler_cancellation=True,
+            keepalive_timeout=settings.header_timeout,
+            lingering_time=settings.linger,
+            auto_decompress=False,
+            logger=_ProtocolLog(),
+        )
         self.port = 0
 
     async def start(self, listen: str) -> int:
         """Bind ``host:port`` (port 0 picks one; ``[::]`` for IPv6); return the port."""
         host, _, port = listen.rpartition(":")
         await self._runner.setup()
-        site = _CappedSite(self._runner, host.strip("[]") or None, int(port),
-                           self.settings.max_connections)
+        site = _CappedSite(
+            self._runner, host.strip("[]") or None, int(port), self.settings.max_connections
+        )
         try:
             await site.start()
         except BaseException:

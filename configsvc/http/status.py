@@ -50,8 +50,15 @@ class HttpRequestError(ConfigsvcError):
     ``Retry-After``) and whether the connection must close after the answer (the rest
     of the request cannot be trusted to be read)."""
 
-    def __init__(self, http_status: int, code: int, message: str, *,
-                 headers: Mapping[str, str] | None = None, close: bool = False) -> None:
+    def __init__(
+        self,
+        http_status: int,
+        code: int,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        close: bool = False,
+    ) -> None:
         super().__init__(message)
         self.http_status = http_status
         self.code = code
@@ -71,8 +78,11 @@ def status_body(status: status_pb2.Status) -> dict[str, Any]:
     """``status`` as JSON (proto3 JSON mapping; ``code``, ``message`` and ``details``
     always present, empty fields inside the details left out)."""
     body = json_format.MessageToDict(status)
-    return {"code": body.get("code", 0), "message": body.get("message", ""),
-            "details": body.get("details", [])}
+    return {
+        "code": body.get("code", 0),
+        "message": body.get("message", ""),
+        "details": body.get("details", []),
+    }
 
 
 def status_response(exc: ConfigsvcError, request: web.Request | None = None) -> web.Response:
@@ -81,8 +91,13 @@ def status_response(exc: ConfigsvcError, request: web.Request | None = None) -> 
     return json_response(status_body(status), http_status)
 
 
-def json_response(body: object, status: int, headers: Mapping[str, str] | None = None
-                  ) -> web.Response:
+def json_response(
+    body: object, status: int, headers: Mapping[str, str] | None = None
+) -> web.Response:
     """A JSON answer (UTF-8, compact)."""
-    return web.Response(body=json.dumps(body, separators=(",", ":")).encode(), status=status,
-                        content_type="application/json", headers=headers)
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )

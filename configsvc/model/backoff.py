@@ -47,7 +47,8 @@ class Backoff:
     def __post_init__(self) -> None:
         if not (0 <= self.base <= self.cap):
             raise ValueError(
-                f"backoff needs 0 <= base <= cap seconds (got base {self.base}, cap {self.cap})")
+                f"backoff needs 0 <= base <= cap seconds (got base {self.base}, cap {self.cap})"
+            )
         if self.max_doublings < 0:
             raise ValueError("backoff max_doublings must be 0 or more")
 
@@ -55,8 +56,7 @@ class Backoff:
         """The longest delay before retry ``retry`` (jitter draws at or below it)."""
         return float(min(self.cap, self.base * 2 ** min(max(retry, 0), self.max_doublings)))
 
-    def delay(self, retry: int, uniform: Callable[[float, float], float] = random.uniform
-              ) -> float:
+    def delay(self, retry: int, uniform: Callable[[float, float], float] = random.uniform) -> float:
         """A jittered delay before retry ``retry``; ``uniform`` is injectable for tests."""
         high = self.ceiling(retry)
         if self.jitter is Jitter.FULL:

@@ -83,9 +83,11 @@ class Grant:
         """The grant allows ``permission`` on everything ``scope`` names."""
         if permission not in self.permissions:
             return False
-        if not (matches(self.tenant, scope.tenant)
-                and matches(self.environment, scope.environment)
-                and matches(self.service, scope.service)):
+        if not (
+            matches(self.tenant, scope.tenant)
+            and matches(self.environment, scope.environment)
+            and matches(self.service, scope.service)
+        ):
             return False
         if not self.key_prefix:
             return True
@@ -97,9 +99,11 @@ class Grant:
         if permission not in self.permissions:
             return False
         # Tenants never partly overlap: a scope over every tenant needs tenant "*".
-        if not (matches(self.tenant, scope.tenant)
-                and overlaps(self.environment, scope.environment)
-                and overlaps(self.service, scope.service)):
+        if not (
+            matches(self.tenant, scope.tenant)
+            and overlaps(self.environment, scope.environment)
+            and overlaps(self.service, scope.service)
+        ):
             return False
         if not self.key_prefix:
             return True
@@ -110,8 +114,13 @@ class Grant:
 
 
 def grant_of(binding: auth_pb2.RoleBinding) -> Grant:
-    return Grant(ROLE_PERMISSIONS.get(binding.role, frozenset()), binding.tenant,
-                 binding.environment or ANY, binding.service or ANY, binding.key_prefix)
+    return Grant(
+        ROLE_PERMISSIONS.get(binding.role, frozenset()),
+        binding.tenant,
+        binding.environment or ANY,
+        binding.service or ANY,
+        binding.key_prefix,
+    )
 
 
 def subject_matches(pattern: str, name: str) -> bool:

@@ -44,9 +44,7 @@ def segment_violation(field: str, value: str) -> FieldViolation | None:
     if not value:
         return FieldViolation(field, f"is required; {_SEGMENT_RULE}")
     if len(value) > SEGMENT_MAX:
-        return FieldViolation(
-            field, f"is {len(value)} characters long; the limit is {SEGMENT_MAX}"
-        )
+        return FieldViolation(field, f"is {len(value)} characters long; the limit is {SEGMENT_MAX}")
     if not _SEGMENT_RE.fullmatch(value):
         return FieldViolation(field, f"{_describe(value)} is invalid: {_SEGMENT_RULE}")
     return None

@@ -18,18 +18,26 @@ def validate_labels(labels: Mapping[str, str], field: str = "labels") -> dict[st
         return {}
     violations = []
     if len(labels) > LABELS_MAX:
-        violations.append(FieldViolation(
-            field, f"has {len(labels)} labels; the limit is {LABELS_MAX}"))
+        violations.append(
+            FieldViolation(field, f"has {len(labels)} labels; the limit is {LABELS_MAX}")
+        )
     for name in sorted(labels):
         value = labels[name]
         if not _NAME_RE.fullmatch(name):
-            violations.append(FieldViolation(
-                f"{field}[{name[:40]!a}]", "label names are 1 to 63 characters of a-z, 0-9, "
-                "'.', '_', '-', starting and ending with a letter or digit"))
+            violations.append(
+                FieldViolation(
+                    f"{field}[{name[:40]!a}]",
+                    "label names are 1 to 63 characters of a-z, 0-9, "
+                    "'.', '_', '-', starting and ending with a letter or digit",
+                )
+            )
         elif len(value) > LABEL_VALUE_MAX or not value.isprintable():
-            violations.append(FieldViolation(
-                f"{field}[{name}]", f"label values are at most {LABEL_VALUE_MAX} printable "
-                "characters"))
+            violations.append(
+                FieldViolation(
+                    f"{field}[{name}]",
+                    f"label values are at most {LABEL_VALUE_MAX} printable characters",
+                )
+            )
     if violations:
         raise InvalidArgumentError(violations)
     return dict(labels)

@@ -62,7 +62,8 @@ def _bounded_int(literal: str) -> int:
     if len(literal.lstrip("-")) > MAX_INT_DIGITS:
         raise ValueError(
             f"an integer has {len(literal.lstrip('-'))} digits; at most {MAX_INT_DIGITS} "
-            "are accepted")
+            "are accepted"
+        )
     return int(literal)
 
 
@@ -74,7 +75,10 @@ def _finite_float(literal: str) -> float:
 
 
 def loads_bounded(
-    text: str | bytes, *, field: str, max_depth: int = MAX_JSON_DEPTH,
+    text: str | bytes,
+    *,
+    field: str,
+    max_depth: int = MAX_JSON_DEPTH,
     parse_float: Callable[[str], Any] = _finite_float,
 ) -> Any:
     """``json.loads`` for untrusted input: INVALID_ARGUMENT naming ``field`` for text that
@@ -85,15 +89,15 @@ def loads_bounded(
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InvalidArgumentError.single(
-                field, f"is not UTF-8 (byte {exc.start})") from None
+            raise InvalidArgumentError.single(field, f"is not UTF-8 (byte {exc.start})") from None
     if json_depth(text, max_depth) > max_depth:
         raise InvalidArgumentError.single(
-            field, f"is nested too deeply: more than {max_depth} levels of arrays and "
-            "objects")
+            field, f"is nested too deeply: more than {max_depth} levels of arrays and objects"
+        )
     try:
-        return json.loads(text, parse_float=parse_float, parse_int=_bounded_int,
-                          parse_constant=_reject_constant)
+        return json.loads(
+            text, parse_float=parse_float, parse_int=_bounded_int, parse_constant=_reject_constant
+        )
     except RecursionError:  # pragma: no cover - json_depth bounds the parser first
         raise InvalidArgumentError.single(field, "is nested too deeply") from None
     except ValueError as exc:
@@ -111,12 +115,14 @@ def check_tree(value: object, *, field: str, max_depth: int = MAX_JSON_DEPTH) ->
         node, depth = stack.pop()
         if isinstance(node, float) and not math.isfinite(node):
             raise InvalidArgumentError.single(
-                field, f"holds the number {node}; only finite numbers are accepted")
+                field, f"holds the number {node}; only finite numbers are accepted"
+            )
         if isinstance(node, dict | list):
             if depth >= max_depth:
                 raise InvalidArgumentError.single(
-                    field, f"is nested too deeply: more than {max_depth} levels of arrays "
-                    "and objects")
+                    field,
+                    f"is nested too deeply: more than {max_depth} levels of arrays and objects",
+                )
             children = node.values() if isinstance(node, dict) else node
             stack.extend((child, depth + 1) for child in children)
 

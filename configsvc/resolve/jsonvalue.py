@@ -118,8 +118,9 @@ def parse_value(
 def _check_key(key: str | None, field: str, prefix: str) -> None:
     if key is not None and key.startswith(RESERVED_PREFIX):
         raise InvalidArgumentError.single(
-            field, f"{prefix}at /{escape_pointer_token(key)}: key names starting with "
-            f"'{RESERVED_PREFIX}' are reserved"
+            field,
+            f"{prefix}at /{escape_pointer_token(key)}: key names starting with "
+            f"'{RESERVED_PREFIX}' are reserved",
         )
 
 
@@ -134,9 +135,7 @@ def check_value(
         _check(value, root, 0, False)
     except _RuleError as problem:
         where = problem.pointer or "/"
-        raise InvalidArgumentError.single(
-            field, f"{prefix}at {where}: {problem.reason}"
-        ) from None
+        raise InvalidArgumentError.single(field, f"{prefix}at {where}: {problem.reason}") from None
 
 
 def _string(text: str) -> str:

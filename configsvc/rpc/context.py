@@ -56,8 +56,9 @@ class CallContext(Protocol):
         """Seconds to the caller's deadline; None when it set none."""
         ...
 
-    async def abort(self, code: grpc.StatusCode, details: str = "",
-                    trailing_metadata: Metadata = ()) -> NoReturn:
+    async def abort(
+        self, code: grpc.StatusCode, details: str = "", trailing_metadata: Metadata = ()
+    ) -> NoReturn:
         """End the call with ``code``; never returns (raises)."""
         ...
 
@@ -73,8 +74,12 @@ class CallAborted(grpc.aio.AbortError):  # type: ignore[misc]
     ``configsvc.rpc.status`` let it through unchanged, as they do gRPC's.
     """
 
-    def __init__(self, code: grpc.StatusCode, details: str,
-                 trailing_metadata: tuple[tuple[str, str | bytes], ...]) -> None:
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        details: str,
+        trailing_metadata: tuple[tuple[str, str | bytes], ...],
+    ) -> None:
         super().__init__(f"{code.name}: {details}")
         self.code = code
         self.details = details
@@ -91,13 +96,20 @@ class LocalContext:
     ``trailing_metadata`` hold the status (also carried by the ``CallAborted`` raised).
     """
 
-    def __init__(self, metadata: Metadata = (), *, peer: str = "local",
-                 timeout: float | None = None, tls_names: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        metadata: Metadata = (),
+        *,
+        peer: str = "local",
+        timeout: float | None = None,
+        tls_names: Sequence[str] = (),
+    ) -> None:
         self.metadata: tuple[tuple[str, str | bytes], ...] = tuple(metadata)
         self._peer = peer
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._auth: dict[str, list[bytes]] = (
-            {"x509_common_name": [name.encode() for name in tls_names]} if tls_names else {})
+            {"x509_common_name": [name.encode() for name in tls_names]} if tls_names else {}
+        )
         self.written: list[Any] = []
         self.code: grpc.StatusCode | None = None
         self.details = ""
@@ -117,8 +129,9 @@ class LocalContext:
             return None
         return max(0.0, self._deadline - time.monotonic())
 
-    async def abort(self, code: grpc.StatusCode, details: str = "",
-                    trailing_metadata: Metadata = ()) -> NoReturn:
+    async def abort(
+        self, code: grpc.StatusCode, details: str = "", trailing_metadata: Metadata = ()
+    ) -> NoReturn:
         self.code, self.details = code, details
         self.trailing_metadata = tuple(trailing_metadata)
         raise CallAborted(code, details, self.trailing_metadata)
@@ -133,9 +146,13 @@ class LocalContext:
 Admit = Callable[[str, Metadata | None, PeerInfo | None, Any], Awaitable[Caller | None]]
 
 
-async def call_local(admit: Admit | None, method: str,
-                     behavior: Callable[[Any, Any], Awaitable[Any]], request: Any,
-                     context: LocalContext) -> Any:
+async def call_local(
+    admit: Admit | None,
+    method: str,
+    behavior: Callable[[Any, Any], Awaitable[Any]],
+    request: Any,
+    context: LocalContext,
+) -> Any:
     """Call a unary servicer method in-process as the gRPC server would: admitted by
     ``admit`` (None: auth off), the caller set for the servicer, errors mapped by the
     one status table. A refusal raises ``CallAborted`` with the status gRPC would send.
@@ -143,6 +160,7 @@ async def call_local(admit: Admit | None, method: str,
     The call runs in a task of its own, as every RPC does, so the caller it sets does
     not outlive it.
     """
+
     async def run() -> Any:
         if admit is not None:
             try:

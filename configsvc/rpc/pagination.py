@@ -25,8 +25,9 @@ def _fingerprint(kind: str, scope: tuple[str, ...]) -> str:
 
 
 def encode(kind: str, scope: tuple[str, ...], position: str) -> str:
-    body = json.dumps({"v": _VERSION, "f": _fingerprint(kind, scope), "p": position},
-                      separators=(",", ":"))
+    body = json.dumps(
+        {"v": _VERSION, "f": _fingerprint(kind, scope), "p": position}, separators=(",", ":")
+    )
     return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
 
 

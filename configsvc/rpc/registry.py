@@ -33,19 +33,25 @@ def _identity(data: bytes) -> bytes:
     return data
 
 
-def safe_deserializer(decode: Callable[[bytes], Any], type_name: str,
-                      method: str) -> Callable[[bytes], Any]:
+def safe_deserializer(
+    decode: Callable[[bytes], Any], type_name: str, method: str
+) -> Callable[[bytes], Any]:
     """``decode``, answering bytes it refuses with an ``UndecodableRequest``.
 
     One Python call and a try block on top of the C parser: measured on Get, well
     within the run-to-run noise of the read path.
     """
+
     def deserialize(data: bytes) -> Any:
         try:
             return decode(data)
         except Exception:  # DecodeError, or any other refusal of the client's bytes
-            BAD_REQUESTS.note("undecodable %s request (%d bytes) to %s; answered "
-                              "INVALID_ARGUMENT", type_name, len(data), method)
+            BAD_REQUESTS.note(
+                "undecodable %s request (%d bytes) to %s; answered INVALID_ARGUMENT",
+                type_name,
+                len(data),
+                method,
+            )
             return UndecodableRequest(type_name)
 
     return deserialize
@@ -66,11 +72,18 @@ def register_service(
     for method in service.methods:
         behavior = getattr(servicer, method.name)
         full_name = f"/{service.full_name}/{method.name}"
-        deserializer = (_identity if method.name in raw_in
-                        else safe_deserializer(GetMessageClass(method.input_type).FromString,
-                                               method.input_type.name, full_name))
-        serializer = (_identity if method.name in raw
-                      else GetMessageClass(method.output_type).SerializeToString)
+        deserializer = (
+            _identity
+            if method.name in raw_in
+            else safe_deserializer(
+                GetMessageClass(method.input_type).FromString, method.input_type.name, full_name
+            )
+        )
+        serializer = (
+            _identity
+            if method.name in raw
+            else GetMessageClass(method.output_type).SerializeToString
+        )
         if method.server_streaming:
             # A streaming servicer may be an async generator (yields responses) or a
             # coroutine that writes with context.write; the wrapper must match.
@@ -78,14 +91,17 @@ def register_service(
             handlers[method.name] = grpc.unary_stream_rpc_method_handler(
                 wrap(behavior, full_name),
                 request_deserializer=deserializer,
-                response_serializer=serializer)
+                response_serializer=serializer,
+            )
         else:
             handlers[method.name] = grpc.unary_unary_rpc_method_handler(
                 wrap_unary(behavior, full_name),
                 request_deserializer=deserializer,
-                response_serializer=serializer)
+                response_serializer=serializer,
+            )
     server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(service.full_name, handlers),))
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+    )
     chosen = {name: handlers[name] for name in registered}
     if chosen:
         # gRPC "registered methods" make every call pay for every registered method
@@ -100,22 +116,24 @@ def guarded_handler(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMeth
     decode = handler.request_deserializer
     message_class = getattr(decode, "__self__", None)  # FromString is bound to its class
     type_name = getattr(getattr(message_class, "DESCRIPTOR", None), "name", "request message")
-    deserializer = (safe_deserializer(decode, type_name, method)
-                    if decode is not None else None)
+    deserializer = safe_deserializer(decode, type_name, method) if decode is not None else None
     serializer = handler.response_serializer
     for kind, factory in (
-            ("unary_unary", grpc.unary_unary_rpc_method_handler),
-            ("unary_stream", grpc.unary_stream_rpc_method_handler),
-            ("stream_unary", grpc.stream_unary_rpc_method_handler),
-            ("stream_stream", grpc.stream_stream_rpc_method_handler)):
+        ("unary_unary", grpc.unary_unary_rpc_method_handler),
+        ("unary_stream", grpc.unary_stream_rpc_method_handler),
+        ("stream_unary", grpc.stream_unary_rpc_method_handler),
+        ("stream_stream", grpc.stream_stream_rpc_method_handler),
+    ):
         behavior = getattr(handler, kind)
         if behavior is None:
             continue
         streams_out = kind.endswith("_stream")
-        wrap = wrap_stream if streams_out and inspect.isasyncgenfunction(behavior) \
-            else wrap_unary
-        return factory(wrap(behavior, method), request_deserializer=deserializer,  # type: ignore[no-any-return]
-                       response_serializer=serializer)
+        wrap = wrap_stream if streams_out and inspect.isasyncgenfunction(behavior) else wrap_unary
+        return factory(
+            wrap(behavior, method),
+            request_deserializer=deserializer,  # type: ignore[no-any-return]
+            response_serializer=serializer,
+        )
     return handler
 
 
@@ -127,13 +145,13 @@ class _Guarded(grpc.GenericRpcHandler):  # type: ignore[misc]
         self._inner = inner
         self._handlers: dict[str, grpc.RpcMethodHandler | None] = {}
 
-    def service(self, handler_call_details: grpc.HandlerCallDetails
-                ) -> grpc.RpcMethodHandler | None:
+    def service(
+        self, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
         method = handler_call_details.method
         if method not in self._handlers:
             found = self._inner.service(handler_call_details)
-            self._handlers[method] = (guarded_handler(found, method)
-                                      if found is not None else None)
+            self._handlers[method] = guarded_handler(found, method) if found is not None else None
         return self._handlers[method]
 
 
@@ -147,10 +165,10 @@ class GenericOnly:
     def __init__(self, server: grpc.aio.Server) -> None:
         self._server = server
 
-    def add_generic_rpc_handlers(
-            self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
+    def add_generic_rpc_handlers(self, handlers: Sequence[grpc.GenericRpcHandler]) -> None:
         self._server.add_generic_rpc_handlers(tuple(_Guarded(h) for h in handlers))
 
     def add_registered_method_handlers(
-            self, service_name: str, handlers: dict[str, grpc.RpcMethodHandler]) -> None:
+        self, service_name: str, handlers: dict[str, grpc.RpcMethodHandler]
+    ) -> None:
         """Deliberately nothing: the generic handlers above serve these methods."""

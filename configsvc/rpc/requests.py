@@ -97,16 +97,20 @@ def timestamp_ns(message: Any, field: str, *, path: str | None = None) -> int | 
     name = path or field
     if not TIMESTAMP_MIN_SECONDS <= value.seconds <= TIMESTAMP_MAX_SECONDS:
         raise InvalidArgumentError.single(
-            name, f"has seconds {value.seconds}; a timestamp must lie between "
-                  "0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
+            name,
+            f"has seconds {value.seconds}; a timestamp must lie between "
+            "0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z",
+        )
     if not 0 <= value.nanos <= _NANOS_MAX:
         raise InvalidArgumentError.single(
-            name, f"has nanos {value.nanos}; they must be 0 to {_NANOS_MAX}")
+            name, f"has nanos {value.nanos}; they must be 0 to {_NANOS_MAX}"
+        )
     return int(value.seconds) * 1_000_000_000 + int(value.nanos)
 
 
-def duration_seconds(message: Any, field: str, *, minimum: float, maximum: float,
-                     path: str | None = None) -> float | None:
+def duration_seconds(
+    message: Any, field: str, *, minimum: float, maximum: float, path: str | None = None
+) -> float | None:
     """``message.<field>`` (a Duration) in seconds, checked to lie in minimum..maximum;
     None when unset. Also refuses what the proto itself does not allow (nanos outside
     +-999,999,999 or of the other sign than seconds), so no conversion downstream can
@@ -116,16 +120,23 @@ def duration_seconds(message: Any, field: str, *, minimum: float, maximum: float
     value = getattr(message, field)
     name = path or field
     seconds, nanos = int(value.seconds), int(value.nanos)
-    if (abs(seconds) > DURATION_MAX_SECONDS or abs(nanos) > _NANOS_MAX
-            or (seconds > 0 and nanos < 0) or (seconds < 0 and nanos > 0)):
+    if (
+        abs(seconds) > DURATION_MAX_SECONDS
+        or abs(nanos) > _NANOS_MAX
+        or (seconds > 0 and nanos < 0)
+        or (seconds < 0 and nanos > 0)
+    ):
         raise InvalidArgumentError.single(
-            name, f"is not a valid Duration (seconds {seconds}, nanos {nanos}): seconds "
-                  f"must be within +-{DURATION_MAX_SECONDS}, nanos within +-{_NANOS_MAX} "
-                  "and of the same sign")
+            name,
+            f"is not a valid Duration (seconds {seconds}, nanos {nanos}): seconds "
+            f"must be within +-{DURATION_MAX_SECONDS}, nanos within +-{_NANOS_MAX} "
+            "and of the same sign",
+        )
     total = seconds + nanos / 1e9
     if not minimum <= total <= maximum:
         raise InvalidArgumentError.single(
-            name, f"is {total:g}s; it must be between {minimum:g}s and {maximum:g}s")
+            name, f"is {total:g}s; it must be between {minimum:g}s and {maximum:g}s"
+        )
     return total
 
 
@@ -137,9 +148,7 @@ def positive(field: str, value: int) -> int:
 
 def consistency(value: int) -> int:
     if value not in config_pb2.ReadConsistency.values():
-        raise InvalidArgumentError.single(
-            "consistency", f"{value} is not a ReadConsistency value"
-        )
+        raise InvalidArgumentError.single("consistency", f"{value} is not a ReadConsistency value")
     return value
 
 
@@ -151,9 +160,14 @@ def actor(context: CallContext) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == ACTOR_HEADER and isinstance(value, str):
             if len(value) > _ACTOR_MAX or not value.isprintable() or not value.strip():
-                raise InvalidArgumentError([FieldViolation(
-                    f"metadata[{ACTOR_HEADER}]",
-                    f"must be 1 to {_ACTOR_MAX} printable characters")])
+                raise InvalidArgumentError(
+                    [
+                        FieldViolation(
+                            f"metadata[{ACTOR_HEADER}]",
+                            f"must be 1 to {_ACTOR_MAX} printable characters",
+                        )
+                    ]
+                )
             return value
     return ANONYMOUS
 

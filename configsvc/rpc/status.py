@@ -70,8 +70,7 @@ class UndecodableRequest:
         object.__setattr__(self, "type_name", type_name)
 
     def error(self) -> errors.InvalidArgumentError:
-        return errors.InvalidArgumentError.single(
-            "request", f"is not a valid {self.type_name}")
+        return errors.InvalidArgumentError.single("request", f"is not a valid {self.type_name}")
 
     def __getattr__(self, name: str) -> NoReturn:
         raise self.error()
@@ -83,6 +82,7 @@ class UndecodableRequest:
 def _refuse_undecodable(request: object) -> None:
     if type(request) is UndecodableRequest:
         raise request.error()
+
 
 #: Exception class -> gRPC status code. Order matters only for subclasses.
 STATUS_TABLE: tuple[tuple[type[errors.ConfigsvcError], grpc.StatusCode], ...] = (
@@ -121,7 +121,7 @@ def _clip(text: str, limit: int) -> str:
     data = text.encode()
     if len(data) <= limit:
         return text
-    return data[:limit - 3].decode(errors="ignore") + "\u2026"
+    return data[: limit - 3].decode(errors="ignore") + "\u2026"
 
 
 def _violations_message(violations: list[errors.FieldViolation]) -> str:
@@ -160,7 +160,8 @@ def _bad_request(violations: list[errors.FieldViolation], budget: int) -> any_pb
     for v in violations:
         item = error_details_pb2.BadRequest.FieldViolation(
             field=_clip(v.field, _FIELD_MAX_BYTES),
-            description=_clip(v.description, _DESCRIPTION_MAX_BYTES))
+            description=_clip(v.description, _DESCRIPTION_MAX_BYTES),
+        )
         size = item.ByteSize() + 3
         if used + size > budget:
             break
@@ -168,9 +169,12 @@ def _bad_request(violations: list[errors.FieldViolation], budget: int) -> any_pb
         used += size
     rest = len(violations) - len(bad.field_violations)
     if rest:
-        bad.field_violations.append(error_details_pb2.BadRequest.FieldViolation(
-            field="request", description=f"and {rest} more problems not listed "
-                                         f"({len(violations)} in all)"))
+        bad.field_violations.append(
+            error_details_pb2.BadRequest.FieldViolation(
+                field="request",
+                description=f"and {rest} more problems not listed ({len(violations)} in all)",
+            )
+        )
     return _pack(bad)
 
 
@@ -183,26 +187,45 @@ def _details(exc: errors.ConfigsvcError, message: str | None = None) -> list[any
         budget = DETAILS_MAX_BYTES - _DETAILS_RESERVE - len(message.encode())
         return [_bad_request(exc.violations, budget)]
     if isinstance(exc, errors.NotFoundError | errors.AlreadyExistsError):
-        return [_pack(error_details_pb2.ResourceInfo(
-            resource_type=exc.resource_type,
-            resource_name=_clip(exc.resource_name, _DESCRIPTION_MAX_BYTES),
-            description=message))]
+        return [
+            _pack(
+                error_details_pb2.ResourceInfo(
+                    resource_type=exc.resource_type,
+                    resource_name=_clip(exc.resource_name, _DESCRIPTION_MAX_BYTES),
+                    description=message,
+                )
+            )
+        ]
     if isinstance(exc, errors.ConflictError):
         metadata = {"current_revision": str(exc.current_revision)}
         if exc.expected_revision is not None:
             metadata["expected_revision"] = str(exc.expected_revision)
-        return [_pack(error_details_pb2.ErrorInfo(
-            reason="REVISION_MISMATCH", domain=DOMAIN, metadata=metadata))]
+        return [
+            _pack(
+                error_details_pb2.ErrorInfo(
+                    reason="REVISION_MISMATCH", domain=DOMAIN, metadata=metadata
+                )
+            )
+        ]
     if isinstance(exc, errors.BackendUnavailableError):
         return [
-            _pack(error_details_pb2.ErrorInfo(
-                reason="BACKEND_UNAVAILABLE", domain=DOMAIN, metadata={"backend": exc.backend})),
+            _pack(
+                error_details_pb2.ErrorInfo(
+                    reason="BACKEND_UNAVAILABLE", domain=DOMAIN, metadata={"backend": exc.backend}
+                )
+            ),
             _pack(error_details_pb2.RetryInfo(retry_delay={"nanos": 500_000_000})),
         ]
     if isinstance(exc, errors.StreamEndedError):
-        return [_pack(error_details_pb2.ErrorInfo(
-            reason="STREAM_ENDED", domain=DOMAIN,
-            metadata={"resume_revision": str(exc.resume_revision)}))]
+        return [
+            _pack(
+                error_details_pb2.ErrorInfo(
+                    reason="STREAM_ENDED",
+                    domain=DOMAIN,
+                    metadata={"resume_revision": str(exc.resume_revision)},
+                )
+            )
+        ]
     if isinstance(exc, errors.RateLimitedError):
         return [
             _pack(error_details_pb2.ErrorInfo(reason=exc.reason, domain=DOMAIN)),
@@ -213,37 +236,52 @@ def _details(exc: errors.ConfigsvcError, message: str | None = None) -> list[any
     if isinstance(exc, errors.PermissionDeniedError):
         return [_pack(error_details_pb2.ErrorInfo(reason="PERMISSION_DENIED", domain=DOMAIN))]
     if isinstance(exc, errors.FailedPreconditionError):
-        return [_pack(error_details_pb2.PreconditionFailure(violations=[
-            error_details_pb2.PreconditionFailure.Violation(type="STATE", description=message)
-        ]))]
+        return [
+            _pack(
+                error_details_pb2.PreconditionFailure(
+                    violations=[
+                        error_details_pb2.PreconditionFailure.Violation(
+                            type="STATE", description=message
+                        )
+                    ]
+                )
+            )
+        ]
     return []
 
 
 def _retry_info(seconds: float) -> error_details_pb2.RetryInfo:
     whole = int(seconds)
     return error_details_pb2.RetryInfo(
-        retry_delay={"seconds": whole, "nanos": int((seconds - whole) * 1e9)})
+        retry_delay={"seconds": whole, "nanos": int((seconds - whole) * 1e9)}
+    )
 
 
 async def abort_with(context: grpc.aio.ServicerContext, exc: errors.ConfigsvcError) -> None:
     """End the RPC with the status for ``exc`` (raises grpc's abort exception)."""
     status = status_proto(exc)
-    await context.abort(status_code(exc), status.message,
-                        trailing_metadata=((_DETAILS_KEY, status.SerializeToString()),))
+    await context.abort(
+        status_code(exc),
+        status.message,
+        trailing_metadata=((_DETAILS_KEY, status.SerializeToString()),),
+    )
 
 
 async def _abort_internal(context: grpc.aio.ServicerContext, method: str, exc: Exception) -> None:
     incident = uuid.uuid4().hex[:12]
     log.error("unhandled error in %s (incident %s)", method, incident, exc_info=exc)
-    await context.abort(grpc.StatusCode.INTERNAL,
-                        f"internal error (incident {incident}); the server log has the details")
+    await context.abort(
+        grpc.StatusCode.INTERNAL,
+        f"internal error (incident {incident}); the server log has the details",
+    )
 
 
 async def _abort_unimplemented(context: grpc.aio.ServicerContext, method: str) -> None:
     """A generated servicer base class's method (one this server does not implement, such
     as grpc-health's List): UNIMPLEMENTED, as gRPC answers an unknown method."""
-    await context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                        f"{method} is not implemented by this server")
+    await context.abort(
+        grpc.StatusCode.UNIMPLEMENTED, f"{method} is not implemented by this server"
+    )
 
 
 def wrap_unary(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
@@ -287,5 +325,6 @@ def status_proto(exc: errors.ConfigsvcError) -> status_pb2.Status:
     sends it in the trailer: the HTTP adapters send the same status as JSON."""
     code = status_code(exc)
     message = status_message(exc)
-    return status_pb2.Status(code=getattr(code_pb2, code.name), message=message,
-                             details=_details(exc, message))
+    return status_pb2.Status(
+        code=getattr(code_pb2, code.name), message=message, details=_details(exc, message)
+    )

@@ -28,21 +28,29 @@ __all__ = ["SecretSettings", "SecretsRuntime", "VaultAuth", "VaultSettings"]
 class SecretsRuntime:
     """The secret machinery of one server process; ``vault`` is None without Vault."""
 
-    def __init__(self, settings: SecretSettings, mirror: MirrorPort, writer: WriterPort,
-                 keyspace: Keyspace, sensitive: SensitiveFields | None = None,
-                 policy: AccessPolicy | None = None) -> None:
+    def __init__(
+        self,
+        settings: SecretSettings,
+        mirror: MirrorPort,
+        writer: WriterPort,
+        keyspace: Keyspace,
+        sensitive: SensitiveFields | None = None,
+        policy: AccessPolicy | None = None,
+    ) -> None:
         self.settings = settings
         self._mirror = mirror
         self.vault = VaultClient(settings.vault) if settings.vault is not None else None
         self.cache = SecretCache(settings.cache_ttl)
         self.auditor = AccessAuditor(writer, keyspace, batch=settings.audit_batch)
         # ``policy`` replaces the --secret-readers list (role bindings when auth is on).
-        self.gateway = SecretGateway(self.vault, policy or ReaderList(settings.readers),
-                                     self.auditor, self.cache, sensitive)
+        self.gateway = SecretGateway(
+            self.vault, policy or ReaderList(settings.readers), self.auditor, self.cache, sensitive
+        )
         self.poller: RotationPoller | None = None
         if settings.vault is not None and self.vault is not None:
-            self.poller = RotationPoller(self.vault, self.cache, settings.poll_interval,
-                                         timeout=settings.vault.timeout)
+            self.poller = RotationPoller(
+                self.vault, self.cache, settings.poll_interval, timeout=settings.vault.timeout
+            )
             self.gateway.on_fetch.append(self.poller.seen)
 
     @property
@@ -51,8 +59,7 @@ class SecretsRuntime:
         return 2 * (self.settings.vault.timeout if self.settings.vault else 5.0) + 5.0
 
     def stream(self, actor: str) -> ResolvingStream:
-        return ResolvingStream(self.gateway, self.poller, self._mirror, actor,
-                               self.stream_timeout)
+        return ResolvingStream(self.gateway, self.poller, self._mirror, actor, self.stream_timeout)
 
     def start(self) -> None:
         if self.poller is not None:

@@ -71,10 +71,18 @@ class Access:
 
     def record(self) -> audit_pb2.AuditRecord:
         return audit_pb2.AuditRecord(
-            kind=KIND, tenant=self.tenant, name=self.ref, actor=self.actor,
+            kind=KIND,
+            tenant=self.tenant,
+            name=self.ref,
+            actor=self.actor,
             operation=config_pb2.OPERATION_ACCESS,
-            attributes={"ref": self.ref, "decision": self.decision,
-                        "config_key": self.config_key, "method": self.method})
+            attributes={
+                "ref": self.ref,
+                "decision": self.decision,
+                "config_key": self.config_key,
+                "method": self.method,
+            },
+        )
 
 
 class AccessAuditor:
@@ -115,7 +123,8 @@ class AccessAuditor:
             self._pending = rest
             try:
                 await self._writer.commit_records(
-                    tenant, [], [access.record() for access, _ in taken], timeout=timeout)
+                    tenant, [], [access.record() for access, _ in taken], timeout=timeout
+                )
                 self.transactions += 1
                 error: BaseException | None = None
             except Exception as exc:  # every waiter gets the same failure

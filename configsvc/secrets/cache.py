@@ -20,8 +20,9 @@ CacheKey = tuple[str, str, int | None]
 class SecretCache:
     """(mount, path, version) -> SecretVersion, each for ``ttl`` seconds; at most ``limit``."""
 
-    def __init__(self, ttl: float, *, limit: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ttl: float, *, limit: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.ttl = ttl
         self._limit = limit
         self._clock = clock

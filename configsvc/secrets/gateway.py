@@ -35,8 +35,10 @@ from configsvc.validate import pointer as jsonpointer
 
 log = logging.getLogger(__name__)
 
-NO_VAULT = ("this server has no Vault configured (--vault-addr), so values cannot hold secret "
-            "references or sensitive fields")
+NO_VAULT = (
+    "this server has no Vault configured (--vault-addr), so values cannot hold secret "
+    "references or sensitive fields"
+)
 
 
 class SensitiveFields(Protocol):
@@ -64,8 +66,14 @@ class Stored:
 class SecretGateway:
     """Checks, encrypts and resolves secrets for the API layer."""
 
-    def __init__(self, vault: VaultClient | None, policy: AccessPolicy, auditor: AccessAuditor,
-                 cache: SecretCache, sensitive: SensitiveFields | None = None) -> None:
+    def __init__(
+        self,
+        vault: VaultClient | None,
+        policy: AccessPolicy,
+        auditor: AccessAuditor,
+        cache: SecretCache,
+        sensitive: SensitiveFields | None = None,
+    ) -> None:
         self.vault = vault
         self.policy = policy
         self.auditor = auditor
@@ -89,8 +97,9 @@ class SecretGateway:
             return text
         return await self.prepare_parsed(key, text, parse_value(text), timeout)
 
-    async def prepare_parsed(self, key: ConfigKey, text: str, value: JsonValue,
-                             timeout: float) -> str:
+    async def prepare_parsed(
+        self, key: ConfigKey, text: str, value: JsonValue, timeout: float
+    ) -> str:
         """``prepare_write`` for a text its caller has parsed already (``parse_value``)."""
         sensitive_possible = not isinstance(self.sensitive, NoSensitiveFields)
         holds_secrets = might_hold_secrets(text)
@@ -120,18 +129,28 @@ class SecretGateway:
     def check_permission(self, actor: str, tenant: str) -> bool:
         return self.policy.allows(actor, tenant)
 
-    async def deny(self, actor: str, tenant: str, refs: Iterable[str], config_key: str,
-                   method: str, timeout: float) -> PermissionDeniedError:
+    async def deny(
+        self,
+        actor: str,
+        tenant: str,
+        refs: Iterable[str],
+        config_key: str,
+        method: str,
+        timeout: float,
+    ) -> PermissionDeniedError:
         """Audit the denied accesses and return the error to raise."""
         await self.auditor.record(
-            [Access(tenant, actor, ref, DENIED, config_key, method) for ref in refs], timeout)
+            [Access(tenant, actor, ref, DENIED, config_key, method) for ref in refs], timeout
+        )
         return PermissionDeniedError(
             f"{actor!r} may not read secrets of tenant {tenant!r}: ask for the secret-read "
             f"permission ({self.policy.hint}), or read without resolve_secrets "
-            "to get the references")
+            "to get the references"
+        )
 
-    async def resolve_texts(self, stored: Sequence[Stored], *, actor: str, method: str,
-                            timeout: float) -> list[str]:
+    async def resolve_texts(
+        self, stored: Sequence[Stored], *, actor: str, method: str, timeout: float
+    ) -> list[str]:
         """Each text with references and ciphertexts replaced by plaintext (canonical JSON).
 
         PERMISSION_DENIED (audited) when the caller may not read any of them;
@@ -147,33 +166,54 @@ class SecretGateway:
                 parsed.append((index, value, found))
         if not parsed:
             return [item.text for item in stored]
-        denied = [(stored[i], found) for i, _, found in parsed
-                  if not self.policy.allows(actor, stored[i].tenant)]
+        denied = [
+            (stored[i], found)
+            for i, _, found in parsed
+            if not self.policy.allows(actor, stored[i].tenant)
+        ]
         if denied:
             item, found = denied[0]
-            raise await self.deny(actor, item.tenant, sorted({_label(f) for _, f in found}),
-                                  item.key, method, timeout)
+            raise await self.deny(
+                actor, item.tenant, sorted({_label(f) for _, f in found}), item.key, method, timeout
+            )
         vault = self._vault()
-        refs = sorted({f for _, _, found in parsed for _, f in found if isinstance(f, SecretRef)},
-                      key=str)
-        versions = dict(zip(refs, await asyncio.gather(
-            *(self.fetch(ref, timeout) for ref in refs)), strict=True))
-        ciphers = sorted({f for _, _, found in parsed for _, f in found
-                          if isinstance(f, Ciphertext)}, key=lambda c: c.ciphertext)
-        plain = dict(zip(ciphers, await asyncio.gather(
-            *(vault.decrypt(c, timeout) for c in ciphers)), strict=True))
-        accesses = [Access(stored[i].tenant, actor, _label(f), GRANTED, stored[i].key, method)
-                    for i, _, found in parsed for f in sorted({f for _, f in found}, key=_label)]
+        refs = sorted(
+            {f for _, _, found in parsed for _, f in found if isinstance(f, SecretRef)}, key=str
+        )
+        versions = dict(
+            zip(
+                refs, await asyncio.gather(*(self.fetch(ref, timeout) for ref in refs)), strict=True
+            )
+        )
+        ciphers = sorted(
+            {f for _, _, found in parsed for _, f in found if isinstance(f, Ciphertext)},
+            key=lambda c: c.ciphertext,
+        )
+        plain = dict(
+            zip(
+                ciphers,
+                await asyncio.gather(*(vault.decrypt(c, timeout) for c in ciphers)),
+                strict=True,
+            )
+        )
+        accesses = [
+            Access(stored[i].tenant, actor, _label(f), GRANTED, stored[i].key, method)
+            for i, _, found in parsed
+            for f in sorted({f for _, f in found}, key=_label)
+        ]
         await self.auditor.record(accesses, timeout)
 
         def replace(special: SecretRef | Ciphertext, _form: JsonValue) -> JsonValue:
             if isinstance(special, SecretRef):
                 data = versions[special].data
                 if special.field not in data:
-                    raise NotFoundError("secret field", str(special),
-                                        f"Vault secret {special.mount}/{special.path} (version "
-                                        f"{versions[special].version}) has no field "
-                                        f"{special.field!r} any more")
+                    raise NotFoundError(
+                        "secret field",
+                        str(special),
+                        f"Vault secret {special.mount}/{special.path} (version "
+                        f"{versions[special].version}) has no field "
+                        f"{special.field!r} any more",
+                    )
                 return _json(data[special.field])
             return parse_value(plain[special].decode())
 

@@ -84,8 +84,11 @@ def _vault_path(field: str, value: object, pointer: str, what: str) -> str:
         raise _bad(pointer, f'"{what}" is longer than {_PATH_MAX} characters')
     for segment in value.split("/"):
         if segment in ("", ".", "..") or not _SEGMENT.fullmatch(segment):
-            raise _bad(pointer, f'"{what}" {value!r} has an invalid segment {segment!r}: use '
-                                "1-128 of A-Z a-z 0-9 _ . @ = + - separated by single '/'")
+            raise _bad(
+                pointer,
+                f'"{what}" {value!r} has an invalid segment {segment!r}: use '
+                "1-128 of A-Z a-z 0-9 _ . @ = + - separated by single '/'",
+            )
     return value
 
 
@@ -100,28 +103,41 @@ def parse_ref(body: object, pointer: str) -> SecretRef:
         raise _bad(pointer, f"a secret reference is an object: {example}")
     unknown = sorted(set(body) - _REF_MEMBERS)
     if unknown:
-        raise _bad(pointer, f"unknown member {unknown[0]!r} in a secret reference; the "
-                            "members are mount, path, field and optional version")
+        raise _bad(
+            pointer,
+            f"unknown member {unknown[0]!r} in a secret reference; the "
+            "members are mount, path, field and optional version",
+        )
     mount = _vault_path("mount", body.get("mount"), pointer, "mount")
     path = _vault_path("path", body.get("path"), pointer, "path")
     field = body.get("field")
     if not isinstance(field, str) or not field or len(field) > _FIELD_MAX:
         raise _bad(pointer, f'"field" must be a string of 1 to {_FIELD_MAX} characters')
     version = body.get("version")
-    if version is not None and (isinstance(version, bool) or not isinstance(version, int)
-                                or version < 1):
-        raise _bad(pointer, '"version" must be an integer of 1 or more (omit it to follow '
-                            "the newest version)")
+    if version is not None and (
+        isinstance(version, bool) or not isinstance(version, int) or version < 1
+    ):
+        raise _bad(
+            pointer,
+            '"version" must be an integer of 1 or more (omit it to follow the newest version)',
+        )
     return SecretRef(mount, path, field, version)
 
 
 def parse_ciphertext(body: object, pointer: str) -> Ciphertext:
-    if (not isinstance(body, Mapping) or set(body) != {"key", "ciphertext"}
-            or not isinstance(body["key"], str) or not _TRANSIT_KEY.fullmatch(body["key"])
-            or not isinstance(body["ciphertext"], str)
-            or not body["ciphertext"].startswith("vault:v")):
-        raise _bad(pointer, 'an encrypted value is {"$encrypted": {"key": "<transit key>", '
-                            '"ciphertext": "vault:vN:..."}} as written by the server')
+    if (
+        not isinstance(body, Mapping)
+        or set(body) != {"key", "ciphertext"}
+        or not isinstance(body["key"], str)
+        or not _TRANSIT_KEY.fullmatch(body["key"])
+        or not isinstance(body["ciphertext"], str)
+        or not body["ciphertext"].startswith("vault:v")
+    ):
+        raise _bad(
+            pointer,
+            'an encrypted value is {"$encrypted": {"key": "<transit key>", '
+            '"ciphertext": "vault:vN:..."}} as written by the server',
+        )
     return Ciphertext(body["key"], body["ciphertext"])
 
 
@@ -184,8 +200,7 @@ def might_hold_secrets(text: str) -> bool:
 
 
 def ref_from_message(message: secrets_pb2.SecretRef) -> SecretRef:
-    body: dict[str, object] = {"mount": message.mount, "path": message.path,
-                               "field": message.field}
+    body: dict[str, object] = {"mount": message.mount, "path": message.path, "field": message.field}
     if message.HasField("version"):
         body["version"] = message.version
     return parse_ref(body, "")

@@ -36,9 +36,17 @@ class RewrapReport:
     """Ids of webhooks whose sealed signing secrets were rewrapped."""
 
 
-async def rewrap_tenant(vault: VaultClient, mirror: Mirror, writer: Writer, tenant: str, *,
-                        actor: str, timeout: float, trace_id: str = "",
-                        keyspace: Keyspace | None = None) -> RewrapReport:
+async def rewrap_tenant(
+    vault: VaultClient,
+    mirror: Mirror,
+    writer: Writer,
+    tenant: str,
+    *,
+    actor: str,
+    timeout: float,
+    trace_id: str = "",
+    keyspace: Keyspace | None = None,
+) -> RewrapReport:
     """Rewrap the tenant's config values, then (given ``keyspace``) its webhook secrets.
 
     ``trace_id`` is the caller's W3C trace id (``rpc.requests.trace_id``): every audit
@@ -60,19 +68,37 @@ async def rewrap_tenant(vault: VaultClient, mirror: Mirror, writer: Writer, tena
             continue
         fresh = {c: await vault.rewrap(c, timeout) for c in stale}
 
-        def replace(found: SecretRef | Ciphertext, form: JsonValue,
-                    fresh: dict[Ciphertext, Ciphertext] = fresh) -> JsonValue:
+        def replace(
+            found: SecretRef | Ciphertext,
+            form: JsonValue,
+            fresh: dict[Ciphertext, Ciphertext] = fresh,
+        ) -> JsonValue:
             return fresh[found].form() if isinstance(found, Ciphertext) and found in fresh else form
 
-        result = await writer.put(item.key, canonical_json(substitute(value, replace)),
-                                  WriteOptions(expected_revision=item.entry.mod_revision,
-                                               reason=REASON, actor=actor, timeout=timeout,
-                                               trace_id=trace_id))
+        result = await writer.put(
+            item.key,
+            canonical_json(substitute(value, replace)),
+            WriteOptions(
+                expected_revision=item.entry.mod_revision,
+                reason=REASON,
+                actor=actor,
+                timeout=timeout,
+                trace_id=trace_id,
+            ),
+        )
         report.rewrapped.append(item.key)
         report.revision = max(report.revision, result.revision)
     if keyspace is not None:
         report.webhooks, revision = await rewrap_webhooks(
-            vault, mirror, writer, keyspace, tenant, versions, actor=actor, timeout=timeout,
-            trace_id=trace_id)
+            vault,
+            mirror,
+            writer,
+            keyspace,
+            tenant,
+            versions,
+            actor=actor,
+            timeout=timeout,
+            trace_id=trace_id,
+        )
         report.revision = max(report.revision, revision)
     return report

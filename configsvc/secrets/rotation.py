@@ -31,8 +31,9 @@ Listener = Callable[[frozenset[Secret]], None]
 class RotationPoller:
     """Polls the newest version of tracked secrets; one per server process."""
 
-    def __init__(self, vault: VaultClient, cache: SecretCache, interval: float,
-                 timeout: float) -> None:
+    def __init__(
+        self, vault: VaultClient, cache: SecretCache, interval: float, timeout: float
+    ) -> None:
         self._vault = vault
         self._cache = cache
         self.interval = interval
@@ -87,8 +88,11 @@ class RotationPoller:
                 version = await self._vault.current_version(*secret, timeout=self._timeout)
             except ConfigsvcError as exc:
                 if not self._failing:
-                    log.warning("secret rotation poll failed; retrying every %.1fs: %s",
-                                self.interval, exc.message)
+                    log.warning(
+                        "secret rotation poll failed; retrying every %.1fs: %s",
+                        self.interval,
+                        exc.message,
+                    )
                 self._failing = True
                 continue
             if self._failing:

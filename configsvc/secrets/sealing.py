@@ -35,9 +35,11 @@ log = logging.getLogger(__name__)
 #: the webhooks without importing events.
 WEBHOOK_RECORDS = "webhooks"
 
-NO_VAULT_WARNING = ("webhooks are enabled without Vault (--vault-addr): webhook signing "
-                    "secrets are stored in etcd as plaintext; configure Vault transit in "
-                    "production")
+NO_VAULT_WARNING = (
+    "webhooks are enabled without Vault (--vault-addr): webhook signing "
+    "secrets are stored in etcd as plaintext; configure Vault transit in "
+    "production"
+)
 
 
 def sealed(hook: webhooks_pb2.Webhook) -> Ciphertext | None:
@@ -56,8 +58,9 @@ async def seal(hook: webhooks_pb2.Webhook, vault: VaultClient | None, timeout: f
     if vault is None:
         return
     cipher = await vault.encrypt(hook.secret.encode(), timeout)
-    hook.sealed_secret.CopyFrom(webhooks_pb2.SealedSecret(transit_key=cipher.key,
-                                                          ciphertext=cipher.ciphertext))
+    hook.sealed_secret.CopyFrom(
+        webhooks_pb2.SealedSecret(transit_key=cipher.key, ciphertext=cipher.ciphertext)
+    )
     hook.ClearField("secret")
 
 
@@ -90,8 +93,10 @@ class SecretOpener:
             return known[1]
         if self._vault is None:
             raise BackendUnavailableError(
-                BACKEND, f"webhook {hook.tenant}/{hook.id} has a sealed secret (transit key "
-                         f"{cipher.key}) but this server has no Vault configured (--vault-addr)")
+                BACKEND,
+                f"webhook {hook.tenant}/{hook.id} has a sealed secret (transit key "
+                f"{cipher.key}) but this server has no Vault configured (--vault-addr)",
+            )
         plain = (await self._vault.decrypt(cipher, self._vault.settings.timeout)).decode()
         self._forget_stale()
         self._plain[key] = (cipher, plain)
@@ -104,9 +109,18 @@ class SecretOpener:
                 del self._plain[key]
 
 
-async def rewrap_webhooks(vault: VaultClient, mirror: MirrorPort, writer: WriterPort,
-                          keyspace: Keyspace, tenant: str, versions: KeyVersions, *, actor: str,
-                          timeout: float, trace_id: str = "") -> tuple[list[str], int]:
+async def rewrap_webhooks(
+    vault: VaultClient,
+    mirror: MirrorPort,
+    writer: WriterPort,
+    keyspace: Keyspace,
+    tenant: str,
+    versions: KeyVersions,
+    *,
+    actor: str,
+    timeout: float,
+    trace_id: str = "",
+) -> tuple[list[str], int]:
     """Rewrap the tenant's sealed secrets older than their key's newest version, and seal
     those stored as plaintext (registered before the server had Vault).
 
@@ -129,12 +143,27 @@ async def rewrap_webhooks(vault: VaultClient, mirror: MirrorPort, writer: Writer
             if not await versions.stale(cipher):
                 continue
             hook.sealed_secret.ciphertext = (await vault.rewrap(cipher, timeout)).ciphertext
-        audit = audit_pb2.AuditRecord(kind="webhook", tenant=tenant, name=hook.id,
-                                      operation=config_pb2.OPERATION_PUT, actor=actor,
-                                      trace_id=trace_id,
-                                      attributes={"url": hook.url, "action": "rewrap"})
-        revision = max(revision, await writer.commit_records(
-            tenant, [RecordChange(raw, hook.SerializeToString(), record.mod_revision,
-                                  f"webhook {hook.id}")], [audit], timeout=timeout))
+        audit = audit_pb2.AuditRecord(
+            kind="webhook",
+            tenant=tenant,
+            name=hook.id,
+            operation=config_pb2.OPERATION_PUT,
+            actor=actor,
+            trace_id=trace_id,
+            attributes={"url": hook.url, "action": "rewrap"},
+        )
+        revision = max(
+            revision,
+            await writer.commit_records(
+                tenant,
+                [
+                    RecordChange(
+                        raw, hook.SerializeToString(), record.mod_revision, f"webhook {hook.id}"
+                    )
+                ],
+                [audit],
+                timeout=timeout,
+            ),
+        )
         done.append(hook.id)
     return done, revision

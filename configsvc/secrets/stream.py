@@ -30,8 +30,14 @@ METHOD = "Watch"
 class ResolvingStream:
     """Per-stream resolution and rotation events; attach after the hub opened the stream."""
 
-    def __init__(self, gateway: SecretGateway, poller: RotationPoller | None, mirror: MirrorPort,
-                 actor: str, timeout: float) -> None:
+    def __init__(
+        self,
+        gateway: SecretGateway,
+        poller: RotationPoller | None,
+        mirror: MirrorPort,
+        actor: str,
+        timeout: float,
+    ) -> None:
         self._gateway = gateway
         self._poller = poller
         self._mirror = mirror
@@ -44,8 +50,9 @@ class ResolvingStream:
         """PERMISSION_DENIED (audited) unless the caller may read secrets of every tenant."""
         for tenant in tenants:
             if not self._gateway.check_permission(self._actor, tenant):
-                raise await self._gateway.deny(self._actor, tenant, ["*"], "watch", METHOD,
-                                               self._timeout)
+                raise await self._gateway.deny(
+                    self._actor, tenant, ["*"], "watch", METHOD, self._timeout
+                )
 
     def attach(self, sub: Subscription, *, resumed: bool = False) -> None:
         """Start following the scope's secrets. A stream opened without a snapshot
@@ -77,8 +84,9 @@ class ResolvingStream:
     def _items(self, selectors: tuple[Selector, ...]) -> list[Item]:
         matched: dict[ConfigKey, Item] = {}
         for selector in selectors:
-            prefix = self._mirror.scope_prefix(selector.tenant, selector.environment,
-                                               selector.service)
+            prefix = self._mirror.scope_prefix(
+                selector.tenant, selector.environment, selector.service
+            )
             for item in self._mirror.items(prefix):
                 if selector.matches(item.key):
                     matched[item.key] = item
@@ -104,9 +112,13 @@ class ResolvingStream:
                 entries.append(item.entry)
         if not entries:
             return
-        message = watch_pb2.WatchResponse(secrets_rotated=secrets_pb2.SecretsRotated(
-            revision=sub.revision, refs=[r.message() for r in sorted(refs, key=str)],
-            entries=entries))
+        message = watch_pb2.WatchResponse(
+            secrets_rotated=secrets_pb2.SecretsRotated(
+                revision=sub.revision,
+                refs=[r.message() for r in sorted(refs, key=str)],
+                entries=entries,
+            )
+        )
         sub.push(message.SerializeToString())
 
     async def transform(self, data: bytes) -> bytes:
@@ -131,7 +143,10 @@ class ResolvingStream:
         self._track(secrets)
         texts = await self._gateway.resolve_texts(
             [Stored(e.key.tenant, _key_name(e.key), e.value) for e in holding],
-            actor=self._actor, method=METHOD, timeout=self._timeout)
+            actor=self._actor,
+            method=METHOD,
+            timeout=self._timeout,
+        )
         for entry, text in zip(holding, texts, strict=True):
             entry.value = text
         return bytes(message.SerializeToString())

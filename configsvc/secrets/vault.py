@@ -73,9 +73,14 @@ class VaultClient:
         cert = None
         if settings.client_cert_file is not None and settings.client_key_file is not None:
             cert = (str(settings.client_cert_file), str(settings.client_key_file))
-        self._client = hvac.Client(url=settings.address, token=settings.auth.token or None,
-                                   verify=verify, cert=cert, timeout=settings.timeout,
-                                   namespace=settings.namespace or None)
+        self._client = hvac.Client(
+            url=settings.address,
+            token=settings.auth.token or None,
+            verify=verify,
+            cert=cert,
+            timeout=settings.timeout,
+            namespace=settings.namespace or None,
+        )
         self._logged_in = settings.auth.method == "token"
 
     def close(self) -> None:
@@ -88,13 +93,16 @@ class VaultClient:
         auth = self.settings.auth
         with self._login_lock:
             if auth.method == "approle":
-                self._client.auth.approle.login(role_id=auth.approle_role_id,
-                                                secret_id=auth.approle_secret_id,
-                                                mount_point=auth.approle_mount)
+                self._client.auth.approle.login(
+                    role_id=auth.approle_role_id,
+                    secret_id=auth.approle_secret_id,
+                    mount_point=auth.approle_mount,
+                )
             elif auth.method == "kubernetes":
                 jwt = auth.kubernetes_jwt_file.read_text().strip()
-                self._client.auth.kubernetes.login(role=auth.kubernetes_role, jwt=jwt,
-                                                   mount_point=auth.kubernetes_mount)
+                self._client.auth.kubernetes.login(
+                    role=auth.kubernetes_role, jwt=jwt, mount_point=auth.kubernetes_mount
+                )
             self._logged_in = True
         log.info("logged in to Vault", extra={"method": auth.method})
 
@@ -115,44 +123,55 @@ class VaultClient:
         loop = asyncio.get_running_loop()
         try:
             return await asyncio.wait_for(
-                loop.run_in_executor(self._pool, self._with_login, call),
-                timeout=max(0.01, timeout))
+                loop.run_in_executor(self._pool, self._with_login, call), timeout=max(0.01, timeout)
+            )
         except ConfigsvcError:
             raise
         except (TimeoutError, requests.exceptions.Timeout):
-            raise BackendUnavailableError(BACKEND, f"{what}: no answer within the deadline "
-                                                   f"from {self.settings.address}") from None
+            raise BackendUnavailableError(
+                BACKEND, f"{what}: no answer within the deadline from {self.settings.address}"
+            ) from None
         except requests.exceptions.RequestException as exc:
             raise BackendUnavailableError(
-                BACKEND, f"{what}: cannot reach {self.settings.address} "
-                         f"({type(exc).__name__})") from None
+                BACKEND, f"{what}: cannot reach {self.settings.address} ({type(exc).__name__})"
+            ) from None
         except hvac.exceptions.InvalidPath:
             raise NotFoundError("secret", what, f"Vault has no {what}") from None
         except (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized):
             raise PermissionDeniedError(
                 f"Vault denied configsvc access to {what}: grant its "
-                f"{self.settings.auth.method} login a policy that allows it") from None
-        except (hvac.exceptions.VaultDown, hvac.exceptions.InternalServerError,
-                hvac.exceptions.BadGateway, hvac.exceptions.RateLimitExceeded) as exc:
+                f"{self.settings.auth.method} login a policy that allows it"
+            ) from None
+        except (
+            hvac.exceptions.VaultDown,
+            hvac.exceptions.InternalServerError,
+            hvac.exceptions.BadGateway,
+            hvac.exceptions.RateLimitExceeded,
+        ) as exc:
             raise BackendUnavailableError(
-                BACKEND, f"{what}: {type(exc).__name__} from {self.settings.address}") from None
+                BACKEND, f"{what}: {type(exc).__name__} from {self.settings.address}"
+            ) from None
         except hvac.exceptions.InvalidRequest:
-            raise InvalidArgumentError.single("value", f"Vault rejected the request for "
-                                                       f"{what}") from None
+            raise InvalidArgumentError.single(
+                "value", f"Vault rejected the request for {what}"
+            ) from None
         except (hvac.exceptions.VaultError, OSError) as exc:
             raise BackendUnavailableError(
-                BACKEND, f"{what}: {type(exc).__name__} from {self.settings.address}") from None
+                BACKEND, f"{what}: {type(exc).__name__} from {self.settings.address}"
+            ) from None
 
     # ----------------------------------------------------------------------- KV
 
-    async def read(self, mount: str, path: str, version: int | None,
-                   timeout: float) -> SecretVersion:
+    async def read(
+        self, mount: str, path: str, version: int | None, timeout: float
+    ) -> SecretVersion:
         """One KV v2 version (the newest when ``version`` is None)."""
         what = f"secret {mount}/{path}" + ("" if version is None else f" version {version}")
 
         def call() -> SecretVersion:
             response = self._client.secrets.kv.v2.read_secret_version(
-                path=path, version=version, mount_point=mount, raise_on_deleted_version=True)
+                path=path, version=version, mount_point=mount, raise_on_deleted_version=True
+            )
             body = response["data"]
             return SecretVersion(int(body["metadata"]["version"]), dict(body["data"] or {}))
 
@@ -162,8 +181,7 @@ class VaultClient:
         """The newest version number of a KV v2 secret (metadata only, no data)."""
 
         def call() -> int:
-            response = self._client.secrets.kv.v2.read_secret_metadata(
-                path=path, mount_point=mount)
+            response = self._client.secrets.kv.v2.read_secret_metadata(path=path, mount_point=mount)
             return int(response["data"]["current_version"])
 
         return await self._run(f"secret {mount}/{path}", call, timeout)
@@ -172,9 +190,12 @@ class VaultClient:
         """The version ``ref`` names, NOT_FOUND when it lacks ``ref.field``."""
         found = await self.read(ref.mount, ref.path, ref.version, timeout)
         if ref.field not in found.data:
-            raise NotFoundError("secret field", str(ref),
-                                f"Vault secret {ref.mount}/{ref.path} (version "
-                                f"{found.version}) has no field {ref.field!r}")
+            raise NotFoundError(
+                "secret field",
+                str(ref),
+                f"Vault secret {ref.mount}/{ref.path} (version "
+                f"{found.version}) has no field {ref.field!r}",
+            )
         return found
 
     # ------------------------------------------------------------------ transit
@@ -184,7 +205,8 @@ class VaultClient:
 
         def call() -> Ciphertext:
             response = self._client.secrets.transit.encrypt_data(
-                name=key, plaintext=base64.b64encode(plaintext).decode(), mount_point=mount)
+                name=key, plaintext=base64.b64encode(plaintext).decode(), mount_point=mount
+            )
             return Ciphertext(key, str(response["data"]["ciphertext"]))
 
         return await self._run(f"transit key {mount}/{key}", call, timeout)
@@ -194,7 +216,8 @@ class VaultClient:
 
         def call() -> bytes:
             response = self._client.secrets.transit.decrypt_data(
-                name=ciphertext.key, ciphertext=ciphertext.ciphertext, mount_point=mount)
+                name=ciphertext.key, ciphertext=ciphertext.ciphertext, mount_point=mount
+            )
             return base64.b64decode(response["data"]["plaintext"])
 
         return await self._run(f"transit key {mount}/{ciphertext.key}", call, timeout)
@@ -204,7 +227,8 @@ class VaultClient:
 
         def call() -> Ciphertext:
             response = self._client.secrets.transit.rewrap_data(
-                name=ciphertext.key, ciphertext=ciphertext.ciphertext, mount_point=mount)
+                name=ciphertext.key, ciphertext=ciphertext.ciphertext, mount_point=mount
+            )
             return Ciphertext(ciphertext.key, str(response["data"]["ciphertext"]))
 
         return await self._run(f"transit key {mount}/{ciphertext.key}", call, timeout)

@@ -64,9 +64,12 @@ class Supervisor:
             signal.signal(sig, self._signal)
         for slot in range(self._count):
             self._spawn(slot)
-        print(f"configsvc serve: {self._count} workers started "
-              f"(pids {', '.join(str(c.pid) for c in self._children.values())})",
-              file=sys.stderr, flush=True)
+        print(
+            f"configsvc serve: {self._count} workers started "
+            f"(pids {', '.join(str(c.pid) for c in self._children.values())})",
+            file=sys.stderr,
+            flush=True,
+        )
         failed = False
         while True:
             alive = [c for c in self._children.values() if c.poll() is None]
@@ -88,11 +91,18 @@ class Supervisor:
         now = time.monotonic()
         self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW]
         if len(self._restarts) >= MAX_RESTARTS:
-            print(f"configsvc serve: worker {slot} exited ({code}); {MAX_RESTARTS} restarts "
-                  f"within {RESTART_WINDOW:.0f}s, giving up", file=sys.stderr, flush=True)
+            print(
+                f"configsvc serve: worker {slot} exited ({code}); {MAX_RESTARTS} restarts "
+                f"within {RESTART_WINDOW:.0f}s, giving up",
+                file=sys.stderr,
+                flush=True,
+            )
             return False
         self._restarts.append(now)
-        print(f"configsvc serve: worker {slot} exited ({code}); restarting",
-              file=sys.stderr, flush=True)
+        print(
+            f"configsvc serve: worker {slot} exited ({code}); restarting",
+            file=sys.stderr,
+            flush=True,
+        )
         self._spawn(slot)
         return True

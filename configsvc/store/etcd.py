@@ -114,18 +114,17 @@ class EtcdPort(Protocol):
 
     async def range(self, request: Any, *, timeout: float | None = None) -> Any: ...
 
-    async def range_all(self, prefix: bytes, *, revision: int = 0, page: int = 1000,
-                        timeout: float | None = None) -> list[Any]: ...
+    async def range_all(
+        self, prefix: bytes, *, revision: int = 0, page: int = 1000, timeout: float | None = None
+    ) -> list[Any]: ...
 
     async def txn(self, request: Any, *, timeout: float | None = None) -> Any: ...
 
     def watch(self, create: Any) -> AsyncIterator[Any]: ...
 
-    async def lease_grant(self, ttl: int, *, timeout: float | None = None
-                          ) -> tuple[int, int]: ...
+    async def lease_grant(self, ttl: int, *, timeout: float | None = None) -> tuple[int, int]: ...
 
-    async def lease_keepalive(self, lease_id: int, *, timeout: float | None = None
-                              ) -> int: ...
+    async def lease_keepalive(self, lease_id: int, *, timeout: float | None = None) -> int: ...
 
     async def lease_revoke(self, lease_id: int, *, timeout: float | None = None) -> None: ...
 
@@ -222,7 +221,8 @@ class EtcdClient:
         """A new lease of ``ttl`` seconds: (lease id, granted TTL)."""
         try:
             response = await self._lease.LeaseGrant(
-                rpc.LeaseGrantRequest(TTL=ttl), timeout=self._deadline(timeout))
+                rpc.LeaseGrantRequest(TTL=ttl), timeout=self._deadline(timeout)
+            )
         except grpc.aio.AioRpcError as exc:
             raise translate_rpc_error(exc) from None
         if response.error:
@@ -251,8 +251,9 @@ class EtcdClient:
     async def lease_revoke(self, lease_id: int, *, timeout: float | None = None) -> None:
         """End a lease now; keys attached to it are deleted."""
         try:
-            await self._lease.LeaseRevoke(rpc.LeaseRevokeRequest(ID=lease_id),
-                                          timeout=self._deadline(timeout))
+            await self._lease.LeaseRevoke(
+                rpc.LeaseRevokeRequest(ID=lease_id), timeout=self._deadline(timeout)
+            )
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return  # already expired

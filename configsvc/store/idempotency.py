@@ -93,8 +93,7 @@ class Remembered:
     """0 when the key had no value before the change."""
 
 
-def request_id(value: str, operation: str, actor: str, request: Any,
-               what: str) -> RequestId | None:
+def request_id(value: str, operation: str, actor: str, request: Any, what: str) -> RequestId | None:
     """Validate ``value`` (the request's ``request_id``) and fingerprint ``request``.
 
     The fingerprint is over the request's deterministic encoding with the id
@@ -105,9 +104,15 @@ def request_id(value: str, operation: str, actor: str, request: Any,
     if not value:
         return None
     if not _ID.fullmatch(value):
-        raise InvalidArgumentError([FieldViolation(
-            "request_id", "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':', '-' "
-            "(a UUID is the usual choice), or empty for none")])
+        raise InvalidArgumentError(
+            [
+                FieldViolation(
+                    "request_id",
+                    "must be 1 to 128 characters of A-Z, a-z, 0-9, '.', '_', ':', '-' "
+                    "(a UUID is the usual choice), or empty for none",
+                )
+            ]
+        )
     copy = type(request)()
     copy.CopyFrom(request)
     copy.request_id = ""
@@ -121,8 +126,9 @@ def request_id(value: str, operation: str, actor: str, request: Any,
 class RequestLedger:
     """Reads, writes (as Txn ops) and trims the remembered request ids."""
 
-    def __init__(self, etcd: EtcdPort, keyspace: Keyspace,
-                 settings: IdempotencySettings | None = None) -> None:
+    def __init__(
+        self, etcd: EtcdPort, keyspace: Keyspace, settings: IdempotencySettings | None = None
+    ) -> None:
         self._etcd = etcd
         self._ks = keyspace
         self.settings = settings or IdempotencySettings()
@@ -145,18 +151,33 @@ class RequestLedger:
             return self._lease
 
     @staticmethod
-    def encode(request: RequestId, operation: int, version: int, previous_create: int,
-               previous_mod: int) -> bytes:
-        return json.dumps({"f": request.fingerprint, "w": request.what, "op": operation,
-                           "v": version, "pc": previous_create, "pm": previous_mod},
-                          separators=(",", ":")).encode()
+    def encode(
+        request: RequestId, operation: int, version: int, previous_create: int, previous_mod: int
+    ) -> bytes:
+        return json.dumps(
+            {
+                "f": request.fingerprint,
+                "w": request.what,
+                "op": operation,
+                "v": version,
+                "pc": previous_create,
+                "pm": previous_mod,
+            },
+            separators=(",", ":"),
+        ).encode()
 
     @staticmethod
     def decode(kv: Any) -> Remembered:
         data = json.loads(kv.value)
-        return Remembered(str(data["f"]), str(data["w"]), int(data["op"]),
-                          int(kv.create_revision), int(data["v"]), int(data["pc"]),
-                          int(data["pm"]))
+        return Remembered(
+            str(data["f"]),
+            str(data["w"]),
+            int(data["op"]),
+            int(kv.create_revision),
+            int(data["v"]),
+            int(data["pc"]),
+            int(data["pm"]),
+        )
 
     @staticmethod
     def check(request: RequestId, found: Remembered) -> Remembered:
@@ -165,12 +186,14 @@ class RequestLedger:
             raise FailedPreconditionError(
                 f"request_id {request.value!r} was already used for another write ({found.what}"
                 f", committed at revision {found.revision}); a request id names one logical "
-                "write: send a new one for a different request, the same one only to retry")
+                "write: send a new one for a different request, the same one only to retry"
+            )
         return found
 
     async def find(self, tenant: str, request: RequestId, timeout: float) -> Remembered | None:
-        response = await self._etcd.range(rpc.RangeRequest(key=self.key(tenant, request)),
-                                          timeout=timeout)
+        response = await self._etcd.range(
+            rpc.RangeRequest(key=self.key(tenant, request)), timeout=timeout
+        )
         if not response.kvs:
             return None
         return self.check(request, self.decode(response.kvs[0]))
@@ -192,14 +215,22 @@ class RequestLedger:
         prefix = self._ks.record_prefix(tenant, KIND)
         end = prefix_range_end(prefix)
         counted = await self._etcd.range(
-            rpc.RangeRequest(key=prefix, range_end=end, count_only=True), timeout=timeout)
+            rpc.RangeRequest(key=prefix, range_end=end, count_only=True), timeout=timeout
+        )
         excess = int(counted.count) - self.settings.max_per_tenant
         deleted = 0
         while excess > 0:
-            oldest = await self._etcd.range(rpc.RangeRequest(
-                key=prefix, range_end=end, keys_only=True, limit=min(excess, _TRIM_BATCH),
-                sort_order=rpc.RangeRequest.ASCEND, sort_target=rpc.RangeRequest.CREATE),
-                timeout=timeout)
+            oldest = await self._etcd.range(
+                rpc.RangeRequest(
+                    key=prefix,
+                    range_end=end,
+                    keys_only=True,
+                    limit=min(excess, _TRIM_BATCH),
+                    sort_order=rpc.RangeRequest.ASCEND,
+                    sort_target=rpc.RangeRequest.CREATE,
+                ),
+                timeout=timeout,
+            )
             if not oldest.kvs:
                 break
             txn = rpc.TxnRequest()

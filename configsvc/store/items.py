@@ -60,8 +60,9 @@ class Item:
     encoded: bytes = b""
 
     @classmethod
-    def of(cls, key: ConfigKey, entry: config_pb2.ConfigEntry,
-           encoder: WireEncoder = NO_ENCODING) -> Item:
+    def of(
+        cls, key: ConfigKey, entry: config_pb2.ConfigEntry, encoder: WireEncoder = NO_ENCODING
+    ) -> Item:
         data = entry.SerializeToString()
         return cls(key, entry, data, encoder.item(data))
 

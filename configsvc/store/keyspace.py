@@ -21,7 +21,14 @@ _VERSION_WIDTH = 20
 #: A feature that stores small, read-often records adds its kind here; bulky
 #: append-only kinds (``hist``, ``audit``) stay out and are read from etcd.
 RECORD_KINDS: tuple[str, ...] = (
-    "webhooks", "schema", "rule", "template", "extends", "environment", "flags")
+    "webhooks",
+    "schema",
+    "rule",
+    "template",
+    "extends",
+    "environment",
+    "flags",
+)
 
 
 def new_audit_id() -> str:

@@ -66,14 +66,21 @@ from configsvc.store.items import (
 from configsvc.store.keyspace import Keyspace
 from configsvc.v1 import config_pb2, tenant_pb2
 
-__all__ = ["ChangeBatch", "Item", "Mirror", "MirrorLiveness", "MirrorStats", "Record",
-           "RecordBatch", "WireEncoder"]  # the value types live in store.items
+__all__ = [
+    "ChangeBatch",
+    "Item",
+    "Mirror",
+    "MirrorLiveness",
+    "MirrorStats",
+    "Record",
+    "RecordBatch",
+    "WireEncoder",
+]  # the value types live in store.items
 
 log = logging.getLogger(__name__)
 
 #: Ranges a resync keeps in flight at once (tenants x kinds are loaded concurrently).
 RESYNC_CONCURRENCY = 16
-
 
 
 @dataclass
@@ -149,8 +156,9 @@ class Mirror:
         self._ks = keyspace
         # Retry n of a resync waits backoff_min..min(backoff_max, backoff_min * 2**n); the
         # first retry is n = 1, so it waits up to twice the minimum.
-        self._backoff = Backoff(backoff_min, max(backoff_min, backoff_max), Jitter.FLOOR,
-                                max_doublings=10)
+        self._backoff = Backoff(
+            backoff_min, max(backoff_min, backoff_max), Jitter.FLOOR, max_doublings=10
+        )
         self.liveness = liveness or MirrorLiveness()
         self._state = _State()
         self._applied = 0  # highest revision whose events are all applied
@@ -204,8 +212,7 @@ class Mirror:
         for listener in self._change_listeners:
             listener(batch)
 
-    def _emit_records(self, revision: int,
-                      records: Sequence[tuple[bytes, Record | None]]) -> None:
+    def _emit_records(self, revision: int, records: Sequence[tuple[bytes, Record | None]]) -> None:
         # The commit marker is held (its revision is a status figure) but never
         # reported: every write touches it and no listener follows it.
         marker = self._ks.commit_marker
@@ -281,8 +288,9 @@ class Mirror:
     def _set_synced(self, synced: bool) -> None:
         if synced != self._synced:
             self._synced = synced
-            log.info("mirror %s", "synced" if synced else "lost etcd", extra={
-                "revision": self._revision})
+            log.info(
+                "mirror %s", "synced" if synced else "lost etcd", extra={"revision": self._revision}
+            )
             for listener in self._sync_listeners:
                 listener(synced)
 
@@ -327,7 +335,9 @@ class Mirror:
         # in flight so a resync of many tenants takes round trips / RESYNC_CONCURRENCY.
         prefixes = [self._ks.cfg_prefix(name) for name in state.tenants] + [
             self._ks.record_prefix(name, kind)
-            for name in state.tenants for kind in keyspace.RECORD_KINDS]
+            for name in state.tenants
+            for kind in keyspace.RECORD_KINDS
+        ]
         gate = asyncio.Semaphore(RESYNC_CONCURRENCY)
 
         async def load(prefix: bytes) -> list[Any]:
@@ -357,8 +367,12 @@ class Mirror:
         else:
             self.first_revision = revision
         self._loaded = True
-        log.info("mirror loaded %d entries of %d tenants at revision %d",
-                 len(state.entries), len(state.tenants), revision)
+        log.info(
+            "mirror loaded %d entries of %d tenants at revision %d",
+            len(state.entries),
+            len(state.tenants),
+            revision,
+        )
         return revision
 
     async def _follow(self, start: int) -> None:
@@ -395,8 +409,7 @@ class Mirror:
         grace = self.liveness.grace
         interval = min(self.liveness.interval, grace / 2)  # every round gets time to answer
         last_ok = loop.time()  # following starts right after a resync answered
-        request = rpc.RangeRequest(key=self._ks.commit_marker, serializable=False,
-                                   keys_only=True)
+        request = rpc.RangeRequest(key=self._ks.commit_marker, serializable=False, keys_only=True)
         while True:
             await asyncio.sleep(interval)
             sent = loop.time()
@@ -419,7 +432,8 @@ class Mirror:
             elif loop.time() >= last_ok + grace:
                 self.stats.liveness_losses += 1
                 raise BackendUnavailableError(
-                    BACKEND, f"{reason}; no probe completed for {grace:g} s")
+                    BACKEND, f"{reason}; no probe completed for {grace:g} s"
+                )
 
     async def _watch(self, start: int) -> None:
         create = rpc.WatchCreateRequest(
@@ -640,8 +654,6 @@ class Mirror:
             yield entries[raw]
 
 
-
-
 def _time_out(future: asyncio.Future[bool | None]) -> None:
     if not future.done():
         future.set_result(False)
@@ -665,12 +677,11 @@ def _changed(
     return changed
 
 
-def _record_diff(
-    before: SortedDict, after: SortedDict
-) -> tuple[tuple[bytes, Record | None], ...]:
+def _record_diff(before: SortedDict, after: SortedDict) -> tuple[tuple[bytes, Record | None], ...]:
     """The record changes that turn ``before`` into ``after``, in key order."""
-    return tuple(sorted(_changed(before, after, lambda r: r.mod_revision),
-                        key=lambda change: change[0]))
+    return tuple(
+        sorted(_changed(before, after, lambda r: r.mod_revision), key=lambda change: change[0])
+    )
 
 
 def _diff(before: SortedDict, after: SortedDict) -> tuple[tuple[ConfigKey, Item | None], ...]:

@@ -20,8 +20,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-__all__ = ["ChangeFeed", "EtcdPort", "MirrorPort", "RecordReader", "RecordWriter",
-           "TenantDirectory", "WatchSource", "WriterPort"]
+__all__ = [
+    "ChangeFeed",
+    "EtcdPort",
+    "MirrorPort",
+    "RecordReader",
+    "RecordWriter",
+    "TenantDirectory",
+    "WatchSource",
+    "WriterPort",
+]
 
 from configsvc.store.etcd import EtcdPort
 
@@ -110,10 +118,15 @@ class RecordWriter(Protocol):
     """Commits records and audit records in one Txn (``Writer.commit_records``), and
     scans etcd keys the mirror does not hold (``Writer.scan``)."""
 
-    async def commit_records(self, tenant: str | None, changes: Sequence[RecordChange],
-                             audits: Sequence[audit_pb2.AuditRecord], *,
-                             timeout: float | None = None,
-                             options: WriteOptions | None = None) -> int: ...
+    async def commit_records(
+        self,
+        tenant: str | None,
+        changes: Sequence[RecordChange],
+        audits: Sequence[audit_pb2.AuditRecord],
+        *,
+        timeout: float | None = None,
+        options: WriteOptions | None = None,
+    ) -> int: ...
 
     async def scan(self, prefix: bytes, *, timeout: float) -> list[Any]: ...
 
@@ -125,8 +138,13 @@ class WriterPort(RecordWriter, Protocol):
 
     async def delete(self, key: ConfigKey, options: WriteOptions) -> WriteResult: ...
 
-    async def rollback(self, key: ConfigKey, to_version: int,
-                       options: WriteOptions) -> WriteResult: ...
+    async def rollback(
+        self, key: ConfigKey, to_version: int, options: WriteOptions
+    ) -> WriteResult: ...
 
-    async def put_many(self, writes: Sequence[tuple[ConfigKey, str]], options: WriteOptions,
-                       attributes: Mapping[str, str] | None = None) -> list[WriteResult]: ...
+    async def put_many(
+        self,
+        writes: Sequence[tuple[ConfigKey, str]],
+        options: WriteOptions,
+        attributes: Mapping[str, str] | None = None,
+    ) -> list[WriteResult]: ...

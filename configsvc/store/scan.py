@@ -35,8 +35,14 @@ class ScanPage(Generic[T]):
 
 
 async def filtered_page(
-    etcd: EtcdPort, start: bytes, end: bytes, size: int, accept: Callable[[Any], T | None],
-    *, timeout: float, budget: int | None = None,
+    etcd: EtcdPort,
+    start: bytes,
+    end: bytes,
+    size: int,
+    accept: Callable[[Any], T | None],
+    *,
+    timeout: float,
+    budget: int | None = None,
 ) -> ScanPage[T]:
     """Up to ``size`` items that ``accept`` makes of the key-values in [start, end)."""
     budget = SCAN_BUDGET if budget is None else budget
@@ -47,8 +53,11 @@ async def filtered_page(
         if scanned >= budget:  # enough for one call: continue after the last key read
             return ScanPage(items, start[:-1], revision)
         response = await etcd.range(
-            rpc.RangeRequest(key=start, range_end=end, revision=revision,
-                             limit=min(RANGE_PAGE, budget - scanned)), timeout=timeout)
+            rpc.RangeRequest(
+                key=start, range_end=end, revision=revision, limit=min(RANGE_PAGE, budget - scanned)
+            ),
+            timeout=timeout,
+        )
         revision = revision or int(response.header.revision)
         for kv in response.kvs:
             scanned += 1

@@ -13,8 +13,11 @@ from configsvc.store.ports import TenantDirectory
 
 def missing_tenant(name: str) -> NotFoundError:
     """The NOT_FOUND for a tenant that does not exist (raise it)."""
-    return NotFoundError("tenant", name, f"tenant {name!r} does not exist; create it first "
-                                         f"(CLI: configsvc tenant create {name})")
+    return NotFoundError(
+        "tenant",
+        name,
+        f"tenant {name!r} does not exist; create it first (CLI: configsvc tenant create {name})",
+    )
 
 
 def require_tenant(tenants: TenantDirectory, name: str) -> None:

@@ -61,8 +61,17 @@ from configsvc.store.tenants import missing_tenant
 from configsvc.store.writes import Change, Current, RecordChange, WriteOptions, WriteResult
 from configsvc.v1 import audit_pb2, config_pb2, tenant_pb2
 
-__all__ = ["MAX_ATTEMPTS", "RACE_BACKOFF", "Change", "Current", "KeyLocks", "RecordChange",
-           "WriteOptions", "WriteResult", "Writer"]  # the value types live in store.writes
+__all__ = [
+    "MAX_ATTEMPTS",
+    "RACE_BACKOFF",
+    "Change",
+    "Current",
+    "KeyLocks",
+    "RecordChange",
+    "WriteOptions",
+    "WriteResult",
+    "Writer",
+]  # the value types live in store.writes
 
 #: How often an unconditional write retries after losing a race (also bounded by
 #: the call's deadline); enough for dozens of writers on one hot key.
@@ -102,8 +111,13 @@ def _add_put(ops: Any, key: bytes, value: bytes) -> None:
 class Writer:
     """Commits config changes and tenants; reads history straight from etcd."""
 
-    def __init__(self, etcd: EtcdPort, keyspace: Keyspace, mirror: Mirror,
-                 idempotency: IdempotencySettings | None = None) -> None:
+    def __init__(
+        self,
+        etcd: EtcdPort,
+        keyspace: Keyspace,
+        mirror: Mirror,
+        idempotency: IdempotencySettings | None = None,
+    ) -> None:
         self._etcd = etcd
         self._ks = keyspace
         self._mirror = mirror
@@ -120,10 +134,16 @@ class Writer:
         stored = storage_pb2.StoredTenant(
             description=description, create_time=now_timestamp(), created_by=options.actor
         )
-        audit = options.stamp(audit_pb2.AuditRecord(
-            id=new_audit_id(), kind="tenant", tenant=name, name=name,
-            operation=config_pb2.OPERATION_PUT, time=stored.create_time,
-        ))
+        audit = options.stamp(
+            audit_pb2.AuditRecord(
+                id=new_audit_id(),
+                kind="tenant",
+                tenant=name,
+                name=name,
+                operation=config_pb2.OPERATION_PUT,
+                time=stored.create_time,
+            )
+        )
         txn = rpc.TxnRequest()
         _add_compare(txn.compare, key, rpc.Compare.EQUAL, rpc.Compare.CREATE, 0)
         _add_put(txn.success, key, stored.SerializeToString())
@@ -135,7 +155,9 @@ class Writer:
         revision = int(response.header.revision)
         await self._catch_up(revision)
         kv = rpc.KeyValue(
-            key=key, value=stored.SerializeToString(), create_revision=revision,
+            key=key,
+            value=stored.SerializeToString(),
+            create_revision=revision,
             mod_revision=revision,
         )
         return tenant_from_kv(self._ks, kv), revision
@@ -175,8 +197,13 @@ class Writer:
         txn = rpc.TxnRequest()
         for change in changes:
             if change.expected_mod_revision is not None:
-                _add_compare(txn.compare, change.key, rpc.Compare.EQUAL, rpc.Compare.MOD,
-                             change.expected_mod_revision)
+                _add_compare(
+                    txn.compare,
+                    change.key,
+                    rpc.Compare.EQUAL,
+                    rpc.Compare.MOD,
+                    change.expected_mod_revision,
+                )
         if tenant is not None:
             _add_present(txn.compare, self._ks.tenant_key(tenant))
         for change in changes:
@@ -224,8 +251,10 @@ class Writer:
 
     async def put(self, key: ConfigKey, value: str, options: WriteOptions) -> WriteResult:
         def change(_current: Current, version: int) -> Change:
-            return Change(config_pb2.OPERATION_PUT,
-                          self._record(value, version, options, config_pb2.OPERATION_PUT))
+            return Change(
+                config_pb2.OPERATION_PUT,
+                self._record(value, version, options, config_pb2.OPERATION_PUT),
+            )
 
         try:
             return await self._write(key, options, options.timeout, change)
@@ -244,9 +273,7 @@ class Writer:
         except (ConflictError, NotFoundError) as refused:
             return await self.replay_or_raise(key, options, refused)
 
-    async def rollback(
-        self, key: ConfigKey, to_version: int, options: WriteOptions
-    ) -> WriteResult:
+    async def rollback(self, key: ConfigKey, to_version: int, options: WriteOptions) -> WriteResult:
         deadline = _Deadline(options.timeout)
         target = await self.history_record(key, to_version, timeout=deadline.left())
         if target.operation == config_pb2.OPERATION_DELETE:
@@ -280,8 +307,9 @@ class Writer:
         found = await self.requests.find(key.tenant, options.request, options.timeout)
         return None if found is None else await self._replayed(key, found, options.timeout)
 
-    async def replay_or_raise(self, key: ConfigKey, options: WriteOptions,
-                              refused: Exception) -> WriteResult:
+    async def replay_or_raise(
+        self, key: ConfigKey, options: WriteOptions, refused: Exception
+    ) -> WriteResult:
         """After a refusal (conflict, not found): a concurrent first attempt of the same
         request may have committed meanwhile, and then its result is the answer."""
         replayed = await self.replay(key, options)
@@ -297,22 +325,37 @@ class Writer:
             reads.success.add().request_range.key = self._ks.hist_key(key, found.version - 1)
         response = await self._etcd.txn(reads, timeout=timeout)
         copies = [r.response_range.kvs for r in response.responses]
-        record = (storage_pb2.StoredValue.FromString(copies[0][0].value)
-                  if copies[0] and found.operation != config_pb2.OPERATION_DELETE else None)
+        record = (
+            storage_pb2.StoredValue.FromString(copies[0][0].value)
+            if copies[0] and found.operation != config_pb2.OPERATION_DELETE
+            else None
+        )
         previous = None
         if len(copies) > 1 and copies[1]:
             previous = entry_from_stored(
-                key, storage_pb2.StoredValue.FromString(copies[1][0].value),
+                key,
+                storage_pb2.StoredValue.FromString(copies[1][0].value),
                 create_revision=found.previous_create_revision,
-                mod_revision=found.previous_mod_revision)
-        current = Current(previous, found.previous_create_revision,
-                          found.previous_mod_revision, found.version - 1, True)
-        change = Change(found.operation, record,
-                        rolled_back_to=record.rolled_back_to if record is not None else 0)
+                mod_revision=found.previous_mod_revision,
+            )
+        current = Current(
+            previous,
+            found.previous_create_revision,
+            found.previous_mod_revision,
+            found.version - 1,
+            True,
+        )
+        change = Change(
+            found.operation,
+            record,
+            rolled_back_to=record.rolled_back_to if record is not None else 0,
+        )
         return WriteResult(found.revision, found.version, key, current, change)
 
     async def put_many(
-        self, writes: Sequence[tuple[ConfigKey, str]], options: WriteOptions,
+        self,
+        writes: Sequence[tuple[ConfigKey, str]],
+        options: WriteOptions,
         attributes: Mapping[str, str] | None = None,
     ) -> list[WriteResult]:
         """Put several keys of one tenant in ONE Txn (Promote): all or nothing.
@@ -337,8 +380,10 @@ class Writer:
                 for key, _ in writes:
                     self._add_reads(reads.success, key)
                 read = await self._etcd.txn(reads, timeout=deadline.left())
-                currents = [self._current_from(key, read.responses[3 * i: 3 * i + 3])
-                            for i, (key, _) in enumerate(writes)]
+                currents = [
+                    self._current_from(key, read.responses[3 * i : 3 * i + 3])
+                    for i, (key, _) in enumerate(writes)
+                ]
                 if not currents[0].tenant_exists:
                     raise missing_tenant(tenant)
                 txn = rpc.TxnRequest()
@@ -346,24 +391,39 @@ class Writer:
                 planned = []
                 for (key, value), current in zip(writes, currents, strict=True):
                     version = current.last_version + 1
-                    change = Change(config_pb2.OPERATION_PUT, self._record(
-                        value, version, options, config_pb2.OPERATION_PUT))
-                    self._add_change(txn, key, self._ks.cfg_key(key), current, change, version,
-                                     options, attributes)
+                    change = Change(
+                        config_pb2.OPERATION_PUT,
+                        self._record(value, version, options, config_pb2.OPERATION_PUT),
+                    )
+                    self._add_change(
+                        txn,
+                        key,
+                        self._ks.cfg_key(key),
+                        current,
+                        change,
+                        version,
+                        options,
+                        attributes,
+                    )
                     planned.append((key, current, change, version))
                 _add_put(txn.success, self._ks.commit_marker, b"")
                 response = await self._etcd.txn(txn, timeout=deadline.left())
                 if response.succeeded:
                     revision = int(response.header.revision)
                     await self._catch_up(revision)
-                    return [WriteResult(revision, version, key, current, change)
-                            for key, current, change, version in planned]
+                    return [
+                        WriteResult(revision, version, key, current, change)
+                        for key, current, change, version in planned
+                    ]
                 if deadline.expired():
                     break
                 await asyncio.sleep(RACE_BACKOFF.delay(attempt))
         raise ConflictError(
             f"{len(writes)} keys of tenant {tenant!r} kept changing: gave up after "
-            f"{attempt + 1} attempts", None, 0)
+            f"{attempt + 1} attempts",
+            None,
+            0,
+        )
 
     @staticmethod
     def _record(
@@ -388,7 +448,11 @@ class Writer:
         hist = self._ks.hist_prefix(key)
         last = ops.add().request_range
         last.key, last.range_end, last.limit, last.keys_only = (
-            hist, prefix_range_end(hist), 1, True)
+            hist,
+            prefix_range_end(hist),
+            1,
+            True,
+        )
         last.sort_order, last.sort_target = rpc.RangeRequest.DESCEND, rpc.RangeRequest.KEY
         tenant = ops.add().request_range
         tenant.key, tenant.count_only = self._ks.tenant_key(key.tenant), True
@@ -399,8 +463,11 @@ class Writer:
         if cfg.kvs:
             kv = cfg.kvs[0]
             return Current(
-                entry_from_kv(key, kv), int(kv.create_revision), int(kv.mod_revision),
-                last_version, tenant.count > 0,
+                entry_from_kv(key, kv),
+                int(kv.create_revision),
+                int(kv.mod_revision),
+                last_version,
+                tenant.count > 0,
             )
         return Current(None, 0, 0, last_version, tenant.count > 0)
 
@@ -469,8 +536,7 @@ class Writer:
             if not current.tenant_exists:
                 raise missing_tenant(key.tenant)
             if expected_revision is not None and current.mod_revision != expected_revision:
-                raise ConflictError(f"config entry {key}", expected_revision,
-                                    current.mod_revision)
+                raise ConflictError(f"config entry {key}", expected_revision, current.mod_revision)
             version = current.last_version + 1
             change = decide(current, version)
             txn = rpc.TxnRequest()
@@ -484,8 +550,13 @@ class Writer:
                 _add_compare(txn.compare, ledger_key, rpc.Compare.EQUAL, rpc.Compare.CREATE, 0)
                 put = txn.success.add().request_put
                 put.key, put.lease = ledger_key, lease
-                put.value = self.requests.encode(request, change.operation, version,
-                                                 current.create_revision, current.mod_revision)
+                put.value = self.requests.encode(
+                    request,
+                    change.operation,
+                    version,
+                    current.create_revision,
+                    current.mod_revision,
+                )
                 txn.failure.add().request_range.key = ledger_key
             response = await self._etcd.txn(txn, timeout=deadline.left())
             if response.succeeded:
@@ -496,8 +567,9 @@ class Writer:
                 return WriteResult(revision, version, key, current, change)
             if request is not None and response.responses[3].response_range.kvs:
                 # A concurrent attempt of the same request (another replica) won.
-                found = self.requests.check(request, self.requests.decode(
-                    response.responses[3].response_range.kvs[0]))
+                found = self.requests.check(
+                    request, self.requests.decode(response.responses[3].response_range.kvs[0])
+                )
                 await self._catch_up(found.revision)
                 return await self._replayed(key, found, deadline.left())
             current = self._current_from(key, response.responses[:3])
@@ -529,8 +601,7 @@ class Writer:
         if attributes:
             audit.attributes.update(attributes)
         hist_key = self._ks.hist_key(key, version)
-        _add_compare(txn.compare, cfg_key, rpc.Compare.EQUAL, rpc.Compare.MOD,
-                     current.mod_revision)
+        _add_compare(txn.compare, cfg_key, rpc.Compare.EQUAL, rpc.Compare.MOD, current.mod_revision)
         _add_compare(txn.compare, hist_key, rpc.Compare.EQUAL, rpc.Compare.CREATE, 0)
         if change.record is None:
             txn.success.add().request_delete_range.key = cfg_key
@@ -539,8 +610,7 @@ class Writer:
             history = bytes(change.record.SerializeToString())  # the value and its history copy
             _add_put(txn.success, cfg_key, history)
         _add_put(txn.success, hist_key, history)
-        _add_put(txn.success, self._ks.audit_key(key.tenant, audit.id),
-                 audit.SerializeToString())
+        _add_put(txn.success, self._ks.audit_key(key.tenant, audit.id), audit.SerializeToString())
 
     @staticmethod
     def _tombstone(version: int, options: WriteOptions) -> bytes:
@@ -578,7 +648,11 @@ class Writer:
         # the value's update time is the audit record's time.
         where = record.key
         where.tenant, where.environment, where.service, where.key = (
-            key.tenant, key.environment, key.service, key.key)
+            key.tenant,
+            key.environment,
+            key.service,
+            key.key,
+        )
         if change.record is not None:
             stamp, when = change.record.update_time, record.time
             when.seconds, when.nanos = stamp.seconds, stamp.nanos
@@ -625,8 +699,9 @@ class Writer:
             rpc.RangeRequest(key=self._ks.hist_key(key, version)), timeout=timeout
         )
         if not response.kvs:
-            raise NotFoundError("version", f"{key}@{version}",
-                                f"version {version} of {key} not found in history")
+            raise NotFoundError(
+                "version", f"{key}@{version}", f"version {version} of {key} not found in history"
+            )
         return history_from_kv(response.kvs[0])
 
 

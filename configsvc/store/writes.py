@@ -70,14 +70,25 @@ class WriteOptions:
     """The write's idempotency key (Put, Delete, Rollback); None: not remembered."""
 
     @classmethod
-    def of_call(cls, context: CallContext, budget: float, *, reason: str = "",
-                expected_revision: int | None = None,
-                labels: Mapping[str, str] | None = None) -> WriteOptions:
+    def of_call(
+        cls,
+        context: CallContext,
+        budget: float,
+        *,
+        reason: str = "",
+        expected_revision: int | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> WriteOptions:
         """The options of a write made for an RPC: its caller (``rpc.requests.actor``), its
         W3C trace id and the time it has left (its deadline, capped by ``budget`` seconds)."""
-        return cls(actor=requests.actor(context), timeout=requests.time_left(context, budget),
-                   reason=reason, trace_id=requests.trace_id(context),
-                   expected_revision=expected_revision, labels=labels or {})
+        return cls(
+            actor=requests.actor(context),
+            timeout=requests.time_left(context, budget),
+            reason=reason,
+            trace_id=requests.trace_id(context),
+            expected_revision=expected_revision,
+            labels=labels or {},
+        )
 
     def remembered_as(self, request: RequestId | None) -> WriteOptions:
         """The same options with the write's idempotency key."""
@@ -117,9 +128,11 @@ class WriteResult:
             return None
         before = self.current.entry
         return entry_from_stored(
-            self.key, self.change.record,
+            self.key,
+            self.change.record,
             create_revision=before.create_revision if before is not None else self.revision,
-            mod_revision=self.revision)
+            mod_revision=self.revision,
+        )
 
     @property
     def previous(self) -> config_pb2.ConfigEntry | None:

@@ -32,8 +32,9 @@ def _valid_date(year: str, month: str, day: str) -> bool:
     return True
 
 
-def _valid_time(hour: str, minute: str, second: str, off_hour: str | None,
-                off_minute: str | None) -> bool:
+def _valid_time(
+    hour: str, minute: str, second: str, off_hour: str | None, off_minute: str | None
+) -> bool:
     # Second 60 is a leap second (RFC 3339 section 5.7).
     if int(hour) > 23 or int(minute) > 59 or int(second) > 60:
         return False
@@ -67,8 +68,7 @@ def is_date_time(instance: object) -> bool:
     if match is None:
         return False
     year, month, day, hour, minute, second, _sign, off_hour, off_minute = match.groups()
-    return _valid_date(year, month, day) and _valid_time(hour, minute, second, off_hour,
-                                                         off_minute)
+    return _valid_date(year, month, day) and _valid_time(hour, minute, second, off_hour, off_minute)
 
 
 def is_uri(instance: object) -> bool:

@@ -78,8 +78,9 @@ LOGIC_DEPTH_MAX = 64
 LOGIC_NODES_MAX = 2000
 
 #: Operations the engine evaluates itself, with their arguments unevaluated.
-_SPECIAL_FORMS = frozenset({"if", "?:", "and", "or", "filter", "reduce", "map", "all", "some",
-                            "none"})
+_SPECIAL_FORMS = frozenset(
+    {"if", "?:", "and", "or", "filter", "reduce", "map", "all", "some", "none"}
+)
 #: Of those, the ones evaluating their second argument once per item, with the item as data.
 _ITERATING = frozenset({"filter", "reduce", "map", "all", "some", "none"})
 #: Operations reading ``data``: allowed only where data is an item, never the document.
@@ -112,8 +113,12 @@ def address_violation(address: str) -> str | None:
     return f"config address {address!r}: {bad_pointer}" if bad_pointer else None
 
 
-def _cfg(document: Mapping[str, object], address: object = None, default: object = None,
-         *_ignored: object) -> object:
+def _cfg(
+    document: Mapping[str, object],
+    address: object = None,
+    default: object = None,
+    *_ignored: object,
+) -> object:
     if address is None:  # a computed address that came out null
         return default
     if not isinstance(address, str):
@@ -150,8 +155,9 @@ def _arguments(node_path: LogicPath, op: str, args: object) -> list[tuple[LogicP
     return [((*node_path, op), args)]
 
 
-def _address_arguments(op: str, arguments: list[tuple[LogicPath, object]]
-                       ) -> list[tuple[LogicPath, object]]:
+def _address_arguments(
+    op: str, arguments: list[tuple[LogicPath, object]]
+) -> list[tuple[LogicPath, object]]:
     """The arguments of ``cfg``/``cfg_missing`` that are config addresses."""
     if op == "cfg":
         return arguments[:1]
@@ -189,21 +195,30 @@ class _LogicChecker:
         elif not (node is None or isinstance(node, str | int | float)):
             self.add(path, f"is {type(node).__name__}, not JSON")
 
-    def check_operation(self, node: Mapping[object, object], path: LogicPath,
-                        in_item: bool, depth: int) -> None:
+    def check_operation(
+        self, node: Mapping[object, object], path: LogicPath, in_item: bool, depth: int
+    ) -> None:
         if len(node) != 1:
-            self.add(path, f"is an object with {len(node)} keys: an operation has exactly one "
-                           "key, the operator (object literals are not supported)")
+            self.add(
+                path,
+                f"is an object with {len(node)} keys: an operation has exactly one "
+                "key, the operator (object literals are not supported)",
+            )
             return
         op, args = next(iter(node.items()))
         if not isinstance(op, str) or op not in OPERATIONS:
-            self.add((*path, str(op)), f"{op!r} is not a known operation; use one of "
-                                       f"{', '.join(sorted(OPERATIONS))}")
+            self.add(
+                (*path, str(op)),
+                f"{op!r} is not a known operation; use one of {', '.join(sorted(OPERATIONS))}",
+            )
             return
         if op in _ITEM_ONLY and not in_item:
-            self.add((*path, op), f"{op!r} reads the current item inside map, filter, reduce, "
-                                  "all, some and none only; read configuration with "
-                                  "{\"cfg\": \"key.name/member\"} and {\"cfg_missing\": [...]}")
+            self.add(
+                (*path, op),
+                f"{op!r} reads the current item inside map, filter, reduce, "
+                "all, some and none only; read configuration with "
+                '{"cfg": "key.name/member"} and {"cfg_missing": [...]}',
+            )
             return
         arguments = _arguments(path, op, args)
         if op in ("cfg", "cfg_missing"):
@@ -218,8 +233,11 @@ class _LogicChecker:
         if isinstance(address, Mapping):
             return  # computed when the rule runs
         if not isinstance(address, str):
-            self.add(path, f"is {address!r}: a config address is a string such as "
-                           "'db.pool/min' (key name, then a JSON Pointer into its value)")
+            self.add(
+                path,
+                f"is {address!r}: a config address is a string such as "
+                "'db.pool/min' (key name, then a JSON Pointer into its value)",
+            )
             return
         problem = address_violation(address)
         if problem:
@@ -261,8 +279,13 @@ def logic_violations(logic: object) -> list[FieldViolation]:
     failure = _raising_part(logic, ())
     if failure:
         path, exc = failure
-        return [FieldViolation(_field(path), f"fails on an empty configuration: {_error(exc)}; "
-                                             "guard optional keys with cfg_missing or if")]
+        return [
+            FieldViolation(
+                _field(path),
+                f"fails on an empty configuration: {_error(exc)}; "
+                "guard optional keys with cfg_missing or if",
+            )
+        ]
     return []
 
 
@@ -283,8 +306,11 @@ class Rule:
     def __post_init__(self) -> None:
         found = [segment_violation("name", self.name)]
         if not self.message.strip() or len(self.message) > MESSAGE_MAX:
-            found.append(FieldViolation(
-                "message", f"must be 1 to {MESSAGE_MAX} characters saying what is wrong"))
+            found.append(
+                FieldViolation(
+                    "message", f"must be 1 to {MESSAGE_MAX} characters saying what is wrong"
+                )
+            )
         violations = [v for v in found if v is not None] + logic_violations(self.logic)
         if violations:
             raise InvalidArgumentError(violations)
@@ -357,10 +383,15 @@ def rule_violations_to_error(violations: Iterable[RuleViolation]) -> InvalidArgu
         messages.setdefault(violation.message, []).append(violation.scope)
     if not by_rule:
         raise ValueError("no rule violations to report")
-    return InvalidArgumentError([
-        FieldViolation(
-            f"rules/{name}",
-            "; ".join(f"{message} (broken for {', '.join(str(s) for s in scopes)})"
-                      for message, scopes in messages.items()))
-        for name, messages in by_rule.items()
-    ])
+    return InvalidArgumentError(
+        [
+            FieldViolation(
+                f"rules/{name}",
+                "; ".join(
+                    f"{message} (broken for {', '.join(str(s) for s in scopes)})"
+                    for message, scopes in messages.items()
+                ),
+            )
+            for name, messages in by_rule.items()
+        ]
+    )

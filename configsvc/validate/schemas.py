@@ -91,16 +91,25 @@ _META_VALIDATOR = Draft202012Validator(
 
 # Where Draft 2020-12 keeps subschemas: one schema, a list of them, a map of them.
 _ONE_SUBSCHEMA = (
-    "additionalProperties", "contains", "contentSchema", "else", "if", "items", "not",
-    "propertyNames", "then", "unevaluatedItems", "unevaluatedProperties",
+    "additionalProperties",
+    "contains",
+    "contentSchema",
+    "else",
+    "if",
+    "items",
+    "not",
+    "propertyNames",
+    "then",
+    "unevaluatedItems",
+    "unevaluatedProperties",
 )
 _LIST_OF_SUBSCHEMAS = ("allOf", "anyOf", "oneOf", "prefixItems")
-_MAP_OF_SUBSCHEMAS = ("$defs", "definitions", "dependentSchemas", "patternProperties",
-                      "properties")
+_MAP_OF_SUBSCHEMAS = ("$defs", "definitions", "dependentSchemas", "patternProperties", "properties")
 _REF_KEYWORDS = ("$ref", "$dynamicRef")
 # Keywords whose messages name members but never repeat the instance itself.
-_MESSAGE_SAFE = frozenset({"required", "additionalProperties", "unevaluatedProperties",
-                           "dependentRequired"})
+_MESSAGE_SAFE = frozenset(
+    {"required", "additionalProperties", "unevaluatedProperties", "dependentRequired"}
+)
 
 Path = tuple[str | int, ...]
 
@@ -111,7 +120,8 @@ def pattern_violation(pattern: str, field_path: str = "pattern") -> FieldViolati
         return FieldViolation(field_path, f"is required; {_PATTERN_RULE}")
     if len(pattern) > KEY_MAX:
         return FieldViolation(
-            field_path, f"is {len(pattern)} characters long; the limit is {KEY_MAX}")
+            field_path, f"is {len(pattern)} characters long; the limit is {KEY_MAX}"
+        )
     if not _PATTERN_RE.fullmatch(pattern) or ".." in pattern:
         shown = pattern if len(pattern) <= 40 else pattern[:40] + "..."
         return FieldViolation(field_path, f"{shown!a} is invalid: {_PATTERN_RULE}")
@@ -120,8 +130,9 @@ def pattern_violation(pattern: str, field_path: str = "pattern") -> FieldViolati
 
 def glob_matcher(pattern: str) -> re.Pattern[str]:
     """The regular expression a key glob stands for (match it with ``fullmatch``)."""
-    return re.compile("".join(
-        ".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
+    return re.compile(
+        "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL
+    )
 
 
 def _root_resolver(schema: Mapping[str, Any]) -> Resolver[Any]:
@@ -155,12 +166,14 @@ def _subschemas(
                 stack.append(((*path, keyword), node[keyword], inner))
         for keyword in _LIST_OF_SUBSCHEMAS:
             if isinstance(node.get(keyword), list):
-                stack.extend(((*path, keyword, i), sub, inner)
-                             for i, sub in enumerate(node[keyword]))
+                stack.extend(
+                    ((*path, keyword, i), sub, inner) for i, sub in enumerate(node[keyword])
+                )
         for keyword in _MAP_OF_SUBSCHEMAS:
             if isinstance(node.get(keyword), Mapping):
-                stack.extend(((*path, keyword, name), sub, inner)
-                             for name, sub in node[keyword].items())
+                stack.extend(
+                    ((*path, keyword, name), sub, inner) for name, sub in node[keyword].items()
+                )
 
 
 def _group_errors(errors: Iterable[ValidationError]) -> dict[Path, list[ValidationError]]:
@@ -184,9 +197,13 @@ def schema_violations(schema: object) -> list[FieldViolation]:
         return [FieldViolation("schema", "must be a JSON object (a JSON Schema)")]
     declared = schema.get("$schema")
     if declared is not None and str(declared).rstrip("#") != DRAFT_2020_12:
-        return [FieldViolation(
-            "schema/$schema", f"is {declared!r}; only Draft 2020-12 ({DRAFT_2020_12!r}) is "
-                              "supported: remove '$schema' or set it to that URI")]
+        return [
+            FieldViolation(
+                "schema/$schema",
+                f"is {declared!r}; only Draft 2020-12 ({DRAFT_2020_12!r}) is "
+                "supported: remove '$schema' or set it to that URI",
+            )
+        ]
     try:
         groups = _group_errors(_META_VALIDATOR.iter_errors(schema))
     except RecursionError:
@@ -194,34 +211,44 @@ def schema_violations(schema: object) -> list[FieldViolation]:
     violations = []
     for path, group in sorted(groups.items(), key=lambda item: pointer.sort_key(item[0])):
         best = group[0]
-        violations.append(FieldViolation(
-            "schema" + pointer.to_pointer(path),
-            f"is not valid JSON Schema (Draft 2020-12): {best.message} "
-            f"(meta-schema keyword {best.validator!r})"))
+        violations.append(
+            FieldViolation(
+                "schema" + pointer.to_pointer(path),
+                f"is not valid JSON Schema (Draft 2020-12): {best.message} "
+                f"(meta-schema keyword {best.validator!r})",
+            )
+        )
     if violations:
         return violations
     for path, node, resolver in _subschemas(schema, _root_resolver(schema)):
         flag = node.get(SENSITIVE_KEYWORD)
         if flag is not None and not isinstance(flag, bool):
-            violations.append(FieldViolation(
-                "schema" + pointer.to_pointer((*path, SENSITIVE_KEYWORD)),
-                f"is {flag!r}; it must be true or false"))
+            violations.append(
+                FieldViolation(
+                    "schema" + pointer.to_pointer((*path, SENSITIVE_KEYWORD)),
+                    f"is {flag!r}; it must be true or false",
+                )
+            )
         for keyword in _REF_KEYWORDS:
             ref = node.get(keyword)
             if isinstance(ref, str):
                 try:
                     resolver.lookup(ref)
                 except Unresolvable:
-                    violations.append(FieldViolation(
-                        "schema" + pointer.to_pointer((*path, keyword)),
-                        f"{ref!r} cannot be resolved: references must point inside this "
-                        "schema (e.g. '#/$defs/name'); nothing is fetched"))
+                    violations.append(
+                        FieldViolation(
+                            "schema" + pointer.to_pointer((*path, keyword)),
+                            f"{ref!r} cannot be resolved: references must point inside this "
+                            "schema (e.g. '#/$defs/name'); nothing is fetched",
+                        )
+                    )
     violations.sort(key=lambda v: v.field)
     return violations
 
 
-def _sensitive_paths(schema: Mapping[str, Any], value: object,
-                     resolver: Resolver[Any]) -> list[Path]:
+def _sensitive_paths(
+    schema: Mapping[str, Any], value: object, resolver: Resolver[Any]
+) -> list[Path]:
     found: set[Path] = set()
     seen: set[tuple[int, Path]] = set()
     stack: list[tuple[object, Resolver[Any], object, Path]] = [(schema, resolver, value, ())]
@@ -242,11 +269,13 @@ def _sensitive_paths(schema: Mapping[str, Any], value: object,
                     resolved = inner.lookup(ref)
                 except Unresolvable:
                     raise InvalidArgumentError.single(
-                        "schema", f"has a {keyword} that cannot be resolved: {ref!r}") from None
+                        "schema", f"has a {keyword} that cannot be resolved: {ref!r}"
+                    ) from None
                 stack.append((resolved.contents, resolved.resolver, instance, path))
         # Subschemas that apply to this same place.
-        same_place = [sub for keyword in ("allOf", "anyOf", "oneOf")
-                      for sub in node.get(keyword) or ()]
+        same_place = [
+            sub for keyword in ("allOf", "anyOf", "oneOf") for sub in node.get(keyword) or ()
+        ]
         same_place += [node[keyword] for keyword in ("if", "then", "else") if keyword in node]
         same_place += list((node.get("dependentSchemas") or {}).values())
         stack.extend((sub, inner, instance, path) for sub in same_place)
@@ -258,9 +287,11 @@ def _sensitive_paths(schema: Mapping[str, Any], value: object,
                 subs = [properties[name]] if name in properties else []
                 subs += [sub for regex, sub in patterns.items() if re.search(regex, name)]
                 if not subs:
-                    subs = [node[keyword] for keyword in ("additionalProperties",
-                                                          "unevaluatedProperties")
-                            if keyword in node]
+                    subs = [
+                        node[keyword]
+                        for keyword in ("additionalProperties", "unevaluatedProperties")
+                        if keyword in node
+                    ]
                 stack.extend((sub, inner, member, (*path, name)) for sub in subs)
         elif isinstance(instance, list):
             prefix = node.get("prefixItems") or []
@@ -268,8 +299,11 @@ def _sensitive_paths(schema: Mapping[str, Any], value: object,
                 if i < len(prefix):
                     subs = [prefix[i]]
                 else:
-                    subs = [node[keyword] for keyword in ("items", "unevaluatedItems")
-                            if keyword in node]
+                    subs = [
+                        node[keyword]
+                        for keyword in ("items", "unevaluatedItems")
+                        if keyword in node
+                    ]
                 if "contains" in node:
                     subs.append(node["contains"])
                 stack.extend((sub, inner, item, (*path, i)) for sub in subs)
@@ -315,21 +349,27 @@ class SchemaBinding:
 
     def __post_init__(self) -> None:
         found = [pattern_violation(self.pattern)]
-        if isinstance(self.version, bool) or not isinstance(self.version, int) \
-                or self.version < 1:
+        if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1:
             found.append(FieldViolation("version", f"is {self.version!r}; it must be 1 or more"))
         if not self.source or len(self.source) > SOURCE_MAX or not self.source.isprintable():
-            found.append(FieldViolation(
-                "source", f"must be 1 to {SOURCE_MAX} printable characters naming where the "
-                          "schema comes from"))
+            found.append(
+                FieldViolation(
+                    "source",
+                    f"must be 1 to {SOURCE_MAX} printable characters naming where the "
+                    "schema comes from",
+                )
+            )
         violations = [v for v in found if v is not None] + schema_violations(self.schema)
         if violations:
             raise InvalidArgumentError(violations)
         schema = copy.deepcopy(dict(self.schema))
         object.__setattr__(self, "schema", schema)
         object.__setattr__(self, "_matcher", glob_matcher(self.pattern))
-        object.__setattr__(self, "_validator", Draft202012Validator(
-            schema, format_checker=FORMAT_CHECKER, registry=Registry()))
+        object.__setattr__(
+            self,
+            "_validator",
+            Draft202012Validator(schema, format_checker=FORMAT_CHECKER, registry=Registry()),
+        )
         object.__setattr__(self, "_resolver", _root_resolver(schema))
 
     @property
@@ -353,9 +393,17 @@ class SchemaBinding:
     def specificity(self) -> tuple[object, ...]:
         """Sort key: smaller is more specific (see the module docstring)."""
         wildcards = self.pattern.count("*") + self.pattern.count("?")
-        return (self.is_pattern, -self.scope.rank, -(len(self.pattern) - wildcards), wildcards,
-                self.pattern, self.scope.environment, self.scope.service, self.source,
-                self.version)
+        return (
+            self.is_pattern,
+            -self.scope.rank,
+            -(len(self.pattern) - wildcards),
+            wildcards,
+            self.pattern,
+            self.scope.environment,
+            self.scope.service,
+            self.source,
+            self.version,
+        )
 
     def errors(self, value: object) -> Iterator[ValidationError]:
         """The raw jsonschema errors of ``value`` (``validate`` is what callers want)."""
@@ -363,8 +411,7 @@ class SchemaBinding:
 
     def sensitive_pointers(self, value: object) -> list[str]:
         """``sensitive_pointers(self.schema, value)``, with the resolver built once."""
-        return [pointer.to_pointer(p)
-                for p in _sensitive_paths(self.schema, value, self._resolver)]
+        return [pointer.to_pointer(p) for p in _sensitive_paths(self.schema, value, self._resolver)]
 
     def validate(self, value: object) -> list[FieldViolation]:
         """This schema's violations for ``value`` alone (see ``SchemaRegistry.validate``)."""
@@ -382,8 +429,9 @@ def _redact(sensitive: Sequence[str], path: Path, error: ValidationError) -> boo
 _Failure = tuple[SchemaBinding, list[ValidationError], list[str]]
 
 
-def _explain(binding: SchemaBinding, error: ValidationError, sensitive: Sequence[str],
-             path: Path) -> str:
+def _explain(
+    binding: SchemaBinding, error: ValidationError, sensitive: Sequence[str], path: Path
+) -> str:
     """One error as a person reads it: what is wrong, then which schema and keyword said so."""
     keyword = str(error.validator)
     if _redact(sensitive, path, error):
@@ -396,8 +444,11 @@ def _explain(binding: SchemaBinding, error: ValidationError, sensitive: Sequence
 
 def _describe(path: Path, failures: Sequence[_Failure]) -> str:
     """All failures at one place: the most relevant error of the most specific schema first."""
-    texts = [_explain(binding, error, sensitive, path)
-             for binding, errors, sensitive in failures for error in errors]
+    texts = [
+        _explain(binding, error, sensitive, path)
+        for binding, errors, sensitive in failures
+        for error in errors
+    ]
     return "; also ".join(texts)
 
 
@@ -460,8 +511,9 @@ class SchemaRegistry:
         return [pointer.to_pointer(p) for p in sorted(minimal, key=pointer.sort_key)]
 
 
-def check_values(binding: SchemaBinding,
-                 existing: Mapping[ConfigKey, object]) -> dict[ConfigKey, list[FieldViolation]]:
+def check_values(
+    binding: SchemaBinding, existing: Mapping[ConfigKey, object]
+) -> dict[ConfigKey, list[FieldViolation]]:
     """Which stored values a proposed binding would make invalid, and why.
 
     ``existing`` maps keys to their parsed values; keys the binding does not

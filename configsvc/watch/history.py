@@ -57,9 +57,17 @@ class History:
     (the stream then ends). Nothing is held beyond one etcd response.
     """
 
-    def __init__(self, etcd: EtcdPort, keyspace: Keyspace,
-                 matches: Callable[[ConfigKey], bool], *, start: int, end: int,
-                 last_write: int, limits: HistoryLimits) -> None:
+    def __init__(
+        self,
+        etcd: EtcdPort,
+        keyspace: Keyspace,
+        matches: Callable[[ConfigKey], bool],
+        *,
+        start: int,
+        end: int,
+        last_write: int,
+        limits: HistoryLimits,
+    ) -> None:
         self._etcd = etcd
         self._ks = keyspace
         self._matches = matches
@@ -92,32 +100,42 @@ class History:
             async with asyncio.timeout(self._limits.timeout):
                 await self._follow(queue)
         except TimeoutError:
-            await queue.put(self._reset(
-                0, f"replaying the changes since revision {self.start} from etcd took "
-                   f"longer than {self._limits.timeout:g} s; re-snapshot"))
+            await queue.put(
+                self._reset(
+                    0,
+                    f"replaying the changes since revision {self.start} from etcd took "
+                    f"longer than {self._limits.timeout:g} s; re-snapshot",
+                )
+            )
         await queue.put(None)
 
     def _reset(self, compact_revision: int, message: str) -> bytes:
         self.reset = True
-        return wire.reset(watch_pb2.RESET_REASON_RESUME_TOO_OLD, compact_revision, self.end,
-                          message)
+        return wire.reset(
+            watch_pb2.RESET_REASON_RESUME_TOO_OLD, compact_revision, self.end, message
+        )
 
     async def _follow(self, queue: asyncio.Queue[bytes | None]) -> None:
         prefix = self._ks.all_prefix
-        create = rpc.WatchCreateRequest(key=prefix, range_end=prefix_range_end(prefix),
-                                        start_revision=self.start, fragment=True)
+        create = rpc.WatchCreateRequest(
+            key=prefix, range_end=prefix_range_end(prefix), start_revision=self.start, fragment=True
+        )
         revision = 0
         changes: list[tuple[ConfigKey, Item | None]] = []
         async for response in self._etcd.watch(create):
             if response.canceled or response.compact_revision:
                 if response.compact_revision:
-                    await queue.put(self._reset(
-                        int(response.compact_revision),
-                        f"etcd has compacted its history past revision {self.start} (compact "
-                        f"revision {response.compact_revision}); re-snapshot"))
+                    await queue.put(
+                        self._reset(
+                            int(response.compact_revision),
+                            f"etcd has compacted its history past revision {self.start} (compact "
+                            f"revision {response.compact_revision}); re-snapshot",
+                        )
+                    )
                     return
                 raise BackendUnavailableError(
-                    BACKEND, f"history watch canceled: {response.cancel_reason}")
+                    BACKEND, f"history watch canceled: {response.cancel_reason}"
+                )
             past_end = False
             for event in response.events:
                 kv = event.kv
@@ -134,12 +152,19 @@ class History:
                 if key is not None and self._matches(key):
                     changes.append((key, _item(key, kv, event)))
             if self.events_read > self._limits.max_events:
-                await queue.put(self._reset(
-                    0, f"more than {self._limits.max_events} etcd events since revision "
-                       f"{self.start}: too many to replay; re-snapshot"))
+                await queue.put(
+                    self._reset(
+                        0,
+                        f"more than {self._limits.max_events} etcd events since revision "
+                        f"{self.start}: too many to replay; re-snapshot",
+                    )
+                )
                 return
-            if past_end or (not response.fragment and response.events
-                            and response.events[-1].kv.mod_revision >= self._last_write):
+            if past_end or (
+                not response.fragment
+                and response.events
+                and response.events[-1].kv.mod_revision >= self._last_write
+            ):
                 break
         if changes:
             await queue.put(_changes(revision, changes))

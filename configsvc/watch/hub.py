@@ -102,13 +102,34 @@ class Shape:
 class Subscription:
     """One stream's selectors and bounded outbox."""
 
-    __slots__ = ("_outbox", "_shape", "_waiter", "access", "closing", "deadline",
-                 "next_progress", "owner", "peer", "queued_bytes", "reset_at", "revision",
-                 "selectors", "sender", "tenants")
+    __slots__ = (
+        "_outbox",
+        "_shape",
+        "_waiter",
+        "access",
+        "closing",
+        "deadline",
+        "next_progress",
+        "owner",
+        "peer",
+        "queued_bytes",
+        "reset_at",
+        "revision",
+        "selectors",
+        "sender",
+        "tenants",
+    )
 
-    def __init__(self, shape: Shape, revision: int, deadline: float,
-                 next_progress: float, access: Access | None = None,
-                 owner: Any = None, peer: str = "") -> None:
+    def __init__(
+        self,
+        shape: Shape,
+        revision: int,
+        deadline: float,
+        next_progress: float,
+        access: Access | None = None,
+        owner: Any = None,
+        peer: str = "",
+    ) -> None:
         self._shape = shape  # keeps the shared copy alive while this stream lives
         self.selectors = shape.selectors
         self.tenants = shape.tenants
@@ -128,8 +149,9 @@ class Subscription:
         self.sender: asyncio.Task[object] | None = None
 
     def matches(self, key: ConfigKey) -> bool:
-        return (any(s.matches(key) for s in self.selectors)
-                and (self.access is None or self.access.readable(key)))
+        return any(s.matches(key) for s in self.selectors) and (
+            self.access is None or self.access.readable(key)
+        )
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -191,7 +213,8 @@ class WatchHub:
         self._ring = Ring(limits.ring_size, limits.ring_bytes)
         self._subs: set[Subscription] = set()
         self._shapes: weakref.WeakValueDictionary[tuple[Selector, ...], Shape] = (
-            weakref.WeakValueDictionary())
+            weakref.WeakValueDictionary()
+        )
         self._by_tenant: dict[str, set[Subscription]] = {}
         # Per tenant, its streams grouped by connection (see on_batch); rebuilt lazily
         # after a stream of the tenant opens or closes.
@@ -243,8 +266,7 @@ class WatchHub:
                 continue
             picked = picks.get((sub.selectors, sub.access))
             if picked is None:
-                picked = tuple(i for i, (key, _) in enumerate(batch.changes)
-                               if sub.matches(key))
+                picked = tuple(i for i, (key, _) in enumerate(batch.changes) if sub.matches(key))
                 picks[(sub.selectors, sub.access)] = picked
             if not picked:
                 continue
@@ -286,19 +308,33 @@ class WatchHub:
         return max(self._ring.base, self._mirror.first_revision)
 
     def _offer(self, sub: Subscription, data: bytes, revision: int) -> bool:
-        if (sub.queued() >= self.limits.queue_limit
-                or sub.queued_bytes + len(data) > self.limits.queue_bytes):
+        if (
+            sub.queued() >= self.limits.queue_limit
+            or sub.queued_bytes + len(data) > self.limits.queue_bytes
+        ):
             self.stats.slow_resets += 1
             sub.closing = True
             sub.reset_at = time.monotonic()
             # Where the client can resume if the RESET cannot reach it (see give_up):
             # the first message dropped here is the first it will not get.
-            resume = next((point for message in sub._outbox if isinstance(message, bytes)
-                           and (point := wire.resume_point(message)) is not None), revision)
-            sub.replace_all(wire.reset(
-                watch_pb2.RESET_REASON_SLOW_CONSUMER, self._base(), self._mirror.revision,
-                f"the stream fell more than {self.limits.queue_limit} messages or "
-                f"{self.limits.queue_bytes} bytes behind; re-snapshot"))
+            resume = next(
+                (
+                    point
+                    for message in sub._outbox
+                    if isinstance(message, bytes)
+                    and (point := wire.resume_point(message)) is not None
+                ),
+                revision,
+            )
+            sub.replace_all(
+                wire.reset(
+                    watch_pb2.RESET_REASON_SLOW_CONSUMER,
+                    self._base(),
+                    self._mirror.revision,
+                    f"the stream fell more than {self.limits.queue_limit} messages or "
+                    f"{self.limits.queue_bytes} bytes behind; re-snapshot",
+                )
+            )
             sub.push(End("", resume))
             log.warning("watch stream reset: slow consumer")
             return False
@@ -318,8 +354,14 @@ class WatchHub:
         return shape
 
     def open(
-        self, shape: Shape, *, start_revision: int, send_snapshot: bool,
-        access: Access | None = None, owner: Any = None, peer: str = "",
+        self,
+        shape: Shape,
+        *,
+        start_revision: int,
+        send_snapshot: bool,
+        access: Access | None = None,
+        owner: Any = None,
+        peer: str = "",
     ) -> tuple[Subscription, Iterator[bytes | History]]:
         """Register a stream and return it with its first messages.
 
@@ -331,18 +373,27 @@ class WatchHub:
         the stream with a RESET only when etcd no longer holds what it needs.
         """
         if self._closed:
-            raise StreamEndedError("the server is shutting down; reconnect elsewhere",
-                                   start_revision)
+            raise StreamEndedError(
+                "the server is shutting down; reconnect elsewhere", start_revision
+            )
         if len(self._subs) >= self.limits.max_streams:
             raise ResourceExhaustedError(
                 f"this server holds its maximum of {self.limits.max_streams} watch streams; "
-                "retry later or on another replica")
+                "retry later or on another replica"
+            )
         now = time.monotonic()
         revision = self._mirror.revision
         max_age = self.limits.max_age * random.uniform(0.9, 1.1)
         # One string per connection, not per stream (interned strings die with their users).
-        sub = Subscription(shape, revision, now + max_age, now + self._progress_delay(),
-                           access, owner, sys.intern(peer))
+        sub = Subscription(
+            shape,
+            revision,
+            now + max_age,
+            now + self._progress_delay(),
+            access,
+            owner,
+            sys.intern(peer),
+        )
         first: Iterator[bytes | History]
         if send_snapshot:
             first = self._snapshot(shape.selectors, revision, access)
@@ -359,8 +410,9 @@ class WatchHub:
         self.stats.opened += 1
         return sub, first
 
-    def _from_history(self, sub: Subscription, start: int,
-                      revision: int) -> Iterator[bytes | History]:
+    def _from_history(
+        self, sub: Subscription, start: int, revision: int
+    ) -> Iterator[bytes | History]:
         """First messages of a resume from before the ring: etcd's history of revisions
         ``start`` .. ``revision``, then a progress at ``revision`` (live changes after it
         are queued on ``sub`` meanwhile). The commit marker every configsvc write touches
@@ -372,10 +424,15 @@ class WatchHub:
         if last_write < start:
             return iter([wire.progress(revision)])
         self.stats.history_replays += 1
-        history = History(self._mirror.etcd, keyspace, sub.matches, start=start, end=revision,
-                          last_write=last_write,
-                          limits=HistoryLimits(self.limits.history_events,
-                                               self.limits.history_timeout))
+        history = History(
+            self._mirror.etcd,
+            keyspace,
+            sub.matches,
+            start=start,
+            end=revision,
+            last_write=last_write,
+            limits=HistoryLimits(self.limits.history_events, self.limits.history_timeout),
+        )
         return iter([history, wire.progress(revision)])
 
     def close(self, sub: Subscription) -> None:
@@ -388,36 +445,39 @@ class WatchHub:
                 if not subs:
                     del self._by_tenant[tenant]
 
-    def _snapshot(self, selectors: tuple[Selector, ...], revision: int,
-                  access: Access | None = None) -> Iterator[bytes]:
+    def _snapshot(
+        self, selectors: tuple[Selector, ...], revision: int, access: Access | None = None
+    ) -> Iterator[bytes]:
         """The matching entries at ``revision``, captured now, sent in chunks."""
         matched: dict[bytes, Item] = {}
         for selector in selectors:
-            prefix = self._mirror.scope_prefix(selector.tenant, selector.environment,
-                                               selector.service)
+            prefix = self._mirror.scope_prefix(
+                selector.tenant, selector.environment, selector.service
+            )
             for item in self._mirror.items(prefix):
-                if selector.matches(item.key) and (access is None
-                                                   or access.readable(item.key)):
+                if selector.matches(item.key) and (access is None or access.readable(item.key)):
                     matched[item.data] = item  # keyed by bytes: unique per entry version
         ordered = sorted(matched.values(), key=lambda item: item.key)
 
         def chunks() -> Iterator[bytes]:
             for start in range(0, len(ordered), SNAPSHOT_CHUNK):
-                yield wire.snapshot_chunk(i.data for i in ordered[start:start + SNAPSHOT_CHUNK])
+                yield wire.snapshot_chunk(i.data for i in ordered[start : start + SNAPSHOT_CHUNK])
             yield wire.snapshot_end(revision)
 
         return chunks()
 
-    def _replay(self, sub: Subscription, batches: list[ChangeBatch],
-                revision: int) -> Iterator[bytes]:
+    def _replay(
+        self, sub: Subscription, batches: list[ChangeBatch], revision: int
+    ) -> Iterator[bytes]:
         for batch in batches:
             picked = [(k, i) for k, i in batch.changes if sub.matches(k)]
             if picked:
                 yield wire.changes(batch.revision, (wire.encode_change(k, i) for k, i in picked))
         yield wire.progress(revision)
 
-    def give_up(self, sub: Subscription, cancelled: BaseException,
-                resume: int | None = None) -> StreamEndedError | None:
+    def give_up(
+        self, sub: Subscription, cancelled: BaseException, resume: int | None = None
+    ) -> StreamEndedError | None:
         """The error that ends a stream whose sender ``tick`` cancelled (``GAVE_UP``), or
         None if ``cancelled`` came from elsewhere (the client went away, shutdown).
         Called by the sender in its ``except CancelledError``; it un-cancels the sender's
@@ -443,17 +503,21 @@ class WatchHub:
                 queued = message.resume_revision or queued
         if resume is None:
             resume = queued
-        stopped = (f"nothing could be sent on this stream for {self.limits.stuck_grace:g} s "
-                   f"while more than {self.limits.queue_limit} messages or "
-                   f"{self.limits.queue_bytes} bytes waited: the client stopped reading "
-                   "(or resolving its secrets stalled)")
+        stopped = (
+            f"nothing could be sent on this stream for {self.limits.stuck_grace:g} s "
+            f"while more than {self.limits.queue_limit} messages or "
+            f"{self.limits.queue_bytes} bytes waited: the client stopped reading "
+            "(or resolving its secrets stalled)"
+        )
         if not resume:
-            return StreamEndedError(f"{stopped}; it ended inside its snapshot: re-open "
-                                    "the stream with a snapshot", 0)
+            return StreamEndedError(
+                f"{stopped}; it ended inside its snapshot: re-open the stream with a snapshot", 0
+            )
         return StreamEndedError(f"{stopped}; resume from revision {resume}", resume)
 
-    def reset_where(self, predicate: Callable[[Subscription], bool], reason: int,
-                    message: str) -> int:
+    def reset_where(
+        self, predicate: Callable[[Subscription], bool], reason: int, message: str
+    ) -> int:
         """Reset (re-snapshot) every open stream ``predicate`` picks; returns how many.
 
         The reset is queued behind what the stream already has, so the client
@@ -497,12 +561,17 @@ class WatchHub:
         revision = self._mirror.revision
         if self._lost_since is not None and now - self._lost_since > self.limits.lost_etcd_grace:
             for sub in list(self._subs):
-                self._end(sub, "this server has lost etcd; reconnect (to another replica) "
-                               "and resume")
+                self._end(
+                    sub, "this server has lost etcd; reconnect (to another replica) and resume"
+                )
         for sub in list(self._subs):
             if sub.closing:
-                if (sub.reset_at and now - sub.reset_at > self.limits.stuck_grace
-                        and sub.sender is not None and not sub.sender.done()):
+                if (
+                    sub.reset_at
+                    and now - sub.reset_at > self.limits.stuck_grace
+                    and sub.sender is not None
+                    and not sub.sender.done()
+                ):
                     self.stats.cancelled_stuck += 1
                     sub.reset_at = 0.0  # once: the sender now ends the call itself
                     sub.sender.cancel(GAVE_UP)
@@ -511,8 +580,7 @@ class WatchHub:
                 sub.push(wire.progress(max(revision, sub.revision)))
                 if _credential_expired(sub.owner):
                     self.stats.credential_expired += 1
-                    self._end(sub, "the credential expired; reconnect with a valid one "
-                                   "and resume")
+                    self._end(sub, "the credential expired; reconnect with a valid one and resume")
                 else:
                     self.stats.aged_out += 1
                     self._end(sub, "maximum stream age reached; reconnect and resume")

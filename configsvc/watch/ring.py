@@ -35,8 +35,9 @@ class Ring:
     def append(self, batch: ChangeBatch) -> None:
         self._batches.append(batch)
         self.bytes += batch_bytes(batch)
-        while len(self._batches) > 1 and (len(self._batches) > self._capacity
-                                          or self.bytes > self._max_bytes):
+        while len(self._batches) > 1 and (
+            len(self._batches) > self._capacity or self.bytes > self._max_bytes
+        ):
             evicted = self._batches.popleft()
             self.bytes -= batch_bytes(evicted)
             self.base = evicted.revision

@@ -42,7 +42,8 @@ def parse(messages: Sequence[watch_pb2.WatchSelector]) -> tuple[Selector, ...]:
         raise InvalidArgumentError.single("selectors", f"give 1 to {MAX_SELECTORS} selectors")
     if len(messages) > MAX_SELECTORS:
         raise InvalidArgumentError.single(
-            "selectors", f"has {len(messages)} selectors; the limit is {MAX_SELECTORS}")
+            "selectors", f"has {len(messages)} selectors; the limit is {MAX_SELECTORS}"
+        )
     violations: list[FieldViolation] = []
     selectors = []
     for i, message in enumerate(messages):
@@ -53,22 +54,37 @@ def parse(messages: Sequence[watch_pb2.WatchSelector]) -> tuple[Selector, ...]:
         if message.service:
             found.append(segment_violation(f"{field}.service", message.service))
         if len(message.keys) > MAX_KEYS:
-            found.append(FieldViolation(f"{field}.keys",
-                                        f"has {len(message.keys)} keys; the limit is {MAX_KEYS}"))
+            found.append(
+                FieldViolation(
+                    f"{field}.keys", f"has {len(message.keys)} keys; the limit is {MAX_KEYS}"
+                )
+            )
         elif message.keys and not (message.environment and message.service):
-            found.append(FieldViolation(f"{field}.keys",
-                                        "exact keys need both environment and service"))
+            found.append(
+                FieldViolation(f"{field}.keys", "exact keys need both environment and service")
+            )
         if len(message.key_prefixes) > MAX_PREFIXES:
-            found.append(FieldViolation(
-                f"{field}.key_prefixes",
-                f"has {len(message.key_prefixes)} prefixes; the limit is {MAX_PREFIXES}"))
+            found.append(
+                FieldViolation(
+                    f"{field}.key_prefixes",
+                    f"has {len(message.key_prefixes)} prefixes; the limit is {MAX_PREFIXES}",
+                )
+            )
         found += [key_violation(f"{field}.keys[{j}]", k) for j, k in enumerate(message.keys)]
-        found += [key_violation(f"{field}.key_prefixes[{j}]", p)
-                  for j, p in enumerate(message.key_prefixes)]
+        found += [
+            key_violation(f"{field}.key_prefixes[{j}]", p)
+            for j, p in enumerate(message.key_prefixes)
+        ]
         violations += [v for v in found if v is not None]
-        selectors.append(Selector(message.tenant, message.environment, message.service,
-                                  frozenset(message.keys) if message.keys else (),
-                                  tuple(message.key_prefixes)))
+        selectors.append(
+            Selector(
+                message.tenant,
+                message.environment,
+                message.service,
+                frozenset(message.keys) if message.keys else (),
+                tuple(message.key_prefixes),
+            )
+        )
     if violations:
         raise InvalidArgumentError(violations)
     return tuple(selectors)

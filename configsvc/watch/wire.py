@@ -17,8 +17,17 @@ from configsvc.store.codec import key_message
 from configsvc.store.mirror import Item
 from configsvc.v1 import watch_pb2
 
-__all__ = ["changes", "encode_change", "progress", "reset", "resume_after", "resume_point",
-           "snapshot_chunk", "snapshot_end", "varint"]
+__all__ = [
+    "changes",
+    "encode_change",
+    "progress",
+    "reset",
+    "resume_after",
+    "resume_point",
+    "snapshot_chunk",
+    "snapshot_end",
+    "varint",
+]
 
 # Field tags: (field_number << 3) | wire_type; wire type 2 = length-delimited, 0 = varint.
 _RESP_SNAPSHOT = b"\x0a"
@@ -37,15 +46,19 @@ def encode_change(key: ConfigKey, item: Item | None) -> bytes:
     if item is None:
         change = watch_pb2.Change(type=watch_pb2.CHANGE_TYPE_DELETE, key=key_message(key))
     else:
-        change = watch_pb2.Change(type=watch_pb2.CHANGE_TYPE_PUT, key=item.entry.key,
-                                  entry=item.entry)
+        change = watch_pb2.Change(
+            type=watch_pb2.CHANGE_TYPE_PUT, key=item.entry.key, entry=item.entry
+        )
     return bytes(change.SerializeToString())
 
 
 def changes(revision: int, encoded_changes: Iterable[bytes]) -> bytes:
     """A WatchResponse{changes: Changes{revision, changes...}} from encoded Change bytes."""
-    body = _CHANGES_REVISION + varint(revision) + b"".join(
-        field(_CHANGES_CHANGE, change) for change in encoded_changes)
+    body = (
+        _CHANGES_REVISION
+        + varint(revision)
+        + b"".join(field(_CHANGES_CHANGE, change) for change in encoded_changes)
+    )
     return field(_RESP_CHANGES, body)
 
 
@@ -63,10 +76,16 @@ def progress(revision: int) -> bytes:
 
 
 def reset(reason: int, compact_revision: int, revision: int, message: str) -> bytes:
-    return bytes(watch_pb2.WatchResponse(reset=watch_pb2.Reset(
-        reason=reason,  # type: ignore[arg-type]
-        compact_revision=compact_revision, revision=revision, message=message,
-    )).SerializeToString())
+    return bytes(
+        watch_pb2.WatchResponse(
+            reset=watch_pb2.Reset(
+                reason=reason,  # type: ignore[arg-type]
+                compact_revision=compact_revision,
+                revision=revision,
+                message=message,
+            )
+        ).SerializeToString()
+    )
 
 
 def _read_varint(data: bytes, at: int) -> tuple[int, int]:
@@ -88,7 +107,7 @@ def resume_after(message: bytes) -> int | None:
     if tag not in (_RESP_CHANGES, _RESP_PROGRESS, _RESP_SNAPSHOT_END):
         return None
     _, at = _read_varint(message, 1)
-    if message[at:at + 1] != _REVISION:
+    if message[at : at + 1] != _REVISION:
         return None
     revision, _ = _read_varint(message, at + 1)
     return revision + 1
@@ -102,7 +121,7 @@ def resume_point(message: bytes) -> int | None:
     if tag not in (_RESP_CHANGES, _RESP_PROGRESS):
         return None
     _, at = _read_varint(message, 1)
-    if message[at:at + 1] != _REVISION:
+    if message[at : at + 1] != _REVISION:
         return None
     revision, _ = _read_varint(message, at + 1)
     return revision if tag == _RESP_CHANGES else revision + 1

@@ -47,11 +47,28 @@ class DevProcess:
             bao = free_port()
         self.bao_port = bao
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "configsvc.cli.main", "dev", "--data-dir", str(data_dir),
-             "--grpc-port", str(grpc_port), "--etcd-port", str(ports[0]),
-             "--etcd-peer-port", str(ports[1]), "--pulsar-port", str(ports[2]),
-             "--bao-port", str(bao)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [
+                sys.executable,
+                "-m",
+                "configsvc.cli.main",
+                "dev",
+                "--data-dir",
+                str(data_dir),
+                "--grpc-port",
+                str(grpc_port),
+                "--etcd-port",
+                str(ports[0]),
+                "--etcd-peer-port",
+                str(ports[1]),
+                "--pulsar-port",
+                str(ports[2]),
+                "--bao-port",
+                str(bao),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.output: list[str] = []
 
@@ -87,15 +104,17 @@ def dev(tmp_path: Path) -> Iterator[DevProcess]:
         process.stop()
 
 
-def call(*args: str, data: dict[str, object] | None = None,
-         key: str = "") -> subprocess.CompletedProcess[str]:
+def call(
+    *args: str, data: dict[str, object] | None = None, key: str = ""
+) -> subprocess.CompletedProcess[str]:
     command = [grpcurl(), "-plaintext", "-max-time", "20"]
     if key:
         command += ["-H", f"authorization: Bearer {key}"]
     if data is not None:
         command += ["-d", json.dumps(data)]
-    return subprocess.run([*command, *args], capture_output=True, text=True, timeout=60,
-                          check=False)
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_dev_stack_serves_grpcurl_and_stops_cleanly_on_ctrl_c(dev: DevProcess) -> None:
@@ -114,8 +133,12 @@ def test_dev_stack_serves_grpcurl_and_stops_cleanly_on_ctrl_c(dev: DevProcess) -
     listed = call(address, "list")
     assert listed.returncode == 0, listed.stderr
     services = set(listed.stdout.split())
-    assert {"configsvc.v1.ConfigService", "configsvc.v1.TenantService",
-            "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"} <= services
+    assert {
+        "configsvc.v1.ConfigService",
+        "configsvc.v1.TenantService",
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    } <= services
 
     described = call(address, "describe", "configsvc.v1.ConfigService")
     assert described.returncode == 0, described.stderr
@@ -127,8 +150,12 @@ def test_dev_stack_serves_grpcurl_and_stops_cleanly_on_ctrl_c(dev: DevProcess) -
     key = {"tenant": "default", "environment": "prod", "service": "api", "key": "db.pool"}
     anonymous = call(address, "configsvc.v1.ConfigService/Get", data={"key": key})
     assert anonymous.returncode != 0 and "Unauthenticated" in anonymous.stderr
-    put = call(address, "configsvc.v1.ConfigService/Put", key=api_key,
-               data={"key": key, "value": '{"max": 9007199254740993}', "reason": "grpcurl"})
+    put = call(
+        address,
+        "configsvc.v1.ConfigService/Put",
+        key=api_key,
+        data={"key": key, "value": '{"max": 9007199254740993}', "reason": "grpcurl"},
+    )
     assert put.returncode == 0, put.stderr
     put_body = json.loads(put.stdout)
     assert put_body["entry"]["version"] == "1"
@@ -142,8 +169,9 @@ def test_dev_stack_serves_grpcurl_and_stops_cleanly_on_ctrl_c(dev: DevProcess) -
     health = call(address, "grpc.health.v1.Health/Check")
     assert json.loads(health.stdout)["status"] == "SERVING"
 
-    bad = call(address, "configsvc.v1.ConfigService/Get", data={"key": {**key, "key": "a/b"}},
-               key=api_key)
+    bad = call(
+        address, "configsvc.v1.ConfigService/Get", data={"key": {**key, "key": "a/b"}}, key=api_key
+    )
     assert bad.returncode != 0 and "InvalidArgument" in bad.stderr
 
     # Secrets: the banner says how to create one; KV v2 and transit are on.
@@ -154,11 +182,19 @@ def test_dev_stack_serves_grpcurl_and_stops_cleanly_on_ctrl_c(dev: DevProcess) -
     bao.adapter.close()
     secret_key = {**key, "key": "db"}
     ref = '{"password": {"$secret": {"mount": "secret", "path": "myapp", "field": "password"}}}'
-    put = call(address, "configsvc.v1.ConfigService/Put", data={"key": secret_key, "value": ref},
-               key=api_key)
+    put = call(
+        address,
+        "configsvc.v1.ConfigService/Put",
+        data={"key": secret_key, "value": ref},
+        key=api_key,
+    )
     assert put.returncode == 0, put.stderr
-    got = call(address, "configsvc.v1.ConfigService/Get",
-               data={"key": secret_key, "resolve_secrets": True}, key=api_key)
+    got = call(
+        address,
+        "configsvc.v1.ConfigService/Get",
+        data={"key": secret_key, "resolve_secrets": True},
+        key=api_key,
+    )
     assert got.returncode == 0, got.stderr
     assert json.loads(json.loads(got.stdout)["entry"]["value"]) == {"password": "s3cret"}
 
@@ -179,9 +215,21 @@ def test_dev_reports_busy_port_clearly(tmp_path: Path) -> None:
         holder.listen()
         port = holder.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "configsvc.cli.main", "dev", "--data-dir",
-             str(tmp_path / "d"), "--grpc-port", str(port)],
-            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+            [
+                sys.executable,
+                "-m",
+                "configsvc.cli.main",
+                "dev",
+                "--data-dir",
+                str(tmp_path / "d"),
+                "--grpc-port",
+                str(port),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
             env={**os.environ},
         )
     assert result.returncode == 1

@@ -20,8 +20,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def serve(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "configsvc.cli.main", "serve", *args],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "configsvc.cli.main", "serve", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_serving(address: str, timeout: float = 30) -> None:
@@ -41,8 +46,16 @@ def wait_serving(address: str, timeout: float = 30) -> None:
 
 def test_serve_runs_until_sigterm(etcd: EtcdServer) -> None:
     port = free_port()
-    proc = serve("--listen", f"127.0.0.1:{port}", "--etcd-endpoints", etcd.endpoint,
-                 "--root-prefix", "/serve-test", "--grace-period", "2")
+    proc = serve(
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--etcd-endpoints",
+        etcd.endpoint,
+        "--root-prefix",
+        "/serve-test",
+        "--grace-period",
+        "2",
+    )
     try:
         wait_serving(f"127.0.0.1:{port}")
         proc.send_signal(signal.SIGTERM)
@@ -79,8 +92,18 @@ def worker_pids(parent: int) -> set[int]:
 
 def test_workers_share_the_port_and_a_killed_worker_is_replaced(etcd: EtcdServer) -> None:
     port = free_port()
-    proc = serve("--listen", f"127.0.0.1:{port}", "--etcd-endpoints", etcd.endpoint,
-                 "--root-prefix", "/workers-test", "--workers", "2", "--grace-period", "2")
+    proc = serve(
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--etcd-endpoints",
+        etcd.endpoint,
+        "--root-prefix",
+        "/workers-test",
+        "--workers",
+        "2",
+        "--grace-period",
+        "2",
+    )
     try:
         wait_serving(f"127.0.0.1:{port}")
         deadline = time.monotonic() + 20
@@ -110,8 +133,10 @@ def test_workers_share_the_port_and_a_killed_worker_is_replaced(etcd: EtcdServer
 
 
 def test_workers_argument_errors(etcd: EtcdServer) -> None:
-    for args, text in ((["--workers", "0"], "--workers must be 1 or more"),
-                       (["--workers", "2", "--listen", "127.0.0.1:0"], "port 0 needs")):
+    for args, text in (
+        (["--workers", "0"], "--workers must be 1 or more"),
+        (["--workers", "2", "--listen", "127.0.0.1:0"], "port 0 needs"),
+    ):
         proc = serve("--etcd-endpoints", etcd.endpoint, *args)
         _, stderr = proc.communicate(timeout=30)
         assert proc.returncode == 2 and text in stderr

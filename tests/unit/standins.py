@@ -25,8 +25,9 @@ class UnreachableEtcd:
     async def range(self, request: Any, *, timeout: float | None = None) -> Any:
         raise self._down()
 
-    async def range_all(self, prefix: bytes, *, revision: int = 0, page: int = 1000,
-                        timeout: float | None = None) -> list[Any]:
+    async def range_all(
+        self, prefix: bytes, *, revision: int = 0, page: int = 1000, timeout: float | None = None
+    ) -> list[Any]:
         raise self._down()
 
     async def txn(self, request: Any, *, timeout: float | None = None) -> Any:

@@ -26,7 +26,8 @@ class Clock:
 
 
 def test_rate_limited_log_writes_one_line_per_interval_with_the_count(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     clock = Clock()
     limited = RateLimitedLog(logging.getLogger("test.limited"), 10.0, clock=clock)
     caplog.set_level(logging.WARNING, "test.limited")
@@ -38,8 +39,10 @@ def test_rate_limited_log_writes_one_line_per_interval_with_the_count(
     clock.now += 2.0  # 10.2 s after the first line
     assert limited.note("bad thing %s", 3)
     lines = [r.getMessage() for r in caplog.records]
-    assert lines == ["bad thing 1",
-                     "bad thing 3 (41 more since the last such line, 10 s between lines)"]
+    assert lines == [
+        "bad thing 1",
+        "bad thing 3 (41 more since the last such line, 10 s between lines)",
+    ]
     assert limited.suppressed == 0
 
 
@@ -49,19 +52,27 @@ class FakeContext:
         self.details = ""
         self.trailers: tuple[tuple[str, bytes], ...] = ()
 
-    async def abort(self, code: grpc.StatusCode, details: str,
-                    trailing_metadata: tuple[tuple[str, bytes], ...] = ()) -> None:
+    async def abort(
+        self,
+        code: grpc.StatusCode,
+        details: str,
+        trailing_metadata: tuple[tuple[str, bytes], ...] = (),
+    ) -> None:
         self.code, self.details, self.trailers = code, details, trailing_metadata
         raise grpc.aio.AbortError()
 
 
-@pytest.mark.parametrize("exc", [
-    errors.InvalidArgumentError([errors.FieldViolation(f"labels[{'k' * 300}{i}]", "d" * 2000)
-                                 for i in range(500)]),
-    errors.InvalidArgumentError.single("x" * 10_000, "\u00e4" * 10_000),
-    errors.FailedPreconditionError("\U0001f600" * 5000),
-    errors.NotFoundError("tenant", "t" * 20_000),
-])
+@pytest.mark.parametrize(
+    "exc",
+    [
+        errors.InvalidArgumentError(
+            [errors.FieldViolation(f"labels[{'k' * 300}{i}]", "d" * 2000) for i in range(500)]
+        ),
+        errors.InvalidArgumentError.single("x" * 10_000, "\u00e4" * 10_000),
+        errors.FailedPreconditionError("\U0001f600" * 5000),
+        errors.NotFoundError("tenant", "t" * 20_000),
+    ],
+)
 async def test_statuses_are_capped(exc: errors.ConfigsvcError) -> None:
     context = FakeContext()
     with pytest.raises(grpc.aio.AbortError):
@@ -111,14 +122,24 @@ async def test_not_implemented_is_unimplemented() -> None:
     assert context.code == grpc.StatusCode.UNIMPLEMENTED
 
 
-@pytest.mark.parametrize(("seconds", "nanos", "ok"), [
-    (0, 0, True), (-62_135_596_800, 0, True), (253_402_300_799, 999_999_999, True),
-    (-62_135_596_801, 0, False), (253_402_300_800, 0, False), (2**62, 0, False),
-    (-2**63, 0, False), (5, -1, False), (5, 10**9, False),
-])
+@pytest.mark.parametrize(
+    ("seconds", "nanos", "ok"),
+    [
+        (0, 0, True),
+        (-62_135_596_800, 0, True),
+        (253_402_300_799, 999_999_999, True),
+        (-62_135_596_801, 0, False),
+        (253_402_300_800, 0, False),
+        (2**62, 0, False),
+        (-(2**63), 0, False),
+        (5, -1, False),
+        (5, 10**9, False),
+    ],
+)
 def test_timestamp_range(seconds: int, nanos: int, ok: bool) -> None:
     request = config_pb2.ListRequest(
-        updated_after=timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos))
+        updated_after=timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+    )
     if ok:
         assert requests.timestamp_ns(request, "updated_after") == seconds * 10**9 + nanos
     else:
@@ -127,14 +148,22 @@ def test_timestamp_range(seconds: int, nanos: int, ok: bool) -> None:
     assert requests.timestamp_ns(config_pb2.ListRequest(), "updated_after") is None
 
 
-@pytest.mark.parametrize(("seconds", "nanos", "ok"), [
-    (1, 0, True), (3600, 500, True), (0, 999_999_999, False), (2**62, 0, False),
-    (-5, 0, False), (5, -1, False), (-1, 5, False), (315_576_000_001, 0, False),
-    (10**10, 0, False),
-])
+@pytest.mark.parametrize(
+    ("seconds", "nanos", "ok"),
+    [
+        (1, 0, True),
+        (3600, 500, True),
+        (0, 999_999_999, False),
+        (2**62, 0, False),
+        (-5, 0, False),
+        (5, -1, False),
+        (-1, 5, False),
+        (315_576_000_001, 0, False),
+        (10**10, 0, False),
+    ],
+)
 def test_duration_range(seconds: int, nanos: int, ok: bool) -> None:
-    request = auth_pb2.CreateApiKeyRequest(ttl=duration_pb2.Duration(seconds=seconds,
-                                                                     nanos=nanos))
+    request = auth_pb2.CreateApiKeyRequest(ttl=duration_pb2.Duration(seconds=seconds, nanos=nanos))
     if ok:
         value = requests.duration_seconds(request, "ttl", minimum=1, maximum=10**9)
         assert value == pytest.approx(seconds + nanos / 1e9)

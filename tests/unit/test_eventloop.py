@@ -31,7 +31,8 @@ def test_unknown_choice_names_the_flag_and_the_choices() -> None:
 
 
 def test_serve_accepts_the_flag_and_the_environment_variable(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     parser = argparse.ArgumentParser()
     options.add_server_options(parser)
     assert parser.parse_args([]).event_loop == "uvloop"

@@ -16,10 +16,17 @@ from configsvc.model.values import (
 )
 
 
-@pytest.mark.parametrize(("text", "depth"), [
-    ("1", 0), ("[]", 1), ('{"a": [1, {"b": 2}]}', 3), ('"[[[[{"', 0),
-    ('["\\"[[[", [[]]]', 3), ('{"a\\\\": [[]]}', 3),
-])
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [
+        ("1", 0),
+        ("[]", 1),
+        ('{"a": [1, {"b": 2}]}', 3),
+        ('"[[[[{"', 0),
+        ('["\\"[[[", [[]]]', 3),
+        ('{"a\\\\": [[]]}', 3),
+    ],
+)
 def test_json_depth_counts_brackets_outside_strings(text: str, depth: int) -> None:
     assert json_depth(text) == depth
 
@@ -29,21 +36,26 @@ def test_json_depth_stops_past_the_limit() -> None:
 
 
 def test_loads_bounded_parses_ordinary_json() -> None:
-    assert loads_bounded('{"a": [1, 2.5, null, true]}', field="body") == {
-        "a": [1, 2.5, None, True]}
+    assert loads_bounded('{"a": [1, 2.5, null, true]}', field="body") == {"a": [1, 2.5, None, True]}
     assert loads_bounded(b"1.10", field="v", parse_float=Decimal) == Decimal("1.10")
 
 
-@pytest.mark.parametrize(("text", "reason"), [
-    ("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), "nested too deeply: more than 128"),
-    ("[" * 5000, "nested too deeply: more than 128"),
-    ("NaN", "NaN is not valid JSON"),
-    ('{"x": -Infinity}', "-Infinity is not valid JSON"),
-    ("1" * (MAX_INT_DIGITS + 1), f"has {MAX_INT_DIGITS + 1} digits"),
-    ("-" + "9" * 5000, "has 5000 digits"),
-    ("1e400", "outside the 64-bit float range"),
-    ("{", "is not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1),
+            "nested too deeply: more than 128",
+        ),
+        ("[" * 5000, "nested too deeply: more than 128"),
+        ("NaN", "NaN is not valid JSON"),
+        ('{"x": -Infinity}', "-Infinity is not valid JSON"),
+        ("1" * (MAX_INT_DIGITS + 1), f"has {MAX_INT_DIGITS + 1} digits"),
+        ("-" + "9" * 5000, "has 5000 digits"),
+        ("1e400", "outside the 64-bit float range"),
+        ("{", "is not valid JSON"),
+    ],
+)
 def test_loads_bounded_refuses_with_invalid_argument(text: str, reason: str) -> None:
     with pytest.raises(InvalidArgumentError) as caught:
         loads_bounded(text, field="body")

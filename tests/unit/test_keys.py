@@ -35,8 +35,24 @@ def test_valid_segments_accepted(segment: str) -> None:
     assert segment_violation("f", segment) is None
 
 
-@pytest.mark.parametrize("bad", ["", "..", "a/b", "A", "a_b", "-a", "a-", "a" * 64, "\uff41",
-                                 "a\u200bb", "a%2Fb", "a b", "\x00"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "..",
+        "a/b",
+        "A",
+        "a_b",
+        "-a",
+        "a-",
+        "a" * 64,
+        "\uff41",
+        "a\u200bb",
+        "a%2Fb",
+        "a b",
+        "\x00",
+    ],
+)
 def test_invalid_segments_rejected(bad: str) -> None:
     violation = segment_violation("tenant", bad)
     assert violation is not None and violation.field == "tenant"
@@ -50,8 +66,7 @@ def test_invalid_keys_rejected(bad: str) -> None:
 def test_parse_reports_every_bad_part_at_once() -> None:
     with pytest.raises(InvalidArgumentError) as exc:
         ConfigKey.parse("", "Bad", "ok", "a/b")
-    assert [v.field for v in exc.value.violations] == ["key.tenant", "key.environment",
-                                                       "key.key"]
+    assert [v.field for v in exc.value.violations] == ["key.tenant", "key.environment", "key.key"]
 
 
 def test_keyspace_layout() -> None:

@@ -26,9 +26,15 @@ KEY = ConfigKey("t", "prod", "api", "k")
 
 def put_event(value: str, revision: int) -> rpc.Event:
     stored = storage_pb2.StoredValue(value=value, version=revision)
-    return rpc.Event(type=rpc.Event.PUT, kv=rpc.KeyValue(
-        key=KS.cfg_key(KEY), value=stored.SerializeToString(), create_revision=1,
-        mod_revision=revision))
+    return rpc.Event(
+        type=rpc.Event.PUT,
+        kv=rpc.KeyValue(
+            key=KS.cfg_key(KEY),
+            value=stored.SerializeToString(),
+            create_revision=1,
+            mod_revision=revision,
+        ),
+    )
 
 
 def get_answer(mirror: Mirror) -> config_pb2.GetResponse:

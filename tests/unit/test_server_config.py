@@ -40,8 +40,9 @@ def test_tls_paths(tmp_path: Path) -> None:
 
 def test_json_logs_carry_extra_fields(capsys: pytest.CaptureFixture[str]) -> None:
     logs.configure("json", "INFO")
-    logging.getLogger("configsvc.test").info("hello %s", "world", extra={"revision": 7,
-                                                                          "obj": object()})
+    logging.getLogger("configsvc.test").info(
+        "hello %s", "world", extra={"revision": 7, "obj": object()}
+    )
     line = capsys.readouterr().err.strip().splitlines()[-1]
     record = json.loads(line)
     assert record["msg"] == "hello world" and record["revision"] == 7

@@ -22,24 +22,43 @@ class FakeContext:
         self.details = ""
         self.trailers: tuple[tuple[str, bytes], ...] = ()
 
-    async def abort(self, code: grpc.StatusCode, details: str,
-                    trailing_metadata: tuple[tuple[str, bytes], ...] = ()) -> None:
+    async def abort(
+        self,
+        code: grpc.StatusCode,
+        details: str,
+        trailing_metadata: tuple[tuple[str, bytes], ...] = (),
+    ) -> None:
         self.code, self.details, self.trailers = code, details, trailing_metadata
         raise grpc.aio.AbortError()
 
 
 CASES: list[tuple[errors.ConfigsvcError, grpc.StatusCode, Any]] = [
-    (errors.InvalidArgumentError.single("key", "bad"), grpc.StatusCode.INVALID_ARGUMENT,
-     error_details_pb2.BadRequest),
-    (errors.NotFoundError("tenant", "x"), grpc.StatusCode.NOT_FOUND,
-     error_details_pb2.ResourceInfo),
-    (errors.AlreadyExistsError("tenant", "x"), grpc.StatusCode.ALREADY_EXISTS,
-     error_details_pb2.ResourceInfo),
+    (
+        errors.InvalidArgumentError.single("key", "bad"),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        error_details_pb2.BadRequest,
+    ),
+    (
+        errors.NotFoundError("tenant", "x"),
+        grpc.StatusCode.NOT_FOUND,
+        error_details_pb2.ResourceInfo,
+    ),
+    (
+        errors.AlreadyExistsError("tenant", "x"),
+        grpc.StatusCode.ALREADY_EXISTS,
+        error_details_pb2.ResourceInfo,
+    ),
     (errors.ConflictError("k", 1, 2), grpc.StatusCode.ABORTED, error_details_pb2.ErrorInfo),
-    (errors.FailedPreconditionError("no"), grpc.StatusCode.FAILED_PRECONDITION,
-     error_details_pb2.PreconditionFailure),
-    (errors.BackendUnavailableError("etcd", "down"), grpc.StatusCode.UNAVAILABLE,
-     error_details_pb2.ErrorInfo),
+    (
+        errors.FailedPreconditionError("no"),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        error_details_pb2.PreconditionFailure,
+    ),
+    (
+        errors.BackendUnavailableError("etcd", "down"),
+        grpc.StatusCode.UNAVAILABLE,
+        error_details_pb2.ErrorInfo,
+    ),
     (errors.DeadlineError("late"), grpc.StatusCode.DEADLINE_EXCEEDED, None),
 ]
 

@@ -57,8 +57,9 @@ async def test_a_stream_in_a_later_chunk_gets_every_change_once_in_order() -> No
     revision order; a wake-up that finds its waiter done is a no-op."""
     hub = WatchHub(FixedWatchSource(), WatchLimits())
     shape = hub.shape((Selector("t", "", "", (), ()),))
-    subs = [hub.open(shape, start_revision=0, send_snapshot=False)[0]
-            for _ in range(WAKE_CHUNK + 1)]
+    subs = [
+        hub.open(shape, start_revision=0, send_snapshot=False)[0] for _ in range(WAKE_CHUNK + 1)
+    ]
     waiters = {sub: sub.wakeup() for sub in subs}
     hub.on_batch(_batch(2))
     late = [sub for sub, waiter in waiters.items() if not waiter.done()]

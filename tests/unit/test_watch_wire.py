@@ -16,7 +16,10 @@ from configsvc.watch.ring import Ring
 def entry(key: str, value: str, revision: int) -> config_pb2.ConfigEntry:
     return config_pb2.ConfigEntry(
         key=config_pb2.ConfigKey(tenant="t", environment="prod", service="api", key=key),
-        value=value, mod_revision=revision, version=1)
+        value=value,
+        mod_revision=revision,
+        version=1,
+    )
 
 
 @given(st.integers(min_value=0, max_value=2**63 - 1))
@@ -24,29 +27,43 @@ def test_varint_matches_protobuf(value: int) -> None:
     assert watch_pb2.Progress.FromString(b"\x08" + wire.varint(value)).revision == value
 
 
-@given(st.lists(st.text(max_size=300), min_size=1, max_size=5),
-       st.integers(min_value=1, max_value=2**40))
+@given(
+    st.lists(st.text(max_size=300), min_size=1, max_size=5),
+    st.integers(min_value=1, max_value=2**40),
+)
 def test_changes_frame(values: list[str], revision: int) -> None:
-    changes = [watch_pb2.Change(type=watch_pb2.CHANGE_TYPE_PUT, key=entry(f"k{i}", v, 1).key,
-                                entry=entry(f"k{i}", v, revision))
-               for i, v in enumerate(values)]
+    changes = [
+        watch_pb2.Change(
+            type=watch_pb2.CHANGE_TYPE_PUT,
+            key=entry(f"k{i}", v, 1).key,
+            entry=entry(f"k{i}", v, revision),
+        )
+        for i, v in enumerate(values)
+    ]
     data = wire.changes(revision, (c.SerializeToString() for c in changes))
-    expected = watch_pb2.WatchResponse(changes=watch_pb2.Changes(revision=revision,
-                                                                  changes=changes))
+    expected = watch_pb2.WatchResponse(
+        changes=watch_pb2.Changes(revision=revision, changes=changes)
+    )
     assert watch_pb2.WatchResponse.FromString(data) == expected
 
 
 def test_snapshot_progress_and_reset_frames() -> None:
     entries = [entry("a", "1", 3), entry("b", '"x"' * 5000, 4)]
     chunk = watch_pb2.WatchResponse.FromString(
-        wire.snapshot_chunk(e.SerializeToString() for e in entries))
+        wire.snapshot_chunk(e.SerializeToString() for e in entries)
+    )
     assert list(chunk.snapshot.entries) == entries
     assert watch_pb2.WatchResponse.FromString(wire.snapshot_end(9)).snapshot_end.revision == 9
     assert watch_pb2.WatchResponse.FromString(wire.progress(7)).progress.revision == 7
     reset = watch_pb2.WatchResponse.FromString(
-        wire.reset(watch_pb2.RESET_REASON_SLOW_CONSUMER, 5, 9, "m")).reset
+        wire.reset(watch_pb2.RESET_REASON_SLOW_CONSUMER, 5, 9, "m")
+    ).reset
     assert (reset.reason, reset.compact_revision, reset.revision, reset.message) == (
-        watch_pb2.RESET_REASON_SLOW_CONSUMER, 5, 9, "m")
+        watch_pb2.RESET_REASON_SLOW_CONSUMER,
+        5,
+        9,
+        "m",
+    )
 
 
 def batch(revision: int) -> ChangeBatch:
@@ -71,7 +88,8 @@ def test_get_fast_path_frame_is_a_get_response(value: str, revision: int) -> Non
     item = Item.of(key, entry("k", value, 3), RESPONSE_WIRE)
     data = item.encoded + RESPONSE_WIRE.revision(revision)
     assert config_pb2.GetResponse.FromString(data) == config_pb2.GetResponse(
-        entry=item.entry, revision=revision)
+        entry=item.entry, revision=revision
+    )
 
 
 def big_batch(revision: int, size: int) -> ChangeBatch:

@@ -21,8 +21,10 @@ KS = Keyspace("/unit")
 
 
 def marker_event(revision: int) -> rpc.Event:
-    return rpc.Event(type=rpc.Event.PUT, kv=rpc.KeyValue(
-        key=KS.commit_marker, value=b"", create_revision=1, mod_revision=revision))
+    return rpc.Event(
+        type=rpc.Event.PUT,
+        kv=rpc.KeyValue(key=KS.commit_marker, value=b"", create_revision=1, mod_revision=revision),
+    )
 
 
 async def test_key_locks_queue_writers_of_one_key_and_forget_unused_keys() -> None:
@@ -101,18 +103,32 @@ async def test_wait_applied_passes_the_callers_cancellation_on() -> None:
 
 def test_entry_from_stored_copies_every_field() -> None:
     stored = storage_pb2.StoredValue(
-        value='{"a": 1}', version=7, updated_by="me", update_time=now_timestamp(),
-        reason="why", operation=config_pb2.OPERATION_PUT, value_digest="d" * 64,
-        labels={"team": "core"})
+        value='{"a": 1}',
+        version=7,
+        updated_by="me",
+        update_time=now_timestamp(),
+        reason="why",
+        operation=config_pb2.OPERATION_PUT,
+        value_digest="d" * 64,
+        labels={"team": "core"},
+    )
     key = ConfigKey("t", "prod", "api", "k")
     entry = entry_from_stored(key, stored, create_revision=3, mod_revision=9)
     assert entry == config_pb2.ConfigEntry(
         key=config_pb2.ConfigKey(tenant="t", environment="prod", service="api", key="k"),
-        value='{"a": 1}', create_revision=3, mod_revision=9, version=7, updated_by="me",
-        update_time=stored.update_time, reason="why", value_digest="d" * 64,
-        labels={"team": "core"})
-    bare = entry_from_stored(key, storage_pb2.StoredValue(value="1"), create_revision=1,
-                             mod_revision=1)
+        value='{"a": 1}',
+        create_revision=3,
+        mod_revision=9,
+        version=7,
+        updated_by="me",
+        update_time=stored.update_time,
+        reason="why",
+        value_digest="d" * 64,
+        labels={"team": "core"},
+    )
+    bare = entry_from_stored(
+        key, storage_pb2.StoredValue(value="1"), create_revision=1, mod_revision=1
+    )
     assert not bare.labels and bare.update_time.seconds == 0
 
 

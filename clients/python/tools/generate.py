@@ -54,23 +54,28 @@ def generate(out: Path) -> None:
                 old.unlink()
     package_dir.mkdir(parents=True, exist_ok=True)
     command = [
-        sys.executable, "-m", "grpc_tools.protoc", f"-I{PROTO_ROOT}",
-        f"--python_out={out}", f"--grpc_python_out={out}", f"--pyi_out={out}",
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{PROTO_ROOT}",
+        f"--python_out={out}",
+        f"--grpc_python_out={out}",
+        f"--pyi_out={out}",
         *(str(p) for p in proto_files()),
     ]
     subprocess.run(command, check=True, cwd=PROTO_ROOT)
     for path in sorted(package_dir.iterdir()):
         if path.name.endswith(_GENERATED_SUFFIXES):
             text = path.read_text(encoding="utf-8")
-            path.write_text(_IMPORT.sub(f"from {PRIVATE_PACKAGE} import ", text),
-                            encoding="utf-8")
+            path.write_text(_IMPORT.sub(f"from {PRIVATE_PACKAGE} import ", text), encoding="utf-8")
     for relative, text in _INIT_TEXT.items():
         (out / relative).write_text(text, encoding="utf-8")
 
 
 def _tree(root: Path) -> set[Path]:
-    return {p.relative_to(root) for p in root.rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        p.relative_to(root) for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def stale_files(committed: Path) -> list[str]:
@@ -79,18 +84,32 @@ def stale_files(committed: Path) -> list[str]:
         fresh = Path(tmp)
         generate(fresh)
         have, want = _tree(committed) if committed.is_dir() else set(), _tree(fresh)
-        differing = [str(p) for p in sorted(have & want)
-                     if not filecmp.cmp(committed / p, fresh / p, shallow=False)]
-        return differing + [f"{p} (missing)" for p in sorted(want - have)] + [
-            f"{p} (not generated)" for p in sorted(have - want)]
+        differing = [
+            str(p)
+            for p in sorted(have & want)
+            if not filecmp.cmp(committed / p, fresh / p, shallow=False)
+        ]
+        return (
+            differing
+            + [f"{p} (missing)" for p in sorted(want - have)]
+            + [f"{p} (not generated)" for p in sorted(have - want)]
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", nargs="?", type=Path, default=DEFAULT_OUT,
-                        help=f"output directory (default: {DEFAULT_OUT})")
-    parser.add_argument("--check", action="store_true",
-                        help="compare OUT with a fresh generation instead of writing it")
+    parser.add_argument(
+        "out",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"output directory (default: {DEFAULT_OUT})",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare OUT with a fresh generation instead of writing it",
+    )
     args = parser.parse_args(argv)
     out: Path = args.out.resolve()
     if args.check:

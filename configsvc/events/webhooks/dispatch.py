@@ -66,15 +66,18 @@ def matches(hook: webhooks_pb2.Webhook, event: events_pb2.ConfigurationUpdatedEv
     if not event.HasField("key") or event.tenant != hook.tenant:
         return False
     key = event.key
-    return ((not hook.environment or key.environment == hook.environment)
-            and (not hook.service or key.service == hook.service)
-            and key.key.startswith(hook.key_prefix))
+    return (
+        (not hook.environment or key.environment == hook.environment)
+        and (not hook.service or key.service == hook.service)
+        and key.key.startswith(hook.key_prefix)
+    )
 
 
 def event_body(event: events_pb2.ConfigurationUpdatedEvent) -> bytes:
     """The request body: the event in proto JSON, proto field names (as the CLI prints)."""
-    text = json_format.MessageToJson(event, preserving_proto_field_name=True, indent=None,
-                                     sort_keys=True)
+    text = json_format.MessageToJson(
+        event, preserving_proto_field_name=True, indent=None, sort_keys=True
+    )
     return text.encode()
 
 
@@ -108,28 +111,51 @@ class QueueSink:
             if event.revision > record.create_revision and matches(hook, event):
                 await self._queue(hook, event)
 
-    async def _queue(self, hook: webhooks_pb2.Webhook,
-                     event: events_pb2.ConfigurationUpdatedEvent) -> None:
+    async def _queue(
+        self, hook: webhooks_pb2.Webhook, event: events_pb2.ConfigurationUpdatedEvent
+    ) -> None:
         """Create the delivery unless it exists: a re-read chunk never queues it twice."""
         now = time.time_ns()
         ident = delivery_id(event)
         key = self._keys.delivery(hook.tenant, hook.id, ident)
         delivery = webhooks_pb2.Delivery(
-            id=ident, webhook_id=hook.id, tenant=hook.tenant,
-            state=webhooks_pb2.DELIVERY_STATE_PENDING, create_time=_timestamp(now),
-            next_attempt_time=_timestamp(now), event=event)
-        await self._etcd.txn(rpc.TxnRequest(
-            compare=[rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.CREATE, key=key,
-                                 create_revision=0)],
-            success=[_put(key, delivery.SerializeToString()),
-                     _put(self._keys.queue(hook.tenant, hook.id, ident), str(now).encode())]))
+            id=ident,
+            webhook_id=hook.id,
+            tenant=hook.tenant,
+            state=webhooks_pb2.DELIVERY_STATE_PENDING,
+            create_time=_timestamp(now),
+            next_attempt_time=_timestamp(now),
+            event=event,
+        )
+        await self._etcd.txn(
+            rpc.TxnRequest(
+                compare=[
+                    rpc.Compare(
+                        result=rpc.Compare.EQUAL,
+                        target=rpc.Compare.CREATE,
+                        key=key,
+                        create_revision=0,
+                    )
+                ],
+                success=[
+                    _put(key, delivery.SerializeToString()),
+                    _put(self._keys.queue(hook.tenant, hook.id, ident), str(now).encode()),
+                ],
+            )
+        )
 
 
 class DeliveryWorker:
     """Sends due deliveries while this replica leads the dispatcher."""
 
-    def __init__(self, etcd: EtcdPort, keys: WebhookKeys, mirror: MirrorPort,
-                 settings: WebhookSettings, vault: VaultClient | None = None) -> None:
+    def __init__(
+        self,
+        etcd: EtcdPort,
+        keys: WebhookKeys,
+        mirror: MirrorPort,
+        settings: WebhookSettings,
+        vault: VaultClient | None = None,
+    ) -> None:
         self._etcd = etcd
         self._keys = keys
         self._mirror = mirror
@@ -165,7 +191,8 @@ class DeliveryWorker:
             if int(record.value or b"0") > now:
                 continue
             task = asyncio.get_running_loop().create_task(
-                self._attempt(leadership, raw, record.mod_revision))
+                self._attempt(leadership, raw, record.mod_revision)
+            )
             tasks[raw] = task
             task.add_done_callback(functools.partial(_forget, tasks, raw))
 
@@ -179,9 +206,15 @@ class DeliveryWorker:
 
     async def _deliver(self, leadership: Leadership, queue_key: bytes, queue_mod: int) -> None:
         parsed = self._keys.parse_queue(queue_key)
-        fence = [leadership.fence(), rpc.Compare(result=rpc.Compare.EQUAL,
-                                                 target=rpc.Compare.MOD, key=queue_key,
-                                                 mod_revision=queue_mod)]
+        fence = [
+            leadership.fence(),
+            rpc.Compare(
+                result=rpc.Compare.EQUAL,
+                target=rpc.Compare.MOD,
+                key=queue_key,
+                mod_revision=queue_mod,
+            ),
+        ]
         if parsed is None:
             await self._commit(queue_key, fence, [_delete(queue_key)])
             return
@@ -192,39 +225,51 @@ class DeliveryWorker:
             await self._commit(queue_key, fence, [_delete(queue_key)])
             return
         delivery = webhooks_pb2.Delivery.FromString(found.kvs[0].value)
-        fence.append(rpc.Compare(result=rpc.Compare.EQUAL, target=rpc.Compare.MOD,
-                                 key=delivery_key, mod_revision=int(found.kvs[0].mod_revision)))
+        fence.append(
+            rpc.Compare(
+                result=rpc.Compare.EQUAL,
+                target=rpc.Compare.MOD,
+                key=delivery_key,
+                mod_revision=int(found.kvs[0].mod_revision),
+            )
+        )
         hook_key = self._keys.webhook(tenant, hook_id)
         record = self._mirror.record(hook_key)
         final = record is None
         if record is None:
             outcome = sender.Outcome(0, "webhook deleted")
         else:
-            outcome = await self._post(hook_key, webhooks_pb2.Webhook.FromString(record.value),
-                                       delivery)
+            outcome = await self._post(
+                hook_key, webhooks_pb2.Webhook.FromString(record.value), delivery
+            )
         now = time.time_ns()
         delivery.attempts += 1
         delivery.last_status_code = outcome.status
         delivery.last_error = outcome.error
         delivery.last_attempt_time.CopyFrom(_timestamp(now))
         if outcome.ok or final or delivery.attempts >= self._settings.max_attempts:
-            delivery.state = (webhooks_pb2.DELIVERY_STATE_SUCCEEDED if outcome.ok
-                              else webhooks_pb2.DELIVERY_STATE_DEAD)
+            delivery.state = (
+                webhooks_pb2.DELIVERY_STATE_SUCCEEDED
+                if outcome.ok
+                else webhooks_pb2.DELIVERY_STATE_DEAD
+            )
             delivery.ClearField("next_attempt_time")
             queue_op = _delete(queue_key)
         else:
             due = now + int(self._delay(delivery.attempts) * 1e9)
             delivery.next_attempt_time.CopyFrom(_timestamp(due))
             queue_op = _put(queue_key, str(due).encode())
-        await self._commit(queue_key, fence, [_put(delivery_key, delivery.SerializeToString()),
-                                              queue_op])
+        await self._commit(
+            queue_key, fence, [_put(delivery_key, delivery.SerializeToString()), queue_op]
+        )
 
     def _delay(self, attempts: int) -> float:
         """The wait after ``attempts`` failed attempts (``WebhookSettings.backoff``)."""
         return self._backoff.delay(attempts - 1)
 
-    async def _post(self, hook_key: bytes, hook: webhooks_pb2.Webhook,
-                    delivery: webhooks_pb2.Delivery) -> sender.Outcome:
+    async def _post(
+        self, hook_key: bytes, hook: webhooks_pb2.Webhook, delivery: webhooks_pb2.Delivery
+    ) -> sender.Outcome:
         problem = target_problem(hook.url, self._settings.allowed_hosts)
         if problem is not None:
             return sender.Outcome(0, f"url {problem}")
@@ -233,8 +278,9 @@ class DeliveryWorker:
         except ConfigsvcError as exc:
             # Vault down (or refusing: key deleted, policy): like a network failure,
             # retried with backoff and dead-lettered at the limit.
-            log.warning("webhook %s/%s: cannot open its signing secret: %s", hook.tenant,
-                        hook.id, exc)
+            log.warning(
+                "webhook %s/%s: cannot open its signing secret: %s", hook.tenant, hook.id, exc
+            )
             return sender.Outcome(0, str(exc))
         body = event_body(delivery.event)
         headers = {
@@ -258,15 +304,25 @@ def _forget(tasks: dict[bytes, asyncio.Task[None]], raw: bytes, _task: object) -
     tasks.pop(raw, None)
 
 
-def webhook_dispatcher(etcd: EtcdPort, keyspace: Keyspace, mirror: MirrorPort,
-                       settings: WebhookSettings, vault: VaultClient | None = None) -> Publisher:
+def webhook_dispatcher(
+    etcd: EtcdPort,
+    keyspace: Keyspace,
+    mirror: MirrorPort,
+    settings: WebhookSettings,
+    vault: VaultClient | None = None,
+) -> Publisher:
     """The elected dispatcher (queueing); its worker (sending) runs as its companion."""
     if vault is None:
         log.warning(NO_VAULT_WARNING)
     keys = WebhookKeys(keyspace)
     worker = DeliveryWorker(etcd, keys, mirror, settings, vault)
     tail_settings = EventSettings(lease_ttl=settings.lease_ttl, cursor_interval=0.2)
-    dispatcher = Publisher(etcd, keyspace, tail_settings, name="webhooks",
-                           sink_factory=lambda: QueueSink(etcd, keys, mirror),
-                           companion=worker.run)
+    dispatcher = Publisher(
+        etcd,
+        keyspace,
+        tail_settings,
+        name="webhooks",
+        sink_factory=lambda: QueueSink(etcd, keys, mirror),
+        companion=worker.run,
+    )
     return dispatcher

@@ -30,8 +30,9 @@ class Outcome:
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Outcome:
     parts = urlsplit(url)
     host = parts.hostname or ""
-    connection_type = (http.client.HTTPSConnection if parts.scheme == "https"
-                       else http.client.HTTPConnection)
+    connection_type = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
     connection = connection_type(host, parts.port, timeout=timeout)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:

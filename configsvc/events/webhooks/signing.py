@@ -25,8 +25,9 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac.hexdigest()}"
 
 
-def verify(secret: str, header: str, body: bytes, now: float,
-           tolerance: int = DEFAULT_TOLERANCE) -> bool:
+def verify(
+    secret: str, header: str, body: bytes, now: float, tolerance: int = DEFAULT_TOLERANCE
+) -> bool:
     """True when ``header`` signs ``body`` with ``secret`` and its time is within ``tolerance``."""
     fields = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
     try:

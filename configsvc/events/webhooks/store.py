@@ -53,7 +53,7 @@ class WebhookKeys:
 
     def parse_queue(self, raw: bytes) -> tuple[str, str, str] | None:
         """(tenant, webhook id, delivery id) of a queue key."""
-        parts = raw[len(self.queue_prefix):].decode().split("/")
+        parts = raw[len(self.queue_prefix) :].decode().split("/")
         if len(parts) != 3:
             return None
         return parts[0], parts[1], parts[2]

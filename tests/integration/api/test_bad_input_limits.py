@@ -74,8 +74,7 @@ RAW_STREAM = [
 
 
 @pytest.mark.parametrize("method", RAW_UNARY)
-async def test_undecodable_unary_request_is_invalid_argument(
-        stack: Stack, method: str) -> None:
+async def test_undecodable_unary_request_is_invalid_argument(stack: Stack, method: str) -> None:
     call = stack.channel.unary_unary(method)(GARBAGE, timeout=10)
     err = await expect(call, grpc.StatusCode.INVALID_ARGUMENT)
     assert "request: is not a valid " in (err.details() or "")
@@ -83,8 +82,7 @@ async def test_undecodable_unary_request_is_invalid_argument(
 
 
 @pytest.mark.parametrize("method", RAW_STREAM)
-async def test_undecodable_stream_request_is_invalid_argument(
-        stack: Stack, method: str) -> None:
+async def test_undecodable_stream_request_is_invalid_argument(stack: Stack, method: str) -> None:
     call = stack.channel.unary_stream(method)(GARBAGE, timeout=10)
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         async for _ in call:
@@ -95,7 +93,8 @@ async def test_undecodable_stream_request_is_invalid_argument(
 
 async def test_undecodable_reflection_request_is_invalid_argument(stack: Stack) -> None:
     call = stack.channel.stream_stream(
-        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo")(timeout=10)
+        "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+    )(timeout=10)
     await call.write(GARBAGE)
     await call.done_writing()
     with pytest.raises(grpc.aio.AioRpcError) as exc:
@@ -105,8 +104,8 @@ async def test_undecodable_reflection_request_is_invalid_argument(stack: Stack) 
 
 
 async def test_anonymous_garbage_is_refused_cleanly_and_logged_rate_limited(
-        stack: Stack, caplog: pytest.LogCaptureFixture,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    stack: Stack, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(status_module.BAD_REQUESTS, "interval", 3600.0)
     status_module.BAD_REQUESTS.reset()
     caplog.set_level(logging.INFO)
@@ -115,8 +114,10 @@ async def test_anonymous_garbage_is_refused_cleanly_and_logged_rate_limited(
             with pytest.raises(grpc.aio.AioRpcError) as exc:
                 await anonymous.unary_unary(method)(GARBAGE, timeout=10)
             # Public methods (health) read the request; the rest refuse the caller first.
-            assert exc.value.code() in (grpc.StatusCode.UNAUTHENTICATED,
-                                        grpc.StatusCode.INVALID_ARGUMENT), method
+            assert exc.value.code() in (
+                grpc.StatusCode.UNAUTHENTICATED,
+                grpc.StatusCode.INVALID_ARGUMENT,
+            ), method
     for method in RAW_UNARY * 5:
         with pytest.raises(grpc.aio.AioRpcError):
             await stack.channel.unary_unary(method)(GARBAGE, timeout=10)
@@ -136,8 +137,9 @@ NEGATIVE_NANOS = timestamp_pb2.Timestamp(seconds=10, nanos=-1)
 
 @pytest.mark.parametrize("when", [TOO_LATE, BEFORE_YEAR_1, NEGATIVE_NANOS])
 @pytest.mark.parametrize("field", ["updated_after", "updated_before"])
-async def test_list_timestamps_out_of_range(stack: Stack, tenant: str, field: str,
-                                            when: timestamp_pb2.Timestamp) -> None:
+async def test_list_timestamps_out_of_range(
+    stack: Stack, tenant: str, field: str, when: timestamp_pb2.Timestamp
+) -> None:
     request = config_pb2.ListRequest(tenant=tenant)
     getattr(request, field).CopyFrom(when)
     err = await expect(stack.config.List(request), grpc.StatusCode.INVALID_ARGUMENT)
@@ -147,38 +149,48 @@ async def test_list_timestamps_out_of_range(stack: Stack, tenant: str, field: st
 
 @pytest.mark.parametrize("when", [TOO_LATE, BEFORE_YEAR_1, NEGATIVE_NANOS])
 @pytest.mark.parametrize("field", ["start_time", "end_time"])
-async def test_audit_timestamps_out_of_range(stack: Stack, tenant: str, field: str,
-                                             when: timestamp_pb2.Timestamp) -> None:
+async def test_audit_timestamps_out_of_range(
+    stack: Stack, tenant: str, field: str, when: timestamp_pb2.Timestamp
+) -> None:
     audit = audit_query_pb2_grpc.AuditServiceStub(stack.channel)  # type: ignore[no-untyped-call]
     audit_filter = audit_query_pb2.AuditFilter(tenant=tenant)
     getattr(audit_filter, field).CopyFrom(when)
-    err = await expect(audit.ListAudit(audit_query_pb2.ListAuditRequest(filter=audit_filter)),
-                       grpc.StatusCode.INVALID_ARGUMENT)
+    err = await expect(
+        audit.ListAudit(audit_query_pb2.ListAuditRequest(filter=audit_filter)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
     assert f"filter.{field}" in (err.details() or "")
     with pytest.raises(grpc.aio.AioRpcError) as exc:
-        async for _ in audit.ExportAudit(audit_query_pb2.ExportAuditRequest(
-                filter=audit_filter)):
+        async for _ in audit.ExportAudit(audit_query_pb2.ExportAuditRequest(filter=audit_filter)):
             pass
     assert exc.value.code() == grpc.StatusCode.INVALID_ARGUMENT, exc.value.details()
 
 
-@pytest.mark.parametrize("ttl", [
-    duration_pb2.Duration(seconds=2**62),
-    duration_pb2.Duration(seconds=-2**62),
-    duration_pb2.Duration(seconds=315_576_000_000),
-    duration_pb2.Duration(seconds=5, nanos=-1),
-])
+@pytest.mark.parametrize(
+    "ttl",
+    [
+        duration_pb2.Duration(seconds=2**62),
+        duration_pb2.Duration(seconds=-(2**62)),
+        duration_pb2.Duration(seconds=315_576_000_000),
+        duration_pb2.Duration(seconds=5, nanos=-1),
+    ],
+)
 async def test_api_key_ttl_out_of_range(stack: Stack, ttl: duration_pb2.Duration) -> None:
     stub = auth_pb2_grpc.AuthServiceStub(stack.channel)  # type: ignore[no-untyped-call]
-    err = await expect(stub.CreateApiKey(auth_pb2.CreateApiKeyRequest(name="ttl-k", ttl=ttl)),
-                       grpc.StatusCode.INVALID_ARGUMENT)
+    err = await expect(
+        stub.CreateApiKey(auth_pb2.CreateApiKeyRequest(name="ttl-k", ttl=ttl)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
     assert "ttl" in (err.details() or "")
 
 
 # ---------------------------------------------------------------------------- flags
 
-_FLAGS = {"flags": {"on": {"state": "ENABLED", "variants": {"t": True, "f": False},
-                           "defaultVariant": "t"}}}
+_FLAGS = {
+    "flags": {
+        "on": {"state": "ENABLED", "variants": {"t": True, "f": False}, "defaultVariant": "t"}
+    }
+}
 
 
 def _ref(tenant: str) -> flags_pb2.FlagSetRef:
@@ -192,8 +204,7 @@ async def _put_flags(stack: Stack, tenant: str, document: Any) -> Any:
 
 
 @pytest.mark.parametrize("number", [float("nan"), float("inf"), float("-inf")])
-async def test_resolve_with_non_finite_context(stack: Stack, tenant: str,
-                                               number: float) -> None:
+async def test_resolve_with_non_finite_context(stack: Stack, tenant: str, number: float) -> None:
     await _put_flags(stack, tenant, _FLAGS)
     selector = (("flagd-selector", f"{tenant}/prod"),)
     v1 = evaluation_pb2_grpc.ServiceStub(stack.channel)
@@ -221,8 +232,9 @@ def _nested_targeting(levels: int) -> Any:
 
 
 @pytest.mark.parametrize("operations", [33, 60, 400])
-async def test_deep_targeting_is_refused_at_write(stack: Stack, tenant: str,
-                                                  operations: int) -> None:
+async def test_deep_targeting_is_refused_at_write(
+    stack: Stack, tenant: str, operations: int
+) -> None:
     document = json.loads(json.dumps(_FLAGS))
     document["flags"]["on"]["targeting"] = _nested_targeting(operations)
     err = await expect(_put_flags(stack, tenant, document), grpc.StatusCode.INVALID_ARGUMENT)
@@ -234,13 +246,13 @@ async def test_targeting_at_the_depth_limit_is_served(stack: Stack, tenant: str)
     document["flags"]["on"]["targeting"] = _nested_targeting(32)  # 64 levels: the limit
     await _put_flags(stack, tenant, document)
     stub = evaluation_pb2_grpc.ServiceStub(stack.channel)
-    answer = await stub.ResolveBoolean(ev.ResolveBooleanRequest(flag_key="on"),
-                                       metadata=(("flagd-selector", f"{tenant}/prod"),))
+    answer = await stub.ResolveBoolean(
+        ev.ResolveBooleanRequest(flag_key="on"), metadata=(("flagd-selector", f"{tenant}/prod"),)
+    )
     assert (answer.value, answer.reason) == (True, "TARGETING_MATCH")
 
 
-async def test_evaluators_composed_past_the_limit_are_refused(stack: Stack,
-                                                              tenant: str) -> None:
+async def test_evaluators_composed_past_the_limit_are_refused(stack: Stack, tenant: str) -> None:
     document = json.loads(json.dumps(_FLAGS))
     # Each evaluator is 40 levels deep and refers to the next: fine alone, 162 composed.
     evaluators: dict[str, Any] = {}
@@ -259,24 +271,38 @@ async def test_deep_variant_in_put_flag(stack: Stack, tenant: str) -> None:
     await _put_flags(stack, tenant, _FLAGS)
     stub = flags_pb2_grpc.FlagServiceStub(stack.channel)  # type: ignore[no-untyped-call]
     deep = "[" * 800 + "]" * 800
-    definition = ('{"state":"ENABLED","variants":{"a":' + deep + '},"defaultVariant":"a"}')
-    err = await expect(stub.PutFlag(flags_pb2.PutFlagRequest(
-        ref=_ref(tenant), flag_key="deep", definition=definition)),
-        grpc.StatusCode.INVALID_ARGUMENT)
+    definition = '{"state":"ENABLED","variants":{"a":' + deep + '},"defaultVariant":"a"}'
+    err = await expect(
+        stub.PutFlag(
+            flags_pb2.PutFlagRequest(ref=_ref(tenant), flag_key="deep", definition=definition)
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
     assert "nested too deeply" in (err.details() or "")
 
 
 async def test_huge_integer_in_flag_set(stack: Stack, tenant: str) -> None:
-    text = ('{"flags":{"n":{"state":"ENABLED","variants":{"a":' + "9" * 4301
-            + '},"defaultVariant":"a"}}}')
+    text = (
+        '{"flags":{"n":{"state":"ENABLED","variants":{"a":'
+        + "9" * 4301
+        + '},"defaultVariant":"a"}}}'
+    )
     err = await expect(_put_flags(stack, tenant, text), grpc.StatusCode.INVALID_ARGUMENT)
     assert "4301 digits" in (err.details() or "")
     stub = flags_pb2_grpc.FlagServiceStub(stack.channel)  # type: ignore[no-untyped-call]
     await _put_flags(stack, tenant, _FLAGS)
-    err = await expect(stub.PutFlag(flags_pb2.PutFlagRequest(
-        ref=_ref(tenant), flag_key="n",
-        definition='{"state":"ENABLED","variants":{"a":' + "9" * 4301
-                   + '},"defaultVariant":"a"}')), grpc.StatusCode.INVALID_ARGUMENT)
+    err = await expect(
+        stub.PutFlag(
+            flags_pb2.PutFlagRequest(
+                ref=_ref(tenant),
+                flag_key="n",
+                definition='{"state":"ENABLED","variants":{"a":'
+                + "9" * 4301
+                + '},"defaultVariant":"a"}',
+            )
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
     assert "4301 digits" in (err.details() or "")
 
 
@@ -304,8 +330,10 @@ def _total(err: grpc.aio.AioRpcError) -> int:
 
 async def test_put_with_64_bad_labels_states_its_count(stack: Stack, tenant: str) -> None:
     labels = {f"Bad Label {i:02d} " + "x" * 40: "v" for i in range(64)}
-    err = await expect(stack.config.Put(config_pb2.PutRequest(
-        key=ckey(tenant, "k"), value="1", labels=labels)), grpc.StatusCode.INVALID_ARGUMENT)
+    err = await expect(
+        stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, "k"), value="1", labels=labels)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
     total = _total(err)
     assert total >= 64
     _assert_capped(err, total)
@@ -313,8 +341,12 @@ async def test_put_with_64_bad_labels_states_its_count(stack: Stack, tenant: str
 
 async def test_watch_with_100_bad_selectors(stack: Stack, tenant: str) -> None:
     watch = watch_pb2_grpc.WatchServiceStub(stack.channel)  # type: ignore[no-untyped-call]
-    selectors = [watch_pb2.WatchSelector(tenant=tenant, environment="Bad Env " + "x" * 40,
-                                         keys=["bad key " + "y" * 100]) for _ in range(100)]
+    selectors = [
+        watch_pb2.WatchSelector(
+            tenant=tenant, environment="Bad Env " + "x" * 40, keys=["bad key " + "y" * 100]
+        )
+        for _ in range(100)
+    ]
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         async for _ in watch.Watch(watch_pb2.WatchRequest(selectors=selectors), timeout=10):
             pass
@@ -326,8 +358,10 @@ async def test_watch_with_100_bad_selectors(stack: Stack, tenant: str) -> None:
 
 async def test_batch_get_with_300_bad_keys(stack: Stack, tenant: str) -> None:
     keys = [ckey(tenant, f"bad key {i} " + "z" * 60) for i in range(300)]
-    err = await expect(stack.config.BatchGet(config_pb2.BatchGetRequest(keys=keys)),
-                       grpc.StatusCode.INVALID_ARGUMENT)
+    err = await expect(
+        stack.config.BatchGet(config_pb2.BatchGetRequest(keys=keys)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
     total = _total(err)
     assert total == 300
     _assert_capped(err, total)
@@ -338,7 +372,8 @@ async def test_deeply_nested_forged_page_token(stack: Stack, tenant: str) -> Non
     import base64  # noqa: PLC0415
 
     token = base64.urlsafe_b64encode(b"[" * 1530).decode().rstrip("=")
-    err = await expect(stack.config.List(config_pb2.ListRequest(tenant=tenant,
-                                                                page_token=token)),
-                       grpc.StatusCode.INVALID_ARGUMENT)
+    err = await expect(
+        stack.config.List(config_pb2.ListRequest(tenant=tenant, page_token=token)),
+        grpc.StatusCode.INVALID_ARGUMENT,
+    )
     assert "page_token" in (err.details() or "")

@@ -61,9 +61,14 @@ def stopped(etcd: EtcdServer) -> Iterator[Callable[[], None]]:
 
 @pytest.fixture
 async def hung_stack(own_etcd: EtcdServer) -> AsyncIterator[tuple[Stack, EtcdServer]]:
-    stack = await open_stack(own_etcd.endpoint, "/configsvc", etcd_timeout=2.0,
-                             mirror_backoff=(0.05, 0.5), mirror_liveness=LIVENESS,
-                             watch=WatchLimits(lost_etcd_grace=LOST_ETCD_GRACE))
+    stack = await open_stack(
+        own_etcd.endpoint,
+        "/configsvc",
+        etcd_timeout=2.0,
+        mirror_backoff=(0.05, 0.5),
+        mirror_liveness=LIVENESS,
+        watch=WatchLimits(lost_etcd_grace=LOST_ETCD_GRACE),
+    )
     try:
         yield stack, own_etcd
     finally:
@@ -76,8 +81,9 @@ async def health(stack: Stack, service: str = "") -> int:
     return int(response.status)
 
 
-async def eventually(predicate: Callable[[], Awaitable[bool]], what: str,
-                     timeout: float = BOUND) -> None:
+async def eventually(
+    predicate: Callable[[], Awaitable[bool]], what: str, timeout: float = BOUND
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if await predicate():
@@ -141,8 +147,7 @@ async def test_hung_etcd_is_noticed_and_everything_recovers_by_itself(
     await stack.config.Put(config_pb2.PutRequest(key=key, value="1"))
     # Only "k": the writes tried while etcd is stopped go to "w" (an UNAVAILABLE write's
     # outcome is unknown; etcd may still apply it once it runs again).
-    selector = watch_pb2.WatchSelector(tenant="acme", environment="prod", service="api",
-                                       keys=["k"])
+    selector = watch_pb2.WatchSelector(tenant="acme", environment="prod", service="api", keys=["k"])
     stream = watch.Watch(watch_pb2.WatchRequest(selectors=[selector]))
     assert (await stream.read()).WhichOneof("kind") == "progress"
     written = await stack.config.Put(config_pb2.PutRequest(key=key, value="2"))
@@ -153,8 +158,10 @@ async def test_hung_etcd_is_noticed_and_everything_recovers_by_itself(
     with stopped(etcd):
         # Mirror reads: UNAVAILABLE naming etcd, once the grace has passed.
         async def get_fails() -> bool:
-            return await unavailable(stack.config.Get(
-                config_pb2.GetRequest(key=key), timeout=5)) is not None
+            return (
+                await unavailable(stack.config.Get(config_pb2.GetRequest(key=key), timeout=5))
+                is not None
+            )
 
         await eventually(get_fails, "Get answers UNAVAILABLE")
         exc = await unavailable(stack.config.Get(config_pb2.GetRequest(key=key), timeout=5))
@@ -163,8 +170,10 @@ async def test_hung_etcd_is_noticed_and_everything_recovers_by_itself(
         assert "READ_CONSISTENCY_STALE_OK" in (exc.details() or "")
 
         # A caller that accepts old data gets it, marked stale.
-        old = await stack.config.Get(config_pb2.GetRequest(
-            key=key, consistency=config_pb2.READ_CONSISTENCY_STALE_OK), timeout=5)
+        old = await stack.config.Get(
+            config_pb2.GetRequest(key=key, consistency=config_pb2.READ_CONSISTENCY_STALE_OK),
+            timeout=5,
+        )
         assert old.stale and old.entry.value == "2"
         assert old.revision >= written.revision
 
@@ -185,10 +194,22 @@ async def test_hung_etcd_is_noticed_and_everything_recovers_by_itself(
         # deadline (1.5 s) is the shorter.
         for deadline in (4.0, 1.5):
             for name, call in (
-                ("Put", stack.config.Put(config_pb2.PutRequest(
-                    key=ckey("acme", "w"), value='"lost"'), timeout=deadline)),
-                ("strong Get", stack.config.Get(config_pb2.GetRequest(
-                    key=key, consistency=config_pb2.READ_CONSISTENCY_STRONG), timeout=deadline)),
+                (
+                    "Put",
+                    stack.config.Put(
+                        config_pb2.PutRequest(key=ckey("acme", "w"), value='"lost"'),
+                        timeout=deadline,
+                    ),
+                ),
+                (
+                    "strong Get",
+                    stack.config.Get(
+                        config_pb2.GetRequest(
+                            key=key, consistency=config_pb2.READ_CONSISTENCY_STRONG
+                        ),
+                        timeout=deadline,
+                    ),
+                ),
             ):
                 failed = await unavailable(call)
                 assert failed is not None, (name, deadline)

@@ -12,16 +12,13 @@ async def list_all(stack: Stack, request: config_pb2.ListRequest) -> list[str]:
     seen: list[str] = []
     while True:
         page = await stack.config.List(request)
-        seen.extend(
-            f"{e.key.environment}/{e.key.service}/{e.key.key}" for e in page.entries)
+        seen.extend(f"{e.key.environment}/{e.key.service}/{e.key.key}" for e in page.entries)
         if not page.next_page_token:
             return seen
         request.page_token = page.next_page_token
 
 
-async def test_2500_keys_listed_page_by_page_each_exactly_once(
-    stack: Stack, tenant: str
-) -> None:
+async def test_2500_keys_listed_page_by_page_each_exactly_once(stack: Stack, tenant: str) -> None:
     expected = set()
     semaphore = asyncio.Semaphore(32)
 
@@ -31,8 +28,9 @@ async def test_2500_keys_listed_page_by_page_each_exactly_once(
         key = f"key.{i:05d}"
         expected.add(f"{env}/{service}/{key}")
         async with semaphore:
-            await stack.config.Put(config_pb2.PutRequest(
-                key=ckey(tenant, key, env=env, service=service), value=str(i)))
+            await stack.config.Put(
+                config_pb2.PutRequest(key=ckey(tenant, key, env=env, service=service), value=str(i))
+            )
 
     await asyncio.gather(*(put(i) for i in range(2500)))
     seen = await list_all(stack, config_pb2.ListRequest(tenant=tenant, page_size=97))
@@ -40,17 +38,23 @@ async def test_2500_keys_listed_page_by_page_each_exactly_once(
     assert set(seen) == expected
     assert len(set(seen)) == len(seen)
 
-    prod_api = await list_all(stack, config_pb2.ListRequest(
-        tenant=tenant, environment="prod", service="api", page_size=50))
+    prod_api = await list_all(
+        stack,
+        config_pb2.ListRequest(tenant=tenant, environment="prod", service="api", page_size=50),
+    )
     assert prod_api == sorted(k for k in expected if k.startswith("prod/api/"))
 
-    web_any_env = await list_all(stack, config_pb2.ListRequest(
-        tenant=tenant, service="web", key_prefix="key.001", page_size=7))
+    web_any_env = await list_all(
+        stack,
+        config_pb2.ListRequest(tenant=tenant, service="web", key_prefix="key.001", page_size=7),
+    )
     assert set(web_any_env) == {
-        k for k in expected if k.split("/")[1] == "web" and k.split("/")[2].startswith("key.001")}
+        k for k in expected if k.split("/")[1] == "web" and k.split("/")[2].startswith("key.001")
+    }
 
-    staging = await list_all(stack, config_pb2.ListRequest(
-        tenant=tenant, environment="staging", page_size=1000))
+    staging = await list_all(
+        stack, config_pb2.ListRequest(tenant=tenant, environment="staging", page_size=1000)
+    )
     assert set(staging) == {k for k in expected if k.startswith("staging/")}
 
 
@@ -62,7 +66,8 @@ async def test_list_default_page_and_empty_tenant(stack: Stack, tenant: str) -> 
     page = await stack.config.List(config_pb2.ListRequest(tenant=tenant))
     assert len(page.entries) == 100 and page.next_page_token
     rest = await stack.config.List(
-        config_pb2.ListRequest(tenant=tenant, page_token=page.next_page_token))
+        config_pb2.ListRequest(tenant=tenant, page_token=page.next_page_token)
+    )
     assert [e.key.key for e in rest.entries] == ["k100"] and not rest.next_page_token
 
 
@@ -74,6 +79,7 @@ async def test_key_exactly_on_page_boundary_deleted_between_pages(
     first = await stack.config.List(config_pb2.ListRequest(tenant=tenant, page_size=2))
     assert [e.key.key for e in first.entries] == ["k0", "k1"]
     await stack.config.Delete(config_pb2.DeleteRequest(key=ckey(tenant, "k1")))
-    second = await stack.config.List(config_pb2.ListRequest(
-        tenant=tenant, page_size=2, page_token=first.next_page_token))
+    second = await stack.config.List(
+        config_pb2.ListRequest(tenant=tenant, page_size=2, page_token=first.next_page_token)
+    )
     assert [e.key.key for e in second.entries] == ["k2", "k3"]

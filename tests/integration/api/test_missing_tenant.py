@@ -28,8 +28,9 @@ from configsvc.v1 import (
 from tests.helpers import Stack, ckey
 
 MISSING = "no-such-tenant"
-MESSAGE = (f"tenant '{MISSING}' does not exist; create it first "
-           f"(CLI: configsvc tenant create {MISSING})")
+MESSAGE = (
+    f"tenant '{MISSING}' does not exist; create it first (CLI: configsvc tenant create {MISSING})"
+)
 
 
 def _calls(stack: Stack) -> dict[str, Callable[[], Any]]:
@@ -41,19 +42,22 @@ def _calls(stack: Stack) -> dict[str, Callable[[], Any]]:
         "Delete": lambda: stack.config.Delete(config_pb2.DeleteRequest(key=key)),
         "GetTenant": lambda: stack.tenants.GetTenant(tenant_pb2.GetTenantRequest(name=MISSING)),
         "GetTenantQuota": lambda: auth_pb2_grpc.AuthServiceStub(channel).GetTenantQuota(
-            auth_pb2.GetTenantQuotaRequest(tenant=MISSING)),
+            auth_pb2.GetTenantQuotaRequest(tenant=MISSING)
+        ),
         "ListAudit": lambda: audit_query_pb2_grpc.AuditServiceStub(channel).ListAudit(
-            audit_query_pb2.ListAuditRequest(
-                filter=audit_query_pb2.AuditFilter(tenant=MISSING))),
+            audit_query_pb2.ListAuditRequest(filter=audit_query_pb2.AuditFilter(tenant=MISSING))
+        ),
         "ListEnvironments": lambda: environment_pb2_grpc.EnvironmentServiceStub(
-            channel).ListEnvironments(environment_pb2.ListEnvironmentsRequest(tenant=MISSING)),
+            channel
+        ).ListEnvironments(environment_pb2.ListEnvironmentsRequest(tenant=MISSING)),
     }
 
 
-@pytest.mark.parametrize("method", ["Get", "Put", "Delete", "GetTenant", "GetTenantQuota",
-                                    "ListAudit", "ListEnvironments"])
-async def test_a_missing_tenant_is_named_with_how_to_create_it(stack: Stack,
-                                                                method: str) -> None:
+@pytest.mark.parametrize(
+    "method",
+    ["Get", "Put", "Delete", "GetTenant", "GetTenantQuota", "ListAudit", "ListEnvironments"],
+)
+async def test_a_missing_tenant_is_named_with_how_to_create_it(stack: Stack, method: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await _calls(stack)[method]()
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
@@ -61,8 +65,9 @@ async def test_a_missing_tenant_is_named_with_how_to_create_it(stack: Stack,
 
 
 async def test_a_watch_of_a_missing_tenant_says_the_same(stack: Stack) -> None:
-    call = watch_pb2_grpc.WatchServiceStub(stack.channel).Watch(watch_pb2.WatchRequest(
-        selectors=[watch_pb2.WatchSelector(tenant=MISSING)]))
+    call = watch_pb2_grpc.WatchServiceStub(stack.channel).Watch(
+        watch_pb2.WatchRequest(selectors=[watch_pb2.WatchSelector(tenant=MISSING)])
+    )
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await call.read()
     assert err.value.code() == grpc.StatusCode.NOT_FOUND

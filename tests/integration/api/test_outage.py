@@ -37,7 +37,8 @@ async def test_etcd_outage_gives_unavailable_then_recovers(private_stack: Privat
     await stack.config.Put(config_pb2.PutRequest(key=key, value="1"))
     assert await health_status(stack) == health_pb2.HealthCheckResponse.SERVING
     assert await health_status(stack, "configsvc.v1.ConfigService") == (
-        health_pb2.HealthCheckResponse.SERVING)
+        health_pb2.HealthCheckResponse.SERVING
+    )
 
     etcd.stop()
 
@@ -48,13 +49,16 @@ async def test_etcd_outage_gives_unavailable_then_recovers(private_stack: Privat
     calls = {
         "Put": lambda: stack.config.Put(config_pb2.PutRequest(key=key, value="2"), timeout=8),
         "Get": lambda: stack.config.Get(config_pb2.GetRequest(key=key), timeout=8),
-        "StrongGet": lambda: stack.config.Get(config_pb2.GetRequest(
-            key=key, consistency=config_pb2.READ_CONSISTENCY_STRONG), timeout=8),
+        "StrongGet": lambda: stack.config.Get(
+            config_pb2.GetRequest(key=key, consistency=config_pb2.READ_CONSISTENCY_STRONG),
+            timeout=8,
+        ),
         "List": lambda: stack.config.List(config_pb2.ListRequest(tenant="acme"), timeout=8),
         "History": lambda: stack.config.History(config_pb2.HistoryRequest(key=key), timeout=8),
         "Delete": lambda: stack.config.Delete(config_pb2.DeleteRequest(key=key), timeout=8),
         "CreateTenant": lambda: stack.tenants.CreateTenant(
-            tenant_pb2.CreateTenantRequest(name="other"), timeout=8),
+            tenant_pb2.CreateTenantRequest(name="other"), timeout=8
+        ),
     }
     for name, call in calls.items():
         started = time.monotonic()
@@ -67,8 +71,9 @@ async def test_etcd_outage_gives_unavailable_then_recovers(private_stack: Privat
         assert time.monotonic() - started < 8
 
     # A caller that prefers old data to none can still read.
-    stale = await stack.config.Get(config_pb2.GetRequest(
-        key=key, consistency=config_pb2.READ_CONSISTENCY_STALE_OK))
+    stale = await stack.config.Get(
+        config_pb2.GetRequest(key=key, consistency=config_pb2.READ_CONSISTENCY_STALE_OK)
+    )
     assert stale.stale and stale.entry.value == "1"
 
     etcd.start(timeout=30)
@@ -130,8 +135,13 @@ async def test_mirror_recovers_from_etcd_crash_with_writes_and_compaction_meanwh
     # Write behind the mirror's back with the raw etcd API and compact at once.
     client = EtcdClient([etcd.endpoint])
     head = await client.range(rpc.RangeRequest(key=b"/configsvc/sys/commit"))
-    put = await client.txn(rpc.TxnRequest(success=[rpc.RequestOp(
-        request_put=rpc.PutRequest(key=b"/configsvc/sys/commit", value=b""))]))
+    put = await client.txn(
+        rpc.TxnRequest(
+            success=[
+                rpc.RequestOp(request_put=rpc.PutRequest(key=b"/configsvc/sys/commit", value=b""))
+            ]
+        )
+    )
     await client.compact(int(put.header.revision))
     await client.close()
     assert int(put.header.revision) > int(head.header.revision)
@@ -141,6 +151,7 @@ async def test_mirror_recovers_from_etcd_crash_with_writes_and_compaction_meanwh
 
     await wait_until(caught_up)
     assert server.mirror.stats.watch_failures > failures
-    got = await stack.config.Get(config_pb2.GetRequest(
-        key=ckey("acme", "a"), consistency=config_pb2.READ_CONSISTENCY_STRONG))
+    got = await stack.config.Get(
+        config_pb2.GetRequest(key=ckey("acme", "a"), consistency=config_pb2.READ_CONSISTENCY_STRONG)
+    )
     assert got.entry.value == "1"

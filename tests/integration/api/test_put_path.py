@@ -20,8 +20,9 @@ from tests.helpers import Stack, ckey, close_stack, open_stack
 
 async def test_put_answers_the_entry_a_get_then_returns(stack: Stack, tenant: str) -> None:
     key = ckey(tenant, "answer")
-    first = await stack.config.Put(config_pb2.PutRequest(
-        key=key, value='{"n": 1.10}', reason="first", labels={"team": "core"}))
+    first = await stack.config.Put(
+        config_pb2.PutRequest(key=key, value='{"n": 1.10}', reason="first", labels={"team": "core"})
+    )
     second = await stack.config.Put(config_pb2.PutRequest(key=key, value="[1, 2]"))
     got = await stack.config.Get(config_pb2.GetRequest(key=key))
     assert second.entry == got.entry
@@ -37,8 +38,7 @@ async def test_put_through_a_lagging_mirror_answers_from_the_write(
 ) -> None:
     """The mirror does not show the write in time: the answer is built from the Txn."""
     monkeypatch.setattr(writer_module, "MIRROR_CATCH_UP", 0.2)
-    other = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix)
+    other = await open_stack(stack.server.config.etcd_endpoints[0], stack.server.config.root_prefix)
     try:
         key = ckey(tenant, "lagging")
         created = await stack.config.Put(config_pb2.PutRequest(key=key, value="1"))
@@ -46,10 +46,12 @@ async def test_put_through_a_lagging_mirror_answers_from_the_write(
         await other.server.mirror.stop()  # this replica stops following etcd
         other.server.mirror._synced = True  # and still guesses from what it holds
         await stack.config.Put(config_pb2.PutRequest(key=key, value="2"))
-        written = await other.config.Put(config_pb2.PutRequest(
-            key=key, value="3", labels={"via": "other"}))
-        got = await stack.config.Get(config_pb2.GetRequest(
-            key=key, consistency=config_pb2.READ_CONSISTENCY_STRONG))
+        written = await other.config.Put(
+            config_pb2.PutRequest(key=key, value="3", labels={"via": "other"})
+        )
+        got = await stack.config.Get(
+            config_pb2.GetRequest(key=key, consistency=config_pb2.READ_CONSISTENCY_STRONG)
+        )
         assert written.entry == got.entry
         assert (written.entry.version, written.entry.value) == (3, "3")
         assert written.entry.create_revision == created.revision
@@ -66,9 +68,12 @@ async def test_config_writes_touch_the_marker_without_reporting_record_changes(
     mirror.add_record_listener(batches.append)
     try:
         generation = mirror.records_generation
-        results = await asyncio.gather(*(
-            stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, f"m{i}"), value="1"))
-            for i in range(5)))
+        results = await asyncio.gather(
+            *(
+                stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, f"m{i}"), value="1"))
+                for i in range(5)
+            )
+        )
         deleted = await stack.config.Delete(config_pb2.DeleteRequest(key=ckey(tenant, "m0")))
         marker = mirror.record(ks.commit_marker)
         assert marker is not None

@@ -15,14 +15,18 @@ from tests.helpers import PrivateStack, close_stack, open_stack
 
 
 async def _put(client: EtcdClient, key: bytes, value: bytes) -> int:
-    response = await client.txn(rpc.TxnRequest(success=[
-        rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value))]))
+    response = await client.txn(
+        rpc.TxnRequest(success=[rpc.RequestOp(request_put=rpc.PutRequest(key=key, value=value))])
+    )
     return int(response.header.revision)
 
 
 async def _delete(client: EtcdClient, key: bytes) -> int:
-    response = await client.txn(rpc.TxnRequest(success=[
-        rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=key))]))
+    response = await client.txn(
+        rpc.TxnRequest(
+            success=[rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(key=key))]
+        )
+    )
     return int(response.header.revision)
 
 
@@ -67,7 +71,9 @@ async def test_records_follow_etcd_and_survive_a_resync(
         last = batches[-1]
         assert last.revision >= rev5
         assert [(raw, r.value if r else None) for raw, r in last.changes] == [
-            (sys_key, None), (widget, b"green")]
+            (sys_key, None),
+            (widget, b"green"),
+        ]
         assert mirror.record(ks.tenant_key("acme")) is not None  # tenants are sys records too
     finally:
         await client.close()
@@ -103,10 +109,12 @@ async def test_commit_records_is_all_or_nothing_with_audit(
     await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
     a, b = ks.record_key("acme", "widget", "a"), ks.record_key("acme", "widget", "b")
 
-    audit = audit_pb2.AuditRecord(kind="widget", tenant="acme", name="a", actor="tester",
-                                  operation=config_pb2.OPERATION_PUT)
+    audit = audit_pb2.AuditRecord(
+        kind="widget", tenant="acme", name="a", actor="tester", operation=config_pb2.OPERATION_PUT
+    )
     rev = await writer.commit_records(
-        "acme", [RecordChange(a, b"1", 0), RecordChange(b, b"2")], [audit], timeout=5)
+        "acme", [RecordChange(a, b"1", 0), RecordChange(b, b"2")], [audit], timeout=5
+    )
     record = mirror.record(a)
     assert record is not None and record.mod_revision == rev  # read-your-writes
     client = EtcdClient([private_stack.etcd.endpoint])
@@ -120,23 +128,34 @@ async def test_commit_records_is_all_or_nothing_with_audit(
         assert int(stored[-1].mod_revision) == rev and mine[0].time.seconds > 0
 
         # A stale expectation on one key: nothing of the Txn is written.
-        with pytest.raises(ConflictError, match=f"widget a changed: expected revision 1, "
-                                                f"current revision {rev}"):
-            await writer.commit_records("acme", [
-                RecordChange(b, None), RecordChange(a, b"9", 1, label="widget a")], [],
-                timeout=5)
+        with pytest.raises(
+            ConflictError, match=f"widget a changed: expected revision 1, current revision {rev}"
+        ):
+            await writer.commit_records(
+                "acme",
+                [RecordChange(b, None), RecordChange(a, b"9", 1, label="widget a")],
+                [],
+                timeout=5,
+            )
         assert mirror.record(b) is not None
         assert len(await client.range_all(ks.audit_prefix("acme"))) == len(stored)
 
         with pytest.raises(NotFoundError):
-            await writer.commit_records("nope", [RecordChange(
-                ks.record_key("nope", "widget", "x"), b"1")], [], timeout=5)
+            await writer.commit_records(
+                "nope", [RecordChange(ks.record_key("nope", "widget", "x"), b"1")], [], timeout=5
+            )
 
         sys_key = ks.sys_key("thing", "one")
-        await writer.commit_records(None, [RecordChange(sys_key, b"s", 0)], [
-            audit_pb2.AuditRecord(kind="thing", name="one")], timeout=5)
-        kinds = [audit_pb2.AuditRecord.FromString(kv.value).kind
-                 for kv in await client.range_all(ks.sys_audit_prefix)]
+        await writer.commit_records(
+            None,
+            [RecordChange(sys_key, b"s", 0)],
+            [audit_pb2.AuditRecord(kind="thing", name="one")],
+            timeout=5,
+        )
+        kinds = [
+            audit_pb2.AuditRecord.FromString(kv.value).kind
+            for kv in await client.range_all(ks.sys_audit_prefix)
+        ]
         assert [k for k in kinds if k != "api-key"] == ["thing"]  # and the bootstrap key's
         rev2 = await writer.commit_records("acme", [RecordChange(a, None, rev)], [], timeout=5)
         assert mirror.record(a) is None and rev2 > rev
@@ -146,10 +165,16 @@ async def test_commit_records_is_all_or_nothing_with_audit(
     with pytest.raises(ValueError):
         await writer.commit_records("acme", [], [], timeout=5)
     # Audit-only (an audited read): still one Txn that needs the tenant.
-    rev3 = await writer.commit_records("acme", [], [audit_pb2.AuditRecord(
-        kind="widget", tenant="acme", name="a", operation=config_pb2.OPERATION_ACCESS)],
-        timeout=5)
+    rev3 = await writer.commit_records(
+        "acme",
+        [],
+        [
+            audit_pb2.AuditRecord(
+                kind="widget", tenant="acme", name="a", operation=config_pb2.OPERATION_ACCESS
+            )
+        ],
+        timeout=5,
+    )
     assert rev3 > rev2
     with pytest.raises(NotFoundError):
-        await writer.commit_records("nope", [], [audit_pb2.AuditRecord(kind="widget")],
-                                    timeout=5)
+        await writer.commit_records("nope", [], [audit_pb2.AuditRecord(kind="widget")], timeout=5)

@@ -44,8 +44,9 @@ async def history(stack: Stack, key: config_pb2.ConfigKey) -> list[int]:
     return [r.version for r in reply.records]
 
 
-def put(key: config_pb2.ConfigKey, value: str, request_id: str = "",
-        **fields: Any) -> config_pb2.PutRequest:
+def put(
+    key: config_pb2.ConfigKey, value: str, request_id: str = "", **fields: Any
+) -> config_pb2.PutRequest:
     return config_pb2.PutRequest(key=key, value=value, request_id=request_id, **fields)
 
 
@@ -74,8 +75,11 @@ async def test_different_ids_write_two_versions(stack: Stack, tenant: str) -> No
 async def test_the_same_id_with_another_request_is_refused(stack: Stack, tenant: str) -> None:
     key = ckey(tenant, "pool.size")
     first = await stack.config.Put(put(key, "10", "dup-1"))
-    for other in (put(key, "11", "dup-1"), put(key, "10", "dup-1", reason="other"),
-                  put(ckey(tenant, "elsewhere"), "10", "dup-1")):
+    for other in (
+        put(key, "11", "dup-1"),
+        put(key, "10", "dup-1", reason="other"),
+        put(ckey(tenant, "elsewhere"), "10", "dup-1"),
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stack.config.Put(other)
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
@@ -92,15 +96,20 @@ async def test_the_same_id_with_another_request_is_refused(stack: Stack, tenant:
 
 
 async def test_a_retry_is_answered_even_when_a_schema_now_refuses_it(
-        stack: Stack, tenant: str) -> None:
+    stack: Stack, tenant: str
+) -> None:
     """The first attempt committed; then a schema made the value invalid. The retry is
     the same logical write: it gets the first result, not INVALID_ARGUMENT."""
     key = ckey(tenant, "n.count")
     first = await stack.config.Put(put(key, "10", "schema-1"))
     validation = validation_pb2_grpc.ValidationServiceStub(  # type: ignore[no-untyped-call]
-        stack.channel)
-    await validation.PutSchema(validation_pb2.PutSchemaRequest(
-        tenant=tenant, name="strings", pattern="n.*", schema='{"type": "string"}', force=True))
+        stack.channel
+    )
+    await validation.PutSchema(
+        validation_pb2.PutSchemaRequest(
+            tenant=tenant, name="strings", pattern="n.*", schema='{"type": "string"}', force=True
+        )
+    )
     with pytest.raises(grpc.aio.AioRpcError) as err:  # a new write is judged by the schema
         await stack.config.Put(put(key, "11", "schema-2"))
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -110,7 +119,8 @@ async def test_a_retry_is_answered_even_when_a_schema_now_refuses_it(
 
 
 async def test_delete_and_rollback_retries_answer_the_first_result(
-        stack: Stack, tenant: str) -> None:
+    stack: Stack, tenant: str
+) -> None:
     key = ckey(tenant, "mode")
     await stack.config.Put(put(key, '"a"'))
     await stack.config.Put(put(key, '"b"'))
@@ -128,7 +138,8 @@ async def test_delete_and_rollback_retries_answer_the_first_result(
 
 
 async def test_a_put_whose_answer_was_lost_after_the_commit(
-        stack: Stack, tenant: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack: Stack, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The commit happens, then the server stalls until the client's deadline passes: the
     client cannot know the outcome. Its retry (same id, same compare-and-swap) answers the
     first result instead of ABORTED or a second version."""
@@ -148,8 +159,9 @@ async def test_a_put_whose_answer_was_lost_after_the_commit(
     finally:
         stall.set()
         monkeypatch.setattr(Writer, "_catch_up", real)
-    committed = await stack.config.Get(config_pb2.GetRequest(
-        key=key, consistency=config_pb2.READ_CONSISTENCY_STRONG))
+    committed = await stack.config.Get(
+        config_pb2.GetRequest(key=key, consistency=config_pb2.READ_CONSISTENCY_STRONG)
+    )
     retry = await stack.config.Put(request)
     assert (retry.revision, retry.entry.version) == (committed.entry.mod_revision, 1)
     assert await history(stack, key) == [1]
@@ -160,9 +172,9 @@ async def test_a_put_whose_answer_was_lost_after_the_commit(
 
 
 async def test_a_retry_on_another_replica_answers_the_first_result(
-        stack: Stack, tenant: str) -> None:
-    other = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix)
+    stack: Stack, tenant: str
+) -> None:
+    other = await open_stack(stack.server.config.etcd_endpoints[0], stack.server.config.root_prefix)
     try:
         key = ckey(tenant, "replicated")
         first = await stack.config.Put(put(key, "1", "rep-1"))
@@ -175,11 +187,27 @@ async def test_a_retry_on_another_replica_answers_the_first_result(
 
 def serve(etcd: EtcdServer, port: int, root: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "configsvc.cli.main", "serve", "--workers", "1",
-         "--listen", f"127.0.0.1:{port}", "--etcd-endpoints", etcd.endpoint,
-         "--root-prefix", root, "--log-level", "WARNING"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "CONFIGSVC_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY})
+        [
+            sys.executable,
+            "-m",
+            "configsvc.cli.main",
+            "serve",
+            "--workers",
+            "1",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--etcd-endpoints",
+            etcd.endpoint,
+            "--root-prefix",
+            root,
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "CONFIGSVC_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY},
+    )
 
 
 async def wait_answering(stub: config_pb2_grpc.ConfigServiceStub, tenant: str) -> None:
@@ -206,8 +234,9 @@ async def test_a_server_killed_during_a_put(etcd: EtcdServer) -> None:
             tenants = tenant_pb2_grpc.TenantServiceStub(channel)  # type: ignore[no-untyped-call]
             for _ in range(300):
                 try:
-                    await tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"),
-                                               timeout=2)
+                    await tenants.CreateTenant(
+                        tenant_pb2.CreateTenantRequest(name="acme"), timeout=2
+                    )
                     break
                 except grpc.aio.AioRpcError:
                     await asyncio.sleep(0.1)
@@ -248,27 +277,35 @@ async def test_a_server_killed_during_a_put(etcd: EtcdServer) -> None:
             first.wait(10)
 
 
-async def test_ids_are_remembered_for_a_bounded_time_and_count(
-        stack: Stack, tenant: str) -> None:
+async def test_ids_are_remembered_for_a_bounded_time_and_count(stack: Stack, tenant: str) -> None:
     """A writer with tiny bounds (the server's defaults: 10 minutes, 100,000 per tenant):
     the oldest ids beyond the count are trimmed, and an id is forgotten once its lease
     ends, within a generous deadline."""
     server = stack.server
-    writer = Writer(server.etcd, server.keyspace, server.mirror, IdempotencySettings(
-        retention=1.0, lease_reuse=1.0, max_per_tenant=3, trim_every=1))
+    writer = Writer(
+        server.etcd,
+        server.keyspace,
+        server.mirror,
+        IdempotencySettings(retention=1.0, lease_reuse=1.0, max_per_tenant=3, trim_every=1),
+    )
     etcd = server.etcd
     prefix = server.keyspace.record_prefix(tenant, "req")
 
     async def remembered() -> int:
-        reply = await etcd.range(rpc.RangeRequest(
-            key=prefix, range_end=prefix_range_end(prefix), count_only=True))
+        reply = await etcd.range(
+            rpc.RangeRequest(key=prefix, range_end=prefix_range_end(prefix), count_only=True)
+        )
         return int(reply.count)
 
     def options(request_id: str) -> WriteOptions:
         request = put(ckey(tenant, "bounded"), "1", request_id)
-        return WriteOptions(expected_revision=None, reason="", actor="test", timeout=5.0,
-                            request=idempotency.request_id(request_id, "Put", "test", request,
-                                                           "Put of bounded"))
+        return WriteOptions(
+            expected_revision=None,
+            reason="",
+            actor="test",
+            timeout=5.0,
+            request=idempotency.request_id(request_id, "Put", "test", request, "Put of bounded"),
+        )
 
     key = ConfigKey.parse(tenant, "prod", "api", "bounded")
     for i in range(5):

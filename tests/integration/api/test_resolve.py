@@ -14,15 +14,18 @@ from tests.helpers import ADMIN_KEY, Stack, ckey
 
 
 async def put(stack: Stack, tenant: str, env: str, service: str, key: str, value: object) -> int:
-    response = await stack.config.Put(config_pb2.PutRequest(
-        key=ckey(tenant, key, env=env, service=service), value=json.dumps(value)))
+    response = await stack.config.Put(
+        config_pb2.PutRequest(
+            key=ckey(tenant, key, env=env, service=service), value=json.dumps(value)
+        )
+    )
     return int(response.revision)
 
 
-async def resolve(stack: Stack, tenant: str, env: str, service: str
-                  ) -> config_pb2.ResolveResponse:
+async def resolve(stack: Stack, tenant: str, env: str, service: str) -> config_pb2.ResolveResponse:
     response: config_pb2.ResolveResponse = await stack.config.Resolve(
-        config_pb2.ResolveRequest(tenant=tenant, environment=env, service=service))
+        config_pb2.ResolveRequest(tenant=tenant, environment=env, service=service)
+    )
     return response
 
 
@@ -38,10 +41,15 @@ async def test_layers_merge_with_provenance(stack: Stack, tenant: str) -> None:
 
     response = await resolve(stack, tenant, "prod", "api")
     assert json.loads(response.document) == {
-        "db": {"pool": 5, "port": 2, "tls": True}, "flags": [3], "shape": 7}
+        "db": {"pool": 5, "port": 2, "tls": True},
+        "flags": [3],
+        "shape": 7,
+    }
     assert response.document == '{"db":{"pool":5,"port":2,"tls":true},"flags":[3],"shape":7}'
-    where = {p.path: (p.layer, p.key.environment, p.key.service, p.key.key, p.revision)
-             for p in response.provenance}
+    where = {
+        p.path: (p.layer, p.key.environment, p.key.service, p.key.key, p.revision)
+        for p in response.provenance
+    }
     assert where == {
         "/db/pool": ("service", "all", "api", "db", s),
         "/db/port": ("env", "prod", "all", "db", e),
@@ -53,8 +61,11 @@ async def test_layers_merge_with_provenance(stack: Stack, tenant: str) -> None:
 
     # Another service in the same environment sees only the global and env layers.
     web = await resolve(stack, tenant, "prod", "web")
-    assert json.loads(web.document) == {"db": {"host": "g", "port": 2, "tls": True},
-                                        "flags": [1, 2], "shape": {"a": 1}}
+    assert json.loads(web.document) == {
+        "db": {"host": "g", "port": 2, "tls": True},
+        "flags": [1, 2],
+        "shape": {"a": 1},
+    }
     # "all" resolves the wide layers only.
     wide = await resolve(stack, tenant, "all", "all")
     assert json.loads(wide.document)["db"] == {"host": "g", "port": 1, "tls": True}
@@ -65,8 +76,9 @@ async def test_resolution_follows_every_change(stack: Stack, tenant: str) -> Non
     first = await resolve(stack, tenant, "prod", "api")
     await put(stack, tenant, "prod", "api", "limit", 2)
     second = await resolve(stack, tenant, "prod", "api")
-    await stack.config.Delete(config_pb2.DeleteRequest(
-        key=ckey(tenant, "limit", env="prod", service="api")))
+    await stack.config.Delete(
+        config_pb2.DeleteRequest(key=ckey(tenant, "limit", env="prod", service="api"))
+    )
     third = await resolve(stack, tenant, "prod", "api")
     assert [json.loads(r.document)["limit"] for r in (first, second, third)] == [1, 2, 1]
 
@@ -85,10 +97,14 @@ async def test_values_are_checked_on_write_for_resolution(stack: Stack, tenant: 
 async def test_resolve_bad_input(stack: Stack, tenant: str) -> None:
     for request, code in [
         (config_pb2.ResolveRequest(), grpc.StatusCode.INVALID_ARGUMENT),
-        (config_pb2.ResolveRequest(tenant=tenant, environment="prod", service="a/b"),
-         grpc.StatusCode.INVALID_ARGUMENT),
-        (config_pb2.ResolveRequest(tenant="no-such-tenant", environment="prod", service="api"),
-         grpc.StatusCode.NOT_FOUND),
+        (
+            config_pb2.ResolveRequest(tenant=tenant, environment="prod", service="a/b"),
+            grpc.StatusCode.INVALID_ARGUMENT,
+        ),
+        (
+            config_pb2.ResolveRequest(tenant="no-such-tenant", environment="prod", service="api"),
+            grpc.StatusCode.NOT_FOUND,
+        ),
     ]:
         with pytest.raises(grpc.aio.AioRpcError) as exc:
             await stack.config.Resolve(request)
@@ -99,11 +115,19 @@ async def test_cli_resolve(stack: Stack, tenant: str, capsys: pytest.CaptureFixt
     await put(stack, tenant, "all", "all", "db", {"port": 1})
     await put(stack, tenant, "prod", "api", "db", {"port": 2})
     code = await asyncio.to_thread(
-        main, ["resolve", f"{tenant}/prod/api", "--provenance", "--server", stack.address,
-               "--api-key", ADMIN_KEY])
+        main,
+        [
+            "resolve",
+            f"{tenant}/prod/api",
+            "--provenance",
+            "--server",
+            stack.address,
+            "--api-key",
+            ADMIN_KEY,
+        ],
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert '"port": 2' in out and "/db/port" in out and "service-env" in out
-    code = await asyncio.to_thread(
-        main, ["resolve", f"{tenant}/prod", "--server", stack.address])
+    code = await asyncio.to_thread(main, ["resolve", f"{tenant}/prod", "--server", stack.address])
     assert code == 2

@@ -25,13 +25,16 @@ async def _audits(stack: Stack, tenant: str) -> list[audit_pb2.AuditRecord]:
 
 async def test_tenant_record_and_config_writes_all_record_the_trace_id(stack: Stack) -> None:
     tenant = f"traced-{os.getpid()}"
-    await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name=tenant),
-                                     metadata=TRACEPARENT)
+    await stack.tenants.CreateTenant(
+        tenant_pb2.CreateTenantRequest(name=tenant), metadata=TRACEPARENT
+    )
     await environment_pb2_grpc.EnvironmentServiceStub(stack.channel).CreateEnvironment(
-        environment_pb2.CreateEnvironmentRequest(tenant=tenant, name="prod"),
-        metadata=TRACEPARENT)
-    await stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, "k"), value="1",
-                                                 reason="first"), metadata=TRACEPARENT)
+        environment_pb2.CreateEnvironmentRequest(tenant=tenant, name="prod"), metadata=TRACEPARENT
+    )
+    await stack.config.Put(
+        config_pb2.PutRequest(key=ckey(tenant, "k"), value="1", reason="first"),
+        metadata=TRACEPARENT,
+    )
     found = {(a.kind or "config"): a for a in await _audits(stack, tenant)}
     assert set(found) == {"tenant", "environment", "config"}
     assert {kind: a.trace_id for kind, a in found.items()} == dict.fromkeys(found, TRACE)

@@ -32,8 +32,9 @@ def error_info(err: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
 
 async def test_put_get_round_trips_exact_json(stack: Stack, tenant: str) -> None:
     value = '{"max": 9007199254740993, "min": -9223372036854775808, "ratio": 1.10, "s": "é"}'
-    put = await stack.config.Put(config_pb2.PutRequest(
-        key=ckey(tenant, "db.pool"), value=value, reason="initial"))
+    put = await stack.config.Put(
+        config_pb2.PutRequest(key=ckey(tenant, "db.pool"), value=value, reason="initial")
+    )
     got = await stack.config.Get(config_pb2.GetRequest(key=ckey(tenant, "db.pool")))
     assert got.entry.value == value
     assert json.loads(got.entry.value)["max"] == 9007199254740993
@@ -62,15 +63,14 @@ async def config_audit(stack: Stack, tenant: str) -> list[Any]:
     return [kv for kv in audit if not audit_pb2.AuditRecord.FromString(kv.value).kind]
 
 
-async def test_every_write_has_history_and_audit_at_its_revision(
-    stack: Stack, tenant: str
-) -> None:
+async def test_every_write_has_history_and_audit_at_its_revision(stack: Stack, tenant: str) -> None:
     key = ckey(tenant, "feature.limit")
     p1 = await stack.config.Put(config_pb2.PutRequest(key=key, value="1", reason="one"))
     p2 = await stack.config.Put(config_pb2.PutRequest(key=key, value="2", reason="two"))
     d3 = await stack.config.Delete(config_pb2.DeleteRequest(key=key, reason="three"))
     r4 = await stack.config.Rollback(
-        config_pb2.RollbackRequest(key=key, to_version=1, reason="four"))
+        config_pb2.RollbackRequest(key=key, to_version=1, reason="four")
+    )
     revisions = [p1.revision, p2.revision, d3.revision, r4.revision]
     assert revisions == sorted(set(revisions))
 
@@ -83,8 +83,12 @@ async def test_every_write_has_history_and_audit_at_its_revision(
         record = storage_pb2.StoredValue.FromString(kv.value)
         assert record.version == version
         ops.append(record.operation)
-    assert ops == [config_pb2.OPERATION_PUT, config_pb2.OPERATION_PUT,
-                   config_pb2.OPERATION_DELETE, config_pb2.OPERATION_ROLLBACK]
+    assert ops == [
+        config_pb2.OPERATION_PUT,
+        config_pb2.OPERATION_PUT,
+        config_pb2.OPERATION_DELETE,
+        config_pb2.OPERATION_ROLLBACK,
+    ]
 
     audit = await config_audit(stack, tenant)
     assert sorted(kv.mod_revision for kv in audit) == revisions
@@ -95,9 +99,14 @@ async def test_every_write_has_history_and_audit_at_its_revision(
     assert deletion.operation == config_pb2.OPERATION_DELETE and deletion.after_digest == ""
     assert rollback.rolled_back_to == 1 and rollback.after_version == 4
     assert [r.reason for r in (first, second, deletion, rollback)] == [
-        "one", "two", "three", "four"]
-    assert all(r.key.key == "feature.limit" and r.actor == "key:bootstrap-admin"
-               for r in records.values())
+        "one",
+        "two",
+        "three",
+        "four",
+    ]
+    assert all(
+        r.key.key == "feature.limit" and r.actor == "key:bootstrap-admin" for r in records.values()
+    )
 
 
 async def test_audit_records_hold_digests_never_values(stack: Stack, tenant: str) -> None:
@@ -109,7 +118,8 @@ async def test_audit_records_hold_digests_never_values(stack: Stack, tenant: str
     assert len(audit) == 2
     assert all(marker.encode() not in kv.value for kv in audit)
     assert audit_pb2.AuditRecord.FromString(audit[0].value).after_digest == digest(
-        json.dumps(marker).encode())
+        json.dumps(marker).encode()
+    )
 
 
 async def test_cas_conflict_changes_nothing_and_reports_current_revision(
@@ -117,7 +127,8 @@ async def test_cas_conflict_changes_nothing_and_reports_current_revision(
 ) -> None:
     key = ckey(tenant, "cas")
     created = await stack.config.Put(
-        config_pb2.PutRequest(key=key, value='"a"', expected_revision=0))
+        config_pb2.PutRequest(key=key, value='"a"', expected_revision=0)
+    )
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await stack.config.Put(config_pb2.PutRequest(key=key, value='"b"', expected_revision=0))
     assert exc.value.code() == grpc.StatusCode.ABORTED
@@ -125,7 +136,8 @@ async def test_cas_conflict_changes_nothing_and_reports_current_revision(
 
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await stack.config.Delete(
-            config_pb2.DeleteRequest(key=key, expected_revision=created.revision - 1))
+            config_pb2.DeleteRequest(key=key, expected_revision=created.revision - 1)
+        )
     assert exc.value.code() == grpc.StatusCode.ABORTED
 
     history = await stack.config.History(config_pb2.HistoryRequest(key=key))
@@ -134,7 +146,8 @@ async def test_cas_conflict_changes_nothing_and_reports_current_revision(
     assert got.entry.value == '"a"'
 
     updated = await stack.config.Put(
-        config_pb2.PutRequest(key=key, value='"c"', expected_revision=created.revision))
+        config_pb2.PutRequest(key=key, value='"c"', expected_revision=created.revision)
+    )
     assert updated.entry.version == 2
     assert updated.entry.create_revision == created.revision
 
@@ -144,8 +157,9 @@ async def test_concurrent_unconditional_puts_all_land_with_distinct_versions(
 ) -> None:
     key = ckey(tenant, "contended")
     writers = 40
-    results = await asyncio.gather(*(
-        stack.config.Put(config_pb2.PutRequest(key=key, value=str(i))) for i in range(writers)))
+    results = await asyncio.gather(
+        *(stack.config.Put(config_pb2.PutRequest(key=key, value=str(i))) for i in range(writers))
+    )
     versions = sorted(r.entry.version for r in results)
     assert versions == list(range(1, writers + 1))
     history = await stack.config.History(config_pb2.HistoryRequest(key=key, page_size=100))
@@ -159,9 +173,12 @@ async def test_concurrent_cas_writers_exactly_one_wins(stack: Stack, tenant: str
     key = ckey(tenant, "race")
     base = await stack.config.Put(config_pb2.PutRequest(key=key, value="0"))
     outcomes = await asyncio.gather(
-        *(stack.config.Put(config_pb2.PutRequest(key=key, value=str(i),
-                                                 expected_revision=base.revision))
-          for i in range(1, 6)),
+        *(
+            stack.config.Put(
+                config_pb2.PutRequest(key=key, value=str(i), expected_revision=base.revision)
+            )
+            for i in range(1, 6)
+        ),
         return_exceptions=True,
     )
     wins = [o for o in outcomes if isinstance(o, config_pb2.PutResponse)]
@@ -191,7 +208,8 @@ async def test_delete_and_rollback(stack: Stack, tenant: str) -> None:
     assert exc.value.code() == grpc.StatusCode.NOT_FOUND
 
     restored = await stack.config.Rollback(
-        config_pb2.RollbackRequest(key=key, to_version=1, reason="undo"))
+        config_pb2.RollbackRequest(key=key, to_version=1, reason="undo")
+    )
     assert restored.entry.value == "100" and restored.entry.version == 4
     got = await stack.config.Get(config_pb2.GetRequest(key=key))
     assert got.entry.value == "100"
@@ -208,7 +226,8 @@ async def test_history_pages_newest_first(stack: Stack, tenant: str) -> None:
     token = ""
     while True:
         page = await stack.config.History(
-            config_pb2.HistoryRequest(key=key, page_size=3, page_token=token))
+            config_pb2.HistoryRequest(key=key, page_size=3, page_token=token)
+        )
         seen.extend(r.version for r in page.records)
         token = page.next_page_token
         if not token:
@@ -230,12 +249,14 @@ async def test_history_survives_compaction(stack: Stack, tenant: str) -> None:
 async def test_strong_read_sees_write_made_through_another_replica(
     stack: Stack, tenant: str
 ) -> None:
-    other = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix)
+    other = await open_stack(stack.server.config.etcd_endpoints[0], stack.server.config.root_prefix)
     try:
         written = await other.config.Put(config_pb2.PutRequest(key=ckey(tenant, "x"), value="7"))
-        got = await stack.config.Get(config_pb2.GetRequest(
-            key=ckey(tenant, "x"), consistency=config_pb2.READ_CONSISTENCY_STRONG))
+        got = await stack.config.Get(
+            config_pb2.GetRequest(
+                key=ckey(tenant, "x"), consistency=config_pb2.READ_CONSISTENCY_STRONG
+            )
+        )
         assert got.entry.value == "7"
         assert got.revision >= written.revision
     finally:
@@ -245,8 +266,11 @@ async def test_strong_read_sees_write_made_through_another_replica(
 async def test_batch_get_reports_missing_keys(stack: Stack, tenant: str) -> None:
     await stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, "a"), value="1"))
     await stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, "b", env="all"), value="2"))
-    response = await stack.config.BatchGet(config_pb2.BatchGetRequest(keys=[
-        ckey(tenant, "a"), ckey(tenant, "nope"), ckey(tenant, "b", env="all")]))
+    response = await stack.config.BatchGet(
+        config_pb2.BatchGetRequest(
+            keys=[ckey(tenant, "a"), ckey(tenant, "nope"), ckey(tenant, "b", env="all")]
+        )
+    )
     assert [e.value for e in response.entries] == ["1", "2"]
     assert [k.key for k in response.missing] == ["nope"]
     assert response.revision > 0
@@ -256,8 +280,7 @@ async def test_writes_alternating_between_replicas_keep_versions_dense(
     stack: Stack, tenant: str
 ) -> None:
     """Each replica guesses the current state from its own mirror; a stale guess must retry."""
-    other = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix)
+    other = await open_stack(stack.server.config.etcd_endpoints[0], stack.server.config.root_prefix)
     try:
         key = ckey(tenant, "shared")
         written = []
@@ -277,8 +300,7 @@ async def test_delete_through_a_replica_that_has_not_seen_the_key(
     stack: Stack, tenant: str
 ) -> None:
     """A lagging mirror must not turn a Delete of an existing key into NOT_FOUND."""
-    other = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix)
+    other = await open_stack(stack.server.config.etcd_endpoints[0], stack.server.config.root_prefix)
     try:
         await other.server.mirror.stop()  # this replica's mirror stops following etcd
         await stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, "fresh"), value="1"))
@@ -289,24 +311,28 @@ async def test_delete_through_a_replica_that_has_not_seen_the_key(
         await close_stack(other)
 
 
-async def test_writers_are_woken_before_the_change_is_fanned_out(
-    stack: Stack, tenant: str
-) -> None:
+async def test_writers_are_woken_before_the_change_is_fanned_out(stack: Stack, tenant: str) -> None:
     """A Put's answer must not queue behind the writes to every watch stream."""
     mirror = stack.server.mirror
     checked: list[int] = []
 
     def listener(batch) -> None:  # type: ignore[no-untyped-def]
-        parked = [rev for rev, _, future in mirror._revision_waiters
-                  if rev <= batch.revision and not future.done()]
+        parked = [
+            rev
+            for rev, _, future in mirror._revision_waiters
+            if rev <= batch.revision and not future.done()
+        ]
         assert parked == [], f"writers still parked at revision {batch.revision}: {parked}"
         checked.append(batch.revision)
 
     mirror.add_change_listener(listener)
     try:
-        results = await asyncio.gather(*(
-            stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, f"o{i}"), value="1"))
-            for i in range(20)))
+        results = await asyncio.gather(
+            *(
+                stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, f"o{i}"), value="1"))
+                for i in range(20)
+            )
+        )
     finally:
         mirror._change_listeners.remove(listener)
     assert {r.revision for r in results} <= set(checked)

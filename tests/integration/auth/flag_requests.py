@@ -28,26 +28,49 @@ ROOT = {"root"}
 _READ = {"own": READERS, "other-env": ROOT, "other-tenant": ROOT}
 _WRITE = {"own": WRITERS, "other-env": ROOT, "other-tenant": ROOT}
 
-DOCUMENT = {"flags": {
-    "on": {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "on"},
-    "rollout": {"state": "ENABLED", "variants": {"on": True, "off": False},
-                "defaultVariant": "off",
-                "targeting": {"fractional": [{"var": "targetingKey"}, ["on", 10], ["off", 90]]}},
-    "string": {"state": "ENABLED", "variants": {"a": "A"}, "defaultVariant": "a"},
-    "int": {"state": "ENABLED", "variants": {"one": 1}, "defaultVariant": "one"},
-    "float": {"state": "ENABLED", "variants": {"half": 0.5}, "defaultVariant": "half"},
-    "object": {"state": "ENABLED", "variants": {"o": {"a": 1}}, "defaultVariant": "o"},
-}}
+DOCUMENT = {
+    "flags": {
+        "on": {"state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "on"},
+        "rollout": {
+            "state": "ENABLED",
+            "variants": {"on": True, "off": False},
+            "defaultVariant": "off",
+            "targeting": {"fractional": [{"var": "targetingKey"}, ["on", 10], ["off", 90]]},
+        },
+        "string": {"state": "ENABLED", "variants": {"a": "A"}, "defaultVariant": "a"},
+        "int": {"state": "ENABLED", "variants": {"one": 1}, "defaultVariant": "one"},
+        "float": {"state": "ENABLED", "variants": {"half": 0.5}, "defaultVariant": "half"},
+        "object": {"state": "ENABLED", "variants": {"o": {"a": 1}}, "defaultVariant": "o"},
+    }
+}
 #: The flag each typed resolve asks for.
-_TYPED = {"ResolveBoolean": "on", "ResolveString": "string", "ResolveInt": "int",
-          "ResolveFloat": "float", "ResolveObject": "object"}
+_TYPED = {
+    "ResolveBoolean": "on",
+    "ResolveString": "string",
+    "ResolveInt": "int",
+    "ResolveFloat": "float",
+    "ResolveObject": "object",
+}
 
-FLAGD_METHODS = {f"/{service.full_name}/{method.name}"
-                 for service in FLAGD_SERVICES for method in service.methods}
+FLAGD_METHODS = {
+    f"/{service.full_name}/{method.name}"
+    for service in FLAGD_SERVICES
+    for method in service.methods
+}
 _F = "/configsvc.v1.FlagService/"
 EXPECT: dict[str, dict[str, set[str]]] = {
-    **{_F + name: _WRITE for name in ("PutFlagSet", "DeleteFlagSet", "PutFlag", "DeleteFlag",
-                                      "SetFlagState", "SetRollout", "RollbackFlagSet")},
+    **{
+        _F + name: _WRITE
+        for name in (
+            "PutFlagSet",
+            "DeleteFlagSet",
+            "PutFlag",
+            "DeleteFlag",
+            "SetFlagState",
+            "SetRollout",
+            "RollbackFlagSet",
+        )
+    },
     **{_F + name: _READ for name in ("GetFlagSet", "ListFlagSetHistory", "GetFlagStats")},
     **{method: _READ for method in FLAGD_METHODS},
 }
@@ -59,8 +82,16 @@ async def request(world: World, method: str, target: str) -> Any:
     """The request (and for flagd its metadata) for ``method`` on ``target``."""
     t, env = world.tenants[target], world.envs[target]
     # Every call starts from the whole flag set (Delete* and Rollback change it).
-    await world.stack.server.flags.store.put(t, env, DOCUMENT, bucketing=None, actor="tests",
-                                             reason="", expected_revision=None, timeout=10)
+    await world.stack.server.flags.store.put(
+        t,
+        env,
+        DOCUMENT,
+        bucketing=None,
+        actor="tests",
+        reason="",
+        expected_revision=None,
+        timeout=10,
+    )
     ref = flags_pb2.FlagSetRef(tenant=t, environment=env)
     selector = (("flagd-selector", f"{t}/{env}"),)
     service, name = method.lstrip("/").rsplit("/", 1)
@@ -72,16 +103,22 @@ async def request(world: World, method: str, target: str) -> Any:
         case "DeleteFlagSet":
             return flags_pb2.DeleteFlagSetRequest(ref=ref)
         case "PutFlag":
-            return flags_pb2.PutFlagRequest(ref=ref, flag_key="on",
-                                            definition=json.dumps(DOCUMENT["flags"]["on"]))
+            return flags_pb2.PutFlagRequest(
+                ref=ref, flag_key="on", definition=json.dumps(DOCUMENT["flags"]["on"])
+            )
         case "DeleteFlag":
             return flags_pb2.DeleteFlagRequest(ref=ref, flag_key="on")
         case "SetFlagState":
             return flags_pb2.SetFlagStateRequest(ref=ref, flag_key="on", enabled=False)
         case "SetRollout":
-            return flags_pb2.SetRolloutRequest(ref=ref, flag_key="rollout", weights=[
-                flags_pb2.RolloutWeight(variant="on", weight=50),
-                flags_pb2.RolloutWeight(variant="off", weight=50)])
+            return flags_pb2.SetRolloutRequest(
+                ref=ref,
+                flag_key="rollout",
+                weights=[
+                    flags_pb2.RolloutWeight(variant="on", weight=50),
+                    flags_pb2.RolloutWeight(variant="off", weight=50),
+                ],
+            )
         case "ListFlagSetHistory":
             return flags_pb2.ListFlagSetHistoryRequest(ref=ref)
         case "RollbackFlagSet":

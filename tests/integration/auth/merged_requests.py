@@ -40,10 +40,18 @@ AUDITORS = {"auditor", "admin", "root"}
 ADMINS = {"admin", "root"}
 ROOT = {"root"}
 
-_S, _E, _AU, _H = ("/configsvc.v1.SecretService/", "/configsvc.v1.EventService/",
-                   "/configsvc.v1.AuditService/", "/configsvc.v1.WebhookService/")
-_EN, _TM, _V, _HI = ("/configsvc.v1.EnvironmentService/", "/configsvc.v1.TemplateService/",
-                     "/configsvc.v1.ValidationService/", "/configsvc.v1.HierarchyService/")
+_S, _E, _AU, _H = (
+    "/configsvc.v1.SecretService/",
+    "/configsvc.v1.EventService/",
+    "/configsvc.v1.AuditService/",
+    "/configsvc.v1.WebhookService/",
+)
+_EN, _TM, _V, _HI = (
+    "/configsvc.v1.EnvironmentService/",
+    "/configsvc.v1.TemplateService/",
+    "/configsvc.v1.ValidationService/",
+    "/configsvc.v1.HierarchyService/",
+)
 _TENANT = {"own": ROOT, "other-tenant": ROOT}
 
 EXPECT: dict[str, dict[str, set[str]]] = {
@@ -93,37 +101,64 @@ async def prepare(world: World) -> None:
     stubs = world.stubs
     for target in ("own", "other-env", "other-tenant"):
         t, env = world.tenants[target], world.envs[target]
-        await stubs.environments.CreateEnvironment(environment_pb2.CreateEnvironmentRequest(
-            tenant=t, name=env))
+        await stubs.environments.CreateEnvironment(
+            environment_pb2.CreateEnvironmentRequest(tenant=t, name=env)
+        )
     for t in {world.tenants["own"], world.tenants["other-tenant"]}:
-        await stubs.templates.PutTemplate(template_pb2.PutTemplateRequest(
-            tenant=t, name="base", values={"a": "1"}))
-        await stubs.validation.PutSchema(validation_pb2.PutSchemaRequest(
-            tenant=t, name="ints", pattern="n.*", schema=SCHEMA))
+        await stubs.templates.PutTemplate(
+            template_pb2.PutTemplateRequest(tenant=t, name="base", values={"a": "1"})
+        )
+        await stubs.validation.PutSchema(
+            validation_pb2.PutSchemaRequest(tenant=t, name="ints", pattern="n.*", schema=SCHEMA)
+        )
 
 
 async def _webhook(world: World, tenant: str) -> str:
     """A webhook record written as the servicer writes it (webhooks are off here)."""
     server = world.stack.server
     hook_id = unique("h").encode().hex()[:16].ljust(16, "0")
-    hook = webhooks_pb2.Webhook(tenant=tenant, id=hook_id, url="http://127.0.0.1:9/hook",
-                                secret="s" * 16)
-    await server.writer.commit_records(tenant, [RecordChange(
-        WebhookKeys(server.keyspace).webhook(tenant, hook_id), hook.SerializeToString(), 0,
-        "test webhook")], [audit_pb2.AuditRecord(kind="webhook", tenant=tenant, name=hook_id,
-                                                 operation=config_pb2.OPERATION_PUT)],
-        timeout=10)
+    hook = webhooks_pb2.Webhook(
+        tenant=tenant, id=hook_id, url="http://127.0.0.1:9/hook", secret="s" * 16
+    )
+    await server.writer.commit_records(
+        tenant,
+        [
+            RecordChange(
+                WebhookKeys(server.keyspace).webhook(tenant, hook_id),
+                hook.SerializeToString(),
+                0,
+                "test webhook",
+            )
+        ],
+        [
+            audit_pb2.AuditRecord(
+                kind="webhook", tenant=tenant, name=hook_id, operation=config_pb2.OPERATION_PUT
+            )
+        ],
+        timeout=10,
+    )
     return hook_id
 
 
 async def _delivery(world: World, tenant: str, hook_id: str) -> str:
     server = world.stack.server
     ident = f"{server.mirror.revision:020d}-0"
-    delivery = webhooks_pb2.Delivery(id=ident, webhook_id=hook_id, tenant=tenant,
-                                     state=webhooks_pb2.DELIVERY_STATE_DEAD)
-    await server.writer.commit_records(tenant, [RecordChange(
-        WebhookKeys(server.keyspace).delivery(tenant, hook_id, ident),
-        delivery.SerializeToString(), 0, "test delivery")], [], timeout=10)
+    delivery = webhooks_pb2.Delivery(
+        id=ident, webhook_id=hook_id, tenant=tenant, state=webhooks_pb2.DELIVERY_STATE_DEAD
+    )
+    await server.writer.commit_records(
+        tenant,
+        [
+            RecordChange(
+                WebhookKeys(server.keyspace).delivery(tenant, hook_id, ident),
+                delivery.SerializeToString(),
+                0,
+                "test delivery",
+            )
+        ],
+        [],
+        timeout=10,
+    )
     return ident
 
 
@@ -142,21 +177,25 @@ async def request(world: World, method: str, target: str) -> Any:
             return audit_query_pb2.ListAuditRequest(filter=audit_filter)
         case "ExportAudit":
             return audit_query_pb2.ExportAuditRequest(
-                filter=audit_filter, format=audit_query_pb2.EXPORT_FORMAT_JSONL)
+                filter=audit_filter, format=audit_query_pb2.EXPORT_FORMAT_JSONL
+            )
         case "CreateWebhook":
-            return webhooks_pb2.CreateWebhookRequest(webhook=webhooks_pb2.Webhook(
-                tenant=t, url="http://127.0.0.1:9/hook", environment=env, secret="s" * 16))
+            return webhooks_pb2.CreateWebhookRequest(
+                webhook=webhooks_pb2.Webhook(
+                    tenant=t, url="http://127.0.0.1:9/hook", environment=env, secret="s" * 16
+                )
+            )
         case "ListWebhooks":
             return webhooks_pb2.ListWebhooksRequest(tenant=t)
         case "DeleteWebhook":
             return webhooks_pb2.DeleteWebhookRequest(tenant=t, id=await _webhook(world, t))
         case "ListDeliveries":
-            return webhooks_pb2.ListDeliveriesRequest(tenant=t,
-                                                      webhook_id=await _webhook(world, t))
+            return webhooks_pb2.ListDeliveriesRequest(tenant=t, webhook_id=await _webhook(world, t))
         case "ReplayDelivery":
             hook_id = await _webhook(world, t)
             return webhooks_pb2.ReplayDeliveryRequest(
-                tenant=t, webhook_id=hook_id, delivery_id=await _delivery(world, t, hook_id))
+                tenant=t, webhook_id=hook_id, delivery_id=await _delivery(world, t, hook_id)
+            )
         case "CreateEnvironment":
             return environment_pb2.CreateEnvironmentRequest(tenant=t, name=unique("env"))
         case "GetEnvironment":
@@ -164,11 +203,11 @@ async def request(world: World, method: str, target: str) -> Any:
         case "ListEnvironments":
             return environment_pb2.ListEnvironmentsRequest(tenant=t)
         case "UpdateEnvironment":
-            return environment_pb2.UpdateEnvironmentRequest(tenant=t, name=env,
-                                                            description=unique("d"))
+            return environment_pb2.UpdateEnvironmentRequest(
+                tenant=t, name=env, description=unique("d")
+            )
         case "PutTemplate":
-            return template_pb2.PutTemplateRequest(tenant=t, name=unique("tpl"),
-                                                   values={"a": "2"})
+            return template_pb2.PutTemplateRequest(tenant=t, name=unique("tpl"), values={"a": "2"})
         case "GetTemplate":
             return template_pb2.GetTemplateRequest(tenant=t, name="base")
         case "ListTemplates":
@@ -178,40 +217,50 @@ async def request(world: World, method: str, target: str) -> Any:
         case "GetExtends":
             return template_pb2.GetExtendsRequest(tenant=t, service="api")
         case "PutSchema":
-            return validation_pb2.PutSchemaRequest(tenant=t, name=unique("s"), pattern="n.*",
-                                                   schema=SCHEMA, environment=env)
+            return validation_pb2.PutSchemaRequest(
+                tenant=t, name=unique("s"), pattern="n.*", schema=SCHEMA, environment=env
+            )
         case "GetSchema":
             return validation_pb2.GetSchemaRequest(tenant=t, name="ints")
         case "ListSchemas":
             return validation_pb2.ListSchemasRequest(tenant=t)
         case "DeleteSchema":
             made = unique("s")
-            await stubs.validation.PutSchema(validation_pb2.PutSchemaRequest(
-                tenant=t, name=made, pattern="n.*", schema=SCHEMA))
+            await stubs.validation.PutSchema(
+                validation_pb2.PutSchemaRequest(tenant=t, name=made, pattern="n.*", schema=SCHEMA)
+            )
             return validation_pb2.DeleteSchemaRequest(tenant=t, name=made)
         case "PutRule":
-            return validation_pb2.PutRuleRequest(tenant=t, name=unique("r"), logic=RULE,
-                                                 message="m", environment=env)
+            return validation_pb2.PutRuleRequest(
+                tenant=t, name=unique("r"), logic=RULE, message="m", environment=env
+            )
         case "ListRules":
             return validation_pb2.ListRulesRequest(tenant=t)
         case "DeleteRule":
             made = unique("r")
-            await stubs.validation.PutRule(validation_pb2.PutRuleRequest(
-                tenant=t, name=made, logic=RULE, message="m"))
+            await stubs.validation.PutRule(
+                validation_pb2.PutRuleRequest(tenant=t, name=made, logic=RULE, message="m")
+            )
             return validation_pb2.DeleteRuleRequest(tenant=t, name=made)
         case "Validate":
-            return validation_pb2.ValidateRequest(tenant=t, writes=[
-                validation_pb2.ProposedWrite(key=key, value="3")])
+            return validation_pb2.ValidateRequest(
+                tenant=t, writes=[validation_pb2.ProposedWrite(key=key, value="3")]
+            )
         case "Promote":
             source = "prod" if env == "staging" else "staging"
-            await world.stack.config.Put(config_pb2.PutRequest(
-                key=ckey(t, "k", env=source), value="5"))
-            return hierarchy_pb2.PromoteRequest(tenant=t, service="api", keys=["k"],
-                                                source_environment=source,
-                                                target_environment=env)
+            await world.stack.config.Put(
+                config_pb2.PutRequest(key=ckey(t, "k", env=source), value="5")
+            )
+            return hierarchy_pb2.PromoteRequest(
+                tenant=t,
+                service="api",
+                keys=["k"],
+                source_environment=source,
+                target_environment=env,
+            )
         case "Diff":
             left = hierarchy_pb2.DiffSide(environment=world.envs["own"], service="api")
             return hierarchy_pb2.DiffRequest(
-                tenant=t, left=left, right=hierarchy_pb2.DiffSide(environment=env,
-                                                                  service="api"))
+                tenant=t, left=left, right=hierarchy_pb2.DiffSide(environment=env, service="api")
+            )
     return None

@@ -28,18 +28,39 @@ async def new_key(stack: Stack, name: str) -> str:
     return secret
 
 
-async def bind(stack: Stack, subject: str, role: int, tenant: str, environment: str = "",
-               service: str = "", key_prefix: str = "") -> str:
-    response = await admin(stack).CreateRoleBinding(auth_pb2.CreateRoleBindingRequest(
-        binding=auth_pb2.RoleBinding(subject=subject, role=role, tenant=tenant,
-                                     environment=environment, service=service,
-                                     key_prefix=key_prefix)))
+async def bind(
+    stack: Stack,
+    subject: str,
+    role: int,
+    tenant: str,
+    environment: str = "",
+    service: str = "",
+    key_prefix: str = "",
+) -> str:
+    response = await admin(stack).CreateRoleBinding(
+        auth_pb2.CreateRoleBindingRequest(
+            binding=auth_pb2.RoleBinding(
+                subject=subject,
+                role=role,
+                tenant=tenant,
+                environment=environment,
+                service=service,
+                key_prefix=key_prefix,
+            )
+        )
+    )
     binding_id: str = response.binding.id
     return binding_id
 
 
-async def principal(stack: Stack, role: int, tenant: str, environment: str = "",
-                    service: str = "", key_prefix: str = "") -> tuple[str, str]:
+async def principal(
+    stack: Stack,
+    role: int,
+    tenant: str,
+    environment: str = "",
+    service: str = "",
+    key_prefix: str = "",
+) -> tuple[str, str]:
     """A fresh identity with one binding: (name, API key)."""
     name = unique("p")
     key = await new_key(stack, name)
@@ -53,8 +74,9 @@ def channel_for(stack: Stack, key: str | None) -> grpc.aio.Channel:
     return auth_channel(stack.address, key)
 
 
-async def acting_as(stack: Stack, tenant: str, *names: str,
-                    role: int = auth_pb2.ROLE_EDITOR) -> dict[str, tuple[tuple[str, str], ...]]:
+async def acting_as(
+    stack: Stack, tenant: str, *names: str, role: int = auth_pb2.ROLE_EDITOR
+) -> dict[str, tuple[tuple[str, str], ...]]:
     """Per name, call metadata that authenticates as ``key:<name>`` (bound to ``role`` on
     the tenant): audit records and ``updated_by`` name the authenticated identity."""
     callers = {}

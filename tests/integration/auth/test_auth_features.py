@@ -46,8 +46,9 @@ def watch_call(channel: grpc.aio.Channel, *selectors: watch_pb2.WatchSelector) -
 
 
 async def put(stack: Stack, tenant: str, key: str, env: str = "prod") -> int:
-    response = await stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, key, env=env),
-                                                             value="1"))
+    response = await stack.config.Put(
+        config_pb2.PutRequest(key=ckey(tenant, key, env=env), value="1")
+    )
     return int(response.revision)
 
 
@@ -136,8 +137,9 @@ async def test_revoked_key_ends_streams_and_calls(stack: Stack, tenant: str) -> 
 
 async def test_expired_key_is_refused(stack: Stack, tenant: str) -> None:
     name = unique("short")
-    created = await admin(stack).CreateApiKey(auth_pb2.CreateApiKeyRequest(
-        name=name, ttl=duration_pb2.Duration(seconds=1)))
+    created = await admin(stack).CreateApiKey(
+        auth_pb2.CreateApiKeyRequest(name=name, ttl=duration_pb2.Duration(seconds=1))
+    )
     assert created.api_key.HasField("expire_time")
     await bind(stack, f"key:{name}", auth_pb2.ROLE_VIEWER, tenant)
     async with channel_for(stack, created.secret) as channel:
@@ -157,8 +159,12 @@ async def test_expired_key_is_refused(stack: Stack, tenant: str) -> None:
 async def test_credentials_that_are_not_accepted(stack: Stack) -> None:
     who = auth_pb2.WhoAmIRequest()
     stub = admin(stack)
-    for header in ("Basic dXNlcjpwYXNz", "Bearer cs_0123456789abcdef_wrong",
-                   "Bearer cs_nothex_x", "Bearer eyJhbGciOiJub25lIn0.e30."):
+    for header in (
+        "Basic dXNlcjpwYXNz",
+        "Bearer cs_0123456789abcdef_wrong",
+        "Bearer cs_nothex_x",
+        "Bearer eyJhbGciOiJub25lIn0.e30.",
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await stub.WhoAmI(who, metadata=(("authorization", header),))
         assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED, header
@@ -171,9 +177,15 @@ async def test_credentials_that_are_not_accepted(stack: Stack) -> None:
 async def limited(stack: Stack) -> AsyncIterator[Stack]:
     """A second server on the session etcd with tight per-identity limits."""
     other = await open_stack(
-        stack.server.config.etcd_endpoints[0], stack.server.config.root_prefix,
-        auth=AuthSettings(bootstrap_admin_key=ADMIN_KEY, rate_per_identity=0.01,
-                          burst_per_identity=3, max_streams_per_identity=2))
+        stack.server.config.etcd_endpoints[0],
+        stack.server.config.root_prefix,
+        auth=AuthSettings(
+            bootstrap_admin_key=ADMIN_KEY,
+            rate_per_identity=0.01,
+            burst_per_identity=3,
+            max_streams_per_identity=2,
+        ),
+    )
     yield other
     await close_stack(other)
 
@@ -229,8 +241,11 @@ async def test_stream_cap_per_identity(stack: Stack, limited: Stack, tenant: str
 
 async def test_tenant_quotas(stack: Stack, tenant: str) -> None:
     stub = admin(stack)
-    set_reply = await stub.SetTenantQuota(auth_pb2.SetTenantQuotaRequest(
-        quota=auth_pb2.TenantQuota(tenant=tenant, max_keys=2, max_value_bytes=10)))
+    set_reply = await stub.SetTenantQuota(
+        auth_pb2.SetTenantQuotaRequest(
+            quota=auth_pb2.TenantQuota(tenant=tenant, max_keys=2, max_value_bytes=10)
+        )
+    )
     assert set_reply.quota.max_keys == 2
     await put(stack, tenant, "one")
     await put(stack, tenant, "two")
@@ -240,92 +255,122 @@ async def test_tenant_quotas(stack: Stack, tenant: str) -> None:
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "max_keys" in (err.value.details() or "")
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, "one"),
-                                                     value='"0123456789"'))
+        await stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, "one"), value='"0123456789"'))
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     got = await stub.GetTenantQuota(auth_pb2.GetTenantQuotaRequest(tenant=tenant))
     assert (got.keys, got.quota.max_value_bytes) == (2, 10)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stub.SetTenantQuota(auth_pb2.SetTenantQuotaRequest(
-            quota=auth_pb2.TenantQuota(tenant=tenant, max_keys=-1, max_value_bytes=10**9)))
+        await stub.SetTenantQuota(
+            auth_pb2.SetTenantQuotaRequest(
+                quota=auth_pb2.TenantQuota(tenant=tenant, max_keys=-1, max_value_bytes=10**9)
+            )
+        )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 async def test_admin_requests_are_validated(stack: Stack, tenant: str) -> None:
     stub = admin(stack)
     bad = [
-        stub.CreateRoleBinding(auth_pb2.CreateRoleBindingRequest(binding=auth_pb2.RoleBinding(
-            subject="key:x", role=auth_pb2.ROLE_VIEWER, tenant="a/../b"))),
-        stub.CreateRoleBinding(auth_pb2.CreateRoleBindingRequest(binding=auth_pb2.RoleBinding(
-            subject="nobody", role=auth_pb2.ROLE_UNSPECIFIED, tenant=tenant,
-            environment="pr*d", key_prefix="a/b"))),
+        stub.CreateRoleBinding(
+            auth_pb2.CreateRoleBindingRequest(
+                binding=auth_pb2.RoleBinding(
+                    subject="key:x", role=auth_pb2.ROLE_VIEWER, tenant="a/../b"
+                )
+            )
+        ),
+        stub.CreateRoleBinding(
+            auth_pb2.CreateRoleBindingRequest(
+                binding=auth_pb2.RoleBinding(
+                    subject="nobody",
+                    role=auth_pb2.ROLE_UNSPECIFIED,
+                    tenant=tenant,
+                    environment="pr*d",
+                    key_prefix="a/b",
+                )
+            )
+        ),
         stub.CreateRoleBinding(auth_pb2.CreateRoleBindingRequest()),
         stub.CreateApiKey(auth_pb2.CreateApiKeyRequest(name="Bad Name")),
-        stub.CreateApiKey(auth_pb2.CreateApiKeyRequest(
-            name="ok", ttl=duration_pb2.Duration(nanos=5))),
+        stub.CreateApiKey(
+            auth_pb2.CreateApiKeyRequest(name="ok", ttl=duration_pb2.Duration(nanos=5))
+        ),
         stub.SetTenantQuota(auth_pb2.SetTenantQuotaRequest()),
     ]
     for call in bad:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await call
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    for missing in (stub.DeleteRoleBinding(auth_pb2.DeleteRoleBindingRequest(id="nope")),
-                    stub.RevokeApiKey(auth_pb2.RevokeApiKeyRequest(id="zz")),
-                    stub.GetTenantQuota(auth_pb2.GetTenantQuotaRequest(tenant="no-such"))):
+    for missing in (
+        stub.DeleteRoleBinding(auth_pb2.DeleteRoleBindingRequest(id="nope")),
+        stub.RevokeApiKey(auth_pb2.RevokeApiKeyRequest(id="zz")),
+        stub.GetTenantQuota(auth_pb2.GetTenantQuotaRequest(tenant="no-such")),
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await missing
         assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_audit_records_carry_the_authenticated_identity(
-    stack: Stack, tenant: str
-) -> None:
+async def test_audit_records_carry_the_authenticated_identity(stack: Stack, tenant: str) -> None:
     name, key = await principal(stack, auth_pb2.ROLE_EDITOR, tenant)
     async with channel_for(stack, key) as channel:
         put_reply = await config(channel).Put(
             config_pb2.PutRequest(key=ckey(tenant, "audited"), value="1"),
-            metadata=(("x-configsvc-actor", "someone-else"),))
+            metadata=(("x-configsvc-actor", "someone-else"),),
+        )
     assert put_reply.entry.updated_by == f"key:{name}"
     ks = stack.server.keyspace
     etcd = EtcdClient(stack.server.config.etcd_endpoints)
     try:
-        records = [audit_pb2.AuditRecord.FromString(kv.value)
-                   for kv in await etcd.range_all(ks.audit_prefix(tenant))]
-        system = [audit_pb2.AuditRecord.FromString(kv.value)
-                  for kv in await etcd.range_all(ks.sys_audit_prefix)]
+        records = [
+            audit_pb2.AuditRecord.FromString(kv.value)
+            for kv in await etcd.range_all(ks.audit_prefix(tenant))
+        ]
+        system = [
+            audit_pb2.AuditRecord.FromString(kv.value)
+            for kv in await etcd.range_all(ks.sys_audit_prefix)
+        ]
     finally:
         await etcd.close()
     assert [r.actor for r in records if r.key.key == "audited"] == [f"key:{name}"]
     made = [r for r in system if r.kind == "api-key" and r.attributes["identity"] == f"key:{name}"]
     assert [r.actor for r in made] == ["key:bootstrap-admin"]
-    assert any(r.kind == "role-binding" and r.attributes["subject"] == f"key:{name}"
-               for r in system)
+    assert any(
+        r.kind == "role-binding" and r.attributes["subject"] == f"key:{name}" for r in system
+    )
 
 
 async def test_bootstrap_happens_once_per_installation(stack: Stack) -> None:
     other_key = "cs_00000000000000bb_another-bootstrap-key"
-    other = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix,
-                             auth=AuthSettings(bootstrap_admin_key=other_key))
+    other = await open_stack(
+        stack.server.config.etcd_endpoints[0],
+        stack.server.config.root_prefix,
+        auth=AuthSettings(bootstrap_admin_key=other_key),
+    )
     try:
         async with auth_channel(other.address, other_key) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await auth_pb2_grpc.AuthServiceStub(channel).WhoAmI(  # type: ignore[no-untyped-call]
-                    auth_pb2.WhoAmIRequest())
+                    auth_pb2.WhoAmIRequest()
+                )
             assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
-        assert (await admin(other).WhoAmI(auth_pb2.WhoAmIRequest())).identity \
-            == "key:bootstrap-admin"
+        assert (
+            await admin(other).WhoAmI(auth_pb2.WhoAmIRequest())
+        ).identity == "key:bootstrap-admin"
     finally:
         await close_stack(other)
 
 
 async def test_auth_off_serves_everyone(stack: Stack, tenant: str) -> None:
-    other = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix, auth=AuthSettings(mode="off"))
+    other = await open_stack(
+        stack.server.config.etcd_endpoints[0],
+        stack.server.config.root_prefix,
+        auth=AuthSettings(mode="off"),
+    )
     try:
         async with grpc.aio.insecure_channel(other.address) as channel:
             reply = await auth_pb2_grpc.AuthServiceStub(channel).WhoAmI(  # type: ignore[no-untyped-call]
-                auth_pb2.WhoAmIRequest())
+                auth_pb2.WhoAmIRequest()
+            )
             assert reply.method == "none"
             await config(channel).List(config_pb2.ListRequest(tenant=tenant))
     finally:
@@ -345,17 +390,20 @@ async def test_new_keys_work_and_can_be_listed(stack: Stack, tenant: str) -> Non
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
         assert f"key:{name} lacks config.read" in (err.value.details() or "")
     bindings = await admin(stack).ListRoleBindings(
-        auth_pb2.ListRoleBindingsRequest(subject="key:bootstrap-admin"))
+        auth_pb2.ListRoleBindingsRequest(subject="key:bootstrap-admin")
+    )
     assert [b.id for b in bindings.bindings] == ["bootstrap"]
 
 
 async def test_a_method_without_a_rule_is_denied_to_everyone(stack: Stack, tenant: str) -> None:
-    other = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix)
+    other = await open_stack(stack.server.config.etcd_endpoints[0], stack.server.config.root_prefix)
     try:
         guard = other.server.auth.admission
-        guard.rules = {m: r for m, r in guard.rules.items()  # as if someone forgot a row
-                        if not m.endswith(("/List", "/Watch"))}
+        guard.rules = {
+            m: r
+            for m, r in guard.rules.items()  # as if someone forgot a row
+            if not m.endswith(("/List", "/Watch"))
+        }
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await other.config.List(config_pb2.ListRequest(tenant=tenant))
         assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED

@@ -26,8 +26,16 @@ class TlsEtcd(EtcdServer):
         return f"https://{self.endpoint}"
 
     def command(self) -> list[str]:
-        return [*super().command(), "--cert-file", str(self.cert), "--key-file", str(self.key),
-                "--trusted-ca-file", str(self.ca), "--client-cert-auth"]
+        return [
+            *super().command(),
+            "--cert-file",
+            str(self.cert),
+            "--key-file",
+            str(self.key),
+            "--trusted-ca-file",
+            str(self.ca),
+            "--client-cert-auth",
+        ]
 
     def is_ready(self) -> bool:
         context = ssl.create_default_context(cafile=str(self.ca))
@@ -51,13 +59,21 @@ async def test_server_uses_etcd_over_mutual_tls(tmp_path: Path) -> None:
     etcd = TlsEtcd(tmp_path / "etcd", tmp_path / "ca.pem", cert, key)
     etcd.start(timeout=30)
     try:
-        stack = await open_stack(etcd.endpoint, "/configsvc", etcd_tls=EtcdTLS(
-            ca_file=tmp_path / "ca.pem", cert_file=client_cert, key_file=client_key))
+        stack = await open_stack(
+            etcd.endpoint,
+            "/configsvc",
+            etcd_tls=EtcdTLS(
+                ca_file=tmp_path / "ca.pem", cert_file=client_cert, key_file=client_key
+            ),
+        )
         try:
             await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
             put = await stack.config.Put(config_pb2.PutRequest(key=ckey("acme", "k"), value="1"))
-            got = await stack.config.Get(config_pb2.GetRequest(
-                key=ckey("acme", "k"), consistency=config_pb2.READ_CONSISTENCY_STRONG))
+            got = await stack.config.Get(
+                config_pb2.GetRequest(
+                    key=ckey("acme", "k"), consistency=config_pb2.READ_CONSISTENCY_STRONG
+                )
+            )
             assert got.entry.mod_revision == put.revision
         finally:
             await close_stack(stack)

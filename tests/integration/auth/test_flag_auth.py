@@ -23,21 +23,29 @@ def selector(tenant: str, env: str = "prod") -> tuple[tuple[str, str], ...]:
 
 
 async def load(stack: Stack, tenant: str, env: str = "prod") -> None:
-    await stack.server.flags.store.put(tenant, env, DOCUMENT, bucketing=None, actor="tests",
-                                       reason="", expected_revision=None, timeout=10)
+    await stack.server.flags.store.put(
+        tenant,
+        env,
+        DOCUMENT,
+        bucketing=None,
+        actor="tests",
+        reason="",
+        expected_revision=None,
+        timeout=10,
+    )
 
 
-
-async def test_any_reader_in_the_environment_evaluates_its_flags(stack: Stack,
-                                                                tenant: str) -> None:
+async def test_any_reader_in_the_environment_evaluates_its_flags(stack: Stack, tenant: str) -> None:
     await load(stack, tenant)
     await load(stack, tenant, "staging")
     _, service_key = await principal(stack, auth_pb2.ROLE_VIEWER, tenant, "prod", "api", "db.")
     request = ev.ResolveBooleanRequest(flag_key="on")
     async with grpc.aio.insecure_channel(stack.address) as anonymous:
         stub = evaluation_pb2_grpc.ServiceStub(anonymous)
-        assert await code_of(stub.ResolveBoolean(request, metadata=selector(tenant))) \
+        assert (
+            await code_of(stub.ResolveBoolean(request, metadata=selector(tenant)))
             == grpc.StatusCode.UNAUTHENTICATED
+        )
     # The provider's way: the key as call credentials over a (here: local) secure channel.
     async with grpc.aio.secure_channel(stack.address, key_credentials(service_key)) as channel:
         stub = evaluation_pb2_grpc.ServiceStub(channel)
@@ -49,8 +57,12 @@ async def test_any_reader_in_the_environment_evaluates_its_flags(stack: Stack,
         assert "environment=staging" in (err.value.details() or "")
         # The deprecated selector field of sync requests is authorized the same way.
         sync = sync_pb2_grpc.FlagSyncServiceStub(channel)
-        assert await code_of(sync.FetchAllFlags(sync_pb2.FetchAllFlagsRequest(
-            selector=f"{tenant}/staging"))) == grpc.StatusCode.PERMISSION_DENIED
+        assert (
+            await code_of(
+                sync.FetchAllFlags(sync_pb2.FetchAllFlagsRequest(selector=f"{tenant}/staging"))
+            )
+            == grpc.StatusCode.PERMISSION_DENIED
+        )
         # Without any selector the servicer answers (providers probe GetMetadata so).
         empty = await sync.GetMetadata(sync_pb2.GetMetadataRequest())
         assert not empty.metadata.fields
@@ -63,9 +75,11 @@ async def test_flag_streams_end_when_grants_change(stack: Stack, tenant: str) ->
     extra = await bind(stack, f"key:{name}", auth_pb2.ROLE_VIEWER, tenant, "staging")
     async with channel_for(stack, key) as channel:
         events = evaluation_pb2_grpc.ServiceStub(channel).EventStream(
-            ev.EventStreamRequest(), metadata=selector(tenant))
+            ev.EventStreamRequest(), metadata=selector(tenant)
+        )
         flags = sync_pb2_grpc.FlagSyncServiceStub(channel).SyncFlags(
-            sync_pb2.SyncFlagsRequest(), metadata=selector(tenant))
+            sync_pb2.SyncFlagsRequest(), metadata=selector(tenant)
+        )
         assert (await asyncio.wait_for(events.read(), 15)).type == "provider_ready"
         assert (await asyncio.wait_for(flags.read(), 15)).flag_configuration
         await admin(stack).DeleteRoleBinding(auth_pb2.DeleteRoleBindingRequest(id=extra))
@@ -77,6 +91,7 @@ async def test_flag_streams_end_when_grants_change(stack: Stack, tenant: str) ->
             assert "role bindings changed" in (err.value.details() or "")
         # Re-opened, the stream is admitted under the remaining grant (prod).
         again = evaluation_pb2_grpc.ServiceStub(channel).EventStream(
-            ev.EventStreamRequest(), metadata=selector(tenant))
+            ev.EventStreamRequest(), metadata=selector(tenant)
+        )
         assert (await asyncio.wait_for(again.read(), 15)).type == "provider_ready"
         again.cancel()

@@ -38,19 +38,21 @@ def _write(path: Path, text: str) -> None:
 
 
 def _token(key: rsa.RSAPrivateKey, kid: str = "k1", **claims: object) -> str:
-    body = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "exp": time.time() + 300,
-            **claims}
+    body = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "exp": time.time() + 300, **claims}
     return jwt.encode(body, key, algorithm="RS256", headers={"kid": kid})
 
 
 def _raw_token(key: rsa.RSAPrivateKey, payload: str, header: str | None = None) -> str:
     """A token signed over a payload written by hand (JSON PyJWT would not produce)."""
+
     def b64(data: str) -> str:
         return base64.urlsafe_b64encode(data.encode()).rstrip(b"=").decode()
+
     head = header or json.dumps({"alg": "RS256", "typ": "JWT", "kid": "k1"})
     signing_input = f"{b64(head)}.{b64(payload)}"
     signature = jwt.algorithms.RSAAlgorithm(jwt.algorithms.RSAAlgorithm.SHA256).sign(
-        signing_input.encode(), key)
+        signing_input.encode(), key
+    )
     return f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
 
 
@@ -73,10 +75,13 @@ async def _refused(channel: grpc.aio.Channel, token: str) -> str:
 async def jwt_stack(stack: Stack, tmp_path: Path) -> AsyncIterator[tuple[Stack, Path]]:
     path = tmp_path / "jwks.json"
     path.write_text('{"keys": []}')
-    settings = AuthSettings(bootstrap_admin_key=ADMIN_KEY, jwt=JwtSettings(
-        issuer=ISSUER, audience=AUDIENCE, jwks_file=path))
-    other = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix, auth=settings)
+    settings = AuthSettings(
+        bootstrap_admin_key=ADMIN_KEY,
+        jwt=JwtSettings(issuer=ISSUER, audience=AUDIENCE, jwks_file=path),
+    )
+    other = await open_stack(
+        stack.server.config.etcd_endpoints[0], stack.server.config.root_prefix, auth=settings
+    )
     try:
         yield other, path
     finally:
@@ -84,7 +89,8 @@ async def jwt_stack(stack: Stack, tmp_path: Path) -> AsyncIterator[tuple[Stack, 
 
 
 async def test_bad_jwks_reload_keeps_the_last_good_keys(
-        jwt_stack: tuple[Stack, Path], caplog: pytest.LogCaptureFixture) -> None:
+    jwt_stack: tuple[Stack, Path], caplog: pytest.LogCaptureFixture
+) -> None:
     other, path = jwt_stack
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     async with grpc.aio.insecure_channel(other.address) as channel:
@@ -95,13 +101,19 @@ async def test_bad_jwks_reload_keeps_the_last_good_keys(
         assert await _whoami(channel, _token(key)) == "jwt:alice"
 
         caplog.set_level(logging.WARNING)
-        for broken in (good_document[: len(good_document) // 2], "", '{"keys": []}',
-                       '{"keys": [{"kty": "nonsense"}]}', "[1, 2]"):
+        for broken in (
+            good_document[: len(good_document) // 2],
+            "",
+            '{"keys": []}',
+            '{"keys": [{"kty": "nonsense"}]}',
+            "[1, 2]",
+        ):
             caplog.clear()
             _write(path, broken)
             for _ in range(3):  # a fresh token each time: nothing from the token cache
-                assert await _whoami(channel, _token(key, jti=os.urandom(4).hex())) \
-                    == "jwt:alice", broken
+                assert (
+                    await _whoami(channel, _token(key, jti=os.urandom(4).hex())) == "jwt:alice"
+                ), broken
             lines = [r for r in caplog.records if "JWKS" in r.getMessage()]
             assert len(lines) == 1, (broken, [r.getMessage() for r in lines])
             assert not lines[0].exc_info
@@ -129,19 +141,20 @@ async def test_tokens_with_claims_out_of_range(jwt_stack: tuple[Stack, Path]) ->
     async with grpc.aio.insecure_channel(other.address) as channel:
         assert await _whoami(channel, _token(key)) == "jwt:alice"
         for token in (
-                _token(key, exp=10**400),
-                _token(key, exp=253402300800),  # 10000-01-01
-                _raw_token(key, payload().rstrip("}") + ', "exp": Infinity}'),
-                _raw_token(key, payload().rstrip("}") + ', "exp": NaN}'),
-                _raw_token(key, payload(exp=time.time() + 60).rstrip("}")
-                           + ', "iat": Infinity}'),
-                _raw_token(key, payload(exp=time.time() + 60).rstrip("}")
-                           + ', "nbf": -Infinity}'),
-                _raw_token(key, payload().rstrip("}") + ', "exp": 1' + "0" * 5000 + "}"),
-                _raw_token(key, payload(exp="soon")),
-                _raw_token(key, payload(exp=time.time() + 60),
-                           header=json.dumps({"alg": "RS256", "kid": ["k1"]})),
-                _raw_token(key, payload(exp=time.time() + 60), header="[1]"),
-                _raw_token(key, "[" * 2000 + "]" * 2000),
+            _token(key, exp=10**400),
+            _token(key, exp=253402300800),  # 10000-01-01
+            _raw_token(key, payload().rstrip("}") + ', "exp": Infinity}'),
+            _raw_token(key, payload().rstrip("}") + ', "exp": NaN}'),
+            _raw_token(key, payload(exp=time.time() + 60).rstrip("}") + ', "iat": Infinity}'),
+            _raw_token(key, payload(exp=time.time() + 60).rstrip("}") + ', "nbf": -Infinity}'),
+            _raw_token(key, payload().rstrip("}") + ', "exp": 1' + "0" * 5000 + "}"),
+            _raw_token(key, payload(exp="soon")),
+            _raw_token(
+                key,
+                payload(exp=time.time() + 60),
+                header=json.dumps({"alg": "RS256", "kid": ["k1"]}),
+            ),
+            _raw_token(key, payload(exp=time.time() + 60), header="[1]"),
+            _raw_token(key, "[" * 2000 + "]" * 2000),
         ):
             await _refused(channel, token)

@@ -46,28 +46,29 @@ async def is_admin(stack: Stack, key: str) -> bool:
         try:
             await stub.ListApiKeys(auth_pb2.ListApiKeysRequest())
         except grpc.aio.AioRpcError as err:
-            assert err.code() in (grpc.StatusCode.PERMISSION_DENIED,
-                                  grpc.StatusCode.UNAUTHENTICATED)
+            assert err.code() in (
+                grpc.StatusCode.PERMISSION_DENIED,
+                grpc.StatusCode.UNAUTHENTICATED,
+            )
             return False
     return True
 
 
 async def test_a_key_named_like_the_bootstrap_admin_gets_no_admin_rights(stack: Stack) -> None:
     try:
-        made = await admin(stack).CreateApiKey(
-            auth_pb2.CreateApiKeyRequest(name="bootstrap-admin"))
+        made = await admin(stack).CreateApiKey(auth_pb2.CreateApiKeyRequest(name="bootstrap-admin"))
     except grpc.aio.AioRpcError as err:
         assert err.code() == grpc.StatusCode.ALREADY_EXISTS
         assert "never reused" in (err.details() or "")
     else:  # the bug: the look-alike key inherits the bootstrap binding
         assert not await is_admin(stack, made.secret), "a look-alike key got admin rights"
     listed = await admin(stack).ListApiKeys(auth_pb2.ListApiKeysRequest())
-    assert [k.id for k in listed.api_keys if k.name == "bootstrap-admin"] \
-        == ["00000000000000ad"]
+    assert [k.id for k in listed.api_keys if k.name == "bootstrap-admin"] == ["00000000000000ad"]
 
 
 async def test_a_new_key_under_a_revoked_name_does_not_inherit_its_binding(
-        stack: Stack, tenant: str) -> None:
+    stack: Stack, tenant: str
+) -> None:
     name = unique("ops")
     first = await new_key(stack, name)
     await bind(stack, f"key:{name}", auth_pb2.ROLE_ADMIN, "*")
@@ -98,7 +99,8 @@ async def test_revoking_the_bootstrap_key_leaves_no_binding_waiting(stack: Stack
                 await ops.CreateApiKey(auth_pb2.CreateApiKeyRequest(name="bootstrap-admin"))
             assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
             bindings = await ops.ListRoleBindings(
-                auth_pb2.ListRoleBindingsRequest(subject="key:bootstrap-admin"))
+                auth_pb2.ListRoleBindingsRequest(subject="key:bootstrap-admin")
+            )
             assert [b.role for b in bindings.bindings] == [auth_pb2.ROLE_ADMIN]
     finally:
         await close_stack(other)
@@ -129,11 +131,22 @@ async def test_an_upgraded_installation_reserves_the_names_it_used(stack: Stack)
     try:
         # What an older version wrote: no name records, no marker of their migration.
         prefix = ks.sys_key("apikeynames", "")
-        await etcd.txn(rpc.TxnRequest(success=[
-            rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(
-                key=prefix, range_end=prefix_range_end(prefix))),
-            rpc.RequestOp(request_delete_range=rpc.DeleteRangeRequest(
-                key=ks.sys_key("auth", "key-names-reserved")))]))
+        await etcd.txn(
+            rpc.TxnRequest(
+                success=[
+                    rpc.RequestOp(
+                        request_delete_range=rpc.DeleteRangeRequest(
+                            key=prefix, range_end=prefix_range_end(prefix)
+                        )
+                    ),
+                    rpc.RequestOp(
+                        request_delete_range=rpc.DeleteRangeRequest(
+                            key=ks.sys_key("auth", "key-names-reserved")
+                        )
+                    ),
+                ]
+            )
+        )
     finally:
         await etcd.close()
 
@@ -154,8 +167,8 @@ async def test_an_upgraded_installation_reserves_the_names_it_used(stack: Stack)
 
 
 async def test_the_cli_says_why_a_name_cannot_be_reused(
-        stack: Stack, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    stack: Stack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CONFIGSVC_API_KEY", ADMIN_KEY)
     server = ("--server", stack.address)
     name = unique("cli")

@@ -34,11 +34,18 @@ from tests.integration.auth import merged_requests as merged
 from tests.integration.auth.support import admin, channel_for, principal, unique
 from tests.integration.hier.support import Hier, hier_stubs
 
-OK, DENIED, UNAUTH = grpc.StatusCode.OK, grpc.StatusCode.PERMISSION_DENIED, \
-    grpc.StatusCode.UNAUTHENTICATED
-ROLES = {"viewer": auth_pb2.ROLE_VIEWER, "editor": auth_pb2.ROLE_EDITOR,
-         "admin": auth_pb2.ROLE_ADMIN, "secret-reader": auth_pb2.ROLE_SECRET_READER,
-         "auditor": auth_pb2.ROLE_AUDITOR}
+OK, DENIED, UNAUTH = (
+    grpc.StatusCode.OK,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED,
+)
+ROLES = {
+    "viewer": auth_pb2.ROLE_VIEWER,
+    "editor": auth_pb2.ROLE_EDITOR,
+    "admin": auth_pb2.ROLE_ADMIN,
+    "secret-reader": auth_pb2.ROLE_SECRET_READER,
+    "auditor": auth_pb2.ROLE_AUDITOR,
+}
 EVERYONE = {"viewer", "editor", "admin", "secret-reader", "auditor", "root"}
 READERS = {"viewer", "editor", "admin", "auditor", "root"}
 WRITERS = {"editor", "admin", "root"}
@@ -49,8 +56,12 @@ PUBLIC = "public"
 #: grpcio-health-checking 1.85 does not implement List.
 PUBLIC_CODES = {"/grpc.health.v1.Health/List": grpc.StatusCode.UNIMPLEMENTED}
 
-_C, _T, _W, _A = ("/configsvc.v1.ConfigService/", "/configsvc.v1.TenantService/",
-                  "/configsvc.v1.WatchService/", "/configsvc.v1.AuthService/")
+_C, _T, _W, _A = (
+    "/configsvc.v1.ConfigService/",
+    "/configsvc.v1.TenantService/",
+    "/configsvc.v1.WatchService/",
+    "/configsvc.v1.AuthService/",
+)
 
 #: Who gets OK per target; everyone else PERMISSION_DENIED, no credential UNAUTHENTICATED.
 #: One target ("own") for installation-wide methods. Tenant-level methods (GetTenant,
@@ -134,8 +145,9 @@ async def _request(world: World, method: str, target: str) -> Any:
         case "Rollback":
             return config_pb2.RollbackRequest(key=key, to_version=1)
         case "Watch":
-            return watch_pb2.WatchRequest(selectors=[watch_pb2.WatchSelector(
-                tenant=t, environment=env)], send_snapshot=True)
+            return watch_pb2.WatchRequest(
+                selectors=[watch_pb2.WatchSelector(tenant=t, environment=env)], send_snapshot=True
+            )
         case "GetTenant":
             return tenant_pb2.GetTenantRequest(name=t)
         case "ListTenants":
@@ -150,14 +162,21 @@ async def _request(world: World, method: str, target: str) -> Any:
             made = await root.CreateApiKey(auth_pb2.CreateApiKeyRequest(name=unique("r")))
             return auth_pb2.RevokeApiKeyRequest(id=made.api_key.id)
         case "CreateRoleBinding":
-            return auth_pb2.CreateRoleBindingRequest(binding=auth_pb2.RoleBinding(
-                subject="key:nobody", role=auth_pb2.ROLE_VIEWER, tenant=t))
+            return auth_pb2.CreateRoleBindingRequest(
+                binding=auth_pb2.RoleBinding(
+                    subject="key:nobody", role=auth_pb2.ROLE_VIEWER, tenant=t
+                )
+            )
         case "ListRoleBindings":
             return auth_pb2.ListRoleBindingsRequest()
         case "DeleteRoleBinding":
-            made_binding = await root.CreateRoleBinding(auth_pb2.CreateRoleBindingRequest(
-                binding=auth_pb2.RoleBinding(subject="key:nobody", role=auth_pb2.ROLE_VIEWER,
-                                             tenant=t)))
+            made_binding = await root.CreateRoleBinding(
+                auth_pb2.CreateRoleBindingRequest(
+                    binding=auth_pb2.RoleBinding(
+                        subject="key:nobody", role=auth_pb2.ROLE_VIEWER, tenant=t
+                    )
+                )
+            )
             return auth_pb2.DeleteRoleBindingRequest(id=made_binding.binding.id)
         case "SetTenantQuota":
             return auth_pb2.SetTenantQuotaRequest(quota=auth_pb2.TenantQuota(tenant=t))
@@ -183,21 +202,27 @@ async def _code(channel: grpc.aio.Channel, method: str, request: Any) -> grpc.St
     response = GetMessageClass(described.output_type)
     try:
         if described.client_streaming:
-            call = channel.stream_stream(method, request_serializer=type(request).SerializeToString,
-                                         response_deserializer=response.FromString)(
-                iter([request]), timeout=10)
+            call = channel.stream_stream(
+                method,
+                request_serializer=type(request).SerializeToString,
+                response_deserializer=response.FromString,
+            )(iter([request]), timeout=10)
             await call.read()
             call.cancel()
         elif described.server_streaming:
-            call = channel.unary_stream(method, request_serializer=type(request).SerializeToString,
-                                        response_deserializer=response.FromString)(
-                request, timeout=10, metadata=metadata)
+            call = channel.unary_stream(
+                method,
+                request_serializer=type(request).SerializeToString,
+                response_deserializer=response.FromString,
+            )(request, timeout=10, metadata=metadata)
             await call.read()  # first message, or the error
             call.cancel()
         else:
-            await channel.unary_unary(method, request_serializer=type(request).SerializeToString,
-                                      response_deserializer=response.FromString)(
-                request, timeout=10, metadata=metadata)
+            await channel.unary_unary(
+                method,
+                request_serializer=type(request).SerializeToString,
+                response_deserializer=response.FromString,
+            )(request, timeout=10, metadata=metadata)
     except grpc.aio.AioRpcError as err:
         return err.code()
     return OK
@@ -207,14 +232,14 @@ async def served_methods(stack: Stack) -> set[str]:
     """Every method of every service the running server lists by reflection (the flagd
     services included, though their descriptors live in a private pool)."""
     stub = reflection_pb2_grpc.ServerReflectionStub(stack.channel)  # type: ignore[no-untyped-call]
-    call = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(
-        list_services="")]))
+    call = stub.ServerReflectionInfo(
+        iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+    )
     reply = await call.read()
     call.cancel()
     names = [s.name for s in reply.list_services_response.service]
     pool = reflection_pool(names)
-    return {f"/{name}/{m.name}" for name in names
-            for m in pool.FindServiceByName(name).methods}
+    return {f"/{name}/{m.name}" for name in names for m in pool.FindServiceByName(name).methods}
 
 
 async def test_every_served_method_has_a_rule_and_a_row(stack: Stack) -> None:
@@ -255,12 +280,16 @@ async def test_every_rpc_for_every_role_and_scope(stack: Stack, world: World) ->
                         want = UNAUTH
                     else:
                         assert isinstance(expected, dict)
-                        want = (merged.ADMITTED_CODES.get(method, OK) if who in expected[target]
-                                else DENIED)
+                        want = (
+                            merged.ADMITTED_CODES.get(method, OK)
+                            if who in expected[target]
+                            else DENIED
+                        )
                     got = await _code(channel, method, request)
                     if got != want:
-                        failures.append(f"{method} as {who} on {target}: {got.name}, "
-                                        f"expected {want.name}")
+                        failures.append(
+                            f"{method} as {who} on {target}: {got.name}, expected {want.name}"
+                        )
     finally:
         for channel in channels.values():
             await channel.close()

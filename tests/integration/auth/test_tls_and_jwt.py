@@ -26,8 +26,9 @@ ISSUER, AUDIENCE = "https://issuer.test", "configsvc"
 
 def secure(address: str, ca: bytes, client: tuple[bytes, bytes] | None = None) -> grpc.aio.Channel:
     cert, key = client if client else (None, None)
-    credentials = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key,
-                                               certificate_chain=cert)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=ca, private_key=key, certificate_chain=cert
+    )
     return grpc.aio.secure_channel(address, credentials)
 
 
@@ -44,8 +45,9 @@ async def test_mtls_identity_and_certificate_reload(
     cert_file, key_file = ca.issue("localhost", server=True).write(tmp_path, "server")
     (tmp_path / "clients.pem").write_bytes(ca.pem)
     tls = ServerTLS(cert_file, key_file, tmp_path / "clients.pem")
-    other = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix, tls=tls)
+    other = await open_stack(
+        stack.server.config.etcd_endpoints[0], stack.server.config.root_prefix, tls=tls
+    )
     client = ca.issue("svc-a", server=False)
     try:
         async with secure(other.address, ca.pem, (client.cert, client.key)) as channel:
@@ -82,7 +84,9 @@ async def test_mtls_identity_and_certificate_reload(
 
 
 async def test_mtls_refusals_and_the_cli_hint(
-    stack: Stack, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    stack: Stack,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """grpcio cannot request a client certificate without requiring it, so a client
@@ -91,9 +95,11 @@ async def test_mtls_refusals_and_the_cli_hint(
     ca = CA()
     cert_file, key_file = ca.issue("localhost", server=True).write(tmp_path, "server")
     (tmp_path / "clients.pem").write_bytes(ca.pem)
-    other = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix,
-                             tls=ServerTLS(cert_file, key_file, tmp_path / "clients.pem"))
+    other = await open_stack(
+        stack.server.config.etcd_endpoints[0],
+        stack.server.config.root_prefix,
+        tls=ServerTLS(cert_file, key_file, tmp_path / "clients.pem"),
+    )
     stranger = CA("another CA").issue("svc-a", server=False)
     good_cert, good_key = ca.issue("svc-cli", server=False).write(tmp_path, "client")
     monkeypatch.delenv("CONFIGSVC_API_KEY", raising=False)
@@ -109,12 +115,19 @@ async def test_mtls_refusals_and_the_cli_hint(
                 await whoami(channel, bearer(ADMIN_KEY))
             assert err.value.code() == grpc.StatusCode.UNAVAILABLE
 
-        code, out, err_text = await run(capsys, "auth", "whoami", *tls, "--api-key",
-                                            ADMIN_KEY)
+        code, out, err_text = await run(capsys, "auth", "whoami", *tls, "--api-key", ADMIN_KEY)
         assert code == 1 and err_text.startswith("configsvc: UNAVAILABLE"), err_text
         assert "pass --cert-file and --key-file" in err_text
-        code, out, err_text = await run(capsys, "auth", "whoami", *tls, "--cert-file",
-                                            str(good_cert), "--key-file", str(good_key))
+        code, out, err_text = await run(
+            capsys,
+            "auth",
+            "whoami",
+            *tls,
+            "--cert-file",
+            str(good_cert),
+            "--key-file",
+            str(good_key),
+        )
         assert code == 0, err_text
         assert out.startswith("identity: cert:svc-cli (mtls)")
     finally:
@@ -137,10 +150,13 @@ def _token(key: rsa.RSAPrivateKey, **claims: object) -> str:
 
 async def test_jwt_bearer_tokens(stack: Stack, tenant: str, tmp_path: Path) -> None:
     key, jwks = _jwks(tmp_path)
-    settings = AuthSettings(bootstrap_admin_key=ADMIN_KEY, jwt=JwtSettings(
-        issuer=ISSUER, audience=AUDIENCE, jwks_file=jwks))
-    other = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix, auth=settings)
+    settings = AuthSettings(
+        bootstrap_admin_key=ADMIN_KEY,
+        jwt=JwtSettings(issuer=ISSUER, audience=AUDIENCE, jwks_file=jwks),
+    )
+    other = await open_stack(
+        stack.server.config.etcd_endpoints[0], stack.server.config.root_prefix, auth=settings
+    )
     try:
         async with grpc.aio.insecure_channel(other.address) as channel:
             good = _token(key)
@@ -149,18 +165,26 @@ async def test_jwt_bearer_tokens(stack: Stack, tenant: str, tmp_path: Path) -> N
             await bind(stack, "jwt:alice", auth_pb2.ROLE_EDITOR, tenant, "prod")
             await other.server.mirror.sync(5)
             stub = config_pb2_grpc.ConfigServiceStub(channel)  # type: ignore[no-untyped-call]
-            put = await stub.Put(config_pb2.PutRequest(key=ckey(tenant, "by-jwt"), value="1"),
-                                 metadata=bearer(good))
+            put = await stub.Put(
+                config_pb2.PutRequest(key=ckey(tenant, "by-jwt"), value="1"), metadata=bearer(good)
+            )
             assert put.entry.updated_by == "jwt:alice"
 
             wrong_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            for token in (_token(key, exp=time.time() - 3600), _token(key, aud="other"),
-                          _token(key, iss="https://evil.test"), _token(wrong_key),
-                          jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "exp": time.time() + 60},
-                                     key, algorithm="RS256", headers={"kid": "k1"}),
-                          jwt.encode({"sub": "x"}, key, algorithm="RS256",
-                                     headers={"kid": "unknown"}),
-                          "not-a-jwt"):
+            for token in (
+                _token(key, exp=time.time() - 3600),
+                _token(key, aud="other"),
+                _token(key, iss="https://evil.test"),
+                _token(wrong_key),
+                jwt.encode(
+                    {"iss": ISSUER, "aud": AUDIENCE, "exp": time.time() + 60},
+                    key,
+                    algorithm="RS256",
+                    headers={"kid": "k1"},
+                ),
+                jwt.encode({"sub": "x"}, key, algorithm="RS256", headers={"kid": "unknown"}),
+                "not-a-jwt",
+            ):
                 with pytest.raises(grpc.aio.AioRpcError) as err:
                     await whoami(channel, bearer(token))
                 assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED, token
@@ -187,17 +211,26 @@ async def test_jwt_keys_from_a_jwks_url(stack: Stack, tmp_path: Path) -> None:
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Jwks)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    settings = AuthSettings(bootstrap_admin_key=ADMIN_KEY, jwt=JwtSettings(
-        issuer=ISSUER, audience=AUDIENCE,
-        jwks_url=f"http://127.0.0.1:{httpd.server_address[1]}/jwks.json"))
-    other = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix, auth=settings)
+    settings = AuthSettings(
+        bootstrap_admin_key=ADMIN_KEY,
+        jwt=JwtSettings(
+            issuer=ISSUER,
+            audience=AUDIENCE,
+            jwks_url=f"http://127.0.0.1:{httpd.server_address[1]}/jwks.json",
+        ),
+    )
+    other = await open_stack(
+        stack.server.config.etcd_endpoints[0], stack.server.config.root_prefix, auth=settings
+    )
     try:
         async with grpc.aio.insecure_channel(other.address) as channel:
             assert await whoami(channel, bearer(_token(key, sub="bob"))) == "jwt:bob"
-            unknown = jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "sub": "x",
-                                  "exp": time.time() + 60}, key, algorithm="RS256",
-                                 headers={"kid": "nope"})
+            unknown = jwt.encode(
+                {"iss": ISSUER, "aud": AUDIENCE, "sub": "x", "exp": time.time() + 60},
+                key,
+                algorithm="RS256",
+                headers={"kid": "nope"},
+            )
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await whoami(channel, bearer(unknown))
             assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED

@@ -19,8 +19,9 @@ async def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str,
     return code, captured.out, captured.err
 
 
-async def test_auth_commands(stack: Stack, tenant: str, capsys: pytest.CaptureFixture[str],
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_auth_commands(
+    stack: Stack, tenant: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CONFIGSVC_API_KEY", ADMIN_KEY)
     server = ("--server", stack.address)
     code, out, err = await run(capsys, "auth", "whoami", *server)
@@ -35,17 +36,29 @@ async def test_auth_commands(stack: Stack, tenant: str, capsys: pytest.CaptureFi
     code, out, _ = await run(capsys, "auth", "key-ls", *server)
     assert any(line.split()[1] == name for line in out.splitlines()[1:])
     code, out, _ = await run(capsys, "auth", "key-ls", "--json", *server)
-    key_id = next(json.loads(line)["id"] for line in out.splitlines()
-                  if json.loads(line)["name"] == name)
+    key_id = next(
+        json.loads(line)["id"] for line in out.splitlines() if json.loads(line)["name"] == name
+    )
 
-    code, out, err = await run(capsys, "auth", "bind", f"key:{name}", "viewer", "--tenant",
-                               tenant, "--environment", "prod", *server)
+    code, out, err = await run(
+        capsys,
+        "auth",
+        "bind",
+        f"key:{name}",
+        "viewer",
+        "--tenant",
+        tenant,
+        "--environment",
+        "prod",
+        *server,
+    )
     assert code == 0, err
     binding_id = out.split()[1]
     code, out, _ = await run(capsys, "auth", "bindings", "--subject", f"key:{name}", *server)
     assert f"{binding_id} key:{name} viewer {tenant} prod" in " ".join(out.split())
-    code, out, err = await run(capsys, "auth", "bind", "key:x", "overlord", "--tenant", "t",
-                               *server)
+    code, out, err = await run(
+        capsys, "auth", "bind", "key:x", "overlord", "--tenant", "t", *server
+    )
     assert code == 2 and "choose one of" in err
 
     # The new key reads in its scope and is refused elsewhere.
@@ -63,8 +76,9 @@ async def test_auth_commands(stack: Stack, tenant: str, capsys: pytest.CaptureFi
     assert (await run(capsys, "auth", "key-revoke", key_id, *server))[0] == 0
     code, out, err = await run(capsys, "ls", f"{tenant}/prod", "--api-key", secret, *server)
     assert code == 1 and err.startswith("configsvc: UNAUTHENTICATED")
-    code, out, err = await run(capsys, "get", f"{tenant}/prod/api/k", "--api-key-file",
-                               "/nonexistent/key", *server)
+    code, out, err = await run(
+        capsys, "get", f"{tenant}/prod/api/k", "--api-key-file", "/nonexistent/key", *server
+    )
     assert code == 2 and "cannot read /nonexistent/key" in err
 
     code, out, _ = await run(capsys, "auth", "new-key")

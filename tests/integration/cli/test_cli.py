@@ -105,8 +105,12 @@ async def test_json_outputs_carry_entry_and_revision(cli: Cli, tenant: str) -> N
     put = (await cli("put", path, f'{{"id": {BIG}}}', "--reason", "why", "--json")).json()
     entry = put["entry"]
     assert isinstance(entry, dict)
-    assert entry["key"] == {"tenant": tenant, "environment": "staging", "service": "web",
-                            "key": "feature.flag"}
+    assert entry["key"] == {
+        "tenant": tenant,
+        "environment": "staging",
+        "service": "web",
+        "key": "feature.flag",
+    }
     assert entry["version"] == 1
     assert entry["updated_by"] == "key:bootstrap-admin"  # --actor is advisory only
     assert entry["reason"] == "why"
@@ -125,16 +129,17 @@ async def test_json_outputs_carry_entry_and_revision(cli: Cli, tenant: str) -> N
     assert "update_time" in got_entry
 
 
-async def test_ls_all_pages_return_every_key_once(
-    cli: Cli, stack: Stack, tenant: str
-) -> None:
+async def test_ls_all_pages_return_every_key_once(cli: Cli, stack: Stack, tenant: str) -> None:
     keys = {f"k.{i:02d}" for i in range(25)}
-    await asyncio.gather(*(
-        stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, k), value=str(i)))
-        for i, k in enumerate(sorted(keys))
-    ))
-    await stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, "k.other", service="web"),
-                                                 value="0"))
+    await asyncio.gather(
+        *(
+            stack.config.Put(config_pb2.PutRequest(key=ckey(tenant, k), value=str(i)))
+            for i, k in enumerate(sorted(keys))
+        )
+    )
+    await stack.config.Put(
+        config_pb2.PutRequest(key=ckey(tenant, "k.other", service="web"), value="0")
+    )
 
     listed = await cli("ls", f"{tenant}/prod/api", "--page-size", "10", "--all", "--json")
     assert listed.code == 0, listed.err
@@ -151,8 +156,9 @@ async def test_ls_all_pages_return_every_key_once(
     assert "--all" in first.err
 
     token = first.err.split("--page-token ")[1].strip()
-    rest = await cli("ls", f"{tenant}/prod/api", "--page-size", "10", "--page-token", token,
-                     "--all", "--json")
+    rest = await cli(
+        "ls", f"{tenant}/prod/api", "--page-size", "10", "--page-token", token, "--all", "--json"
+    )
     assert len(rest.json_lines()) == 15
 
     everything = await cli("ls", tenant, "--prefix", "k.o", "--json")
@@ -241,26 +247,29 @@ async def test_server_side_violations_are_listed_by_field(cli: Cli, tenant: str)
     assert "NOT_FOUND" in missing.err
 
 
-@pytest.mark.parametrize("argv", [
-    ("get", "acme/prod/api"),
-    ("get", "acme/prod/api/db/pool"),
-    ("get", "Acme/prod/api/db.pool"),
-    ("rm", "acme/prod/api/../x"),
-    ("history", "acme//api/k"),
-    ("put", "acme/prod/api/k", "{not json"),
-    ("put", "acme/prod/api/k", "NaN"),
-    ("put", "acme/prod/api/k", ""),
-    ("put", "acme/prod/api/k"),
-    ("put", "acme/prod/api/k", "1", "--file", "x.json"),
-    ("put", "acme/prod/api/k", "--file", "/nonexistent/value.json"),
-    ("ls", "acme/prod/api/extra"),
-    ("ls", "acme", "--page-size", "0"),
-    ("ls", "acme", "--prefix", "a..b"),
-    ("rollback", "acme/prod/api/k", "--to-version", "0"),
-    ("tenant", "create", "Not_Valid"),
-    ("get", "acme/prod/api/k", "--timeout", "0"),
-    ("get", "acme/prod/api/k", "--actor", "tab\there"),
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("get", "acme/prod/api"),
+        ("get", "acme/prod/api/db/pool"),
+        ("get", "Acme/prod/api/db.pool"),
+        ("rm", "acme/prod/api/../x"),
+        ("history", "acme//api/k"),
+        ("put", "acme/prod/api/k", "{not json"),
+        ("put", "acme/prod/api/k", "NaN"),
+        ("put", "acme/prod/api/k", ""),
+        ("put", "acme/prod/api/k"),
+        ("put", "acme/prod/api/k", "1", "--file", "x.json"),
+        ("put", "acme/prod/api/k", "--file", "/nonexistent/value.json"),
+        ("ls", "acme/prod/api/extra"),
+        ("ls", "acme", "--page-size", "0"),
+        ("ls", "acme", "--prefix", "a..b"),
+        ("rollback", "acme/prod/api/k", "--to-version", "0"),
+        ("tenant", "create", "Not_Valid"),
+        ("get", "acme/prod/api/k", "--timeout", "0"),
+        ("get", "acme/prod/api/k", "--actor", "tab\there"),
+    ],
+)
 async def test_usage_errors_exit_2_without_calling_the_server(
     capsys: pytest.CaptureFixture[str], argv: tuple[str, ...]
 ) -> None:
@@ -278,7 +287,10 @@ async def test_invalid_path_message_names_each_bad_part(capsys: pytest.CaptureFi
     assert result.code == 2
     assert result.err.splitlines()[0] == "configsvc get: invalid key path 'Acme/prod/a_b/k..x':"
     assert [line.split(":")[0] for line in result.err.splitlines()[1:]] == [
-        "  tenant", "  service", "  key"]
+        "  tenant",
+        "  service",
+        "  key",
+    ]
 
 
 async def test_invalid_json_message_explains(capsys: pytest.CaptureFixture[str]) -> None:
@@ -333,7 +345,9 @@ async def test_server_down_exits_1_with_a_hint(capsys: pytest.CaptureFixture[str
 
 
 async def test_server_and_api_key_come_from_the_environment(
-    stack: Stack, tenant: str, capsys: pytest.CaptureFixture[str],
+    stack: Stack,
+    tenant: str,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CONFIGSVC_SERVER", stack.address)

@@ -59,8 +59,9 @@ def _etcd_on_free_ports(data_dir: Path) -> EtcdServer:
 
 def _service_children() -> list[tuple[int, str]]:
     """(pid, comm) of our direct children that are etcd/bao/pulsar-lite, zombies included."""
-    return [(pid, comm) for pid, comm in child_processes(os.getpid()).items()
-            if comm in SERVICE_COMMS]
+    return [
+        (pid, comm) for pid, comm in child_processes(os.getpid()).items() if comm in SERVICE_COMMS
+    ]
 
 
 def _assert_gone(pid: int | None) -> None:

@@ -44,8 +44,9 @@ def serve(receiver: Receiver) -> Iterator[Receiver]:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             status = receiver.answer(self.path)
             with receiver.lock:
-                receiver.requests.append(Request(self.path, dict(self.headers.items()), body,
-                                                 status))
+                receiver.requests.append(
+                    Request(self.path, dict(self.headers.items()), body, status)
+                )
             self.send_response(status)
             self.send_header("Content-Length", "0")
             self.end_headers()
@@ -55,8 +56,9 @@ def serve(receiver: Receiver) -> Iterator[Receiver]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     receiver.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield receiver

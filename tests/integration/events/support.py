@@ -19,9 +19,15 @@ _log = logging.getLogger("tests.pulsar_client")
 
 def event_settings(url: str, topic: str, **overrides: object) -> EventSettings:
     """Small lease TTL and short intervals: failover and retries happen quickly in tests."""
-    values: dict[str, object] = {"pulsar_url": url, "topic": topic, "lease_ttl": 2,
-                                 "send_timeout": 2.0, "backoff": (0.1, 0.5),
-                                 "cursor_interval": 0.05, **overrides}
+    values: dict[str, object] = {
+        "pulsar_url": url,
+        "topic": topic,
+        "lease_ttl": 2,
+        "send_timeout": 2.0,
+        "backoff": (0.1, 0.5),
+        "cursor_interval": 0.05,
+        **overrides,
+    }
     return EventSettings(**values)  # type: ignore[arg-type]
 
 
@@ -34,7 +40,8 @@ class Received:
     """Every delivery as it arrived (duplicates included), in arrival order."""
 
     events: list[tuple[str, events_pb2.ConfigurationUpdatedEvent, dict[str, str]]] = field(
-        default_factory=list)
+        default_factory=list
+    )
     message_ids: list[str] = field(default_factory=list)
 
     def revisions(self) -> set[int]:
@@ -45,16 +52,19 @@ class Received:
 
     def published_again(self) -> int:
         """Duplicates the publisher sent (another message with the same event)."""
-        messages = {(key, e.event_id, m) for (key, e, _), m in zip(self.events,
-                                                                  self.message_ids,
-                                                                  strict=True)}
+        messages = {
+            (key, e.event_id, m)
+            for (key, e, _), m in zip(self.events, self.message_ids, strict=True)
+        }
         return len(messages) - len({(key, e.event_id) for key, e, _ in self.events})
 
     def summary(self) -> str:
         """Deliveries and duplicates, split by who made them."""
         again = self.published_again()
-        return (f"deliveries {len(self.events)}, duplicates {self.duplicates()} "
-                f"(published again {again}, broker re-dispatched {self.duplicates() - again})")
+        return (
+            f"deliveries {len(self.events)}, duplicates {self.duplicates()} "
+            f"(published again {again}, broker re-dispatched {self.duplicates() - again})"
+        )
 
     def first_arrivals_per_key(self) -> dict[str, list[int]]:
         """For each partition key, revisions in the order they first arrived."""
@@ -73,8 +83,8 @@ class Collector:
     def __init__(self, url: str, topic: str) -> None:
         self._client = pulsar.Client(url, operation_timeout_seconds=10, logger=_log)
         self._consumer = self._client.subscribe(
-            topic, f"test-{uuid.uuid4().hex[:8]}",
-            initial_position=pulsar.InitialPosition.Earliest)
+            topic, f"test-{uuid.uuid4().hex[:8]}", initial_position=pulsar.InitialPosition.Earliest
+        )
         self.received = Received()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -93,7 +103,8 @@ class Collector:
             event = events_pb2.ConfigurationUpdatedEvent.FromString(message.data())
             with self._lock:
                 self.received.events.append(
-                    (message.partition_key(), event, dict(message.properties())))
+                    (message.partition_key(), event, dict(message.properties()))
+                )
                 self.received.message_ids.append(str(message.message_id()))
             self._consumer.acknowledge(message)
 

@@ -34,22 +34,45 @@ WRITES = 300
 LEASE_TTL = 2
 
 
-def serve(etcd: EtcdServer, port: int, root: str, pulsar_url: str,
-          topic: str) -> subprocess.Popen[bytes]:
+def serve(
+    etcd: EtcdServer, port: int, root: str, pulsar_url: str, topic: str
+) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "configsvc.cli.main", "serve", "--workers", "1",
-         "--listen", f"127.0.0.1:{port}", "--etcd-endpoints", etcd.endpoint,
-         "--root-prefix", root, "--log-level", "WARNING", "--pulsar-url", pulsar_url,
-         "--events-topic", topic, "--publisher-lease-ttl", str(LEASE_TTL)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "CONFIGSVC_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY})  # auth on, as deployed
+        [
+            sys.executable,
+            "-m",
+            "configsvc.cli.main",
+            "serve",
+            "--workers",
+            "1",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--etcd-endpoints",
+            etcd.endpoint,
+            "--root-prefix",
+            root,
+            "--log-level",
+            "WARNING",
+            "--pulsar-url",
+            pulsar_url,
+            "--events-topic",
+            topic,
+            "--publisher-lease-ttl",
+            str(LEASE_TTL),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "CONFIGSVC_BOOTSTRAP_ADMIN_KEY": ADMIN_KEY},
+    )  # auth on, as deployed
 
 
 async def status(address: str) -> events_pb2.GetPublisherStatusResponse | None:
     async with auth_channel(address) as channel:
         try:
             return await events_pb2_grpc.EventServiceStub(channel).GetPublisherStatus(
-                events_pb2.GetPublisherStatusRequest(), timeout=2)
+                events_pb2.GetPublisherStatusRequest(), timeout=2
+            )
         except grpc.aio.AioRpcError:
             return None
 
@@ -74,13 +97,16 @@ async def find_leader(addresses: list[str], rounds: int = 600) -> str:
 
 
 async def test_kill_the_publishing_server_mid_stream(
-    etcd: EtcdServer, pulsar_broker: PulsarLite,
+    etcd: EtcdServer,
+    pulsar_broker: PulsarLite,
 ) -> None:
     root = f"/events-failover-{os.getpid()}"
     topic = new_topic()
     ports = {f"127.0.0.1:{p}": p for p in (free_port(), free_port())}
-    processes = {address: serve(etcd, port, root, pulsar_broker.url, topic)
-                 for address, port in ports.items()}
+    processes = {
+        address: serve(etcd, port, root, pulsar_broker.url, topic)
+        for address, port in ports.items()
+    }
     collector = Collector(pulsar_broker.url, topic)
     try:
         for address in processes:
@@ -89,14 +115,17 @@ async def test_kill_the_publishing_server_mid_stream(
         survivor = next(a for a in processes if a != leader)
         async with auth_channel(survivor) as channel:
             await tenant_pb2_grpc.TenantServiceStub(channel).CreateTenant(
-                tenant_pb2.CreateTenantRequest(name="acme"))
+                tenant_pb2.CreateTenantRequest(name="acme")
+            )
             config = config_pb2_grpc.ConfigServiceStub(channel)
             written: dict[int, str] = {}
             for i in range(WRITES):
-                key = config_pb2.ConfigKey(tenant="acme", environment="prod", service="api",
-                                           key=f"k{i % 20}")
-                response = await config.Put(config_pb2.PutRequest(
-                    key=key, value=json.dumps({"i": i})))
+                key = config_pb2.ConfigKey(
+                    tenant="acme", environment="prod", service="api", key=f"k{i % 20}"
+                )
+                response = await config.Put(
+                    config_pb2.PutRequest(key=key, value=json.dumps({"i": i}))
+                )
                 written[response.revision] = f"acme/prod/api/{key.key}"
                 if i == WRITES // 3:
                     processes[leader].send_signal(signal.SIGKILL)

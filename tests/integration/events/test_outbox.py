@@ -54,13 +54,18 @@ async def test_deposed_leader_cannot_move_the_cursor(etcd: EtcdServer, tmp_path:
         await client.close()
 
 
-async def test_tail_reads_compacted_history_from_the_audit_keys(private_stack: PrivateStack
-                                                                ) -> None:
+async def test_tail_reads_compacted_history_from_the_audit_keys(
+    private_stack: PrivateStack,
+) -> None:
     stack = private_stack.stack
     server = stack.server
     created = await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
-    revisions = [created.revision] + [(await stack.config.Put(config_pb2.PutRequest(
-        key=ckey("acme", f"k{i}"), value=str(i)))).revision for i in range(5)]
+    revisions = [created.revision] + [
+        (
+            await stack.config.Put(config_pb2.PutRequest(key=ckey("acme", f"k{i}"), value=str(i)))
+        ).revision
+        for i in range(5)
+    ]
     await server.etcd.compact(revisions[-1])
     tail = AuditTail(server.etcd, server.keyspace)
     chunks = tail.follow(1)  # revision 1 is compacted: the watch is refused
@@ -78,26 +83,41 @@ async def test_tail_reads_compacted_history_from_the_audit_keys(private_stack: P
 
 
 async def test_records_become_events_and_reads_do_not(
-    etcd: EtcdServer, pulsar_broker: PulsarLite, tmp_path: Path,
+    etcd: EtcdServer,
+    pulsar_broker: PulsarLite,
+    tmp_path: Path,
 ) -> None:
     topic = new_topic()
     collector = Collector(pulsar_broker.url, topic)
-    stack = await open_stack(etcd.endpoint, f"/records-{tmp_path.name}",
-                             events=event_settings(pulsar_broker.url, topic))
+    stack = await open_stack(
+        etcd.endpoint, f"/records-{tmp_path.name}", events=event_settings(pulsar_broker.url, topic)
+    )
     try:
         server = stack.server
         await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
         ks = server.keyspace
         change = RecordChange(ks.record_key("acme", "widget", "blue"), b"{}", 0, "widget blue")
-        made = audit_pb2.AuditRecord(kind="widget", tenant="acme", name="blue",
-                                     operation=config_pb2.OPERATION_PUT, actor="tester")
-        read = audit_pb2.AuditRecord(kind="secret", tenant="acme", name="db",
-                                     operation=config_pb2.OPERATION_ACCESS, actor="tester")
+        made = audit_pb2.AuditRecord(
+            kind="widget",
+            tenant="acme",
+            name="blue",
+            operation=config_pb2.OPERATION_PUT,
+            actor="tester",
+        )
+        read = audit_pb2.AuditRecord(
+            kind="secret",
+            tenant="acme",
+            name="db",
+            operation=config_pb2.OPERATION_ACCESS,
+            actor="tester",
+        )
         revision = await server.writer.commit_records("acme", [change], [made, read], timeout=5)
         system = await server.writer.commit_records(
-            None, [RecordChange(ks.sys_key("widgets", "x"), b"1")],
+            None,
+            [RecordChange(ks.sys_key("widgets", "x"), b"1")],
             [audit_pb2.AuditRecord(kind="api-key", name="x", operation=config_pb2.OPERATION_PUT)],
-            timeout=5)
+            timeout=5,
+        )
         assert await collector.wait_for([revision, system]) == set()
         events = {e.event_id: (k, e) for k, e, _ in collector.received.events}
         key, event = events[f"{revision}-0"]
@@ -116,7 +136,8 @@ async def test_status_without_any_publisher(etcd: EtcdServer, tmp_path: Path) ->
         await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
         await stack.config.Put(config_pb2.PutRequest(key=ckey("acme", "k"), value="1"))
         status = await events_pb2_grpc.EventServiceStub(stack.channel).GetPublisherStatus(
-            events_pb2.GetPublisherStatusRequest())
+            events_pb2.GetPublisherStatusRequest()
+        )
         assert not status.healthy and "no publisher" in status.reason
         assert status.backlog_revisions > 0 and not status.leader and not status.is_leader
     finally:

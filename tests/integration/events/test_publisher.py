@@ -23,12 +23,14 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture
-async def publishing(etcd: EtcdServer, pulsar_broker: PulsarLite,
-                     tmp_path: Path) -> AsyncIterator[tuple[Stack, Collector]]:
+async def publishing(
+    etcd: EtcdServer, pulsar_broker: PulsarLite, tmp_path: Path
+) -> AsyncIterator[tuple[Stack, Collector]]:
     topic = new_topic()
     collector = Collector(pulsar_broker.url, topic)
-    stack = await open_stack(etcd.endpoint, f"/events-{tmp_path.name}",
-                             events=event_settings(pulsar_broker.url, topic))
+    stack = await open_stack(
+        etcd.endpoint, f"/events-{tmp_path.name}", events=event_settings(pulsar_broker.url, topic)
+    )
     try:
         yield stack, collector
     finally:
@@ -47,14 +49,14 @@ async def test_put_delete_rollback_become_events(publishing: tuple[Stack, Collec
     stack, collector = publishing
     tenant = await _tenant(stack)
     key = ckey(tenant, "db.pool")
-    first = await stack.config.Put(config_pb2.PutRequest(key=key, value='{"max": 10}',
-                                                         reason="initial"),
-                                   metadata=(("traceparent",
-                                              "00-0af7651916cd43dd8448eb211c80319c-"
-                                              "b7ad6b7169203331-01"),))
+    first = await stack.config.Put(
+        config_pb2.PutRequest(key=key, value='{"max": 10}', reason="initial"),
+        metadata=(("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),),
+    )
     second = await stack.config.Put(config_pb2.PutRequest(key=key, value='{"max": 20}'))
-    rollback = await stack.config.Rollback(config_pb2.RollbackRequest(key=key, to_version=1,
-                                                                      reason="revert"))
+    rollback = await stack.config.Rollback(
+        config_pb2.RollbackRequest(key=key, to_version=1, reason="revert")
+    )
     delete = await stack.config.Delete(config_pb2.DeleteRequest(key=key))
     revisions = [first.revision, second.revision, rollback.revision, delete.revision]
 
@@ -87,7 +89,8 @@ async def test_put_delete_rollback_become_events(publishing: tuple[Stack, Collec
 
 
 async def _until(
-    stack: Stack, predicate: Callable[[events_pb2.GetPublisherStatusResponse], bool],
+    stack: Stack,
+    predicate: Callable[[events_pb2.GetPublisherStatusResponse], bool],
     rounds: int = 1200,
 ) -> events_pb2.GetPublisherStatusResponse:
     """Poll the publisher status until ``predicate`` holds (bounded)."""
@@ -105,12 +108,15 @@ async def _until_degraded(stack: Stack) -> events_pb2.GetPublisherStatusResponse
 
 
 async def test_thousand_writes_with_pulsar_stopped_midway(
-    etcd: EtcdServer, private_pulsar: PulsarLite, tmp_path: Path,
+    etcd: EtcdServer,
+    private_pulsar: PulsarLite,
+    tmp_path: Path,
 ) -> None:
     """Acceptance: 1,000 writes over 50 keys, pulsar-lite down for part of the run."""
     topic = new_topic()
-    stack = await open_stack(etcd.endpoint, f"/events-{tmp_path.name}",
-                             events=event_settings(private_pulsar.url, topic))
+    stack = await open_stack(
+        etcd.endpoint, f"/events-{tmp_path.name}", events=event_settings(private_pulsar.url, topic)
+    )
     collector = Collector(private_pulsar.url, topic)
     try:
         tenant = await _tenant(stack)
@@ -121,8 +127,9 @@ async def test_thousand_writes_with_pulsar_stopped_midway(
         async def write(count: int) -> None:
             async def one(n: int) -> None:
                 key = keys[rng.randrange(len(keys))]
-                response = await stack.config.Put(config_pb2.PutRequest(
-                    key=key, value=json.dumps({"n": n})))
+                response = await stack.config.Put(
+                    config_pb2.PutRequest(key=key, value=json.dumps({"n": n}))
+                )
                 written[response.revision] = f"{tenant}/prod/api/{key.key}"
 
             for start in range(0, count, 20):
@@ -135,10 +142,12 @@ async def test_thousand_writes_with_pulsar_stopped_midway(
         assert degraded.backlog_revisions > 0 and degraded.is_leader
         assert "pulsar" in degraded.reason
         health = health_pb2_grpc.HealthStub(stack.channel)
-        assert (await health.Check(health_pb2.HealthCheckRequest(service=PUBLISHER_HEALTH))
-                ).status == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert (
+            await health.Check(health_pb2.HealthCheckRequest(service=PUBLISHER_HEALTH))
+        ).status == health_pb2.HealthCheckResponse.NOT_SERVING
         assert (await health.Check(health_pb2.HealthCheckRequest())).status == (
-            health_pb2.HealthCheckResponse.SERVING)  # degraded, not failing
+            health_pb2.HealthCheckResponse.SERVING
+        )  # degraded, not failing
         private_pulsar.start(timeout=60)
         await write(300)
         assert len(written) == 1000
@@ -152,12 +161,14 @@ async def test_thousand_writes_with_pulsar_stopped_midway(
                 continue  # creating the tenant (and auth's bootstrap) are events too,
                 # keyed kind:tenant/name
             assert set(order) == {r for r, k in written.items() if k == key}
-        print(f"{received.summary()}; backlog seen while down: "
-              f"{degraded.backlog_revisions} revisions")
+        print(
+            f"{received.summary()}; backlog seen while down: {degraded.backlog_revisions} revisions"
+        )
         recovered = await _until(stack, lambda s: s.healthy and s.backlog_revisions == 0)
         assert recovered.cursor_revision >= max(written)
-        assert (await health.Check(health_pb2.HealthCheckRequest(service=PUBLISHER_HEALTH))
-                ).status == health_pb2.HealthCheckResponse.SERVING
+        assert (
+            await health.Check(health_pb2.HealthCheckRequest(service=PUBLISHER_HEALTH))
+        ).status == health_pb2.HealthCheckResponse.SERVING
     finally:
         await close_stack(stack)
         collector.close()

@@ -45,9 +45,15 @@ from tests.integration.secrets.test_no_leak import etcd_history
 
 TRANSIT_KEY = "configsvc"
 #: Many attempts, quickly retried: a delivery stays pending while Vault is down.
-SETTINGS = WebhookSettings(allowed_hosts=("127.0.0.1",), max_attempts=10_000,
-                           retry_base=0.05, retry_max=0.2, poll_interval=0.02, lease_ttl=2,
-                           timeout=2.0)
+SETTINGS = WebhookSettings(
+    allowed_hosts=("127.0.0.1",),
+    max_attempts=10_000,
+    retry_base=0.05,
+    retry_max=0.2,
+    poll_interval=0.02,
+    lease_ttl=2,
+    timeout=2.0,
+)
 ROOT = "/whs"
 
 
@@ -65,8 +71,7 @@ async def vault_stack(own_etcd: EtcdServer, own_bao: OpenBaoDevServer) -> AsyncI
 
 
 async def _open(etcd: EtcdServer, bao: OpenBaoDevServer) -> Stack:
-    return await open_stack(etcd.endpoint, ROOT, webhooks=SETTINGS,
-                            secrets=secret_settings(bao))
+    return await open_stack(etcd.endpoint, ROOT, webhooks=SETTINGS, secrets=secret_settings(bao))
 
 
 def _bao(server: OpenBaoDevServer) -> hvac.Client:
@@ -78,25 +83,27 @@ def _stub(stack: Stack) -> webhooks_pb2_grpc.WebhookServiceStub:
 
 
 def _request(url: str, secret: str) -> webhooks_pb2.CreateWebhookRequest:
-    return webhooks_pb2.CreateWebhookRequest(webhook=webhooks_pb2.Webhook(
-        tenant="acme", url=url, secret=secret))
+    return webhooks_pb2.CreateWebhookRequest(
+        webhook=webhooks_pb2.Webhook(tenant="acme", url=url, secret=secret)
+    )
 
 
 def _stored(stack: Stack, hook_id: str) -> webhooks_pb2.Webhook:
-    record = stack.server.mirror.record(WebhookKeys(stack.server.keyspace).webhook("acme",
-                                                                                  hook_id))
+    record = stack.server.mirror.record(WebhookKeys(stack.server.keyspace).webhook("acme", hook_id))
     assert record is not None
     return webhooks_pb2.Webhook.FromString(record.value)
 
 
 async def _delivery(stack: Stack, hook_id: str, revision: int) -> webhooks_pb2.Delivery | None:
-    page = await _stub(stack).ListDeliveries(webhooks_pb2.ListDeliveriesRequest(
-        tenant="acme", webhook_id=hook_id, page_size=1000))
+    page = await _stub(stack).ListDeliveries(
+        webhooks_pb2.ListDeliveriesRequest(tenant="acme", webhook_id=hook_id, page_size=1000)
+    )
     return next((d for d in page.deliveries if d.event.revision == revision), None)
 
 
-async def _until(stack: Stack, hook_id: str, revision: int, *, succeeded: bool = True,
-                 failed_attempts: int = 0) -> webhooks_pb2.Delivery:
+async def _until(
+    stack: Stack, hook_id: str, revision: int, *, succeeded: bool = True, failed_attempts: int = 0
+) -> webhooks_pb2.Delivery:
     """The delivery of ``revision``, once succeeded (or pending after that many failures)."""
     found = None
     for _ in range(1500):
@@ -112,13 +119,17 @@ async def _until(stack: Stack, hook_id: str, revision: int, *, succeeded: bool =
 
 def _signed_with(receiver: Receiver, path: str, revision: int, secret: str) -> None:
     """Every request of ``revision`` to ``path`` verifies with ``secret``, and only with it."""
-    requests = [r for r in receiver.to(path)
-                if r.headers["X-Configsvc-Delivery-Id"].startswith(f"{revision:020d}-")]
+    requests = [
+        r
+        for r in receiver.to(path)
+        if r.headers["X-Configsvc-Delivery-Id"].startswith(f"{revision:020d}-")
+    ]
     assert requests
     for request in requests:
         assert verify(secret, request.headers[SIGNATURE_HEADER], request.body, time.time())
-        assert not verify(secret + "x", request.headers[SIGNATURE_HEADER], request.body,
-                          time.time())
+        assert not verify(
+            secret + "x", request.headers[SIGNATURE_HEADER], request.body, time.time()
+        )
 
 
 async def _put(stack: Stack, value: str) -> int:
@@ -133,8 +144,7 @@ async def test_sealed_secrets_sign_and_never_reach_etcd(
     secret = f"WEBHOOK-CANARY-{uuid.uuid4().hex}"
     looks_sealed = "vault:v1:" + uuid.uuid4().hex  # a user's secret, never taken as ciphertext
     sealed = (await _stub(stack).CreateWebhook(_request(receiver.url("/a"), secret))).webhook
-    tricky = (await _stub(stack).CreateWebhook(_request(receiver.url("/b"),
-                                                        looks_sealed))).webhook
+    tricky = (await _stub(stack).CreateWebhook(_request(receiver.url("/b"), looks_sealed))).webhook
     assert not sealed.secret and not sealed.HasField("sealed_secret")
     stored = _stored(stack, sealed.id)
     assert not stored.secret and stored.sealed_secret.transit_key == TRANSIT_KEY
@@ -164,8 +174,7 @@ async def test_sealed_secrets_sign_and_never_reach_etcd(
     _signed_with(receiver, "/a", revision, secret)
     # `configsvc secrets rewrap` rewraps the sealed secrets too; deliveries go on.
     secrets = secrets_pb2_grpc.SecretServiceStub(stack.channel)
-    rewrapped = await secrets.RewrapCiphertexts(secrets_pb2.RewrapCiphertextsRequest(
-        tenant="acme"))
+    rewrapped = await secrets.RewrapCiphertexts(secrets_pb2.RewrapCiphertextsRequest(tenant="acme"))
     assert sorted(rewrapped.rewrapped_webhooks) == sorted([sealed.id, tricky.id])
     assert _stored(stack, sealed.id).sealed_secret.ciphertext.startswith("vault:v2:")
     again = await secrets.RewrapCiphertexts(secrets_pb2.RewrapCiphertextsRequest(tenant="acme"))
@@ -188,25 +197,35 @@ async def test_vault_down_refuses_registration_and_delays_deliveries(
     bao = _bao(own_bao)
     # Exportable with a plaintext backup, so the restarted dev server (which starts
     # empty) can get the same key back.
-    bao.secrets.transit.create_key(name=TRANSIT_KEY, exportable=True,
-                                   allow_plaintext_backup=True)
+    bao.secrets.transit.create_key(name=TRANSIT_KEY, exportable=True, allow_plaintext_backup=True)
     stack = vault_stack
-    sealed = (await _stub(stack).CreateWebhook(_request(receiver.url("/sealed"),
-                                                        secret))).webhook
+    sealed = (await _stub(stack).CreateWebhook(_request(receiver.url("/sealed"), secret))).webhook
     # A webhook stored as plaintext (as before sealing existed), written through the store.
     keys = WebhookKeys(stack.server.keyspace)
-    legacy = webhooks_pb2.Webhook(tenant="acme", id="00000000000000aa",
-                                  url=receiver.url("/legacy"), secret=plain_secret)
-    await stack.server.writer.commit_records("acme", [RecordChange(
-        keys.webhook("acme", legacy.id), legacy.SerializeToString(), 0, "legacy webhook")], [],
-        timeout=10)
+    legacy = webhooks_pb2.Webhook(
+        tenant="acme", id="00000000000000aa", url=receiver.url("/legacy"), secret=plain_secret
+    )
+    await stack.server.writer.commit_records(
+        "acme",
+        [
+            RecordChange(
+                keys.webhook("acme", legacy.id), legacy.SerializeToString(), 0, "legacy webhook"
+            )
+        ],
+        [],
+        timeout=10,
+    )
     revision = await _put(stack, "1")
     await _until(stack, legacy.id, revision)
     await _until(stack, sealed.id, revision)
     _signed_with(receiver, "/legacy", revision, plain_secret)
     backup = bao.secrets.transit.backup_key(name=TRANSIT_KEY)["data"]["backup"]
-    before = [h.id for h in (await _stub(stack).ListWebhooks(
-        webhooks_pb2.ListWebhooksRequest(tenant="acme"))).webhooks]
+    before = [
+        h.id
+        for h in (
+            await _stub(stack).ListWebhooks(webhooks_pb2.ListWebhooksRequest(tenant="acme"))
+        ).webhooks
+    ]
     # A fresh process: nothing decrypted yet, so deliveries need Vault.
     await close_stack(stack)
     own_bao.stop()
@@ -236,7 +255,8 @@ async def test_vault_down_refuses_registration_and_delays_deliveries(
 
         # Rewrap seals the webhook stored as plaintext; it keeps delivering.
         rewrapped = await secrets_pb2_grpc.SecretServiceStub(stack.channel).RewrapCiphertexts(
-            secrets_pb2.RewrapCiphertextsRequest(tenant="acme"))
+            secrets_pb2.RewrapCiphertextsRequest(tenant="acme")
+        )
         assert list(rewrapped.rewrapped_webhooks) == [legacy.id]
         now_sealed = _stored(stack, legacy.id)
         assert not now_sealed.secret and now_sealed.sealed_secret.ciphertext
@@ -258,8 +278,7 @@ async def test_without_vault_secrets_stay_plaintext_with_one_warning(
         assert [r.getMessage() for r in caplog.records].count(NO_VAULT_WARNING) == 1
         await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
         secret = f"WEBHOOK-DEV-{uuid.uuid4().hex}"
-        hook = (await _stub(stack).CreateWebhook(_request(receiver.url("/dev"),
-                                                          secret))).webhook
+        hook = (await _stub(stack).CreateWebhook(_request(receiver.url("/dev"), secret))).webhook
         stored = _stored(stack, hook.id)
         assert stored.secret == secret and not stored.HasField("sealed_secret")
         revision = await _put(stack, "1")

@@ -35,12 +35,15 @@ from tests.integration.flags import provider_exclusions as exclusions
 from tests.unit.flags.conformance import EVALUATOR_FLAGS, TESTBED
 
 #: Tags of the official features, registered so --strict-markers accepts them.
-_TAGS = sorted({
-    tag.lstrip("@")
-    for feature in TESTBED.rglob("*.feature")
-    for line in feature.read_text().splitlines() if line.strip().startswith("@")
-    for tag in line.split()
-})
+_TAGS = sorted(
+    {
+        tag.lstrip("@")
+        for feature in TESTBED.rglob("*.feature")
+        for line in feature.read_text().splitlines()
+        if line.strip().startswith("@")
+        for tag in line.split()
+    }
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,8 +53,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _exclusion(item: pytest.Item, mode: str) -> str | None:
     """Why a provider-suite scenario is not run in ``mode`` (None: it runs)."""
-    template = registry_get_safe(scenario_wrapper_template_registry,
-                                 getattr(item, "function", None))
+    template = registry_get_safe(
+        scenario_wrapper_template_registry, getattr(item, "function", None)
+    )
     feature = Path(template.feature.filename).name if template is not None else ""
     if feature in exclusions.BY_FEATURE:
         return exclusions.BY_FEATURE[feature]
@@ -102,9 +106,25 @@ def serve(etcd: EtcdServer, root: str, *options: str) -> Iterator[FlagServer]:
     """Run ``configsvc serve`` until the block ends; yields once it reports SERVING."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "configsvc.cli.main", "serve", "--listen", f"127.0.0.1:{port}",
-         "--etcd-endpoints", etcd.endpoint, "--root-prefix", root,
-         "--workers", "1", "--log-level", "WARNING", "--grace-period", "1", *options],
+        [
+            sys.executable,
+            "-m",
+            "configsvc.cli.main",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--etcd-endpoints",
+            etcd.endpoint,
+            "--root-prefix",
+            root,
+            "--workers",
+            "1",
+            "--log-level",
+            "WARNING",
+            "--grace-period",
+            "1",
+            *options,
+        ],
         env={**os.environ, **SERVE_ENV},
     )
     address = f"127.0.0.1:{port}"
@@ -131,9 +151,14 @@ def serve(etcd: EtcdServer, root: str, *options: str) -> Iterator[FlagServer]:
 @pytest.fixture(scope="session")
 def flag_server(etcd: EtcdServer, stack: Stack) -> Iterator[FlagServer]:
     """The flag server of the suites: default flag set testbed/all, testbed context value."""
-    with serve(etcd, stack.server.config.root_prefix,
-               "--flags-default-selector", "testbed/all",
-               "--flags-context-value", "injectedmetadata=set") as server:
+    with serve(
+        etcd,
+        stack.server.config.root_prefix,
+        "--flags-default-selector",
+        "testbed/all",
+        "--flags-context-value",
+        "injectedmetadata=set",
+    ) as server:
         yield server
 
 
@@ -143,8 +168,11 @@ def wait_for_flag_set(address: str, selector: str, expected: dict[str, Any]) -> 
         stub = sync_pb2_grpc.FlagSyncServiceStub(channel)
         for _ in range(300):
             try:
-                got = stub.FetchAllFlags(sync_pb2.FetchAllFlagsRequest(),
-                                         metadata=(("flagd-selector", selector),), timeout=2)
+                got = stub.FetchAllFlags(
+                    sync_pb2.FetchAllFlagsRequest(),
+                    metadata=(("flagd-selector", selector),),
+                    timeout=2,
+                )
                 if json.loads(got.flag_configuration) == expected:
                     return
             except grpc.RpcError as exc:
@@ -170,8 +198,16 @@ async def testkit(stack: Stack, flag_server: FlagServer) -> KitFlags:
     definition = json.loads(EVALUATOR_FLAGS.read_text())
     store = stack.server.flags.store
     for environment, bucketing in (("current", "current"), ("legacy", "legacy")):
-        await store.put(tenant, environment, definition, bucketing=bucketing,  # type: ignore[arg-type]
-                        actor="tests", reason="testkit", expected_revision=None, timeout=10)
+        await store.put(
+            tenant,
+            environment,
+            definition,
+            bucketing=bucketing,  # type: ignore[arg-type]
+            actor="tests",
+            reason="testkit",
+            expected_revision=None,
+            timeout=10,
+        )
         wait_for_flag_set(flag_server.address, f"{tenant}/{environment}", definition)
     return KitFlags(flag_server, f"{tenant}/current", f"{tenant}/legacy")
 
@@ -220,8 +256,16 @@ async def testbed(stack: Stack, flag_server: FlagServer) -> TestbedFlags:
     loads.append(("testbed", "all", merged, "current"))
     loads.append(("testbed", "all-legacy", merged, "legacy"))
     for tenant, environment, document, bucketing in loads:
-        await store.put(tenant, environment, document, bucketing=bucketing,  # type: ignore[arg-type]
-                        actor="tests", reason="testbed", expected_revision=None, timeout=10)
+        await store.put(
+            tenant,
+            environment,
+            document,
+            bucketing=bucketing,  # type: ignore[arg-type]
+            actor="tests",
+            reason="testbed",
+            expected_revision=None,
+            timeout=10,
+        )
     for tenant, environment, document, _ in loads:
         wait_for_flag_set(flag_server.address, f"{tenant}/{environment}", document)
     return TestbedFlags(flag_server, stack)
@@ -243,10 +287,13 @@ def typed(kind: str, text: str) -> Any:
     return text
 
 
-@given(parsers.re(r'a context containing a nested property with outer key "(?P<outer>[^"]*)" '
-                  r'and inner key "(?P<inner>[^"]*)", with value "(?P<value>[^"]*)"'))
-def nested_property(scenario_context: dict[str, Any], outer: str, inner: str,
-                    value: str) -> None:
+@given(
+    parsers.re(
+        r'a context containing a nested property with outer key "(?P<outer>[^"]*)" '
+        r'and inner key "(?P<inner>[^"]*)", with value "(?P<value>[^"]*)"'
+    )
+)
+def nested_property(scenario_context: dict[str, Any], outer: str, inner: str, value: str) -> None:
     scenario_context.setdefault(outer, {})[inner] = value
 
 
@@ -255,7 +302,11 @@ def targeting_key(scenario_context: dict[str, Any], value: str) -> None:
     scenario_context["targetingKey"] = value
 
 
-@given(parsers.re(r'a context containing a key "(?P<key>[^"]*)", with type "(?P<kind>[^"]*)" '
-                  r'and with value "(?P<value>.*)"$'))
+@given(
+    parsers.re(
+        r'a context containing a key "(?P<key>[^"]*)", with type "(?P<kind>[^"]*)" '
+        r'and with value "(?P<value>.*)"$'
+    )
+)
 def context_key(scenario_context: dict[str, Any], key: str, kind: str, value: str) -> None:
     scenario_context[key] = typed(kind, value)

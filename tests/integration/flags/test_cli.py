@@ -13,14 +13,20 @@ from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2 as ev
 from configsvc.flags._gen.flagd.evaluation.v1 import evaluation_pb2_grpc
 from tests.helpers import Stack
 
-FLAGS = {"flags": {
-    "checkout": {"state": "ENABLED", "variants": {"on": True, "off": False},
-                 "defaultVariant": "off"},
-}}
+FLAGS = {
+    "flags": {
+        "checkout": {
+            "state": "ENABLED",
+            "variants": {"on": True, "off": False},
+            "defaultVariant": "off",
+        },
+    }
+}
 
 
-async def _cli(capsys: pytest.CaptureFixture[str], stack: Stack,
-               *argv: str) -> tuple[int, str, str]:
+async def _cli(
+    capsys: pytest.CaptureFixture[str], stack: Stack, *argv: str
+) -> tuple[int, str, str]:
     capsys.readouterr()
     code = await asyncio.to_thread(main, ["flags", *argv, "--server", stack.address])
     captured = capsys.readouterr()
@@ -34,8 +40,9 @@ async def test_flags_commands_round_trip(
     path = tmp_path / "flags.json"
     path.write_text(json.dumps(FLAGS))
     ref = f"{tenant}/prod"
-    code, out, err = await _cli(capsys, stack, "put", ref, "--file", str(path),
-                                "--reason", "launch")
+    code, out, err = await _cli(
+        capsys, stack, "put", ref, "--file", str(path), "--reason", "launch"
+    )
     assert code == 0, err
     assert out.startswith(f"stored {ref}: version 1 at revision ")
 
@@ -50,7 +57,8 @@ async def test_flags_commands_round_trip(
     assert code == 0 and out.startswith(f"rolled out {ref}: version 4")
     code, out, _ = await _cli(capsys, stack, "get", ref)
     assert json.loads(out)["flags"]["checkout"]["targeting"] == {
-        "fractional": [["on", 10], ["off", 90]]}
+        "fractional": [["on", 10], ["off", 90]]
+    }
 
     code, out, _ = await _cli(capsys, stack, "history", ref)
     assert code == 0
@@ -88,9 +96,12 @@ async def test_flags_errors(
     code, _, err = await _cli(capsys, stack, "put", f"{tenant}/prod", "--file", str(bad))
     assert code == 1
     assert "definition/flags/x/state" in err
-    for argv in (["get", "no-slash"], ["get", "Bad/prod"],
-                 ["rollout", f"{tenant}/prod", "f", "on=ten"],
-                 ["put", f"{tenant}/prod", "--file", str(tmp_path / "missing.json")]):
+    for argv in (
+        ["get", "no-slash"],
+        ["get", "Bad/prod"],
+        ["rollout", f"{tenant}/prod", "f", "on=ten"],
+        ["put", f"{tenant}/prod", "--file", str(tmp_path / "missing.json")],
+    ):
         code, _, err = await _cli(capsys, stack, *argv)
         assert code == 2, (argv, err)
     code, _, err = await _cli(capsys, stack, "get", f"{tenant}/staging")

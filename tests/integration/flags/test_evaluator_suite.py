@@ -35,8 +35,6 @@ ERROR_CODES = {
 }
 
 
-
-
 @dataclass
 class Call:
     """What the steps build up and what the evaluation returned."""
@@ -82,9 +80,6 @@ def a_flag(call: Call, kind: str, key: str, default: str) -> None:
     call.kind, call.key, call.default = kind, key, typed(kind, default)
 
 
-
-
-
 _METHODS = {
     "Boolean": ("ResolveBoolean", ev.ResolveBooleanRequest),
     "String": ("ResolveString", ev.ResolveStringRequest),
@@ -102,7 +97,8 @@ def evaluate(call: Call, channel: grpc.Channel) -> None:
     request.context.update(call.context)
     try:
         response = getattr(stub, method)(
-            request, metadata=(("flagd-selector", call.selector),), timeout=10)
+            request, metadata=(("flagd-selector", call.selector),), timeout=10
+        )
     except grpc.RpcError as exc:
         call.error_code = ERROR_CODES.get(exc.code(), "GENERAL")
         call.value, call.reason = call.default, "ERROR"

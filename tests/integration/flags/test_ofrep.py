@@ -20,11 +20,19 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 FLAGS = {
     "metadata": {"team": "web"},
     "flags": {
-        "banner": {"state": "ENABLED", "variants": {"a": "A", "b": "B"}, "defaultVariant": "a",
-                   "targeting": {"if": [{"==": [{"var": "tenant"}, "{tenant}"]}, "b", "a"]}},
+        "banner": {
+            "state": "ENABLED",
+            "variants": {"a": "A", "b": "B"},
+            "defaultVariant": "a",
+            "targeting": {"if": [{"==": [{"var": "tenant"}, "{tenant}"]}, "b", "a"]},
+        },
         "off": {"state": "DISABLED", "variants": {"x": 1}, "defaultVariant": "x"},
-        "broken": {"state": "ENABLED", "variants": {"x": 1}, "defaultVariant": "x",
-                   "targeting": {"if": [True, "missing", "x"]}},
+        "broken": {
+            "state": "ENABLED",
+            "variants": {"x": 1},
+            "defaultVariant": "x",
+            "targeting": {"if": [True, "missing", "x"]},
+        },
     },
 }
 
@@ -32,11 +40,22 @@ FLAGS = {
 @pytest.fixture
 async def ofrep(etcd: EtcdServer, stack: Stack, tenant: str) -> AsyncIterator[str]:
     definition = json.loads(json.dumps(FLAGS).replace("{tenant}", tenant))
-    await stack.server.flags.store.put(tenant, "prod", definition, bucketing=None, actor="t",
-                                       reason="", expected_revision=None, timeout=10)
-    served = await open_stack(etcd.endpoint, stack.server.config.root_prefix,
-                              ofrep_listen="127.0.0.1:0",
-                              flags_default_selector=f"{tenant}/prod")
+    await stack.server.flags.store.put(
+        tenant,
+        "prod",
+        definition,
+        bucketing=None,
+        actor="t",
+        reason="",
+        expected_revision=None,
+        timeout=10,
+    )
+    served = await open_stack(
+        etcd.endpoint,
+        stack.server.config.root_prefix,
+        ofrep_listen="127.0.0.1:0",
+        flags_default_selector=f"{tenant}/prod",
+    )
     try:
         assert await served.server.mirror.wait_applied(stack.server.mirror.revision, 10)
         yield f"http://127.0.0.1:{served.server.flags.ofrep_port}"
@@ -46,12 +65,17 @@ async def ofrep(etcd: EtcdServer, stack: Stack, tenant: str) -> AsyncIterator[st
 
 async def test_single_bulk_and_metrics(ofrep: str, tenant: str) -> None:
     async with aiohttp.ClientSession(headers=ADMIN) as http:
-        async with http.post(f"{ofrep}/ofrep/v1/evaluate/flags/banner",
-                             json={"context": {"targetingKey": "u1"}}) as response:
+        async with http.post(
+            f"{ofrep}/ofrep/v1/evaluate/flags/banner", json={"context": {"targetingKey": "u1"}}
+        ) as response:
             assert response.status == 200
-            assert await response.json() == {"key": "banner", "value": "B", "variant": "b",
-                                             "reason": "TARGETING_MATCH",
-                                             "metadata": {"team": "web"}}
+            assert await response.json() == {
+                "key": "banner",
+                "value": "B",
+                "variant": "b",
+                "reason": "TARGETING_MATCH",
+                "metadata": {"team": "web"},
+            }
         async with http.post(f"{ofrep}/ofrep/v1/evaluate/flags/off", json={}) as response:
             assert (response.status, (await response.json())["reason"]) == (200, "DISABLED")
         async with http.post(f"{ofrep}/ofrep/v1/evaluate/flags/nope", json={}) as response:
@@ -59,17 +83,23 @@ async def test_single_bulk_and_metrics(ofrep: str, tenant: str) -> None:
             assert (response.status, body["errorCode"]) == (404, "FLAG_NOT_FOUND")
         async with http.post(f"{ofrep}/ofrep/v1/evaluate/flags/broken", json={}) as response:
             assert (response.status, (await response.json())["errorCode"]) == (400, "GENERAL")
-        async with http.post(f"{ofrep}/ofrep/v1/evaluate/flags/banner",
-                             data=b"{not json") as response:
+        async with http.post(
+            f"{ofrep}/ofrep/v1/evaluate/flags/banner", data=b"{not json"
+        ) as response:
             assert (response.status, (await response.json())["errorCode"]) == (
-                400, "INVALID_CONTEXT")
-        async with http.post(f"{ofrep}/ofrep/v1/evaluate/flags/banner",
-                             json={"context": {}},
-                             headers={"flagd-selector": f"{tenant}/staging"}) as response:
+                400,
+                "INVALID_CONTEXT",
+            )
+        async with http.post(
+            f"{ofrep}/ofrep/v1/evaluate/flags/banner",
+            json={"context": {}},
+            headers={"flagd-selector": f"{tenant}/staging"},
+        ) as response:
             assert response.status == 404
 
-        async with http.post(f"{ofrep}/ofrep/v1/evaluate/flags",
-                             json={"context": {"tenant": "other"}}) as response:
+        async with http.post(
+            f"{ofrep}/ofrep/v1/evaluate/flags", json={"context": {"tenant": "other"}}
+        ) as response:
             assert response.status == 200
             etag = response.headers["ETag"]
             bulk = await response.json()
@@ -78,25 +108,29 @@ async def test_single_bulk_and_metrics(ofrep: str, tenant: str) -> None:
         assert "value" not in by_key["off"]
         assert by_key["broken"]["errorCode"] == "GENERAL"
         assert bulk["metadata"] == {"team": "web"}
-        async with http.post(f"{ofrep}/ofrep/v1/evaluate/flags",
-                             json={"context": {"tenant": "other"}},
-                             headers={"If-None-Match": etag}) as response:
+        async with http.post(
+            f"{ofrep}/ofrep/v1/evaluate/flags",
+            json={"context": {"tenant": "other"}},
+            headers={"If-None-Match": etag},
+        ) as response:
             assert response.status == 304
 
         async with http.get(f"{ofrep}/metrics") as response:
             text = await response.text()
     assert response.status == 200
     assert "# TYPE configsvc_flag_evaluations_total counter" in text
-    assert (f'configsvc_flag_evaluations_total{{tenant="{tenant}",environment="prod",'
-            'flag="banner",variant="b",reason="TARGETING_MATCH"} 1') in text
+    assert (
+        f'configsvc_flag_evaluations_total{{tenant="{tenant}",environment="prod",'
+        'flag="banner",variant="b",reason="TARGETING_MATCH"} 1'
+    ) in text
 
 
-async def test_a_busy_ofrep_port_fails_loudly(etcd: EtcdServer, ofrep: str,
-                                              stack: Stack) -> None:
+async def test_a_busy_ofrep_port_fails_loudly(etcd: EtcdServer, ofrep: str, stack: Stack) -> None:
     port = ofrep.rsplit(":", 1)[1]
     with pytest.raises(PortInUseError, match="--ofrep-listen"):
-        await open_stack(etcd.endpoint, stack.server.config.root_prefix,
-                         ofrep_listen=f"127.0.0.1:{port}")
+        await open_stack(
+            etcd.endpoint, stack.server.config.root_prefix, ofrep_listen=f"127.0.0.1:{port}"
+        )
 
 
 async def test_ofrep_admits_like_the_flagd_rpcs(ofrep: str, stack: Stack, tenant: str) -> None:
@@ -114,22 +148,28 @@ async def test_ofrep_admits_like_the_flagd_rpcs(ofrep: str, stack: Stack, tenant
         # is 401, not 400 (and 400 once the caller is admitted).
         async with http.post(url, data=b"{not json") as response:
             assert response.status == 401
-        async with http.post(url, data=b"{not json", headers={"X-API-Key": service_key}
-                             ) as response:
+        async with http.post(
+            url, data=b"{not json", headers={"X-API-Key": service_key}
+        ) as response:
             assert (response.status, (await response.json())["errorCode"]) == (
-                400, "INVALID_CONTEXT")
-        async with http.post(url, json={}, headers={"X-API-Key": "cs_0000000000000000_no"}
-                             ) as response:
+                400,
+                "INVALID_CONTEXT",
+            )
+        async with http.post(
+            url, json={}, headers={"X-API-Key": "cs_0000000000000000_no"}
+        ) as response:
             assert response.status == 401
         # Any read grant in the flag set's environment reads its flags (here: one service).
         async with http.post(url, json={}, headers={"X-API-Key": service_key}) as response:
             assert (response.status, (await response.json())["value"]) == (200, "B")
-        async with http.post(url, json={}, headers={"Authorization": f"Bearer {staging_key}"}
-                             ) as response:
+        async with http.post(
+            url, json={}, headers={"Authorization": f"Bearer {staging_key}"}
+        ) as response:
             assert response.status == 403
             assert "config.read" in (await response.json())["errorDetails"]
-        async with http.post(f"{ofrep}/ofrep/v1/evaluate/flags", json={},
-                             headers={"X-API-Key": staging_key}) as response:
+        async with http.post(
+            f"{ofrep}/ofrep/v1/evaluate/flags", json={}, headers={"X-API-Key": staging_key}
+        ) as response:
             assert response.status == 403
         # The metrics name every tenant: read on all of them.
         async with http.get(f"{ofrep}/metrics", headers={"X-API-Key": service_key}) as response:

@@ -22,9 +22,16 @@ from configsvc.devstack.etcd import EtcdServer
 from configsvc.http import HttpSettings
 from tests.helpers import ADMIN_KEY, Stack, close_stack, open_stack
 
-FLAGS = {"flags": {"banner": {
-    "state": "ENABLED", "variants": {"a": "A", "b": "B"}, "defaultVariant": "a",
-    "targeting": {"if": [{"==": [{"var": "plan"}, "gold"]}, "b", "a"]}}}}
+FLAGS = {
+    "flags": {
+        "banner": {
+            "state": "ENABLED",
+            "variants": {"a": "A", "b": "B"},
+            "defaultVariant": "a",
+            "targeting": {"if": [{"==": [{"var": "plan"}, "gold"]}, "b", "a"]},
+        }
+    }
+}
 SINGLE = "/ofrep/v1/evaluate/flags/banner"
 BULK = "/ofrep/v1/evaluate/flags"
 #: Short enough that the slow-client tests finish quickly.
@@ -45,11 +52,23 @@ class Answer:
 
 @pytest.fixture
 async def port(etcd: EtcdServer, stack: Stack, tenant: str) -> AsyncIterator[int]:
-    await stack.server.flags.store.put(tenant, "prod", FLAGS, bucketing=None, actor="t",
-                                       reason="", expected_revision=None, timeout=10)
-    served = await open_stack(etcd.endpoint, stack.server.config.root_prefix,
-                              ofrep_listen="127.0.0.1:0", http=SETTINGS,
-                              flags_default_selector=f"{tenant}/prod")
+    await stack.server.flags.store.put(
+        tenant,
+        "prod",
+        FLAGS,
+        bucketing=None,
+        actor="t",
+        reason="",
+        expected_revision=None,
+        timeout=10,
+    )
+    served = await open_stack(
+        etcd.endpoint,
+        stack.server.config.root_prefix,
+        ofrep_listen="127.0.0.1:0",
+        http=SETTINGS,
+        flags_default_selector=f"{tenant}/prod",
+    )
     try:
         assert await served.server.mirror.wait_applied(stack.server.mirror.revision, 10)
         yield served.server.flags.ofrep_port
@@ -57,12 +76,22 @@ async def port(etcd: EtcdServer, stack: Stack, tenant: str) -> AsyncIterator[int
         await close_stack(served)
 
 
-def request(path: str, body: bytes = b"", *, method: str = "POST",
-            headers: dict[str, str] | None = None, raw_headers: bytes = b"",
-            credential: bool = True) -> bytes:
+def request(
+    path: str,
+    body: bytes = b"",
+    *,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+    raw_headers: bytes = b"",
+    credential: bool = True,
+) -> bytes:
     """One HTTP/1.1 request as bytes (``Connection: close``)."""
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", "Connection: close",
-             f"Content-Length: {len(body)}"]
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Connection: close",
+        f"Content-Length: {len(body)}",
+    ]
     if credential:
         lines.append(f"X-API-Key: {ADMIN_KEY}")
     if body:
@@ -111,7 +140,8 @@ def assert_no_traceback(caplog: pytest.LogCaptureFixture) -> None:
 
 
 async def test_deep_nesting_big_numbers_and_nan_are_invalid_context(
-        port: int, caplog: pytest.LogCaptureFixture) -> None:
+    port: int, caplog: pytest.LogCaptureFixture
+) -> None:
     cases = [
         (f'{{"context": {nested(1000)}}}', "nested too deeply"),
         ("[" * 1000 + "]" * 1000, "nested too deeply"),
@@ -140,22 +170,23 @@ async def test_deep_nesting_big_numbers_and_nan_are_invalid_context(
 async def test_content_encoding(port: int, caplog: pytest.LogCaptureFixture) -> None:
     body = b'{"context": {"plan": "gold"}}'
     # Compressed bodies are decompressed (gzip and deflate, the encodings HTTP clients send).
-    for encoding, data in (("gzip", gzip.compress(body)), ("deflate", zlib.compress(body)),
-                           ("GZip", gzip.compress(body)), ("identity", body)):
-        answer = await exchange(port, request(SINGLE, data,
-                                              headers={"Content-Encoding": encoding}))
+    for encoding, data in (
+        ("gzip", gzip.compress(body)),
+        ("deflate", zlib.compress(body)),
+        ("GZip", gzip.compress(body)),
+        ("identity", body),
+    ):
+        answer = await exchange(port, request(SINGLE, data, headers={"Content-Encoding": encoding}))
         assert (answer.status, answer.json()["value"]) == (200, "B"), (encoding, answer)
     # A plain body that claims to be gzip: the body is not what it says.
     answer = await exchange(port, request(SINGLE, body, headers={"Content-Encoding": "gzip"}))
     assert_ofrep_error(answer, 400, "INVALID_CONTEXT", "gzip")
     truncated = gzip.compress(body)[:-6]
-    answer = await exchange(port, request(SINGLE, truncated,
-                                          headers={"Content-Encoding": "gzip"}))
+    answer = await exchange(port, request(SINGLE, truncated, headers={"Content-Encoding": "gzip"}))
     assert_ofrep_error(answer, 400, "INVALID_CONTEXT", "gzip")
     # Encodings the server does not decode: 415, naming what it accepts.
     for encoding in ("br", "zstd", "compress", "gzip, gzip", "x-custom"):
-        answer = await exchange(port, request(SINGLE, body,
-                                              headers={"Content-Encoding": encoding}))
+        answer = await exchange(port, request(SINGLE, body, headers={"Content-Encoding": encoding}))
         assert_ofrep_error(answer, 415, "GENERAL", "gzip", "deflate")
         assert "gzip, deflate" in answer.headers["accept-encoding"]
     # A zip bomb: 64 MiB of zeros in 64 KiB; decompression stops at the body limit.
@@ -170,23 +201,30 @@ async def test_content_encoding(port: int, caplog: pytest.LogCaptureFixture) -> 
     assert_no_traceback(caplog)
 
 
-async def test_undecodable_and_non_ascii_headers(port: int,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+async def test_undecodable_and_non_ascii_headers(
+    port: int, caplog: pytest.LogCaptureFixture
+) -> None:
     body = b'{"context": {}}'
     # A credential is ASCII by construction: anything else is not a credential (401).
-    for raw in (b"X-API-Key: cs_\xff\xfe\r\n", b"X-API-Key: cl\xc3\xa9\r\n",
-                b"Authorization: Bearer \xff\r\n", b"Authorization: Bearer \xc3\xa9t\xc3\xa9\r\n"):
+    for raw in (
+        b"X-API-Key: cs_\xff\xfe\r\n",
+        b"X-API-Key: cl\xc3\xa9\r\n",
+        b"Authorization: Bearer \xff\r\n",
+        b"Authorization: Bearer \xc3\xa9t\xc3\xa9\r\n",
+    ):
         answer = await exchange(port, request(SINGLE, body, raw_headers=raw, credential=False))
         assert_ofrep_error(answer, 401, "GENERAL", "ASCII")
-        answer = await exchange(port, request("/metrics", method="GET", raw_headers=raw,
-                                              credential=False))
+        answer = await exchange(
+            port, request("/metrics", method="GET", raw_headers=raw, credential=False)
+        )
         assert answer.status == 401, answer
         assert "ASCII" in str(answer.json()["message"])
     # Other headers the server reads: undecodable bytes are a bad request (400).
     answer = await exchange(port, request(SINGLE, body, raw_headers=b"flagd-selector: t\xff/p\r\n"))
     assert_ofrep_error(answer, 400, "INVALID_CONTEXT", "flagd-selector", "UTF-8")
-    answer = await exchange(port, request(
-        SINGLE, body, raw_headers=b"x-configsvc-service: \xff\xff\r\n"))
+    answer = await exchange(
+        port, request(SINGLE, body, raw_headers=b"x-configsvc-service: \xff\xff\r\n")
+    )
     assert_ofrep_error(answer, 400, "INVALID_CONTEXT", "x-configsvc-service", "UTF-8")
     # A flag key that is not UTF-8 once percent-decoded is just an unknown flag.
     answer = await exchange(port, request("/ofrep/v1/evaluate/flags/%FF%FE%0A", body))
@@ -215,10 +253,13 @@ async def test_status_json_outside_ofrep(port: int, caplog: pytest.LogCaptureFix
 
 
 async def test_malformed_http_is_answered_without_a_traceback(
-        port: int, caplog: pytest.LogCaptureFixture) -> None:
-    for data in (b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n",
-                 b"POST /x HTTP/1.1\r\nContent-Length: x\r\n\r\n",
-                 b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\n\r\n"):
+    port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    for data in (
+        b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n",
+        b"POST /x HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+        b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\n\r\n",
+    ):
         answer = await exchange(port, data)
         assert 400 <= answer.status < 500, answer
     assert_no_traceback(caplog)
@@ -268,18 +309,17 @@ async def test_slow_clients_are_disconnected(port: int) -> None:
     headers_drip = b"X-Slow: " + b"a" * 1000
     body = b'{"context": {"plan": "gold"}}' + b" " * 1000
     body_head = request(SINGLE, body)[: -len(body)]
-    tasks = [asyncio.create_task(dribble(port, slow_head, headers_drip, deadline))
-             for _ in range(50)]
-    tasks += [asyncio.create_task(dribble(port, body_head, body, deadline))
-              for _ in range(50)]
+    tasks = [
+        asyncio.create_task(dribble(port, slow_head, headers_drip, deadline)) for _ in range(50)
+    ]
+    tasks += [asyncio.create_task(dribble(port, body_head, body, deadline)) for _ in range(50)]
     await asyncio.sleep(0.5)
     answer = await exchange(port, request(SINGLE, b'{"context": {"plan": "gold"}}'))
     assert (answer.status, answer.json()["value"]) == (200, "B")
     results = await asyncio.gather(*tasks)
     assert all(taken < deadline for taken, _ in results), sorted(t for t, _ in results)[-3:]
     body_answers = [received for _, received in results[50:]]
-    assert all(received.startswith(b"HTTP/1.1 408") for received in body_answers), \
-        body_answers[:3]
+    assert all(received.startswith(b"HTTP/1.1 408") for received in body_answers), body_answers[:3]
     assert b"body" in body_answers[0].partition(b"\r\n\r\n")[2]
     # An idle connection (no request at all) is closed too, and so is a keep-alive
     # connection left idle after its answer.
@@ -301,12 +341,23 @@ async def test_slow_clients_are_disconnected(port: int) -> None:
 
 
 async def test_connection_cap(etcd: EtcdServer, stack: Stack, tenant: str) -> None:
-    await stack.server.flags.store.put(tenant, "prod", FLAGS, bucketing=None, actor="t",
-                                       reason="", expected_revision=None, timeout=10)
-    served = await open_stack(etcd.endpoint, stack.server.config.root_prefix,
-                              ofrep_listen="127.0.0.1:0",
-                              http=HttpSettings(max_connections=10),
-                              flags_default_selector=f"{tenant}/prod")
+    await stack.server.flags.store.put(
+        tenant,
+        "prod",
+        FLAGS,
+        bucketing=None,
+        actor="t",
+        reason="",
+        expected_revision=None,
+        timeout=10,
+    )
+    served = await open_stack(
+        etcd.endpoint,
+        stack.server.config.root_prefix,
+        ofrep_listen="127.0.0.1:0",
+        http=HttpSettings(max_connections=10),
+        flags_default_selector=f"{tenant}/prod",
+    )
     idle = []
     try:
         port = served.server.flags.ofrep_port

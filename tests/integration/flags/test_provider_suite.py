@@ -57,8 +57,6 @@ def provider_mode(resolver: str) -> str:
     return resolver
 
 
-
-
 @dataclass
 class Events:
     """Provider events seen by the scenario's handlers."""
@@ -73,12 +71,14 @@ class Events:
             with self.condition:
                 self.seen[name].append(details)
                 self.condition.notify_all()
+
         return record
 
     def wait(self, name: str, count: int = 1) -> EventDetails:
         with self.condition:
-            assert self.condition.wait_for(lambda: len(self.seen.get(name, [])) >= count,
-                                           EVENT_WAIT), f"no {name} event"
+            assert self.condition.wait_for(
+                lambda: len(self.seen.get(name, [])) >= count, EVENT_WAIT
+            ), f"no {name} event"
             return self.seen[name][count - 1]
 
 
@@ -115,12 +115,21 @@ def scenario_context(scenario_state: Any) -> dict[str, Any]:
     return context
 
 
-_OPTIONS = {"cache": "cache", "selector": "selector", "deadlineMs": "deadline_ms",
-            "fatalStatusCodes": "fatal_status_codes", "retryGracePeriod": "retry_grace_period"}
+_OPTIONS = {
+    "cache": "cache",
+    "selector": "selector",
+    "deadlineMs": "deadline_ms",
+    "fatalStatusCodes": "fatal_status_codes",
+    "retryGracePeriod": "retry_grace_period",
+}
 
 
-@given(parsers.re(r'an option "(?P<name>[^"]*)" of type "(?P<kind>[^"]*)" with value '
-                  r'"(?P<value>[^"]*)"'))
+@given(
+    parsers.re(
+        r'an option "(?P<name>[^"]*)" of type "(?P<kind>[^"]*)" with value '
+        r'"(?P<value>[^"]*)"'
+    )
+)
 def an_option(scenario_state: Scenario, name: str, kind: str, value: str) -> None:
     if kind == "CacheType":
         scenario_state.options[name] = CacheType(value)
@@ -133,8 +142,9 @@ def an_option(scenario_state: Scenario, name: str, kind: str, value: str) -> Non
 
 
 @given(parsers.parse("a {name} flagd provider"))
-def a_provider(scenario_state: Scenario, testbed: TestbedFlags, name: str,
-               request: pytest.FixtureRequest) -> None:
+def a_provider(
+    scenario_state: Scenario, testbed: TestbedFlags, name: str, request: pytest.FixtureRequest
+) -> None:
     options = dict(scenario_state.options)
     if "selector" in options:
         scenario_state.selector = selector_for(options["selector"])
@@ -147,16 +157,21 @@ def a_provider(scenario_state: Scenario, testbed: TestbedFlags, name: str,
     # The API key goes as call credentials; a "forbidden" provider's key has no binding.
     key = _unbound_key(testbed.server.address) if name == "forbidden" else ADMIN_KEY
     provider = FlagdProvider(
-        host=host, port=int(port), resolver_type=ResolverType(scenario_state.mode),
+        host=host,
+        port=int(port),
+        resolver_type=ResolverType(scenario_state.mode),
         sync_metadata_disabled=name == "syncpayload",
-        channel_credentials=key_credentials(key), **kwargs)
+        channel_credentials=key_credentials(key),
+        **kwargs,
+    )
     domain = f"scenario-{next(_domains)}"
     scenario_state.provider = provider
     scenario_state.client = api.get_client(domain)
     api.set_provider(provider, domain)
     # Added after the provider: a ready handler runs at once if the provider already is.
-    scenario_state.client.add_handler(ProviderEvent.PROVIDER_READY,
-                                      scenario_state.events.handler("ready"))
+    scenario_state.client.add_handler(
+        ProviderEvent.PROVIDER_READY, scenario_state.events.handler("ready")
+    )
     if name != "forbidden":  # the launchpad's "stable" provider is a ready one
         scenario_state.events.wait("ready")
 
@@ -175,9 +190,6 @@ def a_flag(scenario_state: Scenario, kind: str, key: str, default: str) -> None:
     scenario_state.default = typed(kind, default)
 
 
-
-
-
 @when("the flag was evaluated with details")
 @given("the flag was evaluated with details")
 def evaluate(scenario_state: Scenario) -> None:
@@ -186,9 +198,13 @@ def evaluate(scenario_state: Scenario) -> None:
     context = dict(scenario_state.context)
     targeting = context.pop("targetingKey", None)
     evaluation = EvaluationContext(targeting_key=targeting, attributes=context)
-    method = {"Boolean": client.get_boolean_details, "String": client.get_string_details,
-              "Integer": client.get_integer_details, "Float": client.get_float_details,
-              "Object": client.get_object_details}[scenario_state.kind]
+    method = {
+        "Boolean": client.get_boolean_details,
+        "String": client.get_string_details,
+        "Integer": client.get_integer_details,
+        "Float": client.get_float_details,
+        "Object": client.get_object_details,
+    }[scenario_state.kind]
     scenario_state.details = method(scenario_state.key, scenario_state.default, evaluation)
 
 
@@ -205,13 +221,20 @@ def modify_flag(scenario_state: Scenario, testbed: TestbedFlags) -> None:
     ref = flags_pb2.FlagSetRef(tenant=tenant, environment=environment)
     with grpc.secure_channel(testbed.server.address, key_credentials()) as channel:
         stub = flags_pb2_grpc.FlagServiceStub(channel)  # type: ignore[no-untyped-call]
-        current = json.loads(stub.GetFlagSet(flags_pb2.GetFlagSetRequest(ref=ref),
-                                             timeout=10).flag_set.definition)
+        current = json.loads(
+            stub.GetFlagSet(flags_pb2.GetFlagSetRequest(ref=ref), timeout=10).flag_set.definition
+        )
         flag = current["flags"][scenario_state.key]
         flag["defaultVariant"] = "bar" if flag["defaultVariant"] == "foo" else "foo"
-        stub.PutFlag(flags_pb2.PutFlagRequest(ref=ref, flag_key=scenario_state.key,
-                                              definition=json.dumps(flag),
-                                              reason="provider suite"), timeout=10)
+        stub.PutFlag(
+            flags_pb2.PutFlagRequest(
+                ref=ref,
+                flag_key=scenario_state.key,
+                definition=json.dumps(flag),
+                reason="provider suite",
+            ),
+            timeout=10,
+        )
     scenario_state.changes_expected += 1
 
 
@@ -235,8 +258,9 @@ def _unbound_key(address: str) -> str:
     """A fresh API key without any role binding: every flagd call is PERMISSION_DENIED."""
     with grpc.secure_channel(address, key_credentials()) as channel:
         stub = auth_pb2_grpc.AuthServiceStub(channel)  # type: ignore[no-untyped-call]
-        made = stub.CreateApiKey(auth_pb2.CreateApiKeyRequest(
-            name=f"forbidden-{next(_domains)}"), timeout=10)
+        made = stub.CreateApiKey(
+            auth_pb2.CreateApiKeyRequest(name=f"forbidden-{next(_domains)}"), timeout=10
+        )
     secret: str = made.secret
     return secret
 
@@ -253,8 +277,9 @@ def _text(value: Any) -> Any:
 
 @then(parsers.re(r'the resolved details value should be "(?P<expected>.*)"'))
 def value_is(scenario_state: Scenario, expected: str) -> None:
-    assert scenario_state.details.value == typed(scenario_state.kind, expected), \
+    assert scenario_state.details.value == typed(scenario_state.kind, expected), (
         scenario_state.details
+    )
 
 
 @then(parsers.parse('the reason should be "{reason}"'))

@@ -28,26 +28,35 @@ class Hier:
     templates: template_pb2_grpc.TemplateServiceStub
     hierarchy: hierarchy_pb2_grpc.HierarchyServiceStub
 
-    async def put(self, tenant: str, env: str, service: str, key: str, value: object,
-                  reason: str = "") -> int:
-        response = await self.stack.config.Put(config_pb2.PutRequest(
-            key=ckey(tenant, key, env=env, service=service), value=json.dumps(value),
-            reason=reason))
+    async def put(
+        self, tenant: str, env: str, service: str, key: str, value: object, reason: str = ""
+    ) -> int:
+        response = await self.stack.config.Put(
+            config_pb2.PutRequest(
+                key=ckey(tenant, key, env=env, service=service),
+                value=json.dumps(value),
+                reason=reason,
+            )
+        )
         return int(response.revision)
 
     async def resolve(self, tenant: str, env: str, service: str) -> dict[str, object]:
-        response = await self.stack.config.Resolve(config_pb2.ResolveRequest(
-            tenant=tenant, environment=env, service=service))
+        response = await self.stack.config.Resolve(
+            config_pb2.ResolveRequest(tenant=tenant, environment=env, service=service)
+        )
         document: dict[str, object] = json.loads(response.document)
         return document
 
 
 def hier_stubs(stack: Stack) -> Hier:
     channel = stack.channel
-    return Hier(stack, validation_pb2_grpc.ValidationServiceStub(channel),
-                environment_pb2_grpc.EnvironmentServiceStub(channel),
-                template_pb2_grpc.TemplateServiceStub(channel),
-                hierarchy_pb2_grpc.HierarchyServiceStub(channel))
+    return Hier(
+        stack,
+        validation_pb2_grpc.ValidationServiceStub(channel),
+        environment_pb2_grpc.EnvironmentServiceStub(channel),
+        template_pb2_grpc.TemplateServiceStub(channel),
+        hierarchy_pb2_grpc.HierarchyServiceStub(channel),
+    )
 
 
 def bad_request(error: grpc.aio.AioRpcError) -> list[tuple[str, str]]:

@@ -16,10 +16,16 @@ from tests.integration.hier.support import Hier, bad_request
 from tests.unit.resolve.support import apply_patch
 
 
-def view_request(tenant: str, env: str = "prod", service: str = "api",
-                 **fields: object) -> watch_pb2.WatchRequest:
-    return watch_pb2.WatchRequest(selectors=[watch_pb2.WatchSelector(
-        tenant=tenant, environment=env, service=service, resolved=True, **fields)])
+def view_request(
+    tenant: str, env: str = "prod", service: str = "api", **fields: object
+) -> watch_pb2.WatchRequest:
+    return watch_pb2.WatchRequest(
+        selectors=[
+            watch_pb2.WatchSelector(
+                tenant=tenant, environment=env, service=service, resolved=True, **fields
+            )
+        ]
+    )
 
 
 async def test_fires_on_a_global_change_and_stays_quiet_for_unrelated_keys(
@@ -64,10 +70,12 @@ async def test_fires_on_a_global_change_and_stays_quiet_for_unrelated_keys(
         document = apply(change)
 
         # Templates contribute too.
-        await hier.templates.PutTemplate(template_pb2.PutTemplateRequest(
-            tenant=tenant, name="base", values={"retries": "3"}))
-        await hier.templates.SetExtends(template_pb2.SetExtendsRequest(
-            tenant=tenant, service="api", extends=["base@1"]))
+        await hier.templates.PutTemplate(
+            template_pb2.PutTemplateRequest(tenant=tenant, name="base", values={"retries": "3"})
+        )
+        await hier.templates.SetExtends(
+            template_pb2.SetExtendsRequest(tenant=tenant, service="api", extends=["base@1"])
+        )
         change = await next_view()
         assert json.loads(change.patch) == [{"op": "add", "path": "/retries", "value": 3}]
         assert apply(change)["retries"] == 3
@@ -80,11 +88,16 @@ async def test_resolved_selectors_are_validated(hier: Hier, tenant: str) -> None
     bad = [
         (view_request(tenant, keys=["a"]), "selectors[0].keys"),
         (view_request(tenant, env=""), "selectors[0].environment"),
-        (watch_pb2.WatchRequest(start_revision=5, selectors=view_request(tenant).selectors),
-         "start_revision"),
-        (watch_pb2.WatchRequest(selectors=[*view_request(tenant).selectors,
-                                           watch_pb2.WatchSelector(tenant=tenant)]),
-         "selectors"),
+        (
+            watch_pb2.WatchRequest(start_revision=5, selectors=view_request(tenant).selectors),
+            "start_revision",
+        ),
+        (
+            watch_pb2.WatchRequest(
+                selectors=[*view_request(tenant).selectors, watch_pb2.WatchSelector(tenant=tenant)]
+            ),
+            "selectors",
+        ),
     ]
     for request, field in bad:
         with pytest.raises(grpc.aio.AioRpcError) as exc:
@@ -100,8 +113,7 @@ async def test_view_streams_end_with_unavailable_at_shutdown(
 ) -> None:
     stack = private_stack.stack
     await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
-    stream = watch_pb2_grpc.WatchServiceStub(stack.channel).Watch(view_request("acme"),
-                                                                  timeout=30)
+    stream = watch_pb2_grpc.WatchServiceStub(stack.channel).Watch(view_request("acme"), timeout=30)
     first = await stream.read()
     assert json.loads(first.resolved.document) == {}
     assert len(stack.server.resolved_views) == 1
@@ -114,8 +126,7 @@ async def test_view_streams_end_with_unavailable_at_shutdown(
 async def test_view_streams_end_when_etcd_stays_lost(private_stack: PrivateStack) -> None:
     stack, etcd = private_stack.stack, private_stack.etcd
     await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
-    stream = watch_pb2_grpc.WatchServiceStub(stack.channel).Watch(view_request("acme"),
-                                                                  timeout=60)
+    stream = watch_pb2_grpc.WatchServiceStub(stack.channel).Watch(view_request("acme"), timeout=60)
     await stream.read()
     etcd.stop()
     with pytest.raises(grpc.aio.AioRpcError) as exc:

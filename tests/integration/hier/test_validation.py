@@ -15,27 +15,43 @@ from tests.integration.hier.support import Hier, bad_request
 
 POOL_SCHEMA = {
     "type": "object",
-    "properties": {"min": {"type": "integer", "minimum": 0},
-                   "max": {"type": "integer", "maximum": 100},
-                   "mode": {"enum": ["lifo", "fifo"]}},
+    "properties": {
+        "min": {"type": "integer", "minimum": 0},
+        "max": {"type": "integer", "maximum": 100},
+        "mode": {"enum": ["lifo", "fifo"]},
+    },
     "additionalProperties": False,
 }
-POOL_RULE = {"if": [{"cfg_missing": ["db.pool/min", "db.pool/max"]}, True,
-                    {"<=": [{"cfg": "db.pool/min"}, {"cfg": "db.pool/max"}]}]}
+POOL_RULE = {
+    "if": [
+        {"cfg_missing": ["db.pool/min", "db.pool/max"]},
+        True,
+        {"<=": [{"cfg": "db.pool/min"}, {"cfg": "db.pool/max"}]},
+    ]
+}
 
 
-async def put_schema(hier: Hier, tenant: str, name: str = "pool", schema: object = POOL_SCHEMA,
-                     **fields: object) -> validation_pb2.PutSchemaResponse:
+async def put_schema(
+    hier: Hier, tenant: str, name: str = "pool", schema: object = POOL_SCHEMA, **fields: object
+) -> validation_pb2.PutSchemaResponse:
     response: validation_pb2.PutSchemaResponse = await hier.validation.PutSchema(
-        validation_pb2.PutSchemaRequest(tenant=tenant, name=name, schema=json.dumps(schema),
-                                        **{"pattern": "db.pool", **fields}))
+        validation_pb2.PutSchemaRequest(
+            tenant=tenant, name=name, schema=json.dumps(schema), **{"pattern": "db.pool", **fields}
+        )
+    )
     return response
 
 
 async def put_rule(hier: Hier, tenant: str, **fields: object) -> validation_pb2.PutRuleResponse:
     request = validation_pb2.PutRuleRequest(
-        tenant=tenant, **{"name": "pool-order", "logic": json.dumps(POOL_RULE),
-                          "message": "db.pool min must not exceed max", **fields})
+        tenant=tenant,
+        **{
+            "name": "pool-order",
+            "logic": json.dumps(POOL_RULE),
+            "message": "db.pool min must not exceed max",
+            **fields,
+        },
+    )
     response: validation_pb2.PutRuleResponse = await hier.validation.PutRule(request)
     return response
 
@@ -68,8 +84,9 @@ async def test_schema_violations_name_every_json_pointer(hier: Hier, tenant: str
 async def test_schema_versions_scope_listing_and_deletion(hier: Hier, tenant: str) -> None:
     await put_schema(hier, tenant, environment="prod")
     await hier.put(tenant, "staging", "api", "db.pool", {"max": 1000})  # out of scope
-    second = await put_schema(hier, tenant, schema={"type": "object"}, expected_version=1,
-                              environment="prod")
+    second = await put_schema(
+        hier, tenant, schema={"type": "object"}, expected_version=1, environment="prod"
+    )
     assert second.schema.version == 2
     await hier.put(tenant, "prod", "api", "db.pool", {"max": 1000})
     with pytest.raises(grpc.aio.AioRpcError) as exc:
@@ -77,22 +94,27 @@ async def test_schema_versions_scope_listing_and_deletion(hier: Hier, tenant: st
     assert exc.value.code() == grpc.StatusCode.ABORTED
     assert "expected version 1, current version 2" in (exc.value.details() or "")
 
-    first = await hier.validation.GetSchema(validation_pb2.GetSchemaRequest(
-        tenant=tenant, name="pool", version=1))
+    first = await hier.validation.GetSchema(
+        validation_pb2.GetSchemaRequest(tenant=tenant, name="pool", version=1)
+    )
     assert json.loads(first.schema.schema) == POOL_SCHEMA and first.schema.environment == "prod"
     listed = await hier.validation.ListSchemas(validation_pb2.ListSchemasRequest(tenant=tenant))
     assert [(s.name, s.version) for s in listed.schemas] == [("pool", 2)]
-    deleted = await hier.validation.DeleteSchema(validation_pb2.DeleteSchemaRequest(
-        tenant=tenant, name="pool", reason="retired"))
+    deleted = await hier.validation.DeleteSchema(
+        validation_pb2.DeleteSchemaRequest(tenant=tenant, name="pool", reason="retired")
+    )
     assert deleted.version == 3
-    assert not (await hier.validation.ListSchemas(
-        validation_pb2.ListSchemasRequest(tenant=tenant))).schemas
-    latest = await hier.validation.GetSchema(validation_pb2.GetSchemaRequest(
-        tenant=tenant, name="pool"))
+    assert not (
+        await hier.validation.ListSchemas(validation_pb2.ListSchemasRequest(tenant=tenant))
+    ).schemas
+    latest = await hier.validation.GetSchema(
+        validation_pb2.GetSchemaRequest(tenant=tenant, name="pool")
+    )
     assert latest.schema.deleted and latest.schema.version == 3
     with pytest.raises(grpc.aio.AioRpcError) as exc:
-        await hier.validation.DeleteSchema(validation_pb2.DeleteSchemaRequest(
-            tenant=tenant, name="pool"))
+        await hier.validation.DeleteSchema(
+            validation_pb2.DeleteSchemaRequest(tenant=tenant, name="pool")
+        )
     assert exc.value.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -103,21 +125,22 @@ async def test_schema_changes_are_audited(hier: Hier, tenant: str) -> None:
         ks = hier.stack.server.keyspace
         kvs = await client.range_all(ks.audit_prefix(tenant))
         audits = [audit_pb2.AuditRecord.FromString(kv.value) for kv in kvs]
-        mine = [(a.kind, a.name, a.reason, a.after_version) for a in audits
-                if a.kind == "schema"]
+        mine = [(a.kind, a.name, a.reason, a.after_version) for a in audits if a.kind == "schema"]
         assert mine == [("schema", "pool", "first", 1)]
         assert int(kvs[-1].mod_revision) == stored.revision
-        versions = await client.range(rpc.RangeRequest(
-            key=ks.record_prefix(tenant, "schema"),
-            range_end=ks.record_prefix(tenant, "schema")[:-1] + b"0", count_only=True))
+        versions = await client.range(
+            rpc.RangeRequest(
+                key=ks.record_prefix(tenant, "schema"),
+                range_end=ks.record_prefix(tenant, "schema")[:-1] + b"0",
+                count_only=True,
+            )
+        )
         assert versions.count == 1
     finally:
         await client.close()
 
 
-async def test_bad_schemas_and_rules_are_refused_with_their_place(
-    hier: Hier, tenant: str
-) -> None:
+async def test_bad_schemas_and_rules_are_refused_with_their_place(hier: Hier, tenant: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await put_schema(hier, tenant, schema={"type": "nope"})
     assert [f for f, _ in bad_request(exc.value)] == ["schema/type"]
@@ -128,8 +151,11 @@ async def test_bad_schemas_and_rules_are_refused_with_their_place(
         await put_rule(hier, tenant, logic=json.dumps({"and": [{"var": "x"}]}))
     assert [f for f, _ in bad_request(exc.value)] == ["logic/and/0/var"]
     with pytest.raises(grpc.aio.AioRpcError) as exc:
-        await hier.validation.PutSchema(validation_pb2.PutSchemaRequest(
-            tenant="nobody-here", name="x", pattern="a", schema="{}"))
+        await hier.validation.PutSchema(
+            validation_pb2.PutSchemaRequest(
+                tenant="nobody-here", name="x", pattern="a", schema="{}"
+            )
+        )
     assert exc.value.code() == grpc.StatusCode.NOT_FOUND
 
 
@@ -155,8 +181,9 @@ async def test_rules_run_on_every_resolved_document_a_write_affects(
     await hier.put(tenant, "all", "all", "db.pool", {"min": 3})
     await hier.put(tenant, "prod", "all", "db.pool", {"max": 2})
     with pytest.raises(grpc.aio.AioRpcError) as exc:
-        await hier.stack.config.Delete(config_pb2.DeleteRequest(
-            key=ckey(tenant, "db.pool", env="prod", service="web")))
+        await hier.stack.config.Delete(
+            config_pb2.DeleteRequest(key=ckey(tenant, "db.pool", env="prod", service="web"))
+        )
     assert "broken for service 'web' in environment 'prod'" in bad_request(exc.value)[0][1]
     assert (await hier.resolve(tenant, "prod", "web"))["db.pool"] == {"min": 3, "max": 4}
 
@@ -166,11 +193,13 @@ async def test_rollback_is_judged_on_the_value_it_restores(hier: Hier, tenant: s
     await hier.put(tenant, "prod", "api", "db.pool", {"max": 5})
     await put_schema(hier, tenant, force=True)
     with pytest.raises(grpc.aio.AioRpcError) as exc:
-        await hier.stack.config.Rollback(config_pb2.RollbackRequest(
-            key=ckey(tenant, "db.pool"), to_version=1))
+        await hier.stack.config.Rollback(
+            config_pb2.RollbackRequest(key=ckey(tenant, "db.pool"), to_version=1)
+        )
     assert [f for f, _ in bad_request(exc.value)] == ["value/max"]
-    history = await hier.stack.config.History(config_pb2.HistoryRequest(
-        key=ckey(tenant, "db.pool")))
+    history = await hier.stack.config.History(
+        config_pb2.HistoryRequest(key=ckey(tenant, "db.pool"))
+    )
     assert [r.version for r in history.records] == [2, 1]
 
 
@@ -184,14 +213,17 @@ async def test_rule_already_broken_needs_force_and_does_not_freeze_writes(
     assert "service 'api' in environment 'prod'" in (exc.value.details() or "")
     forced = await put_rule(hier, tenant, force=True)
     assert [(v.rule, v.service, v.environment) for v in forced.existing_violations] == [
-        ("pool-order", "api", "prod")]
+        ("pool-order", "api", "prod")
+    ]
     await hier.put(tenant, "prod", "api", "unrelated", 1)  # already broken: not this write's fault
     listed = await hier.validation.ListRules(validation_pb2.ListRulesRequest(tenant=tenant))
     assert [r.name for r in listed.rules] == ["pool-order"]
-    await hier.validation.DeleteRule(validation_pb2.DeleteRuleRequest(
-        tenant=tenant, name="pool-order", expected_version=1))
-    assert not (await hier.validation.ListRules(
-        validation_pb2.ListRulesRequest(tenant=tenant))).rules
+    await hier.validation.DeleteRule(
+        validation_pb2.DeleteRuleRequest(tenant=tenant, name="pool-order", expected_version=1)
+    )
+    assert not (
+        await hier.validation.ListRules(validation_pb2.ListRulesRequest(tenant=tenant))
+    ).rules
 
 
 async def test_validate_reports_without_writing(hier: Hier, tenant: str) -> None:
@@ -200,42 +232,61 @@ async def test_validate_reports_without_writing(hier: Hier, tenant: str) -> None
     before = await hier.stack.config.Get(config_pb2.GetRequest(key=ckey(tenant, "db.pool")))
 
     # A proposed schema: which stored values it would invalidate.
-    proposal = validation_pb2.PutSchemaRequest(tenant=tenant, name="pool", pattern="db.*",
-                                               schema=json.dumps(POOL_SCHEMA))
-    report = await hier.validation.Validate(validation_pb2.ValidateRequest(
-        tenant=tenant, schema=proposal))
+    proposal = validation_pb2.PutSchemaRequest(
+        tenant=tenant, name="pool", pattern="db.*", schema=json.dumps(POOL_SCHEMA)
+    )
+    report = await hier.validation.Validate(
+        validation_pb2.ValidateRequest(tenant=tenant, schema=proposal)
+    )
     assert not report.valid
     assert [(v.key.environment, v.field) for v in report.value_violations] == [
-        ("prod", "value/max")]
-    assert not (await hier.validation.ListSchemas(
-        validation_pb2.ListSchemasRequest(tenant=tenant))).schemas
+        ("prod", "value/max")
+    ]
+    assert not (
+        await hier.validation.ListSchemas(validation_pb2.ListSchemasRequest(tenant=tenant))
+    ).schemas
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await put_schema(hier, tenant, pattern="db.*")
     assert exc.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "prod/api/db.pool value/max" in (exc.value.details() or "")
 
     # Proposed writes with the proposed schema and rule: the full report.
-    writes = [validation_pb2.ProposedWrite(key=ckey(tenant, "db.pool"),
-                                           value=json.dumps({"min": 5, "max": 2})),
-              validation_pb2.ProposedWrite(key=ckey(tenant, "db.pool", env="staging"),
-                                           value=json.dumps({"min": 1, "max": 101}))]
-    rule = validation_pb2.PutRuleRequest(name="pool-order", logic=json.dumps(POOL_RULE),
-                                         message="min <= max")
-    report = await hier.validation.Validate(validation_pb2.ValidateRequest(
-        tenant=tenant, writes=writes, schema=proposal, rule=rule))
+    writes = [
+        validation_pb2.ProposedWrite(
+            key=ckey(tenant, "db.pool"), value=json.dumps({"min": 5, "max": 2})
+        ),
+        validation_pb2.ProposedWrite(
+            key=ckey(tenant, "db.pool", env="staging"), value=json.dumps({"min": 1, "max": 101})
+        ),
+    ]
+    rule = validation_pb2.PutRuleRequest(
+        name="pool-order", logic=json.dumps(POOL_RULE), message="min <= max"
+    )
+    report = await hier.validation.Validate(
+        validation_pb2.ValidateRequest(tenant=tenant, writes=writes, schema=proposal, rule=rule)
+    )
     assert [(v.key.environment, v.field) for v in report.value_violations] == [
-        ("staging", "value/max")]
+        ("staging", "value/max")
+    ]
     assert [(v.rule, v.service, v.environment) for v in report.rule_violations] == [
-        ("pool-order", "api", "prod")]
+        ("pool-order", "api", "prod")
+    ]
     # A valid proposal.
-    ok = await hier.validation.Validate(validation_pb2.ValidateRequest(
-        tenant=tenant, writes=[validation_pb2.ProposedWrite(key=ckey(tenant, "db.pool"),
-                                                            delete=True)], schema=proposal))
+    ok = await hier.validation.Validate(
+        validation_pb2.ValidateRequest(
+            tenant=tenant,
+            writes=[validation_pb2.ProposedWrite(key=ckey(tenant, "db.pool"), delete=True)],
+            schema=proposal,
+        )
+    )
     assert ok.valid and ok.revision >= before.revision
     after = await hier.stack.config.Get(config_pb2.GetRequest(key=ckey(tenant, "db.pool")))
     assert after.entry.mod_revision == before.entry.mod_revision
     with pytest.raises(grpc.aio.AioRpcError) as exc:
-        await hier.validation.Validate(validation_pb2.ValidateRequest(
-            tenant=tenant, writes=[validation_pb2.ProposedWrite(
-                key=ckey("other", "db.pool"), value="1")]))
+        await hier.validation.Validate(
+            validation_pb2.ValidateRequest(
+                tenant=tenant,
+                writes=[validation_pb2.ProposedWrite(key=ckey("other", "db.pool"), value="1")],
+            )
+        )
     assert bad_request(exc.value)[0][0] == "writes[0].key.tenant"

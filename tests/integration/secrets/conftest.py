@@ -30,8 +30,9 @@ def bao(openbao: OpenBaoDevServer) -> Iterator[hvac.Client]:
 async def secret_stack(etcd: EtcdServer, openbao: OpenBaoDevServer) -> AsyncIterator[Stack]:
     """A server with Vault configured, rotation polled every 0.2 s, and the callers
     key:reader (READER) and key:mallory (STRANGER)."""
-    opened = await open_stack(etcd.endpoint, f"/configsvc-secrets-{os.getpid()}",
-                              secrets=secret_settings(openbao))
+    opened = await open_stack(
+        etcd.endpoint, f"/configsvc-secrets-{os.getpid()}", secrets=secret_settings(openbao)
+    )
     await install_callers(opened)
     yield opened
     await close_stack(opened)

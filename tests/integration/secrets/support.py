@@ -18,8 +18,10 @@ READER_KEY = "cs_00000000000000a1_secrets-tests-reader"
 STRANGER_KEY = "cs_00000000000000a2_secrets-tests-mallory"
 READER = bearer(READER_KEY)
 STRANGER = bearer(STRANGER_KEY)
-_ROLES = {READER_KEY: ("reader", (auth_pb2.ROLE_VIEWER, auth_pb2.ROLE_SECRET_READER)),
-          STRANGER_KEY: ("mallory", (auth_pb2.ROLE_VIEWER,))}
+_ROLES = {
+    READER_KEY: ("reader", (auth_pb2.ROLE_VIEWER, auth_pb2.ROLE_SECRET_READER)),
+    STRANGER_KEY: ("mallory", (auth_pb2.ROLE_VIEWER,)),
+}
 
 
 async def install_callers(stack: Stack) -> None:
@@ -31,17 +33,28 @@ async def install_callers(stack: Stack) -> None:
         assert key_id is not None
         record = apikeys.stored(auth_pb2.ApiKey(id=key_id, name=name), token)
         try:
-            await server.writer.commit_records(None, [RecordChange(
-                server.auth.api_keys.record_key(key_id), record.SerializeToString(), 0,
-                f"test key {name}")], [], timeout=10)
+            await server.writer.commit_records(
+                None,
+                [
+                    RecordChange(
+                        server.auth.api_keys.record_key(key_id),
+                        record.SerializeToString(),
+                        0,
+                        f"test key {name}",
+                    )
+                ],
+                [],
+                timeout=10,
+            )
         except ConflictError:
             continue
         for role in roles:
             await bind(stack, apikeys.identity(name), role, "*")
 
 
-def ref(path: str, field: str = "password", *, mount: str = "secret",
-        version: int | None = None) -> dict[str, object]:
+def ref(
+    path: str, field: str = "password", *, mount: str = "secret", version: int | None = None
+) -> dict[str, object]:
     body: dict[str, object] = {"mount": mount, "path": path, "field": field}
     if version is not None:
         body["version"] = version

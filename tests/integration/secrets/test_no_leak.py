@@ -48,8 +48,15 @@ from tests.integration.secrets.support import READER, STRANGER, install_callers,
 
 #: The webhook's sealed secret needs Vault to sign: deliveries due while Vault is down
 #: are retried (many attempts), not dead-lettered.
-WEBHOOKS = WebhookSettings(allowed_hosts=("127.0.0.1",), retry_base=0.05, retry_max=0.2,
-                           poll_interval=0.02, lease_ttl=2, timeout=2.0, max_attempts=10_000)
+WEBHOOKS = WebhookSettings(
+    allowed_hosts=("127.0.0.1",),
+    retry_base=0.05,
+    retry_max=0.2,
+    poll_interval=0.02,
+    lease_ttl=2,
+    timeout=2.0,
+    max_attempts=10_000,
+)
 
 
 async def etcd_history(endpoint: str) -> list[bytes]:
@@ -62,8 +69,9 @@ async def etcd_history(endpoint: str) -> list[bytes]:
 
         async def follow() -> None:
             nonlocal last
-            async for response in client.watch(rpc.WatchCreateRequest(
-                    key=b"\0", range_end=b"\0", start_revision=1, prev_kv=True)):
+            async for response in client.watch(
+                rpc.WatchCreateRequest(key=b"\0", range_end=b"\0", start_revision=1, prev_kv=True)
+            ):
                 for event in response.events:
                     seen.extend((event.kv.key, event.kv.value, event.prev_kv.value))
                     last = max(last, int(event.kv.mod_revision))
@@ -111,8 +119,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, private_pulsar: PulsarLite,
-    receiver: Receiver
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, private_pulsar: PulsarLite, receiver: Receiver
 ) -> None:
     caplog.set_level(logging.DEBUG)
     canary = f"LEAK-CANARY-{uuid.uuid4().hex}"
@@ -123,10 +130,13 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
     bao_server = start_openbao(tmp_path / "bao")
     topic = new_topic()
     collector = Collector(private_pulsar.url, topic)
-    stack = await open_stack(etcd.endpoint, "/configsvc",
-                             secrets=secret_settings(bao_server, poll_interval=0.1),
-                             events=event_settings(private_pulsar.url, topic),
-                             webhooks=WEBHOOKS)
+    stack = await open_stack(
+        etcd.endpoint,
+        "/configsvc",
+        secrets=secret_settings(bao_server, poll_interval=0.1),
+        events=event_settings(private_pulsar.url, topic),
+        webhooks=WEBHOOKS,
+    )
     await install_callers(stack)
     bao = hvac.Client(url=bao_server.address, token=bao_server.token)
     errors: list[str] = []
@@ -146,57 +156,103 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
 
     try:
         await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
-        bao.secrets.transit.create_key(name="configsvc", exportable=True,
-                                       allow_plaintext_backup=True)
+        bao.secrets.transit.create_key(
+            name="configsvc", exportable=True, allow_plaintext_backup=True
+        )
         await webhooks_pb2_grpc.WebhookServiceStub(stack.channel).CreateWebhook(
-            webhooks_pb2.CreateWebhookRequest(webhook=webhooks_pb2.Webhook(
-                tenant="acme", url=receiver.url("/hook"), secret=signing)))
+            webhooks_pb2.CreateWebhookRequest(
+                webhook=webhooks_pb2.Webhook(
+                    tenant="acme", url=receiver.url("/hook"), secret=signing
+                )
+            )
+        )
         await validation_pb2_grpc.ValidationServiceStub(stack.channel).PutSchema(
             validation_pb2.PutSchemaRequest(
-                tenant="acme", name="creds", pattern="creds", schema=json.dumps(
-                    {"properties": {"token": {"type": "string", "x-sensitive": True}}})))
+                tenant="acme",
+                name="creds",
+                pattern="creds",
+                schema=json.dumps(
+                    {"properties": {"token": {"type": "string", "x-sensitive": True}}}
+                ),
+            )
+        )
         bao.secrets.kv.v2.create_or_update_secret(path="app/db", secret={"password": canary})
 
         # write
-        put = await stack.config.Put(config_pb2.PutRequest(
-            key=ckey("acme", "db"), value=text({"password": ref("app/db")}), reason="db"))
+        put = await stack.config.Put(
+            config_pb2.PutRequest(
+                key=ckey("acme", "db"), value=text({"password": ref("app/db")}), reason="db"
+            )
+        )
         withheld.add(put.revision)
-        put = await stack.config.Put(config_pb2.PutRequest(
-            key=ckey("acme", "creds"), value=json.dumps({"token": inline})))
+        put = await stack.config.Put(
+            config_pb2.PutRequest(key=ckey("acme", "creds"), value=json.dumps({"token": inline}))
+        )
         withheld.add(put.revision)
-        put = await stack.config.Put(config_pb2.PutRequest(
-            key=ckey("acme", "plain"), value=json.dumps({"visible": True})))
+        put = await stack.config.Put(
+            config_pb2.PutRequest(key=ckey("acme", "plain"), value=json.dumps({"visible": True}))
+        )
         plain_revision = put.revision
-        await expect_error(stack.config.Put(config_pb2.PutRequest(
-            key=ckey("acme", "bad"), value=text(ref("app/db", "nope")))))
+        await expect_error(
+            stack.config.Put(
+                config_pb2.PutRequest(key=ckey("acme", "bad"), value=text(ref("app/db", "nope")))
+            )
+        )
         promoted = await hierarchy_pb2_grpc.HierarchyServiceStub(stack.channel).Promote(
-            hierarchy_pb2.PromoteRequest(tenant="acme", service="api", source_environment="prod",
-                                         target_environment="staging", keys=["creds", "db"]))
+            hierarchy_pb2.PromoteRequest(
+                tenant="acme",
+                service="api",
+                source_environment="prod",
+                target_environment="staging",
+                keys=["creds", "db"],
+            )
+        )
         withheld.add(promoted.revision)
 
         # read, resolved and not, granted and denied
-        got = await stack.config.Get(config_pb2.GetRequest(
-            key=ckey("acme", "db"), resolve_secrets=True), metadata=READER)
+        got = await stack.config.Get(
+            config_pb2.GetRequest(key=ckey("acme", "db"), resolve_secrets=True), metadata=READER
+        )
         plaintexts_served.append(got.entry.value)
         await stack.config.Get(config_pb2.GetRequest(key=ckey("acme", "db")))
-        batch = await stack.config.BatchGet(config_pb2.BatchGetRequest(
-            keys=[ckey("acme", "db"), ckey("acme", "creds")], resolve_secrets=True),
-            metadata=READER)
+        batch = await stack.config.BatchGet(
+            config_pb2.BatchGetRequest(
+                keys=[ckey("acme", "db"), ckey("acme", "creds")], resolve_secrets=True
+            ),
+            metadata=READER,
+        )
         plaintexts_served.extend(e.value for e in batch.entries)
-        resolved = await stack.config.Resolve(config_pb2.ResolveRequest(
-            tenant="acme", environment="prod", service="api", resolve_secrets=True),
-            metadata=READER)
+        resolved = await stack.config.Resolve(
+            config_pb2.ResolveRequest(
+                tenant="acme", environment="prod", service="api", resolve_secrets=True
+            ),
+            metadata=READER,
+        )
         plaintexts_served.append(resolved.document)
-        await expect_error(stack.config.Get(config_pb2.GetRequest(
-            key=ckey("acme", "db"), resolve_secrets=True), metadata=STRANGER))
-        await expect_error(stack.config.Resolve(config_pb2.ResolveRequest(
-            tenant="acme", environment="prod", service="api", resolve_secrets=True),
-            metadata=STRANGER))
+        await expect_error(
+            stack.config.Get(
+                config_pb2.GetRequest(key=ckey("acme", "db"), resolve_secrets=True),
+                metadata=STRANGER,
+            )
+        )
+        await expect_error(
+            stack.config.Resolve(
+                config_pb2.ResolveRequest(
+                    tenant="acme", environment="prod", service="api", resolve_secrets=True
+                ),
+                metadata=STRANGER,
+            )
+        )
 
         # watch, then rotate while watching
-        call = watch_pb2_grpc.WatchServiceStub(stack.channel).Watch(watch_pb2.WatchRequest(
-            selectors=[watch_pb2.WatchSelector(tenant="acme")], send_snapshot=True,
-            resolve_secrets=True), metadata=READER)
+        call = watch_pb2_grpc.WatchServiceStub(stack.channel).Watch(
+            watch_pb2.WatchRequest(
+                selectors=[watch_pb2.WatchSelector(tenant="acme")],
+                send_snapshot=True,
+                resolve_secrets=True,
+            ),
+            metadata=READER,
+        )
 
         async def until_rotated() -> None:
             while True:
@@ -205,21 +261,30 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
                 plaintexts_served.append(str(message))
                 kind = message.WhichOneof("kind")
                 if kind == "snapshot_end":
-                    bao.secrets.kv.v2.create_or_update_secret(path="app/db",
-                                                              secret={"password": rotated})
+                    bao.secrets.kv.v2.create_or_update_secret(
+                        path="app/db", secret={"password": rotated}
+                    )
                 if kind == "secrets_rotated":
                     return
 
         await asyncio.wait_for(until_rotated(), 30)
         call.cancel()
-        await expect_error(watch_pb2_grpc.WatchServiceStub(stack.channel).Watch(
-            watch_pb2.WatchRequest(selectors=[watch_pb2.WatchSelector(tenant="acme")],
-                                   resolve_secrets=True), metadata=STRANGER).read())
+        await expect_error(
+            watch_pb2_grpc.WatchServiceStub(stack.channel)
+            .Watch(
+                watch_pb2.WatchRequest(
+                    selectors=[watch_pb2.WatchSelector(tenant="acme")], resolve_secrets=True
+                ),
+                metadata=STRANGER,
+            )
+            .read()
+        )
 
         # rewrap after a transit key rotation
         bao.secrets.transit.rotate_key(name="configsvc")
         rewrapped = await secrets_pb2_grpc.SecretServiceStub(stack.channel).RewrapCiphertexts(
-            secrets_pb2.RewrapCiphertextsRequest(tenant="acme"))  # tenant admin work
+            secrets_pb2.RewrapCiphertextsRequest(tenant="acme")
+        )  # tenant admin work
         assert len(rewrapped.rewrapped) == 2  # creds in prod and in staging
         assert len(rewrapped.rewrapped_webhooks) == 1  # the webhook's sealed secret
         for key in rewrapped.rewrapped:
@@ -231,21 +296,33 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
         transit_backup = _transit_backup(bao)
         bao_server.stop()
         stack.server.secrets.cache.ttl = 0.0
-        await expect_error(stack.config.Get(config_pb2.GetRequest(
-            key=ckey("acme", "db"), resolve_secrets=True), metadata=READER, timeout=10))
-        await expect_error(stack.config.Get(config_pb2.GetRequest(
-            key=ckey("acme", "creds"), resolve_secrets=True), metadata=READER, timeout=10))
+        await expect_error(
+            stack.config.Get(
+                config_pb2.GetRequest(key=ckey("acme", "db"), resolve_secrets=True),
+                metadata=READER,
+                timeout=10,
+            )
+        )
+        await expect_error(
+            stack.config.Get(
+                config_pb2.GetRequest(key=ckey("acme", "creds"), resolve_secrets=True),
+                metadata=READER,
+                timeout=10,
+            )
+        )
         await stack.server.secrets.poller.poll()  # type: ignore[union-attr]
         bao_server.start(timeout=30)
         bao.secrets.transit.restore_key(backup=transit_backup, name="configsvc")
         bao.secrets.kv.v2.create_or_update_secret(path="app/db", secret={"password": canary})
-        got = await stack.config.Get(config_pb2.GetRequest(
-            key=ckey("acme", "db"), resolve_secrets=True), metadata=READER)
+        got = await stack.config.Get(
+            config_pb2.GetRequest(key=ckey("acme", "db"), resolve_secrets=True), metadata=READER
+        )
         plaintexts_served.append(got.entry.value)
         removed = await stack.config.Delete(config_pb2.DeleteRequest(key=ckey("acme", "db")))
         deleted.add(removed.revision)
-        restored = await stack.config.Rollback(config_pb2.RollbackRequest(
-            key=ckey("acme", "db"), to_version=1))
+        restored = await stack.config.Rollback(
+            config_pb2.RollbackRequest(key=ckey("acme", "db"), to_version=1)
+        )
         withheld.add(restored.revision)
 
         # publish: every write reaches Pulsar and the webhook
@@ -279,13 +356,17 @@ async def test_plaintext_never_leaves_vault_except_to_authorized_readers(
     assert canary in served and rotated in served and inline in served
     # ... and nothing else ever held it.
     assert len(history) > 50
-    messages = [e.SerializeToString() + repr((key, properties)).encode()
-                for key, e, properties in collector.received.events]
+    messages = [
+        e.SerializeToString() + repr((key, properties)).encode()
+        for key, e, properties in collector.received.events
+    ]
     requests = [r.body + repr(r.headers).encode() for r in receiver.to("/hook")]
     assert messages and requests
     # The webhook's requests were signed with its secret (sealed in etcd, opened in memory).
-    assert all(verify(signing, r.headers[SIGNATURE_HEADER], r.body, time.time())
-               for r in receiver.to("/hook"))
+    assert all(
+        verify(signing, r.headers[SIGNATURE_HEADER], r.body, time.time())
+        for r in receiver.to("/hook")
+    )
     broker_files = _files_under(private_pulsar.data_dir)
     for secret in (canary, rotated, inline, signing):
         assert not any(secret.encode() in data for data in history), secret

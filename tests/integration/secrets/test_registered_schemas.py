@@ -16,16 +16,28 @@ from tests.helpers import Stack, ckey
 from tests.integration.hier.support import Hier, bad_request, hier_stubs
 from tests.integration.secrets.support import READER, STRANGER, ref
 
-SCHEMA = {"type": "object", "required": ["user"], "properties": {
-    "user": {"type": "string"},
-    "token": {"type": "string", "minLength": 8, "x-sensitive": True}}}
+SCHEMA = {
+    "type": "object",
+    "required": ["user"],
+    "properties": {
+        "user": {"type": "string"},
+        "token": {"type": "string", "minLength": 8, "x-sensitive": True},
+    },
+}
 
 
-async def _put_schema(hier: Hier, tenant: str, name: str, schema: object, *,
-                      environment: str = "") -> validation_pb2.PutSchemaResponse:
+async def _put_schema(
+    hier: Hier, tenant: str, name: str, schema: object, *, environment: str = ""
+) -> validation_pb2.PutSchemaResponse:
     response: validation_pb2.PutSchemaResponse = await hier.validation.PutSchema(
-        validation_pb2.PutSchemaRequest(tenant=tenant, name=name, pattern="creds*",
-                                        environment=environment, schema=json.dumps(schema)))
+        validation_pb2.PutSchemaRequest(
+            tenant=tenant,
+            name=name,
+            pattern="creds*",
+            environment=environment,
+            schema=json.dumps(schema),
+        )
+    )
     return response
 
 
@@ -45,8 +57,9 @@ async def _etcd_values(stack: Stack, tenant: str, part: bytes = b"") -> list[byt
 
 
 async def _resolved(stack: Stack, key: config_pb2.ConfigKey) -> object:
-    got = await stack.config.Get(config_pb2.GetRequest(key=key, resolve_secrets=True),
-                                 metadata=READER)
+    got = await stack.config.Get(
+        config_pb2.GetRequest(key=key, resolve_secrets=True), metadata=READER
+    )
     return json.loads(got.entry.value)
 
 
@@ -59,13 +72,15 @@ async def test_registered_sensitive_field_is_encrypted_and_never_a_violation(
 
     # The plaintext is validated first: a too short token is refused without showing it.
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await secret_stack.config.Put(config_pb2.PutRequest(
-            key=key, value=json.dumps({"user": "svc", "token": "short-1"})))
+        await secret_stack.config.Put(
+            config_pb2.PutRequest(key=key, value=json.dumps({"user": "svc", "token": "short-1"}))
+        )
     [(field, description)] = bad_request(err.value)
     assert field == "value/token" and "short-1" not in description, description
 
-    put = await secret_stack.config.Put(config_pb2.PutRequest(
-        key=key, value=json.dumps({"user": "svc", "token": plain})))
+    put = await secret_stack.config.Put(
+        config_pb2.PutRequest(key=key, value=json.dumps({"user": "svc", "token": plain}))
+    )
     stored = json.loads(put.entry.value)
     assert stored["user"] == "svc"
     assert stored["token"]["$encrypted"]["ciphertext"].startswith("vault:v")
@@ -79,26 +94,45 @@ async def test_registered_sensitive_field_is_encrypted_and_never_a_violation(
     raw = await secret_stack.config.Get(config_pb2.GetRequest(key=key), metadata=STRANGER)
     assert raw.entry.value == put.entry.value
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await secret_stack.config.Get(config_pb2.GetRequest(key=key, resolve_secrets=True),
-                                      metadata=STRANGER)
+        await secret_stack.config.Get(
+            config_pb2.GetRequest(key=key, resolve_secrets=True), metadata=STRANGER
+        )
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
     # A later schema version is checked against stored values: the ciphertext is skipped,
     # the rest still counts.
-    stricter = {**SCHEMA, "properties": {**SCHEMA["properties"],  # type: ignore[dict-item]
-                                         "user": {"type": "string", "maxLength": 2}}}
-    check = await hier.validation.Validate(validation_pb2.ValidateRequest(
-        tenant=stenant, schema=validation_pb2.PutSchemaRequest(
-            name="creds", pattern="creds*", schema=json.dumps(stricter))))
+    stricter = {
+        **SCHEMA,
+        "properties": {
+            **SCHEMA["properties"],  # type: ignore[dict-item]
+            "user": {"type": "string", "maxLength": 2},
+        },
+    }
+    check = await hier.validation.Validate(
+        validation_pb2.ValidateRequest(
+            tenant=stenant,
+            schema=validation_pb2.PutSchemaRequest(
+                name="creds", pattern="creds*", schema=json.dumps(stricter)
+            ),
+        )
+    )
     assert [(v.field, v.key.key) for v in check.value_violations] == [("value/user", "creds")]
-    again = await hier.validation.Validate(validation_pb2.ValidateRequest(
-        tenant=stenant, schema=validation_pb2.PutSchemaRequest(
-            name="creds", pattern="creds*", schema=json.dumps(SCHEMA))))
+    again = await hier.validation.Validate(
+        validation_pb2.ValidateRequest(
+            tenant=stenant,
+            schema=validation_pb2.PutSchemaRequest(
+                name="creds", pattern="creds*", schema=json.dumps(SCHEMA)
+            ),
+        )
+    )
     assert again.valid, again
     second = await _put_schema(hier, stenant, "creds", SCHEMA)
     assert second.schema.version == 2 and not second.existing_violations
-    proposed = await hier.validation.Validate(validation_pb2.ValidateRequest(
-        tenant=stenant, writes=[validation_pb2.ProposedWrite(key=key, value=put.entry.value)]))
+    proposed = await hier.validation.Validate(
+        validation_pb2.ValidateRequest(
+            tenant=stenant, writes=[validation_pb2.ProposedWrite(key=key, value=put.entry.value)]
+        )
+    )
     assert proposed.valid, proposed
 
     # Writing back what a reader without resolution got keeps the ciphertext.
@@ -106,11 +140,13 @@ async def test_registered_sensitive_field_is_encrypted_and_never_a_violation(
     assert back.entry.value == put.entry.value
 
     # Rollback restores the ciphertext of the version it restores.
-    newer = await secret_stack.config.Put(config_pb2.PutRequest(
-        key=key, value=json.dumps({"user": "svc", "token": "tk-newer-00017"})))
+    newer = await secret_stack.config.Put(
+        config_pb2.PutRequest(key=key, value=json.dumps({"user": "svc", "token": "tk-newer-00017"}))
+    )
     assert newer.entry.value != put.entry.value
-    rolled = await secret_stack.config.Rollback(config_pb2.RollbackRequest(
-        key=key, to_version=put.entry.version))
+    rolled = await secret_stack.config.Rollback(
+        config_pb2.RollbackRequest(key=key, to_version=put.entry.version)
+    )
     assert rolled.entry.value == put.entry.value
     assert await _resolved(secret_stack, key) == {"user": "svc", "token": plain}
 
@@ -120,11 +156,19 @@ async def test_promote_copies_ciphertext_and_encrypts_what_the_target_marks(
 ) -> None:
     hier = await _registered(secret_stack, stenant)
     # Only in staging is the user name sensitive too.
-    await _put_schema(hier, stenant, "staging-user", {"properties": {"user": {
-        "x-sensitive": True}}}, environment="staging")
+    await _put_schema(
+        hier,
+        stenant,
+        "staging-user",
+        {"properties": {"user": {"x-sensitive": True}}},
+        environment="staging",
+    )
     source = ckey(stenant, "creds", env="dev")
-    put = await secret_stack.config.Put(config_pb2.PutRequest(
-        key=source, value=json.dumps({"user": "svc-user-8812", "token": "tk-promoted-4410"})))
+    put = await secret_stack.config.Put(
+        config_pb2.PutRequest(
+            key=source, value=json.dumps({"user": "svc-user-8812", "token": "tk-promoted-4410"})
+        )
+    )
     stored = json.loads(put.entry.value)
     assert stored["user"] == "svc-user-8812"
 
@@ -139,10 +183,13 @@ async def test_promote_copies_ciphertext_and_encrypts_what_the_target_marks(
     promoted = json.loads(entry.value)
     assert promoted["token"] == stored["token"]
     assert promoted["user"]["$encrypted"]["ciphertext"].startswith("vault:v")
-    assert not any(b"svc-user-8812" in v
-                   for v in await _etcd_values(secret_stack, stenant, b"/staging/"))
+    assert not any(
+        b"svc-user-8812" in v for v in await _etcd_values(secret_stack, stenant, b"/staging/")
+    )
     assert await _resolved(secret_stack, ckey(stenant, "creds", env="staging")) == {
-        "user": "svc-user-8812", "token": "tk-promoted-4410"}
+        "user": "svc-user-8812",
+        "token": "tk-promoted-4410",
+    }
 
 
 async def test_template_values_may_not_hold_registered_sensitive_plaintext(
@@ -150,24 +197,38 @@ async def test_template_values_may_not_hold_registered_sensitive_plaintext(
 ) -> None:
     hier = await _registered(secret_stack, stenant)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await hier.templates.PutTemplate(template_pb2.PutTemplateRequest(
-            tenant=stenant, name="web",
-            values={"creds": json.dumps({"user": "svc", "token": "tk-template-3321"})}))
+        await hier.templates.PutTemplate(
+            template_pb2.PutTemplateRequest(
+                tenant=stenant,
+                name="web",
+                values={"creds": json.dumps({"user": "svc", "token": "tk-template-3321"})},
+            )
+        )
     [(field, description)] = bad_request(err.value)
     assert field == "values[creds]/token" and "x-sensitive" in description
     assert "tk-template-3321" not in description
     assert not any(b"tk-template-3321" in v for v in await _etcd_values(secret_stack, stenant))
     # A reference is what a template holds there instead (schemas do not judge it).
-    ok = await hier.templates.PutTemplate(template_pb2.PutTemplateRequest(
-        tenant=stenant, name="web", values={"creds": json.dumps({"user": "svc", "token": ref(
-            f"tests/{stenant}/web", "token")})}))
+    ok = await hier.templates.PutTemplate(
+        template_pb2.PutTemplateRequest(
+            tenant=stenant,
+            name="web",
+            values={
+                "creds": json.dumps({"user": "svc", "token": ref(f"tests/{stenant}/web", "token")})
+            },
+        )
+    )
     assert ok.template.version == 1
 
 
-def _promote(tenant: str, target: str, *, dry_run: bool = False
-             ) -> hierarchy_pb2.PromoteRequest:
-    return hierarchy_pb2.PromoteRequest(tenant=tenant, service="api", source_environment="dev",
-                                        target_environment=target, dry_run=dry_run)
+def _promote(tenant: str, target: str, *, dry_run: bool = False) -> hierarchy_pb2.PromoteRequest:
+    return hierarchy_pb2.PromoteRequest(
+        tenant=tenant,
+        service="api",
+        source_environment="dev",
+        target_environment=target,
+        dry_run=dry_run,
+    )
 
 
 async def test_without_vault_a_registered_sensitive_field_refuses_the_write(
@@ -176,14 +237,18 @@ async def test_without_vault_a_registered_sensitive_field_refuses_the_write(
     """A server without Vault cannot encrypt: the write fails, nothing is stored in plaintext."""
     await _registered(stack, tenant)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stack.config.Put(config_pb2.PutRequest(
-            key=ckey(tenant, "creds"), value=json.dumps({"user": "u", "token": "tk-novault-1"})))
+        await stack.config.Put(
+            config_pb2.PutRequest(
+                key=ckey(tenant, "creds"), value=json.dumps({"user": "u", "token": "tk-novault-1"})
+            )
+        )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "--vault-addr" in str(err.value.details())
     assert not any(b"tk-novault-1" in v for v in await _etcd_values(stack, tenant))
     # Values without sensitive places are not affected.
-    ok = await stack.config.Put(config_pb2.PutRequest(
-        key=ckey(tenant, "creds"), value=json.dumps({"user": "u"})))
+    ok = await stack.config.Put(
+        config_pb2.PutRequest(key=ckey(tenant, "creds"), value=json.dumps({"user": "u"}))
+    )
     assert json.loads(ok.entry.value) == {"user": "u"}
 
 
@@ -191,13 +256,17 @@ async def test_rollback_refuses_plaintext_stored_before_the_schema_marked_it(
     secret_stack: Stack, stenant: str
 ) -> None:
     key = ckey(stenant, "creds")
-    first = await secret_stack.config.Put(config_pb2.PutRequest(
-        key=key, value=json.dumps({"user": "u", "token": "tk-before-schema-1"})))
+    first = await secret_stack.config.Put(
+        config_pb2.PutRequest(
+            key=key, value=json.dumps({"user": "u", "token": "tk-before-schema-1"})
+        )
+    )
     await secret_stack.config.Put(config_pb2.PutRequest(key=key, value=json.dumps({"user": "u"})))
     await _registered(secret_stack, stenant)
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await secret_stack.config.Rollback(config_pb2.RollbackRequest(
-            key=key, to_version=first.entry.version))
+        await secret_stack.config.Rollback(
+            config_pb2.RollbackRequest(key=key, to_version=first.entry.version)
+        )
     assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     details = str(err.value.details())
     assert "/token" in details and "tk-before-schema-1" not in details, details

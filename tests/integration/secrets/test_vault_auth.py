@@ -27,12 +27,17 @@ def approle(bao: hvac.Client) -> tuple[str, str, str]:
     bao.sys.enable_auth_method("approle", path=mount)
     bao.sys.create_or_update_policy(name="configsvc-test-read", policy=POLICY)
     bao.auth.approle.create_or_update_approle(
-        role_name="configsvc", token_policies=["configsvc-test-read"], token_ttl="10m",
-        mount_point=mount)
-    role_id = bao.auth.approle.read_role_id(role_name="configsvc",
-                                            mount_point=mount)["data"]["role_id"]
-    secret_id = bao.auth.approle.generate_secret_id(role_name="configsvc",
-                                                    mount_point=mount)["data"]["secret_id"]
+        role_name="configsvc",
+        token_policies=["configsvc-test-read"],
+        token_ttl="10m",
+        mount_point=mount,
+    )
+    role_id = bao.auth.approle.read_role_id(role_name="configsvc", mount_point=mount)["data"][
+        "role_id"
+    ]
+    secret_id = bao.auth.approle.generate_secret_id(role_name="configsvc", mount_point=mount)[
+        "data"
+    ]["secret_id"]
     return mount, role_id, secret_id
 
 
@@ -42,8 +47,14 @@ async def test_approle_login_reads_and_logs_in_again_after_revocation(
     mount, role_id, secret_id = approle
     bao.secrets.kv.v2.create_or_update_secret(path="approle-ok/db", secret={"password": "a1"})
     bao.secrets.kv.v2.create_or_update_secret(path="approle-no/db", secret={"password": "a2"})
-    client = VaultClient(VaultSettings(address=openbao.address, auth=VaultAuth(
-        approle_role_id=role_id, approle_secret_id=secret_id, approle_mount=mount)))
+    client = VaultClient(
+        VaultSettings(
+            address=openbao.address,
+            auth=VaultAuth(
+                approle_role_id=role_id, approle_secret_id=secret_id, approle_mount=mount
+            ),
+        )
+    )
     try:
         found = await client.check_field(SecretRef("secret", "approle-ok/db", "password"), 5)
         assert found.data["password"] == "a1" and "a1" not in repr(found)
@@ -65,10 +76,12 @@ async def test_approle_login_reads_and_logs_in_again_after_revocation(
 async def test_a_token_without_access_is_permission_denied(
     openbao: OpenBaoDevServer, bao: hvac.Client
 ) -> None:
-    bao.sys.create_or_update_policy(name="configsvc-test-none",
-                                    policy='path "secret/data/none" { capabilities = ["deny"] }')
+    bao.sys.create_or_update_policy(
+        name="configsvc-test-none", policy='path "secret/data/none" { capabilities = ["deny"] }'
+    )
     token = bao.auth.token.create(policies=["configsvc-test-none"], ttl="10m")["auth"][
-        "client_token"]
+        "client_token"
+    ]
     bao.secrets.kv.v2.create_or_update_secret(path="token-test/db", secret={"password": "t"})
     client = VaultClient(VaultSettings(address=openbao.address, auth=VaultAuth(token=token)))
     try:

@@ -27,8 +27,11 @@ from tests.integration.secrets.support import READER, install_callers, ref, text
 
 @pytest.fixture
 async def outage_stack(etcd: EtcdServer, own_bao: OpenBaoDevServer) -> AsyncIterator[Stack]:
-    stack = await open_stack(etcd.endpoint, f"/configsvc-outage-{os.getpid()}",
-                             secrets=secret_settings(own_bao, cache_ttl=600.0))
+    stack = await open_stack(
+        etcd.endpoint,
+        f"/configsvc-outage-{os.getpid()}",
+        secrets=secret_settings(own_bao, cache_ttl=600.0),
+    )
     await install_callers(stack)
     await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
     yield stack
@@ -42,18 +45,21 @@ def write_secret(bao: OpenBaoDevServer, value: str) -> None:
 
 
 async def resolved(stack: Stack, key: str) -> object:
-    got = await stack.config.Get(config_pb2.GetRequest(
-        key=ckey("acme", key), resolve_secrets=True), metadata=READER, timeout=10)
+    got = await stack.config.Get(
+        config_pb2.GetRequest(key=ckey("acme", key), resolve_secrets=True),
+        metadata=READER,
+        timeout=10,
+    )
     return json.loads(got.entry.value)
 
 
 async def test_vault_down_then_back(outage_stack: Stack, own_bao: OpenBaoDevServer) -> None:
     stack = outage_stack
     write_secret(own_bao, "before")
-    await stack.config.Put(config_pb2.PutRequest(key=ckey("acme", "db"),
-                                                 value=text(ref("app/db"))))
-    await stack.config.Put(config_pb2.PutRequest(key=ckey("acme", "db1"),
-                                                 value=text(ref("app/db", version=1))))
+    await stack.config.Put(config_pb2.PutRequest(key=ckey("acme", "db"), value=text(ref("app/db"))))
+    await stack.config.Put(
+        config_pb2.PutRequest(key=ckey("acme", "db1"), value=text(ref("app/db", version=1)))
+    )
     await stack.config.Put(config_pb2.PutRequest(key=ckey("acme", "plain"), value="7"))
     assert await resolved(stack, "db") == "before"  # now cached (TTL 600 s)
 
@@ -62,8 +68,9 @@ async def test_vault_down_then_back(outage_stack: Stack, own_bao: OpenBaoDevServ
     # Non-secret config and unresolved reads are untouched.
     plain = await stack.config.Get(config_pb2.GetRequest(key=ckey("acme", "plain")), timeout=5)
     assert plain.entry.value == "7"
-    assert (await stack.config.Get(config_pb2.GetRequest(key=ckey("acme", "db")),
-                                   timeout=5)).entry.value == text(ref("app/db"))
+    assert (
+        await stack.config.Get(config_pb2.GetRequest(key=ckey("acme", "db")), timeout=5)
+    ).entry.value == text(ref("app/db"))
     # Inside its TTL the cached value is served.
     assert await resolved(stack, "db") == "before"
     # A secret that is not cached: UNAVAILABLE naming Vault.
@@ -78,16 +85,23 @@ async def test_vault_down_then_back(outage_stack: Stack, own_bao: OpenBaoDevServ
         await resolved(stack, "db")
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
     # A resolving watch cannot send its snapshot: it ends with the same status.
-    call = watch_pb2_grpc.WatchServiceStub(stack.channel).Watch(watch_pb2.WatchRequest(
-        selectors=[watch_pb2.WatchSelector(tenant="acme")], send_snapshot=True,
-        resolve_secrets=True), metadata=READER, timeout=20)
+    call = watch_pb2_grpc.WatchServiceStub(stack.channel).Watch(
+        watch_pb2.WatchRequest(
+            selectors=[watch_pb2.WatchSelector(tenant="acme")],
+            send_snapshot=True,
+            resolve_secrets=True,
+        ),
+        metadata=READER,
+        timeout=20,
+    )
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await call.read()
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE and backend_of(err.value) == "Vault"
     # Writes that hold references cannot be checked: UNAVAILABLE, nothing stored.
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await stack.config.Put(config_pb2.PutRequest(key=ckey("acme", "new"),
-                                                     value=text(ref("app/db"))), timeout=10)
+        await stack.config.Put(
+            config_pb2.PutRequest(key=ckey("acme", "new"), value=text(ref("app/db"))), timeout=10
+        )
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE and backend_of(err.value) == "Vault"
     # Plain writes go on.
     await stack.config.Put(config_pb2.PutRequest(key=ckey("acme", "plain"), value="8"))
@@ -98,5 +112,6 @@ async def test_vault_down_then_back(outage_stack: Stack, own_bao: OpenBaoDevServ
     stack.server.secrets.cache.ttl = 600.0
     assert await resolved(stack, "db") == "after"
     assert await resolved(stack, "db1") == "after"
-    await stack.config.Put(config_pb2.PutRequest(key=ckey("acme", "new"),
-                                                 value=text(ref("app/db"))))
+    await stack.config.Put(
+        config_pb2.PutRequest(key=ckey("acme", "new"), value=text(ref("app/db")))
+    )

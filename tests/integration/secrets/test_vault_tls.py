@@ -65,8 +65,9 @@ async def test_tls_verified_with_the_ca_file_and_refused_without(tls_bao: TlsOpe
     ref = SecretRef("secret", "tls/db", "password")
 
     def client(**tls: object) -> VaultClient:
-        settings = VaultSettings(address=tls_bao.address, auth=VaultAuth(token=tls_bao.token),
-                                 **tls)  # type: ignore[arg-type]
+        settings = VaultSettings(
+            address=tls_bao.address, auth=VaultAuth(token=tls_bao.token), **tls
+        )  # type: ignore[arg-type]
         return VaultClient(settings)
 
     verified = client(ca_file=tls_bao.ca_file)

@@ -48,8 +48,9 @@ async def until(predicate: Callable[[], bool], what: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def following(etcd: EtcdServer, cls: type[Mirror] = Mirror
-                    ) -> AsyncIterator[tuple[Mirror, EtcdClient, list[bool]]]:
+async def following(
+    etcd: EtcdServer, cls: type[Mirror] = Mirror
+) -> AsyncIterator[tuple[Mirror, EtcdClient, list[bool]]]:
     client = EtcdClient([etcd.endpoint], timeout=2.0)
     mirror = cls(client, KS, backoff_min=0.05, backoff_max=0.3, liveness=LIVENESS)
     events: list[bool] = []
@@ -93,8 +94,11 @@ async def test_a_watch_that_stops_delivering_is_reported_lost(own_etcd: EtcdServ
         assert isinstance(mirror, DeafMirror)
         mirror.deaf = True
         # etcd answers, but the watch never shows the marker's new revision.
-        put = await client.txn(rpc.TxnRequest(success=[rpc.RequestOp(
-            request_put=rpc.PutRequest(key=KS.commit_marker, value=b""))]))
+        put = await client.txn(
+            rpc.TxnRequest(
+                success=[rpc.RequestOp(request_put=rpc.PutRequest(key=KS.commit_marker, value=b""))]
+            )
+        )
         revision = int(put.header.revision)
         await until(lambda: not mirror.synced, "the mirror reports etcd lost")
         assert mirror.stats.liveness_losses == 1

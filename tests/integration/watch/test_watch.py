@@ -25,21 +25,39 @@ from tests.helpers import (
 )
 
 
-def watch(stack: Stack, *selectors: watch_pb2.WatchSelector, start_revision: int = 0,
-          snapshot: bool = False) -> Any:
+def watch(
+    stack: Stack,
+    *selectors: watch_pb2.WatchSelector,
+    start_revision: int = 0,
+    snapshot: bool = False,
+) -> Any:
     stub = watch_pb2_grpc.WatchServiceStub(stack.channel)
-    return stub.Watch(watch_pb2.WatchRequest(
-        selectors=list(selectors), start_revision=start_revision, send_snapshot=snapshot))
+    return stub.Watch(
+        watch_pb2.WatchRequest(
+            selectors=list(selectors), start_revision=start_revision, send_snapshot=snapshot
+        )
+    )
 
 
-def sel(tenant: str, env: str = "", service: str = "", keys: tuple[str, ...] = (),
-        prefixes: tuple[str, ...] = ()) -> watch_pb2.WatchSelector:
-    return watch_pb2.WatchSelector(tenant=tenant, environment=env, service=service,
-                                   keys=list(keys), key_prefixes=list(prefixes))
+def sel(
+    tenant: str,
+    env: str = "",
+    service: str = "",
+    keys: tuple[str, ...] = (),
+    prefixes: tuple[str, ...] = (),
+) -> watch_pb2.WatchSelector:
+    return watch_pb2.WatchSelector(
+        tenant=tenant,
+        environment=env,
+        service=service,
+        keys=list(keys),
+        key_prefixes=list(prefixes),
+    )
 
 
-async def read_until(call: Any, count: int, kind: str = "changes",
-                     timeout: float = 15) -> list[watch_pb2.WatchResponse]:
+async def read_until(
+    call: Any, count: int, kind: str = "changes", timeout: float = 15
+) -> list[watch_pb2.WatchResponse]:
     """Read messages until ``count`` of ``kind`` arrived; returns all messages read."""
     got: list[watch_pb2.WatchResponse] = []
 
@@ -67,13 +85,18 @@ async def read_to_end(call: Any) -> list[watch_pb2.WatchResponse]:
 
 
 def changed_keys(messages: list[watch_pb2.WatchResponse]) -> list[tuple[int, str, int]]:
-    return [(m.changes.revision, c.key.key, c.type) for m in messages
-            if m.WhichOneof("kind") == "changes" for c in m.changes.changes]
+    return [
+        (m.changes.revision, c.key.key, c.type)
+        for m in messages
+        if m.WhichOneof("kind") == "changes"
+        for c in m.changes.changes
+    ]
 
 
 async def put(stack: Stack, tenant: str, key: str, value: str = "1", **where: str) -> int:
-    response = await stack.config.Put(config_pb2.PutRequest(
-        key=ckey(tenant, key, **where), value=value))
+    response = await stack.config.Put(
+        config_pb2.PutRequest(key=ckey(tenant, key, **where), value=value)
+    )
     return int(response.revision)
 
 
@@ -81,9 +104,12 @@ async def put(stack: Stack, tenant: str, key: str, value: str = "1", **where: st
 async def tuned(stack: Stack) -> AsyncIterator[Stack]:
     """A second server on the session etcd with short watch timers and small limits."""
     other = await open_stack(
-        stack.server.config.etcd_endpoints[0], stack.server.config.root_prefix,
-        watch=WatchLimits(queue_limit=50, max_streams=20, progress_interval=0.3, max_age=60,
-                          stuck_grace=0.5))
+        stack.server.config.etcd_endpoints[0],
+        stack.server.config.root_prefix,
+        watch=WatchLimits(
+            queue_limit=50, max_streams=20, progress_interval=0.3, max_age=60, stuck_grace=0.5
+        ),
+    )
     yield other
     await close_stack(other)
 
@@ -93,8 +119,9 @@ async def test_snapshot_then_changes_in_revision_order(stack: Stack, tenant: str
     await put(stack, tenant, "z", env="staging")
     call = watch(stack, sel(tenant, env="prod"), snapshot=True)
     head = await read_until(call, 1, "snapshot_end")
-    snapshot = [e.key.key for m in head if m.WhichOneof("kind") == "snapshot"
-                for e in m.snapshot.entries]
+    snapshot = [
+        e.key.key for m in head if m.WhichOneof("kind") == "snapshot" for e in m.snapshot.entries
+    ]
     assert snapshot == ["a"]
     end = head[-1].snapshot_end.revision
     assert end >= r1
@@ -113,22 +140,23 @@ async def test_snapshot_then_changes_in_revision_order(stack: Stack, tenant: str
 
 
 async def test_selectors_keys_prefixes_and_overlap(stack: Stack, tenant: str) -> None:
-    call = watch(stack,
-                 sel(tenant, "prod", "api", keys=("exact",)),
-                 sel(tenant, "prod", "", prefixes=("db.",)),
-                 sel(tenant, "prod", "api", prefixes=("db.pool",)))  # overlaps the previous
+    call = watch(
+        stack,
+        sel(tenant, "prod", "api", keys=("exact",)),
+        sel(tenant, "prod", "", prefixes=("db.",)),
+        sel(tenant, "prod", "api", prefixes=("db.pool",)),
+    )  # overlaps the previous
     await asyncio.sleep(0.1)
     await put(stack, tenant, "exact")
-    await put(stack, tenant, "exactly")          # not matched
-    await put(stack, tenant, "db.pool.max")      # matched by two selectors: sent once
+    await put(stack, tenant, "exactly")  # not matched
+    await put(stack, tenant, "db.pool.max")  # matched by two selectors: sent once
     await put(stack, tenant, "db.url", service="web")
-    await put(stack, tenant, "cache.size")       # not matched
+    await put(stack, tenant, "cache.size")  # not matched
     last = await put(stack, tenant, "db.last", env="staging")  # other env: not matched
     marker = await put(stack, tenant, "db.marker")
     got = await read_until(call, 4)
     call.cancel()
-    assert [k for _, k, _ in changed_keys(got)] == ["exact", "db.pool.max", "db.url",
-                                                    "db.marker"]
+    assert [k for _, k, _ in changed_keys(got)] == ["exact", "db.pool.max", "db.url", "db.marker"]
     assert got[-1].changes.revision == marker > last
 
 
@@ -159,8 +187,7 @@ async def test_resume_older_than_the_ring_is_served_from_etcd_history(
     asserted a RESUME_TOO_OLD reset here until issue 17: see test_watch_resume_history.)"""
     first = await put(stack, tenant, "a")
     await put(stack, tenant, "skipped", env="staging")  # not selected
-    other = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix)
+    other = await open_stack(stack.server.config.etcd_endpoints[0], stack.server.config.root_prefix)
     try:
         assert other.server.mirror.first_revision > first
         call = watch(other, sel(tenant, env="prod"), start_revision=first)
@@ -214,9 +241,11 @@ async def test_a_stream_that_never_reads_is_reset_and_others_flow(
 
 
 async def test_a_stalled_stream_is_reset_by_its_byte_budget(stack: Stack, tenant: str) -> None:
-    small = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix,
-                             watch=WatchLimits(queue_limit=10_000, queue_bytes=300_000))
+    small = await open_stack(
+        stack.server.config.etcd_endpoints[0],
+        stack.server.config.root_prefix,
+        watch=WatchLimits(queue_limit=10_000, queue_bytes=300_000),
+    )
     try:
         hub = small.server.hub
         stalled = watch(small, sel(tenant))
@@ -260,9 +289,11 @@ async def test_idle_streams_get_progress_heartbeats(tuned: Stack, tenant: str) -
 async def test_max_age_ends_stream_with_unavailable_and_resume_point(
     stack: Stack, tenant: str
 ) -> None:
-    short = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix,
-                             watch=WatchLimits(max_age=1.0, progress_interval=5))
+    short = await open_stack(
+        stack.server.config.etcd_endpoints[0],
+        stack.server.config.root_prefix,
+        watch=WatchLimits(max_age=1.0, progress_interval=5),
+    )
     try:
         call = watch(short, sel(tenant))
         revision = await put(short, tenant, "a")
@@ -283,11 +314,11 @@ async def test_max_age_ends_stream_with_unavailable_and_resume_point(
 
 
 async def test_shutdown_ends_streams_with_unavailable(stack: Stack, tenant: str) -> None:
-    other = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix)
+    other = await open_stack(stack.server.config.etcd_endpoints[0], stack.server.config.root_prefix)
     async with auth_channel(other.address) as channel:
         call = watch_pb2_grpc.WatchServiceStub(channel).Watch(
-            watch_pb2.WatchRequest(selectors=[sel(tenant)]))
+            watch_pb2.WatchRequest(selectors=[sel(tenant)])
+        )
         first = await call.read()  # a new stream is told at once that it is live
         assert first.WhichOneof("kind") == "progress"
         await close_stack(other)
@@ -300,20 +331,41 @@ async def test_shutdown_ends_streams_with_unavailable(stack: Stack, tenant: str)
 async def test_bad_watch_requests(stack: Stack, tenant: str) -> None:
     cases: list[tuple[watch_pb2.WatchRequest, grpc.StatusCode, str]] = [
         (watch_pb2.WatchRequest(), grpc.StatusCode.INVALID_ARGUMENT, "selectors"),
-        (watch_pb2.WatchRequest(selectors=[sel("")]), grpc.StatusCode.INVALID_ARGUMENT,
-         "selectors[0].tenant"),
-        (watch_pb2.WatchRequest(selectors=[sel(tenant, keys=("k",))]),
-         grpc.StatusCode.INVALID_ARGUMENT, "need both environment and service"),
-        (watch_pb2.WatchRequest(selectors=[sel(tenant, "prod", "api", prefixes=("a/b",))]),
-         grpc.StatusCode.INVALID_ARGUMENT, "key_prefixes[0]"),
-        (watch_pb2.WatchRequest(selectors=[sel(tenant)] * 101),
-         grpc.StatusCode.INVALID_ARGUMENT, "limit is 100"),
-        (watch_pb2.WatchRequest(selectors=[sel(tenant)], start_revision=-1),
-         grpc.StatusCode.INVALID_ARGUMENT, "start_revision"),
-        (watch_pb2.WatchRequest(selectors=[sel(tenant)], start_revision=5, send_snapshot=True),
-         grpc.StatusCode.INVALID_ARGUMENT, "cannot be combined"),
-        (watch_pb2.WatchRequest(selectors=[sel("no-such-tenant")]), grpc.StatusCode.NOT_FOUND,
-         "no-such-tenant"),
+        (
+            watch_pb2.WatchRequest(selectors=[sel("")]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "selectors[0].tenant",
+        ),
+        (
+            watch_pb2.WatchRequest(selectors=[sel(tenant, keys=("k",))]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "need both environment and service",
+        ),
+        (
+            watch_pb2.WatchRequest(selectors=[sel(tenant, "prod", "api", prefixes=("a/b",))]),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "key_prefixes[0]",
+        ),
+        (
+            watch_pb2.WatchRequest(selectors=[sel(tenant)] * 101),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "limit is 100",
+        ),
+        (
+            watch_pb2.WatchRequest(selectors=[sel(tenant)], start_revision=-1),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "start_revision",
+        ),
+        (
+            watch_pb2.WatchRequest(selectors=[sel(tenant)], start_revision=5, send_snapshot=True),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "cannot be combined",
+        ),
+        (
+            watch_pb2.WatchRequest(selectors=[sel("no-such-tenant")]),
+            grpc.StatusCode.NOT_FOUND,
+            "no-such-tenant",
+        ),
     ]
     stub = watch_pb2_grpc.WatchServiceStub(stack.channel)
     for request, code, text in cases:
@@ -324,9 +376,11 @@ async def test_bad_watch_requests(stack: Stack, tenant: str) -> None:
 
 
 async def test_undecodable_watch_request_is_invalid_argument(stack: Stack) -> None:
-    raw = stack.channel.unary_stream("/configsvc.v1.WatchService/Watch",
-                                     request_serializer=lambda b: b,
-                                     response_deserializer=lambda b: b)
+    raw = stack.channel.unary_stream(
+        "/configsvc.v1.WatchService/Watch",
+        request_serializer=lambda b: b,
+        response_deserializer=lambda b: b,
+    )
     call = raw(b"\xff\xff\xff")
     with pytest.raises(grpc.aio.AioRpcError) as exc:
         await read_to_end(call)
@@ -375,8 +429,11 @@ async def test_resume_ahead_of_the_mirror_but_not_of_etcd_catches_up(
     """A client that saw a newer revision elsewhere resumes here without a reset."""
     await put(stack, tenant, "a")
     # Move etcd's revision past anything this mirror has seen (a key outside configsvc).
-    raw = await stack.server.etcd.txn(rpc.TxnRequest(success=[rpc.RequestOp(
-        request_put=rpc.PutRequest(key=b"/elsewhere/x", value=b"1"))]))
+    raw = await stack.server.etcd.txn(
+        rpc.TxnRequest(
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=b"/elsewhere/x", value=b"1"))]
+        )
+    )
     ahead = int(raw.header.revision)
     assert ahead > stack.server.mirror.revision
     call = watch(stack, sel(tenant), start_revision=ahead + 1)
@@ -436,22 +493,23 @@ async def test_streams_with_equal_selectors_share_one_copy(stack: Stack, tenant:
         await channel.close()
 
 
-async def test_fan_out_visits_streams_connection_by_connection(
-    stack: Stack, tenant: str
-) -> None:
+async def test_fan_out_visits_streams_connection_by_connection(stack: Stack, tenant: str) -> None:
     """Streams of two client connections, opened interleaved, are fanned out one
     connection after the other (gRPC then batches consecutive writes of a connection),
     and every one of them still receives each change exactly once."""
     hub = stack.server.hub
-    channels = [auth_channel(stack.address, options=[("grpc.use_local_subchannel_pool", 1)])
-                for _ in range(2)]
+    channels = [
+        auth_channel(stack.address, options=[("grpc.use_local_subchannel_pool", 1)])
+        for _ in range(2)
+    ]
     try:
         calls = []
         for _ in range(3):  # A B A B A B: registration order interleaves the connections
             for channel in channels:
                 stub = watch_pb2_grpc.WatchServiceStub(channel)
-                call = stub.Watch(watch_pb2.WatchRequest(selectors=[sel(tenant)],
-                                                         send_snapshot=True))
+                call = stub.Watch(
+                    watch_pb2.WatchRequest(selectors=[sel(tenant)], send_snapshot=True)
+                )
                 await read_until(call, 1, kind="snapshot_end")
                 calls.append(call)
         ours = [sub for sub in hub._interested({tenant}) if sub.peer]
@@ -462,8 +520,9 @@ async def test_fan_out_visits_streams_connection_by_connection(
         revision = await put(stack, tenant, "fanned")
         for call in calls:
             got = await read_until(call, 1)
-            assert [m.changes.revision for m in got if m.WhichOneof("kind") == "changes"] \
-                == [revision]
+            assert [m.changes.revision for m in got if m.WhichOneof("kind") == "changes"] == [
+                revision
+            ]
         calls[0].cancel()
         for _ in range(50):  # the order is rebuilt without the closed stream
             if len([s for s in hub._interested({tenant}) if s.peer]) == 5:

@@ -51,9 +51,10 @@ async def stingy(stack: Stack) -> AsyncIterator[Stack]:
     """A server on the session etcd whose streams may lag only a little: a small queue and
     a short grace before a sender blocked behind a silent client is given up on."""
     other = await open_stack(
-        stack.server.config.etcd_endpoints[0], stack.server.config.root_prefix,
-        watch=WatchLimits(queue_limit=5, progress_interval=0.3, max_age=600,
-                          stuck_grace=0.5))
+        stack.server.config.etcd_endpoints[0],
+        stack.server.config.root_prefix,
+        watch=WatchLimits(queue_limit=5, progress_interval=0.3, max_age=600, stuck_grace=0.5),
+    )
     yield other
     await close_stack(other)
 
@@ -68,8 +69,9 @@ def resume_revision(err: grpc.aio.AioRpcError) -> int:
     return int(info.metadata["resume_revision"])
 
 
-async def read_all(call: Any, timeout: float) -> tuple[list[watch_pb2.WatchResponse],
-                                                        grpc.aio.AioRpcError | None]:
+async def read_all(
+    call: Any, timeout: float
+) -> tuple[list[watch_pb2.WatchResponse], grpc.aio.AioRpcError | None]:
     """Every message until the stream ends, and its error status (None: ended OK).
     Fails the test if the stream is still silent and open after ``timeout`` seconds."""
     got: list[watch_pb2.WatchResponse] = []
@@ -81,8 +83,8 @@ async def read_all(call: Any, timeout: float) -> tuple[list[watch_pb2.WatchRespo
                 message = await asyncio.wait_for(call.read(), max(0.01, left))
             except TimeoutError:
                 raise AssertionError(
-                    f"stream still open and silent after {timeout} s "
-                    f"({len(got)} messages read)") from None
+                    f"stream still open and silent after {timeout} s ({len(got)} messages read)"
+                ) from None
             if message is grpc.aio.EOF:
                 return got, None
             got.append(message)
@@ -98,7 +100,8 @@ async def test_a_stream_the_server_gives_up_on_ends_with_a_status_the_client_see
     gRPC, then a terminal UNAVAILABLE whose resume revision continues without a gap."""
     hub = stingy.server.hub
     stalled = watch_pb2_grpc.WatchServiceStub(stingy.channel).Watch(
-        watch_pb2.WatchRequest(selectors=[sel(tenant)]))
+        watch_pb2.WatchRequest(selectors=[sel(tenant)])
+    )
     first = await stalled.read()  # the stream is live; from here on the client reads nothing
     assert first.WhichOneof("kind") == "progress"
     big = '"' + "x" * 60_000 + '"'  # large messages exhaust HTTP/2 flow control quickly
@@ -117,7 +120,7 @@ async def test_a_stream_the_server_gives_up_on_ends_with_a_status_the_client_see
 
     got, err = await read_all(stalled, timeout=30)  # the client reads again
     revisions = [m.changes.revision for m in got if m.WhichOneof("kind") == "changes"]
-    assert revisions == written[:len(revisions)]  # a prefix, in order, no gap
+    assert revisions == written[: len(revisions)]  # a prefix, in order, no gap
     resets = [m for m in got if m.WhichOneof("kind") == "reset"]
     if resets:  # the reset made it in band
         assert resets[0].reset.reason == watch_pb2.RESET_REASON_SLOW_CONSUMER
@@ -129,7 +132,8 @@ async def test_a_stream_the_server_gives_up_on_ends_with_a_status_the_client_see
         assert resume == revisions[-1] + 1
         # Resuming there gives the rest, without a gap or a duplicate.
         rest = watch_pb2_grpc.WatchServiceStub(stingy.channel).Watch(
-            watch_pb2.WatchRequest(selectors=[sel(tenant)], start_revision=resume))
+            watch_pb2.WatchRequest(selectors=[sel(tenant)], start_revision=resume)
+        )
         more: list[int] = []
         while len(more) < len(written) - len(revisions):
             message = await asyncio.wait_for(rest.read(), 30)
@@ -144,12 +148,14 @@ async def test_a_watch_held_with_an_expiring_key_ends_with_credential_expired(
     stack: Stack, tenant: str
 ) -> None:
     name = unique("watch-ttl")
-    created = await admin(stack).CreateApiKey(auth_pb2.CreateApiKeyRequest(
-        name=name, ttl=duration_pb2.Duration(seconds=2)))
+    created = await admin(stack).CreateApiKey(
+        auth_pb2.CreateApiKeyRequest(name=name, ttl=duration_pb2.Duration(seconds=2))
+    )
     await bind(stack, f"key:{name}", auth_pb2.ROLE_VIEWER, tenant)
     async with auth_channel(stack.address, created.secret) as channel:
         call = watch_pb2_grpc.WatchServiceStub(channel).Watch(
-            watch_pb2.WatchRequest(selectors=[sel(tenant)]))
+            watch_pb2.WatchRequest(selectors=[sel(tenant)])
+        )
         got, err = await read_all(call, timeout=30)
     assert got and got[0].WhichOneof("kind") == "progress"
     assert err is not None and err.code() == grpc.StatusCode.UNAVAILABLE
@@ -168,19 +174,26 @@ async def test_a_watch_held_with_an_expiring_jwt_ends_with_credential_expired(
     jwks = tmp_path / "jwks.json"
     jwks.write_text(json.dumps({"keys": [public]}))
     issuer, audience = "https://issuer.test", "configsvc"
-    settings = AuthSettings(bootstrap_admin_key=ADMIN_KEY, jwt=JwtSettings(
-        issuer=issuer, audience=audience, jwks_file=jwks))
-    other = await open_stack(stack.server.config.etcd_endpoints[0],
-                             stack.server.config.root_prefix, auth=settings)
+    settings = AuthSettings(
+        bootstrap_admin_key=ADMIN_KEY,
+        jwt=JwtSettings(issuer=issuer, audience=audience, jwks_file=jwks),
+    )
+    other = await open_stack(
+        stack.server.config.etcd_endpoints[0], stack.server.config.root_prefix, auth=settings
+    )
     try:
         subject = unique("watcher")
         await bind(other, f"jwt:{subject}", auth_pb2.ROLE_VIEWER, tenant)
-        token = jwt.encode({"iss": issuer, "aud": audience, "sub": subject,
-                            "exp": int(time.time()) + 3}, key, algorithm="RS256",
-                           headers={"kid": "k1"})
+        token = jwt.encode(
+            {"iss": issuer, "aud": audience, "sub": subject, "exp": int(time.time()) + 3},
+            key,
+            algorithm="RS256",
+            headers={"kid": "k1"},
+        )
         async with grpc.aio.insecure_channel(other.address) as channel:
             call = watch_pb2_grpc.WatchServiceStub(channel).Watch(
-                watch_pb2.WatchRequest(selectors=[sel(tenant)]), metadata=bearer(token))
+                watch_pb2.WatchRequest(selectors=[sel(tenant)]), metadata=bearer(token)
+            )
             got, err = await read_all(call, timeout=30)
     finally:
         await close_stack(other)
@@ -211,27 +224,36 @@ async def test_a_stream_given_up_on_while_vault_stalls_resumes_at_the_unsent_cha
     root = f"/configsvc-vault-stall-{os.getpid()}"
     for bao in (openbao, own_bao):  # the writer checks references against the other one
         client = hvac.Client(url=bao.address, token=bao.token)
-        client.secrets.kv.v2.create_or_update_secret(path="app/stall",
-                                                     secret={"password": "s3cret"})
+        client.secrets.kv.v2.create_or_update_secret(
+            path="app/stall", secret={"password": "s3cret"}
+        )
         client.adapter.close()
     writer = await open_stack(etcd.endpoint, root, secrets=secret_settings(openbao))
     watcher = await open_stack(
-        etcd.endpoint, root,
-        secrets=secret_settings(own_bao, cache_ttl=0.0, vault=VaultSettings(
-            address=own_bao.address, auth=VaultAuth(token=own_bao.token), timeout=20.0)),
-        watch=WatchLimits(queue_limit=5, progress_interval=0.3, max_age=600,
-                          stuck_grace=0.5))
+        etcd.endpoint,
+        root,
+        secrets=secret_settings(
+            own_bao,
+            cache_ttl=0.0,
+            vault=VaultSettings(
+                address=own_bao.address, auth=VaultAuth(token=own_bao.token), timeout=20.0
+            ),
+        ),
+        watch=WatchLimits(queue_limit=5, progress_interval=0.3, max_age=600, stuck_grace=0.5),
+    )
     try:
         await install_callers(writer)
         await writer.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
         stub = watch_pb2_grpc.WatchServiceStub(watcher.channel)
-        call = stub.Watch(watch_pb2.WatchRequest(selectors=[sel("acme")],
-                                                 resolve_secrets=True), metadata=READER)
+        call = stub.Watch(
+            watch_pb2.WatchRequest(selectors=[sel("acme")], resolve_secrets=True), metadata=READER
+        )
         assert (await call.read()).WhichOneof("kind") == "progress"
         hub = watcher.server.hub
         with stopped(own_bao):
-            secret = await writer.config.Put(config_pb2.PutRequest(
-                key=ckey("acme", "db"), value=text(ref("app/stall"))))
+            secret = await writer.config.Put(
+                config_pb2.PutRequest(key=ckey("acme", "db"), value=text(ref("app/stall")))
+            )
             plain = [await put(writer, "acme", f"k{i}") for i in range(10)]
             for _ in range(100):  # bounded: the grace is 0.5 s
                 if hub.stats.cancelled_stuck:
@@ -242,12 +264,18 @@ async def test_a_stream_given_up_on_while_vault_stalls_resumes_at_the_unsent_cha
         assert changed_keys(got) == []
         assert err is not None and err.code() == grpc.StatusCode.UNAVAILABLE
         assert resume_revision(err) == secret.revision
-        resumed = stub.Watch(watch_pb2.WatchRequest(
-            selectors=[sel("acme")], resolve_secrets=True, start_revision=secret.revision),
-            metadata=READER)
+        resumed = stub.Watch(
+            watch_pb2.WatchRequest(
+                selectors=[sel("acme")], resolve_secrets=True, start_revision=secret.revision
+            ),
+            metadata=READER,
+        )
         more: list[watch_pb2.WatchResponse] = []
-        while not more or more[-1].WhichOneof("kind") != "changes" or (
-                more[-1].changes.revision < plain[-1]):
+        while (
+            not more
+            or more[-1].WhichOneof("kind") != "changes"
+            or (more[-1].changes.revision < plain[-1])
+        ):
             message = await asyncio.wait_for(resumed.read(), 30)
             assert message.WhichOneof("kind") in ("changes", "progress"), message
             more.append(message)

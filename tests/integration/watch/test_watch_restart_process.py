@@ -42,17 +42,37 @@ ROOT = "/configsvc-restart"
 
 
 @contextmanager
-def serve(etcd: EtcdServer, pulsar: PulsarLite, topic: str) -> Iterator[
-        tuple[str, subprocess.Popen[bytes]]]:
+def serve(
+    etcd: EtcdServer, pulsar: PulsarLite, topic: str
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``configsvc serve`` with the publisher on; yields (address, process) once SERVING.
     The caller may stop it with SIGTERM; whatever still runs at the end is terminated."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "configsvc.cli.main", "serve", "--listen", f"127.0.0.1:{port}",
-         "--etcd-endpoints", etcd.endpoint, "--root-prefix", ROOT, "--workers", "1",
-         "--log-level", "WARNING", "--grace-period", "1", "--pulsar-url", pulsar.url,
-         "--events-topic", topic],
-        env={**os.environ, **SERVE_ENV})
+        [
+            sys.executable,
+            "-m",
+            "configsvc.cli.main",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--etcd-endpoints",
+            etcd.endpoint,
+            "--root-prefix",
+            ROOT,
+            "--workers",
+            "1",
+            "--log-level",
+            "WARNING",
+            "--grace-period",
+            "1",
+            "--pulsar-url",
+            pulsar.url,
+            "--events-topic",
+            topic,
+        ],
+        env={**os.environ, **SERVE_ENV},
+    )
     address = f"127.0.0.1:{port}"
     try:
         with grpc.insecure_channel(address) as channel:
@@ -60,7 +80,8 @@ def serve(etcd: EtcdServer, pulsar: PulsarLite, topic: str) -> Iterator[
             for _ in range(300):  # bounded: 30 s
                 try:
                     if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == (
-                            health_pb2.HealthCheckResponse.SERVING):
+                        health_pb2.HealthCheckResponse.SERVING
+                    ):
                         break
                 except grpc.RpcError:
                     pass
@@ -95,9 +116,11 @@ async def test_a_client_resumes_on_the_restarted_server_with_zero_resets(
         with serve(own_etcd, pulsar_broker, topic) as (address, process):
             async with auth_channel(address) as channel:
                 await tenant_pb2_grpc.TenantServiceStub(channel).CreateTenant(
-                    tenant_pb2.CreateTenantRequest(name="acme"))
+                    tenant_pb2.CreateTenantRequest(name="acme")
+                )
                 call = watch_pb2_grpc.WatchServiceStub(channel).Watch(
-                    watch_pb2.WatchRequest(selectors=[sel("acme")]))
+                    watch_pb2.WatchRequest(selectors=[sel("acme")])
+                )
                 seen = [await put(channel, f"k{i}") for i in range(3)]
                 got = await read_through(call, seen[-1])
                 assert [r for r, _, _ in changed_keys(got)] == seen
@@ -116,16 +139,20 @@ async def test_a_client_resumes_on_the_restarted_server_with_zero_resets(
         with serve(own_etcd, pulsar_broker, topic) as (address, _):
             async with auth_channel(address) as channel:
                 stub = watch_pb2_grpc.WatchServiceStub(channel)
-                calls = [stub.Watch(watch_pb2.WatchRequest(selectors=[sel("acme")],
-                                                           start_revision=start))
-                         for start in (handed_out, seen[-1] + 1)]
+                calls = [
+                    stub.Watch(
+                        watch_pb2.WatchRequest(selectors=[sel("acme")], start_revision=start)
+                    )
+                    for start in (handed_out, seen[-1] + 1)
+                ]
                 for call in calls:
                     first = await asyncio.wait_for(call.read(), 30)
                     assert first.WhichOneof("kind") == "progress", first  # no RESET
                 after = await put(channel, "after-restart")
                 for call in calls:
                     assert changed_keys(await read_through(call, after)) == [
-                        (after, "after-restart", watch_pb2.CHANGE_TYPE_PUT)]
+                        (after, "after-restart", watch_pb2.CHANGE_TYPE_PUT)
+                    ]
                     call.cancel()
     finally:
         await etcd.close()

@@ -44,15 +44,21 @@ async def raw_etcd(own_etcd: EtcdServer) -> AsyncIterator[EtcdClient]:
 async def raw_put(etcd: EtcdClient, key: str, value: bytes = b"1") -> int:
     """A put of a non-config key, as the publisher's and webhooks' cursors do after every
     event they deliver: etcd's revision moves, no config changes."""
-    response = await etcd.txn(rpc.TxnRequest(success=[rpc.RequestOp(
-        request_put=rpc.PutRequest(key=key.encode(), value=value))]))
+    response = await etcd.txn(
+        rpc.TxnRequest(
+            success=[rpc.RequestOp(request_put=rpc.PutRequest(key=key.encode(), value=value))]
+        )
+    )
     return int(response.header.revision)
 
 
 def resume(stack: Stack, start_revision: int, *selectors: watch_pb2.WatchSelector) -> Any:
     stub = watch_pb2_grpc.WatchServiceStub(stack.channel)
-    return stub.Watch(watch_pb2.WatchRequest(selectors=list(selectors or [sel("acme")]),
-                                             start_revision=start_revision))
+    return stub.Watch(
+        watch_pb2.WatchRequest(
+            selectors=list(selectors or [sel("acme")]), start_revision=start_revision
+        )
+    )
 
 
 async def read_through(call: Any, revision: int) -> list[watch_pb2.WatchResponse]:
@@ -80,7 +86,8 @@ async def test_resume_after_a_restart_without_config_writes_has_no_reset(
     seen = await put(first, "acme", "a")
     async with auth_channel(first.address) as channel:
         call = watch_pb2_grpc.WatchServiceStub(channel).Watch(
-            watch_pb2.WatchRequest(selectors=[sel("acme")], start_revision=seen))
+            watch_pb2.WatchRequest(selectors=[sel("acme")], start_revision=seen)
+        )
         assert changed_keys(await read_through(call, seen))[0][0] == seen
         await close_stack(first)
         _, err = await read_all(call, timeout=30)
@@ -134,12 +141,18 @@ async def test_resume_after_writes_while_the_server_was_down_yields_exactly_them
         got = await read_through(call, second.server.mirror.first_revision)
         assert changed_keys(got) == expected
         assert got[-1].WhichOneof("kind") == "progress"
-        put_b = next(c for m in got if m.WhichOneof("kind") == "changes"
-                     for c in m.changes.changes if c.key.key == "b")
+        put_b = next(
+            c
+            for m in got
+            if m.WhichOneof("kind") == "changes"
+            for c in m.changes.changes
+            if c.key.key == "b"
+        )
         assert put_b.entry.value == "1" and put_b.entry.version == 1
         live = await put(second, "acme", "c")  # live changes follow the history
         assert changed_keys(await read_through(call, live)) == [
-            (live, "c", watch_pb2.CHANGE_TYPE_PUT)]
+            (live, "c", watch_pb2.CHANGE_TYPE_PUT)
+        ]
         call.cancel()
         assert second.server.hub.stats.history_replays == 1
     finally:
@@ -170,7 +183,8 @@ async def test_resume_from_a_revision_etcd_has_compacted_is_reset(
         call = resume(second, compacted + 1)
         later = await put(second, "acme", "d")
         assert changed_keys(await read_through(call, later)) == [
-            (later, "d", watch_pb2.CHANGE_TYPE_PUT)]
+            (later, "d", watch_pb2.CHANGE_TYPE_PUT)
+        ]
         call.cancel()
     finally:
         await close_stack(second)
@@ -215,11 +229,14 @@ async def test_a_history_replay_gives_only_what_the_caller_may_read(
     try:
         async with auth_channel(second.address, key) as channel:
             call = watch_pb2_grpc.WatchServiceStub(channel).Watch(
-                watch_pb2.WatchRequest(selectors=[sel("acme")], start_revision=seen + 1))
+                watch_pb2.WatchRequest(selectors=[sel("acme")], start_revision=seen + 1)
+            )
             got = await read_through(call, second.server.mirror.first_revision)
             call.cancel()
-        assert changed_keys(got) == [(readable[0], "pub.a", watch_pb2.CHANGE_TYPE_PUT),
-                                     (readable[1], "pub.b", watch_pb2.CHANGE_TYPE_PUT)]
+        assert changed_keys(got) == [
+            (readable[0], "pub.a", watch_pb2.CHANGE_TYPE_PUT),
+            (readable[1], "pub.b", watch_pb2.CHANGE_TYPE_PUT),
+        ]
     finally:
         await close_stack(second)
 
@@ -235,6 +252,7 @@ async def test_live_changes_during_a_history_replay_follow_it_without_gap_or_dup
 
     second = await start(own_etcd)
     try:
+
         async def write() -> list[int]:
             return [await put(second, "acme", f"live{i % 3}") for i in range(20)]
 
@@ -263,8 +281,10 @@ async def test_a_client_that_stops_reading_during_a_history_replay_resumes_witho
     missed = [await put(first, "acme", f"m{i % 10}", big) for i in range(120)]
     await close_stack(first)
 
-    second = await start(own_etcd, watch=WatchLimits(queue_limit=5, progress_interval=0.3,
-                                                     max_age=600, stuck_grace=0.5))
+    second = await start(
+        own_etcd,
+        watch=WatchLimits(queue_limit=5, progress_interval=0.3, max_age=600, stuck_grace=0.5),
+    )
     try:
         hub = second.server.hub
         call = resume(second, seen + 1)  # the client reads nothing for now
@@ -277,7 +297,7 @@ async def test_a_client_that_stops_reading_during_a_history_replay_resumes_witho
         got, err = await read_all(call, timeout=30)
         revisions = [r for r, _, _ in changed_keys(got)]
         assert 0 < len(revisions) < len(missed)  # the client stopped it inside the replay
-        assert revisions == missed[:len(revisions)]
+        assert revisions == missed[: len(revisions)]
         assert err is not None and err.code() == grpc.StatusCode.UNAVAILABLE
         assert "stopped reading" in (err.details() or "")
         handed_out = resume_revision(err)

@@ -15,8 +15,10 @@ WRITES = 200
 async def test_thousand_streams_receive_every_write_in_order(stack: Stack, tenant: str) -> None:
     channels = [auth_channel(stack.address) for _ in range(CHANNELS)]
     request = watch_pb2.WatchRequest(selectors=[watch_pb2.WatchSelector(tenant=tenant)])
-    calls = [watch_pb2_grpc.WatchServiceStub(channels[i % CHANNELS]).Watch(request)
-             for i in range(STREAMS)]
+    calls = [
+        watch_pb2_grpc.WatchServiceStub(channels[i % CHANNELS]).Watch(request)
+        for i in range(STREAMS)
+    ]
     received: list[list[int]] = [[] for _ in range(STREAMS)]
 
     async def consume(index: int) -> None:
@@ -37,8 +39,9 @@ async def test_thousand_streams_receive_every_write_in_order(stack: Stack, tenan
     consumers = [asyncio.create_task(consume(i)) for i in range(STREAMS)]
     revisions = []
     for i in range(WRITES):
-        response = await stack.config.Put(config_pb2.PutRequest(
-            key=ckey(tenant, f"k{i % 20}"), value=str(i)))
+        response = await stack.config.Put(
+            config_pb2.PutRequest(key=ckey(tenant, f"k{i % 20}"), value=str(i))
+        )
         revisions.append(response.revision)
     try:
         await asyncio.wait_for(asyncio.gather(*consumers), 120)

@@ -22,9 +22,23 @@ from configsvc.v1 import config_pb2, watch_pb2
 from configsvc.watch import selectors
 
 KS = Keyspace("/root")
-HOSTILE = ["..", "/", "%2F", "%2e%2e", "\x00", "\\", "\uff54", "\u0430", "\u0455", "\u200b",
-           "\n", " ",
-           "*", "a" * 64, "k" * 257]
+HOSTILE = [
+    "..",
+    "/",
+    "%2F",
+    "%2e%2e",
+    "\x00",
+    "\\",
+    "\uff54",
+    "\u0430",
+    "\u0455",
+    "\u200b",
+    "\n",
+    " ",
+    "*",
+    "a" * 64,
+    "k" * 257,
+]
 name_text = st.one_of(
     st.sampled_from(["acme", "prod", "api", "all", "db.pool", "a-b", "x"]),
     st.text(alphabet=st.sampled_from("abz09-._/%\\*\x00\u0430\uff54"), max_size=70),
@@ -41,8 +55,7 @@ def _parse(tenant: str, env: str, service: str, key: str) -> ConfigKey | None:
 
 @settings(max_examples=400, deadline=None)
 @given(name_text, name_text, name_text, name_text)
-def test_parsed_keys_stay_under_their_tenant(tenant: str, env: str, service: str,
-                                             key: str) -> None:
+def test_parsed_keys_stay_under_their_tenant(tenant: str, env: str, service: str, key: str) -> None:
     parsed = _parse(tenant, env, service, key)
     if parsed is None:
         return
@@ -61,19 +74,27 @@ def test_hostile_segments_are_rejected(bad: str) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(name_text, name_text, name_text, st.lists(name_text, max_size=3),
-       st.lists(name_text, max_size=3), name_text)
-def test_selectors_never_match_another_tenant(tenant: str, env: str, service: str,
-                                              keys: list[str], prefixes: list[str],
-                                              other: str) -> None:
-    message = watch_pb2.WatchSelector(tenant=tenant, environment=env, service=service,
-                                      keys=keys, key_prefixes=prefixes)
+@given(
+    name_text,
+    name_text,
+    name_text,
+    st.lists(name_text, max_size=3),
+    st.lists(name_text, max_size=3),
+    name_text,
+)
+def test_selectors_never_match_another_tenant(
+    tenant: str, env: str, service: str, keys: list[str], prefixes: list[str], other: str
+) -> None:
+    message = watch_pb2.WatchSelector(
+        tenant=tenant, environment=env, service=service, keys=keys, key_prefixes=prefixes
+    )
     try:
         (selector,) = selectors.parse([message])
     except InvalidArgumentError:
         return
-    assert KS.scope_prefix(selector.tenant, selector.environment,
-                           selector.service).startswith(KS.cfg_prefix(tenant))
+    assert KS.scope_prefix(selector.tenant, selector.environment, selector.service).startswith(
+        KS.cfg_prefix(tenant)
+    )
     foreign = _parse(other, env or "prod", service or "api", (keys or prefixes or ["k"])[0])
     if foreign is not None and foreign.tenant != tenant:
         assert not selector.matches(foreign)
@@ -90,12 +111,26 @@ def test_request_scopes_are_grammar_checked_and_grants_stay_in_their_tenant(
     tenant: str, env: str, service: str, key: str
 ) -> None:
     requests = [
-        (_PUT, config_pb2.PutRequest(key=config_pb2.ConfigKey(
-            tenant=tenant, environment=env, service=service, key=key))),
-        (_LIST, config_pb2.ListRequest(tenant=tenant, environment=env, service=service,
-                                       key_prefix=key)),
-        (_WATCH, watch_pb2.WatchRequest(selectors=[watch_pb2.WatchSelector(
-            tenant=tenant, environment=env, keys=[key], key_prefixes=[key])])),
+        (
+            _PUT,
+            config_pb2.PutRequest(
+                key=config_pb2.ConfigKey(tenant=tenant, environment=env, service=service, key=key)
+            ),
+        ),
+        (
+            _LIST,
+            config_pb2.ListRequest(tenant=tenant, environment=env, service=service, key_prefix=key),
+        ),
+        (
+            _WATCH,
+            watch_pb2.WatchRequest(
+                selectors=[
+                    watch_pb2.WatchSelector(
+                        tenant=tenant, environment=env, keys=[key], key_prefixes=[key]
+                    )
+                ]
+            ),
+        ),
     ]
     grant = Grant(frozenset({CONFIG_READ}), "acme", "*", "*", "")
     prefix_grant = Grant(frozenset({CONFIG_READ}), "ac*", "*", "*", "")
@@ -105,10 +140,19 @@ def test_request_scopes_are_grammar_checked_and_grants_stay_in_their_tenant(
         except InvalidArgumentError:
             continue
         for scope in scopes:
-            for value in (scope.tenant, scope.environment, scope.service, scope.key,
-                          scope.key_prefix):
-                assert value is None or ("/" not in value and value.isascii()
-                                         and value.isprintable() and ".." not in value)
+            for value in (
+                scope.tenant,
+                scope.environment,
+                scope.service,
+                scope.key,
+                scope.key_prefix,
+            ):
+                assert value is None or (
+                    "/" not in value
+                    and value.isascii()
+                    and value.isprintable()
+                    and ".." not in value
+                )
             if grant.covers(CONFIG_READ, scope) or grant.overlaps(CONFIG_READ, scope):
                 assert scope.tenant == "acme"
             if prefix_grant.covers(CONFIG_READ, scope):

@@ -27,13 +27,20 @@ Outcome = tuple[grpc.StatusCode, str, Any]
 
 def servicer(stack: Stack) -> ConfigService:
     server = stack.server
-    return ConfigService(server.mirror, server.writer, server.keyspace,
-                         ServiceLimits(request_timeout=5.0), guard=server.guard)
+    return ConfigService(
+        server.mirror,
+        server.writer,
+        server.keyspace,
+        ServiceLimits(request_timeout=5.0),
+        guard=server.guard,
+    )
 
 
-async def over_grpc(stack: Stack, key: str | None,
-                    call: Callable[[config_pb2_grpc.ConfigServiceStub], Awaitable[Any]]
-                    ) -> Outcome:
+async def over_grpc(
+    stack: Stack,
+    key: str | None,
+    call: Callable[[config_pb2_grpc.ConfigServiceStub], Awaitable[Any]],
+) -> Outcome:
     async with channel_for(stack, key) as channel:
         try:
             answer = await call(config_pb2_grpc.ConfigServiceStub(channel))
@@ -42,17 +49,24 @@ async def over_grpc(stack: Stack, key: str | None,
     return grpc.StatusCode.OK, "", answer
 
 
-async def in_process(stack: Stack, key: str | None, method: str,
-                     behavior: Callable[[Any, Any], Awaitable[Any]], request: Any,
-                     answer_type: Any) -> Outcome:
+async def in_process(
+    stack: Stack,
+    key: str | None,
+    method: str,
+    behavior: Callable[[Any, Any], Awaitable[Any]],
+    request: Any,
+    answer_type: Any,
+) -> Outcome:
     context = LocalContext(bearer(key) if key is not None else (), timeout=10.0)
     try:
-        raw = await call_local(stack.server.auth.admission.admit, method, behavior, request,
-                               context)
+        raw = await call_local(
+            stack.server.auth.admission.admit, method, behavior, request, context
+        )
     except CallAborted as aborted:
         assert (context.code, context.details) == (aborted.code, aborted.details)
-        sent = status_pb2.Status.FromString(dict(aborted.trailing_metadata)[
-            "grpc-status-details-bin"])
+        sent = status_pb2.Status.FromString(
+            dict(aborted.trailing_metadata)["grpc-status-details-bin"]
+        )
         assert sent.message == aborted.details  # the google.rpc.Status gRPC would send
         return aborted.code, aborted.details, None
     # Get and Put are served pre-encoded (raw responses): decode as the client does.
@@ -60,13 +74,13 @@ async def in_process(stack: Stack, key: str | None, method: str,
     return grpc.StatusCode.OK, "", answer
 
 
-async def test_get_and_put_in_process_are_admitted_as_over_grpc(stack: Stack,
-                                                                tenant: str) -> None:
+async def test_get_and_put_in_process_are_admitted_as_over_grpc(stack: Stack, tenant: str) -> None:
     _, reader = await principal(stack, auth_pb2.ROLE_VIEWER, tenant)
     service = servicer(stack)
     callers: dict[str, str | None] = {"admin": ADMIN_KEY, "reader": reader, "none": None}
     expected = {
-        ("admin", "Put"): grpc.StatusCode.OK, ("admin", "Get"): grpc.StatusCode.OK,
+        ("admin", "Put"): grpc.StatusCode.OK,
+        ("admin", "Get"): grpc.StatusCode.OK,
         ("reader", "Put"): grpc.StatusCode.PERMISSION_DENIED,
         ("reader", "Get"): grpc.StatusCode.OK,
         ("none", "Put"): grpc.StatusCode.UNAUTHENTICATED,
@@ -78,16 +92,26 @@ async def test_get_and_put_in_process_are_admitted_as_over_grpc(stack: Stack,
             if path == "grpc":
                 outcome = await over_grpc(stack, key, lambda stub, r=put: stub.Put(r))
             else:
-                outcome = await in_process(stack, key, _PUT, service.Put, put,
-                                           config_pb2.PutResponse)
+                outcome = await in_process(
+                    stack, key, _PUT, service.Put, put, config_pb2.PutResponse
+                )
             assert outcome[0] == expected[who, "Put"], (who, path, outcome)
             if outcome[0] == grpc.StatusCode.OK:
                 assert outcome[2].entry.version == 1
         # The same refusal, word for word, on both paths.
-        grpc_put = await over_grpc(stack, key, lambda stub: stub.Put(config_pb2.PutRequest(
-            key=ckey(tenant, "same"), value='"v"')))
-        local_put = await in_process(stack, key, _PUT, service.Put, config_pb2.PutRequest(
-            key=ckey(tenant, "same"), value='"v"'), config_pb2.PutResponse)
+        grpc_put = await over_grpc(
+            stack,
+            key,
+            lambda stub: stub.Put(config_pb2.PutRequest(key=ckey(tenant, "same"), value='"v"')),
+        )
+        local_put = await in_process(
+            stack,
+            key,
+            _PUT,
+            service.Put,
+            config_pb2.PutRequest(key=ckey(tenant, "same"), value='"v"'),
+            config_pb2.PutResponse,
+        )
         if expected[who, "Put"] != grpc.StatusCode.OK:
             assert grpc_put[:2] == local_put[:2], who
         else:  # the second write of the same value is a new version, either way
@@ -96,8 +120,7 @@ async def test_get_and_put_in_process_are_admitted_as_over_grpc(stack: Stack,
         for written in ("admin.g", "admin.l"):
             get = config_pb2.GetRequest(key=ckey(tenant, written))
             grpc_get = await over_grpc(stack, key, lambda stub, r=get: stub.Get(r))
-            local_get = await in_process(stack, key, _GET, service.Get, get,
-                                         config_pb2.GetResponse)
+            local_get = await in_process(stack, key, _GET, service.Get, get, config_pb2.GetResponse)
             assert grpc_get[:2] == local_get[:2], (who, written)
             assert grpc_get[0] == expected[who, "Get"], (who, grpc_get)
             if grpc_get[0] == grpc.StatusCode.OK:
@@ -105,8 +128,7 @@ async def test_get_and_put_in_process_are_admitted_as_over_grpc(stack: Stack,
                 assert grpc_get[2].entry.value == '"v"'
 
 
-async def test_the_in_process_writer_is_the_authenticated_caller(stack: Stack,
-                                                                 tenant: str) -> None:
+async def test_the_in_process_writer_is_the_authenticated_caller(stack: Stack, tenant: str) -> None:
     """The admitted caller reaches the servicer (its audit actor, ``updated_by``), and a
     refusal reaches it not at all: nothing is written."""
     name, editor = await principal(stack, auth_pb2.ROLE_EDITOR, tenant)
@@ -115,10 +137,16 @@ async def test_the_in_process_writer_is_the_authenticated_caller(stack: Stack,
     answer = await in_process(stack, editor, _PUT, service.Put, put, config_pb2.PutResponse)
     assert answer[0] == grpc.StatusCode.OK
     assert answer[2].entry.updated_by == f"key:{name}"
-    refused = await in_process(stack, None, _PUT, service.Put,
-                               config_pb2.PutRequest(key=ckey(tenant, "nobody"), value='"v"'),
-                               config_pb2.PutResponse)
+    refused = await in_process(
+        stack,
+        None,
+        _PUT,
+        service.Put,
+        config_pb2.PutRequest(key=ckey(tenant, "nobody"), value='"v"'),
+        config_pb2.PutResponse,
+    )
     assert refused[0] == grpc.StatusCode.UNAUTHENTICATED
-    missing = await over_grpc(stack, ADMIN_KEY, lambda stub: stub.Get(
-        config_pb2.GetRequest(key=ckey(tenant, "nobody"))))
+    missing = await over_grpc(
+        stack, ADMIN_KEY, lambda stub: stub.Get(config_pb2.GetRequest(key=ckey(tenant, "nobody")))
+    )
     assert missing[0] == grpc.StatusCode.NOT_FOUND

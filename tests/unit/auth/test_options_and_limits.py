@@ -23,11 +23,28 @@ def test_auth_flags_build_the_settings(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.delenv("CONFIGSVC_BOOTSTRAP_ADMIN_KEY", raising=False)
     key = apikeys.new_key()[1]
     (tmp_path / "admin.key").write_text(key + "\n")
-    config = config_from_args(serve_args(  # type: ignore[arg-type]
-        "--bootstrap-admin-key-file", str(tmp_path / "admin.key"), "--rate-per-identity", "5",
-        "--max-streams-per-identity", "3", "--tls-cert-file", "c.pem", "--tls-key-file", "k.pem",
-        "--tls-client-ca-file", "ca.pem", "--jwt-issuer", "https://i", "--jwt-jwks-file",
-        "jwks.json", "--jwt-audience", "cs"))
+    config = config_from_args(
+        serve_args(  # type: ignore[arg-type]
+            "--bootstrap-admin-key-file",
+            str(tmp_path / "admin.key"),
+            "--rate-per-identity",
+            "5",
+            "--max-streams-per-identity",
+            "3",
+            "--tls-cert-file",
+            "c.pem",
+            "--tls-key-file",
+            "k.pem",
+            "--tls-client-ca-file",
+            "ca.pem",
+            "--jwt-issuer",
+            "https://i",
+            "--jwt-jwks-file",
+            "jwks.json",
+            "--jwt-audience",
+            "cs",
+        )
+    )
     assert config.auth.bootstrap_admin_key == key and config.auth.mode == "required"
     assert config.auth.rate_per_identity == 5 and config.auth.max_streams_per_identity == 3
     assert config.auth.jwt.enabled and config.auth.jwt.audience == "cs"
@@ -36,10 +53,12 @@ def test_auth_flags_build_the_settings(tmp_path: Path, monkeypatch: pytest.Monke
     with pytest.raises(ValueError, match="not an API key"):
         config_from_args(serve_args())  # type: ignore[arg-type]
     monkeypatch.delenv("CONFIGSVC_BOOTSTRAP_ADMIN_KEY")
-    for bad, message in ((("--tls-cert-file", "c.pem"), "both"),
-                         (("--tls-client-ca-file", "ca.pem"), "needs --tls-cert-file"),
-                         (("--jwt-jwks-file", "j.json"), "--jwt-issuer"),
-                         (("--bootstrap-admin-key-file", str(tmp_path / "missing")), "No such")):
+    for bad, message in (
+        (("--tls-cert-file", "c.pem"), "both"),
+        (("--tls-client-ca-file", "ca.pem"), "needs --tls-cert-file"),
+        (("--jwt-jwks-file", "j.json"), "--jwt-issuer"),
+        (("--bootstrap-admin-key-file", str(tmp_path / "missing")), "No such"),
+    ):
         with pytest.raises(ValueError, match=message):
             config_from_args(serve_args(*bad))  # type: ignore[arg-type]
     assert config_from_args(serve_args("--auth", "off")).auth.mode == "off"  # type: ignore[arg-type]
@@ -48,8 +67,14 @@ def test_auth_flags_build_the_settings(tmp_path: Path, monkeypatch: pytest.Monke
 def test_key_format() -> None:
     key_id, key = apikeys.new_key()
     assert apikeys.key_id_of(key) == key_id and len(key_id) == 16
-    for bad in ("", "cs_", "cs_abc_x", "cs_0123456789abcdeg_x", "cs_0123456789abcdef_",
-                "xx_0123456789abcdef_x"):
+    for bad in (
+        "",
+        "cs_",
+        "cs_abc_x",
+        "cs_0123456789abcdeg_x",
+        "cs_0123456789abcdef_",
+        "xx_0123456789abcdef_x",
+    ):
         assert apikeys.key_id_of(bad) is None, bad
     salt = b"s" * 16
     assert apikeys.hash_secret(salt, key) != apikeys.hash_secret(b"t" * 16, key)

@@ -14,15 +14,18 @@ REF = {"$secret": {"mount": "secret", "path": "db/prod", "field": "password"}}
 CIPHER = {"$encrypted": {"key": "configsvc", "ciphertext": "vault:v1:abc"}}
 
 
-@pytest.mark.parametrize(("value", "withheld"), [
-    ({"url": "postgres://db"}, False),
-    (42, False),
-    ("$secret is just a word here", False),
-    ({"$other": 1}, False),
-    (REF, True),
-    ({"db": {"password": REF}}, True),
-    ({"list": [1, CIPHER]}, True),
-])
+@pytest.mark.parametrize(
+    ("value", "withheld"),
+    [
+        ({"url": "postgres://db"}, False),
+        (42, False),
+        ("$secret is just a word here", False),
+        ({"$other": 1}, False),
+        (REF, True),
+        ({"db": {"password": REF}}, True),
+        ({"list": [1, CIPHER]}, True),
+    ],
+)
 def test_values_with_references_or_ciphertexts_are_withheld(value: object, withheld: bool) -> None:
     assert withhold_value(KEY, json.dumps(value)) is withheld
 

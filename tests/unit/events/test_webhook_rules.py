@@ -14,22 +14,38 @@ from configsvc.v1 import config_pb2, events_pb2, webhooks_pb2
 ALLOWED = ("hooks.example.com", "*.corp.example", "127.0.0.1", "::1")
 
 
-@pytest.mark.parametrize(("host", "allowed"), [
-    ("hooks.example.com", True), ("HOOKS.example.com.", True), ("evil.example.com", False),
-    ("a.corp.example", True), ("x.y.corp.example", True), ("corp.example", False),
-    ("evilcorp.example", False), ("127.0.0.1", True), ("127.0.0.2", False), ("[::1]", True),
-    ("hooks.example.com.evil.net", False),
-])
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("hooks.example.com", True),
+        ("HOOKS.example.com.", True),
+        ("evil.example.com", False),
+        ("a.corp.example", True),
+        ("x.y.corp.example", True),
+        ("corp.example", False),
+        ("evilcorp.example", False),
+        ("127.0.0.1", True),
+        ("127.0.0.2", False),
+        ("[::1]", True),
+        ("hooks.example.com.evil.net", False),
+    ],
+)
 def test_host_allow_list(host: str, allowed: bool) -> None:
     assert host_allowed(host, ALLOWED) is allowed
 
 
-@pytest.mark.parametrize(("url", "problem"), [
-    ("", "required"), ("ftp://hooks.example.com/x", "http"),
-    ("https://u:p@hooks.example.com", "credentials"),
-    ("https:///path", "no host"), ("https://hooks.example.com/#frag", "fragment"),
-    ("https://hooks.example.com:99999/", "valid URL"), ("https://h/" + "a" * 3000, "limit"),
-])
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("", "required"),
+        ("ftp://hooks.example.com/x", "http"),
+        ("https://u:p@hooks.example.com", "credentials"),
+        ("https:///path", "no host"),
+        ("https://hooks.example.com/#frag", "fragment"),
+        ("https://hooks.example.com:99999/", "valid URL"),
+        ("https://h/" + "a" * 3000, "limit"),
+    ],
+)
 def test_bad_urls(url: str, problem: str) -> None:
     found = url_problem(url)
     assert found is not None and problem in found
@@ -55,12 +71,17 @@ def test_signature_round_trip_and_replay_window() -> None:
 
 def test_filters_and_ids() -> None:
     event = events_pb2.ConfigurationUpdatedEvent(
-        event_id="42-1", revision=42, tenant="acme",
-        key=config_pb2.ConfigKey(tenant="acme", environment="prod", service="api", key="db.pool"))
+        event_id="42-1",
+        revision=42,
+        tenant="acme",
+        key=config_pb2.ConfigKey(tenant="acme", environment="prod", service="api", key="db.pool"),
+    )
     hook = webhooks_pb2.Webhook(tenant="acme")
     assert matches(hook, event)
-    assert matches(webhooks_pb2.Webhook(tenant="acme", environment="prod", service="api",
-                                        key_prefix="db."), event)
+    assert matches(
+        webhooks_pb2.Webhook(tenant="acme", environment="prod", service="api", key_prefix="db."),
+        event,
+    )
     assert not matches(webhooks_pb2.Webhook(tenant="acme", environment="dev"), event)
     assert not matches(webhooks_pb2.Webhook(tenant="acme", service="web"), event)
     assert not matches(webhooks_pb2.Webhook(tenant="acme", key_prefix="cache."), event)

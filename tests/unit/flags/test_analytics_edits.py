@@ -28,7 +28,9 @@ def test_windows_sum_minute_buckets_and_forget_old_ones() -> None:
     analytics.record("t", "prod", "f", None, "DISABLED")
     analytics.record("t", "dev", "f", "on", "STATIC")
     assert [(c.variant, c.reason, c.count) for c in analytics.window("t", "prod", 60)] == [
-        ("", "DISABLED", 1), ("on", "TARGETING_MATCH", 1)]
+        ("", "DISABLED", 1),
+        ("on", "TARGETING_MATCH", 1),
+    ]
     assert [c.count for c in analytics.window("t", "prod", 300, "f")] == [1, 2]
     assert analytics.window("t", "prod", 300, "other") == []
     clock.now += 600
@@ -45,10 +47,17 @@ def test_prometheus_labels_are_escaped() -> None:
 
 
 def _definition() -> dict[str, Any]:
-    return {"flags": [{"key": "f", "state": "ENABLED", "variants": {"a": 1, "b": 2},
-                       "defaultVariant": "a",
-                       "targeting": {"if": [True, {"fractional": [{"var": "id"}, ["a", 1]]},
-                                            "a"]}}]}
+    return {
+        "flags": [
+            {
+                "key": "f",
+                "state": "ENABLED",
+                "variants": {"a": 1, "b": 2},
+                "defaultVariant": "a",
+                "targeting": {"if": [True, {"fractional": [{"var": "id"}, ["a", 1]]}, "a"]},
+            }
+        ]
+    }
 
 
 def test_rollout_rewrites_the_first_fractional_and_keeps_its_bucketing_value() -> None:
@@ -58,12 +67,15 @@ def test_rollout_rewrites_the_first_fractional_and_keeps_its_bucketing_value() -
     assert flag["targeting"]["if"][1] == {"fractional": [{"var": "id"}, ["a", 30], ["b", 70]]}
 
 
-@pytest.mark.parametrize(("weights", "field"), [
-    ([], "weights"),
-    ([("a", -1)], "weights[0].weight"),
-    ([("a", 1), ("a", 2)], "weights[1].variant"),
-    ([("a", 0)], "weights"),
-])
+@pytest.mark.parametrize(
+    ("weights", "field"),
+    [
+        ([], "weights"),
+        ([("a", -1)], "weights[0].weight"),
+        ([("a", 1), ("a", 2)], "weights[1].variant"),
+        ([("a", 0)], "weights"),
+    ],
+)
 def test_rollout_checks_weights(weights: list[tuple[str, int]], field: str) -> None:
     with pytest.raises(InvalidArgumentError) as raised:
         edits.set_rollout("f", weights)
@@ -71,8 +83,11 @@ def test_rollout_checks_weights(weights: list[tuple[str, int]], field: str) -> N
 
 
 def test_edits_of_missing_flags_are_not_found() -> None:
-    for edit in (edits.set_state("nope", True), edits.delete_flag("nope"),
-                 edits.set_rollout("nope", [("a", 1)])):
+    for edit in (
+        edits.set_state("nope", True),
+        edits.delete_flag("nope"),
+        edits.set_rollout("nope", [("a", 1)]),
+    ):
         with pytest.raises(NotFoundError):
             edit(_definition())
     definition = _definition()
@@ -83,7 +98,10 @@ def test_edits_of_missing_flags_are_not_found() -> None:
 def test_enrich_keeps_what_the_caller_set() -> None:
     ref = selector.FlagSetRef("acme", "prod")
     assert selector.enrich({"tenant": "x"}, ref, "api") == {
-        "tenant": "x", "environment": "prod", "service": "api"}
+        "tenant": "x",
+        "environment": "prod",
+        "service": "api",
+    }
     assert str(ref) == "acme/prod"
     assert selector.resolve((), "acme/dev", "").environment == "dev"
     assert selector.resolve((), "", "acme/prod") == ref
@@ -97,5 +115,7 @@ def test_undefined_flags_are_counted_under_one_name() -> None:
     analytics.record("t", "prod", "real", "on", "STATIC")
     rows = analytics.window("t", "prod", 60)
     assert [(r.flag, r.reason, r.count) for r in rows] == [
-        ("(unknown)", "FLAG_NOT_FOUND", 1000), ("real", "STATIC", 1)]
+        ("(unknown)", "FLAG_NOT_FOUND", 1000),
+        ("real", "STATIC", 1),
+    ]
     assert analytics.prometheus().count("configsvc_flag_evaluations_total{") == 2

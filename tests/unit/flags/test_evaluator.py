@@ -35,8 +35,12 @@ def test_library_fractional_deviates_from_the_testbed_and_ours_does_not() -> Non
     library = FlagdCore()
     library.set_flags(json.loads(json.dumps(TESTKIT)))
     context = {"user": {"name": "jack"}}
-    assert library.resolve_string_value(
-        "fractional-flag", "x", EvaluationContext(attributes=context)).value == "diamonds"
+    assert (
+        library.resolve_string_value(
+            "fractional-flag", "x", EvaluationContext(attributes=context)
+        ).value
+        == "diamonds"
+    )
     assert _string(compile_flag_set(TESTKIT), "fractional-flag", context) == "hearts"
     assert _string(compile_flag_set(TESTKIT, "legacy"), "fractional-flag", context) == "spades"
 
@@ -44,8 +48,15 @@ def test_library_fractional_deviates_from_the_testbed_and_ours_does_not() -> Non
 def test_current_bucketing_is_the_high_precision_formula() -> None:
     value = "fractional-flagjack"
     bucket = (mmh3.hash(value.encode(), signed=False) * 100) >> 32
-    expected = "clubs" if bucket < 25 else "diamonds" if bucket < 50 else \
-        "hearts" if bucket < 75 else "spades"
+    expected = (
+        "clubs"
+        if bucket < 25
+        else "diamonds"
+        if bucket < 50
+        else "hearts"
+        if bucket < 75
+        else "spades"
+    )
     buckets = [("clubs", 25), ("diamonds", 25), ("hearts", 25), ("spades", 25)]
     assert fractional.choose(value, buckets, "current") == expected
 
@@ -57,17 +68,20 @@ def test_shorthand_buckets_by_flag_key_plus_targeting_key() -> None:
     assert op(data, ["a", 1], ["b", 1]) == explicit
 
 
-@pytest.mark.parametrize(("args", "data"), [
-    ((), {}),
-    ((["a", 1],), {}),  # shorthand without a targeting key
-    ((None, ["a", 1]), {}),  # bucketing value missing from the context
-    (("k", ["a", 0], ["b", 0]), {}),  # total weight 0
-    (("k", ["a", 2**31]), {}),  # above MaxInt32
-    (("k", ["a", "10"]), {}),  # weight not a number
-    (("k", ["a", True]), {}),
-    (("k", "not-a-bucket"), {}),
-    (("k", [{"x": 1}, 5]), {}),
-])
+@pytest.mark.parametrize(
+    ("args", "data"),
+    [
+        ((), {}),
+        ((["a", 1],), {}),  # shorthand without a targeting key
+        ((None, ["a", 1]), {}),  # bucketing value missing from the context
+        (("k", ["a", 0], ["b", 0]), {}),  # total weight 0
+        (("k", ["a", 2**31]), {}),  # above MaxInt32
+        (("k", ["a", "10"]), {}),  # weight not a number
+        (("k", ["a", True]), {}),
+        (("k", "not-a-bucket"), {}),
+        (("k", [{"x": 1}, 5]), {}),
+    ],
+)
 def test_fractional_errors_yield_null(args: tuple[Any, ...], data: dict[str, Any]) -> None:
     assert fractional.operator("current")(data, *args) is None
 
@@ -100,9 +114,14 @@ def test_bucketing_spreads_users_close_to_the_weights(bucketing: fractional.Buck
 
 def test_evaluator_refs_are_substituted_structurally() -> None:
     definition = {
-        "flags": {"f": {"state": "ENABLED", "variants": {"on": True, "off": False},
-                        "defaultVariant": "off",
-                        "targeting": {"if": [{"$ref": "admins"}, "on", "off"]}}},
+        "flags": {
+            "f": {
+                "state": "ENABLED",
+                "variants": {"on": True, "off": False},
+                "defaultVariant": "off",
+                "targeting": {"if": [{"$ref": "admins"}, "on", "off"]},
+            }
+        },
         "$evaluators": {"admins": {"in": [{"var": "role"}, ["admin"]]}},
     }
     flag_set = compile_flag_set(definition)
@@ -113,10 +132,18 @@ def test_evaluator_refs_are_substituted_structurally() -> None:
 def test_missing_or_cyclic_evaluator_is_a_parse_error_of_that_flag_only() -> None:
     definition = {
         "flags": {
-            "broken": {"state": "ENABLED", "variants": {"a": 1}, "defaultVariant": "a",
-                       "targeting": {"if": [{"$ref": "nope"}, "a", None]}},
-            "loop": {"state": "ENABLED", "variants": {"a": 1}, "defaultVariant": "a",
-                     "targeting": {"$ref": "self"}},
+            "broken": {
+                "state": "ENABLED",
+                "variants": {"a": 1},
+                "defaultVariant": "a",
+                "targeting": {"if": [{"$ref": "nope"}, "a", None]},
+            },
+            "loop": {
+                "state": "ENABLED",
+                "variants": {"a": 1},
+                "defaultVariant": "a",
+                "targeting": {"$ref": "self"},
+            },
             "fine": {"state": "ENABLED", "variants": {"a": 1}, "defaultVariant": "a"},
         },
         "$evaluators": {"self": {"$ref": "self"}},
@@ -135,8 +162,13 @@ def test_array_form_metadata_and_reasons() -> None:
     definition = {
         "metadata": {"team": "core", "version": 1},
         "flags": [
-            {"key": "a", "state": "ENABLED", "variants": {"x": 1, "y": 2.5},
-             "defaultVariant": "x", "metadata": {"version": 2}},
+            {
+                "key": "a",
+                "state": "ENABLED",
+                "variants": {"x": 1, "y": 2.5},
+                "defaultVariant": "x",
+                "metadata": {"version": 2},
+            },
             {"key": "d", "state": "DISABLED", "variants": {"x": 1}, "defaultVariant": "x"},
         ],
     }
@@ -152,14 +184,28 @@ def test_array_form_metadata_and_reasons() -> None:
 
 
 def test_targeting_errors_and_unknown_variants() -> None:
-    definition = {"flags": {
-        "ghost": {"state": "ENABLED", "variants": {"a": 1}, "defaultVariant": "a",
-                  "targeting": {"if": [True, "nope", "a"]}},
-        "op": {"state": "ENABLED", "variants": {"a": 1}, "defaultVariant": "a",
-               "targeting": {"no_such_op": [1]}},
-        "boom": {"state": "ENABLED", "variants": {"a": 1}, "defaultVariant": "a",
-                 "targeting": {"/": [1, 0]}},
-    }}
+    definition = {
+        "flags": {
+            "ghost": {
+                "state": "ENABLED",
+                "variants": {"a": 1},
+                "defaultVariant": "a",
+                "targeting": {"if": [True, "nope", "a"]},
+            },
+            "op": {
+                "state": "ENABLED",
+                "variants": {"a": 1},
+                "defaultVariant": "a",
+                "targeting": {"no_such_op": [1]},
+            },
+            "boom": {
+                "state": "ENABLED",
+                "variants": {"a": 1},
+                "defaultVariant": "a",
+                "targeting": {"/": [1, 0]},
+            },
+        }
+    }
     flag_set = compile_flag_set(definition)
     assert evaluate(flag_set, "ghost", {}).error_code is ErrorCode.GENERAL
     assert evaluate(flag_set, "op", {}).error_code is ErrorCode.PARSE_ERROR
@@ -167,11 +213,28 @@ def test_targeting_errors_and_unknown_variants() -> None:
 
 
 def test_context_attributes_target_service_environment_and_tenant() -> None:
-    definition = {"flags": {"f": {
-        "state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "off",
-        "targeting": {"if": [{"and": [{"==": [{"var": "service"}, "api"]},
-                                      {"==": [{"var": "environment"}, "prod"]},
-                                      {"==": [{"var": "tenant"}, "acme"]}]}, "on", "off"]}}}}
+    definition = {
+        "flags": {
+            "f": {
+                "state": "ENABLED",
+                "variants": {"on": True, "off": False},
+                "defaultVariant": "off",
+                "targeting": {
+                    "if": [
+                        {
+                            "and": [
+                                {"==": [{"var": "service"}, "api"]},
+                                {"==": [{"var": "environment"}, "prod"]},
+                                {"==": [{"var": "tenant"}, "acme"]},
+                            ]
+                        },
+                        "on",
+                        "off",
+                    ]
+                },
+            }
+        }
+    }
     flag_set = compile_flag_set(definition)
     context = {"service": "api", "environment": "prod", "tenant": "acme"}
     assert evaluate(flag_set, "f", context, FlagType.BOOLEAN).value is True
@@ -179,11 +242,13 @@ def test_context_attributes_target_service_environment_and_tenant() -> None:
 
 
 def test_type_checks_follow_the_openfeature_types() -> None:
-    definition = {"flags": {
-        "b": {"state": "ENABLED", "variants": {"t": True}, "defaultVariant": "t"},
-        "i": {"state": "ENABLED", "variants": {"n": 3}, "defaultVariant": "n"},
-        "o": {"state": "ENABLED", "variants": {"o": {"k": 1}}, "defaultVariant": "o"},
-    }}
+    definition = {
+        "flags": {
+            "b": {"state": "ENABLED", "variants": {"t": True}, "defaultVariant": "t"},
+            "i": {"state": "ENABLED", "variants": {"n": 3}, "defaultVariant": "n"},
+            "o": {"state": "ENABLED", "variants": {"o": {"k": 1}}, "defaultVariant": "o"},
+        }
+    }
     flag_set = compile_flag_set(definition)
     assert evaluate(flag_set, "b", {}, FlagType.INTEGER).error_code is ErrorCode.TYPE_MISMATCH
     assert evaluate(flag_set, "i", {}, FlagType.BOOLEAN).error_code is ErrorCode.TYPE_MISMATCH

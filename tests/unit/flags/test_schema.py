@@ -43,18 +43,24 @@ def test_official_document(path: Path) -> None:
     assert found, f"{path.name} must be rejected"
     for violation in found:
         assert violation.field.startswith("definition")
-        place = violation.field[len("definition"):]
+        place = violation.field[len("definition") :]
         assert pointer.resolve(document, place) is not pointer.MISSING, violation
         assert "flagd schema" in violation.description
 
 
-@pytest.mark.parametrize(("name", "field", "words"), [
-    ("state-set-incorrectly.json", "definition/flags/myBoolFlag/state", "WILL-FAIL"),
-    ("mixed-variant-types.ffconfig.json", "definition/flags/myBoolFlag/variants/off",
-     "not of type 'boolean'"),
-    ("with-invalid-flag-set-metadata.json", "definition/metadata/invalid", "not of type"),
-    ("empty-variants.json", "definition/flags/myBoolFlag/variants", "non-empty"),
-])
+@pytest.mark.parametrize(
+    ("name", "field", "words"),
+    [
+        ("state-set-incorrectly.json", "definition/flags/myBoolFlag/state", "WILL-FAIL"),
+        (
+            "mixed-variant-types.ffconfig.json",
+            "definition/flags/myBoolFlag/variants/off",
+            "not of type 'boolean'",
+        ),
+        ("with-invalid-flag-set-metadata.json", "definition/metadata/invalid", "not of type"),
+        ("empty-variants.json", "definition/flags/myBoolFlag/variants", "non-empty"),
+    ],
+)
 def test_negative_documents_name_the_offending_place(name: str, field: str, words: str) -> None:
     document = json.loads((SCHEMA_TESTS / "flags" / "negative" / name).read_text())
     with pytest.raises(InvalidArgumentError) as raised:
@@ -65,6 +71,8 @@ def test_negative_documents_name_the_offending_place(name: str, field: str, word
 
 def test_documents_without_schema_use_flags_json() -> None:
     assert schema.schema_of({"flags": {}}) == schema.FLAGS_SCHEMA
-    assert schema.schema_of({"$schema": "https://flagd.dev/schema/v0/flagd.json"}) == \
-        schema.FLAGD_SCHEMA
+    assert (
+        schema.schema_of({"$schema": "https://flagd.dev/schema/v0/flagd.json"})
+        == schema.FLAGD_SCHEMA
+    )
     assert schema.schema_of([]) == schema.FLAGS_SCHEMA

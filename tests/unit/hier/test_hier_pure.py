@@ -19,13 +19,16 @@ SERVICES = {"api", "web"}
 ENVIRONMENTS = {"prod", "staging"}
 
 
-@pytest.mark.parametrize(("environment", "service", "expected"), [
-    ("prod", "api", [("api", "prod")]),
-    ("all", "api", [("api", "prod"), ("api", "staging")]),
-    ("prod", "all", [("api", "prod"), ("web", "prod")]),
-    ("all", "all", [("api", "prod"), ("api", "staging"), ("web", "prod"), ("web", "staging")]),
-    ("qa", "new", [("new", "qa")]),
-])
+@pytest.mark.parametrize(
+    ("environment", "service", "expected"),
+    [
+        ("prod", "api", [("api", "prod")]),
+        ("all", "api", [("api", "prod"), ("api", "staging")]),
+        ("prod", "all", [("api", "prod"), ("web", "prod")]),
+        ("all", "all", [("api", "prod"), ("api", "staging"), ("web", "prod"), ("web", "staging")]),
+        ("qa", "new", [("new", "qa")]),
+    ],
+)
 def test_a_key_affects_the_documents_its_layer_feeds(
     environment: str, service: str, expected: list[tuple[str, str]]
 ) -> None:
@@ -53,13 +56,21 @@ def test_scope_cache_rebuilds_only_when_the_fingerprint_moves() -> None:
 def entry(key: str, author: str, seconds: int, **labels: str) -> config_pb2.ConfigEntry:
     return config_pb2.ConfigEntry(
         key=config_pb2.ConfigKey(tenant="t", environment="e", service="s", key=key),
-        updated_by=author, update_time=Timestamp(seconds=seconds), labels=labels)
+        updated_by=author,
+        update_time=Timestamp(seconds=seconds),
+        labels=labels,
+    )
 
 
 def test_list_filter_matches_every_condition() -> None:
-    request = config_pb2.ListRequest(tenant="t", key_glob="db.*", labels={"team": "data"},
-                                     updated_by="alice", updated_after=Timestamp(seconds=10),
-                                     updated_before=Timestamp(seconds=20))
+    request = config_pb2.ListRequest(
+        tenant="t",
+        key_glob="db.*",
+        labels={"team": "data"},
+        updated_by="alice",
+        updated_after=Timestamp(seconds=10),
+        updated_before=Timestamp(seconds=20),
+    )
     found = ListFilter.of(request)
     assert found.matches(entry("db.pool", "alice", 15, team="data", x="y"))
     assert not found.matches(entry("http.pool", "alice", 15, team="data"))
@@ -75,8 +86,10 @@ def test_list_filter_matches_every_condition() -> None:
 
 
 def test_labels_grammar() -> None:
-    assert validate_labels({"app.kubernetes.io": "x", "a": ""}) == {"app.kubernetes.io": "x",
-                                                                   "a": ""}
+    assert validate_labels({"app.kubernetes.io": "x", "a": ""}) == {
+        "app.kubernetes.io": "x",
+        "a": "",
+    }
     with pytest.raises(InvalidArgumentError) as exc:
         validate_labels({"-bad": "x", "ok": "\n"})
     assert [v.field for v in exc.value.violations] == ["labels['-bad']", "labels[ok]"]

@@ -26,10 +26,12 @@ def test_secret_places_lists_references_and_ciphertexts() -> None:
 
 def test_violations_at_or_below_secret_places_are_dropped() -> None:
     value = {"token": CIPHER, "user": 5}
-    violations = [FieldViolation("value", "required 'x'"),
-                  FieldViolation("value/token", "is not a string"),
-                  FieldViolation("value/token/$encrypted", "deep"),
-                  FieldViolation("value/user", "is not a string")]
+    violations = [
+        FieldViolation("value", "required 'x'"),
+        FieldViolation("value/token", "is not a string"),
+        FieldViolation("value/token/$encrypted", "deep"),
+        FieldViolation("value/user", "is not a string"),
+    ]
     kept = outside_secret_places(violations, value)
     assert [v.field for v in kept] == ["value", "value/user"]
     assert outside_secret_places(violations, {"token": "x"}) == violations
@@ -38,10 +40,19 @@ def test_violations_at_or_below_secret_places_are_dropped() -> None:
 
 
 def test_plain_sensitive_places_ignore_sealed_places() -> None:
-    registry = SchemaRegistry([SchemaBinding(
-        pattern="creds", version=1, source="t", scope=Scope("acme"),
-        schema={"properties": {"token": {"x-sensitive": True},
-                               "keys": {"x-sensitive": True}}})])
+    registry = SchemaRegistry(
+        [
+            SchemaBinding(
+                pattern="creds",
+                version=1,
+                source="t",
+                scope=Scope("acme"),
+                schema={
+                    "properties": {"token": {"x-sensitive": True}, "keys": {"x-sensitive": True}}
+                },
+            )
+        ]
+    )
     assert plain_sensitive_places(registry, KEY, {"token": "p", "keys": REF}) == ["/token"]
     assert plain_sensitive_places(registry, KEY, {"token": CIPHER, "user": "u"}) == []
     # A sensitive object with only part of it sealed still holds plaintext.

@@ -21,8 +21,9 @@ from configsvc.errors import NotFoundError
 from configsvc.http import HttpListener, HttpSettings, guarded, read_body, read_json
 
 LIMIT = 1000
-SETTINGS = HttpSettings(header_timeout=1.0, body_timeout=1.0, send_timeout=1.0,
-                        max_body_bytes=LIMIT)
+SETTINGS = HttpSettings(
+    header_timeout=1.0, body_timeout=1.0, send_timeout=1.0, max_body_bytes=LIMIT
+)
 BIG = 16 << 20
 
 
@@ -63,11 +64,14 @@ async def base() -> AsyncIterator[str]:
         await listener.stop()
 
 
-async def _post(base: str, path: str, data: bytes, encoding: str | None = None
-                ) -> tuple[int, dict[str, object]]:
+async def _post(
+    base: str, path: str, data: bytes, encoding: str | None = None
+) -> tuple[int, dict[str, object]]:
     headers = {"Content-Encoding": encoding} if encoding else {}
-    async with aiohttp.ClientSession(auto_decompress=False) as http, http.post(
-            base + path, data=data, headers=headers) as response:
+    async with (
+        aiohttp.ClientSession(auto_decompress=False) as http,
+        http.post(base + path, data=data, headers=headers) as response,
+    ):
         return response.status, await response.json()
 
 
@@ -80,20 +84,33 @@ async def test_decoding(base: str) -> None:
     two_members = gzip.compress(text[:300]) + gzip.compress(text[300:])
     raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
     raw_deflate = raw.compress(text) + raw.flush()
-    for data, encoding in ((two_members, "gzip"), (gzip.compress(text), "x-gzip"),
-                           (zlib.compress(text), "deflate"), (raw_deflate, "deflate"),
-                           (text, None), (b"", "gzip")):
+    for data, encoding in (
+        (two_members, "gzip"),
+        (gzip.compress(text), "x-gzip"),
+        (zlib.compress(text), "deflate"),
+        (raw_deflate, "deflate"),
+        (text, None),
+        (b"", "gzip"),
+    ):
         status, body = await _post(base, "/echo", data, encoding)
         expected = b"" if not data else text
         assert (status, body["sha"]) == (200, _sha(expected)), (encoding, body)
     status, body = await _post(base, "/echo", zlib.compress(text) + b"junk", "deflate")
     assert status == 400 and "data follows the end" in str(body["message"])
     assert body["code"] == 3
-    assert body["details"] == [{
-        "@type": "type.googleapis.com/google.rpc.BadRequest",
-        "fieldViolations": [{"field": "body", "description": "is not valid deflate data "
-                             "(Content-Encoding: deflate): data follows the end of the "
-                             "deflate stream"}]}]
+    assert body["details"] == [
+        {
+            "@type": "type.googleapis.com/google.rpc.BadRequest",
+            "fieldViolations": [
+                {
+                    "field": "body",
+                    "description": "is not valid deflate data "
+                    "(Content-Encoding: deflate): data follows the end of the "
+                    "deflate stream",
+                }
+            ],
+        }
+    ]
 
 
 async def test_the_body_limit_is_exact(base: str) -> None:
@@ -156,17 +173,35 @@ def test_settings_are_checked() -> None:
 def test_cli_options_reach_the_server_config() -> None:
     config = config_from_args(build_parser().parse_args(["serve"]))
     assert config.http == HttpSettings()
-    config = config_from_args(build_parser().parse_args([
-        "serve", "--http-header-timeout", "2.5", "--http-body-timeout", "3",
-        "--http-send-timeout", "4", "--http-max-body-bytes", "4096",
-        "--http-max-connections", "7"]))
-    assert config.http == HttpSettings(header_timeout=2.5, body_timeout=3.0,
-                                       send_timeout=4.0, max_body_bytes=4096,
-                                       max_connections=7)
+    config = config_from_args(
+        build_parser().parse_args(
+            [
+                "serve",
+                "--http-header-timeout",
+                "2.5",
+                "--http-body-timeout",
+                "3",
+                "--http-send-timeout",
+                "4",
+                "--http-max-body-bytes",
+                "4096",
+                "--http-max-connections",
+                "7",
+            ]
+        )
+    )
+    assert config.http == HttpSettings(
+        header_timeout=2.5,
+        body_timeout=3.0,
+        send_timeout=4.0,
+        max_body_bytes=4096,
+        max_connections=7,
+    )
 
 
 async def test_a_client_that_stops_reading_is_cut_off(
-        base: str, caplog: pytest.LogCaptureFixture) -> None:
+    base: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """A 16 MiB answer to a client that reads 64 KiB and stops: after ``send_timeout``
     (1 s) the server aborts the connection instead of holding it and the answer."""
     port = int(base.rsplit(":", 1)[1])
@@ -192,7 +227,8 @@ async def test_a_client_that_stops_reading_is_cut_off(
 
 
 async def test_a_client_that_leaves_mid_body_leaves_no_traceback(
-        base: str, caplog: pytest.LogCaptureFixture) -> None:
+    base: str, caplog: pytest.LogCaptureFixture
+) -> None:
     port = int(base.rsplit(":", 1)[1])
     for linger_reset in (False, True):
         sock = socket.socket()

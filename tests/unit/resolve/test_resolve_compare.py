@@ -28,13 +28,17 @@ def doc(text: str, name: str = "global", revision: int = 1) -> Resolved:
 
 
 def test_diff_rows_with_sources() -> None:
-    left = resolve([
-        layer("global", {"db": '{"host":"a","port":1,"pool":{"max":1}}', "log": '"info"'}, 3),
-    ])
-    right = resolve([
-        layer("global", {"db": '{"host":"a","port":1,"pool":{"max":1}}', "log": '"info"'}, 3),
-        layer("env", {"db": '{"port":2,"pool":5,"tls":true}', "log": '"info"'}, 7),
-    ])
+    left = resolve(
+        [
+            layer("global", {"db": '{"host":"a","port":1,"pool":{"max":1}}', "log": '"info"'}, 3),
+        ]
+    )
+    right = resolve(
+        [
+            layer("global", {"db": '{"host":"a","port":1,"pool":{"max":1}}', "log": '"info"'}, 3),
+            layer("env", {"db": '{"port":2,"pool":5,"tls":true}', "log": '"info"'}, 7),
+        ]
+    )
     g = Source("global", "t/global/db", 3)
     e = Source("env", "t/env/db", 7)
     assert diff(left, right) == [
@@ -49,9 +53,18 @@ def test_diff_rows_with_sources() -> None:
 
 @pytest.mark.parametrize(
     ("a", "b"),
-    [("1", "1.0"), ("1.1", "1.10"), ("1", "true"), ("0", "false"), ("[]", "{}"), ("null", "0"),
-     ('""', "null"), ("[1]", "[1.0]"), ('{"x":1}', '{"x":true}'), ("9223372036854775807",
-                                                               "9223372036854775806")],
+    [
+        ("1", "1.0"),
+        ("1.1", "1.10"),
+        ("1", "true"),
+        ("0", "false"),
+        ("[]", "{}"),
+        ("null", "0"),
+        ('""', "null"),
+        ("[1]", "[1.0]"),
+        ('{"x":1}', '{"x":true}'),
+        ("9223372036854775807", "9223372036854775806"),
+    ],
 )
 def test_values_that_python_thinks_equal_still_differ(a: str, b: str) -> None:
     left, right = doc('{"k":' + a + "}"), doc('{"k":' + b + "}")
@@ -80,15 +93,26 @@ PATCHES: list[tuple[str, str, list[dict[str, Any]]]] = [
     ('{"a":1}', '{"a":2}', [{"op": "replace", "path": "/a", "value": 2}]),
     ('{"a":1}', "{}", [{"op": "remove", "path": "/a"}]),
     ("{}", '{"a":{"b":[1]}}', [{"op": "add", "path": "/a", "value": {"b": [1]}}]),
-    ('{"a":{"x":1,"y":2}}', '{"a":{"y":3,"z":4}}',
-     [{"op": "remove", "path": "/a/x"}, {"op": "replace", "path": "/a/y", "value": 3},
-      {"op": "add", "path": "/a/z", "value": 4}]),
+    (
+        '{"a":{"x":1,"y":2}}',
+        '{"a":{"y":3,"z":4}}',
+        [
+            {"op": "remove", "path": "/a/x"},
+            {"op": "replace", "path": "/a/y", "value": 3},
+            {"op": "add", "path": "/a/z", "value": 4},
+        ],
+    ),
     ('{"a":[1,2,3]}', '{"a":[1,2]}', [{"op": "replace", "path": "/a", "value": [1, 2]}]),
     ('{"a":{"b":1}}', '{"a":5}', [{"op": "replace", "path": "/a", "value": 5}]),
     ('{"a":5}', '{"a":{}}', [{"op": "replace", "path": "/a", "value": {}}]),
-    ('{"k/~":{"a/b":1,"c~d":2}}', '{"k/~":{"a/b":3}}',
-     [{"op": "replace", "path": "/k~1~0/a~1b", "value": 3},
-      {"op": "remove", "path": "/k~1~0/c~0d"}]),
+    (
+        '{"k/~":{"a/b":1,"c~d":2}}',
+        '{"k/~":{"a/b":3}}',
+        [
+            {"op": "replace", "path": "/k~1~0/a~1b", "value": 3},
+            {"op": "remove", "path": "/k~1~0/c~0d"},
+        ],
+    ),
 ]
 
 

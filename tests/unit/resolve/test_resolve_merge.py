@@ -31,124 +31,245 @@ T = '{"$unset":true}'
 # (id, layers as (name, {key: json}), expected canonical document, expected pointer -> layer)
 CASES: list[tuple[str, list[tuple[str, dict[str, str]]], str, dict[str, str]]] = [
     # -- objects merge recursively, higher wins per leaf
-    ("nested-merge",
-     [(G, {"db": '{"host":"a","pool":{"max":10,"min":1}}'}),
-      (S, {"db": '{"pool":{"max":20},"port":5432}'})],
-     '{"db":{"host":"a","pool":{"max":20,"min":1},"port":5432}}',
-     {"/db/host": G, "/db/pool/max": S, "/db/pool/min": G, "/db/port": S}),
-    ("four-layers-each-win-one-leaf",
-     [(G, {"k": '{"a":1,"b":1,"c":1,"d":1}'}), (E, {"k": '{"b":2,"c":2,"d":2}'}),
-      (S, {"k": '{"c":3,"d":3}'}), (SE, {"k": '{"d":4}'})],
-     '{"k":{"a":1,"b":2,"c":3,"d":4}}',
-     {"/k/a": G, "/k/b": E, "/k/c": S, "/k/d": SE}),
-    ("keys-are-not-split-on-dots",
-     [(G, {"db": '{"pool":{"max":1}}', "db.pool": '{"max":2}'}), (S, {"db.pool": '{"min":0}'})],
-     '{"db":{"pool":{"max":1}},"db.pool":{"max":2,"min":0}}',
-     {"/db/pool/max": G, "/db.pool/max": G, "/db.pool/min": S}),
-    ("keys-of-different-layers-side-by-side",
-     [(G, {"a": "1"}), (E, {"b": "2"}), (S, {"c": "3"}), (SE, {"d": "4"})],
-     '{"a":1,"b":2,"c":3,"d":4}',
-     {"/a": G, "/b": E, "/c": S, "/d": SE}),
-    ("same-scalar-again-comes-from-the-higher-layer",
-     [(G, {"k": '"x"'}), (S, {"k": '"x"'})], '{"k":"x"}', {"/k": S}),
-    ("empty-object-over-object-inherits-everything",
-     [(G, {"k": '{"a":1}'}), (S, {"k": "{}"})], '{"k":{"a":1}}', {"/k/a": G}),
-    ("empty-object-alone-is-a-leaf",
-     [(G, {"k": '{"a":{}}'})], '{"k":{"a":{}}}', {"/k/a": G}),
-    ("empty-object-over-empty-object-comes-from-the-higher",
-     [(G, {"k": '{"a":{}}'}), (S, {"k": '{"a":{}}'})], '{"k":{"a":{}}}', {"/k/a": S}),
-    ("members-are-sorted-at-every-level-also-in-arrays",
-     [(G, {"k": '{"z":{"y":1,"x":[{"b":1,"a":2}]},"a":null}'})],
-     '{"k":{"a":null,"z":{"x":[{"a":2,"b":1}],"y":1}}}',
-     {"/k/a": G, "/k/z/x": G, "/k/z/y": G}),
-    ("pointer-escaping",
-     [(G, {"k": '{"a/b":{"c~d":1},"":2}'})],
-     '{"k":{"":2,"a/b":{"c~d":1}}}',
-     {"/k/": G, "/k/a~1b/c~0d": G}),
-    ("null-is-a-value-not-a-removal",
-     [(G, {"k": '{"a":1,"b":2}'}), (S, {"k": '{"a":null}'})],
-     '{"k":{"a":null,"b":2}}', {"/k/a": S, "/k/b": G}),
+    (
+        "nested-merge",
+        [
+            (G, {"db": '{"host":"a","pool":{"max":10,"min":1}}'}),
+            (S, {"db": '{"pool":{"max":20},"port":5432}'}),
+        ],
+        '{"db":{"host":"a","pool":{"max":20,"min":1},"port":5432}}',
+        {"/db/host": G, "/db/pool/max": S, "/db/pool/min": G, "/db/port": S},
+    ),
+    (
+        "four-layers-each-win-one-leaf",
+        [
+            (G, {"k": '{"a":1,"b":1,"c":1,"d":1}'}),
+            (E, {"k": '{"b":2,"c":2,"d":2}'}),
+            (S, {"k": '{"c":3,"d":3}'}),
+            (SE, {"k": '{"d":4}'}),
+        ],
+        '{"k":{"a":1,"b":2,"c":3,"d":4}}',
+        {"/k/a": G, "/k/b": E, "/k/c": S, "/k/d": SE},
+    ),
+    (
+        "keys-are-not-split-on-dots",
+        [(G, {"db": '{"pool":{"max":1}}', "db.pool": '{"max":2}'}), (S, {"db.pool": '{"min":0}'})],
+        '{"db":{"pool":{"max":1}},"db.pool":{"max":2,"min":0}}',
+        {"/db/pool/max": G, "/db.pool/max": G, "/db.pool/min": S},
+    ),
+    (
+        "keys-of-different-layers-side-by-side",
+        [(G, {"a": "1"}), (E, {"b": "2"}), (S, {"c": "3"}), (SE, {"d": "4"})],
+        '{"a":1,"b":2,"c":3,"d":4}',
+        {"/a": G, "/b": E, "/c": S, "/d": SE},
+    ),
+    (
+        "same-scalar-again-comes-from-the-higher-layer",
+        [(G, {"k": '"x"'}), (S, {"k": '"x"'})],
+        '{"k":"x"}',
+        {"/k": S},
+    ),
+    (
+        "empty-object-over-object-inherits-everything",
+        [(G, {"k": '{"a":1}'}), (S, {"k": "{}"})],
+        '{"k":{"a":1}}',
+        {"/k/a": G},
+    ),
+    ("empty-object-alone-is-a-leaf", [(G, {"k": '{"a":{}}'})], '{"k":{"a":{}}}', {"/k/a": G}),
+    (
+        "empty-object-over-empty-object-comes-from-the-higher",
+        [(G, {"k": '{"a":{}}'}), (S, {"k": '{"a":{}}'})],
+        '{"k":{"a":{}}}',
+        {"/k/a": S},
+    ),
+    (
+        "members-are-sorted-at-every-level-also-in-arrays",
+        [(G, {"k": '{"z":{"y":1,"x":[{"b":1,"a":2}]},"a":null}'})],
+        '{"k":{"a":null,"z":{"x":[{"a":2,"b":1}],"y":1}}}',
+        {"/k/a": G, "/k/z/x": G, "/k/z/y": G},
+    ),
+    (
+        "pointer-escaping",
+        [(G, {"k": '{"a/b":{"c~d":1},"":2}'})],
+        '{"k":{"":2,"a/b":{"c~d":1}}}',
+        {"/k/": G, "/k/a~1b/c~0d": G},
+    ),
+    (
+        "null-is-a-value-not-a-removal",
+        [(G, {"k": '{"a":1,"b":2}'}), (S, {"k": '{"a":null}'})],
+        '{"k":{"a":null,"b":2}}',
+        {"/k/a": S, "/k/b": G},
+    ),
     # -- arrays replace as a whole
-    ("array-replaces-array",
-     [(G, {"k": '{"hosts":["a","b","c"]}'}), (S, {"k": '{"hosts":["d"]}'})],
-     '{"k":{"hosts":["d"]}}', {"/k/hosts": S}),
-    ("arrays-of-objects-are-not-merged",
-     [(G, {"k": '[{"a":1},{"b":2}]'}), (S, {"k": '[{"c":3}]'})],
-     '{"k":[{"c":3}]}', {"/k": S}),
-    ("empty-array-replaces",
-     [(G, {"k": '{"a":[1,2]}'}), (E, {"k": '{"a":[]}'})], '{"k":{"a":[]}}', {"/k/a": E}),
+    (
+        "array-replaces-array",
+        [(G, {"k": '{"hosts":["a","b","c"]}'}), (S, {"k": '{"hosts":["d"]}'})],
+        '{"k":{"hosts":["d"]}}',
+        {"/k/hosts": S},
+    ),
+    (
+        "arrays-of-objects-are-not-merged",
+        [(G, {"k": '[{"a":1},{"b":2}]'}), (S, {"k": '[{"c":3}]'})],
+        '{"k":[{"c":3}]}',
+        {"/k": S},
+    ),
+    (
+        "empty-array-replaces",
+        [(G, {"k": '{"a":[1,2]}'}), (E, {"k": '{"a":[]}'})],
+        '{"k":{"a":[]}}',
+        {"/k/a": E},
+    ),
     # -- tombstones
-    ("tombstone-whole-key",
-     [(G, {"k": '{"a":1}', "other": "1"}), (E, {"k": T})], '{"other":1}', {"/other": G}),
-    ("tombstone-whole-key-then-set-again-starts-afresh",
-     [(G, {"k": '{"a":1}'}), (E, {"k": T}), (S, {"k": '{"b":2}'})],
-     '{"k":{"b":2}}', {"/k/b": S}),
-    ("tombstone-nested-member-removes-subtree",
-     [(G, {"k": '{"a":1,"b":{"c":1,"d":[1]}}'}), (E, {"k": '{"b":' + T + "}"})],
-     '{"k":{"a":1}}', {"/k/a": G}),
-    ("tombstone-last-member-leaves-empty-object",
-     [(G, {"k": '{"a":1,"b":{"c":1}}'}), (E, {"k": '{"b":{"c":' + T + "}}"})],
-     '{"k":{"a":1,"b":{}}}', {"/k/a": G, "/k/b": E}),
-    ("tombstone-every-member-leaves-empty-key-object",
-     [(G, {"k": '{"a":1}'}), (E, {"k": '{"a":' + T + "}"})], '{"k":{}}', {"/k": E}),
-    ("tombstone-scalar-member",
-     [(G, {"k": '{"a":1,"b":2}'}), (S, {"k": '{"a":' + T + ',"c":3}'})],
-     '{"k":{"b":2,"c":3}}', {"/k/b": G, "/k/c": S}),
-    ("tombstone-nothing-to-remove-member",
-     [(G, {"k": '{"a":1}'}), (E, {"k": '{"z":' + T + "}"})], '{"k":{"a":1}}', {"/k/a": G}),
-    ("tombstone-nothing-to-remove-key",
-     [(G, {"other": "1"}), (E, {"k": T})], '{"other":1}', {"/other": G}),
-    ("tombstone-alone",
-     [(G, {"k": T})], "{}", {}),
-    ("tombstone-in-lowest-layer-member",
-     [(G, {"k": '{"a":' + T + "}"})], '{"k":{}}', {"/k": G}),
-    ("tombstone-then-member-set-again",
-     [(G, {"k": '{"a":{"x":1,"y":2}}'}), (E, {"k": '{"a":' + T + "}"}),
-      (S, {"k": '{"a":{"y":3}}'})],
-     '{"k":{"a":{"y":3}}}', {"/k/a/y": S}),
-    ("tombstone-inside-value-that-replaces-scalar-removes-nothing",
-     [(G, {"k": "5"}), (E, {"k": '{"a":' + T + ',"b":1}'})], '{"k":{"b":1}}', {"/k/b": E}),
-    ("tombstone-under-a-replaced-array",
-     [(G, {"k": '{"a":[1]}'}), (E, {"k": '{"a":{"b":' + T + "}}"})],
-     '{"k":{"a":{}}}', {"/k/a": E}),
+    (
+        "tombstone-whole-key",
+        [(G, {"k": '{"a":1}', "other": "1"}), (E, {"k": T})],
+        '{"other":1}',
+        {"/other": G},
+    ),
+    (
+        "tombstone-whole-key-then-set-again-starts-afresh",
+        [(G, {"k": '{"a":1}'}), (E, {"k": T}), (S, {"k": '{"b":2}'})],
+        '{"k":{"b":2}}',
+        {"/k/b": S},
+    ),
+    (
+        "tombstone-nested-member-removes-subtree",
+        [(G, {"k": '{"a":1,"b":{"c":1,"d":[1]}}'}), (E, {"k": '{"b":' + T + "}"})],
+        '{"k":{"a":1}}',
+        {"/k/a": G},
+    ),
+    (
+        "tombstone-last-member-leaves-empty-object",
+        [(G, {"k": '{"a":1,"b":{"c":1}}'}), (E, {"k": '{"b":{"c":' + T + "}}"})],
+        '{"k":{"a":1,"b":{}}}',
+        {"/k/a": G, "/k/b": E},
+    ),
+    (
+        "tombstone-every-member-leaves-empty-key-object",
+        [(G, {"k": '{"a":1}'}), (E, {"k": '{"a":' + T + "}"})],
+        '{"k":{}}',
+        {"/k": E},
+    ),
+    (
+        "tombstone-scalar-member",
+        [(G, {"k": '{"a":1,"b":2}'}), (S, {"k": '{"a":' + T + ',"c":3}'})],
+        '{"k":{"b":2,"c":3}}',
+        {"/k/b": G, "/k/c": S},
+    ),
+    (
+        "tombstone-nothing-to-remove-member",
+        [(G, {"k": '{"a":1}'}), (E, {"k": '{"z":' + T + "}"})],
+        '{"k":{"a":1}}',
+        {"/k/a": G},
+    ),
+    (
+        "tombstone-nothing-to-remove-key",
+        [(G, {"other": "1"}), (E, {"k": T})],
+        '{"other":1}',
+        {"/other": G},
+    ),
+    ("tombstone-alone", [(G, {"k": T})], "{}", {}),
+    ("tombstone-in-lowest-layer-member", [(G, {"k": '{"a":' + T + "}"})], '{"k":{}}', {"/k": G}),
+    (
+        "tombstone-then-member-set-again",
+        [
+            (G, {"k": '{"a":{"x":1,"y":2}}'}),
+            (E, {"k": '{"a":' + T + "}"}),
+            (S, {"k": '{"a":{"y":3}}'}),
+        ],
+        '{"k":{"a":{"y":3}}}',
+        {"/k/a/y": S},
+    ),
+    (
+        "tombstone-inside-value-that-replaces-scalar-removes-nothing",
+        [(G, {"k": "5"}), (E, {"k": '{"a":' + T + ',"b":1}'})],
+        '{"k":{"b":1}}',
+        {"/k/b": E},
+    ),
+    (
+        "tombstone-under-a-replaced-array",
+        [(G, {"k": '{"a":[1]}'}), (E, {"k": '{"a":{"b":' + T + "}}"})],
+        '{"k":{"a":{}}}',
+        {"/k/a": E},
+    ),
     # -- type clashes: the higher value replaces, with its provenance
-    ("clash-object-over-scalar",
-     [(G, {"k": "1"}), (S, {"k": '{"a":1}'})], '{"k":{"a":1}}', {"/k/a": S}),
-    ("clash-scalar-over-object",
-     [(G, {"k": '{"a":1,"b":{"c":2}}'}), (S, {"k": "3"})], '{"k":3}', {"/k": S}),
-    ("clash-array-over-object",
-     [(G, {"k": '{"a":1}'}), (S, {"k": "[1]"})], '{"k":[1]}', {"/k": S}),
-    ("clash-object-over-array",
-     [(G, {"k": "[1,2]"}), (S, {"k": '{"a":1}'})], '{"k":{"a":1}}', {"/k/a": S}),
-    ("clash-null-over-object",
-     [(G, {"k": '{"a":1}'}), (S, {"k": "null"})], '{"k":null}', {"/k": S}),
-    ("clash-object-over-null",
-     [(G, {"k": "null"}), (S, {"k": '{"a":1}'})], '{"k":{"a":1}}', {"/k/a": S}),
-    ("clash-string-over-array",
-     [(G, {"k": "[1]"}), (S, {"k": '"s"'})], '{"k":"s"}', {"/k": S}),
-    ("clash-array-over-scalar",
-     [(G, {"k": "true"}), (S, {"k": "[true]"})], '{"k":[true]}', {"/k": S}),
-    ("clash-bool-over-number",
-     [(G, {"k": "1"}), (S, {"k": "true"})], '{"k":true}', {"/k": S}),
-    ("clash-empty-object-over-scalar",
-     [(G, {"k": "5"}), (S, {"k": "{}"})], '{"k":{}}', {"/k": S}),
-    ("clash-empty-object-over-array",
-     [(G, {"k": '{"a":[1]}'}), (S, {"k": '{"a":{}}'})], '{"k":{"a":{}}}', {"/k/a": S}),
-    ("clash-nested-object-over-scalar-keeps-siblings",
-     [(G, {"k": '{"a":5,"b":1}'}), (E, {"k": '{"a":{"x":1}}'})],
-     '{"k":{"a":{"x":1},"b":1}}', {"/k/a/x": E, "/k/b": G}),
-    ("clash-nested-scalar-over-object-drops-its-provenance",
-     [(G, {"k": '{"a":{"x":1,"y":{"z":2}}}'}), (E, {"k": '{"a":{"w":3}}'}),
-      (S, {"k": '{"a":"flat"}'})],
-     '{"k":{"a":"flat"}}', {"/k/a": S}),
-    ("clash-then-merge-again",
-     [(G, {"k": '{"a":{"x":1}}'}), (E, {"k": '{"a":2}'}), (S, {"k": '{"a":{"y":3}}'})],
-     '{"k":{"a":{"y":3}}}', {"/k/a/y": S}),
+    (
+        "clash-object-over-scalar",
+        [(G, {"k": "1"}), (S, {"k": '{"a":1}'})],
+        '{"k":{"a":1}}',
+        {"/k/a": S},
+    ),
+    (
+        "clash-scalar-over-object",
+        [(G, {"k": '{"a":1,"b":{"c":2}}'}), (S, {"k": "3"})],
+        '{"k":3}',
+        {"/k": S},
+    ),
+    ("clash-array-over-object", [(G, {"k": '{"a":1}'}), (S, {"k": "[1]"})], '{"k":[1]}', {"/k": S}),
+    (
+        "clash-object-over-array",
+        [(G, {"k": "[1,2]"}), (S, {"k": '{"a":1}'})],
+        '{"k":{"a":1}}',
+        {"/k/a": S},
+    ),
+    (
+        "clash-null-over-object",
+        [(G, {"k": '{"a":1}'}), (S, {"k": "null"})],
+        '{"k":null}',
+        {"/k": S},
+    ),
+    (
+        "clash-object-over-null",
+        [(G, {"k": "null"}), (S, {"k": '{"a":1}'})],
+        '{"k":{"a":1}}',
+        {"/k/a": S},
+    ),
+    ("clash-string-over-array", [(G, {"k": "[1]"}), (S, {"k": '"s"'})], '{"k":"s"}', {"/k": S}),
+    (
+        "clash-array-over-scalar",
+        [(G, {"k": "true"}), (S, {"k": "[true]"})],
+        '{"k":[true]}',
+        {"/k": S},
+    ),
+    ("clash-bool-over-number", [(G, {"k": "1"}), (S, {"k": "true"})], '{"k":true}', {"/k": S}),
+    ("clash-empty-object-over-scalar", [(G, {"k": "5"}), (S, {"k": "{}"})], '{"k":{}}', {"/k": S}),
+    (
+        "clash-empty-object-over-array",
+        [(G, {"k": '{"a":[1]}'}), (S, {"k": '{"a":{}}'})],
+        '{"k":{"a":{}}}',
+        {"/k/a": S},
+    ),
+    (
+        "clash-nested-object-over-scalar-keeps-siblings",
+        [(G, {"k": '{"a":5,"b":1}'}), (E, {"k": '{"a":{"x":1}}'})],
+        '{"k":{"a":{"x":1},"b":1}}',
+        {"/k/a/x": E, "/k/b": G},
+    ),
+    (
+        "clash-nested-scalar-over-object-drops-its-provenance",
+        [
+            (G, {"k": '{"a":{"x":1,"y":{"z":2}}}'}),
+            (E, {"k": '{"a":{"w":3}}'}),
+            (S, {"k": '{"a":"flat"}'}),
+        ],
+        '{"k":{"a":"flat"}}',
+        {"/k/a": S},
+    ),
+    (
+        "clash-then-merge-again",
+        [(G, {"k": '{"a":{"x":1}}'}), (E, {"k": '{"a":2}'}), (S, {"k": '{"a":{"y":3}}'})],
+        '{"k":{"a":{"y":3}}}',
+        {"/k/a/y": S},
+    ),
     # -- empty layers
     ("no-layers", [], "{}", {}),
     ("empty-layers", [(G, {}), (E, {}), (S, {}), (SE, {})], "{}", {}),
-    ("empty-layers-around-values",
-     [(G, {}), (E, {"k": '{"a":1}'}), (S, {}), (SE, {})], '{"k":{"a":1}}', {"/k/a": E}),
+    (
+        "empty-layers-around-values",
+        [(G, {}), (E, {"k": '{"a":1}'}), (S, {}), (SE, {})],
+        '{"k":{"a":1}}',
+        {"/k/a": E},
+    ),
 ]
 
 
@@ -233,10 +354,12 @@ def test_numbers_keep_their_exact_value(literal: str, text: str) -> None:
 
 
 def test_64_bit_integers_and_1_10_round_trip_through_a_merge() -> None:
-    result = resolve([
-        layer(G, {"k": '{"max":9223372036854775807,"ratio":1.10,"min":-9223372036854775808}'}),
-        layer(SE, {"k": '{"ratio":1.10,"id":18446744073709551615}'}),
-    ])
+    result = resolve(
+        [
+            layer(G, {"k": '{"max":9223372036854775807,"ratio":1.10,"min":-9223372036854775808}'}),
+            layer(SE, {"k": '{"ratio":1.10,"id":18446744073709551615}'}),
+        ]
+    )
     assert result.canonical_json() == (
         '{"k":{"id":18446744073709551615,"max":9223372036854775807,'
         '"min":-9223372036854775808,"ratio":1.10}}'
@@ -255,10 +378,16 @@ INVALID = [
     ('[{"$unset":true}]', "/k/0", "inside an array"),
     ('[1,{"a":{"$unset":true}}]', "/k/1/a", "inside an array"),
     ('{"a":[[{"$unset":true}]]}', "/k/a/0/0", "inside an array"),
-    ("[" * (MAX_VALUE_DEPTH + 1) + "]" * (MAX_VALUE_DEPTH + 1), "/k" + "/0" * MAX_VALUE_DEPTH,
-     "nested deeper than 128"),
-    ('{"a":' * (MAX_VALUE_DEPTH + 1) + "1" + "}" * (MAX_VALUE_DEPTH + 1),
-     "/k" + "/a" * MAX_VALUE_DEPTH, "nested deeper than 128"),
+    (
+        "[" * (MAX_VALUE_DEPTH + 1) + "]" * (MAX_VALUE_DEPTH + 1),
+        "/k" + "/0" * MAX_VALUE_DEPTH,
+        "nested deeper than 128",
+    ),
+    (
+        '{"a":' * (MAX_VALUE_DEPTH + 1) + "1" + "}" * (MAX_VALUE_DEPTH + 1),
+        "/k" + "/a" * MAX_VALUE_DEPTH,
+        "nested deeper than 128",
+    ),
 ]
 
 
@@ -275,9 +404,14 @@ def test_invalid_values_are_rejected_naming_the_path(value: str, pointer: str, r
 
 @pytest.mark.parametrize(
     ("value", "reason"),
-    [("", "is not valid JSON"), ("{", "is not valid JSON"), ("NaN", "is not valid JSON"),
-     ("[Infinity]", "is not valid JSON"), ("1" * 5000, "is not valid JSON"),
-     ("[" * 100_000 + "]" * 100_000, "nested deeper than")],
+    [
+        ("", "is not valid JSON"),
+        ("{", "is not valid JSON"),
+        ("NaN", "is not valid JSON"),
+        ("[Infinity]", "is not valid JSON"),
+        ("1" * 5000, "is not valid JSON"),
+        ("[" * 100_000 + "]" * 100_000, "nested deeper than"),
+    ],
 )
 def test_unparseable_values_are_rejected(value: str, reason: str) -> None:
     with pytest.raises(InvalidArgumentError) as info:
@@ -291,8 +425,16 @@ def test_deepest_allowed_nesting_is_accepted() -> None:
     assert resolve([layer(G, {"k": text})]).canonical_json() == '{"k":' + text + "}"
 
 
-@pytest.mark.parametrize("value", ['{"$ref":"x"}', '{"a":{"$x":1}}', '{"a/b":{"$":1}}',
-                                   '{"a":[{"$x":1}]}', '{"$schema":"https://json-schema.org"}'])
+@pytest.mark.parametrize(
+    "value",
+    [
+        '{"$ref":"x"}',
+        '{"a":{"$x":1}}',
+        '{"a/b":{"$":1}}',
+        '{"a":[{"$x":1}]}',
+        '{"$schema":"https://json-schema.org"}',
+    ],
+)
 def test_dollar_members_other_than_unset_are_ordinary_data(value: str) -> None:
     result = resolve([layer(G, {"k": value})])
     assert json.loads(result.canonical_json())["k"] == json.loads(value)
@@ -322,8 +464,14 @@ def test_parse_value_for_the_write_path() -> None:
 
 def test_is_tombstone_is_exact() -> None:
     assert is_tombstone({"$unset": True})
-    others: list[object] = [{"$unset": 1}, {"$unset": False}, {"$unset": True, "a": 1}, {}, [],
-                            True]
+    others: list[object] = [
+        {"$unset": 1},
+        {"$unset": False},
+        {"$unset": True, "a": 1},
+        {},
+        [],
+        True,
+    ]
     for other in others:
         assert not is_tombstone(other)
 
@@ -346,8 +494,10 @@ def test_equality_uses_canonical_text_not_python_equality() -> None:
 
 CANONICAL: list[tuple[Any, str]] = [
     (None, "null"),
-    ([True, False, 0, -1, Decimal("1.10"), "é\n\"", (1, 2)],
-     '[true,false,0,-1,1.10,"é\\n\\"",[1,2]]'),
+    (
+        [True, False, 0, -1, Decimal("1.10"), 'é\n"', (1, 2)],
+        '[true,false,0,-1,1.10,"é\\n\\"",[1,2]]',
+    ),
     ({"b": {}, "a": [], "é": 1, "z": "\U0001f600"}, '{"a":[],"b":{},"z":"\U0001f600","é":1}'),
     ("\ud800x\udfff", '"\\ud800x\\udfff"'),
 ]
@@ -363,13 +513,18 @@ def test_lone_surrogates_stay_encodable_and_round_trip() -> None:
     result = resolve([layer(G, {"k": '"\\ud83d x \\ud83d\\ude00"'})])
     assert result.canonical_json() == '{"k":"\\ud83d x \U0001f600"}'
     result.canonical_json().encode("utf-8")
-    assert resolve([layer(G, {"k": result.canonical_json()[5:-1]})]) .document == result.document
+    assert resolve([layer(G, {"k": result.canonical_json()[5:-1]})]).document == result.document
 
 
 @pytest.mark.parametrize(
     ("value", "error"),
-    [(1.5, TypeError), ({1: 2}, TypeError), (object(), TypeError), (Decimal("NaN"), ValueError),
-     (Decimal("Infinity"), ValueError)],
+    [
+        (1.5, TypeError),
+        ({1: 2}, TypeError),
+        (object(), TypeError),
+        (Decimal("NaN"), ValueError),
+        (Decimal("Infinity"), ValueError),
+    ],
 )
 def test_canonical_json_rejects_non_json(value: Any, error: type[Exception]) -> None:
     with pytest.raises(error):
@@ -378,13 +533,19 @@ def test_canonical_json_rejects_non_json(value: Any, error: type[Exception]) -> 
 
 def test_scope_layers() -> None:
     assert scope_layers("prod", "web") == [
-        Scope("global", "all", "all"), Scope("env", "prod", "all"),
-        Scope("service", "all", "web"), Scope("service-env", "prod", "web"),
+        Scope("global", "all", "all"),
+        Scope("env", "prod", "all"),
+        Scope("service", "all", "web"),
+        Scope("service-env", "prod", "web"),
     ]
-    assert scope_layers("all", "web") == [Scope("global", "all", "all"),
-                                          Scope("service", "all", "web")]
-    assert scope_layers("prod", "all") == [Scope("global", "all", "all"),
-                                           Scope("env", "prod", "all")]
+    assert scope_layers("all", "web") == [
+        Scope("global", "all", "all"),
+        Scope("service", "all", "web"),
+    ]
+    assert scope_layers("prod", "all") == [
+        Scope("global", "all", "all"),
+        Scope("env", "prod", "all"),
+    ]
     assert scope_layers("all", "all") == [Scope("global", "all", "all")]
     with pytest.raises(InvalidArgumentError, match="environment"):
         scope_layers("Prod", "web")

@@ -101,7 +101,7 @@ def test_changing_one_value_changes_only_paths_that_value_defines(
         changed_entries.pop(key, None)  # deleting the entry is a change too
     else:
         changed_entries[key] = new
-    changed_specs = [*specs[:index], (name, changed_entries), *specs[index + 1:]]
+    changed_specs = [*specs[:index], (name, changed_entries), *specs[index + 1 :]]
 
     before, after = resolve(build(specs)), resolve(build(changed_specs))
     root = "/" + key
@@ -141,7 +141,8 @@ def test_json_patch_turns_before_into_after(before_specs: Specs, after_specs: Sp
     # diff lists exactly the leaves whose value differs.
     rows = diff(before, after)
     assert [row.path for row in rows] == sorted(
-        p for p in leaves(before).keys() | leaves(after).keys()
+        p
+        for p in leaves(before).keys() | leaves(after).keys()
         if leaves(before).get(p) != leaves(after).get(p)
     )
 

@@ -47,25 +47,52 @@ def order(extends: list[str], graph: Graph, max_depth: int = MAX_TEMPLATE_DEPTH)
     [
         pytest.param([], {}, [], id="none"),
         pytest.param(["a@1"], {"a@1": []}, ["a@1"], id="one"),
-        pytest.param(["a@1"], {"a@1": ["b@1", "c@1"], "b@1": [], "c@1": []},
-                     ["b@1", "c@1", "a@1"], id="extends-in-order-then-self"),
-        pytest.param(["a@1"], {"a@1": ["b@1", "c@1"], "b@1": ["b0@1"], "b0@1": [],
-                               "c@1": ["c0@1"], "c0@1": []},
-                     ["b0@1", "b@1", "c0@1", "c@1", "a@1"], id="each-chain-whole"),
-        pytest.param(["x@1", "y@1"], {"x@1": ["x0@1"], "x0@1": [], "y@1": []},
-                     ["x0@1", "x@1", "y@1"], id="several-roots"),
-        pytest.param(["a@1"], {"a@1": ["b@1", "c@1"], "b@1": ["d@1"], "c@1": ["d@1"], "d@1": []},
-                     ["d@1", "b@1", "c@1", "a@1"], id="diamond"),
-        pytest.param(["b@1", "c@1"], {"b@1": ["d@1"], "c@1": ["e@1", "d@1"], "d@1": [],
-                                      "e@1": []},
-                     ["d@1", "b@1", "e@1", "c@1"], id="diamond-across-roots-first-position"),
+        pytest.param(
+            ["a@1"],
+            {"a@1": ["b@1", "c@1"], "b@1": [], "c@1": []},
+            ["b@1", "c@1", "a@1"],
+            id="extends-in-order-then-self",
+        ),
+        pytest.param(
+            ["a@1"],
+            {"a@1": ["b@1", "c@1"], "b@1": ["b0@1"], "b0@1": [], "c@1": ["c0@1"], "c0@1": []},
+            ["b0@1", "b@1", "c0@1", "c@1", "a@1"],
+            id="each-chain-whole",
+        ),
+        pytest.param(
+            ["x@1", "y@1"],
+            {"x@1": ["x0@1"], "x0@1": [], "y@1": []},
+            ["x0@1", "x@1", "y@1"],
+            id="several-roots",
+        ),
+        pytest.param(
+            ["a@1"],
+            {"a@1": ["b@1", "c@1"], "b@1": ["d@1"], "c@1": ["d@1"], "d@1": []},
+            ["d@1", "b@1", "c@1", "a@1"],
+            id="diamond",
+        ),
+        pytest.param(
+            ["b@1", "c@1"],
+            {"b@1": ["d@1"], "c@1": ["e@1", "d@1"], "d@1": [], "e@1": []},
+            ["d@1", "b@1", "e@1", "c@1"],
+            id="diamond-across-roots-first-position",
+        ),
         pytest.param(["a@1", "a@1"], {"a@1": []}, ["a@1"], id="repeated-root"),
-        pytest.param(["a@1"], {"a@1": ["d@1", "d@1"], "d@1": []}, ["d@1", "a@1"],
-                     id="repeated-extends"),
-        pytest.param(["c@1", "a@1"], {"a@1": ["b@1"], "b@1": ["c@1"], "c@1": []},
-                     ["c@1", "b@1", "a@1"], id="already-applied-lower"),
-        pytest.param(["base@1", "base@2"], {"base@1": [], "base@2": ["base@1"]},
-                     ["base@1", "base@2"], id="versions-are-distinct-templates"),
+        pytest.param(
+            ["a@1"], {"a@1": ["d@1", "d@1"], "d@1": []}, ["d@1", "a@1"], id="repeated-extends"
+        ),
+        pytest.param(
+            ["c@1", "a@1"],
+            {"a@1": ["b@1"], "b@1": ["c@1"], "c@1": []},
+            ["c@1", "b@1", "a@1"],
+            id="already-applied-lower",
+        ),
+        pytest.param(
+            ["base@1", "base@2"],
+            {"base@1": [], "base@2": ["base@1"]},
+            ["base@1", "base@2"],
+            id="versions-are-distinct-templates",
+        ),
     ],
 )
 def test_order(extends: list[str], graph: Graph, expected: list[str]) -> None:
@@ -73,8 +100,14 @@ def test_order(extends: list[str], graph: Graph, expected: list[str]) -> None:
 
 
 def test_every_template_comes_after_what_it_extends_and_is_looked_up_once() -> None:
-    graph = {"a@1": ["b@1", "c@1"], "b@1": ["d@1", "e@1"], "c@1": ["e@1", "d@1"],
-             "d@1": ["f@1"], "e@1": ["f@1"], "f@1": []}
+    graph = {
+        "a@1": ["b@1", "c@1"],
+        "b@1": ["d@1", "e@1"],
+        "c@1": ["e@1", "d@1"],
+        "d@1": ["f@1"],
+        "e@1": ["f@1"],
+        "f@1": [],
+    }
     lookup, calls = registry(graph)
     result = [t.ref for t in expand_templates(["a@1", "c@1"], lookup)]
     assert result == ["f@1", "d@1", "e@1", "b@1", "c@1", "a@1"]
@@ -86,19 +119,33 @@ def test_every_template_comes_after_what_it_extends_and_is_looked_up_once() -> N
 @pytest.mark.parametrize(
     ("extends", "graph", "message"),
     [
-        (["web-service@3"], {"web-service@3": ["base@1"], "base@1": ["web-service@3"]},
-         "template cycle: web-service@3 -> base@1 -> web-service@3"),
+        (
+            ["web-service@3"],
+            {"web-service@3": ["base@1"], "base@1": ["web-service@3"]},
+            "template cycle: web-service@3 -> base@1 -> web-service@3",
+        ),
         (["a@1"], {"a@1": ["a@1"]}, "template cycle: a@1 -> a@1"),
-        (["app@1"], {"app@1": ["web@3"], "web@3": ["base@1"], "base@1": ["web@3"]},
-         "template cycle: app@1 -> web@3 -> base@1 -> web@3"),
-        (["a@1"], {"a@1": ["ok@1", "b@1"], "ok@1": [], "b@1": ["c@1"], "c@1": ["a@1"]},
-         "template cycle: a@1 -> b@1 -> c@1 -> a@1"),
+        (
+            ["app@1"],
+            {"app@1": ["web@3"], "web@3": ["base@1"], "base@1": ["web@3"]},
+            "template cycle: app@1 -> web@3 -> base@1 -> web@3",
+        ),
+        (
+            ["a@1"],
+            {"a@1": ["ok@1", "b@1"], "ok@1": [], "b@1": ["c@1"], "c@1": ["a@1"]},
+            "template cycle: a@1 -> b@1 -> c@1 -> a@1",
+        ),
         (["base@2"], {}, "template base@2 not found"),
-        (["web-service@3"], {"web-service@3": ["base@2"]},
-         "template base@2 not found (required by web-service@3)"),
-        (["app@1"], {"app@1": ["web-service@3"], "web-service@3": ["base@1", "base@2"],
-                     "base@1": []},
-         "template base@2 not found (required by app@1 -> web-service@3)"),
+        (
+            ["web-service@3"],
+            {"web-service@3": ["base@2"]},
+            "template base@2 not found (required by web-service@3)",
+        ),
+        (
+            ["app@1"],
+            {"app@1": ["web-service@3"], "web-service@3": ["base@1", "base@2"], "base@1": []},
+            "template base@2 not found (required by app@1 -> web-service@3)",
+        ),
         (["a@1"], {"a@1": ["Bad@1"]}, "template reference 'Bad@1' is invalid"),
     ],
 )
@@ -150,8 +197,11 @@ def test_lookup_returning_another_template_is_a_caller_bug() -> None:
 
 @pytest.mark.parametrize(
     ("ref", "expected"),
-    [("web-service@3", ("web-service", 3)), ("a@1", ("a", 1)),
-     ("a@9223372036854775807", ("a", 2**63 - 1))],
+    [
+        ("web-service@3", ("web-service", 3)),
+        ("a@1", ("a", 1)),
+        ("a@9223372036854775807", ("a", 2**63 - 1)),
+    ],
 )
 def test_parse_template_ref(ref: str, expected: tuple[str, int]) -> None:
     assert parse_template_ref(ref) == expected
@@ -159,8 +209,23 @@ def test_parse_template_ref(ref: str, expected: tuple[str, int]) -> None:
 
 @pytest.mark.parametrize(
     "ref",
-    ["web", "web@", "@1", "web@0", "web@01", "web@-1", "web@1.0", "Web@1", "web@1@2", "w b@1",
-     "web@9223372036854775808", "web@99999999999999999999", "-web@1", "a" * 64 + "@1", ""],
+    [
+        "web",
+        "web@",
+        "@1",
+        "web@0",
+        "web@01",
+        "web@-1",
+        "web@1.0",
+        "Web@1",
+        "web@1@2",
+        "w b@1",
+        "web@9223372036854775808",
+        "web@99999999999999999999",
+        "-web@1",
+        "a" * 64 + "@1",
+        "",
+    ],
 )
 def test_invalid_template_refs(ref: str) -> None:
     with pytest.raises(InvalidArgumentError) as info:
@@ -180,14 +245,26 @@ def test_templates_sit_below_global_with_their_own_provenance() -> None:
 
     graph = {
         "web-service@3": Template(
-            "web-service", 3,
-            {"http": value('{"port":8080,"timeouts":{"read":5,"write":5},"tls":true}', 4,
-                           "web-service@3", "http")},
-            ("base@1",)),
+            "web-service",
+            3,
+            {
+                "http": value(
+                    '{"port":8080,"timeouts":{"read":5,"write":5},"tls":true}',
+                    4,
+                    "web-service@3",
+                    "http",
+                )
+            },
+            ("base@1",),
+        ),
         "base@1": Template(
-            "base", 1,
-            {"http": value('{"port":80,"gzip":true}', 2, "base@1", "http"),
-             "log": value('{"level":"info"}', 2, "base@1", "log")}),
+            "base",
+            1,
+            {
+                "http": value('{"port":80,"gzip":true}', 2, "base@1", "http"),
+                "log": value('{"level":"info"}', 2, "base@1", "log"),
+            },
+        ),
     }
     templates = expand_templates(["web-service@3"], lambda n, v: graph.get(f"{n}@{v}"))
     layers = template_layers(templates)
@@ -199,8 +276,7 @@ def test_templates_sit_below_global_with_their_own_provenance() -> None:
     ]
     result = resolve(layers)
     assert result.canonical_json() == (
-        '{"http":{"gzip":true,"port":8080,"timeouts":{"read":30,"write":5}},'
-        '"log":{"level":"warn"}}'
+        '{"http":{"gzip":true,"port":8080,"timeouts":{"read":30,"write":5}},"log":{"level":"warn"}}'
     )
     assert dict(result.provenance) == {
         "/http/gzip": Source("template:base@1", "templates/base@1/http", 2),

@@ -29,10 +29,18 @@ def test_reader_list_matches_identity_and_tenant_scope() -> None:
 def test_access_record_holds_the_reference_never_a_value() -> None:
     record = Access("acme", "mallory", "secret/db#pw", DENIED, "acme/prod/api/db", "Get").record()
     assert (record.kind, record.tenant, record.name, record.actor) == (
-        "secret", "acme", "secret/db#pw", "mallory")
+        "secret",
+        "acme",
+        "secret/db#pw",
+        "mallory",
+    )
     assert record.operation == config_pb2.OPERATION_ACCESS
-    assert dict(record.attributes) == {"ref": "secret/db#pw", "decision": "denied",
-                                       "config_key": "acme/prod/api/db", "method": "Get"}
+    assert dict(record.attributes) == {
+        "ref": "secret/db#pw",
+        "decision": "denied",
+        "config_key": "acme/prod/api/db",
+        "method": "Get",
+    }
 
 
 def test_cache_serves_inside_the_ttl_only() -> None:
@@ -70,43 +78,79 @@ def test_flags_build_the_vault_settings(tmp_path: Path, monkeypatch: pytest.Monk
     assert secret_settings_from_args(_args()).vault is None
     token = tmp_path / "token"
     token.write_text("s.token\n")
-    settings = secret_settings_from_args(_args(
-        "--vault-addr", "https://vault:8200", "--vault-token-file", str(token),
-        "--vault-ca-file", "/ca.pem", "--secret-readers", "alice, bob@acme",
-        "--secret-cache-ttl", "5", "--secret-poll-interval", "2"))
+    settings = secret_settings_from_args(
+        _args(
+            "--vault-addr",
+            "https://vault:8200",
+            "--vault-token-file",
+            str(token),
+            "--vault-ca-file",
+            "/ca.pem",
+            "--secret-readers",
+            "alice, bob@acme",
+            "--secret-cache-ttl",
+            "5",
+            "--secret-poll-interval",
+            "2",
+        )
+    )
     assert settings.vault is not None
     assert settings.vault.auth == VaultAuth(token="s.token")
     assert settings.vault.ca_file == Path("/ca.pem")
     assert (settings.readers, settings.cache_ttl, settings.poll_interval) == (
-        ("alice", "bob@acme"), 5.0, 2.0)
+        ("alice", "bob@acme"),
+        5.0,
+        2.0,
+    )
     assert "s.token" not in repr(settings)
 
     secret_id = tmp_path / "sid"
     secret_id.write_text("sid-1")
-    approle = secret_settings_from_args(_args(
-        "--vault-addr", "http://v", "--vault-approle-role-id", "rid",
-        "--vault-approle-secret-id-file", str(secret_id)))
+    approle = secret_settings_from_args(
+        _args(
+            "--vault-addr",
+            "http://v",
+            "--vault-approle-role-id",
+            "rid",
+            "--vault-approle-secret-id-file",
+            str(secret_id),
+        )
+    )
     assert approle.vault is not None and approle.vault.auth.method == "approle"
     assert approle.vault.auth.approle_secret_id == "sid-1"
     assert "sid-1" not in repr(approle)
-    k8s = secret_settings_from_args(_args("--vault-addr", "http://v",
-                                          "--vault-kubernetes-role", "configsvc"))
+    k8s = secret_settings_from_args(
+        _args("--vault-addr", "http://v", "--vault-kubernetes-role", "configsvc")
+    )
     assert k8s.vault is not None and k8s.vault.auth.method == "kubernetes"
     monkeypatch.setenv("VAULT_TOKEN", "from-env")
     env = secret_settings_from_args(_args("--vault-addr", "http://v"))
     assert env.vault is not None and env.vault.auth.token == "from-env"
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (("--vault-addr", "http://v"), "needs a login"),
-    (("--vault-addr", "http://v", "--vault-approle-role-id", "r"), "secret-id-file"),
-    (("--vault-addr", "http://v", "--vault-token-file", "/nonexistent/t"), "cannot read"),
-    (("--vault-addr", "http://v", "--vault-kubernetes-role", "r", "--vault-client-cert-file",
-      "c.pem"), "both --vault-client-cert-file"),
-    (("--secret-poll-interval", "0"), "--secret-poll-interval"),
-])
-def test_inconsistent_flags_are_refused(argv: tuple[str, ...], message: str,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (("--vault-addr", "http://v"), "needs a login"),
+        (("--vault-addr", "http://v", "--vault-approle-role-id", "r"), "secret-id-file"),
+        (("--vault-addr", "http://v", "--vault-token-file", "/nonexistent/t"), "cannot read"),
+        (
+            (
+                "--vault-addr",
+                "http://v",
+                "--vault-kubernetes-role",
+                "r",
+                "--vault-client-cert-file",
+                "c.pem",
+            ),
+            "both --vault-client-cert-file",
+        ),
+        (("--secret-poll-interval", "0"), "--secret-poll-interval"),
+    ],
+)
+def test_inconsistent_flags_are_refused(
+    argv: tuple[str, ...], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("VAULT_TOKEN", raising=False)
     monkeypatch.delenv("CONFIGSVC_VAULT_TOKEN", raising=False)
     with pytest.raises(ValueError, match=message):

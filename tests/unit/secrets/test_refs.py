@@ -26,8 +26,9 @@ CIPHER = {"$encrypted": {"key": "configsvc", "ciphertext": "vault:v1:abc"}}
 
 
 def test_references_are_found_anywhere_with_their_pointer() -> None:
-    value = parse_value(json.dumps({"a": REF, "list": [1, {"b": CIPHER}], "a/b": REF,
-                                    "$schema": "x", "n": None}))
+    value = parse_value(
+        json.dumps({"a": REF, "list": [1, {"b": CIPHER}], "a/b": REF, "$schema": "x", "n": None})
+    )
     found = list(walk(value))
     assert [pointer for pointer, _ in found] == ["/a", "/list/1/b", "/a~1b"]
     assert found[0][1] == SecretRef("secret", "db/prod", "password")
@@ -45,26 +46,31 @@ def test_ref_text_and_message_never_carry_a_value() -> None:
     assert (message.mount, message.path, message.field, message.version) == ("kv", "a/b", "f", 3)
     assert not SecretRef("kv", "a", "f").message().HasField("version")
     assert ref_from_message(message) == pinned
-    assert ref_from_message(secrets_pb2.SecretRef(mount="kv", path="a", field="f")).version \
-        is None
+    assert ref_from_message(secrets_pb2.SecretRef(mount="kv", path="a", field="f")).version is None
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ({"$secret": "db/prod"}, "a secret reference is an object"),
-    ({"$secret": {"mount": "secret", "path": "db", "field": "f", "x": 1}}, "unknown member 'x'"),
-    ({"$secret": {"mount": "", "path": "db", "field": "f"}}, '"mount" must be a non-empty'),
-    ({"$secret": {"mount": "secret", "path": "a//b", "field": "f"}}, "invalid segment ''"),
-    ({"$secret": {"mount": "secret", "path": "a/../b", "field": "f"}}, "invalid segment '..'"),
-    ({"$secret": {"mount": "secret", "path": "a" * 600, "field": "f"}}, "longer than 512"),
-    ({"$secret": {"mount": "secret", "path": "a", "field": ""}}, '"field" must be a string'),
-    ({"$secret": {"mount": "secret", "path": "a", "field": "f", "version": 0}}, '"version"'),
-    ({"$secret": {"mount": "secret", "path": "a", "field": "f", "version": True}}, '"version"'),
-    ({"$secret": {"mount": "secret", "path": "a", "field": "f", "version": 1.5}}, '"version"'),
-    ({"x": [{**REF, "other": 1}]}, 'at /x/0: an object with a "$secret" member'),
-    ({"$encrypted": "vault:v1:x"}, "an encrypted value is"),
-    ({"$encrypted": {"key": "a b", "ciphertext": "vault:v1:x"}}, "an encrypted value is"),
-    ({"$encrypted": {"key": "k", "ciphertext": "plain"}}, "an encrypted value is"),
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"$secret": "db/prod"}, "a secret reference is an object"),
+        (
+            {"$secret": {"mount": "secret", "path": "db", "field": "f", "x": 1}},
+            "unknown member 'x'",
+        ),
+        ({"$secret": {"mount": "", "path": "db", "field": "f"}}, '"mount" must be a non-empty'),
+        ({"$secret": {"mount": "secret", "path": "a//b", "field": "f"}}, "invalid segment ''"),
+        ({"$secret": {"mount": "secret", "path": "a/../b", "field": "f"}}, "invalid segment '..'"),
+        ({"$secret": {"mount": "secret", "path": "a" * 600, "field": "f"}}, "longer than 512"),
+        ({"$secret": {"mount": "secret", "path": "a", "field": ""}}, '"field" must be a string'),
+        ({"$secret": {"mount": "secret", "path": "a", "field": "f", "version": 0}}, '"version"'),
+        ({"$secret": {"mount": "secret", "path": "a", "field": "f", "version": True}}, '"version"'),
+        ({"$secret": {"mount": "secret", "path": "a", "field": "f", "version": 1.5}}, '"version"'),
+        ({"x": [{**REF, "other": 1}]}, 'at /x/0: an object with a "$secret" member'),
+        ({"$encrypted": "vault:v1:x"}, "an encrypted value is"),
+        ({"$encrypted": {"key": "a b", "ciphertext": "vault:v1:x"}}, "an encrypted value is"),
+        ({"$encrypted": {"key": "k", "ciphertext": "plain"}}, "an encrypted value is"),
+    ],
+)
 def test_malformed_forms_are_rejected_with_the_pointer(value: object, message: str) -> None:
     with pytest.raises(InvalidArgumentError) as err:
         list(walk(parse_value(json.dumps(value))))
@@ -86,8 +92,9 @@ def test_substitute_replaces_or_keeps() -> None:
         return "PLAIN" if isinstance(found, SecretRef) else form
 
     out = substitute(value, replace)  # type: ignore[arg-type]
-    assert canonical_json(out) == canonical_json(parse_value(json.dumps(
-        {"a": "PLAIN", "b": [CIPHER, 2], "c": {"d": 1.10}})))
+    assert canonical_json(out) == canonical_json(
+        parse_value(json.dumps({"a": "PLAIN", "b": [CIPHER, 2], "c": {"d": 1.10}}))
+    )
     assert parse_ciphertext(CIPHER["$encrypted"], "").form() == CIPHER
 
 

@@ -44,8 +44,11 @@ class _Mirror:
 
 
 def _hook(ciphertext: str) -> webhooks_pb2.Webhook:
-    return webhooks_pb2.Webhook(tenant="t", id=ciphertext[-4:], sealed_secret=(
-        webhooks_pb2.SealedSecret(transit_key="k", ciphertext=ciphertext)))
+    return webhooks_pb2.Webhook(
+        tenant="t",
+        id=ciphertext[-4:],
+        sealed_secret=(webhooks_pb2.SealedSecret(transit_key="k", ciphertext=ciphertext)),
+    )
 
 
 def _store(mirror: _Mirror, key: bytes, hook: webhooks_pb2.Webhook) -> webhooks_pb2.Webhook:
@@ -75,8 +78,7 @@ async def test_decrypts_once_per_ciphertext_and_forgets_stale_ones() -> None:
     # Plaintext-stored webhooks need no Vault.
     plain = webhooks_pb2.Webhook(secret="stored as plaintext")
     assert sealed(plain) is None
-    assert await SecretOpener(None, mirror).secret(b"h3", plain) == (
-        "stored as plaintext")
+    assert await SecretOpener(None, mirror).secret(b"h3", plain) == ("stored as plaintext")
 
 
 async def test_sealed_secret_without_vault_is_unavailable() -> None:

@@ -54,8 +54,14 @@ def _undo(state: dict[Key, Entry], changes: Iterable[Change]) -> None:
 class Delivery:
     """A bounded queue of changes and the task that delivers them."""
 
-    def __init__(self, dispatcher: Dispatcher, cache: Cache, stats: Stats, *,
-                 max_pending: int = DEFAULT_MAX_PENDING) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        cache: Cache,
+        stats: Stats,
+        *,
+        max_pending: int = DEFAULT_MAX_PENDING,
+    ) -> None:
         if max_pending < 1:
             raise ValueError(f"max_pending must be >= 1, got {max_pending}")
         self._dispatcher = dispatcher
@@ -76,8 +82,9 @@ class Delivery:
         return len(self._queue)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                            name="configsvc-client-delivery")
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name="configsvc-client-delivery"
+        )
 
     async def stop(self) -> None:
         """Stop delivering (queued changes are dropped); callable from a callback."""
@@ -109,9 +116,11 @@ class Delivery:
             _undo(seen, self._queue)
             self._seen = seen
             self._stats.deliveries_coalesced += 1
-            log.warning("configsvc subscribers fell %d changes behind (callbacks too slow); "
-                        "they will get the net difference instead of every change",
-                        len(self._queue) + len(changes))
+            log.warning(
+                "configsvc subscribers fell %d changes behind (callbacks too slow); "
+                "they will get the net difference instead of every change",
+                len(self._queue) + len(changes),
+            )
             self._queue.clear()
         else:
             self._queue.extend(changes)

@@ -28,8 +28,15 @@ log = logging.getLogger("configsvc_client")
 class Persister:
     """Keeps ``path`` in step with the cache."""
 
-    def __init__(self, path: Path, selectors: Sequence[Selector], cache: Cache, stats: Stats,
-                 interval: float = 0.5, target: str = "") -> None:
+    def __init__(
+        self,
+        path: Path,
+        selectors: Sequence[Selector],
+        cache: Cache,
+        stats: Stats,
+        interval: float = 0.5,
+        target: str = "",
+    ) -> None:
         self.path = path
         self._target = target
         self._selectors = tuple(selectors)
@@ -45,8 +52,9 @@ class Persister:
         self._failing = False
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                            name="configsvc-client-persist")
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name="configsvc-client-persist"
+        )
 
     def mark(self, *, urgent: bool = False) -> None:
         """The cache changed; ``urgent`` (a snapshot) skips the debounce."""
@@ -79,13 +87,15 @@ class Persister:
         revision, entries = self._cache.revision, self._cache.entries().values()
         self._last_write = time.monotonic()
         try:
-            await asyncio.to_thread(lkg.save, self.path, revision, self._selectors,
-                                    list(entries), self._target)
+            await asyncio.to_thread(
+                lkg.save, self.path, revision, self._selectors, list(entries), self._target
+            )
         except Exception as exc:
             self._stats.persist_errors += 1
             # A read-only or full disk fails every write: say so once, not twice a second.
             (log.warning if not self._failing else log.debug)(
-                "cannot write the configsvc cache file %s: %s", self.path, exc)
+                "cannot write the configsvc cache file %s: %s", self.path, exc
+            )
             self._failing = True
         else:
             self._stats.persist_writes += 1

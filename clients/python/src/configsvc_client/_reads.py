@@ -28,8 +28,15 @@ def _key(path: KeyLike) -> Key:
 
 
 def _type_name(value: Any) -> str:
-    names = {bool: "boolean", int: "integer", float: "number", str: "string",
-             dict: "object", list: "array", type(None): "null"}
+    names = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        dict: "object",
+        list: "array",
+        type(None): "null",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -123,8 +130,14 @@ class ConfigReader:
     def entries(self, prefix: str | KeyPrefix | None = None) -> list[Entry]:
         """Cached entries in key order, all or those under ``tenant/env/service/prefix``."""
         matcher = None if prefix is None else parse_prefix(prefix)
-        return sorted((e for e in self._cache.entries().values()
-                       if matcher is None or matcher.matches(e.key)), key=lambda e: e.key)
+        return sorted(
+            (
+                e
+                for e in self._cache.entries().values()
+                if matcher is None or matcher.matches(e.key)
+            ),
+            key=lambda e: e.key,
+        )
 
     def _matcher(self, path_or_prefix: KeyLike | KeyPrefix, prefix: bool) -> Key | KeyPrefix:
         if prefix or isinstance(path_or_prefix, KeyPrefix):
@@ -136,8 +149,9 @@ class ConfigReader:
             return matcher
         return self._watched(_key(path_or_prefix))
 
-    def subscribe(self, path_or_prefix: KeyLike | KeyPrefix, callback: Callback, *,
-                  prefix: bool = False) -> Subscription:
+    def subscribe(
+        self, path_or_prefix: KeyLike | KeyPrefix, callback: Callback, *, prefix: bool = False
+    ) -> Subscription:
         """Call ``callback(change)`` for every change of a key (or of keys under a prefix).
 
         The callback runs on the client's event loop after the cache shows the

@@ -24,8 +24,9 @@ Metadata: TypeAlias = Mapping[str, str] | Sequence[tuple[str, str | bytes]]
 _Response = TypeVar("_Response")
 
 
-def merge_metadata(base: tuple[tuple[str, str | bytes], ...],
-                   extra: Metadata | None) -> tuple[tuple[str, str | bytes], ...]:
+def merge_metadata(
+    base: tuple[tuple[str, str | bytes], ...], extra: Metadata | None
+) -> tuple[tuple[str, str | bytes], ...]:
     """The client's default metadata followed by a call's own."""
     if not extra:
         return base
@@ -64,66 +65,82 @@ def channel_options(backoff: Backoff) -> list[tuple[str, Any]]:
 class Transport:
     """One channel to the server; unary calls raise typed :mod:`errors`."""
 
-    def __init__(self, target: str, *, backoff: Backoff,
-                 credentials: grpc.ChannelCredentials | None = None,
-                 options: Sequence[tuple[str, Any]] = (),
-                 metadata: Metadata | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        *,
+        backoff: Backoff,
+        credentials: grpc.ChannelCredentials | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+        metadata: Metadata | None = None,
+    ) -> None:
         merged = {name: value for name, value in channel_options(backoff)}
         merged.update(dict(options))
         if credentials is None:
             self.channel = grpc.aio.insecure_channel(target, options=list(merged.items()))
         else:
-            self.channel = grpc.aio.secure_channel(target, credentials,
-                                                   options=list(merged.items()))
+            self.channel = grpc.aio.secure_channel(
+                target, credentials, options=list(merged.items())
+            )
         self.target = target
         self.metadata = merge_metadata((), metadata)
         watch_path = _path(watch_pb2.DESCRIPTOR, "WatchService", "Watch")
         self._watch = self.channel.unary_stream(
-            watch_path, request_serializer=watch_pb2.WatchRequest.SerializeToString,
-            response_deserializer=watch_pb2.WatchResponse.FromString)
+            watch_path,
+            request_serializer=watch_pb2.WatchRequest.SerializeToString,
+            response_deserializer=watch_pb2.WatchResponse.FromString,
+        )
         config = config_pb2.DESCRIPTOR
         self._get = self.channel.unary_unary(
             _path(config, "ConfigService", "Get"),
             request_serializer=config_pb2.GetRequest.SerializeToString,
-            response_deserializer=config_pb2.GetResponse.FromString)
+            response_deserializer=config_pb2.GetResponse.FromString,
+        )
         self._put = self.channel.unary_unary(
             _path(config, "ConfigService", "Put"),
             request_serializer=config_pb2.PutRequest.SerializeToString,
-            response_deserializer=config_pb2.PutResponse.FromString)
+            response_deserializer=config_pb2.PutResponse.FromString,
+        )
         self._delete = self.channel.unary_unary(
             _path(config, "ConfigService", "Delete"),
             request_serializer=config_pb2.DeleteRequest.SerializeToString,
-            response_deserializer=config_pb2.DeleteResponse.FromString)
+            response_deserializer=config_pb2.DeleteResponse.FromString,
+        )
 
     def watch(self, request: watch_pb2.WatchRequest, metadata: Metadata | None = None) -> Any:
         """Open a Watch stream (a ``grpc.aio.UnaryStreamCall``); fails fast when unreachable."""
-        return self._watch(request, metadata=merge_metadata(self.metadata, metadata),
-                           wait_for_ready=False)
+        return self._watch(
+            request, metadata=merge_metadata(self.metadata, metadata), wait_for_ready=False
+        )
 
-    async def _unary(self, method: Any, request: Any, timeout: float | None,
-                     metadata: Metadata | None) -> Any:
+    async def _unary(
+        self, method: Any, request: Any, timeout: float | None, metadata: Metadata | None
+    ) -> Any:
         try:
-            return await method(request, timeout=timeout,
-                                 metadata=merge_metadata(self.metadata, metadata))
+            return await method(
+                request, timeout=timeout, metadata=merge_metadata(self.metadata, metadata)
+            )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from exc
 
-    async def get(self, request: config_pb2.GetRequest, *, timeout: float | None,
-                  metadata: Metadata | None) -> config_pb2.GetResponse:
-        response: config_pb2.GetResponse = await self._unary(self._get, request, timeout,
-                                                             metadata)
+    async def get(
+        self, request: config_pb2.GetRequest, *, timeout: float | None, metadata: Metadata | None
+    ) -> config_pb2.GetResponse:
+        response: config_pb2.GetResponse = await self._unary(self._get, request, timeout, metadata)
         return response
 
-    async def put(self, request: config_pb2.PutRequest, *, timeout: float | None,
-                  metadata: Metadata | None) -> config_pb2.PutResponse:
-        response: config_pb2.PutResponse = await self._unary(self._put, request, timeout,
-                                                             metadata)
+    async def put(
+        self, request: config_pb2.PutRequest, *, timeout: float | None, metadata: Metadata | None
+    ) -> config_pb2.PutResponse:
+        response: config_pb2.PutResponse = await self._unary(self._put, request, timeout, metadata)
         return response
 
-    async def delete(self, request: config_pb2.DeleteRequest, *, timeout: float | None,
-                     metadata: Metadata | None) -> config_pb2.DeleteResponse:
-        response: config_pb2.DeleteResponse = await self._unary(self._delete, request, timeout,
-                                                                metadata)
+    async def delete(
+        self, request: config_pb2.DeleteRequest, *, timeout: float | None, metadata: Metadata | None
+    ) -> config_pb2.DeleteResponse:
+        response: config_pb2.DeleteResponse = await self._unary(
+            self._delete, request, timeout, metadata
+        )
         return response
 
     async def close(self) -> None:

@@ -58,19 +58,29 @@ from configsvc_client.model import ChangeType, Entry
 from configsvc_client.status import Stats
 from configsvc_client.subscriptions import Dispatcher
 
-__all__ = ["DEFAULT_PROGRESS_INTERVAL", "DEFAULT_SILENCE_INTERVALS", "Watcher",
-           "silence_limit"]
+__all__ = ["DEFAULT_PROGRESS_INTERVAL", "DEFAULT_SILENCE_INTERVALS", "Watcher", "silence_limit"]
 
 log = logging.getLogger("configsvc_client")
 
 #: Codes that, on a resume attempt, mean the server does not accept the resume
 #: point (unknown or future revision): fall back to a snapshot at once.
-_RESUME_REFUSED = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.OUT_OF_RANGE,
-                             grpc.StatusCode.FAILED_PRECONDITION})
+_RESUME_REFUSED = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.FAILED_PRECONDITION,
+    }
+)
 #: Codes that, on a snapshot request at start, mean the request itself (or the
 #: credential) is wrong: start fails at once instead of waiting out connect_timeout.
-_PERMANENT = frozenset({grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
-                        grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED})
+_PERMANENT = frozenset(
+    {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.UNAUTHENTICATED,
+        grpc.StatusCode.PERMISSION_DENIED,
+    }
+)
 
 
 #: Seconds a resumed stream must stay open before it counts as accepted (see _settle).
@@ -100,11 +110,14 @@ def silence_limit(progress_interval: float, silence_intervals: float) -> float:
     """
     if not progress_interval > 0:
         raise InvalidArgumentError.single(
-            "progress_interval", f"must be > 0 seconds, got {progress_interval}")
+            "progress_interval", f"must be > 0 seconds, got {progress_interval}"
+        )
     if not silence_intervals >= _MIN_SILENCE_INTERVALS:
         raise InvalidArgumentError.single(
-            "silence_intervals", f"must be >= {_MIN_SILENCE_INTERVALS} (heartbeats are "
-            f"jittered by +-20%), got {silence_intervals}")
+            "silence_intervals",
+            f"must be >= {_MIN_SILENCE_INTERVALS} (heartbeats are "
+            f"jittered by +-20%), got {silence_intervals}",
+        )
     return progress_interval * silence_intervals
 
 
@@ -148,20 +161,32 @@ class Watcher:
     cache may be ahead of the callbacks (see ``_delivery``).
     """
 
-    def __init__(self, transport: Transport, selectors: Sequence[Selector], cache: Cache,
-                 dispatcher: Dispatcher, stats: Stats, *, backoff: Backoff,
-                 persister: Persister | None = None,
-                 rand: Callable[[], float] = random.random,
-                 silence_limit: float = DEFAULT_PROGRESS_INTERVAL * DEFAULT_SILENCE_INTERVALS,
-                 max_pending: int = DEFAULT_MAX_PENDING) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        selectors: Sequence[Selector],
+        cache: Cache,
+        dispatcher: Dispatcher,
+        stats: Stats,
+        *,
+        backoff: Backoff,
+        persister: Persister | None = None,
+        rand: Callable[[], float] = random.random,
+        silence_limit: float = DEFAULT_PROGRESS_INTERVAL * DEFAULT_SILENCE_INTERVALS,
+        max_pending: int = DEFAULT_MAX_PENDING,
+    ) -> None:
         if not silence_limit > 0:
             raise InvalidArgumentError.single("silence_limit", "must be > 0 seconds")
         self._transport = transport
         self.selectors = tuple(selectors)
         self._proto_selectors = [
-            watch_pb2.WatchSelector(tenant=s.tenant, environment=s.environment,
-                                    service=s.service, keys=list(s.keys),
-                                    key_prefixes=list(s.key_prefixes))
+            watch_pb2.WatchSelector(
+                tenant=s.tenant,
+                environment=s.environment,
+                service=s.service,
+                keys=list(s.keys),
+                key_prefixes=list(s.key_prefixes),
+            )
             for s in self.selectors
         ]
         self.cache = cache
@@ -192,8 +217,9 @@ class Watcher:
 
     def start(self) -> None:
         self._delivery.start()
-        self._task = asyncio.get_running_loop().create_task(self._run(),
-                                                            name="configsvc-client-watch")
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name="configsvc-client-watch"
+        )
 
     @property
     def silent(self) -> bool:
@@ -241,14 +267,16 @@ class Watcher:
         """Serve a cache file until the server answers; False if a snapshot already came."""
         if self.cache.has_base:
             return False
-        entries = [e for e in cache_file.entries
-                   if any(s.matches(e.key) for s in self.selectors)]
+        entries = [e for e in cache_file.entries if any(s.matches(e.key) for s in self.selectors)]
         self.cache.replace(entries, cache_file.revision)
         # A file taken with other selectors cannot be resumed from (the server would
         # not replay entries only the new selectors match), nor one taken from another
         # target (its revisions may belong to another etcd cluster).
-        self.need_snapshot = (cache_file.selectors != self.selectors
-                              or cache_file.target != target or cache_file.revision <= 0)
+        self.need_snapshot = (
+            cache_file.selectors != self.selectors
+            or cache_file.target != target
+            or cache_file.revision <= 0
+        )
         self._notify_revision()
         return True
 
@@ -266,8 +294,9 @@ class Watcher:
         fresh = asyncio.ensure_future(self.fresh.wait())
         closed = asyncio.ensure_future(self._closed.wait())
         try:
-            await asyncio.wait((fresh, closed), timeout=timeout,
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                (fresh, closed), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             fresh.cancel()
             closed.cancel()
@@ -319,8 +348,9 @@ class Watcher:
             elif error is not None:
                 self.last_error = error.message
                 if outcome.resumed and error.code in _RESUME_REFUSED:
-                    log.warning("configsvc refused to resume the watch (%s); re-snapshotting",
-                                error.message)
+                    log.warning(
+                        "configsvc refused to resume the watch (%s); re-snapshotting", error.message
+                    )
                     self.need_snapshot = True
                     delay = 0.0
                 elif not self.started.done() and error.code in _PERMANENT:
@@ -332,7 +362,9 @@ class Watcher:
                         delay = max(delay, hint)
                     (log.warning if was_connected else log.info)(
                         "configsvc watch stream failed (%s); reconnecting in %.2fs",
-                        error.message, delay)
+                        error.message,
+                        delay,
+                    )
             else:
                 log.info("configsvc watch stream ended; reconnecting in %.2fs", delay)
             await asyncio.sleep(delay)
@@ -340,8 +372,9 @@ class Watcher:
     def _request(self) -> watch_pb2.WatchRequest:
         if self.need_snapshot or not self.cache.has_base:
             return watch_pb2.WatchRequest(selectors=self._proto_selectors, send_snapshot=True)
-        return watch_pb2.WatchRequest(selectors=self._proto_selectors,
-                                      start_revision=self.cache.revision + 1)
+        return watch_pb2.WatchRequest(
+            selectors=self._proto_selectors, start_revision=self.cache.revision + 1
+        )
 
     async def _stream_once(self) -> _Outcome:
         request = self._request()
@@ -414,12 +447,15 @@ class Watcher:
         return False
 
     def _silence_message(self) -> str:
-        return (f"no message from the server for {self.silence_limit:g}s (the silence "
-                f"limit; heartbeats were due) on a stream it may have given up on")
+        return (
+            f"no message from the server for {self.silence_limit:g}s (the silence "
+            f"limit; heartbeats were due) on a stream it may have given up on"
+        )
 
     def _silenced(self, stream: _Stream) -> _Outcome:
-        return _Outcome(stream.live, error=ConfigError(self._silence_message()),
-                        resumed=stream.resumed)
+        return _Outcome(
+            stream.live, error=ConfigError(self._silence_message()), resumed=stream.resumed
+        )
 
     async def _watchdog(self, call: Any, stream: _Stream) -> None:
         """Cancel the call once nothing has arrived for ``silence_limit`` seconds.
@@ -448,9 +484,13 @@ class Watcher:
             self.connected = False
             self.fresh.clear()
             self.last_error = self._silence_message()
-            log.warning("configsvc watch stream silent for %.1fs (limit %gs); cancelling it "
-                        "and resuming at revision %d", time.monotonic() - self._heard_at,
-                        limit, self.cache.revision + 1)
+            log.warning(
+                "configsvc watch stream silent for %.1fs (limit %gs); cancelling it "
+                "and resuming at revision %d",
+                time.monotonic() - self._heard_at,
+                limit,
+                self.cache.revision + 1,
+            )
             call.cancel()
             return
 
@@ -500,8 +540,9 @@ class Watcher:
             # revision than the one the client resumed from, e.g. it lags or has not
             # observed unrelated etcd revisions); the resume point never moves back.
             self.stats.progress_behind += 1
-            log.debug("progress at %d is behind the cache's revision %d", revision,
-                      self.cache.revision)
+            log.debug(
+                "progress at %d is behind the cache's revision %d", revision, self.cache.revision
+            )
 
     def _apply_snapshot(self, stream: _Stream, entries: list[Entry], revision: int) -> None:
         # Swap first, then report: whoever wakes up on "fresh" sees the new cache.
@@ -517,8 +558,9 @@ class Watcher:
         revision = int(message.revision)
         if revision <= self.cache.revision:
             self.stats.duplicates_ignored += 1
-            log.debug("ignoring changes at revision %d (cache is at %d)", revision,
-                      self.cache.revision)
+            log.debug(
+                "ignoring changes at revision %d (cache is at %d)", revision, self.cache.revision
+            )
             return
         raw = [_raw_change(change) for change in message.changes]
         changes = self.cache.apply(revision, raw)
@@ -534,10 +576,15 @@ class Watcher:
             reason = watch_pb2.ResetReason.Name(reset.reason)
         except ValueError:
             reason = str(reset.reason)
-        self.last_error = (f"reset by server ({reason}: {reset.message}; compact revision "
-                           f"{reset.compact_revision}, server revision {reset.revision})")
-        log.warning("configsvc watch %s at revision %d; re-snapshotting", self.last_error,
-                    self.cache.revision)
+        self.last_error = (
+            f"reset by server ({reason}: {reset.message}; compact revision "
+            f"{reset.compact_revision}, server revision {reset.revision})"
+        )
+        log.warning(
+            "configsvc watch %s at revision %d; re-snapshotting",
+            self.last_error,
+            self.cache.revision,
+        )
 
     def _persist(self, *, urgent: bool) -> None:
         if self._persister is not None:

@@ -34,8 +34,9 @@ def new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-async def send_write(attempt: Callable[[], Awaitable[_Response]], *, attempts: int,
-                     backoff: Backoff = WRITE_BACKOFF) -> _Response:
+async def send_write(
+    attempt: Callable[[], Awaitable[_Response]], *, attempts: int, backoff: Backoff = WRITE_BACKOFF
+) -> _Response:
     """Call ``attempt`` (the same request, same request id, each time) until it answers,
     at most ``attempts`` times; UNAVAILABLE and DEADLINE_EXCEEDED are retried after a
     full-jitter delay, the last one is raised."""

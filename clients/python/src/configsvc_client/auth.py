@@ -23,12 +23,17 @@ def bearer_metadata(api_key: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
 
 
-def tls_credentials(*, ca_file: Path | str | None = None, cert_file: Path | str | None = None,
-                    key_file: Path | str | None = None) -> grpc.ChannelCredentials:
+def tls_credentials(
+    *,
+    ca_file: Path | str | None = None,
+    cert_file: Path | str | None = None,
+    key_file: Path | str | None = None,
+) -> grpc.ChannelCredentials:
     """TLS channel credentials from PEM files (system roots when ``ca_file`` is None)."""
     if (cert_file is None) != (key_file is None):
         raise ValueError("a client certificate needs both cert_file and key_file")
     return grpc.ssl_channel_credentials(
         root_certificates=Path(ca_file).read_bytes() if ca_file else None,
         private_key=Path(key_file).read_bytes() if key_file else None,
-        certificate_chain=Path(cert_file).read_bytes() if cert_file else None)
+        certificate_chain=Path(cert_file).read_bytes() if cert_file else None,
+    )

@@ -64,8 +64,9 @@ _UNSET: Any = _Unset()
 
 
 def _proto_key(key: Key) -> config_pb2.ConfigKey:
-    return config_pb2.ConfigKey(tenant=key.tenant, environment=key.environment,
-                                service=key.service, key=key.key)
+    return config_pb2.ConfigKey(
+        tenant=key.tenant, environment=key.environment, service=key.service, key=key.key
+    )
 
 
 def encode_value(value: Any, raw_json: str | None) -> str:
@@ -150,7 +151,8 @@ class ConfigClient(ConfigReader):
         self._persist_interval = settings.get("persist_interval", 0.5)
         self._silence_limit = silence_limit(
             settings.get("progress_interval", DEFAULT_PROGRESS_INTERVAL),
-            settings.get("silence_intervals", DEFAULT_SILENCE_INTERVALS))
+            settings.get("silence_intervals", DEFAULT_SILENCE_INTERVALS),
+        )
         self._max_pending = settings.get("max_pending_changes", DEFAULT_MAX_PENDING)
         self._cache = Cache()
         self._dispatcher = Dispatcher()
@@ -179,17 +181,34 @@ class ConfigClient(ConfigReader):
         if self._state != "new":
             raise ConfigError(f"the client cannot be started twice (it is {self._state})")
         self._state = "starting"
-        self._transport = Transport(self.target, backoff=self._backoff,
-                                    credentials=self._credentials,
-                                    options=self._channel_options, metadata=self._metadata)
+        self._transport = Transport(
+            self.target,
+            backoff=self._backoff,
+            credentials=self._credentials,
+            options=self._channel_options,
+            metadata=self._metadata,
+        )
         if self.cache_file is not None:
-            self._persister = Persister(self.cache_file, self._selectors, self._cache,
-                                        self._stats, self._persist_interval, self.target)
+            self._persister = Persister(
+                self.cache_file,
+                self._selectors,
+                self._cache,
+                self._stats,
+                self._persist_interval,
+                self.target,
+            )
             self._persister.start()
         watcher = self._watcher = Watcher(
-            self._transport, self._selectors, self._cache, self._dispatcher, self._stats,
-            backoff=self._backoff, persister=self._persister,
-            silence_limit=self._silence_limit, max_pending=self._max_pending)
+            self._transport,
+            self._selectors,
+            self._cache,
+            self._dispatcher,
+            self._stats,
+            backoff=self._backoff,
+            persister=self._persister,
+            silence_limit=self._silence_limit,
+            max_pending=self._max_pending,
+        )
         watcher.start()
         try:
             try:
@@ -207,17 +226,24 @@ class ConfigClient(ConfigReader):
         reason = self._watcher.last_error or "no answer"
         cache_file = await self._load_cache_file()
         if cache_file is not None and self._watcher.adopt(cache_file, self.target):
-            log.warning("configsvc at %s unreachable within %.1fs (%s); serving the cache file "
-                        "%s (revision %d, saved %s) until it is back", self.target,
-                        self.connect_timeout, reason, self.cache_file, cache_file.revision,
-                        cache_file.saved_at or "at an unknown time")
+            log.warning(
+                "configsvc at %s unreachable within %.1fs (%s); serving the cache file "
+                "%s (revision %d, saved %s) until it is back",
+                self.target,
+                self.connect_timeout,
+                reason,
+                self.cache_file,
+                cache_file.revision,
+                cache_file.saved_at or "at an unknown time",
+            )
             return
         if self._cache.has_base:  # the snapshot arrived while the file was read
             return
         raise ConfigUnavailableError(
             f"cannot reach configsvc at {self.target} within {self.connect_timeout}s "
             f"({reason}) and no usable cache file"
-            + (f" at {self.cache_file}" if self.cache_file else " (cache_file not set)"))
+            + (f" at {self.cache_file}" if self.cache_file else " (cache_file not set)")
+        )
 
     async def _load_cache_file(self) -> lkg.CacheFile | None:
         if self.cache_file is None:
@@ -249,8 +275,12 @@ class ConfigClient(ConfigReader):
             await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.close()
 
     # -- state -------------------------------------------------------------------
@@ -259,8 +289,12 @@ class ConfigClient(ConfigReader):
     def status(self) -> Status:
         """Connected / stale / revision / last error (see :class:`Status`)."""
         watcher = self._watcher
-        connected = (watcher is not None and watcher.connected and not watcher.silent
-                     and self._state != "closed")
+        connected = (
+            watcher is not None
+            and watcher.connected
+            and not watcher.silent
+            and self._state != "closed"
+        )
         return Status(
             connected=connected,
             stale=not (connected and watcher is not None and watcher.fresh.is_set()),
@@ -298,8 +332,13 @@ class ConfigClient(ConfigReader):
         """
         return await self._running_watcher().wait_revision(revision, timeout)
 
-    def changes(self, prefix: str | KeyPrefix | None = None, *, key: KeyLike | None = None,
-                max_queue: int = 1000) -> ChangeStream:
+    def changes(
+        self,
+        prefix: str | KeyPrefix | None = None,
+        *,
+        key: KeyLike | None = None,
+        max_queue: int = 1000,
+    ) -> ChangeStream:
         """An async iterator of changes (all, under ``prefix``, or of one ``key``).
 
         It receives changes applied after this call. See :class:`ChangeStream`
@@ -326,11 +365,19 @@ class ConfigClient(ConfigReader):
     def _timeout(self, timeout: float | None) -> float | None:
         return self.default_timeout if timeout is None else timeout
 
-    async def put(self, path: KeyLike, value: Any = _UNSET, *, raw_json: str | None = None,
-                  expected_revision: int | None = None, reason: str = "",
-                  request_id: str | None = None,
-                  write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
-                  timeout: float | None = None, metadata: Metadata | None = None) -> Entry:
+    async def put(
+        self,
+        path: KeyLike,
+        value: Any = _UNSET,
+        *,
+        raw_json: str | None = None,
+        expected_revision: int | None = None,
+        reason: str = "",
+        request_id: str | None = None,
+        write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> Entry:
         """Write a value (any JSON-serialisable object, or ``raw_json`` text); the entry written.
 
         ``expected_revision`` makes it a compare-and-swap (0: only if absent):
@@ -343,58 +390,83 @@ class ConfigClient(ConfigReader):
         ``write_attempts`` attempts of ``timeout`` each: a write that committed
         but whose answer was lost is answered, not written twice.
         """
-        request = config_pb2.PutRequest(key=_proto_key(parse_key(path)),
-                                        value=encode_value(value, raw_json), reason=reason,
-                                        request_id=request_id or new_request_id())
+        request = config_pb2.PutRequest(
+            key=_proto_key(parse_key(path)),
+            value=encode_value(value, raw_json),
+            reason=reason,
+            request_id=request_id or new_request_id(),
+        )
         if expected_revision is not None:
             request.expected_revision = expected_revision
         transport = self._transport_for_call()
         response = await send_write(
             lambda: transport.put(request, timeout=self._timeout(timeout), metadata=metadata),
-            attempts=write_attempts)
+            attempts=write_attempts,
+        )
         return Entry.from_proto(response.entry)
 
-    async def delete(self, path: KeyLike, *, expected_revision: int | None = None,
-                     reason: str = "", request_id: str | None = None,
-                     write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
-                     timeout: float | None = None,
-                     metadata: Metadata | None = None) -> DeleteResult:
+    async def delete(
+        self,
+        path: KeyLike,
+        *,
+        expected_revision: int | None = None,
+        reason: str = "",
+        request_id: str | None = None,
+        write_attempts: int = DEFAULT_WRITE_ATTEMPTS,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> DeleteResult:
         """Delete a value (history is kept); :class:`NotFoundError` if it has none.
 
         Request id and retries as in :meth:`put`.
         """
-        request = config_pb2.DeleteRequest(key=_proto_key(parse_key(path)), reason=reason,
-                                           request_id=request_id or new_request_id())
+        request = config_pb2.DeleteRequest(
+            key=_proto_key(parse_key(path)),
+            reason=reason,
+            request_id=request_id or new_request_id(),
+        )
         if expected_revision is not None:
             request.expected_revision = expected_revision
         transport = self._transport_for_call()
         response = await send_write(
-            lambda: transport.delete(request, timeout=self._timeout(timeout),
-                                     metadata=metadata),
-            attempts=write_attempts)
-        return DeleteResult(previous=Entry.from_proto(response.previous),
-                            revision=response.revision, version=response.version)
+            lambda: transport.delete(request, timeout=self._timeout(timeout), metadata=metadata),
+            attempts=write_attempts,
+        )
+        return DeleteResult(
+            previous=Entry.from_proto(response.previous),
+            revision=response.revision,
+            version=response.version,
+        )
 
-    async def fetch(self, path: KeyLike, *, consistent: bool = False,
-                    timeout: float | None = None, metadata: Metadata | None = None) -> Entry:
+    async def fetch(
+        self,
+        path: KeyLike,
+        *,
+        consistent: bool = False,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> Entry:
         """Read one entry from the server (a Get RPC, bypassing the cache).
 
         ``consistent`` asks for a strong read (reflects every write acknowledged
         before the call). :class:`NotFoundError` if the key has no value. Works
         for keys outside the selectors too.
         """
-        consistency = (config_pb2.READ_CONSISTENCY_STRONG if consistent
-                       else config_pb2.READ_CONSISTENCY_MIRROR)
-        request = config_pb2.GetRequest(key=_proto_key(parse_key(path)),
-                                        consistency=consistency)
+        consistency = (
+            config_pb2.READ_CONSISTENCY_STRONG if consistent else config_pb2.READ_CONSISTENCY_MIRROR
+        )
+        request = config_pb2.GetRequest(key=_proto_key(parse_key(path)), consistency=consistency)
         response = await self._transport_for_call().get(
-            request, timeout=self._timeout(timeout), metadata=metadata)
+            request, timeout=self._timeout(timeout), metadata=metadata
+        )
         return Entry.from_proto(response.entry)
 
     def __repr__(self) -> str:
         status = self.status
-        return (f"ConfigClient({self.target!r}, {self._state}, revision={status.revision}, "
-                f"stale={status.stale})")
+        return (
+            f"ConfigClient({self.target!r}, {self._state}, revision={status.revision}, "
+            f"stale={status.stale})"
+        )
 
 
 class _Connecting:
@@ -413,7 +485,10 @@ class _Connecting:
     async def __aenter__(self) -> ConfigClient:
         return await self._start()
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self._client.close()
-

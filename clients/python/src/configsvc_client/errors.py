@@ -77,8 +77,13 @@ class ConfigError(Exception):
     the transport), None for errors detected locally.
     """
 
-    def __init__(self, message: str, *, code: grpc.StatusCode | None = None,
-                 details: ErrorDetails | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: grpc.StatusCode | None = None,
+        details: ErrorDetails | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
@@ -96,8 +101,9 @@ class InvalidArgumentError(ConfigError, ValueError):
     def single(cls, field_path: str, description: str) -> InvalidArgumentError:
         """A locally detected bad argument, shaped like the server's."""
         violation = FieldViolation(field_path, description)
-        return cls(f"{field_path}: {description}",
-                   details=ErrorDetails(field_violations=(violation,)))
+        return cls(
+            f"{field_path}: {description}", details=ErrorDetails(field_violations=(violation,))
+        )
 
 
 class NotFoundError(ConfigError, LookupError):
@@ -261,8 +267,9 @@ def decode_details(raw: bytes | None) -> ErrorDetails:
             found["retry_delay"] = retry.retry_delay.seconds + retry.retry_delay.nanos / 1e9
         elif _unpack(detail, precondition):
             preconditions += [v.description for v in precondition.violations]
-    return ErrorDetails(field_violations=tuple(violations),
-                        precondition_violations=tuple(preconditions), **found)
+    return ErrorDetails(
+        field_violations=tuple(violations), precondition_violations=tuple(preconditions), **found
+    )
 
 
 def _details_trailer(error: grpc.aio.AioRpcError) -> bytes | None:

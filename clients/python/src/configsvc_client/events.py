@@ -74,15 +74,20 @@ class ReceivedEvent:
     """The Pulsar message, for :meth:`EventConsumer.acknowledge`."""
 
 
-_TYPES = {"exclusive": "Exclusive", "shared": "Shared", "failover": "Failover",
-          "key_shared": "KeyShared"}
+_TYPES = {
+    "exclusive": "Exclusive",
+    "shared": "Shared",
+    "failover": "Failover",
+    "key_shared": "KeyShared",
+}
 
 
 class EventConsumer:
     """A Pulsar subscription to configsvc change events, without duplicates."""
 
-    def __init__(self, client: Any, consumer: Any, *, receive_timeout: float,
-                 deduplicator: EventDeduplicator) -> None:
+    def __init__(
+        self, client: Any, consumer: Any, *, receive_timeout: float, deduplicator: EventDeduplicator
+    ) -> None:
         self._client = client
         self._consumer = consumer
         self._timeout_ms = max(10, int(receive_timeout * 1000))
@@ -111,21 +116,34 @@ class EventConsumer:
         client = pulsar.Client(service_url, operation_timeout_seconds=10, logger=_log)
         try:
             consumer = client.subscribe(
-                topic, subscription,
+                topic,
+                subscription,
                 consumer_type=getattr(pulsar.ConsumerType, _TYPES[consumer_type]),
-                initial_position=(pulsar.InitialPosition.Earliest if from_earliest
-                                  else pulsar.InitialPosition.Latest))
+                initial_position=(
+                    pulsar.InitialPosition.Earliest
+                    if from_earliest
+                    else pulsar.InitialPosition.Latest
+                ),
+            )
         except BaseException:
             client.close()
             raise
-        return cls(client, consumer, receive_timeout=receive_timeout,
-                   deduplicator=deduplicator or EventDeduplicator())
+        return cls(
+            client,
+            consumer,
+            receive_timeout=receive_timeout,
+            deduplicator=deduplicator or EventDeduplicator(),
+        )
 
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.close()
 
     async def receive(self) -> ReceivedEvent:

@@ -43,7 +43,8 @@ def _split(path: str, *, allow_empty_key: bool) -> tuple[str, str, str, str]:
     parts = path.split("/")
     if len(parts) != 4:
         raise InvalidArgumentError.single(
-            "path", f"{path!r} is not tenant/environment/service/key (4 segments)")
+            "path", f"{path!r} is not tenant/environment/service/key (4 segments)"
+        )
     tenant, environment, service, key = parts
     if not (tenant and environment and service) or not (key or allow_empty_key):
         raise InvalidArgumentError.single("path", f"{path!r} has an empty segment")
@@ -69,8 +70,12 @@ class KeyPrefix:
     prefix: str = ""
 
     def matches(self, key: Key) -> bool:
-        return (key.tenant == self.tenant and key.environment == self.environment
-                and key.service == self.service and key.key.startswith(self.prefix))
+        return (
+            key.tenant == self.tenant
+            and key.environment == self.environment
+            and key.service == self.service
+            and key.key.startswith(self.prefix)
+        )
 
     def __str__(self) -> str:
         return f"{self.tenant}/{self.environment}/{self.service}/{self.prefix}"
@@ -113,12 +118,15 @@ class Selector:
             raise InvalidArgumentError.single("selectors.tenant", "a selector needs a tenant")
         if self.keys and not (self.environment and self.service):
             raise InvalidArgumentError.single(
-                "selectors.keys", "exact keys need both environment and service")
+                "selectors.keys", "exact keys need both environment and service"
+            )
 
     def _scope_matches(self, tenant: str, environment: str, service: str) -> bool:
-        return (tenant == self.tenant
-                and (not self.environment or environment == self.environment)
-                and (not self.service or service == self.service))
+        return (
+            tenant == self.tenant
+            and (not self.environment or environment == self.environment)
+            and (not self.service or service == self.service)
+        )
 
     def matches(self, key: Key) -> bool:
         """Whether the server sends this key on a stream with this selector."""
@@ -134,6 +142,6 @@ class Selector:
             return False
         if not self.keys and not self.key_prefixes:
             return True
-        return (any(k.startswith(prefix.prefix) for k in self.keys)
-                or any(p.startswith(prefix.prefix) or prefix.prefix.startswith(p)
-                       for p in self.key_prefixes))
+        return any(k.startswith(prefix.prefix) for k in self.keys) or any(
+            p.startswith(prefix.prefix) or prefix.prefix.startswith(p) for p in self.key_prefixes
+        )

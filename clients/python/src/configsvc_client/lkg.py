@@ -54,29 +54,41 @@ class CacheFile:
 
 
 def _canonical(payload: Any) -> bytes:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=True).encode("ascii")
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode(
+        "ascii"
+    )
 
 
 def _entry_to_json(entry: Entry) -> dict[str, Any]:
     return {
-        "tenant": entry.key.tenant, "environment": entry.key.environment,
-        "service": entry.key.service, "key": entry.key.key,
-        "value": entry.value, "revision": entry.revision, "version": entry.version,
-        "create_revision": entry.create_revision, "updated_by": entry.updated_by,
-        "reason": entry.reason, "value_digest": entry.value_digest,
+        "tenant": entry.key.tenant,
+        "environment": entry.key.environment,
+        "service": entry.key.service,
+        "key": entry.key.key,
+        "value": entry.value,
+        "revision": entry.revision,
+        "version": entry.version,
+        "create_revision": entry.create_revision,
+        "updated_by": entry.updated_by,
+        "reason": entry.reason,
+        "value_digest": entry.value_digest,
         "update_time": entry.update_time.isoformat() if entry.update_time else None,
     }
 
 
 def _selector_to_json(selector: Selector) -> dict[str, Any]:
-    return {"tenant": selector.tenant, "environment": selector.environment,
-            "service": selector.service, "key_prefixes": list(selector.key_prefixes),
-            "keys": list(selector.keys)}
+    return {
+        "tenant": selector.tenant,
+        "environment": selector.environment,
+        "service": selector.service,
+        "key_prefixes": list(selector.key_prefixes),
+        "keys": list(selector.keys),
+    }
 
 
-def encode(revision: int, selectors: Sequence[Selector], entries: Iterable[Entry],
-           target: str = "") -> bytes:
+def encode(
+    revision: int, selectors: Sequence[Selector], entries: Iterable[Entry], target: str = ""
+) -> bytes:
     """The file's bytes for a cache state."""
     payload = {
         "revision": revision,
@@ -85,13 +97,22 @@ def encode(revision: int, selectors: Sequence[Selector], entries: Iterable[Entry
         "selectors": [_selector_to_json(s) for s in selectors],
         "entries": [_entry_to_json(e) for e in sorted(entries, key=lambda e: e.key)],
     }
-    document = {"format": FORMAT, "version": VERSION,
-                "sha256": hashlib.sha256(_canonical(payload)).hexdigest(), "payload": payload}
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "sha256": hashlib.sha256(_canonical(payload)).hexdigest(),
+        "payload": payload,
+    }
     return json.dumps(document, indent=1, ensure_ascii=True).encode("ascii") + b"\n"
 
 
-def save(path: Path, revision: int, selectors: Sequence[Selector],
-         entries: Iterable[Entry], target: str = "") -> None:
+def save(
+    path: Path,
+    revision: int,
+    selectors: Sequence[Selector],
+    entries: Iterable[Entry],
+    target: str = "",
+) -> None:
     """Write the cache file atomically (blocking; run it in a thread)."""
     data = encode(revision, selectors, entries, target)
     directory = path.parent
@@ -132,11 +153,15 @@ def _entry_from_json(item: dict[str, Any]) -> Entry:
         raise CacheFileError(f"value of {item.get('key')!r} does not match its digest")
     update_time = item.get("update_time")
     return Entry(
-        key=Key(str(item["tenant"]), str(item["environment"]), str(item["service"]),
-                str(item["key"])),
-        value=value, revision=int(item["revision"]), version=int(item["version"]),
+        key=Key(
+            str(item["tenant"]), str(item["environment"]), str(item["service"]), str(item["key"])
+        ),
+        value=value,
+        revision=int(item["revision"]),
+        version=int(item["version"]),
         create_revision=int(item.get("create_revision", 0)),
-        updated_by=str(item.get("updated_by", "")), reason=str(item.get("reason", "")),
+        updated_by=str(item.get("updated_by", "")),
+        reason=str(item.get("reason", "")),
         value_digest=digest,
         update_time=datetime.fromisoformat(update_time) if update_time else None,
     )
@@ -160,9 +185,16 @@ def decode(data: bytes) -> CacheFile:
     try:
         return CacheFile(
             revision=int(payload["revision"]),
-            selectors=tuple(Selector(tenant=s["tenant"], environment=s["environment"],
-                                     service=s["service"], key_prefixes=s["key_prefixes"],
-                                     keys=s["keys"]) for s in payload["selectors"]),
+            selectors=tuple(
+                Selector(
+                    tenant=s["tenant"],
+                    environment=s["environment"],
+                    service=s["service"],
+                    key_prefixes=s["key_prefixes"],
+                    keys=s["keys"],
+                )
+                for s in payload["selectors"]
+            ),
             entries=tuple(_entry_from_json(item) for item in payload["entries"]),
             target=str(payload.get("target", "")),
             saved_at=str(payload.get("saved_at", "")),

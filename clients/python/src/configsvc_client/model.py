@@ -26,8 +26,7 @@ class FrozenDict(dict[str, Any]):
     __slots__ = ()
 
     def _read_only(self, *_args: object, **_kwargs: object) -> Any:
-        raise TypeError("configuration values are read-only; get_json() returns a "
-                        "mutable copy")
+        raise TypeError("configuration values are read-only; get_json() returns a mutable copy")
 
     __setitem__ = __delitem__ = __ior__ = _read_only
     clear = pop = popitem = setdefault = update = _read_only
@@ -85,8 +84,9 @@ class Entry:
     @classmethod
     def from_proto(cls, entry: config_pb2.ConfigEntry) -> Entry:
         key = entry.key
-        update_time = (entry.update_time.ToDatetime(tzinfo=UTC)
-                       if entry.HasField("update_time") else None)
+        update_time = (
+            entry.update_time.ToDatetime(tzinfo=UTC) if entry.HasField("update_time") else None
+        )
         return cls(
             key=Key(key.tenant, key.environment, key.service, key.key),
             value=entry.value,

@@ -66,8 +66,12 @@ class Subscription:
     def __enter__(self) -> Subscription:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.cancel()
 
     def __repr__(self) -> str:
@@ -102,8 +106,12 @@ class ChangeStream:
         if len(self._queue) >= self._max_queue:
             self._overflowed = True
             self._dispatcher._remove_stream(self)
-            log.warning("changes() iterator for %s overflowed (%d queued); it will raise "
-                        "ChangesOverflowError", self.matcher or "all keys", len(self._queue))
+            log.warning(
+                "changes() iterator for %s overflowed (%d queued); it will raise "
+                "ChangesOverflowError",
+                self.matcher or "all keys",
+                len(self._queue),
+            )
         else:
             self._queue.append(change)
         self._wakeup.set()
@@ -123,7 +131,8 @@ class ChangeStream:
             if self._overflowed:
                 raise ChangesOverflowError(
                     f"changes() for {self.matcher or 'all keys'} fell more than "
-                    f"{self._max_queue} changes behind")
+                    f"{self._max_queue} changes behind"
+                )
             if self._closed:
                 raise StopAsyncIteration
             self._wakeup.clear()
@@ -133,8 +142,12 @@ class ChangeStream:
     async def __aenter__(self) -> ChangeStream:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
 
@@ -157,8 +170,10 @@ class Dispatcher:
             if self._closed:
                 raise ClientClosedError("the client is closed")
             if isinstance(matcher, Key):
-                self._exact = {**self._exact,
-                               matcher: (*self._exact.get(matcher, ()), subscription)}
+                self._exact = {
+                    **self._exact,
+                    matcher: (*self._exact.get(matcher, ()), subscription),
+                }
             else:
                 self._other = (*self._other, subscription)
         return subscription
@@ -224,6 +239,10 @@ class Dispatcher:
                 await result
         except Exception:
             self.callback_errors += 1
-            log.exception("configsvc subscription callback for %s failed on %s %s@%d",
-                          subscription.matcher or "all keys", change.type.value, change.path,
-                          change.revision)
+            log.exception(
+                "configsvc subscription callback for %s failed on %s %s@%d",
+                subscription.matcher or "all keys",
+                change.type.value,
+                change.path,
+                change.revision,
+            )

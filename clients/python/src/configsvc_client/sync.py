@@ -60,8 +60,9 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
 class SyncConfigClient(ConfigReader):
     """A blocking facade over :class:`ConfigClient`; see the module docs for threading."""
 
-    def __init__(self, client: ConfigClient, loop: asyncio.AbstractEventLoop,
-                 thread: threading.Thread) -> None:
+    def __init__(
+        self, client: ConfigClient, loop: asyncio.AbstractEventLoop, thread: threading.Thread
+    ) -> None:
         self._client = client
         self._loop = loop
         self._thread = thread
@@ -75,8 +76,9 @@ class SyncConfigClient(ConfigReader):
         """Start the thread and the client; arguments and errors as ``ConfigClient.connect``."""
         client = ConfigClient(target, **settings)
         loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=_run_loop, args=(loop,), name="configsvc-client",
-                                  daemon=True)
+        thread = threading.Thread(
+            target=_run_loop, args=(loop,), name="configsvc-client", daemon=True
+        )
         thread.start()
         try:
             asyncio.run_coroutine_threadsafe(client.start(), loop).result()
@@ -89,8 +91,10 @@ class SyncConfigClient(ConfigReader):
     def _call(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
         if threading.current_thread() is self._thread:
             coroutine.close()
-            raise RuntimeError("blocking SyncConfigClient calls cannot be made from a callback "
-                               "(it runs on the client's own thread)")
+            raise RuntimeError(
+                "blocking SyncConfigClient calls cannot be made from a callback "
+                "(it runs on the client's own thread)"
+            )
         future: Future[_T] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
         return future.result()
 
@@ -120,26 +124,62 @@ class SyncConfigClient(ConfigReader):
         """Block until the cache reflects ``revision``; False on timeout."""
         return self._call(self._client.wait_revision(revision, timeout=timeout))
 
-    def put(self, path: KeyLike, value: Any = _UNSET, *, raw_json: str | None = None,
-            expected_revision: int | None = None, reason: str = "",
-            timeout: float | None = None, metadata: Metadata | None = None) -> Entry:
+    def put(
+        self,
+        path: KeyLike,
+        value: Any = _UNSET,
+        *,
+        raw_json: str | None = None,
+        expected_revision: int | None = None,
+        reason: str = "",
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> Entry:
         """See :meth:`ConfigClient.put`."""
-        return self._call(self._client.put(
-            path, value, raw_json=raw_json, expected_revision=expected_revision, reason=reason,
-            timeout=timeout, metadata=metadata))
+        return self._call(
+            self._client.put(
+                path,
+                value,
+                raw_json=raw_json,
+                expected_revision=expected_revision,
+                reason=reason,
+                timeout=timeout,
+                metadata=metadata,
+            )
+        )
 
-    def delete(self, path: KeyLike, *, expected_revision: int | None = None, reason: str = "",
-               timeout: float | None = None, metadata: Metadata | None = None) -> DeleteResult:
+    def delete(
+        self,
+        path: KeyLike,
+        *,
+        expected_revision: int | None = None,
+        reason: str = "",
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> DeleteResult:
         """See :meth:`ConfigClient.delete`."""
-        return self._call(self._client.delete(
-            path, expected_revision=expected_revision, reason=reason, timeout=timeout,
-            metadata=metadata))
+        return self._call(
+            self._client.delete(
+                path,
+                expected_revision=expected_revision,
+                reason=reason,
+                timeout=timeout,
+                metadata=metadata,
+            )
+        )
 
-    def fetch(self, path: KeyLike, *, consistent: bool = False, timeout: float | None = None,
-              metadata: Metadata | None = None) -> Entry:
+    def fetch(
+        self,
+        path: KeyLike,
+        *,
+        consistent: bool = False,
+        timeout: float | None = None,
+        metadata: Metadata | None = None,
+    ) -> Entry:
         """See :meth:`ConfigClient.fetch`."""
-        return self._call(self._client.fetch(path, consistent=consistent, timeout=timeout,
-                                             metadata=metadata))
+        return self._call(
+            self._client.fetch(path, consistent=consistent, timeout=timeout, metadata=metadata)
+        )
 
     def close(self) -> None:
         """Close the client (final cache file write), then stop the thread. Idempotent."""
@@ -157,8 +197,12 @@ class SyncConfigClient(ConfigReader):
     def __enter__(self) -> SyncConfigClient:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()
 
     def __repr__(self) -> str:

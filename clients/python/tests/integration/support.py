@@ -19,16 +19,23 @@ from tests.helpers import Stack, close_stack, open_stack
 class Server(Stack):
     """A real configsvc server (tests/helpers.Stack) with setup shortcuts for client tests."""
 
-    async def put(self, tenant: str, key: str, value: str, env: str = "prod",
-                  service: str = "api") -> int:
-        response = await self.config.Put(config_pb2.PutRequest(
-            key=config_pb2.ConfigKey(tenant=tenant, environment=env, service=service, key=key),
-            value=value))
+    async def put(
+        self, tenant: str, key: str, value: str, env: str = "prod", service: str = "api"
+    ) -> int:
+        response = await self.config.Put(
+            config_pb2.PutRequest(
+                key=config_pb2.ConfigKey(tenant=tenant, environment=env, service=service, key=key),
+                value=value,
+            )
+        )
         return int(response.revision)
 
     async def delete(self, tenant: str, key: str, env: str = "prod", service: str = "api") -> int:
-        response = await self.config.Delete(config_pb2.DeleteRequest(
-            key=config_pb2.ConfigKey(tenant=tenant, environment=env, service=service, key=key)))
+        response = await self.config.Delete(
+            config_pb2.DeleteRequest(
+                key=config_pb2.ConfigKey(tenant=tenant, environment=env, service=service, key=key)
+            )
+        )
         return int(response.revision)
 
     async def values(self, tenant: str) -> dict[str, str]:
@@ -36,11 +43,17 @@ class Server(Stack):
         out: dict[str, str] = {}
         token = ""
         while True:
-            page = await self.config.List(config_pb2.ListRequest(
-                tenant=tenant, page_size=1000, page_token=token,
-                consistency=config_pb2.READ_CONSISTENCY_STRONG))
-            out.update({f"{e.key.environment}/{e.key.service}/{e.key.key}": e.value
-                        for e in page.entries})
+            page = await self.config.List(
+                config_pb2.ListRequest(
+                    tenant=tenant,
+                    page_size=1000,
+                    page_token=token,
+                    consistency=config_pb2.READ_CONSISTENCY_STRONG,
+                )
+            )
+            out.update(
+                {f"{e.key.environment}/{e.key.service}/{e.key.key}": e.value for e in page.entries}
+            )
             token = page.next_page_token
             if not token:
                 return out
@@ -52,8 +65,9 @@ class Server(Stack):
         await close_stack(self)
 
 
-async def start_server(endpoint: str, root: str, port: int = 0,
-                       watch: WatchLimits | None = None) -> Server:
+async def start_server(
+    endpoint: str, root: str, port: int = 0, watch: WatchLimits | None = None
+) -> Server:
     """A server on ``127.0.0.1:port`` (0: a free one); retries briefly while the port frees up."""
     deadline = time.monotonic() + 10
     while True:
@@ -61,10 +75,15 @@ async def start_server(endpoint: str, root: str, port: int = 0,
             # Authentication is off here: these tests are about the client's streams and
             # caches; test_auth.py covers API keys and TLS against a server with auth on.
             stack = await open_stack(
-                endpoint, root, listen=f"127.0.0.1:{port}", etcd_timeout=2.0,
-                mirror_backoff=(0.05, 0.5), log_format="text",
+                endpoint,
+                root,
+                listen=f"127.0.0.1:{port}",
+                etcd_timeout=2.0,
+                mirror_backoff=(0.05, 0.5),
+                log_format="text",
                 watch=watch or WatchLimits(progress_interval=1.0),
-                auth=AuthSettings(mode=AUTH_OFF))
+                auth=AuthSettings(mode=AUTH_OFF),
+            )
             break
         except PortInUseError:
             if time.monotonic() > deadline:
@@ -73,8 +92,9 @@ async def start_server(endpoint: str, root: str, port: int = 0,
     return Server(stack.server, stack.channel, stack.config, stack.tenants)
 
 
-async def eventually(predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0,
-                     what: str = "condition") -> None:
+async def eventually(
+    predicate: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
         result = predicate()

@@ -27,9 +27,12 @@ async def secured(etcd: EtcdServer, tmp_path: Path) -> AsyncIterator[tuple[Stack
     ca = CA()
     cert, key = ca.issue("localhost", server=True).write(tmp_path, "server")
     (tmp_path / "ca.pem").write_bytes(ca.pem)
-    stack = await open_stack(etcd.endpoint, f"/client-auth-{os.getpid()}",
-                             tls=ServerTLS(cert, key),
-                             auth=AuthSettings(bootstrap_admin_key=ADMIN_KEY))
+    stack = await open_stack(
+        etcd.endpoint,
+        f"/client-auth-{os.getpid()}",
+        tls=ServerTLS(cert, key),
+        auth=AuthSettings(bootstrap_admin_key=ADMIN_KEY),
+    )
     yield stack, tmp_path / "ca.pem"
     await close_stack(stack)
 
@@ -39,22 +42,34 @@ async def test_api_key_over_tls(secured: tuple[Stack, Path]) -> None:
     credentials = tls_credentials(ca_file=ca)
     address = f"localhost:{stack.server.port}"
     await stack.server.writer.create_tenant("acme", "", actor="test", timeout=5)
-    async with ConfigClient.connect(address, selectors=[Selector(tenant="acme")],
-                                    api_key=ADMIN_KEY, credentials=credentials,
-                                    connect_timeout=10) as admin:
+    async with ConfigClient.connect(
+        address,
+        selectors=[Selector(tenant="acme")],
+        api_key=ADMIN_KEY,
+        credentials=credentials,
+        connect_timeout=10,
+    ) as admin:
         entry = await admin.put("acme/prod/api/k", 1)
         assert entry.updated_by == "key:bootstrap-admin"
         assert await admin.wait_revision(entry.revision, timeout=10)
         assert admin.get_int("acme/prod/api/k", 0) == 1
 
     with pytest.raises(UnauthenticatedError):
-        async with ConfigClient.connect(address, selectors=[Selector(tenant="acme")],
-                                        credentials=credentials, connect_timeout=10):
+        async with ConfigClient.connect(
+            address,
+            selectors=[Selector(tenant="acme")],
+            credentials=credentials,
+            connect_timeout=10,
+        ):
             pass
     with pytest.raises(UnauthenticatedError):
-        async with ConfigClient.connect(address, selectors=[Selector(tenant="acme")],
-                                        api_key="cs_0000000000000000_wrong",
-                                        credentials=credentials, connect_timeout=10):
+        async with ConfigClient.connect(
+            address,
+            selectors=[Selector(tenant="acme")],
+            api_key="cs_0000000000000000_wrong",
+            credentials=credentials,
+            connect_timeout=10,
+        ):
             pass
 
 
@@ -64,17 +79,29 @@ async def test_permission_denied_fails_the_start(etcd: EtcdServer) -> None:
         await stack.tenants.CreateTenant(tenant_pb2.CreateTenantRequest(name="acme"))
         stub = auth_pb2_grpc.AuthServiceStub(stack.channel)  # type: ignore[no-untyped-call]
         made = await stub.CreateApiKey(auth_pb2.CreateApiKeyRequest(name="reader"))
-        await stub.CreateRoleBinding(auth_pb2.CreateRoleBindingRequest(
-            binding=auth_pb2.RoleBinding(subject="key:reader", role=auth_pb2.ROLE_VIEWER,
-                                         tenant="acme", environment="prod")))
+        await stub.CreateRoleBinding(
+            auth_pb2.CreateRoleBindingRequest(
+                binding=auth_pb2.RoleBinding(
+                    subject="key:reader",
+                    role=auth_pb2.ROLE_VIEWER,
+                    tenant="acme",
+                    environment="prod",
+                )
+            )
+        )
         await stack.config.Put(config_pb2.PutRequest(key=ckey("acme", "k"), value="7"))
-        async with ConfigClient.connect(stack.address, api_key=made.secret, selectors=[
-                Selector(tenant="acme", environment="prod")]) as reader:
+        async with ConfigClient.connect(
+            stack.address,
+            api_key=made.secret,
+            selectors=[Selector(tenant="acme", environment="prod")],
+        ) as reader:
             assert reader.get_int("acme/prod/api/k", 0) == 7
         with pytest.raises(PermissionDeniedError):
-            async with ConfigClient.connect(stack.address, api_key=made.secret,
-                                            selectors=[Selector(tenant="acme",
-                                                                environment="staging")]):
+            async with ConfigClient.connect(
+                stack.address,
+                api_key=made.secret,
+                selectors=[Selector(tenant="acme", environment="staging")],
+            ):
                 pass
     finally:
         await close_stack(stack)

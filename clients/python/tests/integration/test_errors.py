@@ -24,8 +24,7 @@ from configsvc_client import (
 
 
 async def test_server_errors_are_typed(server: Server, tenant: str) -> None:
-    async with ConfigClient.connect(server.address,
-                                    selectors=[Selector(tenant=tenant)]) as client:
+    async with ConfigClient.connect(server.address, selectors=[Selector(tenant=tenant)]) as client:
         with pytest.raises(NotFoundError) as missing:
             await client.fetch(f"{tenant}/prod/api/absent")
         assert missing.value.code == grpc.StatusCode.NOT_FOUND
@@ -33,8 +32,9 @@ async def test_server_errors_are_typed(server: Server, tenant: str) -> None:
 
         written = await client.put(f"{tenant}/prod/api/k", {"v": 1})
         with pytest.raises(ConflictError) as conflict:
-            await client.put(f"{tenant}/prod/api/k", {"v": 2},
-                             expected_revision=written.revision - 1)
+            await client.put(
+                f"{tenant}/prod/api/k", {"v": 2}, expected_revision=written.revision - 1
+            )
         assert conflict.value.current_revision == written.revision
         with pytest.raises(ConflictError) as exists:
             await client.put(f"{tenant}/prod/api/k", 3, expected_revision=0)
@@ -68,8 +68,12 @@ async def test_unavailable_when_nothing_listens(tmp_path: Path) -> None:
     # A cache file lets the client start; its unary calls then fail with UNAVAILABLE.
     cache_file = tmp_path / "cache.json"
     lkg.save(cache_file, 5, [Selector(tenant="acme")], [])
-    async with ConfigClient.connect(f"127.0.0.1:{free_port()}", selectors=[
-            Selector(tenant="acme")], cache_file=cache_file, connect_timeout=0.2) as client:
+    async with ConfigClient.connect(
+        f"127.0.0.1:{free_port()}",
+        selectors=[Selector(tenant="acme")],
+        cache_file=cache_file,
+        connect_timeout=0.2,
+    ) as client:
         with pytest.raises(UnavailableError) as exc:
             await client.fetch("acme/prod/api/k", timeout=2)
         assert exc.value.code == grpc.StatusCode.UNAVAILABLE and exc.value.backend is None
@@ -82,8 +86,10 @@ async def test_unavailable_names_etcd_when_the_server_lost_it(private_etcd: Etcd
     try:
         await server.create_tenant("acme")
         await server.put("acme", "k", "1")
-        async with ConfigClient.connect(server.address, selectors=[Selector(tenant="acme")],
-                                        ) as client:
+        async with ConfigClient.connect(
+            server.address,
+            selectors=[Selector(tenant="acme")],
+        ) as client:
             private_etcd.stop()
             with pytest.raises(UnavailableError) as exc:
                 await client.put("acme/prod/api/k", 2, timeout=8)
@@ -107,8 +113,7 @@ async def test_unavailable_names_etcd_when_the_server_lost_it(private_etcd: Etcd
 
 
 async def test_no_grpc_error_escapes_the_api(server: Server, tenant: str) -> None:
-    async with ConfigClient.connect(server.address,
-                                    selectors=[Selector(tenant=tenant)]) as client:
+    async with ConfigClient.connect(server.address, selectors=[Selector(tenant=tenant)]) as client:
         calls = [
             client.fetch(f"{tenant}/prod/api/nope"),
             client.put(f"{tenant}/prod/API/k", 1),

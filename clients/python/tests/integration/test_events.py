@@ -17,15 +17,26 @@ from configsvc_client.events import EventConsumer
 
 
 async def test_consumer_delivers_each_revision_once(
-    etcd: EtcdServer, pulsar_broker: PulsarLite, tmp_path: Path,
+    etcd: EtcdServer,
+    pulsar_broker: PulsarLite,
+    tmp_path: Path,
 ) -> None:
     topic = f"persistent://public/default/client-events-{uuid.uuid4().hex[:10]}"
-    consumer = await asyncio.to_thread(EventConsumer.connect, pulsar_broker.url, topic, "svc",
-                                       from_earliest=True, receive_timeout=0.1)
+    consumer = await asyncio.to_thread(
+        EventConsumer.connect,
+        pulsar_broker.url,
+        topic,
+        "svc",
+        from_earliest=True,
+        receive_timeout=0.1,
+    )
     server: Server = await start_server(etcd.endpoint, f"/client-events-{tmp_path.name}")
     # The publisher a server with --pulsar-url runs, here on the test server's etcd client.
-    publisher = Publisher(server.server.etcd, server.server.keyspace, EventSettings(
-        pulsar_url=pulsar_broker.url, topic=topic, lease_ttl=2, cursor_interval=0.05))
+    publisher = Publisher(
+        server.server.etcd,
+        server.server.keyspace,
+        EventSettings(pulsar_url=pulsar_broker.url, topic=topic, lease_ttl=2, cursor_interval=0.05),
+    )
     publisher.start()
     try:
         await server.create_tenant("acme")

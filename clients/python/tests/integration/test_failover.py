@@ -31,11 +31,30 @@ WRITES = 120
 
 def serve(etcd: EtcdServer, port: int, root: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "configsvc.cli.main", "serve", "--workers", "1",
-         "--listen", f"127.0.0.1:{port}", "--etcd-endpoints", etcd.endpoint,
-         "--root-prefix", root, "--log-level", "WARNING", "--watch-progress-interval", "1",
-         "--auth", "off"],  # as in support.start_server: the client's failover is tested
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "configsvc.cli.main",
+            "serve",
+            "--workers",
+            "1",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--etcd-endpoints",
+            etcd.endpoint,
+            "--root-prefix",
+            root,
+            "--log-level",
+            "WARNING",
+            "--watch-progress-interval",
+            "1",
+            "--auth",
+            "off",
+        ],  # as in support.start_server: the client's failover is tested
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def wait_serving(address: str) -> None:
@@ -66,22 +85,28 @@ async def test_sigkill_one_of_two_servers_mid_stream(private_etcd: EtcdServer) -
 
             # Most clients prefer A, the one that will die; some prefer B.
             targets = [f"ipv4:127.0.0.1:{port_a},127.0.0.1:{port_b}"] * (CLIENTS - 3) + [
-                f"ipv4:127.0.0.1:{port_b},127.0.0.1:{port_a}"] * 3
-            clients = [await ConfigClient.connect(t, selectors=[Selector(tenant="acme")])
-                       for t in targets]
+                f"ipv4:127.0.0.1:{port_b},127.0.0.1:{port_a}"
+            ] * 3
+            clients = [
+                await ConfigClient.connect(t, selectors=[Selector(tenant="acme")]) for t in targets
+            ]
             seen: list[Counter[int]] = [Counter() for _ in clients]
             for client, counter in zip(clients, seen, strict=True):
+
                 def record(change: Change, counter: Counter[int] = counter) -> None:
                     counter[change.revision] += 1
+
                 client.subscribe("acme/prod/api/", record, prefix=True)
 
             written: list[int] = []
             for i in range(WRITES):
-                key = config_pb2.ConfigKey(tenant="acme", environment="prod", service="api",
-                                           key=f"k{i % 15}")
+                key = config_pb2.ConfigKey(
+                    tenant="acme", environment="prod", service="api", key=f"k{i % 15}"
+                )
                 if i % 10 == 9:  # delete the key written just before
-                    previous = config_pb2.ConfigKey(tenant="acme", environment="prod",
-                                                    service="api", key=f"k{(i - 1) % 15}")
+                    previous = config_pb2.ConfigKey(
+                        tenant="acme", environment="prod", service="api", key=f"k{(i - 1) % 15}"
+                    )
                     response = await config.Delete(config_pb2.DeleteRequest(key=previous))
                     written.append(int(response.revision))
                 else:
@@ -91,18 +116,25 @@ async def test_sigkill_one_of_two_servers_mid_stream(private_etcd: EtcdServer) -
                     server_a.send_signal(signal.SIGKILL)  # mid-stream, no goodbye
                 await asyncio.sleep(0.005)
 
-            listed = await config.List(config_pb2.ListRequest(
-                tenant="acme", page_size=1000, consistency=config_pb2.READ_CONSISTENCY_STRONG))
-            truth = {f"{e.key.environment}/{e.key.service}/{e.key.key}": json.loads(e.value)
-                     for e in listed.entries}
+            listed = await config.List(
+                config_pb2.ListRequest(
+                    tenant="acme", page_size=1000, consistency=config_pb2.READ_CONSISTENCY_STRONG
+                )
+            )
+            truth = {
+                f"{e.key.environment}/{e.key.service}/{e.key.key}": json.loads(e.value)
+                for e in listed.entries
+            }
 
             def converged() -> bool:
                 return all(c.status.revision >= written[-1] for c in clients)
 
             await eventually(converged, timeout=60)
             for client, counter in zip(clients, seen, strict=True):
-                cached = {f"{e.key.environment}/{e.key.service}/{e.key.key}": e.decode()
-                          for e in client.entries()}
+                cached = {
+                    f"{e.key.environment}/{e.key.service}/{e.key.key}": e.decode()
+                    for e in client.entries()
+                }
                 assert cached == truth
                 assert all(n == 1 for n in counter.values()), counter.most_common(3)
                 assert client.stats.resets == 0  # B's window covers the resume points

@@ -22,8 +22,9 @@ from configsvc_client import (
 async def test_put_reaches_get_callbacks_and_iterators(server: Server, tenant: str) -> None:
     await server.put(tenant, "db.pool", '{"max": 20}')
     await server.put(tenant, "other", '"x"', service="web")  # outside the selector
-    async with ConfigClient.connect(server.address, selectors=[
-            Selector(tenant=tenant, environment="prod", service="api")]) as client:
+    async with ConfigClient.connect(
+        server.address, selectors=[Selector(tenant=tenant, environment="prod", service="api")]
+    ) as client:
         status = client.status
         assert status.connected and not status.stale and status.last_error is None
         assert client.get(f"{tenant}/prod/api/db.pool") == {"max": 20}
@@ -61,13 +62,17 @@ async def test_put_reaches_get_callbacks_and_iterators(server: Server, tenant: s
         # wait_revision covers the cache; callbacks run in order but after it (an async
         # callback earlier in the dispatch, on_async here, yields to the waiter).
         await eventually(lambda: len(by_prefix.changes) == 3)
-        assert by_prefix.summary() == [("put", "db.pool", {"max": 50}),
-                                       ("put", "db.timeout", 9007199254740993),
-                                       ("delete", "db.pool", None)]
+        assert by_prefix.summary() == [
+            ("put", "db.pool", {"max": 50}),
+            ("put", "db.timeout", 9007199254740993),
+            ("delete", "db.pool", None),
+        ]
         got = [await asyncio.wait_for(anext(stream), 5) for _ in range(3)]
         assert [(c.type, c.path.key) for c in got] == [
-            (ChangeType.PUT, "db.pool"), (ChangeType.PUT, "db.timeout"),
-            (ChangeType.DELETE, "db.pool")]
+            (ChangeType.PUT, "db.pool"),
+            (ChangeType.PUT, "db.timeout"),
+            (ChangeType.DELETE, "db.pool"),
+        ]
         fetched = await client.fetch(f"{tenant}/prod/api/db.timeout", consistent=True)
         assert fetched.value == "9007199254740993" and fetched.revision == written.revision
         stats = client.stats
@@ -80,12 +85,17 @@ async def test_selectors_with_prefixes_and_exact_keys(server: Server, tenant: st
     await server.put(tenant, "feature.b", "false", env="all", service="all")
     await server.put(tenant, "db.x", "1")
     await server.put(tenant, "cache.x", "2")
-    async with ConfigClient.connect(server.address, selectors=[
+    async with ConfigClient.connect(
+        server.address,
+        selectors=[
             Selector(tenant=tenant, environment="prod", key_prefixes=["db."]),
             Selector(tenant=tenant, environment="all", service="all", keys=["feature.a"]),
-    ]) as client:
+        ],
+    ) as client:
         assert {e.path for e in client.entries()} == {
-            f"{tenant}/all/all/feature.a", f"{tenant}/prod/api/db.x"}
+            f"{tenant}/all/all/feature.a",
+            f"{tenant}/prod/api/db.x",
+        }
         assert client.get_bool(f"{tenant}/all/all/feature.a") is True
         seen = Recorder()
         client.subscribe(f"{tenant}/prod/web/", seen, prefix=True)
@@ -97,8 +107,8 @@ async def test_selectors_with_prefixes_and_exact_keys(server: Server, tenant: st
 
 
 async def test_a_failing_callback_does_not_break_the_stream(server: Server, tenant: str) -> None:
-    async with ConfigClient.connect(server.address,
-                                    selectors=[Selector(tenant=tenant)]) as client:
+    async with ConfigClient.connect(server.address, selectors=[Selector(tenant=tenant)]) as client:
+
         def broken(change: Change) -> None:
             raise RuntimeError("bug in user code")
 
@@ -111,8 +121,9 @@ async def test_a_failing_callback_does_not_break_the_stream(server: Server, tena
         assert client.stats.callback_errors == 3 and client.status.connected
 
 
-def _sync_scenario(address: str, tenant: str, put_from_outside: threading.Event,
-                   done: threading.Event) -> list[tuple[str, object, str]]:
+def _sync_scenario(
+    address: str, tenant: str, put_from_outside: threading.Event, done: threading.Event
+) -> list[tuple[str, object, str]]:
     seen: list[tuple[str, object, str]] = []
     arrived = threading.Event()
 
@@ -121,8 +132,9 @@ def _sync_scenario(address: str, tenant: str, put_from_outside: threading.Event,
         if len(seen) == 2:
             arrived.set()
 
-    with SyncConfigClient.connect(address, selectors=[
-            Selector(tenant=tenant, environment="prod", service="api")]) as client:
+    with SyncConfigClient.connect(
+        address, selectors=[Selector(tenant=tenant, environment="prod", service="api")]
+    ) as client:
         assert client.get_int(f"{tenant}/prod/api/limit") == 1
         assert client.status.connected and not client.status.stale
         client.subscribe(f"{tenant}/prod/api/limit", on_change)
@@ -144,8 +156,9 @@ def _sync_scenario(address: str, tenant: str, put_from_outside: threading.Event,
 async def test_sync_facade_hot_reload(server: Server, tenant: str) -> None:
     await server.put(tenant, "limit", "1")
     put_from_outside, done = threading.Event(), threading.Event()
-    scenario = asyncio.ensure_future(asyncio.to_thread(
-        _sync_scenario, server.address, tenant, put_from_outside, done))
+    scenario = asyncio.ensure_future(
+        asyncio.to_thread(_sync_scenario, server.address, tenant, put_from_outside, done)
+    )
     await eventually(put_from_outside.is_set, what="sync client subscribed")
     await server.put(tenant, "limit", "2")
     seen = await asyncio.wait_for(scenario, 30)
@@ -154,13 +167,16 @@ async def test_sync_facade_hot_reload(server: Server, tenant: str) -> None:
     assert {thread for _, _, thread in seen} == {"configsvc-client"}
 
 
-async def test_sync_facade_rejects_blocking_calls_from_callbacks(server: Server,
-                                                                 tenant: str) -> None:
+async def test_sync_facade_rejects_blocking_calls_from_callbacks(
+    server: Server, tenant: str
+) -> None:
     def scenario() -> BaseException | None:
         errors: list[BaseException] = []
         fired = threading.Event()
-        with SyncConfigClient.connect(server.address,
-                                      selectors=[Selector(tenant=tenant)]) as client:
+        with SyncConfigClient.connect(
+            server.address, selectors=[Selector(tenant=tenant)]
+        ) as client:
+
             def on_change(change: Change) -> None:
                 try:
                     client.fetch(change.path)
@@ -178,10 +194,10 @@ async def test_sync_facade_rejects_blocking_calls_from_callbacks(server: Server,
 
 
 @pytest.mark.parametrize("max_queue", [2])
-async def test_slow_iterator_overflows_without_blocking_others(server: Server, tenant: str,
-                                                               max_queue: int) -> None:
-    async with ConfigClient.connect(server.address,
-                                    selectors=[Selector(tenant=tenant)]) as client:
+async def test_slow_iterator_overflows_without_blocking_others(
+    server: Server, tenant: str, max_queue: int
+) -> None:
+    async with ConfigClient.connect(server.address, selectors=[Selector(tenant=tenant)]) as client:
         slow = client.changes(max_queue=max_queue)
         fast = Recorder()
         client.subscribe(f"{tenant}/prod/api/", fast, prefix=True)

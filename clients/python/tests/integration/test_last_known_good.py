@@ -26,7 +26,8 @@ ACME = [Selector(tenant="acme", environment="prod", service="api")]
 
 
 async def test_serves_the_file_while_down_then_resumes_or_resnapshots(
-        private_etcd: EtcdServer, tmp_path: Path) -> None:
+    private_etcd: EtcdServer, tmp_path: Path
+) -> None:
     cache_file = tmp_path / "state" / "configsvc-cache.json"
     port = free_port()
     target = f"127.0.0.1:{port}"
@@ -42,8 +43,9 @@ async def test_serves_the_file_while_down_then_resumes_or_resnapshots(
 
     # 1. Nothing listens: the file is served and the client says it is stale.
     started = time.monotonic()
-    client = await ConfigClient.connect(target, selectors=ACME, cache_file=cache_file,
-                                        connect_timeout=0.5, backoff=FAST)
+    client = await ConfigClient.connect(
+        target, selectors=ACME, cache_file=cache_file, connect_timeout=0.5, backoff=FAST
+    )
     try:
         assert time.monotonic() - started < 5
         status = client.status
@@ -79,8 +81,9 @@ async def test_serves_the_file_while_down_then_resumes_or_resnapshots(
     etcd_client = EtcdClient([private_etcd.endpoint])
     await etcd_client.compact(last)
     await etcd_client.close()
-    client = await ConfigClient.connect(target, selectors=ACME, cache_file=cache_file,
-                                        connect_timeout=0.3, backoff=FAST)
+    client = await ConfigClient.connect(
+        target, selectors=ACME, cache_file=cache_file, connect_timeout=0.3, backoff=FAST
+    )
     try:
         seen = Recorder()
         client.subscribe("acme/prod/api/", seen, prefix=True)
@@ -90,8 +93,11 @@ async def test_serves_the_file_while_down_then_resumes_or_resnapshots(
         await eventually(lambda: client.stats.snapshots == 1)
         assert {e.key.key: e.value for e in client.entries()} == {"a": "3", "c": '"new"'}
         await eventually(lambda: len(seen.changes) >= 3)  # callbacks run in their own task
-        assert sorted(seen.summary()) == [("delete", "b", None), ("put", "a", 3),
-                                          ("put", "c", "new")]
+        assert sorted(seen.summary()) == [
+            ("delete", "b", None),
+            ("put", "a", 3),
+            ("put", "c", "new"),
+        ]
         assert client.stats.resets == 1
     finally:
         await client.close()
@@ -101,7 +107,8 @@ async def test_serves_the_file_while_down_then_resumes_or_resnapshots(
 
 
 async def test_a_file_from_other_selectors_is_filtered_and_not_resumed(
-        private_etcd: EtcdServer, tmp_path: Path) -> None:
+    private_etcd: EtcdServer, tmp_path: Path
+) -> None:
     cache_file = tmp_path / "cache.json"
     port = free_port()
     server = await start_server(private_etcd.endpoint, "/configsvc", port)
@@ -111,11 +118,10 @@ async def test_a_file_from_other_selectors_is_filtered_and_not_resumed(
     async with ConfigClient.connect(server.address, selectors=ACME, cache_file=cache_file):
         pass
     await server.stop()
-    narrower = [Selector(tenant="acme", environment="prod", service="api",
-                         key_prefixes=["db."])]
-    client = await ConfigClient.connect(server.address, selectors=narrower,
-                                        cache_file=cache_file, connect_timeout=0.3,
-                                        backoff=FAST)
+    narrower = [Selector(tenant="acme", environment="prod", service="api", key_prefixes=["db."])]
+    client = await ConfigClient.connect(
+        server.address, selectors=narrower, cache_file=cache_file, connect_timeout=0.3, backoff=FAST
+    )
     try:
         assert [e.key.key for e in client.entries()] == ["db.a"]
         server = await start_server(private_etcd.endpoint, "/configsvc", port)
@@ -127,15 +133,19 @@ async def test_a_file_from_other_selectors_is_filtered_and_not_resumed(
         await server.stop()
 
 
-async def test_corrupt_file_is_ignored_with_a_warning(tmp_path: Path,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+async def test_corrupt_file_is_ignored_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     cache_file = tmp_path / "cache.json"
     lkg.save(cache_file, 7, ACME, [])
     cache_file.write_bytes(cache_file.read_bytes()[:-20])  # truncated
-    with caplog.at_level(logging.WARNING, logger="configsvc_client"), \
-            pytest.raises(ConfigUnavailableError) as exc:
-        await ConfigClient.connect(f"127.0.0.1:{free_port()}", selectors=ACME,
-                                   cache_file=cache_file, connect_timeout=0.3)
+    with (
+        caplog.at_level(logging.WARNING, logger="configsvc_client"),
+        pytest.raises(ConfigUnavailableError) as exc,
+    ):
+        await ConfigClient.connect(
+            f"127.0.0.1:{free_port()}", selectors=ACME, cache_file=cache_file, connect_timeout=0.3
+        )
     assert "ignoring the configsvc cache file" in caplog.text
     assert "no usable cache file" in str(exc.value)
 
@@ -144,9 +154,9 @@ async def test_no_server_and_no_file_is_config_unavailable(tmp_path: Path) -> No
     target = f"127.0.0.1:{free_port()}"
     started = time.monotonic()
     with pytest.raises(ConfigUnavailableError) as exc:
-        async with ConfigClient.connect(target, selectors=ACME,
-                                        cache_file=tmp_path / "missing.json",
-                                        connect_timeout=0.5):
+        async with ConfigClient.connect(
+            target, selectors=ACME, cache_file=tmp_path / "missing.json", connect_timeout=0.5
+        ):
             pass
     assert 0.4 < time.monotonic() - started < 5
     assert isinstance(exc.value, UnavailableError) and target in str(exc.value)

@@ -18,13 +18,17 @@ FAST = Backoff(initial=0.05, maximum=0.5)
 async def test_resume_across_stream_ends_under_concurrent_writes(etcd: EtcdServer) -> None:
     """The server ends every stream after ~1 s (maximum age); the client resumes each time
     while a writer keeps going: every revision arrives exactly once, in order."""
-    server = await start_server(etcd.endpoint, f"/client-age-{os.getpid()}",
-                                watch=WatchLimits(max_age=1.0, progress_interval=0.5))
+    server = await start_server(
+        etcd.endpoint,
+        f"/client-age-{os.getpid()}",
+        watch=WatchLimits(max_age=1.0, progress_interval=0.5),
+    )
     try:
         await server.create_tenant("acme")
         await server.put("acme", "k0", "0")
-        async with ConfigClient.connect(server.address, selectors=[Selector(tenant="acme")],
-                                        backoff=FAST) as client:
+        async with ConfigClient.connect(
+            server.address, selectors=[Selector(tenant="acme")], backoff=FAST
+        ) as client:
             seen = Recorder()
             client.subscribe("acme/prod/api/", seen, prefix=True)
             written: list[int] = []
@@ -52,8 +56,9 @@ async def test_resume_after_a_server_restart_on_the_same_port(private_etcd: Etcd
     await server.create_tenant("acme")
     for i in range(3):
         await server.put("acme", f"k{i}", str(i))
-    client = await ConfigClient.connect(f"127.0.0.1:{port}",
-                                        selectors=[Selector(tenant="acme")], backoff=FAST)
+    client = await ConfigClient.connect(
+        f"127.0.0.1:{port}", selectors=[Selector(tenant="acme")], backoff=FAST
+    )
     try:
         seen = Recorder()
         client.subscribe("acme/prod/api/", seen, prefix=True)
@@ -90,8 +95,11 @@ async def test_reset_after_compaction_and_restart_re_snapshots(private_etcd: Etc
     for name in ["stays", "changes", "goes", "goes.too"]:
         await server.put("acme", name, '"v1"')
     await server.put("acme", "elsewhere", '"v1"', service="web")
-    client = await ConfigClient.connect(f"127.0.0.1:{port}", backoff=FAST, selectors=[
-        Selector(tenant="acme", environment="prod", service="api")])
+    client = await ConfigClient.connect(
+        f"127.0.0.1:{port}",
+        backoff=FAST,
+        selectors=[Selector(tenant="acme", environment="prod", service="api")],
+    )
     try:
         seen = Recorder()
         client.subscribe("acme/prod/api/", seen, prefix=True)
@@ -115,16 +123,26 @@ async def test_reset_after_compaction_and_restart_re_snapshots(private_etcd: Etc
         server = await start_server(private_etcd.endpoint, "/configsvc", port)
         assert await client.wait_fresh(timeout=15)
         await eventually(lambda: client.stats.snapshots == 2)
-        expected = {k: v for k, v in (await server.values("acme")).items()
-                    if k.startswith("prod/api/")}
-        assert {f"{e.key.environment}/{e.key.service}/{e.key.key}": e.value
-                for e in client.entries()} == expected
-        assert expected == {"prod/api/stays": '"v1"', "prod/api/changes": '"v3"',
-                            "prod/api/new": '"v1"'}
+        expected = {
+            k: v for k, v in (await server.values("acme")).items() if k.startswith("prod/api/")
+        }
+        assert {
+            f"{e.key.environment}/{e.key.service}/{e.key.key}": e.value for e in client.entries()
+        } == expected
+        assert expected == {
+            "prod/api/stays": '"v1"',
+            "prod/api/changes": '"v3"',
+            "prod/api/new": '"v1"',
+        }
         await eventually(lambda: len(seen.changes) >= 4)  # callbacks run in their own task
-        assert sorted(seen.summary()) == sorted([
-            ("put", "changes", "v3"), ("delete", "goes", None), ("delete", "goes.too", None),
-            ("put", "new", "v1")])
+        assert sorted(seen.summary()) == sorted(
+            [
+                ("put", "changes", "v3"),
+                ("delete", "goes", None),
+                ("delete", "goes.too", None),
+                ("put", "new", "v1"),
+            ]
+        )
         assert client.status.revision >= last
         stats = client.stats
         assert stats.resets == 1, stats
@@ -146,12 +164,16 @@ async def test_a_slow_callback_no_longer_makes_the_client_fall_behind(etcd: Etcd
     consumer): issue 17 item 1 removed that stall. The stream is read on while the
     callback waits, so the cache is exact before the callback lets go, the server never
     resets the stream, and the callback still hears each key's latest value."""
-    server = await start_server(etcd.endpoint, f"/client-slow-{os.getpid()}",
-                                watch=WatchLimits(queue_limit=4, progress_interval=1.0))
+    server = await start_server(
+        etcd.endpoint,
+        f"/client-slow-{os.getpid()}",
+        watch=WatchLimits(queue_limit=4, progress_interval=1.0),
+    )
     try:
         await server.create_tenant("acme")
-        async with ConfigClient.connect(server.address, selectors=[Selector(tenant="acme")],
-                                        backoff=FAST) as client:
+        async with ConfigClient.connect(
+            server.address, selectors=[Selector(tenant="acme")], backoff=FAST
+        ) as client:
             release = asyncio.Event()
             seen = Recorder()
 
@@ -164,13 +186,22 @@ async def test_a_slow_callback_no_longer_makes_the_client_fall_behind(etcd: Etcd
             for i in range(60):
                 await server.put("acme", f"k{i % 5}", f'{{"i": {i}, "pad": "{padding}"}}')
             expected = await server.values("acme")
-            await eventually(lambda: {f"{e.key.environment}/{e.key.service}/{e.key.key}": e.value
-                                      for e in client.entries()} == expected,
-                             timeout=30, what="the cache exact while the callback blocks")
+            await eventually(
+                lambda: (
+                    {
+                        f"{e.key.environment}/{e.key.service}/{e.key.key}": e.value
+                        for e in client.entries()
+                    }
+                    == expected
+                ),
+                timeout=30,
+                what="the cache exact while the callback blocks",
+            )
             assert not client.status.stale, client.status
             release.set()
-            await eventually(lambda: len(seen.changes) == 60, timeout=30,
-                             what="every change delivered")
+            await eventually(
+                lambda: len(seen.changes) == 60, timeout=30, what="every change delivered"
+            )
             stats = client.stats
             assert stats.resets == 0 and stats.snapshots == 1, stats
             assert [c.revision for c in seen.changes] == sorted(c.revision for c in seen.changes)

@@ -17,8 +17,7 @@ from configsvc_client import Backoff, ChangeType, ConfigClient, Selector
 FAST = Backoff(initial=0.05, maximum=0.5)
 
 
-async def test_changes_after_a_re_snapshot_come_in_revision_order(
-        private_etcd: EtcdServer) -> None:
+async def test_changes_after_a_re_snapshot_come_in_revision_order(private_etcd: EtcdServer) -> None:
     """Writes (puts in shuffled key order, deletes) while the client is away, then a
     compaction: the restarted server answers the resume with RESET, the client
     re-snapshots, and its callbacks see the differences in non-decreasing revision order,
@@ -28,8 +27,9 @@ async def test_changes_after_a_re_snapshot_come_in_revision_order(
     await server.create_tenant("acme")
     for i in range(20):
         await server.put("acme", f"k{i}", str(i))
-    client = await ConfigClient.connect(f"127.0.0.1:{port}", backoff=FAST,
-                                        selectors=[Selector(tenant="acme")])
+    client = await ConfigClient.connect(
+        f"127.0.0.1:{port}", backoff=FAST, selectors=[Selector(tenant="acme")]
+    )
     try:
         seen = Recorder()
         client.subscribe("acme/prod/api/", seen, prefix=True)
@@ -49,12 +49,13 @@ async def test_changes_after_a_re_snapshot_come_in_revision_order(
         await other.stop()
 
         server = await start_server(private_etcd.endpoint, "/configsvc", port)
-        await eventually(lambda: client.stats.snapshots == 2, timeout=30,
-                         what="a re-snapshot")
+        await eventually(lambda: client.stats.snapshots == 2, timeout=30, what="a re-snapshot")
         assert await client.wait_fresh(timeout=15)
         expected = await server.values("acme")
-        await eventually(lambda: {c.path.key for c in seen.changes} >= {
-            f"k{i}" for i in range(25)}, what="the differences delivered")
+        await eventually(
+            lambda: {c.path.key for c in seen.changes} >= {f"k{i}" for i in range(25)},
+            what="the differences delivered",
+        )
         assert client.stats.resets == 1, client.stats
 
         revisions = [c.revision for c in seen.changes]
@@ -65,14 +66,16 @@ async def test_changes_after_a_re_snapshot_come_in_revision_order(
         deleted = [c.path.key for c in seen.changes if c.type is ChangeType.DELETE]
         assert sorted(deleted) == ["k12", "k3"]
         # The final state equals the server's, in the cache and as the callbacks saw it.
-        held = {f"{e.key.environment}/{e.key.service}/{e.key.key}": e.value
-                for e in client.entries()}
+        held = {
+            f"{e.key.environment}/{e.key.service}/{e.key.key}": e.value for e in client.entries()
+        }
         assert held == expected
         heard: dict[str, object] = {}
         for change in seen.changes:
             heard[change.path.key] = change.value
         assert {k: v for k, v in heard.items() if v is not None} == {
-            key.rsplit("/", 1)[1]: int(value) for key, value in expected.items()}
+            key.rsplit("/", 1)[1]: int(value) for key, value in expected.items()
+        }
     finally:
         await client.close()
         await server.stop()

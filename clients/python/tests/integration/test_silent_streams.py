@@ -56,13 +56,11 @@ def _value(i: int) -> str:
 
 
 def _current(client: ConfigClient | SyncConfigClient, expected: dict[str, str]) -> bool:
-    held = {f"{e.key.environment}/{e.key.service}/{e.key.key}": e.value
-            for e in client.entries()}
+    held = {f"{e.key.environment}/{e.key.service}/{e.key.key}": e.value for e in client.entries()}
     return held == expected
 
 
-def _ok_within_bound(client: ConfigClient | SyncConfigClient,
-                     expected: dict[str, str]) -> bool:
+def _ok_within_bound(client: ConfigClient | SyncConfigClient, expected: dict[str, str]) -> bool:
     """The acceptance condition: the client reports stale, or all its keys are current."""
     return client.status.stale or _current(client, expected)
 
@@ -86,15 +84,18 @@ EXPECTED_LAST = {f"k{i % KEYS}": i for i in range(WRITES - KEYS, WRITES)}
 async def test_a_slow_async_callback_does_not_stall_the_stream(etcd: EtcdServer) -> None:
     """An async callback that sleeps long: the stream is still read, so the cache is current
     within the bound (or the client says stale), and the callback hears the latest values."""
-    server = await start_server(etcd.endpoint, f"/client-slow-cb-{os.getpid()}",
-                                watch=_limits())
+    server = await start_server(etcd.endpoint, f"/client-slow-cb-{os.getpid()}", watch=_limits())
     try:
         await server.create_tenant("acme")
         await server.put("acme", "k0", _value(-1))
         async with ConfigClient.connect(
-                server.address, selectors=[Selector(tenant="acme")], backoff=FAST,
-                progress_interval=PROGRESS, silence_intervals=SILENCE_INTERVALS,
-                max_pending_changes=8) as client:
+            server.address,
+            selectors=[Selector(tenant="acme")],
+            backoff=FAST,
+            progress_interval=PROGRESS,
+            silence_intervals=SILENCE_INTERVALS,
+            max_pending_changes=8,
+        ) as client:
             release = asyncio.Event()
             seen: list[Change] = []
 
@@ -106,14 +107,21 @@ async def test_a_slow_async_callback_does_not_stall_the_stream(etcd: EtcdServer)
 
             client.subscribe("acme/prod/api/", slow, prefix=True)
             expected = await _write_overflow(server, "acme")
-            await eventually(lambda: _ok_within_bound(client, expected), timeout=BOUND,
-                             what="stale or current while the callback sleeps")
+            await eventually(
+                lambda: _ok_within_bound(client, expected),
+                timeout=BOUND,
+                what="stale or current while the callback sleeps",
+            )
             release.set()
-            await eventually(lambda: _current(client, expected), timeout=30,
-                             what="the cache converged")
+            await eventually(
+                lambda: _current(client, expected), timeout=30, what="the cache converged"
+            )
             assert await client.wait_fresh(timeout=15)
-            await eventually(lambda: _latest_by_key(seen) == EXPECTED_LAST, timeout=30,
-                             what="the callback heard the latest values")
+            await eventually(
+                lambda: _latest_by_key(seen) == EXPECTED_LAST,
+                timeout=30,
+                what="the callback heard the latest values",
+            )
             # The callbacks fell more than max_pending_changes behind: they got the net
             # difference, still one at a time in revision order.
             assert client.stats.deliveries_coalesced >= 1, client.stats
@@ -123,9 +131,13 @@ async def test_a_slow_async_callback_does_not_stall_the_stream(etcd: EtcdServer)
         await server.stop()
 
 
-def _blocking_scenario(address: str, expected_ready: threading.Event,
-                       expected: dict[str, str], blocked: threading.Event,
-                       release: threading.Event) -> list[str]:
+def _blocking_scenario(
+    address: str,
+    expected_ready: threading.Event,
+    expected: dict[str, str],
+    blocked: threading.Event,
+    release: threading.Event,
+) -> list[str]:
     """A SyncConfigClient whose (blocking) callback holds its thread, and so its event loop
     and the stream, for up to 20 s; returns the failed checks."""
     failures: list[str] = []
@@ -137,9 +149,13 @@ def _blocking_scenario(address: str, expected_ready: threading.Event,
             release.wait(20)  # time.sleep-like: the client's loop cannot run meanwhile
         seen.append(change)
 
-    with SyncConfigClient.connect(address, selectors=[Selector(tenant="acme")], backoff=FAST,
-                                  progress_interval=PROGRESS,
-                                  silence_intervals=SILENCE_INTERVALS) as client:
+    with SyncConfigClient.connect(
+        address,
+        selectors=[Selector(tenant="acme")],
+        backoff=FAST,
+        progress_interval=PROGRESS,
+        silence_intervals=SILENCE_INTERVALS,
+    ) as client:
         client.subscribe("acme/prod/api/", sleepy, prefix=True)
         expected_ready.set()  # the test's loop now writes (the first write blocks sleepy)
         if not blocked.wait(30):
@@ -147,36 +163,44 @@ def _blocking_scenario(address: str, expected_ready: threading.Event,
         deadline = time.monotonic() + BOUND
         while not _ok_within_bound(client, expected):
             if time.monotonic() > deadline:
-                failures.append(f"neither stale nor current within {BOUND}s while the "
-                                f"callback blocks: {client.status}")
+                failures.append(
+                    f"neither stale nor current within {BOUND}s while the "
+                    f"callback blocks: {client.status}"
+                )
                 break
             time.sleep(0.05)
         release.set()
         deadline = time.monotonic() + 30
-        while not (_current(client, expected) and not client.status.stale
-                   and _latest_by_key(seen) == EXPECTED_LAST):
+        while not (
+            _current(client, expected)
+            and not client.status.stale
+            and _latest_by_key(seen) == EXPECTED_LAST
+        ):
             if time.monotonic() > deadline:
-                failures.append(f"no convergence after the callback let go: {client.status}, "
-                                f"{client.stats}, heard {_latest_by_key(seen)}")
+                failures.append(
+                    f"no convergence after the callback let go: {client.status}, "
+                    f"{client.stats}, heard {_latest_by_key(seen)}"
+                )
                 break
             time.sleep(0.05)
     return failures
 
 
 async def test_a_callback_that_blocks_the_client_thread_reports_stale_then_converges(
-        etcd: EtcdServer) -> None:
+    etcd: EtcdServer,
+) -> None:
     """The issue's case: a blocking callback holds the client's only thread, the server
     resets the unread stream and gives up on it without a status the client sees. While
     blocked the client reports stale (from any thread), afterwards it converges."""
-    server = await start_server(etcd.endpoint, f"/client-blocked-cb-{os.getpid()}",
-                                watch=_limits())
+    server = await start_server(etcd.endpoint, f"/client-blocked-cb-{os.getpid()}", watch=_limits())
     try:
         await server.create_tenant("acme")
         await server.put("acme", "k0", _value(-1))
         ready, blocked, release = threading.Event(), threading.Event(), threading.Event()
         expected: dict[str, str] = {}
-        scenario = asyncio.ensure_future(asyncio.to_thread(
-            _blocking_scenario, server.address, ready, expected, blocked, release))
+        scenario = asyncio.ensure_future(
+            asyncio.to_thread(_blocking_scenario, server.address, ready, expected, blocked, release)
+        )
         try:
             await eventually(ready.is_set, timeout=30, what="the sync client subscribed")
             expected.update(await _write_overflow(server, "acme"))
@@ -196,10 +220,30 @@ def _serve(etcd: EtcdServer, root: str) -> Iterator[tuple[str, subprocess.Popen[
     """``configsvc serve`` as a process (it can be SIGSTOPped), auth off, fast heartbeats."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "configsvc.cli.main", "serve", "--listen", f"127.0.0.1:{port}",
-         "--etcd-endpoints", etcd.endpoint, "--root-prefix", root, "--workers", "1",
-         "--auth", "off", "--log-level", "WARNING", "--grace-period", "1",
-         "--watch-progress-interval", str(PROGRESS)], cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "configsvc.cli.main",
+            "serve",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--etcd-endpoints",
+            etcd.endpoint,
+            "--root-prefix",
+            root,
+            "--workers",
+            "1",
+            "--auth",
+            "off",
+            "--log-level",
+            "WARNING",
+            "--grace-period",
+            "1",
+            "--watch-progress-interval",
+            str(PROGRESS),
+        ],
+        cwd=ROOT,
+    )
     try:
         yield f"127.0.0.1:{port}", process
     finally:
@@ -231,27 +275,38 @@ async def test_a_server_that_goes_silent_without_closing(etcd: EtcdServer) -> No
             await writer.put("acme", f"k{i}", str(i))
         with _serve(etcd, root) as (address, process):
             async with ConfigClient.connect(
-                    address, selectors=[Selector(tenant="acme")], backoff=FAST,
-                    connect_timeout=30, progress_interval=PROGRESS,
-                    silence_intervals=SILENCE_INTERVALS) as client:
+                address,
+                selectors=[Selector(tenant="acme")],
+                backoff=FAST,
+                connect_timeout=30,
+                progress_interval=PROGRESS,
+                silence_intervals=SILENCE_INTERVALS,
+            ) as client:
                 seen: list[Change] = []
                 client.subscribe("acme/prod/api/", seen.append, prefix=True)
                 assert await client.wait_fresh(timeout=15)
                 await asyncio.sleep(3 * PROGRESS)  # heartbeats keep a quiet stream fresh
-                await eventually(lambda: not client.status.stale, timeout=15,
-                                 what="fresh on a quiet stream")
+                await eventually(
+                    lambda: not client.status.stale, timeout=15, what="fresh on a quiet stream"
+                )
 
                 _signal_all(process, signal.SIGSTOP)
                 try:
                     for i in range(3 * KEYS):
                         await writer.put("acme", f"k{i % KEYS}", str(100 + i))
                     expected = await writer.values("acme")
-                    await eventually(lambda: _ok_within_bound(client, expected),
-                                     timeout=BOUND, what="stale while the server is stopped")
+                    await eventually(
+                        lambda: _ok_within_bound(client, expected),
+                        timeout=BOUND,
+                        what="stale while the server is stopped",
+                    )
                     # The stale status comes from the clock; the watchdog that cancels the
                     # call and names the silence runs right after.
-                    await eventually(lambda: "silence" in (client.status.last_error or ""),
-                                     timeout=BOUND, what="the silence named")
+                    await eventually(
+                        lambda: "silence" in (client.status.last_error or ""),
+                        timeout=BOUND,
+                        what="the silence named",
+                    )
                     assert client.status.stale and not client.status.connected
                     # And it stays stale while the server is stopped (the kernel still
                     # accepts new streams; none of them may count as live), 2 s of samples.
@@ -264,12 +319,20 @@ async def test_a_server_that_goes_silent_without_closing(etcd: EtcdServer) -> No
                 finally:
                     _signal_all(process, signal.SIGCONT)
 
-                await eventually(lambda: _current(client, expected), timeout=30,
-                                 what="the cache converged after SIGCONT")
+                await eventually(
+                    lambda: _current(client, expected),
+                    timeout=30,
+                    what="the cache converged after SIGCONT",
+                )
                 assert await client.wait_fresh(timeout=15)
-                await eventually(lambda: {c.path.key: c.value for c in seen} == {
-                    f"k{i % KEYS}": 100 + i for i in range(2 * KEYS, 3 * KEYS)}, timeout=15,
-                    what="the callback heard the latest values")
+                await eventually(
+                    lambda: (
+                        {c.path.key: c.value for c in seen}
+                        == {f"k{i % KEYS}": 100 + i for i in range(2 * KEYS, 3 * KEYS)}
+                    ),
+                    timeout=15,
+                    what="the callback heard the latest values",
+                )
                 assert client.stats.silent_streams >= 1, client.stats
     finally:
         await writer.stop()

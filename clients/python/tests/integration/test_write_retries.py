@@ -41,8 +41,7 @@ def record_request_ids(monkeypatch: pytest.MonkeyPatch, stall: float = 0.0) -> l
     real = Writer.put
     seen: list[str] = []
 
-    async def put(self: Writer, key: ConfigKey, value: str,
-                  options: WriteOptions) -> WriteResult:
+    async def put(self: Writer, key: ConfigKey, value: str, options: WriteOptions) -> WriteResult:
         seen.append(options.request.value if options.request is not None else "")
         if stall:
             await asyncio.sleep(stall)
@@ -53,15 +52,18 @@ def record_request_ids(monkeypatch: pytest.MonkeyPatch, stall: float = 0.0) -> l
 
 
 async def versions(server: Server, tenant: str, key: str) -> list[int]:
-    reply = await server.config.History(config_pb2.HistoryRequest(
-        key=config_pb2.ConfigKey(tenant=tenant, environment="prod", service="api", key=key)))
+    reply = await server.config.History(
+        config_pb2.HistoryRequest(
+            key=config_pb2.ConfigKey(tenant=tenant, environment="prod", service="api", key=key)
+        )
+    )
     return [r.version for r in reply.records]
 
 
 async def test_a_put_whose_answer_is_lost_is_retried_with_the_same_id(
-        server: Server, tenant: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    async with ConfigClient.connect(server.address,
-                                    selectors=[Selector(tenant=tenant)]) as client:
+    server: Server, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with ConfigClient.connect(server.address, selectors=[Selector(tenant=tenant)]) as client:
         stalled = stall_first_answers(monkeypatch, 1)
         ids = record_request_ids(monkeypatch)
         entry = await client.put(f"{tenant}/prod/api/retried", 1, timeout=1.0)
@@ -70,8 +72,9 @@ async def test_a_put_whose_answer_is_lost_is_retried_with_the_same_id(
         assert await versions(server, tenant, "retried") == [1]
         # Compare-and-swap too: the retry is answered, not refused as a conflict.
         stalled = stall_first_answers(monkeypatch, 1)
-        swapped = await client.put(f"{tenant}/prod/api/retried", 2, timeout=1.0,
-                                   expected_revision=entry.revision)
+        swapped = await client.put(
+            f"{tenant}/prod/api/retried", 2, timeout=1.0, expected_revision=entry.revision
+        )
         assert swapped.revision == stalled[0] and swapped.version == 2
         stalled = stall_first_answers(monkeypatch, 1)
         deleted = await client.delete(f"{tenant}/prod/api/retried", timeout=1.0)
@@ -80,8 +83,7 @@ async def test_a_put_whose_answer_is_lost_is_retried_with_the_same_id(
 
 
 async def test_each_logical_write_gets_its_own_id(server: Server, tenant: str) -> None:
-    async with ConfigClient.connect(server.address,
-                                    selectors=[Selector(tenant=tenant)]) as client:
+    async with ConfigClient.connect(server.address, selectors=[Selector(tenant=tenant)]) as client:
         first = await client.put(f"{tenant}/prod/api/twice", 1)
         second = await client.put(f"{tenant}/prod/api/twice", 1)
         assert second.version == 2 and second.revision > first.revision
@@ -93,9 +95,9 @@ async def test_each_logical_write_gets_its_own_id(server: Server, tenant: str) -
 
 
 async def test_write_attempts_are_bounded(
-        server: Server, tenant: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    async with ConfigClient.connect(server.address,
-                                    selectors=[Selector(tenant=tenant)]) as client:
+    server: Server, tenant: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with ConfigClient.connect(server.address, selectors=[Selector(tenant=tenant)]) as client:
         ids = record_request_ids(monkeypatch, stall=3.0)
         with pytest.raises(DeadlineExceededError):
             await client.put(f"{tenant}/prod/api/bounded", 1, timeout=1.0, write_attempts=2)

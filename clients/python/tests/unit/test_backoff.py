@@ -36,9 +36,15 @@ def test_random_delays_stay_in_bounds_and_are_spread() -> None:
         assert min(delays) < ceiling * 0.05 and max(delays) > ceiling * 0.95
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"initial": 0.0}, {"initial": -1.0}, {"initial": 2.0, "maximum": 1.0}, {"multiplier": 0.5},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"initial": 0.0},
+        {"initial": -1.0},
+        {"initial": 2.0, "maximum": 1.0},
+        {"multiplier": 0.5},
+    ],
+)
 def test_invalid_settings_are_rejected(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         Backoff(**kwargs)

@@ -19,14 +19,28 @@ def entry(name: str, value: str, revision: int, tenant: str = "acme") -> Entry:
 def test_diff_reports_new_changed_and_vanished_keys_in_revision_order() -> None:
     # Issue 17 item 4: revision order (deletes at the snapshot's revision, so last; ties
     # by key), as live changes come; key order (b, c, d) is what this test asserted before.
-    old = {e.key: e for e in [entry("a", "1", 5), entry("b", "1", 5), entry("c", "1", 5),
-                              entry("k10", "1", 5)]}
-    new = {e.key: e for e in [entry("a", "1", 5), entry("b", "2", 9), entry("d", "1", 8),
-                              entry("k10", "2", 7), entry("e", "1", 8)]}
+    old = {
+        e.key: e
+        for e in [entry("a", "1", 5), entry("b", "1", 5), entry("c", "1", 5), entry("k10", "1", 5)]
+    }
+    new = {
+        e.key: e
+        for e in [
+            entry("a", "1", 5),
+            entry("b", "2", 9),
+            entry("d", "1", 8),
+            entry("k10", "2", 7),
+            entry("e", "1", 8),
+        ]
+    }
     changes = diff(old, new, revision=10)
     assert [(c.path.key, c.type, c.revision) for c in changes] == [
-        ("k10", ChangeType.PUT, 7), ("d", ChangeType.PUT, 8), ("e", ChangeType.PUT, 8),
-        ("b", ChangeType.PUT, 9), ("c", ChangeType.DELETE, 10)]
+        ("k10", ChangeType.PUT, 7),
+        ("d", ChangeType.PUT, 8),
+        ("e", ChangeType.PUT, 8),
+        ("b", ChangeType.PUT, 9),
+        ("c", ChangeType.DELETE, 10),
+    ]
     assert changes[3].previous == old[Key("acme", "prod", "api", "b")]
     assert changes[3].value == 2 and changes[4].value is None and changes[4].entry is None
 
@@ -48,7 +62,9 @@ def test_replace_swaps_in_one_step_and_leaves_the_old_state_untouched() -> None:
     assert set(before) == {Key("acme", "prod", "api", "a"), Key("acme", "prod", "api", "b")}
     assert cache.revision == 7 and cache.has_base
     assert [(c.path.key, c.type) for c in changes] == [
-        ("a", ChangeType.PUT), ("b", ChangeType.DELETE)]
+        ("a", ChangeType.PUT),
+        ("b", ChangeType.DELETE),
+    ]
 
 
 def test_readers_on_other_threads_never_see_a_half_applied_snapshot() -> None:
@@ -79,13 +95,19 @@ def test_apply_puts_and_deletes_of_one_revision() -> None:
     cache = Cache()
     cache.replace([entry("a", "1", 3)], 3)
     a, b = Key("acme", "prod", "api", "a"), Key("acme", "prod", "api", "b")
-    changes = cache.apply(5, [RawChange(ChangeType.DELETE, a, None),
-                              RawChange(ChangeType.PUT, b, entry("b", "[1]", 5)),
-                              RawChange(ChangeType.DELETE, Key("acme", "prod", "api", "zz"),
-                                        None)])
+    changes = cache.apply(
+        5,
+        [
+            RawChange(ChangeType.DELETE, a, None),
+            RawChange(ChangeType.PUT, b, entry("b", "[1]", 5)),
+            RawChange(ChangeType.DELETE, Key("acme", "prod", "api", "zz"), None),
+        ],
+    )
     # The delete of a key the cache never had is not reported.
     assert [(c.path.key, c.type, c.revision) for c in changes] == [
-        ("a", ChangeType.DELETE, 5), ("b", ChangeType.PUT, 5)]
+        ("a", ChangeType.DELETE, 5),
+        ("b", ChangeType.PUT, 5),
+    ]
     assert changes[0].previous is not None and changes[0].previous.value == "1"
     assert cache.get(a) is None and cache.get(b) is not None and cache.revision == 5
 
@@ -112,9 +134,14 @@ def test_entry_decode_is_exact_shared_and_read_only() -> None:
     assert first is obj.decode()  # parsed once, shared by every reader
     assert first == {"a": (1, {"b": 2})} and isinstance(first, dict)
     assert json.loads(json.dumps(first)) == {"a": [1, {"b": 2}]}
-    for mutate in (lambda: first.__setitem__("x", 1), lambda: first.update(x=1),
-                   lambda: first.pop("a"), first["a"][1].clear,
-                   lambda: first.setdefault("y", 2), lambda: first.__delitem__("a")):
+    for mutate in (
+        lambda: first.__setitem__("x", 1),
+        lambda: first.update(x=1),
+        lambda: first.pop("a"),
+        first["a"][1].clear,
+        lambda: first.setdefault("y", 2),
+        lambda: first.__delitem__("a"),
+    ):
         with pytest.raises(TypeError, match="read-only"):
             mutate()
     copy = obj.decode_mutable()

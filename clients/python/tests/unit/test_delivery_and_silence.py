@@ -107,7 +107,8 @@ async def test_slow_callbacks_get_the_net_difference_in_revision_order() -> None
         for change in seen:
             heard[change.path.key] = change.entry.value if change.entry else None
         assert {k: v for k, v in heard.items() if v is not None} == {
-            k.key: e.value for k, e in cache.entries().items()}
+            k.key: e.value for k, e in cache.entries().items()
+        }
         # One change per key after k0@1: puts of k1..k5, then the delete of k0 (at the
         # cache's revision, so last).
         assert heard["k0"] is None and len(seen) == 1 + 6
@@ -131,8 +132,15 @@ async def test_a_silent_stream_is_cancelled_and_resumed_after_its_revision() -> 
     seen: list[tuple[str, int]] = []
     dispatcher = Dispatcher()
     dispatcher.subscribe(None, lambda c: seen.append((c.path.key, c.revision)))
-    watcher = Watcher(transport, SELECTORS, Cache(), dispatcher, Stats(),  # type: ignore[arg-type]
-                      backoff=Backoff(initial=0.001, maximum=0.002), silence_limit=0.3)
+    watcher = Watcher(
+        transport,
+        SELECTORS,
+        Cache(),
+        dispatcher,
+        Stats(),  # type: ignore[arg-type]
+        backoff=Backoff(initial=0.001, maximum=0.002),
+        silence_limit=0.3,
+    )
     watcher.start()
     try:
         for _ in range(200):
@@ -154,8 +162,15 @@ async def test_after_a_silence_only_a_message_makes_a_resumed_stream_live() -> N
     silence, a resumed stream that stays open is not live (stale) until a message comes."""
     late = FakeCall([], hold=True)
     transport = FakeTransport(FakeCall(snapshot(4, a=("1", 3)), hold=True), late)
-    watcher = Watcher(transport, SELECTORS, Cache(), Dispatcher(), Stats(),  # type: ignore[arg-type]
-                      backoff=Backoff(initial=0.001, maximum=0.002), silence_limit=1.0)
+    watcher = Watcher(
+        transport,
+        SELECTORS,
+        Cache(),
+        Dispatcher(),
+        Stats(),  # type: ignore[arg-type]
+        backoff=Backoff(initial=0.001, maximum=0.002),
+        silence_limit=1.0,
+    )
     watcher.start()
     try:
         for _ in range(300):
@@ -180,8 +195,15 @@ async def test_heartbeats_keep_a_quiet_stream_alive() -> None:
             await self._cancelled.wait()
 
     transport = FakeTransport(Heartbeats([]))
-    watcher = Watcher(transport, SELECTORS, Cache(), Dispatcher(), Stats(),  # type: ignore[arg-type]
-                      backoff=Backoff(initial=0.001, maximum=0.002), silence_limit=0.5)
+    watcher = Watcher(
+        transport,
+        SELECTORS,
+        Cache(),
+        Dispatcher(),
+        Stats(),  # type: ignore[arg-type]
+        backoff=Backoff(initial=0.001, maximum=0.002),
+        silence_limit=0.5,
+    )
     watcher.start()
     try:
         await asyncio.sleep(0.8)  # well past the limit, heartbeats every 0.05 s meanwhile

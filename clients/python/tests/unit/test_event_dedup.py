@@ -23,8 +23,8 @@ def test_forgets_least_recently_seen_keys_beyond_the_bound() -> None:
     assert dedup.accept("a", 1)
     assert dedup.accept("b", 1)
     assert not dedup.accept("a", 1)  # refreshes "a"
-    assert dedup.accept("c", 1)      # forgets "b"
-    assert dedup.accept("b", 1)      # let through again
+    assert dedup.accept("c", 1)  # forgets "b"
+    assert dedup.accept("b", 1)  # let through again
     assert not dedup.accept("c", 1)
     with pytest.raises(ValueError, match="max_keys"):
         EventDeduplicator(max_keys=0)

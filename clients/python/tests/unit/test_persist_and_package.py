@@ -34,8 +34,9 @@ async def test_changes_are_debounced_and_close_writes_the_last_state(tmp_path: P
             break
     assert stats.persist_writes == 1  # the snapshot was written at once
     for revision in range(2, 40):
-        cache.replace([Entry(Key("acme", "prod", "api", "k"), str(revision), revision, 1)],
-                      revision)
+        cache.replace(
+            [Entry(Key("acme", "prod", "api", "k"), str(revision), revision, 1)], revision
+        )
         persister.mark()
         await asyncio.sleep(0.01)
     assert stats.persist_writes <= 3  # ~0.4 s of changes, at most one write per 0.3 s
@@ -57,31 +58,41 @@ async def test_write_errors_are_counted_not_raised(tmp_path: Path) -> None:
 
 
 def test_generated_stubs_are_current() -> None:
-    result = subprocess.run([sys.executable, str(CLIENT_DIR / "tools" / "generate.py"), "--check"],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, str(CLIENT_DIR / "tools" / "generate.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_generation_is_deterministic(tmp_path: Path) -> None:
     for out in (tmp_path / "a", tmp_path / "b"):
-        subprocess.run([sys.executable, str(CLIENT_DIR / "tools" / "generate.py"), str(out)],
-                       check=True)
+        subprocess.run(
+            [sys.executable, str(CLIENT_DIR / "tools" / "generate.py"), str(out)], check=True
+        )
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.py*"))
-    assert files and all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
-                         for f in files)
+    assert files and all(
+        (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files
+    )
     assert not any(b"from configsvc.v1" in (tmp_path / "a" / f).read_bytes() for f in files)
 
 
 def test_the_client_does_not_import_the_server_package() -> None:
-    code = ("import sys, configsvc_client, configsvc_client.sync;"
-            "bad = [m for m in sys.modules if m == 'configsvc' or m.startswith('configsvc.')];"
-            "assert not bad, bad")
+    code = (
+        "import sys, configsvc_client, configsvc_client.sync;"
+        "bad = [m for m in sys.modules if m == 'configsvc' or m.startswith('configsvc.')];"
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=CLIENT_DIR)
 
 
 def test_server_and_client_stubs_load_in_one_process() -> None:
-    code = ("import configsvc.v1.watch_pb2 as s, configsvc_client._gen.configsvc.v1.watch_pb2 as c;"
-            "assert s.DESCRIPTOR.name == c.DESCRIPTOR.name;"
-            "m = c.WatchRequest(start_revision=5);"
-            "assert s.WatchRequest.FromString(m.SerializeToString()).start_revision == 5")
+    code = (
+        "import configsvc.v1.watch_pb2 as s, configsvc_client._gen.configsvc.v1.watch_pb2 as c;"
+        "assert s.DESCRIPTOR.name == c.DESCRIPTOR.name;"
+        "m = c.WatchRequest(start_revision=5);"
+        "assert s.WatchRequest.FromString(m.SerializeToString()).start_revision == 5"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=CLIENT_DIR.parent.parent)

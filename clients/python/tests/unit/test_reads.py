@@ -17,18 +17,33 @@ from configsvc_client import (
 from configsvc_client.keys import parse_key, parse_prefix
 
 VALUES = {
-    "int": "9007199254740993", "neg": "-3", "float": "1.5", "intf": "2", "str": '"hi"',
-    "bool": "true", "null": "null", "obj": '{"a": {"b": [1, 2]}}', "arr": "[1, 2]",
+    "int": "9007199254740993",
+    "neg": "-3",
+    "float": "1.5",
+    "intf": "2",
+    "str": '"hi"',
+    "bool": "true",
+    "null": "null",
+    "obj": '{"a": {"b": [1, 2]}}',
+    "arr": "[1, 2]",
 }
 
 
 def client() -> ConfigClient:
-    c = ConfigClient("127.0.0.1:1", selectors=[
-        Selector(tenant="acme", environment="prod", service="api"),
-        Selector(tenant="acme", environment="all", service="all", keys=["global.flag"]),
-    ])
-    c._cache.replace([Entry(Key("acme", "prod", "api", k), v, revision=i + 1, version=1)
-                      for i, (k, v) in enumerate(VALUES.items())], len(VALUES))
+    c = ConfigClient(
+        "127.0.0.1:1",
+        selectors=[
+            Selector(tenant="acme", environment="prod", service="api"),
+            Selector(tenant="acme", environment="all", service="all", keys=["global.flag"]),
+        ],
+    )
+    c._cache.replace(
+        [
+            Entry(Key("acme", "prod", "api", k), v, revision=i + 1, version=1)
+            for i, (k, v) in enumerate(VALUES.items())
+        ],
+        len(VALUES),
+    )
     return c
 
 
@@ -84,10 +99,18 @@ def test_typed_getters() -> None:
     assert c.get_str("acme/prod/api/str") == "hi"
     assert c.get_bool("acme/prod/api/bool") is True
     assert c.get_json("acme/prod/api/arr") == [1, 2]
-    for getter, path in [(c.get_int, "str"), (c.get_int, "bool"), (c.get_int, "float"),
-                         (c.get_float, "bool"), (c.get_float, "str"), (c.get_str, "int"),
-                         (c.get_bool, "int"), (c.get_bool, "null"), (c.get_json, "str"),
-                         (c.get_int, "null")]:
+    for getter, path in [
+        (c.get_int, "str"),
+        (c.get_int, "bool"),
+        (c.get_int, "float"),
+        (c.get_float, "bool"),
+        (c.get_float, "str"),
+        (c.get_str, "int"),
+        (c.get_bool, "int"),
+        (c.get_bool, "null"),
+        (c.get_json, "str"),
+        (c.get_int, "null"),
+    ]:
         with pytest.raises(ConfigTypeError) as exc:
             getter(f"acme/prod/api/{path}")  # type: ignore[operator]
         assert isinstance(exc.value, TypeError) and path in str(exc.value)

@@ -21,8 +21,10 @@ def put(name: str, revision: int, service: str = "api") -> Change:
 async def test_exact_and_prefix_callbacks_in_order() -> None:
     dispatcher = Dispatcher()
     seen: list[tuple[str, str, int]] = []
-    dispatcher.subscribe(Key("acme", "prod", "api", "db.pool"),
-                         lambda c: seen.append(("exact", c.path.key, c.revision)))
+    dispatcher.subscribe(
+        Key("acme", "prod", "api", "db.pool"),
+        lambda c: seen.append(("exact", c.path.key, c.revision)),
+    )
 
     async def on_prefix(change: Change) -> None:
         await asyncio.sleep(0)
@@ -31,12 +33,18 @@ async def test_exact_and_prefix_callbacks_in_order() -> None:
     dispatcher.subscribe(KeyPrefix("acme", "prod", "api", "db."), on_prefix)
     dispatcher.subscribe(None, lambda c: seen.append(("all", c.path.key, c.revision)))
     await dispatcher.dispatch([put("db.pool", 5), put("cache.size", 6), put("db.x", 7, "web")])
-    assert seen == [("exact", "db.pool", 5), ("prefix", "db.pool", 5), ("all", "db.pool", 5),
-                    ("all", "cache.size", 6), ("all", "db.x", 7)]
+    assert seen == [
+        ("exact", "db.pool", 5),
+        ("prefix", "db.pool", 5),
+        ("all", "db.pool", 5),
+        ("all", "cache.size", 6),
+        ("all", "db.x", 7),
+    ]
 
 
 async def test_failing_callbacks_are_logged_and_do_not_stop_delivery(
-        caplog: pytest.LogCaptureFixture) -> None:
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     dispatcher = Dispatcher()
     seen: list[int] = []
 
