@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import subprocess
+import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +16,7 @@ import grpc
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from configsvc.auth.settings import AuthSettings
 from configsvc.devstack import DevStackError, ensure_port_free
@@ -264,3 +268,35 @@ def grpcurl() -> str:
     )
     assert Path(found).exists(), "grpcurl is missing: run `make tools` (go install)"
     return found
+
+
+def serve_argv(endpoint: str, root: str, port: int, *options: str) -> list[str]:
+    """The command line of ``configsvc serve`` as a child process of a test: one worker on
+    ``127.0.0.1:port``, the given etcd and root prefix, WARNING logs, then ``options``
+    (a later option overrides an earlier one, as argparse reads them)."""
+    return [
+        sys.executable, "-m", "configsvc.cli.main", "serve",
+        "--workers", "1",
+        "--listen", f"127.0.0.1:{port}",
+        "--etcd-endpoints", endpoint,
+        "--root-prefix", root,
+        "--log-level", "WARNING",
+        *options,
+    ]  # fmt: skip
+
+
+def wait_process_serving(address: str, process: subprocess.Popen[bytes]) -> None:
+    """Block until the server process at ``address`` reports SERVING (bounded: 30 s); fail
+    at once if the process exits during start-up."""
+    with grpc.insecure_channel(address) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for _ in range(300):
+            try:
+                status = health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                if status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+            except grpc.RpcError:
+                pass
+            assert process.poll() is None, "configsvc serve exited during start-up"
+            time.sleep(0.1)
+    raise AssertionError(f"configsvc serve at {address} did not become SERVING")

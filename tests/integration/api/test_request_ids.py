@@ -12,7 +12,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from configsvc.v1 import (
     validation_pb2,
     validation_pb2_grpc,
 )
-from tests.helpers import ADMIN_KEY, Stack, auth_channel, ckey, close_stack, open_stack
+from tests.helpers import ADMIN_KEY, Stack, auth_channel, ckey, close_stack, open_stack, serve_argv
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -187,22 +186,7 @@ async def test_a_retry_on_another_replica_answers_the_first_result(
 
 def serve(etcd: EtcdServer, port: int, root: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "configsvc.cli.main",
-            "serve",
-            "--workers",
-            "1",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--etcd-endpoints",
-            etcd.endpoint,
-            "--root-prefix",
-            root,
-            "--log-level",
-            "WARNING",
-        ],
+        serve_argv(etcd.endpoint, root, port),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import grpc
@@ -26,7 +25,7 @@ from configsvc.v1 import (
     tenant_pb2,
     tenant_pb2_grpc,
 )
-from tests.helpers import ADMIN_KEY, auth_channel
+from tests.helpers import ADMIN_KEY, auth_channel, serve_argv
 from tests.integration.events.support import Collector, new_topic
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -38,28 +37,17 @@ def serve(
     etcd: EtcdServer, port: int, root: str, pulsar_url: str, topic: str
 ) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "configsvc.cli.main",
-            "serve",
-            "--workers",
-            "1",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--etcd-endpoints",
+        serve_argv(
             etcd.endpoint,
-            "--root-prefix",
             root,
-            "--log-level",
-            "WARNING",
+            port,
             "--pulsar-url",
             pulsar_url,
             "--events-topic",
             topic,
             "--publisher-lease-ttl",
             str(LEASE_TTL),
-        ],
+        ),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

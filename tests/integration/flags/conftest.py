@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,6 @@ from typing import Any
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pytest_bdd import given, parsers
 from pytest_bdd.scenario import scenario_wrapper_template_registry
 from pytest_bdd.utils import registry_get_safe
@@ -30,7 +28,7 @@ from configsvc.devstack.etcd import EtcdServer
 from configsvc.devstack.ports import free_port
 from configsvc.flags._gen.flagd.sync.v1 import sync_pb2, sync_pb2_grpc
 from configsvc.v1 import tenant_pb2
-from tests.helpers import SERVE_ENV, Stack, key_credentials
+from tests.helpers import SERVE_ENV, Stack, key_credentials, serve_argv, wait_process_serving
 from tests.integration.flags import provider_exclusions as exclusions
 from tests.unit.flags.conformance import EVALUATOR_FLAGS, TESTBED
 
@@ -106,42 +104,19 @@ def serve(etcd: EtcdServer, root: str, *options: str) -> Iterator[FlagServer]:
     """Run ``configsvc serve`` until the block ends; yields once it reports SERVING."""
     port = free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "configsvc.cli.main",
-            "serve",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--etcd-endpoints",
+        serve_argv(
             etcd.endpoint,
-            "--root-prefix",
             root,
-            "--workers",
-            "1",
-            "--log-level",
-            "WARNING",
+            port,
             "--grace-period",
             "1",
             *options,
-        ],
+        ),
         env={**os.environ, **SERVE_ENV},
     )
     address = f"127.0.0.1:{port}"
     try:
-        with grpc.insecure_channel(address) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            for _ in range(300):
-                try:
-                    status = health.Check(health_pb2.HealthCheckRequest(), timeout=1).status
-                    if status == health_pb2.HealthCheckResponse.SERVING:
-                        break
-                except grpc.RpcError:
-                    pass
-                assert process.poll() is None, "configsvc serve exited during start-up"
-                time.sleep(0.1)
-            else:
-                pytest.fail(f"configsvc serve at {address} did not become SERVING")
+        wait_process_serving(address, process)
         yield FlagServer(address, process)
     finally:
         process.terminate()

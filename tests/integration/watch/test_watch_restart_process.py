@@ -12,14 +12,11 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import grpc
 from aetcd import rpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.devstack.ports import free_port
@@ -33,7 +30,7 @@ from configsvc.v1 import (
     watch_pb2,
     watch_pb2_grpc,
 )
-from tests.helpers import SERVE_ENV, auth_channel, ckey
+from tests.helpers import SERVE_ENV, auth_channel, ckey, serve_argv, wait_process_serving
 from tests.integration.watch.test_watch import changed_keys, sel
 from tests.integration.watch.test_watch_faults import read_all, resume_revision
 from tests.integration.watch.test_watch_resume_history import read_through
@@ -49,46 +46,22 @@ def serve(
     The caller may stop it with SIGTERM; whatever still runs at the end is terminated."""
     port = free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "configsvc.cli.main",
-            "serve",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--etcd-endpoints",
+        serve_argv(
             etcd.endpoint,
-            "--root-prefix",
             ROOT,
-            "--workers",
-            "1",
-            "--log-level",
-            "WARNING",
+            port,
             "--grace-period",
             "1",
             "--pulsar-url",
             pulsar.url,
             "--events-topic",
             topic,
-        ],
+        ),
         env={**os.environ, **SERVE_ENV},
     )
     address = f"127.0.0.1:{port}"
     try:
-        with grpc.insecure_channel(address) as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            for _ in range(300):  # bounded: 30 s
-                try:
-                    if health.Check(health_pb2.HealthCheckRequest(), timeout=1).status == (
-                        health_pb2.HealthCheckResponse.SERVING
-                    ):
-                        break
-                except grpc.RpcError:
-                    pass
-                assert process.poll() is None, "configsvc serve exited during start-up"
-                time.sleep(0.1)
-            else:
-                raise AssertionError(f"configsvc serve at {address} did not become SERVING")
+        wait_process_serving(address, process)
         yield address, process
     finally:
         if process.poll() is None:

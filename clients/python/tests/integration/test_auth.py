@@ -10,6 +10,7 @@ import pytest
 
 from configsvc.auth.settings import AuthSettings, ServerTLS
 from configsvc.devstack.etcd import EtcdServer
+from configsvc.store.writes import WriteOptions
 from configsvc.v1 import auth_pb2, auth_pb2_grpc, config_pb2, tenant_pb2
 from configsvc_client import (
     ConfigClient,
@@ -41,7 +42,7 @@ async def test_api_key_over_tls(secured: tuple[Stack, Path]) -> None:
     stack, ca = secured
     credentials = tls_credentials(ca_file=ca)
     address = f"localhost:{stack.server.port}"
-    await stack.server.writer.create_tenant("acme", "", actor="test", timeout=5)
+    await stack.server.writer.create_tenant("acme", "", WriteOptions(actor="test", timeout=5))
     async with ConfigClient.connect(
         address,
         selectors=[Selector(tenant="acme")],

@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from clients.python.tests.integration.support import eventually
 from configsvc.devstack import EtcdServer, free_port
 from configsvc.v1 import config_pb2, config_pb2_grpc, tenant_pb2, tenant_pb2_grpc
 from configsvc_client import Change, ConfigClient, Selector
+from tests.helpers import serve_argv
 
 ROOT = Path(__file__).resolve().parents[4]
 CLIENTS = 12
@@ -31,26 +31,15 @@ WRITES = 120
 
 def serve(etcd: EtcdServer, port: int, root: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "configsvc.cli.main",
-            "serve",
-            "--workers",
-            "1",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--etcd-endpoints",
+        serve_argv(
             etcd.endpoint,
-            "--root-prefix",
             root,
-            "--log-level",
-            "WARNING",
+            port,
             "--watch-progress-interval",
             "1",
             "--auth",
             "off",
-        ],  # as in support.start_server: the client's failover is tested
+        ),  # as in support.start_server: the client's failover is tested
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -14,7 +14,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from configsvc.devstack.etcd import EtcdServer
 from configsvc.devstack.ports import free_port
 from configsvc.watch.hub import WatchLimits
 from configsvc_client import Backoff, Change, ConfigClient, Selector, SyncConfigClient
-from tests.helpers import child_processes
+from tests.helpers import child_processes, serve_argv
 
 ROOT = Path(__file__).resolve().parents[4]
 FAST = Backoff(initial=0.05, maximum=0.5)
@@ -220,28 +219,17 @@ def _serve(etcd: EtcdServer, root: str) -> Iterator[tuple[str, subprocess.Popen[
     """``configsvc serve`` as a process (it can be SIGSTOPped), auth off, fast heartbeats."""
     port = free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "configsvc.cli.main",
-            "serve",
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--etcd-endpoints",
+        serve_argv(
             etcd.endpoint,
-            "--root-prefix",
             root,
-            "--workers",
-            "1",
+            port,
             "--auth",
             "off",
-            "--log-level",
-            "WARNING",
             "--grace-period",
             "1",
             "--watch-progress-interval",
             str(PROGRESS),
-        ],
+        ),
         cwd=ROOT,
     )
     try:
