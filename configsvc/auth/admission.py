@@ -2,7 +2,7 @@
 
 ``Admission.admit(method, metadata, peer, request)`` is the one function every
 transport calls (``admit_planned`` when the caller already holds the method's
-plan, as the interceptor does): the gRPC interceptor (``configsvc.auth.guard``) for every RPC,
+plan, as the interceptor does): the gRPC interceptor (``configsvc.api.interceptor``) for every RPC,
 ``AuthRuntime.admit_http`` for OFREP and ``/metrics`` (so the HTTP middleware of
 the REST gateway will too), ``configsvc.rpc.context.call_local`` for a servicer
 called in-process. It imports nothing of gRPC: metadata is (key, value) pairs,

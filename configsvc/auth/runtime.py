@@ -1,7 +1,8 @@
 """Assembles authentication for one server process and keeps it current.
 
 Owns the key verifier, the bindings, the limits, the admission function every
-transport calls (``admission``) and the gRPC interceptor around it, the one-time
+transport calls (``admission``; the gRPC interceptor around it is built by the server,
+``configsvc.api.interceptor``, since transports sit above the domain), the one-time
 bootstrap of a new installation, and the record listener that resets
 open watch streams whose caller lost grants or credentials.
 """
@@ -14,18 +15,14 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import grpc
-
 from configsvc.auth.admin import BOOTSTRAP_MARKER, AuthAdmin
 from configsvc.auth.admission import HTTP, Admission, Authenticator, Scoper
 from configsvc.auth.apikeys import ApiKeys
 from configsvc.auth.bearer import JwtVerifier
 from configsvc.auth.bindings import Bindings
-from configsvc.auth.guard import AuthInterceptor
 from configsvc.auth.limits import Quotas, StreamCaps, TokenBuckets
 from configsvc.auth.secrets_policy import RbacSecretPolicy
 from configsvc.auth.settings import AUTH_OFF, AuthSettings, ServerTLS
-from configsvc.auth.tls import ReloadingCredentials
 from configsvc.errors import BackendUnavailableError, ConflictError, DeadlineError
 from configsvc.model.grants import Scope
 from configsvc.rpc.principal import Caller
@@ -63,7 +60,6 @@ class AuthRuntime:
         self.admin = AuthAdmin(writer, keyspace, self.api_keys, self.bindings, self.quotas)
         #: The secrets integration's read policy when authentication is on.
         self.secret_policy = RbacSecretPolicy(self.bindings)
-        self.tls = ReloadingCredentials(tls) if tls is not None else None
         jwt = JwtVerifier(settings.jwt) if settings.jwt.enabled else None
         mtls = tls is not None and tls.client_ca_file is not None
         self.authenticator = Authenticator(self.api_keys, jwt, mtls)
@@ -72,7 +68,6 @@ class AuthRuntime:
         #: credentials, peer, request) that gRPC, HTTP and in-process calls go through.
         self.admission = Admission(self.authenticator, self.bindings, self.buckets, self.quotas)
         self.streams = StreamCaps(settings.max_streams_per_identity)
-        self.interceptor = AuthInterceptor(self.admission, self.streams)
         self.bootstrapped = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         #: Other stream registries (resolved views) to reset when grants change:
@@ -80,12 +75,6 @@ class AuthRuntime:
         self.stream_resetters: list[Callable[[Callable[[object], bool], str], object]] = []
         self._watched = (self.api_keys.record_key(""), self.bindings.prefix)
         mirror.add_record_listener(self._on_records)
-
-    def interceptors(self) -> list[grpc.aio.ServerInterceptor]:
-        if not self.enabled:
-            log.warning("authentication is OFF: every caller may do everything")
-            return []
-        return [self.interceptor]
 
     def add_scoper(self, name: str, scoper: Scoper) -> None:
         """Register the scope reader of rules with ``scope_from=name`` (a feature whose
@@ -172,7 +161,6 @@ class AuthRuntime:
         )
         for reset in self.stream_resetters:
             reset(self._lost_grants, message)
-        self.interceptor.end_streams_where(self._lost_grants, message)
 
     async def admit_http(
         self,

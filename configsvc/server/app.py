@@ -35,12 +35,14 @@ from configsvc.server.lifecycle import (
     PUBLISHER_HEALTH,
     Health,
     PortInUseError,
+    auth_interceptors,
     closing,
     grpc_server,
     ofrep_listener,
     running,
 )
 from configsvc.server.services import Registration, ServerParts, build_services, service_names
+from configsvc.server.tls import ReloadingCredentials
 from configsvc.store.etcd import EtcdClient
 from configsvc.store.keyspace import Keyspace
 from configsvc.store.mirror import Mirror
@@ -88,6 +90,9 @@ class ConfigServer:
             policy=self.auth.secret_policy if self.auth.enabled else None,
         )
         self.auth.stream_resetters.append(self.resolved_views.reset_where)
+        self.interceptors = auth_interceptors(self.auth)
+        #: The gRPC server's TLS (certificates re-read when their files change), if any.
+        self.tls = ReloadingCredentials(config.tls) if config.tls is not None else None
         self.flags = FlagFeature(config, self.mirror, self.writer, self.etcd, self.keyspace)
         # The flagd RPCs name their flag set in a header, read by this scope reader;
         # OFREP (HTTP, outside the interceptor) admits through admit_http.
@@ -168,7 +173,8 @@ class ConfigServer:
             grpc_server(
                 registrations,
                 self.health,
-                self.auth,
+                self.interceptors,
+                self.tls.credentials() if self.tls is not None else None,
                 config.listen,
                 config.reuse_port,
                 lambda: self._grace,

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
 
+from configsvc.api.interceptor import AuthInterceptor
 from configsvc.auth.runtime import AuthRuntime
 from configsvc.flags.pool import reflection_pool
 from configsvc.http.ofrep import Admit, OfrepServer
@@ -40,6 +42,8 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_permit_without_calls", 1),
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
 ]
+
+log = logging.getLogger(__name__)
 
 
 class PortInUseError(RuntimeError):
@@ -119,11 +123,23 @@ async def closing(close: Callable[[], Awaitable[object]]) -> AsyncIterator[None]
         await close()
 
 
+def auth_interceptors(auth: AuthRuntime) -> list[grpc.aio.ServerInterceptor]:
+    """The gRPC face of ``auth.admission`` (none with auth off); the interceptor's own
+    streams are ended with the others when a caller loses its grants or credential."""
+    if not auth.enabled:
+        log.warning("authentication is OFF: every caller may do everything")
+        return []
+    interceptor = AuthInterceptor(auth.admission, auth.streams)
+    auth.stream_resetters.append(interceptor.end_streams_where)
+    return [interceptor]
+
+
 @contextlib.asynccontextmanager
 async def grpc_server(
     registrations: Sequence[Registration],
     health_: Health,
-    auth: AuthRuntime,
+    interceptors: Sequence[grpc.aio.ServerInterceptor],
+    credentials: grpc.ServerCredentials | None,
     listen: str,
     reuse_port: bool,
     grace: Callable[[], float],
@@ -133,7 +149,7 @@ async def grpc_server(
     exit stop with ``grace()`` seconds for in-flight RPCs."""
     # One process per port unless --workers asks for sharing: a busy port must fail loudly.
     options = [*SERVER_OPTIONS, ("grpc.so_reuseport", 1 if reuse_port else 0)]
-    server = grpc.aio.server(options=options, interceptors=auth.interceptors())
+    server = grpc.aio.server(options=options, interceptors=list(interceptors))
     register_all(server, registrations)
     health_pb2_grpc.add_HealthServicer_to_server(health_.servicer, GenericOnly(server))
     reflected = (
@@ -148,8 +164,8 @@ async def grpc_server(
     )
     try:
         port = (
-            server.add_secure_port(listen, auth.tls.credentials())
-            if auth.tls is not None
+            server.add_secure_port(listen, credentials)
+            if credentials is not None
             else server.add_insecure_port(listen)
         )
     except RuntimeError as exc:

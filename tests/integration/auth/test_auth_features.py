@@ -231,7 +231,7 @@ async def test_stream_cap_per_identity(stack: Stack, limited: Stack, tenant: str
         assert "STREAM_LIMIT" in str(error_details(err.value)[0])
         first.cancel()
         second.cancel()
-    caps = limited.server.auth.interceptor.streams
+    caps = limited.server.auth.streams
     for _ in range(200):  # bounded: the handlers finish shortly after the cancel
         if not caps.open_streams():
             break

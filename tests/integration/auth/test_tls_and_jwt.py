@@ -78,7 +78,7 @@ async def test_mtls_identity_and_certificate_reload(
         os.utime(key_file, (future, future))
         async with secure(other.address, rotated.pem, (client.cert, client.key)) as channel:
             assert await whoami(channel) == "cert:svc-a"
-        assert other.server.auth.tls is not None and other.server.auth.tls.reloads == 1
+        assert other.server.tls is not None and other.server.tls.reloads == 1
     finally:
         await close_stack(other)
 

@@ -9,12 +9,9 @@ its status through the one table in ``configsvc.rpc.status``. What stays here is
 only gRPC has: handler kinds, request streams, and the generator-served streams it
 ends when their caller's credential expires or loses its grants.
 
-It lives in ``auth`` rather than ``api`` (where transports go) because
-``AuthRuntime.interceptors()`` is how the server gets it, and ``auth`` may not import
-``api``. It depends on nothing but the admission and the stream caps, so moving it is
-the file plus two lines of wiring (the server building ``AuthInterceptor(
-auth.admission, auth.streams)`` and adding its ``end_streams_where`` to
-``auth.stream_resetters``).
+It lives with the transports (``api``), not in ``auth``: the domain knows no gRPC. The
+server builds it from ``auth.admission`` and ``auth.streams``
+(``configsvc.server.lifecycle.auth_interceptors``).
 """
 
 from __future__ import annotations
