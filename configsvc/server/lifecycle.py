@@ -40,6 +40,12 @@ SERVER_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
+    # Any number of early pings is answered, never with GOAWAY "too_many_pings": the Python
+    # flagd provider's default keepalive (0) pings every millisecond, and a GOAWAY cut its
+    # EventStream until its reconnect backoff ran out, losing the changes made meanwhile
+    # (tests/integration/watch/test_keepalive_pings.py). grpc clients still send at most
+    # two pings between their own data frames (max_pings_without_data).
+    ("grpc.http2.max_ping_strikes", 0),
     ("grpc.max_receive_message_length", 4 * 1024 * 1024),
 ]
 
