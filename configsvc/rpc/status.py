@@ -284,19 +284,27 @@ async def _abort_unimplemented(context: grpc.aio.ServicerContext, method: str) -
     )
 
 
+async def _abort_for(context: grpc.aio.ServicerContext, method: str, exc: Exception) -> None:
+    """End the call for what a handler raised, the same way for every kind of handler:
+    a typed error through the table, an abort as it is, an unimplemented servicer method
+    as UNIMPLEMENTED, anything else as INTERNAL with an incident id (traceback logged)."""
+    if isinstance(exc, errors.ConfigsvcError):
+        await abort_with(context, exc)
+    elif isinstance(exc, grpc.aio.AbortError):
+        raise exc
+    elif isinstance(exc, NotImplementedError):
+        await _abort_unimplemented(context, method)
+    else:
+        await _abort_internal(context, method, exc)
+
+
 def wrap_unary(behavior: Callable[..., Any], method: str) -> Callable[..., Any]:
     async def wrapped(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             _refuse_undecodable(request)
             return await behavior(request, context)
-        except errors.ConfigsvcError as exc:
-            await abort_with(context, exc)
-        except grpc.aio.AbortError:
-            raise
-        except NotImplementedError:
-            await _abort_unimplemented(context, method)
         except Exception as exc:
-            await _abort_internal(context, method, exc)
+            await _abort_for(context, method, exc)
         return None  # pragma: no cover - abort always raises
 
     return wrapped
@@ -308,14 +316,8 @@ def wrap_stream(behavior: Callable[..., Any], method: str) -> Callable[..., Any]
             _refuse_undecodable(request)
             async for response in behavior(request, context):
                 yield response
-        except errors.ConfigsvcError as exc:
-            await abort_with(context, exc)
-        except grpc.aio.AbortError:
-            raise
-        except NotImplementedError:
-            await _abort_unimplemented(context, method)
         except Exception as exc:
-            await _abort_internal(context, method, exc)
+            await _abort_for(context, method, exc)
 
     return wrapped
 
