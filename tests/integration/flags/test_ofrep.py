@@ -11,8 +11,9 @@ import pytest
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.server.app import PortInUseError
 from configsvc.v1 import auth_pb2
-from tests.helpers import ADMIN_KEY, Stack, close_stack, open_stack
+from tests.helpers import ADMIN_KEY, Stack, open_stack
 from tests.integration.auth.support import principal
+from tests.integration.flags.support import ofrep_stack
 
 #: OFREP providers send the API key as a header (``headers`` / ``apiKey`` options).
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -40,27 +41,8 @@ FLAGS = {
 @pytest.fixture
 async def ofrep(etcd: EtcdServer, stack: Stack, tenant: str) -> AsyncIterator[str]:
     definition = json.loads(json.dumps(FLAGS).replace("{tenant}", tenant))
-    await stack.server.flags.store.put(
-        tenant,
-        "prod",
-        definition,
-        bucketing=None,
-        actor="t",
-        reason="",
-        expected_revision=None,
-        timeout=10,
-    )
-    served = await open_stack(
-        etcd.endpoint,
-        stack.server.config.root_prefix,
-        ofrep_listen="127.0.0.1:0",
-        flags_default_selector=f"{tenant}/prod",
-    )
-    try:
-        assert await served.server.mirror.wait_applied(stack.server.mirror.revision, 10)
+    async with ofrep_stack(etcd, stack, tenant, definition) as served:
         yield f"http://127.0.0.1:{served.server.flags.ofrep_port}"
-    finally:
-        await close_stack(served)
 
 
 async def test_single_bulk_and_metrics(ofrep: str, tenant: str) -> None:

@@ -20,7 +20,8 @@ import pytest
 
 from configsvc.devstack.etcd import EtcdServer
 from configsvc.http import HttpSettings
-from tests.helpers import ADMIN_KEY, Stack, close_stack, open_stack
+from tests.helpers import ADMIN_KEY, Stack
+from tests.integration.flags.support import ofrep_stack
 
 FLAGS = {
     "flags": {
@@ -52,28 +53,8 @@ class Answer:
 
 @pytest.fixture
 async def port(etcd: EtcdServer, stack: Stack, tenant: str) -> AsyncIterator[int]:
-    await stack.server.flags.store.put(
-        tenant,
-        "prod",
-        FLAGS,
-        bucketing=None,
-        actor="t",
-        reason="",
-        expected_revision=None,
-        timeout=10,
-    )
-    served = await open_stack(
-        etcd.endpoint,
-        stack.server.config.root_prefix,
-        ofrep_listen="127.0.0.1:0",
-        http=SETTINGS,
-        flags_default_selector=f"{tenant}/prod",
-    )
-    try:
-        assert await served.server.mirror.wait_applied(stack.server.mirror.revision, 10)
+    async with ofrep_stack(etcd, stack, tenant, FLAGS, http=SETTINGS) as served:
         yield served.server.flags.ofrep_port
-    finally:
-        await close_stack(served)
 
 
 def request(
@@ -341,43 +322,28 @@ async def test_slow_clients_are_disconnected(port: int) -> None:
 
 
 async def test_connection_cap(etcd: EtcdServer, stack: Stack, tenant: str) -> None:
-    await stack.server.flags.store.put(
-        tenant,
-        "prod",
-        FLAGS,
-        bucketing=None,
-        actor="t",
-        reason="",
-        expected_revision=None,
-        timeout=10,
-    )
-    served = await open_stack(
-        etcd.endpoint,
-        stack.server.config.root_prefix,
-        ofrep_listen="127.0.0.1:0",
-        http=HttpSettings(max_connections=10),
-        flags_default_selector=f"{tenant}/prod",
-    )
-    idle = []
-    try:
-        port = served.server.flags.ofrep_port
-        for _ in range(10):
-            idle.append(await asyncio.open_connection("127.0.0.1", port))
-        await asyncio.sleep(0.2)
-        answer = await exchange(port, request(SINGLE, b"{}"))
-        assert answer.status == 503
-        assert "10 connections" in str(answer.json()["message"])
-        assert answer.headers["retry-after"] == "1"
-        for _, writer in idle:
-            writer.close()
-        idle.clear()
-        for _ in range(50):  # the server notices the closed connections
+    async with ofrep_stack(
+        etcd, stack, tenant, FLAGS, http=HttpSettings(max_connections=10)
+    ) as served:
+        idle = []
+        try:
+            port = served.server.flags.ofrep_port
+            for _ in range(10):
+                idle.append(await asyncio.open_connection("127.0.0.1", port))
+            await asyncio.sleep(0.2)
             answer = await exchange(port, request(SINGLE, b"{}"))
-            if answer.status != 503:
-                break
-            await asyncio.sleep(0.1)
-        assert answer.status == 200, answer
-    finally:
-        for _, writer in idle:
-            writer.close()
-        await close_stack(served)
+            assert answer.status == 503
+            assert "10 connections" in str(answer.json()["message"])
+            assert answer.headers["retry-after"] == "1"
+            for _, writer in idle:
+                writer.close()
+            idle.clear()
+            for _ in range(50):  # the server notices the closed connections
+                answer = await exchange(port, request(SINGLE, b"{}"))
+                if answer.status != 503:
+                    break
+                await asyncio.sleep(0.1)
+            assert answer.status == 200, answer
+        finally:
+            for _, writer in idle:
+                writer.close()
